@@ -1,0 +1,55 @@
+/* vckpt - checkpoint XML: built and read with libxml2, and the checkpoint
+ * operations on top of libvirt's checkpoint API.
+ */
+#ifndef VCKPT_CKPT_H
+#define VCKPT_CKPT_H
+
+#include <stdbool.h>
+#include <libxml/tree.h>
+#include <libvirt/libvirt.h>
+
+/* One disk entry of a checkpoint. */
+struct vk_ckpt_disk {
+  char *name;      /* target, e.g. vda */
+  bool bitmap;     /* checkpoint='bitmap' (else 'no') */
+  char *bitmap_name;
+  long long size;  /* bytes changed since the checkpoint, -1 if unknown */
+};
+
+/* A checkpoint as libvirt describes it. */
+struct vk_ckpt {
+  char *name;
+  char *parent;        /* NULL for a root */
+  char *description;
+  long long creation_time;
+  size_t nr_disks;
+  struct vk_ckpt_disk *disks;
+};
+
+/* What to ask for when creating a checkpoint. */
+struct vk_ckpt_spec {
+  const char *name;        /* NULL: libvirt picks one */
+  const char *description; /* or NULL */
+  char *const *disks;      /* targets that get a bitmap; NULL: libvirt's default */
+  char *const *all_disks;  /* every checkpointable target of the domain */
+};
+
+/* Build a <domaincheckpoint> document for virDomainCheckpointCreateXML. */
+xmlDocPtr vk_ckpt_build(const struct vk_ckpt_spec *spec);
+/* Parse checkpoint XML from libvirt (or a file, named WHAT in errors). */
+int vk_ckpt_parse(const char *xml, const char *what, struct vk_ckpt *out);
+void vk_ckpt_clear(struct vk_ckpt *c);
+
+/* Read a checkpoint's description from libvirt (XML_SIZE with WITH_SIZE). */
+int vk_ckpt_get(virDomainCheckpointPtr chk, bool with_size, struct vk_ckpt *out);
+
+/* All checkpoints of a domain, parsed, sorted by creation time then name. */
+struct vk_ckpt_list {
+  size_t n;
+  struct vk_ckpt *c;
+};
+int vk_ckpt_list_all(virDomainPtr dom, unsigned int flags, struct vk_ckpt_list *out);
+const struct vk_ckpt *vk_ckpt_list_find(const struct vk_ckpt_list *l, const char *name);
+void vk_ckpt_list_clear(struct vk_ckpt_list *l);
+
+#endif

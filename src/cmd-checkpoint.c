@@ -1,0 +1,650 @@
+/* vckpt - checkpoint commands: create, list, info, dumpxml, delete, redefine. */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ckpt.h"
+#include "vckpt.h"
+#include "virt.h"
+#include "xml.h"
+
+/* Resolve the connection and domain for a command taking DOMAIN first. */
+static virDomainPtr
+open_domain(struct cmd_ctx *ctx, const char *name)
+{
+  if (vk_check_lookup_name("domain", name) < 0)
+    return NULL;
+  virConnectPtr conn = ctx_connect(ctx);
+  if (!conn)
+    return NULL;
+  return vk_domain_lookup(conn, name);
+}
+
+/* JSON form of a checkpoint, shared by list and info. */
+static json_object *
+ckpt_json(const struct vk_ckpt *c)
+{
+  json_object *o = json_object_new_object();
+  char when[64];
+  vk_format_time(c->creation_time, when, sizeof when);
+  json_object_object_add(o, "name", vk_json_string(c->name));
+  json_object_object_add(o, "parent", vk_json_string(c->parent));
+  json_object_object_add(o, "creation_time", json_object_new_int64(c->creation_time));
+  json_object_object_add(o, "created", json_object_new_string(when));
+  json_object_object_add(o, "description", vk_json_string(c->description));
+  json_object *disks = json_object_new_array();
+  for (size_t i = 0; i < c->nr_disks; i++) {
+    const struct vk_ckpt_disk *d = &c->disks[i];
+    json_object *jd = json_object_new_object();
+    json_object_object_add(jd, "name", vk_json_string(d->name));
+    json_object_object_add(jd, "checkpoint",
+                           json_object_new_string(d->bitmap ? "bitmap" : "no"));
+    json_object_object_add(jd, "bitmap", vk_json_string(d->bitmap ? d->bitmap_name : NULL));
+    if (d->bitmap && d->size >= 0)
+      json_object_object_add(jd, "size", json_object_new_int64(d->size));
+    json_object_array_add(disks, jd);
+  }
+  json_object_object_add(o, "disks", disks);
+  return o;
+}
+
+/* "vda,vdb" of the disks that have a bitmap in this checkpoint. */
+static char *
+ckpt_disk_list(const struct vk_ckpt *c)
+{
+  char **v = vk_xcalloc(c->nr_disks + 1, sizeof *v);
+  size_t n = 0;
+  for (size_t i = 0; i < c->nr_disks; i++)
+    if (c->disks[i].bitmap)
+      v[n++] = c->disks[i].name;
+  char *r = n ? vk_strv_join(v, ",") : vk_xstrdup("-");
+  free(v);
+  return r;
+}
+
+/* ---- checkpoint create ---- */
+
+static struct {
+  char *description;
+  char *disks;
+  int quiesce;
+  int print_xml;
+} create_opts;
+
+static const struct poptOption create_options[] = {
+  { "description", '\0', POPT_ARG_STRING, &create_opts.description, 1,
+    "free-form description of the checkpoint", "TEXT" },
+  { "disk", '\0', POPT_ARG_STRING, &create_opts.disks, 2,
+    "only these disks get a bitmap (default: all disks)", "DISK[,DISK...]" },
+  { "quiesce", '\0', POPT_ARG_NONE, &create_opts.quiesce, 3,
+    "freeze guest file systems first (needs the guest agent)", NULL },
+  { "print-xml", '\0', POPT_ARG_NONE, &create_opts.print_xml, 4,
+    "print the checkpoint XML instead of creating it (reads the domain's disks "
+    "with --disk, changes nothing)", NULL },
+  POPT_TABLEEND
+};
+
+static int
+cmd_checkpoint_create(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domname = argv[0], *name = argc > 1 ? argv[1] : NULL;
+  CLEANUP_STRV char **disks = NULL;
+
+  vk_set_context("checkpoint create %s", domname);
+  if (vk_check_lookup_name("domain", domname) < 0)
+    return -1;
+  if (name && vk_check_name("checkpoint", name) < 0)
+    return -1;
+  if (create_opts.disks && vk_split_list("disk", create_opts.disks, &disks) < 0)
+    return -1;
+
+  /* With --disk the XML names every disk (checkpoint='no' for the others),
+   * so the domain's disks are read even for --print-xml.
+   */
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  CLEANUP_STRV char **all = NULL;
+  if (!create_opts.print_xml || disks) {
+    dom = open_domain(ctx, domname);
+    if (!dom)
+      return -1;
+  }
+  if (disks) {
+    struct vk_disks d = { 0 };
+    if (vk_domain_disks(dom, 0, &d) < 0)
+      return -1;
+    int r = vk_disks_check(&d, domname, disks);
+    all = vk_xcalloc(d.n + 1, sizeof *all);
+    for (size_t i = 0, n = 0; i < d.n; i++)
+      if (strcmp(d.disk[i].device, "disk") == 0)
+        all[n++] = vk_xstrdup(d.disk[i].target);
+    vk_disks_clear(&d);
+    if (r < 0)
+      return -1;
+  }
+  struct vk_ckpt_spec spec = {
+    .name = name, .description = create_opts.description, .disks = disks,
+    .all_disks = all,
+  };
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_ckpt_build(&spec);
+  CLEANUP_FREE char *xml = vk_xml_format(doc);
+  if (create_opts.print_xml) {
+    vk_printf("%s", xml);
+    return 0;
+  }
+  if (name) {
+    virDomainCheckpointPtr old = virDomainCheckpointLookupByName(dom, name, 0);
+    if (old) {
+      virDomainCheckpointFree(old);
+      vk_error(VK_EXIT_FAILURE, "checkpoint '%s' already exists", name);
+      return -1;
+    }
+  }
+
+  vk_debug("creating checkpoint:\n%s", xml);
+  unsigned int flags = create_opts.quiesce ? VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE : 0;
+  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk =
+    virDomainCheckpointCreateXML(dom, xml, flags);
+  if (!chk) {
+    vk_virt_error("cannot create checkpoint%s%s", name ? " " : "", name ? name : "");
+    return -1;
+  }
+  const char *created = virDomainCheckpointGetName(chk);
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "domain", json_object_new_string(domname));
+    json_object_object_add(o, "checkpoint", json_object_new_string(created));
+    vk_out_json(o);
+  } else if (!vk_quiet)
+    vk_printf("Checkpoint %s of domain %s created\n", created, domname);
+  else
+    vk_printf("%s\n", created);
+  return 0;
+}
+
+const struct cmd_entry cmd_checkpoint_create_entry = {
+  .name = "checkpoint create",
+  .args = "DOMAIN [NAME]",
+  .summary = "Create a checkpoint: start tracking changed blocks of the disks",
+  .options = create_options,
+  .flags = CMD_CONNECTS,
+  .min_args = 1, .max_args = 2,
+  .exec = cmd_checkpoint_create,
+};
+
+/* ---- checkpoint list ---- */
+
+static struct {
+  int tree, roots, leaves, parent;
+} list_opts;
+
+static const struct poptOption list_options[] = {
+  { "tree", '\0', POPT_ARG_NONE, &list_opts.tree, 1,
+    "draw the checkpoint hierarchy as a tree", NULL },
+  { "roots", '\0', POPT_ARG_NONE, &list_opts.roots, 2,
+    "list only checkpoints without a parent", NULL },
+  { "leaves", '\0', POPT_ARG_NONE, &list_opts.leaves, 3,
+    "list only checkpoints without children", NULL },
+  { "parent", '\0', POPT_ARG_NONE, &list_opts.parent, 4,
+    "list only checkpoints that have children", NULL },
+  POPT_TABLEEND
+};
+static const char *const list_exclusive[] = { "tree", "roots", "leaves", "parent", NULL };
+
+/* Print the subtree under PARENT (NULL: the roots), text or JSON. */
+static void
+print_tree(const struct vk_ckpt_list *l, const char *parent, const char *indent,
+           json_object *jarr)
+{
+  size_t last = l->n;
+  for (size_t i = 0; i < l->n; i++) {
+    const char *p = l->c[i].parent;
+    bool is_child = parent ? (p && strcmp(p, parent) == 0)
+                           : (!p || !vk_ckpt_list_find(l, p));
+    if (is_child)
+      last = i;
+  }
+  for (size_t i = 0; i < l->n; i++) {
+    const struct vk_ckpt *c = &l->c[i];
+    const char *p = c->parent;
+    bool is_child = parent ? (p && strcmp(p, parent) == 0)
+                           : (!p || !vk_ckpt_list_find(l, p));
+    if (!is_child)
+      continue;
+    if (jarr) {
+      json_object *o = ckpt_json(c);
+      json_object *kids = json_object_new_array();
+      print_tree(l, c->name, NULL, kids);
+      json_object_object_add(o, "children", kids);
+      json_object_array_add(jarr, o);
+      continue;
+    }
+    CLEANUP_FREE char *sub = NULL;
+    if (!parent) {
+      vk_printf("%s\n", c->name);
+      sub = vk_xstrdup("");
+    } else {
+      vk_printf("%s%s%s\n", indent, i == last ? "`- " : "+- ", c->name);
+      sub = vk_xasprintf("%s%s", indent, i == last ? "   " : "|  ");
+    }
+    print_tree(l, c->name, sub, NULL);
+  }
+}
+
+static int
+cmd_checkpoint_list(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domname = argv[0];
+  vk_set_context("checkpoint list %s", domname);
+  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
+  if (!dom)
+    return -1;
+
+  unsigned int flags = 0;
+  if (list_opts.roots)
+    flags |= VIR_DOMAIN_CHECKPOINT_LIST_ROOTS;
+  if (list_opts.leaves)
+    flags |= VIR_DOMAIN_CHECKPOINT_LIST_LEAVES;
+  if (list_opts.parent)
+    flags |= VIR_DOMAIN_CHECKPOINT_LIST_NO_LEAVES;
+  struct vk_ckpt_list l = { 0 };
+  if (vk_ckpt_list_all(dom, flags, &l) < 0)
+    return -1;
+
+  if (list_opts.tree) {
+    json_object *arr = vk_json ? json_object_new_array() : NULL;
+    print_tree(&l, NULL, "", arr);
+    if (arr)
+      vk_out_json(arr);
+  } else if (vk_json) {
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < l.n; i++)
+      json_object_array_add(arr, ckpt_json(&l.c[i]));
+    vk_out_json(arr);
+  } else {
+    size_t w = 4;
+    for (size_t i = 0; i < l.n; i++)
+      if (strlen(l.c[i].name) > w)
+        w = strlen(l.c[i].name);
+    vk_printf("%-*s  %-25s  %-*s  %s\n", (int)w, "NAME", "CREATED", (int)w, "PARENT", "DISKS");
+    for (size_t i = 0; i < l.n; i++) {
+      const struct vk_ckpt *c = &l.c[i];
+      char when[64];
+      vk_format_time(c->creation_time, when, sizeof when);
+      CLEANUP_FREE char *dl = ckpt_disk_list(c);
+      vk_printf("%-*s  %-25s  %-*s  %s\n", (int)w, c->name, when, (int)w,
+                c->parent ? c->parent : "-", dl);
+    }
+  }
+  vk_ckpt_list_clear(&l);
+  return 0;
+}
+
+const struct cmd_entry cmd_checkpoint_list_entry = {
+  .name = "checkpoint list",
+  .args = "DOMAIN",
+  .summary = "List the checkpoints of a domain",
+  .options = list_options,
+  .exclusive = list_exclusive,
+  .flags = CMD_CONNECTS,
+  .min_args = 1, .max_args = 1,
+  .exec = cmd_checkpoint_list,
+};
+
+/* ---- checkpoint info ---- */
+
+static struct {
+  int size;
+} info_opts;
+
+static const struct poptOption info_options[] = {
+  { "size", '\0', POPT_ARG_NONE, &info_opts.size, 1,
+    "show the bytes changed since the checkpoint (running domain)", NULL },
+  POPT_TABLEEND
+};
+
+static int
+cmd_checkpoint_info(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domname = argv[0], *name = argv[1];
+  vk_set_context("checkpoint info %s %s", domname, name);
+  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
+  if (!dom)
+    return -1;
+  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = vk_checkpoint_lookup(dom, name);
+  if (!chk)
+    return -1;
+  if (info_opts.size && !vk_domain_is_active(dom)) {
+    vk_error(VK_EXIT_FAILURE, "--size needs a running domain: '%s' is not running", domname);
+    return -1;
+  }
+  struct vk_ckpt c = { 0 };
+  if (vk_ckpt_get(chk, info_opts.size, &c) < 0)
+    return -1;
+
+  virDomainCheckpointPtr *kids = NULL;
+  int nkids = virDomainCheckpointListAllChildren(chk, &kids, 0);
+  if (nkids < 0) {
+    vk_virt_error("cannot list the children of checkpoint '%s'", name);
+    vk_ckpt_clear(&c);
+    return -1;
+  }
+  char **kid_names = vk_xcalloc(nkids + 1, sizeof *kid_names);
+  for (int i = 0; i < nkids; i++) {
+    kid_names[i] = vk_xstrdup(virDomainCheckpointGetName(kids[i]));
+    virDomainCheckpointFree(kids[i]);
+  }
+  free(kids);
+
+  if (vk_json) {
+    json_object *o = ckpt_json(&c);
+    json_object *jk = json_object_new_array();
+    for (int i = 0; i < nkids; i++)
+      json_object_array_add(jk, json_object_new_string(kid_names[i]));
+    json_object_object_add(o, "children", jk);
+    json_object_object_add(o, "domain", json_object_new_string(domname));
+    vk_out_json(o);
+  } else {
+    char when[64];
+    vk_format_time(c.creation_time, when, sizeof when);
+    CLEANUP_FREE char *kl = nkids ? vk_strv_join(kid_names, ", ") : vk_xstrdup("-");
+    vk_printf("Name:        %s\nDomain:      %s\nCreated:     %s\nParent:      %s\n"
+              "Children:    %s\n",
+              c.name, domname, when, c.parent ? c.parent : "-", kl);
+    if (c.description)
+      vk_printf("Description: %s\n", c.description);
+    vk_printf("Disks:\n");
+    for (size_t i = 0; i < c.nr_disks; i++) {
+      const struct vk_ckpt_disk *d = &c.disks[i];
+      if (!d->bitmap) {
+        vk_printf("  %-6s no bitmap\n", d->name);
+        continue;
+      }
+      vk_printf("  %-6s bitmap %s", d->name, d->bitmap_name ? d->bitmap_name : c.name);
+      if (info_opts.size) {
+        char hs[32];
+        if (d->size >= 0) {
+          vk_human_size(d->size, hs, sizeof hs);
+          vk_printf(", changed since: %s (%lld bytes)", hs, d->size);
+        } else
+          vk_printf(", changed since: unknown (bitmap missing or inconsistent; "
+                    "run 'vckpt validate %s')", domname);
+      }
+      vk_printf("\n");
+    }
+  }
+  if (info_opts.size)
+    for (size_t i = 0; i < c.nr_disks; i++)
+      if (c.disks[i].bitmap && c.disks[i].size < 0)
+        vk_warn("disk %s: libvirt reported no size for bitmap '%s': it is missing or "
+                "inconsistent", c.disks[i].name, c.disks[i].bitmap_name);
+  vk_strv_free(kid_names);
+  vk_ckpt_clear(&c);
+  return 0;
+}
+
+const struct cmd_entry cmd_checkpoint_info_entry = {
+  .name = "checkpoint info",
+  .args = "DOMAIN NAME",
+  .summary = "Show a checkpoint: parent, children, disks, bitmaps, changed bytes",
+  .options = info_options,
+  .flags = CMD_CONNECTS,
+  .min_args = 2, .max_args = 2,
+  .exec = cmd_checkpoint_info,
+};
+
+/* ---- checkpoint dumpxml ---- */
+
+static int
+cmd_checkpoint_dumpxml(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domname = argv[0], *name = argv[1];
+  vk_set_context("checkpoint dumpxml %s %s", domname, name);
+  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
+  if (!dom)
+    return -1;
+  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = vk_checkpoint_lookup(dom, name);
+  if (!chk)
+    return -1;
+  CLEANUP_FREE char *xml = virDomainCheckpointGetXMLDesc(chk, 0);
+  if (!xml) {
+    vk_virt_error("cannot read checkpoint '%s'", name);
+    return -1;
+  }
+  vk_printf("%s", xml);
+  return 0;
+}
+
+const struct cmd_entry cmd_checkpoint_dumpxml_entry = {
+  .name = "checkpoint dumpxml",
+  .args = "DOMAIN NAME",
+  .summary = "Print the XML of a checkpoint, as libvirt stores it",
+  .flags = CMD_CONNECTS,
+  .min_args = 2, .max_args = 2,
+  .exec = cmd_checkpoint_dumpxml,
+};
+
+/* ---- checkpoint delete ---- */
+
+static struct {
+  int children, metadata_only;
+} delete_opts;
+
+static const struct poptOption delete_options[] = {
+  { "children", '\0', POPT_ARG_NONE, &delete_opts.children, 1,
+    "also delete all descendants of the checkpoint", NULL },
+  { "metadata-only", '\0', POPT_ARG_NONE, &delete_opts.metadata_only, 2,
+    "delete libvirt's metadata only, leave the bitmaps in the images", NULL },
+  POPT_TABLEEND
+};
+
+static int
+cmd_checkpoint_delete(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domname = argv[0], *name = argv[1];
+  vk_set_context("checkpoint delete %s %s", domname, name);
+  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
+  if (!dom)
+    return -1;
+  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = vk_checkpoint_lookup(dom, name);
+  if (!chk)
+    return -1;
+  unsigned int flags = 0;
+  if (delete_opts.children)
+    flags |= VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN;
+  if (delete_opts.metadata_only)
+    flags |= VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY;
+  if (virDomainCheckpointDelete(chk, flags) < 0) {
+    vk_virt_error("cannot delete checkpoint '%s'", name);
+    return -1;
+  }
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "domain", json_object_new_string(domname));
+    json_object_object_add(o, "deleted", json_object_new_string(name));
+    vk_out_json(o);
+  } else if (!vk_quiet)
+    vk_printf("Checkpoint %s%s of domain %s deleted\n", name,
+              delete_opts.children ? " and its descendants" : "", domname);
+  return 0;
+}
+
+const struct cmd_entry cmd_checkpoint_delete_entry = {
+  .name = "checkpoint delete",
+  .args = "DOMAIN NAME",
+  .summary = "Delete a checkpoint (merging its bitmap into its parent's)",
+  .options = delete_options,
+  .flags = CMD_CONNECTS,
+  .min_args = 2, .max_args = 2,
+  .exec = cmd_checkpoint_delete,
+};
+
+/* ---- checkpoint redefine ---- */
+
+struct redef {
+  const char *file;
+  char *xml;
+  struct vk_ckpt c;
+  char *old_xml;   /* previous definition when it existed, for rollback */
+  bool done;
+};
+
+/* Undo the redefinitions done so far, newest first. */
+static void
+redefine_rollback(virDomainPtr dom, struct redef *r, size_t n)
+{
+  for (size_t i = n; i-- > 0;) {
+    if (!r[i].done)
+      continue;
+    if (r[i].old_xml) {
+      virDomainCheckpointPtr c =
+        virDomainCheckpointCreateXML(dom, r[i].old_xml, VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE);
+      if (c)
+        virDomainCheckpointFree(c);
+      else
+        vk_warn("rollback: cannot restore the previous definition of '%s'", r[i].c.name);
+      continue;
+    }
+    virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, r[i].c.name, 0);
+    if (!c || virDomainCheckpointDelete(c, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) < 0)
+      vk_warn("rollback: cannot remove the metadata of '%s'", r[i].c.name);
+    if (c)
+      virDomainCheckpointFree(c);
+  }
+}
+
+/* Order R so every checkpoint comes after its parent when both are in R;
+ * a parent outside R must already be defined.
+ */
+static int
+redefine_order(virDomainPtr dom, struct redef *r, size_t n)
+{
+  for (size_t placed = 0; placed < n;) {
+    bool progress = false;
+    for (size_t i = placed; i < n; i++) {
+      const char *p = r[i].c.parent;
+      bool ready = !p;
+      for (size_t j = 0; p && j < placed && !ready; j++)
+        ready = strcmp(r[j].c.name, p) == 0;
+      if (!ready && p) {
+        bool in_set = false;
+        for (size_t j = placed; j < n; j++)
+          in_set |= strcmp(r[j].c.name, p) == 0;
+        if (!in_set) {
+          virDomainCheckpointPtr pc = virDomainCheckpointLookupByName(dom, p, 0);
+          if (!pc) {
+            vk_error(VK_EXIT_NOT_FOUND, "%s: parent checkpoint '%s' of '%s' is neither "
+                     "defined nor in the given files", r[i].file, p, r[i].c.name);
+            return -1;
+          }
+          virDomainCheckpointFree(pc);
+          ready = true;
+        }
+      }
+      if (ready) {
+        struct redef t = r[placed];
+        r[placed] = r[i];
+        r[i] = t;
+        placed++;
+        progress = true;
+      }
+    }
+    if (!progress) {
+      vk_error(VK_EXIT_FAILURE, "the given checkpoints' parents form a loop (at '%s')",
+               r[placed].c.name);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The parsed files of one redefine run. */
+struct redefs {
+  size_t n;
+  struct redef *r;
+};
+
+static void
+redefs_cleanup(void *ptr)
+{
+  struct redefs *rs = ptr;
+  for (size_t i = 0; i < rs->n; i++) {
+    free(rs->r[i].xml);
+    free(rs->r[i].old_xml);
+    vk_ckpt_clear(&rs->r[i].c);
+  }
+  free(rs->r);
+}
+
+/* Read and check every file before anything is changed. */
+static int
+redefine_parse(struct redefs *rs, int nfiles, const char **files)
+{
+  rs->r = vk_xcalloc(nfiles, sizeof *rs->r);
+  for (int i = 0; i < nfiles; i++) {
+    struct redef *r = &rs->r[rs->n++];
+    r->file = files[i];
+    if (vk_read_file(r->file, 16 << 20, &r->xml) < 0 ||
+        vk_ckpt_parse(r->xml, r->file, &r->c) < 0 ||
+        vk_check_name("checkpoint", r->c.name) < 0)
+      return -1;
+    for (int j = 0; j < i; j++)
+      if (strcmp(rs->r[j].c.name, r->c.name) == 0) {
+        vk_error(VK_EXIT_USAGE, "%s and %s both define checkpoint '%s'",
+                 rs->r[j].file, r->file, r->c.name);
+        return -1;
+      }
+  }
+  return 0;
+}
+
+static int
+cmd_checkpoint_redefine(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domname = argv[0];
+  __attribute__((cleanup(redefs_cleanup))) struct redefs rs = { 0 };
+
+  vk_set_context("checkpoint redefine %s", domname);
+  if (redefine_parse(&rs, argc - 1, argv + 1) < 0)
+    return -1;
+  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
+  if (!dom || redefine_order(dom, rs.r, rs.n) < 0)
+    return -1;
+  for (size_t i = 0; i < rs.n; i++) {
+    virDomainCheckpointPtr old = virDomainCheckpointLookupByName(dom, rs.r[i].c.name, 0);
+    if (old) {
+      rs.r[i].old_xml = virDomainCheckpointGetXMLDesc(old, 0);
+      virDomainCheckpointFree(old);
+    }
+  }
+  for (size_t i = 0; i < rs.n; i++) {
+    struct redef *r = &rs.r[i];
+    virDomainCheckpointPtr c =
+      virDomainCheckpointCreateXML(dom, r->xml, VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE);
+    if (!c) {
+      vk_virt_error("%s: cannot redefine checkpoint '%s'", r->file, r->c.name);
+      redefine_rollback(dom, rs.r, i);
+      return -1;
+    }
+    virDomainCheckpointFree(c);
+    r->done = true;
+  }
+  if (vk_json) {
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < rs.n; i++)
+      json_object_array_add(arr, json_object_new_string(rs.r[i].c.name));
+    vk_out_json(arr);
+  } else if (!vk_quiet)
+    for (size_t i = 0; i < rs.n; i++)
+      vk_printf("Checkpoint %s of domain %s redefined\n", rs.r[i].c.name, domname);
+  return 0;
+}
+
+const struct cmd_entry cmd_checkpoint_redefine_entry = {
+  .name = "checkpoint redefine",
+  .args = "DOMAIN FILE...",
+  .summary = "Restore checkpoint metadata from XML files (parents first, all or none)",
+  .flags = CMD_CONNECTS,
+  .min_args = 2, .max_args = -1,
+  .exec = cmd_checkpoint_redefine,
+};

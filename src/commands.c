@@ -1,0 +1,25 @@
+/* vckpt - the command table.  One entry per command; help, --synopsis and
+ * dispatch are all generated from it.
+ */
+#include <config.h>
+
+#include "vckpt.h"
+
+extern const struct cmd_entry cmd_help_entry;
+extern const struct cmd_entry cmd_checkpoint_create_entry;
+extern const struct cmd_entry cmd_checkpoint_list_entry;
+extern const struct cmd_entry cmd_checkpoint_info_entry;
+extern const struct cmd_entry cmd_checkpoint_dumpxml_entry;
+extern const struct cmd_entry cmd_checkpoint_delete_entry;
+extern const struct cmd_entry cmd_checkpoint_redefine_entry;
+
+const struct cmd_entry *const cmd_table[] = {
+  &cmd_checkpoint_create_entry,
+  &cmd_checkpoint_list_entry,
+  &cmd_checkpoint_info_entry,
+  &cmd_checkpoint_dumpxml_entry,
+  &cmd_checkpoint_delete_entry,
+  &cmd_checkpoint_redefine_entry,
+  &cmd_help_entry,
+  NULL,
+};

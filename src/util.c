@@ -1,0 +1,360 @@
+/* vckpt - utilities: errors, memory, names. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int vk_verbose;
+const char *vk_progname = "vckpt";
+static char *context;
+static enum vk_exit first_code;
+static bool reported;
+
+/* Print one message line with the program name and context, replacing
+ * control characters so hostile names cannot forge output.
+ */
+static void
+emit(const char *kind, const char *fmt, va_list ap)
+{
+  char *msg = NULL;
+  if (vasprintf(&msg, fmt, ap) < 0)
+    msg = NULL;
+  if (msg)
+    for (char *p = msg; *p; p++)
+      if ((unsigned char)*p < 0x20 || *p == 0x7f)
+        *p = '?';
+  fprintf(stderr, "%s: %s%s%s%s\n", vk_progname, kind,
+          context ? context : "", context ? ": " : "",
+          msg ? msg : fmt);
+  free(msg);
+}
+
+void
+vk_error(enum vk_exit code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  emit("", fmt, ap);
+  va_end(ap);
+  if (!reported) {
+    reported = true;
+    first_code = code;
+  }
+}
+
+void
+vk_warn(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  emit("warning: ", fmt, ap);
+  va_end(ap);
+}
+
+void
+vk_debug(const char *fmt, ...)
+{
+  va_list ap;
+  if (!vk_verbose)
+    return;
+  va_start(ap, fmt);
+  emit("debug: ", fmt, ap);
+  va_end(ap);
+}
+
+void
+vk_set_context(const char *fmt, ...)
+{
+  va_list ap;
+  free(context);
+  context = NULL;
+  if (!fmt)
+    return;
+  va_start(ap, fmt);
+  if (vasprintf(&context, fmt, ap) < 0)
+    context = NULL;
+  va_end(ap);
+}
+
+enum vk_exit
+vk_exit_status(void)
+{
+  return reported ? first_code : VK_EXIT_FAILURE;
+}
+
+bool
+vk_error_reported(void)
+{
+  return reported;
+}
+
+void
+vk_cleanup_free(void *ptr)
+{
+  free(*(void **)ptr);
+}
+
+void
+vk_cleanup_strv(void *ptr)
+{
+  vk_strv_free(*(char ***)ptr);
+}
+
+static void
+oom(void)
+{
+  fprintf(stderr, "%s: out of memory\n", vk_progname);
+  abort();
+}
+
+void *
+vk_xmalloc(size_t n)
+{
+  void *p = malloc(n ? n : 1);
+  if (!p)
+    oom();
+  return p;
+}
+
+void *
+vk_xcalloc(size_t n, size_t size)
+{
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p)
+    oom();
+  return p;
+}
+
+void *
+vk_xrealloc(void *p, size_t n)
+{
+  p = realloc(p, n ? n : 1);
+  if (!p)
+    oom();
+  return p;
+}
+
+char *
+vk_xstrdup(const char *s)
+{
+  char *r = strdup(s);
+  if (!r)
+    oom();
+  return r;
+}
+
+char *
+vk_xasprintf(const char *fmt, ...)
+{
+  va_list ap;
+  char *r;
+  va_start(ap, fmt);
+  if (vasprintf(&r, fmt, ap) < 0)
+    oom();
+  va_end(ap);
+  return r;
+}
+
+size_t
+vk_strv_len(char *const *v)
+{
+  size_t n = 0;
+  while (v && v[n])
+    n++;
+  return n;
+}
+
+void
+vk_strv_free(char **v)
+{
+  for (size_t i = 0; v && v[i]; i++)
+    free(v[i]);
+  free(v);
+}
+
+bool
+vk_strv_contains(char *const *v, const char *s)
+{
+  for (size_t i = 0; v && v[i]; i++)
+    if (strcmp(v[i], s) == 0)
+      return true;
+  return false;
+}
+
+int
+vk_split_list(const char *what, const char *list, char ***out)
+{
+  size_t n = 0;
+  char **v = vk_xcalloc(strlen(list) + 2, sizeof *v);
+  const char *p = list;
+
+  for (;;) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    if (len == 0) {
+      vk_strv_free(v);
+      vk_error(VK_EXIT_USAGE, "empty item in %s list '%s'", what, list);
+      return -1;
+    }
+    char *item = strndup(p, len);
+    if (!item)
+      oom();
+    if (vk_strv_contains(v, item)) {
+      vk_error(VK_EXIT_USAGE, "%s '%s' given twice", what, item);
+      free(item);
+      vk_strv_free(v);
+      return -1;
+    }
+    v[n++] = item;
+    if (!comma)
+      break;
+    p = comma + 1;
+  }
+  *out = v;
+  return 0;
+}
+
+char *
+vk_strv_join(char *const *v, const char *sep)
+{
+  size_t len = 1;
+  for (size_t i = 0; v && v[i]; i++)
+    len += strlen(v[i]) + strlen(sep);
+  char *r = vk_xmalloc(len);
+  r[0] = '\0';
+  for (size_t i = 0; v && v[i]; i++) {
+    if (i)
+      strcat(r, sep);
+    strcat(r, v[i]);
+  }
+  return r;
+}
+
+#define VK_NAME_MAX 100
+
+int
+vk_check_name(const char *what, const char *name)
+{
+  if (vk_check_lookup_name(what, name) < 0)
+    return -1;
+  if (strlen(name) > VK_NAME_MAX) {
+    vk_error(VK_EXIT_USAGE, "invalid %s name '%.20s...': longer than %d characters",
+             what, name, VK_NAME_MAX);
+    return -1;
+  }
+  if (name[0] == '.' || name[0] == '-') {
+    vk_error(VK_EXIT_USAGE, "invalid %s name '%s': must not start with '%c'",
+             what, name, name[0]);
+    return -1;
+  }
+  for (const char *p = name; *p; p++) {
+    unsigned char c = *p;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == '+')
+      continue;
+    if (c >= 0x80)
+      vk_error(VK_EXIT_USAGE, "invalid %s name '%s': non-ASCII characters are not allowed "
+               "(use letters, digits, '.', '_', '-', '+')", what, name);
+    else
+      vk_error(VK_EXIT_USAGE, "invalid %s name '%s': character '%c' is not allowed "
+               "(use letters, digits, '.', '_', '-', '+')", what, name,
+               c == ' ' ? ' ' : c);
+    return -1;
+  }
+  return 0;
+}
+
+int
+vk_check_lookup_name(const char *what, const char *name)
+{
+  if (!name || !*name) {
+    vk_error(VK_EXIT_USAGE, "%s name is empty", what);
+    return -1;
+  }
+  for (const char *p = name; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+      vk_error(VK_EXIT_USAGE, "invalid %s name '%s': contains a control character",
+               what, name);
+      return -1;
+    }
+  return 0;
+}
+
+int
+vk_read_file(const char *path, size_t max, char **out)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
+             "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  size_t len = 0, cap = 4096;
+  char *buf = vk_xmalloc(cap + 1);
+  for (;;) {
+    if (len == cap) {
+      if (cap >= max) {
+        vk_error(VK_EXIT_FAILURE, "%s: file is larger than %zu bytes", path, max);
+        free(buf);
+        close(fd);
+        return -1;
+      }
+      cap = cap * 2 > max ? max : cap * 2;
+      buf = vk_xrealloc(buf, cap + 1);
+    }
+    ssize_t r = read(fd, buf + len, cap - len);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
+      free(buf);
+      close(fd);
+      return -1;
+    }
+    if (r == 0)
+      break;
+    len += r;
+  }
+  close(fd);
+  buf[len] = '\0';
+  if (strlen(buf) != len) {
+    vk_error(VK_EXIT_FAILURE, "%s: file contains NUL bytes", path);
+    free(buf);
+    return -1;
+  }
+  *out = buf;
+  return 0;
+}
+
+void
+vk_human_size(unsigned long long bytes, char *buf, size_t len)
+{
+  static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+  double v = bytes;
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+    v /= 1024;
+    u++;
+  }
+  if (u == 0)
+    snprintf(buf, len, "%llu B", bytes);
+  else
+    snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+void
+vk_format_time(long long t, char *buf, size_t len)
+{
+  time_t tt = t;
+  struct tm tm;
+  if (!localtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
+    snprintf(buf, len, "%lld", t);
+}

@@ -1,0 +1,81 @@
+/* vckpt - libvirt checkpoints and incremental backups.
+ * Utilities shared by the core library and the command handlers:
+ * exit codes, error reporting, cleanup attributes, name checks.
+ */
+#ifndef VCKPT_UTIL_H
+#define VCKPT_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+/* Documented exit codes (man/vckpt.pod, README.md).  Keep in step. */
+enum vk_exit {
+  VK_EXIT_OK = 0,          /* success; validate: backup would succeed */
+  VK_EXIT_FAILURE = 1,     /* libvirt or operation failure, I/O error */
+  VK_EXIT_USAGE = 2,       /* bad command line or invalid name */
+  VK_EXIT_NOT_FOUND = 3,   /* domain, checkpoint, disk or file not found */
+  VK_EXIT_PREFLIGHT = 4,   /* preflight validation refused the operation */
+  VK_EXIT_BUSY = 5,        /* another job or vckpt run holds the domain */
+  VK_EXIT_INTERRUPTED = 6, /* stopped by SIGINT/SIGTERM, rolled back */
+};
+
+/* Report an error once, where it happens: "vckpt: CONTEXT: MESSAGE".
+ * The first error's code becomes the process exit status.
+ */
+void vk_error(enum vk_exit code, const char *fmt, ...)
+  __attribute__((format(printf, 2, 3)));
+/* A warning on stderr that does not change the exit status. */
+void vk_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An informational message on stderr, shown only with --verbose. */
+void vk_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Set the prefix of later messages, e.g. "checkpoint create web1". */
+void vk_set_context(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The exit status chosen by the first vk_error, or VK_EXIT_FAILURE. */
+enum vk_exit vk_exit_status(void);
+/* Whether any error was reported. */
+bool vk_error_reported(void);
+extern int vk_verbose;
+extern const char *vk_progname;
+
+/* Cleanup attributes: variables are always initialised to NULL. */
+void vk_cleanup_free(void *ptr);
+void vk_cleanup_strv(void *ptr);
+#define CLEANUP_FREE __attribute__((cleanup(vk_cleanup_free)))
+#define CLEANUP_STRV __attribute__((cleanup(vk_cleanup_strv)))
+
+/* Allocation that cannot fail (aborts with a message on ENOMEM). */
+void *vk_xmalloc(size_t n);
+void *vk_xcalloc(size_t n, size_t size);
+void *vk_xrealloc(void *p, size_t n);
+char *vk_xstrdup(const char *s);
+char *vk_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* NULL-terminated string vectors. */
+size_t vk_strv_len(char *const *v);
+void vk_strv_free(char **v);
+bool vk_strv_contains(char *const *v, const char *s);
+/* Split a comma list ("vda,vdb"); empty items are a usage error. */
+int vk_split_list(const char *what, const char *list, char ***out);
+/* Join a string vector with a separator into a new string. */
+char *vk_strv_join(char *const *v, const char *sep);
+
+/* Check a name we create or that becomes a file name: checkpoint names,
+ * backup names.  Reports a usage error naming WHAT and the cause.
+ */
+int vk_check_name(const char *what, const char *name);
+/* Check a name we only look up (domain, existing checkpoint): not empty,
+ * no control characters.
+ */
+int vk_check_lookup_name(const char *what, const char *name);
+
+/* Read a whole file (bounded by MAX bytes) into a NUL-terminated string. */
+int vk_read_file(const char *path, size_t max, char **out);
+
+/* Format a byte count for people: "1.5 GiB". */
+void vk_human_size(unsigned long long bytes, char *buf, size_t len);
+/* Format a time_t as ISO 8601 local time with offset. */
+void vk_format_time(long long t, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,72 @@
+/* vckpt - the command table shared by main.c and the cmd-*.c files.
+ *
+ * Adding a command: write cmd-FAMILY.c with a `const struct cmd_entry`,
+ * list it in commands.c, add the file to src/Makefile.am, document it in
+ * man/vckpt.pod (SYNOPSIS must equal `vckpt help --synopsis`), add a test.
+ */
+#ifndef VCKPT_VCKPT_H
+#define VCKPT_VCKPT_H
+
+#include <popt.h>
+#include <libvirt/libvirt.h>
+
+#include "output.h"
+#include "util.h"
+
+/* Preconditions of a command, checked by main() before it runs. */
+enum cmd_flags {
+  CMD_CONNECTS = 1 << 0,  /* may open a libvirt connection (ctx_connect) */
+  CMD_HIDDEN = 1 << 1,    /* not listed in --help */
+};
+
+/* What a command handler gets from main(). */
+struct cmd_ctx {
+  const char *uri;        /* -c/--connect, or NULL */
+  virConnectPtr conn;     /* opened on demand by ctx_connect() */
+  const struct cmd_entry *entry;
+};
+
+struct cmd_entry {
+  const char *name;       /* one or two words: "checkpoint create" */
+  const char *args;       /* positional arguments: "DOMAIN [NAME]" */
+  const char *summary;    /* one line for the command list */
+  const struct poptOption *options;  /* POPT_TABLEEND-terminated; every
+                                        option has a unique nonzero val */
+  const char *const *exclusive;      /* long names of which at most one
+                                        may be given, NULL-terminated */
+  const char *const *required_one;   /* long names of which exactly one
+                                        must be given */
+  unsigned int flags;
+  int min_args, max_args;            /* positional count; max -1: any */
+  /* Runs the command; returns 0 or -1 after reporting the error. */
+  int (*exec)(struct cmd_ctx *ctx, int argc, const char **argv);
+};
+
+/* The table, NULL-terminated (commands.c). */
+extern const struct cmd_entry *const cmd_table[];
+
+/* Open the libvirt connection for a CMD_CONNECTS command. */
+virConnectPtr ctx_connect(struct cmd_ctx *ctx);
+/* Whether option LONGNAME was given on the command line. */
+int cmd_option_given(const char *longname);
+/* Usage line of a command, generated from its table entry. */
+char *cmd_usage(const struct cmd_entry *e);
+
+/* Global options that commands accept too (--json, -q, -v, -c). */
+extern struct poptOption vk_common_options[];
+
+/* Find the command named by the first words of ARGV; *WORDS is set to how
+ * many words its name took.  NULL if none matches.
+ */
+const struct cmd_entry *cmd_find(int argc, const char **argv, int *words);
+/* A popt context for a command's options (its own, the common ones, -h). */
+poptContext cmd_popt_context(const struct cmd_entry *e, int argc, const char **argv);
+/* Help texts (cmd-help.c), written to the pending output. */
+void help_global(void);
+void help_command(const struct cmd_entry *e);
+/* List on stderr the commands whose name starts with PREFIX (after
+ * "vckpt checkpoint" with no subcommand).
+ */
+void help_family(const char *prefix);
+
+#endif

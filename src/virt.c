@@ -1,0 +1,224 @@
+/* vckpt - libvirt access. */
+#include <config.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <libvirt/virterror.h>
+
+#include "virt.h"
+#include "xml.h"
+
+void
+vk_cleanup_conn(void *ptr)
+{
+  virConnectPtr c = *(virConnectPtr *)ptr;
+  if (c)
+    virConnectClose(c);
+}
+
+void
+vk_cleanup_domain(void *ptr)
+{
+  virDomainPtr d = *(virDomainPtr *)ptr;
+  if (d)
+    virDomainFree(d);
+}
+
+void
+vk_cleanup_checkpoint(void *ptr)
+{
+  virDomainCheckpointPtr c = *(virDomainCheckpointPtr *)ptr;
+  if (c)
+    virDomainCheckpointFree(c);
+}
+
+static void
+silent_virt_error(void *opaque, virErrorPtr err)
+{
+}
+
+void
+vk_virt_init(void)
+{
+  virSetErrorFunc(NULL, silent_virt_error);
+}
+
+int
+vk_virt_last_code(void)
+{
+  virErrorPtr e = virGetLastError();
+  return e ? e->code : VIR_ERR_OK;
+}
+
+/* Map libvirt error codes onto our exit codes. */
+static enum vk_exit
+exit_for_virt_code(int code)
+{
+  switch (code) {
+  case VIR_ERR_NO_DOMAIN:
+  case VIR_ERR_NO_DOMAIN_CHECKPOINT:
+  case VIR_ERR_NO_DOMAIN_BACKUP:
+  case VIR_ERR_NO_STORAGE_VOL:
+    return VK_EXIT_NOT_FOUND;
+  case VIR_ERR_OPERATION_TIMEOUT:
+    return VK_EXIT_BUSY;
+  default:
+    return VK_EXIT_FAILURE;
+  }
+}
+
+void
+vk_virt_error(const char *fmt, ...)
+{
+  virErrorPtr e = virGetLastError();
+  char *msg = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  if (vasprintf(&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end(ap);
+  int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
+  /* A job already running is "busy", whatever libvirt calls it. */
+  enum vk_exit ex = exit_for_virt_code(code);
+  if (e && e->message && strstr(e->message, "already") && strstr(e->message, "job"))
+    ex = VK_EXIT_BUSY;
+  vk_error(ex, "%s: %s", msg ? msg : fmt,
+           e && e->message ? e->message : "unknown libvirt error");
+  free(msg);
+}
+
+virConnectPtr
+vk_connect(const char *uri)
+{
+  virConnectPtr c = virConnectOpen(uri);
+  if (!c) {
+    const char *u = uri ? uri : getenv("LIBVIRT_DEFAULT_URI");
+    if (u)
+      vk_virt_error("cannot connect to '%s'", u);
+    else
+      vk_virt_error("cannot connect to the default libvirt URI");
+  }
+  return c;
+}
+
+virDomainPtr
+vk_domain_lookup(virConnectPtr conn, const char *name)
+{
+  if (vk_check_lookup_name("domain", name) < 0)
+    return NULL;
+  virDomainPtr d = virDomainLookupByName(conn, name);
+  if (!d) {
+    if (vk_virt_last_code() == VIR_ERR_NO_DOMAIN)
+      vk_error(VK_EXIT_NOT_FOUND, "domain '%s' not found", name);
+    else
+      vk_virt_error("cannot look up domain '%s'", name);
+  }
+  return d;
+}
+
+virDomainCheckpointPtr
+vk_checkpoint_lookup(virDomainPtr dom, const char *name)
+{
+  if (vk_check_lookup_name("checkpoint", name) < 0)
+    return NULL;
+  virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, name, 0);
+  if (!c) {
+    if (vk_virt_last_code() == VIR_ERR_NO_DOMAIN_CHECKPOINT)
+      vk_error(VK_EXIT_NOT_FOUND, "checkpoint '%s' not found in domain '%s'",
+               name, virDomainGetName(dom));
+    else
+      vk_virt_error("cannot look up checkpoint '%s'", name);
+  }
+  return c;
+}
+
+bool
+vk_domain_is_active(virDomainPtr dom)
+{
+  return virDomainIsActive(dom) == 1;
+}
+
+int
+vk_domain_disks(virDomainPtr dom, unsigned int xml_flags, struct vk_disks *out)
+{
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, xml_flags);
+  if (!xml) {
+    vk_virt_error("cannot read the XML of domain '%s'", virDomainGetName(dom));
+    return -1;
+  }
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(xml, "domain XML");
+  if (!doc)
+    return -1;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr disks =
+    vk_xpath_nodes(ctx, NULL, "/domain/devices/disk[target/@dev]");
+  int n = vk_xpath_count(disks);
+
+  out->n = 0;
+  out->disk = vk_xcalloc(n, sizeof *out->disk);
+  for (int i = 0; i < n; i++) {
+    xmlNodePtr node = disks->nodesetval->nodeTab[i];
+    struct vk_disk *d = &out->disk[out->n++];
+    d->target = vk_xpath_string(ctx, node, "target/@dev");
+    d->type = vk_xpath_string(ctx, node, "@type");
+    d->device = vk_xpath_string(ctx, node, "@device");
+    if (!d->device)
+      d->device = vk_xstrdup("disk");
+    d->source = vk_xpath_string(ctx, node, "source/@file");
+    if (!d->source)
+      d->source = vk_xpath_string(ctx, node, "source/@dev");
+    d->format = vk_xpath_string(ctx, node, "driver/@type");
+    CLEANUP_XPATHOBJ xmlXPathObjectPtr ro = vk_xpath_nodes(ctx, node, "readonly");
+    d->readonly = vk_xpath_count(ro) > 0;
+  }
+  return 0;
+}
+
+const struct vk_disk *
+vk_disks_find(const struct vk_disks *d, const char *target)
+{
+  for (size_t i = 0; i < d->n; i++)
+    if (strcmp(d->disk[i].target, target) == 0)
+      return &d->disk[i];
+  return NULL;
+}
+
+int
+vk_disks_check(const struct vk_disks *d, const char *domname, char *const *targets)
+{
+  for (size_t i = 0; targets && targets[i]; i++) {
+    const struct vk_disk *disk = vk_disks_find(d, targets[i]);
+    if (!disk) {
+      char **names = vk_xcalloc(d->n + 1, sizeof *names);
+      for (size_t j = 0; j < d->n; j++)
+        names[j] = d->disk[j].target;
+      CLEANUP_FREE char *list = vk_strv_join(names, ", ");
+      free(names);
+      vk_error(VK_EXIT_NOT_FOUND, "disk '%s' not found in domain '%s' (disks: %s)",
+               targets[i], domname, d->n ? list : "none");
+      return -1;
+    }
+    if (strcmp(disk->device, "disk") != 0) {
+      vk_error(VK_EXIT_USAGE, "disk '%s' of domain '%s' is a %s, not a disk",
+               targets[i], domname, disk->device);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void
+vk_disks_clear(struct vk_disks *d)
+{
+  for (size_t i = 0; i < d->n; i++) {
+    free(d->disk[i].target);
+    free(d->disk[i].type);
+    free(d->disk[i].source);
+    free(d->disk[i].format);
+    free(d->disk[i].device);
+  }
+  free(d->disk);
+  d->disk = NULL;
+  d->n = 0;
+}

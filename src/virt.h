@@ -1,0 +1,60 @@
+/* vckpt - libvirt access: connection, lookups, error translation, domain
+ * disks.  The only layer (with backup.c) that calls libvirt.
+ */
+#ifndef VCKPT_VIRT_H
+#define VCKPT_VIRT_H
+
+#include <stdbool.h>
+#include <libvirt/libvirt.h>
+
+#include "util.h"
+
+void vk_cleanup_conn(void *ptr);
+void vk_cleanup_domain(void *ptr);
+void vk_cleanup_checkpoint(void *ptr);
+#define CLEANUP_CONN __attribute__((cleanup(vk_cleanup_conn)))
+#define CLEANUP_DOMAIN __attribute__((cleanup(vk_cleanup_domain)))
+#define CLEANUP_CHECKPOINT __attribute__((cleanup(vk_cleanup_checkpoint)))
+
+/* Silence libvirt's default error printing; we report errors ourselves. */
+void vk_virt_init(void);
+/* Report the last libvirt error, prefixed with a message; the exit code
+ * is chosen from libvirt's error code (no domain -> not found, ...).
+ */
+void vk_virt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* libvirt's last error code (VIR_ERR_*), or VIR_ERR_OK. */
+int vk_virt_last_code(void);
+
+/* Open a connection: URI, else LIBVIRT_DEFAULT_URI, else libvirt's default. */
+virConnectPtr vk_connect(const char *uri);
+/* Look up a domain by name; reports "domain 'x' not found". */
+virDomainPtr vk_domain_lookup(virConnectPtr conn, const char *name);
+/* Look up a checkpoint of a domain by name. */
+virDomainCheckpointPtr vk_checkpoint_lookup(virDomainPtr dom, const char *name);
+/* Whether the domain is running (or paused): has a QEMU process. */
+bool vk_domain_is_active(virDomainPtr dom);
+
+/* One disk of a domain, from its live (or inactive) XML. */
+struct vk_disk {
+  char *target;   /* vda */
+  char *type;     /* file, block, network, volume */
+  char *source;   /* file or device path, or NULL */
+  char *format;   /* driver type: qcow2, raw, ... or NULL */
+  char *device;   /* disk, cdrom, floppy, lun */
+  bool readonly;
+};
+struct vk_disks {
+  size_t n;
+  struct vk_disk *disk;
+};
+/* Read the domain's disks (device='disk' and others) in target order. */
+int vk_domain_disks(virDomainPtr dom, unsigned int xml_flags, struct vk_disks *out);
+/* Find a disk by target name, or NULL. */
+const struct vk_disk *vk_disks_find(const struct vk_disks *d, const char *target);
+/* Check that every name in TARGETS is a disk of the domain that can take
+ * a checkpoint (device='disk'); reports "disk 'x' not found" otherwise.
+ */
+int vk_disks_check(const struct vk_disks *d, const char *domname, char *const *targets);
+void vk_disks_clear(struct vk_disks *d);
+
+#endif
