@@ -100,7 +100,7 @@ cmd_popt_context(const struct cmd_entry *e, int argc, const char **argv)
   };
   struct poptOption t[] = {
     { NULL, '\0', POPT_ARG_INCLUDE_TABLE,
-      (void *)(e->options ? e->options : empty), 0, "Options:", NULL },
+      (void *)(e->options ? e->options : empty), 0, e->options ? "Options:" : NULL, NULL },
     { NULL, '\0', POPT_ARG_INCLUDE_TABLE, vk_common_options, 0, "Common options:", NULL },
     { NULL, '\0', POPT_ARG_INCLUDE_TABLE, help, 0, NULL, NULL },
     POPT_TABLEEND

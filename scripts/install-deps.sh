@@ -1,0 +1,15 @@
+#!/bin/sh
+# Install the Debian 12 packages vckpt needs to build, test and run its demo.
+# Run as root. Installs libvirt's daemon binaries but starts no system service:
+# the tests and the demo run their own private libvirtd.
+set -e
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    gcc make autoconf automake libtool pkg-config perl \
+    libvirt-dev libxml2-dev libpopt-dev libjson-c-dev \
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
+    qemu-system-x86 qemu-utils \
+    jq libxml2-utils util-linux procps \
+    clang libclang-rt-14-dev valgrind \
+    > /dev/null
