@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ckpt.h"
+#include "meta.h"
 #include "vckpt.h"
 #include "virt.h"
 #include "xml.h"
@@ -61,6 +62,22 @@ ckpt_disk_list(const struct vk_ckpt *c)
   char *r = n ? vk_strv_join(v, ",") : vk_xstrdup("-");
   free(v);
   return r;
+}
+
+/* Remember each covered disk's size now, to detect a later resize. */
+static void
+record_sizes(virDomainPtr dom, virDomainCheckpointPtr chk)
+{
+  struct vk_ckpt c = { 0 };
+  if (vk_ckpt_get(chk, false, &c) < 0)
+    return;
+  char **disks = vk_xcalloc(c.nr_disks + 1, sizeof *disks);
+  for (size_t i = 0, n = 0; i < c.nr_disks; i++)
+    if (c.disks[i].bitmap)
+      disks[n++] = c.disks[i].name;
+  vk_meta_record(dom, c.name, disks);
+  free(disks);
+  vk_ckpt_clear(&c);
 }
 
 /* ---- checkpoint create ---- */
@@ -150,6 +167,7 @@ cmd_checkpoint_create(struct cmd_ctx *ctx, int argc, const char **argv)
     return -1;
   }
   const char *created = virDomainCheckpointGetName(chk);
+  record_sizes(dom, chk);
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "domain", json_object_new_string(domname));
@@ -450,14 +468,31 @@ cmd_checkpoint_delete(struct cmd_ctx *ctx, int argc, const char **argv)
   if (!chk)
     return -1;
   unsigned int flags = 0;
-  if (delete_opts.children)
+  virDomainCheckpointPtr *kids = NULL;
+  int nkids = 0;
+  if (delete_opts.children) {
     flags |= VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN;
+    nkids = virDomainCheckpointListAllChildren(chk, &kids,
+                                               VIR_DOMAIN_CHECKPOINT_LIST_DESCENDANTS);
+    if (nkids < 0) {
+      vk_virt_error("cannot list the descendants of checkpoint '%s'", name);
+      return -1;
+    }
+  }
   if (delete_opts.metadata_only)
     flags |= VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY;
-  if (virDomainCheckpointDelete(chk, flags) < 0) {
+  int r = virDomainCheckpointDelete(chk, flags);
+  if (r < 0)
     vk_virt_error("cannot delete checkpoint '%s'", name);
-    return -1;
+  for (int i = 0; i < nkids; i++) {
+    if (r == 0)
+      vk_meta_forget(dom, virDomainCheckpointGetName(kids[i]));
+    virDomainCheckpointFree(kids[i]);
   }
+  free(kids);
+  if (r < 0)
+    return -1;
+  vk_meta_forget(dom, name);
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "domain", json_object_new_string(domname));

@@ -6,6 +6,8 @@
 #include "vckpt.h"
 
 extern const struct cmd_entry cmd_help_entry;
+extern const struct cmd_entry cmd_bitmaps_entry;
+extern const struct cmd_entry cmd_validate_entry;
 extern const struct cmd_entry cmd_checkpoint_create_entry;
 extern const struct cmd_entry cmd_checkpoint_list_entry;
 extern const struct cmd_entry cmd_checkpoint_info_entry;
@@ -20,6 +22,8 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_checkpoint_dumpxml_entry,
   &cmd_checkpoint_delete_entry,
   &cmd_checkpoint_redefine_entry,
+  &cmd_validate_entry,
+  &cmd_bitmaps_entry,
   &cmd_help_entry,
   NULL,
 };

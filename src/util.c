@@ -358,3 +358,38 @@ vk_format_time(long long t, char *buf, size_t len)
   if (!localtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
     snprintf(buf, len, "%lld", t);
 }
+
+char *
+vk_shell_quote(const char *s)
+{
+  bool safe = *s != '\0';
+  for (const char *p = s; *p && safe; p++)
+    safe = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-/:=@,", *p);
+  if (safe)
+    return vk_xstrdup(s);
+  size_t n = 3;
+  for (const char *p = s; *p; p++)
+    n += *p == '\'' ? 4 : 1;
+  char *r = vk_xmalloc(n), *q = r;
+  *q++ = '\'';
+  for (const char *p = s; *p; p++) {
+    if (*p == '\'') {
+      memcpy(q, "'\\''", 4);
+      q += 4;
+    } else
+      *q++ = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+  }
+  *q++ = '\'';
+  *q = '\0';
+  return r;
+}
+
+char *
+vk_printable(const char *s)
+{
+  char *r = vk_xstrdup(s ? s : "");
+  for (char *p = r; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = '?';
+  return r;
+}

@@ -70,6 +70,13 @@ int vk_check_name(const char *what, const char *name);
  */
 int vk_check_lookup_name(const char *what, const char *name);
 
+/* Quote S for a shell command shown to the user in a suggested fix. */
+char *vk_shell_quote(const char *s);
+/* A copy of S with control characters replaced by '?', for printing
+ * strings read from untrusted files.
+ */
+char *vk_printable(const char *s);
+
 /* Read a whole file (bounded by MAX bytes) into a NUL-terminated string. */
 int vk_read_file(const char *path, size_t max, char **out);
 
