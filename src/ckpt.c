@@ -107,13 +107,28 @@ vk_ckpt_get(virDomainCheckpointPtr chk, bool with_size, struct vk_ckpt *out)
   return vk_ckpt_parse(xml, "checkpoint XML", out);
 }
 
+/* Order by creation time; within one second, parents before children. */
 static int
 cmp_ckpt(const void *a, const void *b)
 {
   const struct vk_ckpt *x = a, *y = b;
   if (x->creation_time != y->creation_time)
     return x->creation_time < y->creation_time ? -1 : 1;
+  if (x->depth != y->depth)
+    return x->depth < y->depth ? -1 : 1;
   return strcmp(x->name, y->name);
+}
+
+/* Number of ancestors of C within L (bounded, in case of a loop). */
+static int
+depth_of(const struct vk_ckpt_list *l, const struct vk_ckpt *c)
+{
+  int d = 0;
+  while (c && c->parent && d <= (int)l->n) {
+    c = vk_ckpt_list_find(l, c->parent);
+    d++;
+  }
+  return d;
 }
 
 int
@@ -140,6 +155,8 @@ vk_ckpt_list_all(virDomainPtr dom, unsigned int flags, struct vk_ckpt_list *out)
     vk_ckpt_list_clear(out);
     return -1;
   }
+  for (size_t i = 0; i < out->n; i++)
+    out->c[i].depth = depth_of(out, &out->c[i]);
   qsort(out->c, out->n, sizeof *out->c, cmp_ckpt);
   return 0;
 }

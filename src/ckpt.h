@@ -24,6 +24,7 @@ struct vk_ckpt {
   long long creation_time;
   size_t nr_disks;
   struct vk_ckpt_disk *disks;
+  int depth;           /* ancestors, set by vk_ckpt_list_all */
 };
 
 /* What to ask for when creating a checkpoint. */

@@ -280,17 +280,20 @@ cmd_checkpoint_list(struct cmd_ctx *ctx, int argc, const char **argv)
       json_object_array_add(arr, ckpt_json(&l.c[i]));
     vk_out_json(arr);
   } else {
-    size_t w = 4;
-    for (size_t i = 0; i < l.n; i++)
+    size_t w = strlen("NAME"), pw = strlen("PARENT");
+    for (size_t i = 0; i < l.n; i++) {
       if (strlen(l.c[i].name) > w)
         w = strlen(l.c[i].name);
-    vk_printf("%-*s  %-25s  %-*s  %s\n", (int)w, "NAME", "CREATED", (int)w, "PARENT", "DISKS");
+      if (l.c[i].parent && strlen(l.c[i].parent) > pw)
+        pw = strlen(l.c[i].parent);
+    }
+    vk_printf("%-*s  %-25s  %-*s  %s\n", (int)w, "NAME", "CREATED", (int)pw, "PARENT", "DISKS");
     for (size_t i = 0; i < l.n; i++) {
       const struct vk_ckpt *c = &l.c[i];
       char when[64];
       vk_format_time(c->creation_time, when, sizeof when);
       CLEANUP_FREE char *dl = ckpt_disk_list(c);
-      vk_printf("%-*s  %-25s  %-*s  %s\n", (int)w, c->name, when, (int)w,
+      vk_printf("%-*s  %-25s  %-*s  %s\n", (int)w, c->name, when, (int)pw,
                 c->parent ? c->parent : "-", dl);
     }
   }

@@ -512,7 +512,7 @@ check_jobs(struct vstate *s)
       continue;
     if (virDomainGetBlockJobInfo(s->dom, d->target, &bj, 0) == 1)
       vk_report_add(s->rep, "job-running", VK_SEV_ERROR, d->target, d->source, NULL, NULL,
-                    vk_xstrdup("a block job (copy, commit, pull) is running on this disk"),
+                    vk_xstrdup("a block job is running on this disk"),
                     vk_xasprintf("wait for it to finish (virsh blockjob %s %s --info)", s->qdom,
                                  d->target));
   }

@@ -42,6 +42,8 @@ void
 vk_virt_init(void)
 {
   virSetErrorFunc(NULL, silent_virt_error);
+  /* Before any connection: backup jobs are followed through events. */
+  virEventRegisterDefaultImpl();
 }
 
 int

@@ -13,7 +13,8 @@ static const struct {
 } names[] = {
   { "c1", 1, 1 },
   { "chk-3", 1, 1 },
-  { "vckpt.2026-11-22T03:00+full", 1, 1 },
+  { "vckpt.2026-11-22T0300+full", 1, 1 },
+  { "a:b", 0, 1 },   /* QEMU reads "a:b" in a backing name as a protocol */
   { "A_b", 1, 1 },
   { "", 0, 0 },
   { ".", 0, 1 },

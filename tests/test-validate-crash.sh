@@ -3,6 +3,7 @@
 # off (from the files) and running again (from QEMU's live state), and libvirt
 # itself then fails the incremental backup it was refused for.
 . "${srcdir:-.}/functions.sh"
+. "${srcdir:-.}/virsh-backup.sh"
 set -e -x
 lab_start
 

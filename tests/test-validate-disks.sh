@@ -2,6 +2,7 @@
 # Disks added, resized or raw since a checkpoint, and a job already
 # running: each is refused with its own finding before libvirt is called.
 . "${srcdir:-.}/functions.sh"
+. "${srcdir:-.}/virsh-backup.sh"
 set -e -x
 lab_start
 

@@ -3,6 +3,7 @@
 # with images changed by real tools (qemu-img bitmap/create/rebase), and
 # proof that what it calls OK really lets libvirt's incremental backup start.
 . "${srcdir:-.}/functions.sh"
+. "${srcdir:-.}/virsh-backup.sh"
 set -e -x
 requires qemu-img --version
 lab_start

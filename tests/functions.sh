@@ -1,0 +1,197 @@
+# vckpt test suite: common functions, sourced by every shell test.
+#
+# Usage, at the top of a test:
+#
+#   #!/usr/bin/env bash
+#   set -e -x
+#   . "${srcdir:-.}/functions.sh"
+#
+# Sourcing this file creates a private temporary directory $TMPD, sets a
+# single trap that runs the teardown registered with cleanup_fn on every
+# exit path, defines the vckpt() wrapper and the assertion helpers, and
+# loads lab.sh (the private libvirtd + QEMU lab).  It does not turn on
+# tracing itself, so scripts like demo.sh stay quiet.
+#
+# Environment:
+#   abs_top_builddir  set by the test harness; locates the built binary
+#   VCKPT             the binary under test (default $abs_top_builddir/src/vckpt)
+#   VCKPT_VALGRIND    if non-empty, vckpt() runs the binary under valgrind
+#   VCKPT_VALGRIND_OPTS  extra valgrind options (e.g. --suppressions=FILE)
+#   TMPDIR            where $TMPD is created (default /tmp)
+#   KEEP_TMPD         if non-empty, $TMPD is kept for inspection
+
+# Trace output (set -x) goes to the test's own stderr, never into a file a
+# command's stderr is redirected to (expect_exit's $err).
+exec {_xtrace_fd}>&2
+BASH_XTRACEFD=$_xtrace_fd
+
+# Stable messages for comparisons against golden files.
+export LC_ALL=C
+unset LANGUAGE
+
+# The directory holding this file and lab.sh (works from a VPATH build).
+_functions_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+: "${VCKPT:=${abs_top_builddir:-..}/src/vckpt}"
+
+# requires CMD [ARGS...]
+#
+# Skip the test (exit 77) when CMD fails: a tool the test needs is absent.
+# Not for working around failures of the code under test.
+requires ()
+{
+    ( "$@" ) </dev/null >/dev/null 2>&1 || {
+        echo "$0: SKIP: '$*' failed: test prerequisite is missing" >&2
+        exit 77
+    }
+}
+
+# requires_root
+#
+# Skip the test unless running as root (the lab needs mount namespaces).
+requires_root ()
+{
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "$0: SKIP: test must run as root" >&2
+        exit 77
+    fi
+}
+
+# fail MSG...
+#
+# Report a test failure on stderr and exit 1.
+fail ()
+{
+    echo "$0: FAIL: $*" >&2
+    exit 1
+}
+
+# assert_eq EXPECTED ACTUAL [MSG]
+#
+# Fail unless the two strings are equal.
+assert_eq ()
+{
+    if [ "$1" != "$2" ]; then
+        fail "${3:-assert_eq}: expected '$1', got '$2'"
+    fi
+}
+
+# assert_grep PATTERN FILE
+#
+# Fail unless FILE has a line matching the extended regular expression.
+assert_grep ()
+{
+    if ! grep -E -q -e "$1" "$2"; then
+        echo "--- $2:" >&2
+        cat "$2" >&2
+        fail "'$2' does not match '$1'"
+    fi
+}
+
+# assert_no_grep PATTERN FILE
+#
+# Fail if FILE has a line matching the extended regular expression.
+assert_no_grep ()
+{
+    if grep -E -q -e "$1" "$2"; then
+        echo "--- $2:" >&2
+        cat "$2" >&2
+        fail "'$2' unexpectedly matches '$1'"
+    fi
+}
+
+# expect_exit CODE CMD [ARGS...]
+#
+# Run CMD, fail unless it exits with exactly CODE.  Its stdout and stderr
+# are left in the files named by $out and $err (inside $TMPD) and are
+# echoed to stderr for the test log.
+expect_exit ()
+{
+    local want="$1" rc=0
+    shift
+    out="$TMPD/out"
+    err="$TMPD/err"
+    "$@" >"$out" 2>"$err" || rc=$?
+    echo "--- exit status $rc; stdout:" >&2
+    cat "$out" >&2
+    echo "--- stderr:" >&2
+    cat "$err" >&2
+    echo "---" >&2
+    if [ "$rc" -ne "$want" ]; then
+        fail "'$*' exited with $rc, expected $want"
+    fi
+}
+
+# vckpt [ARGS...]
+#
+# Run the binary under test, under valgrind when $VCKPT_VALGRIND is set
+# (exit status 119 then means a memory error or a definite leak).
+vckpt ()
+{
+    if [ -n "${VCKPT_VALGRIND:-}" ]; then
+        # shellcheck disable=SC2086
+        valgrind --error-exitcode=119 --leak-check=full \
+                 --errors-for-leak-kinds=definite --quiet \
+                 ${VCKPT_VALGRIND_OPTS:-} "$VCKPT" "$@"
+    else
+        "$VCKPT" "$@"
+    fi
+}
+
+# cleanup_fn CMD [ARGS...]
+#
+# Register CMD ARGS (quoted as given) to run when the test exits for any
+# reason.  Hooks run in reverse order of registration, each in its own
+# subshell with errexit off, so one failing step never stops the others.
+# Hooks can read the test's exit status in $cleanup_status.
+declare -a _cleanup_hooks=()
+cleanup_fn ()
+{
+    local q
+    q=$(printf '%q ' "$@")
+    _cleanup_hooks+=("$q")
+}
+
+# The single EXIT trap: run the hooks, keep the test's exit status.
+_run_cleanup_hooks ()
+{
+    local status=$? i
+    # Hooks report what they do themselves; tracing them is mostly noise.
+    set +e +x
+    trap '' INT QUIT TERM HUP
+    trap - EXIT
+    echo "$0: running cleanup hooks, exit status $status" >&2
+    export cleanup_status=$status
+    for (( i = ${#_cleanup_hooks[@]} - 1; i >= 0; --i )); do
+        ( set +e; eval "${_cleanup_hooks[i]}" ) ||
+            echo "$0: cleanup hook failed: ${_cleanup_hooks[i]}" >&2
+    done
+    exit "$status"
+}
+trap _run_cleanup_hooks EXIT
+# A signal becomes an ordinary exit (128 + signal number), so the EXIT
+# trap runs exactly once.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 131' QUIT
+trap 'exit 143' TERM
+
+# _remove_tmpd DIR
+#
+# Remove the per-test directory unless KEEP_TMPD asks to keep it.
+_remove_tmpd ()
+{
+    if [ -n "${KEEP_TMPD:-}" ]; then
+        echo "$0: keeping $1" >&2
+    else
+        rm -rf "$1"
+    fi
+}
+
+# The per-test temporary directory, removed at exit (registered first,
+# so it runs last, after everything using it has been torn down).
+TMPD=$(mktemp -d "${TMPDIR:-/tmp}/vckpt-test.XXXXXX")
+export TMPD
+cleanup_fn _remove_tmpd "$TMPD"
+
+. "$_functions_dir/lab.sh"

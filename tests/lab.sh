@@ -1,0 +1,881 @@
+# vckpt test suite: a private libvirtd + QEMU "lab".
+#
+# Sourced by functions.sh (sourcing this file alone loads functions.sh
+# first).  See ../../shared/lab.md for the facts this is built on.
+#
+# A lab is one libvirtd running as root in a private mount namespace in
+# which /etc/libvirt, /var/lib/libvirt, /var/log/libvirt and
+# /var/cache/libvirt are bind mounts of directories under $LAB, /run is a
+# private tmpfs, and /etc/passwd and /etc/group are private copies that
+# have the libvirt-qemu user.  Nothing outside $LAB is written: where one
+# of those mount points is missing on the host, a throw-away overlay that
+# lives only in the namespace provides it.  Domains are TCG guests with
+# no OS, sitting in the BIOS; "guest writes" go through QEMU's own block
+# layer with the HMP qemu-io command, so dirty bitmaps see them.
+#
+# API (every function fails the test loudly on an infrastructure error):
+#   lab_start [DIR]                start a lab (default DIR $TMPD/lab), set
+#                                  LAB, LAB_URI, LIBVIRT_DEFAULT_URI,
+#                                  LAB_DAEMON_PID; teardown is registered
+#   lab_stop [DIR]                 tear a lab down now (also runs at exit)
+#   lab_use DIR                    make an already started lab the current one
+#   lab_domain_define NAME [--disk SIZE | --raw-disk SIZE | --memory MIB]...
+#   lab_domain_start NAME
+#   lab_domain_stop NAME           graceful: QEMU gets SIGTERM, writes bitmaps
+#   lab_domain_kill NAME           SIGKILL of QEMU: bitmaps left "in-use"
+#   lab_domain_undefine NAME       destroy, then undefine with checkpoint metadata
+#   lab_domain_state NAME          print "running", "shut off", ...
+#   lab_wait_state NAME STATE [SECONDS]
+#   lab_disk_path NAME TARGET      print the image file of disk TARGET (vda...)
+#   lab_write NAME DISK PATTERN OFFSET LENGTH
+#                                  guest write into a running domain; DISK is
+#                                  a target (vdb) or an index N (virtio-diskN);
+#                                  PATTERN a byte (0xab) or "zero"
+#   lab_hotplug_disk NAME TARGET SIZE [ATTACH-DEVICE-OPTIONS...]
+#   lab_resize_disk NAME TARGET NEWSIZE
+#   lab_expect_pattern IMAGE OFFSET LENGTH PATTERN
+#                                  returns 1 unless the guest-visible bytes of
+#                                  IMAGE (any format, through its backing
+#                                  chain) all equal PATTERN (or "zero")
+#   lab_compare_images IMAGE1 IMAGE2   returns 1 unless guest-visible equal
+#   lab_image_info IMAGE           qemu-img info JSON
+#   lab_bitmaps IMAGE              names of the persistent bitmaps, one a line
+#   lab_bitmap_flags IMAGE BITMAP  its flags, sorted, space-separated
+#                                  ("auto", "auto in-use"); 1 if absent
+# Sizes and offsets take qemu-img suffixes: 512, 64K, 1M, 2G (binary units).
+# Read images (lab_expect_pattern...) only while no QEMU has them open:
+# the file of a running domain can lag behind what the guest sees.
+#
+# Environment:
+#   LAB_START_TIMEOUT  seconds to wait for libvirtd (default 60: probing
+#                      QEMU without a cache takes ~7 s on an idle machine)
+#   LAB_VIRSH_TIMEOUT  bound on each virsh call (default 60)
+#   LAB_CAPS_CACHE     QEMU capabilities cache shared by labs (default
+#                      $abs_top_builddir/tests/lab-cache; empty disables)
+#   LAB_DEBUG          if non-empty, libvirtd logs at debug level
+
+if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "${1:-}" = --watchdog ]; then
+    : # executed as the watchdog: the definitions below are enough
+elif ! declare -F cleanup_fn >/dev/null; then
+    # Sourced on its own: functions.sh sets up the traps and sources us.
+    . "$(dirname "${BASH_SOURCE[0]}")/functions.sh"
+    return
+fi
+
+_lab_sh=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+
+: "${LAB_START_TIMEOUT:=60}"
+: "${LAB_VIRSH_TIMEOUT:=60}"
+: "${LAB_CAPS_CACHE=${abs_top_builddir:-$(dirname "$(dirname "$_lab_sh")")}/tests/lab-cache}"
+
+# lab_requires
+#
+# Skip the test unless everything a lab needs is installed.
+lab_requires ()
+{
+    requires_root
+    local cmd
+    for cmd in libvirtd virsh qemu-system-x86_64 qemu-img qemu-io; do
+        requires "$cmd" --version
+    done
+    requires jq --version
+    requires xmllint --version
+    requires unshare --version
+    requires setsid --version
+    requires timeout --version
+    requires numfmt --version
+    requires test -d /usr/share/qemu
+}
+
+# _lab_virsh ARGS...
+#
+# virsh on the current lab, bounded in time, quiet on success.
+_lab_virsh ()
+{
+    timeout -k 5 "$LAB_VIRSH_TIMEOUT" virsh -q -c "$LAB_URI" "$@"
+}
+
+# _lab_bytes SIZE
+#
+# Print SIZE (512, 64K, 1M, 2G...) in bytes.
+_lab_bytes ()
+{
+    local n
+    case "$1" in
+        *[kK]) n=${1%?}K ;;
+        *[mgtMGT]) n=${1^^} ;;
+        *) n=$1 ;;
+    esac
+    numfmt --from=iec "$n" || fail "bad size '$1'"
+}
+
+# _lab_xml_escape STRING
+#
+# Print STRING quoted for XML text and attribute values.
+_lab_xml_escape ()
+{
+    local s="$1"
+    s=${s//'&'/'&amp;'}
+    s=${s//'<'/'&lt;'}
+    s=${s//'>'/'&gt;'}
+    s=${s//\'/'&apos;'}
+    s=${s//'"'/'&quot;'}
+    printf '%s' "$s"
+}
+
+# _lab_starttime PID
+#
+# Print the start time of process PID (to tell it from a reused PID).
+_lab_starttime ()
+{
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    stat=${stat##*) }
+    set -- $stat
+    echo "${20}"
+}
+
+# _lab_alive PID
+#
+# True if PID is a live (not zombie) process.
+_lab_alive ()
+{
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
+}
+
+# _lab_cmdline PID
+#
+# Print the command line of PID with spaces between arguments.
+_lab_cmdline ()
+{
+    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true
+}
+
+# _lab_ns_held NS
+#
+# True if this shell holds a file descriptor on mount namespace NS, so its
+# inode number cannot be reused by another namespace meanwhile.
+_lab_ns_held ()
+{
+    local fd
+    for fd in /proc/"$BASHPID"/fd/*; do
+        [ "$(readlink "$fd" 2>/dev/null)" = "$1" ] && return 0
+    done
+    return 1
+}
+
+# _lab_ns_pids NS
+#
+# Print the PIDs of the processes in mount namespace NS.
+_lab_ns_pids ()
+{
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"
+    done
+    return 0
+}
+
+# _lab_kill DIR
+#
+# Hard part of the teardown, needing no libvirtd: stop the daemon, then
+# SIGKILL everything left in the lab's namespace and any QEMU using the
+# lab's files.  Bounded in time; safe to run twice.
+_lab_kill ()
+{
+    local dir="$1" pid ns i p pids
+
+    pid=$(cat "$dir/daemon.pid" 2>/dev/null) || pid=
+    if [ -n "$pid" ] && _lab_alive "$pid" &&
+       [[ "$(_lab_cmdline "$pid")" == *"$dir"* ]]; then
+        kill -TERM "$pid" 2>/dev/null
+        for (( i = 0; i < 100; ++i )); do
+            _lab_alive "$pid" || break
+            sleep 0.1
+        done
+        if _lab_alive "$pid"; then
+            echo "lab: libvirtd $pid ignored SIGTERM, killing it" >&2
+            kill -KILL "$pid" 2>/dev/null
+        fi
+        wait "$pid" 2>/dev/null
+    fi
+
+    ns=$(cat "$dir/mntns" 2>/dev/null) || ns=
+    if [ -n "$ns" ] && [ "$ns" = "$(readlink /proc/$$/ns/mnt)" ]; then
+        echo "lab: refusing to sweep the host's mount namespace" >&2
+        ns=
+    fi
+    if [ -n "$ns" ] && ! _lab_ns_held "$ns"; then
+        ns=
+    fi
+    for (( i = 0; i < 50; ++i )); do
+        pids=$(
+            [ -n "$ns" ] && _lab_ns_pids "$ns"
+            for p in $(pgrep -f -- "$(sed 's/[.+]/\\&/g' <<<"$dir/")" || true); do
+                case "$(cat "/proc/$p/comm" 2>/dev/null)" in
+                    qemu*) echo "$p" ;;
+                esac
+            done
+        )
+        pids=$(for p in $pids; do _lab_alive "$p" && echo "$p"; done)
+        [ -z "$pids" ] && break
+        if [ "$i" -eq 0 ]; then
+            echo "lab: killing leftover processes:" >&2
+            for p in $pids; do
+                echo "  $p $(_lab_cmdline "$p" | cut -c1-120)" >&2
+            done
+        fi
+        kill -KILL $pids 2>/dev/null
+        sleep 0.1
+    done
+    [ -z "$pids" ] || echo "lab: processes $pids would not die" >&2
+
+    if [ -f "$dir/sockdir" ]; then
+        rm -rf "$(cat "$dir/sockdir")"
+    fi
+    return 0
+}
+
+# _lab_watchdog TESTPID TESTSTART DIR [RMDIR]
+#
+# Runs detached: if the test dies without its teardown (SIGKILL), kill
+# the lab and remove RMDIR.
+_lab_watchdog ()
+{
+    local tpid="$1" tstart="$2" dir="$3" rmdir="${4:-}" nsfd
+    exec {nsfd}<"/proc/$(cat "$dir/daemon.pid")/ns/mnt" || exit 1
+    while [ "$(_lab_starttime "$tpid")" = "$tstart" ]; do
+        sleep 1
+    done
+    [ -e "$dir/stopped" ] && exit 0
+    echo "lab: test $tpid died without teardown, killing the lab" >&2
+    _lab_kill "$dir"
+    touch "$dir/stopped"
+    [ -n "$rmdir" ] && rm -rf "$rmdir"
+    exit 0
+}
+
+# _lab_write_config DIR SOCKDIR
+#
+# Write libvirtd.conf, qemu.conf, the /etc/libvirt copy, passwd, group and
+# the namespace setup script of a lab.
+_lab_write_config ()
+{
+    local dir="$1" sockdir="$2"
+
+    if [ -d /etc/libvirt ]; then
+        cp -a /etc/libvirt/. "$dir/etc/"
+    fi
+    # Files the drivers would act on at startup (networks, autostart...)
+    # are not copied from a host that has them.
+    rm -rf "$dir/etc/qemu" "$dir/etc/storage" "$dir/etc/nwfilter" \
+           "$dir/etc/secrets" "$dir/etc/lxc"
+    cat >"$dir/etc/qemu.conf" <<'EOF'
+# vckpt test lab: QEMU runs as root, unconfined, outside cgroups.
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+cgroup_controllers = [ ]
+namespaces = [ ]
+stdio_handler = "file"
+EOF
+
+    {
+        echo "# vckpt test lab"
+        echo "listen_tls = 0"
+        echo "listen_tcp = 0"
+        echo "unix_sock_dir = \"$sockdir\""
+        echo "unix_sock_ro_perms = \"0700\""
+        echo "unix_sock_rw_perms = \"0700\""
+        echo "unix_sock_admin_perms = \"0700\""
+        echo "auth_unix_ro = \"none\""
+        echo "auth_unix_rw = \"none\""
+        if [ -n "${LAB_DEBUG:-}" ]; then
+            echo "log_filters = \"1:qemu 1:libvirt 3:object 3:json 3:event 3:util\""
+            echo "log_outputs = \"1:stderr\""
+        else
+            echo "log_outputs = \"3:stderr\""
+        fi
+    } >"$dir/libvirtd.conf"
+
+    # libvirtd resolves its built-in QEMU user before reading qemu.conf.
+    cp /etc/passwd "$dir/passwd"
+    cp /etc/group "$dir/group"
+    if ! grep -q '^libvirt-qemu:' "$dir/passwd"; then
+        echo 'libvirt-qemu:x:64055:64055:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin' \
+             >>"$dir/passwd"
+    fi
+    if ! grep -q '^libvirt-qemu:' "$dir/group"; then
+        echo 'libvirt-qemu:x:64055:' >>"$dir/group"
+    fi
+    if ! grep -q '^kvm:' "$dir/group"; then
+        echo 'kvm:x:64056:' >>"$dir/group"
+    fi
+
+    cat >"$dir/ns-init.sh" <<'EOF'
+# vckpt test lab: runs in the lab's private mount namespace, then
+# becomes libvirtd.  $1 is the lab directory.
+set -e
+lab="$1"
+mount -t tmpfs -o size=64m,mode=0700 vckpt-lab "$lab/ns"
+# Make directory $1 exist as a mount point, without touching the host:
+# a missing one is created in an overlay over its parent.
+mount_point () {
+    if [ ! -d "$1" ]; then
+        parent=$(dirname "$1")
+        key=$(echo "$parent" | tr / _)
+        mkdir -p "$lab/ns/$key/upper" "$lab/ns/$key/work"
+        mount -t overlay vckpt-lab \
+              -o "lowerdir=$parent,upperdir=$lab/ns/$key/upper,workdir=$lab/ns/$key/work" \
+              "$parent"
+        mkdir "$1"
+    fi
+}
+# All of /run: /run/libvirt, and also /run/libvirtd.pid, the D-Bus and
+# journald sockets, so the daemon cannot reach system services.
+mount -t tmpfs -o size=64m,mode=0755 vckpt-lab /run
+mount_point /etc/libvirt
+mount --bind "$lab/etc" /etc/libvirt
+for d in lib log cache; do
+    mount_point "/var/$d/libvirt"
+    mount --bind "$lab/$d" "/var/$d/libvirt"
+done
+mount --bind "$lab/passwd" /etc/passwd
+mount --bind "$lab/group" /etc/group
+exec libvirtd -f "$lab/libvirtd.conf" -p "$lab/libvirtd.pid"
+EOF
+
+    cat >"$dir/reaper.pl" <<'EOF'
+# vckpt test lab: run ARGV as a child, being a child subreaper that
+# reaps every orphan (QEMU) at once; exit with the child's status.
+use strict;
+use warnings;
+use POSIX ();
+my %prctl = (x86_64 => 157, aarch64 => 167, riscv64 => 167,
+             s390x => 172, ppc64le => 171);
+my $nr = $prctl{(POSIX::uname())[4]};
+# prctl(PR_SET_CHILD_SUBREAPER = 36, 1)
+if (!defined $nr || syscall($nr, 36, 1, 0, 0, 0) != 0) {
+    warn "reaper: cannot become a child subreaper\n";
+}
+my $child = fork() // die "reaper: fork: $!\n";
+if ($child == 0) {
+    exec { $ARGV[0] } @ARGV or die "reaper: exec $ARGV[0]: $!\n";
+}
+my $status = 0;
+while ((my $p = waitpid(-1, 0)) > 0) {
+    $status = $? if $p == $child;
+}
+exit($status & 127 ? 128 + ($status & 127) : $status >> 8);
+EOF
+}
+
+# _lab_caps_seed DIR
+#
+# Copy cached QEMU capabilities into a new lab (libvirt re-probes any
+# that no longer match the binaries, kernel or libvirt).
+_lab_caps_seed ()
+{
+    local f
+    [ -n "$LAB_CAPS_CACHE" ] && [ -d "$LAB_CAPS_CACHE" ] || return 0
+    mkdir -p "$1/cache/qemu/capabilities"
+    for f in "$LAB_CAPS_CACHE"/*.xml; do
+        [ -f "$f" ] && cp "$f" "$1/cache/qemu/capabilities/"
+    done
+    return 0
+}
+
+# _lab_caps_save DIR
+#
+# Save a lab's QEMU capabilities for the next labs (atomic per file).
+_lab_caps_save ()
+{
+    local f dest
+    [ -n "$LAB_CAPS_CACHE" ] || return 0
+    mkdir -p "$LAB_CAPS_CACHE" 2>/dev/null || return 0
+    for f in "$1"/cache/qemu/capabilities/*.xml; do
+        [ -f "$f" ] || continue
+        dest="$LAB_CAPS_CACHE/$(basename "$f")"
+        cmp -s "$f" "$dest" && continue
+        cp "$f" "$dest.tmp.$$" 2>/dev/null && mv -f "$dest.tmp.$$" "$dest"
+    done
+    return 0
+}
+
+# lab_start [DIR]
+#
+# Start a private libvirtd and make it the current lab.
+lab_start ()
+{
+    local dir="${1:-$TMPD/lab}" sockdir pid ns t0 t1 tstart
+
+    lab_requires
+    case "$dir" in
+        /*) ;;
+        *) dir="$PWD/$dir" ;;
+    esac
+    if [[ "$dir" == *[!A-Za-z0-9/._+-]* ]]; then
+        fail "lab directory '$dir' has characters unsafe in URIs and configs (set TMPDIR)"
+    fi
+    [ ! -e "$dir" ] || fail "lab directory '$dir' exists"
+    mkdir -p "$dir"/{etc,lib,log,cache,sock,images,ns,xml}
+
+    # A UNIX socket path has at most 107 bytes.
+    sockdir="$dir/sock"
+    if [ $(( ${#sockdir} + 20 )) -gt 107 ]; then
+        sockdir=$(mktemp -d /tmp/vckpt-sock.XXXXXX)
+        echo "$sockdir" >"$dir/sockdir"
+    fi
+
+    _lab_write_config "$dir" "$sockdir"
+    _lab_caps_seed "$dir"
+    echo "qemu:///system?socket=$sockdir/libvirt-sock" >"$dir/uri"
+
+    # The reaper (when perl is there) is a child subreaper: QEMU, which
+    # libvirt daemonizes, is reaped at once when it exits instead of
+    # lingering as a zombie of PID 1 that libvirt waits for (some PID 1s
+    # reap only every couple of seconds, which slows every domain stop).
+    local reaper=()
+    if command -v perl >/dev/null; then
+        reaper=(perl "$dir/reaper.pl")
+    fi
+    t0=$(date +%s%N)
+    setsid unshare -m --propagation private "${reaper[@]}" \
+           sh "$dir/ns-init.sh" "$dir" \
+           </dev/null >>"$dir/libvirtd.log" 2>&1 &
+    pid=$!
+    # Until libvirtd has written its pid file, the teardown kills this.
+    echo "$pid" >"$dir/daemon.pid"
+    cleanup_fn lab_stop "$dir"
+
+    lab_use "$dir"
+    while ! timeout -k 5 "$LAB_START_TIMEOUT" \
+            virsh -q -c "$LAB_URI" version >/dev/null 2>&1; do
+        if ! _lab_alive "$pid"; then
+            cat "$dir/libvirtd.log" >&2
+            fail "lab: libvirtd exited during startup"
+        fi
+        if [ $(( $(date +%s%N) - t0 )) -gt $(( LAB_START_TIMEOUT * 1000000000 )) ]; then
+            tail -n 30 "$dir/libvirtd.log" >&2
+            fail "lab: libvirtd not ready after $LAB_START_TIMEOUT s"
+        fi
+        sleep 0.05
+    done
+    t1=$(( ($(date +%s%N) - t0) / 10000000 ))
+
+    pid=$(cat "$dir/libvirtd.pid") || fail "lab: libvirtd wrote no pid file"
+    [[ "$(_lab_cmdline "$pid")" == "libvirtd "*"$dir"* ]] ||
+        fail "lab: pid $pid in $dir/libvirtd.pid is not the lab's libvirtd"
+    echo "$pid" >"$dir/daemon.pid"
+    lab_use "$dir"
+    # Remember the namespace, and hold it so its inode cannot be reused
+    # by another lab's namespace before the teardown sweeps it.
+    ns=$(readlink "/proc/$pid/ns/mnt")
+    [ "$ns" != "$(readlink /proc/$$/ns/mnt)" ] ||
+        fail "lab: libvirtd is not in a private mount namespace"
+    echo "$ns" >"$dir/mntns"
+    exec {_lab_nsfd}<"/proc/$pid/ns/mnt"
+
+    # The watchdog kills the lab if this shell dies without its teardown.
+    tstart=$(_lab_starttime $$)
+    setsid bash "$_lab_sh" --watchdog "$$" "$tstart" "$dir" \
+           "$([ -z "${KEEP_TMPD:-}" ] && [[ "$dir" == "$TMPD"/* ]] && echo "$TMPD")" \
+           </dev/null >>"$dir/watchdog.log" 2>&1 &
+    echo "$!" >"$dir/watchdog.pid"
+
+    _lab_caps_save "$dir"
+    printf 'lab: libvirtd %s ready in %d.%02d s, %s\n' \
+           "$pid" $(( t1 / 100 )) $(( t1 % 100 )) "$LAB_URI" >&2
+}
+
+# lab_use DIR
+#
+# Make the lab in DIR the current one (LAB, LAB_URI...).
+lab_use ()
+{
+    LAB="$1"
+    LAB_URI=$(cat "$LAB/uri")
+    LAB_DAEMON_PID=$(cat "$LAB/daemon.pid")
+    LIBVIRT_DEFAULT_URI="$LAB_URI"
+    export LAB LAB_URI LAB_DAEMON_PID LIBVIRT_DEFAULT_URI
+}
+
+# lab_stop [DIR]
+#
+# Tear a lab down: domains, daemon, leftover QEMU.  Runs at exit for
+# every lab; can be called earlier.  Never fails.
+lab_stop ()
+{
+    local dir="${1:-$LAB}" uri pid name f wpid
+    [ -f "$dir/daemon.pid" ] && [ ! -e "$dir/stopped" ] || return 0
+    uri=$(cat "$dir/uri")
+    pid=$(cat "$dir/daemon.pid")
+
+    if [ "${cleanup_status:-0}" -ne 0 ] && [ "${cleanup_status:-0}" -ne 77 ]; then
+        {
+            echo "--- lab: tail of $dir/libvirtd.log"
+            tail -n 40 "$dir/libvirtd.log"
+            for f in "$dir"/log/qemu/*.log; do
+                [ -f "$f" ] || continue
+                echo "--- lab: tail of $f"
+                tail -n 20 "$f"
+            done
+            echo "---"
+        } >&2 2>/dev/null
+    fi
+
+    if _lab_alive "$pid"; then
+        timeout -k 2 10 virsh -q -c "$uri" list --all --name 2>/dev/null |
+        while IFS= read -r name; do
+            [ -n "$name" ] || continue
+            timeout -k 2 20 virsh -q -c "$uri" destroy --domain "$name" \
+                    >/dev/null 2>&1
+            timeout -k 2 10 virsh -q -c "$uri" undefine --domain "$name" \
+                    --checkpoints-metadata --snapshots-metadata >/dev/null 2>&1
+        done
+    fi
+
+    _lab_kill "$dir"
+
+    wpid=$(cat "$dir/watchdog.pid" 2>/dev/null) || wpid=
+    if [ -n "$wpid" ] && _lab_alive "$wpid" &&
+       [[ "$(_lab_cmdline "$wpid")" == *"--watchdog"*"$dir"* ]]; then
+        kill -TERM "$wpid" 2>/dev/null
+        wait "$wpid" 2>/dev/null
+    fi
+    touch "$dir/stopped"
+    return 0
+}
+
+# lab_domain_define NAME [--disk SIZE | --raw-disk SIZE | --memory MIB]...
+#
+# Define a persistent TCG domain with no OS and virtio disks vda, vdb...
+# (default: one 64M qcow2 disk), images in $LAB/images/NAME-vdX.{qcow2,raw}.
+lab_domain_define ()
+{
+    local name="$1" memory=64 disks=() d fmt size target i=0 xml img
+    local letters=abcdefghijklmnopqrstuvwxyz
+    [ -n "$name" ] || fail "lab_domain_define: no domain name"
+    shift
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --disk) disks+=("qcow2:$2"); shift 2 ;;
+            --raw-disk) disks+=("raw:$2"); shift 2 ;;
+            --memory) memory="$2"; shift 2 ;;
+            *) fail "lab_domain_define: unknown option '$1'" ;;
+        esac
+    done
+    [ ${#disks[@]} -gt 0 ] || disks=(qcow2:64M)
+
+    xml="$LAB/xml/$name.xml"
+    {
+        echo "<domain type='qemu'>"
+        echo "  <name>$(_lab_xml_escape "$name")</name>"
+        echo "  <memory unit='MiB'>$memory</memory>"
+        echo "  <vcpu>1</vcpu>"
+        echo "  <os><type arch='x86_64' machine='pc'>hvm</type></os>"
+        # ACPI: i440fx PCI hot-plug (lab_hotplug_disk) needs it.
+        echo "  <features><acpi/></features>"
+        echo "  <devices>"
+        for d in "${disks[@]}"; do
+            fmt=${d%%:*}
+            size=${d#*:}
+            target=vd${letters:i:1}
+            img="$LAB/images/$name-$target.$fmt"
+            qemu-img create -q -f "$fmt" "$img" "$(_lab_bytes "$size")" ||
+                fail "lab_domain_define: cannot create $img"
+            _lab_disk_xml "$img" "$fmt" "$target"
+            i=$(( i + 1 ))
+        done
+        echo "    <controller type='usb' model='none'/>"
+        echo "    <memballoon model='none'/>"
+        echo "  </devices>"
+        echo "</domain>"
+    } >"$xml"
+    _lab_virsh define --validate --file "$xml" >/dev/null ||
+        fail "lab_domain_define: cannot define '$name'"
+}
+
+# _lab_disk_xml IMAGE FORMAT TARGET
+#
+# Print the <disk> element of a virtio disk.
+_lab_disk_xml ()
+{
+    echo "    <disk type='file' device='disk'>"
+    echo "      <driver name='qemu' type='$2'/>"
+    echo "      <source file='$(_lab_xml_escape "$1")'/>"
+    echo "      <target dev='$3' bus='virtio'/>"
+    echo "    </disk>"
+}
+
+# lab_domain_state NAME
+#
+# Print the state of a domain ("running", "shut off"...).
+lab_domain_state ()
+{
+    local s
+    s=$(_lab_virsh domstate --domain "$1") ||
+        fail "lab_domain_state: no domain '$1'"
+    echo "${s%%$'\n'*}"
+}
+
+# lab_wait_state NAME STATE [SECONDS]
+#
+# Wait (default at most 30 s) until a domain is in STATE.
+lab_wait_state ()
+{
+    local name="$1" want="$2" secs="${3:-30}" i s
+    for (( i = 0; i < secs * 10; ++i )); do
+        s=$(lab_domain_state "$name")
+        [ "$s" = "$want" ] && return 0
+        sleep 0.1
+    done
+    fail "domain '$name' is '$s', not '$want' after $secs s"
+}
+
+# lab_domain_start NAME
+#
+# Start a domain (it sits in the BIOS).
+lab_domain_start ()
+{
+    _lab_virsh start --domain "$1" >/dev/null ||
+        fail "lab_domain_start: cannot start '$1'"
+    lab_wait_state "$1" running
+}
+
+# lab_domain_stop NAME
+#
+# Stop a domain gracefully: QEMU closes its images, writing bitmaps.
+lab_domain_stop ()
+{
+    _lab_virsh destroy --domain "$1" --graceful >/dev/null ||
+        fail "lab_domain_stop: cannot stop '$1'"
+    lab_wait_state "$1" "shut off"
+}
+
+# lab_domain_kill NAME
+#
+# SIGKILL a domain's QEMU, as a host crash would end it.
+lab_domain_kill ()
+{
+    local name="$1" pidfile pid
+    pidfile="/proc/$LAB_DAEMON_PID/root/run/libvirt/qemu/$name.pid"
+    pid=$(cat "$pidfile") || fail "lab_domain_kill: no pid file for '$name'"
+    case "$(cat "/proc/$pid/comm" 2>/dev/null)" in
+        qemu*) ;;
+        *) fail "lab_domain_kill: process $pid of '$name' is not QEMU" ;;
+    esac
+    kill -KILL "$pid"
+    lab_wait_state "$name" "shut off"
+}
+
+# lab_domain_undefine NAME
+#
+# Remove a domain (destroying it first), with its checkpoint metadata.
+lab_domain_undefine ()
+{
+    if [ "$(lab_domain_state "$1")" != "shut off" ]; then
+        _lab_virsh destroy --domain "$1" >/dev/null ||
+            fail "lab_domain_undefine: cannot destroy '$1'"
+    fi
+    _lab_virsh undefine --domain "$1" --checkpoints-metadata \
+               --snapshots-metadata >/dev/null ||
+        fail "lab_domain_undefine: cannot undefine '$1'"
+}
+
+# _lab_check_target TARGET
+#
+# Fail unless TARGET looks like a disk target (vda).
+_lab_check_target ()
+{
+    [[ "$1" =~ ^[a-z]+$ ]] || fail "bad disk target '$1'"
+}
+
+# _lab_disk_xpath NAME TARGET WHAT
+#
+# Print an attribute of disk TARGET in the domain's current XML.
+_lab_disk_xpath ()
+{
+    local xml
+    _lab_check_target "$2"
+    xml=$(_lab_virsh dumpxml --domain "$1") ||
+        fail "no domain '$1'"
+    xmllint --xpath "string(/domain/devices/disk[target/@dev='$2']/$3)" - \
+            <<<"$xml"
+}
+
+# lab_disk_path NAME TARGET
+#
+# Print the image file of a domain's disk.
+lab_disk_path ()
+{
+    local path
+    path=$(_lab_disk_xpath "$1" "$2" source/@file)
+    [ -n "$path" ] || fail "domain '$1' has no disk '$2'"
+    echo "$path"
+}
+
+# lab_write NAME DISK PATTERN OFFSET LENGTH
+#
+# Write guest data into a running domain's disk through QEMU's block
+# layer, as the guest would (dirty bitmaps record it).
+lab_write ()
+{
+    local name="$1" disk="$2" pattern="$3" off len alias cmd log size reply
+    local i new want
+    off=$(_lab_bytes "$4")
+    len=$(_lab_bytes "$5")
+    if [[ "$disk" =~ ^[0-9]+$ ]]; then
+        alias="virtio-disk$disk"
+    else
+        alias=$(_lab_disk_xpath "$name" "$disk" alias/@name)
+        [ -n "$alias" ] || fail "lab_write: '$name' has no running disk '$disk'"
+    fi
+    case "$pattern" in
+        zero) cmd="write -z $off $len" ;;
+        0x[0-9a-fA-F] | 0x[0-9a-fA-F][0-9a-fA-F] | [0-9] | [0-9][0-9] | [0-9][0-9][0-9])
+            cmd="write -P $pattern $off $len" ;;
+        *) fail "lab_write: bad pattern '$pattern'" ;;
+    esac
+
+    # qemu-io prints its result on QEMU's stdout: the domain log.
+    log="$LAB/log/qemu/$name.log"
+    size=$(stat -c %s "$log") || fail "lab_write: no log for '$name'"
+    reply=$(_lab_virsh qemu-monitor-command --domain "$name" --hmp \
+            "qemu-io -d /machine/peripheral/$alias/virtio-backend \"$cmd\"") ||
+        fail "lab_write: monitor command failed on '$name'"
+    [ -z "$reply" ] || fail "lab_write: $name $alias '$cmd': $reply"
+    want="wrote $len/$len bytes at offset $off"
+    for (( i = 0; i < 50; ++i )); do
+        new=$(tail -c +$(( size + 1 )) "$log")
+        if grep -q -F -e "$want" <<<"$new"; then
+            return 0
+        fi
+        if grep -q -E -e 'failed|not found|rror' <<<"$new"; then
+            break
+        fi
+        sleep 0.1
+    done
+    fail "lab_write: $name $alias '$cmd': ${new:-no result in $log}"
+}
+
+# lab_hotplug_disk NAME TARGET SIZE [ATTACH-DEVICE-OPTIONS...]
+#
+# Hot-add a new qcow2 disk to a running domain (--live; pass --config to
+# make it persistent too).
+lab_hotplug_disk ()
+{
+    local name="$1" target="$2" size="$3" img xml
+    shift 3
+    _lab_check_target "$target"
+    img="$LAB/images/$name-$target.qcow2"
+    xml="$LAB/xml/$name-$target.xml"
+    qemu-img create -q -f qcow2 "$img" "$(_lab_bytes "$size")" ||
+        fail "lab_hotplug_disk: cannot create $img"
+    _lab_disk_xml "$img" qcow2 "$target" >"$xml"
+    _lab_virsh attach-device --domain "$name" --file "$xml" --live "$@" \
+               >/dev/null ||
+        fail "lab_hotplug_disk: cannot attach $target to '$name'"
+    [ -n "$(_lab_disk_xpath "$name" "$target" alias/@name)" ] ||
+        fail "lab_hotplug_disk: $target not live in '$name'"
+}
+
+# lab_resize_disk NAME TARGET NEWSIZE
+#
+# Grow a disk: block_resize in QEMU if the domain runs, else qemu-img.
+lab_resize_disk ()
+{
+    local name="$1" target="$2" bytes img fmt
+    bytes=$(_lab_bytes "$3")
+    if [ "$(lab_domain_state "$name")" = running ]; then
+        _lab_virsh blockresize --domain "$name" --path "$target" \
+                   --size "${bytes}B" >/dev/null ||
+            fail "lab_resize_disk: cannot resize $target of '$name'"
+    else
+        img=$(lab_disk_path "$name" "$target")
+        fmt=$(_lab_disk_xpath "$name" "$target" driver/@type)
+        qemu-img resize -q -f "$fmt" "$img" "$bytes" ||
+            fail "lab_resize_disk: cannot resize $img"
+    fi
+}
+
+# lab_image_info IMAGE
+#
+# Print qemu-img info of an image as JSON (works while it is in use).
+lab_image_info ()
+{
+    qemu-img info -U --output=json "$1" || fail "cannot read image '$1'"
+}
+
+# lab_bitmaps IMAGE
+#
+# Print the names of the persistent bitmaps in a qcow2 image.
+lab_bitmaps ()
+{
+    local info
+    info=$(lab_image_info "$1")
+    jq -r '.["format-specific"].data.bitmaps // [] | .[].name' <<<"$info"
+}
+
+# lab_bitmap_flags IMAGE BITMAP
+#
+# Print the flags of a persistent bitmap, sorted and space-separated;
+# return 1 if the image has no such bitmap.
+lab_bitmap_flags ()
+{
+    local info
+    info=$(lab_image_info "$1")
+    jq -e -r --arg b "$2" \
+       '.["format-specific"].data.bitmaps // [] | map(select(.name == $b))
+        | if length == 0 then empty else .[0].flags | sort | join(" ") end' \
+       <<<"$info" || {
+        echo "lab_bitmap_flags: no bitmap '$2' in $1" >&2
+        return 1
+    }
+}
+
+# lab_expect_pattern IMAGE OFFSET LENGTH PATTERN
+#
+# Return 0 if every guest-visible byte of the range equals PATTERN (a
+# byte like 0xab, or "zero"), 1 if not.
+lab_expect_pattern ()
+{
+    local img="$1" off len pattern="$4" fmt o rc=0
+    off=$(_lab_bytes "$2")
+    len=$(_lab_bytes "$3")
+    [ "$pattern" = zero ] && pattern=0
+    fmt=$(lab_image_info "$img" | jq -r .format)
+    o=$(qemu-io -f "$fmt" -r -U -c "read -P $pattern $off $len" "$img" 2>&1) ||
+        rc=$?
+    if grep -q -F 'Pattern verification failed' <<<"$o"; then
+        echo "lab_expect_pattern: $img: $o" >&2
+        return 1
+    fi
+    if [ "$rc" -ne 0 ] || ! grep -q -F "read $len/$len bytes at offset $off" <<<"$o"; then
+        fail "lab_expect_pattern: qemu-io failed on $img: $o"
+    fi
+}
+
+# lab_compare_images IMAGE1 IMAGE2
+#
+# Return 0 if two images have the same guest-visible content, 1 if not.
+lab_compare_images ()
+{
+    local rc=0
+    qemu-img compare -U "$1" "$2" >&2 || rc=$?
+    case $rc in
+        0) return 0 ;;
+        1) return 1 ;;
+        *) fail "lab_compare_images: qemu-img compare failed" ;;
+    esac
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "${1:-}" = --watchdog ]; then
+    shift
+    _lab_watchdog "$@"
+fi
