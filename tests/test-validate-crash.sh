@@ -4,6 +4,7 @@
 # itself then fails the incremental backup it was refused for.
 . "${srcdir:-.}/functions.sh"
 . "${srcdir:-.}/virsh-backup.sh"
+. "${srcdir:-.}/compare.sh"
 set -e -x
 lab_start
 
@@ -13,12 +14,15 @@ lab_domain_start "$dom"
 expect_exit 0 vckpt checkpoint create "$dom" c1
 lab_write "$dom" 0 0x33 0 2M
 lab_domain_stop "$dom"                # c1 persisted, flags auto
+assert_bitmaps_match "$(lab_disk_path "$dom" vda)"
 lab_domain_start "$dom"               # loaded: in-use while running
+assert_bitmaps_match "$(lab_disk_path "$dom" vda)"
 expect_exit 0 vckpt validate "$dom"   # in-use on a held image is normal
 grep -q '^OK: ' "$out"
 lab_domain_kill "$dom"                # SIGKILL: c1 stays in-use in the file
 img=$(lab_disk_path "$dom" vda)
 qemu-img info --output=json "$img" | jq -e '."format-specific".data.bitmaps[0].flags | index("in-use")'
+assert_bitmaps_match "$img"
 
 # Shut off: in-use and no QEMU holds the image -> inconsistent.
 expect_exit 4 vckpt validate "$dom"

@@ -4,6 +4,7 @@
 # proof that what it calls OK really lets libvirt's incremental backup start.
 . "${srcdir:-.}/functions.sh"
 . "${srcdir:-.}/virsh-backup.sh"
+. "${srcdir:-.}/compare.sh"
 set -e -x
 requires qemu-img --version
 lab_start
@@ -24,6 +25,7 @@ restore() { cp "$TMPD/pristine.qcow2" "$img"; rm -f "$dir/base.qcow2" "$dir/mid.
 # validate DOM ARGS: expect exit CODE and, if given, finding CODE in JSON.
 refused() {   # refused FINDING [ARGS...]
     local code=$1; shift
+    case "$code" in image-*|backing-*) ;; *) assert_bitmaps_match "$img" ;; esac
     expect_exit 4 vckpt validate "$dom" "$@"
     grep -q "^REFUSED: " "$out"
     grep -q "^error *$code " "$out" || fail "no '$code' finding"
@@ -31,6 +33,7 @@ refused() {   # refused FINDING [ARGS...]
     jq -e --arg c "$code" '.ok == false and ([.findings[] | select(.severity == "error") | .code] | index($c))' "$out"
 }
 ok() {
+    assert_bitmaps_match "$img"
     expect_exit 0 vckpt validate "$dom" "$@"
     grep -q "^OK: " "$out"
 }
