@@ -8,6 +8,10 @@
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_bitmaps_entry;
 extern const struct cmd_entry cmd_validate_entry;
+extern const struct cmd_entry cmd_backup_entry;
+extern const struct cmd_entry cmd_restore_entry;
+extern const struct cmd_entry cmd_verify_entry;
+extern const struct cmd_entry cmd_list_backups_entry;
 extern const struct cmd_entry cmd_checkpoint_create_entry;
 extern const struct cmd_entry cmd_checkpoint_list_entry;
 extern const struct cmd_entry cmd_checkpoint_info_entry;
@@ -23,6 +27,10 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_checkpoint_delete_entry,
   &cmd_checkpoint_redefine_entry,
   &cmd_validate_entry,
+  &cmd_backup_entry,
+  &cmd_list_backups_entry,
+  &cmd_restore_entry,
+  &cmd_verify_entry,
   &cmd_bitmaps_entry,
   &cmd_help_entry,
   NULL,

@@ -350,6 +350,7 @@ parse_bitmaps_ext(struct parser *p, const uint8_t *d, uint32_t len)
   p->bitmaps_ext_seen = true;
   img->has_bitmaps_extension = true;
   p->nb_bitmaps = 0;
+  img->bitmap_directory_offset = img->bitmap_directory_size = 0;
 
   if (!(img->autoclear_features & VK_QCOW2_AUTOCLEAR_BITMAPS)) {
     /* QEMU ignores the extension without reading it. */
@@ -379,8 +380,8 @@ parse_bitmaps_ext(struct parser *p, const uint8_t *d, uint32_t len)
                 "%" PRIu64 " exceeds the maximum of %d", dir_size,
                 VK_QCOW2_MAX_BITMAP_DIRECTORY_SIZE);
   p->nb_bitmaps = nb;
-  p->bitmap_dir_size = dir_size;
-  p->bitmap_dir_offset = dir_offset;
+  p->bitmap_dir_size = img->bitmap_directory_size = dir_size;
+  p->bitmap_dir_offset = img->bitmap_directory_offset = dir_offset;
   return 0;
 }
 
@@ -518,8 +519,7 @@ static int
 check_bitmap(struct parser *p, struct vk_bitmap *bm)
 {
   uint64_t cs = p->cluster_size;
-  /* bdrv_getlength(): the size in whole sectors */
-  uint64_t len = p->img->virtual_size & ~UINT64_C(511);
+  uint64_t len = p->img->virtual_size;   /* whole sectors, as QEMU's */
 
   if (bm->extra_data_size != 0)
     return problem(p, bm, "has %" PRIu32 " bytes of extra data, which QEMU "
@@ -711,7 +711,8 @@ parse_qcow2(struct parser *p)
 
   uint64_t backing_file_offset = be64(h + 8);
   uint32_t backing_file_size = be32(h + 16);
-  img->virtual_size = be64(h + 24);
+  uint64_t header_size = be64(h + 24);
+  img->virtual_size = header_size & ~UINT64_C(511);    /* as QEMU counts */
   img->crypt_method = be32(h + 32);
   uint32_t l1_size = be32(h + 36);
   uint64_t l1_table_offset = be64(h + 40);
@@ -801,15 +802,15 @@ parse_qcow2(struct parser *p)
 
   /* The L1 table must cover the virtual size (QEMU's size_to_l1()). */
   unsigned shift = cluster_bits + cluster_bits - (img->extended_l2 ? 4 : 3);
-  uint64_t l1_needed = (img->virtual_size >> shift) +
-    ((img->virtual_size & ((UINT64_C(1) << shift) - 1)) != 0);
+  uint64_t l1_needed = (header_size >> shift) +
+    ((header_size & ((UINT64_C(1) << shift) - 1)) != 0);
   if (l1_needed > INT32_MAX)
     return fail(p->err, p->name, "image is too big (virtual size %" PRIu64
-                ")", img->virtual_size);
+                ")", header_size);
   if (l1_size < l1_needed)
     return fail(p->err, p->name, "L1 table is too small (%" PRIu32 " entries"
                 " for a virtual size of %" PRIu64 ")", l1_size,
-                img->virtual_size);
+                header_size);
 
   if (parse_extensions(p) == -1)
     return -1;
@@ -948,7 +949,9 @@ vk_image_parse(const struct vk_source *src, const char *name_for_errors,
     ret = parse_qcow2(&p);
   } else if (strcmp(format, "raw") == 0) {
     img->format = VK_FMT_RAW;
-    img->virtual_size = src->size;
+    /* QEMU counts whole sectors: the partial last one reads as zeros. */
+    img->virtual_size = src->size > UINT64_MAX - 511 ? src->size :
+      (src->size + 511) & ~UINT64_C(511);
     ret = 0;
     if (head_len >= 4 && be32(head) == QCOW2_MAGIC && !img->format_probed)
       ret = note(&p, "the image is used as raw but begins with a qcow2 "
@@ -1045,22 +1048,24 @@ parse_fd(int fd, uint64_t size, const char *path, const char *format_hint,
 
 int
 vk_image_open(const char *path, const char *format_hint,
-              struct vk_image *img, int *err_errno, char **err)
+              struct vk_image *img, char **err)
 {
   struct stat st;
   uint64_t size = 0;
-  int e = 0;
+  int eno = 0;
 
   memset(img, 0, sizeof *img);
   if (err)
     *err = NULL;
-  int fd = open_file(path, &st, &size, &e, err);
-  if (err_errno)
-    *err_errno = e;
-  if (fd == -1)
+  int fd = open_file(path, &st, &size, &eno, err);
+  if (fd == -1) {
+    errno = eno ? eno : EINVAL;
     return -1;
+  }
   int r = parse_fd(fd, size, path, format_hint, img, err);
   close(fd);
+  if (r == -1)
+    errno = err && !*err ? ENOMEM : EINVAL;
   return r;
 }
 
@@ -1128,7 +1133,7 @@ vk_chain_open(const char *top, const char *format_hint,
   size_t alloc = 0;
   uint64_t size = 0;
   char *path = NULL, *e = NULL;
-  int eno = 0, ret = -1;
+  int eno = 0, ret = -1, fail_errno = ENOMEM;
   const char *hint = format_hint, *open_path = top;
 
   memset(chain, 0, sizeof *chain);
@@ -1237,6 +1242,7 @@ vk_chain_open(const char *top, const char *format_hint,
   }
 
  top_failed:
+  fail_errno = eno ? eno : e ? EINVAL : ENOMEM;
   if (err) {
     *err = e;                   /* NULL only if memory ran out */
     e = NULL;
@@ -1248,6 +1254,8 @@ vk_chain_open(const char *top, const char *format_hint,
   free(ids);
   free(path);
   free(e);
+  if (ret == -1)
+    errno = fail_errno;         /* last: nothing above may change it */
   return ret;
 }
 

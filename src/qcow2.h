@@ -67,10 +67,11 @@ struct vk_bitmap {
   uint64_t table_offset;      /* bitmap table: not read, only recorded */
   uint32_t table_size;        /* entries in the bitmap table */
   uint32_t extra_data_size;
-  /* NULL if the entry satisfies QEMU's constraints; otherwise why QEMU
-   * refuses it (reserved flags, extra data, bad type or granularity, bad
-   * bitmap table, duplicate name...).  QEMU fails to open an image in
-   * which any bitmap is refused.
+  /* NULL if the bitmap is usable; otherwise why not.  Either QEMU refuses
+   * the entry (reserved flags, extra data, type, granularity, bitmap table
+   * offset or size, duplicate name) -- and then QEMU fails to open the
+   * whole image, even read-only -- or its bitmap table lies past the end of
+   * the file (a truncated image: QEMU would read zeros, an empty bitmap).
    */
   char *problem;
 };
@@ -82,7 +83,11 @@ struct vk_image {
   char *format_name;          /* "qcow2", "raw", or e.g. "vmdk" */
   bool format_probed;         /* no format was given: it was guessed */
   int version;                /* qcow2 2 or 3, 0 otherwise */
-  uint64_t virtual_size;      /* qcow2 header size; raw: the file size */
+  /* The disk size QEMU presents to the guest, in whole 512-byte sectors as
+   * QEMU counts it: the qcow2 header's size rounded down, a raw file's size
+   * rounded up (what qemu-img info shows as virtual-size).
+   */
+  uint64_t virtual_size;
   uint64_t file_size;         /* size of the file itself */
   uint32_t cluster_bits;      /* 0 unless qcow2 */
   uint64_t incompatible_features, compatible_features, autoclear_features;
@@ -99,6 +104,8 @@ struct vk_image {
    * (nr_bitmaps is 0).  True when there is no bitmaps extension.
    */
   bool bitmaps_consistent;
+  /* Where the bitmap directory is (0 if none was read). */
+  uint64_t bitmap_directory_offset, bitmap_directory_size;
   char *backing_file;         /* as recorded in the header, or NULL */
   char *backing_format;       /* from the backing format extension, or NULL */
   char *data_file;            /* external data file name extension, or NULL */
@@ -151,18 +158,19 @@ int vk_image_parse(const struct vk_source *src, const char *name_for_errors,
                    const char *format_hint, struct vk_image *img, char **err);
 
 /* Open PATH read-only (no locks; regular files and block devices only) and
- * parse it as vk_image_parse does.  On failure *err_errno (if not NULL) is
- * the errno of a failed open, or 0 for any other error.
+ * parse it as vk_image_parse does.  On failure errno is that of the failed
+ * open(2) (ENOENT, EACCES...), or EINVAL if PATH was opened but is not a
+ * readable image, or ENOMEM.
  */
 int vk_image_open(const char *path, const char *format_hint,
-                  struct vk_image *img, int *err_errno, char **err);
+                  struct vk_image *img, char **err);
 
 /* Read TOP and follow its backing files.  Relative backing names are
  * resolved against the directory of the image naming them, as QEMU does;
  * json: and protocol names are not followed; loops are found by device and
  * inode.  Returns -1 with *err set only if TOP itself cannot be read; a
  * problem further down ends the chain (chain->end, end_path, end_detail)
- * and 0 is returned.
+ * and 0 is returned.  On -1, errno is set as by vk_image_open.
  */
 int vk_chain_open(const char *top, const char *format_hint,
                   struct vk_chain *chain, char **err);

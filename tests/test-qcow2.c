@@ -484,6 +484,51 @@ run_cases(void)
   return errors;
 }
 
+static int
+failing_pread(void *opaque, void *buf, size_t count, uint64_t offset)
+{
+  (void)opaque, (void)buf, (void)count, (void)offset;
+  errno = EIO;
+  return -1;
+}
+
+/* Read errors, and callers that want no message. */
+static int
+run_misc(void)
+{
+  static uint8_t buf[IMG_MAX];
+  struct opts o = BM1;
+  struct layout l;
+  struct vk_image img;
+  char *err = NULL;
+  int errors = 0;
+  size_t size = build(buf, &o, &l);
+  struct mem m = { buf, size };
+  struct vk_source bad = { &m, size, failing_pread };
+  struct vk_source good = { &m, size, mem_pread };
+
+  if (vk_image_parse(&bad, "t", NULL, &img, &err) != -1 || !err ||
+      strcmp(err, "t: reading image header at offset 0x0: Input/output "
+             "error") != 0)
+    fprintf(stderr, "FAIL: read error: '%s'\n", err), errors++;
+  free(err);
+  if (vk_image_parse(&bad, "t", "qcow2", &img, NULL) != -1)
+    fprintf(stderr, "FAIL: read error without message\n"), errors++;
+  put(buf, l.at[BMEXT] + 8, 4, 0xffffffff);
+  if (vk_image_parse(&good, "t", NULL, &img, NULL) != -1)
+    fprintf(stderr, "FAIL: bad image without message\n"), errors++;
+  put(buf, l.at[BMEXT] + 8, 4, 1);
+  if (vk_image_parse(&good, "t", NULL, &img, NULL) != 0 ||
+      img.nr_bitmaps != 1 || !vk_image_find_bitmap(&img, "b1") ||
+      vk_image_find_bitmap(&img, "b") || vk_image_find_bitmap(&img, "b1x"))
+    fprintf(stderr, "FAIL: good image without message\n"), errors++;
+  vk_image_clear(&img);
+  vk_image_clear(&img);         /* clearing twice is harmless */
+  vk_chain_clear(NULL);
+  vk_image_clear(NULL);
+  return errors;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Backing name resolution. */
 
@@ -626,6 +671,33 @@ run_chains(void)
     vk_chain_clear(&c);
   }
 
+  /* A chain one image longer than the limit: deep/d0 -> d1 -> ... */
+  char name[64], next[64];
+  snprintf(path, sizeof path, "%s/deep", tmpdir);
+  mkdir(path, 0700);
+  for (int i = 0; i <= VK_CHAIN_MAX_DEPTH; i++) {
+    snprintf(name, sizeof name, "deep/d%d", i);
+    snprintf(next, sizeof next, "d%d", i + 1);
+    write_image(name, next, "qcow2");
+  }
+  {
+    struct vk_chain c;
+    char *err = NULL;
+    snprintf(path, sizeof path, "%s/deep/d0", tmpdir);
+    if (vk_chain_open(path, "qcow2", &c, &err) != 0 ||
+        c.end != VK_CHAIN_TOO_DEEP || c.nr_images != VK_CHAIN_MAX_DEPTH)
+      fprintf(stderr, "FAIL: deep chain: %s, %zu images\n",
+              vk_chain_end_name(c.end), c.nr_images), errors++;
+    vk_chain_clear(&c);
+    free(err);
+  }
+  for (int i = 0; i <= VK_CHAIN_MAX_DEPTH; i++) {
+    snprintf(path, sizeof path, "%s/deep/d%d", tmpdir, i);
+    unlink(path);
+  }
+  snprintf(path, sizeof path, "%s/deep", tmpdir);
+  rmdir(path);
+
   /* The top itself missing, or not a file: an error. */
   struct vk_chain c;
   char *err = NULL;
@@ -686,7 +758,7 @@ run_chains(void)
 int
 main(void)
 {
-  int errors = run_cases() + run_paths() + run_chains();
+  int errors = run_cases() + run_misc() + run_paths() + run_chains();
   size_t total = sizeof cases / sizeof cases[0] + sizeof paths / sizeof paths[0]
     + sizeof protocols / sizeof protocols[0] + sizeof chains / sizeof chains[0];
   if (errors) {

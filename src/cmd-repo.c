@@ -1,0 +1,234 @@
+/* vckpt - commands on the backup repository: list-backups, verify, restore. */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "engine.h"
+#include "repo.h"
+#include "restore.h"
+#include "vckpt.h"
+#include "virt.h"
+
+static char *opt_repo;
+
+/* ---- list-backups ---- */
+
+static const struct poptOption list_options[] = {
+  { "repo", '\0', POPT_ARG_STRING, &opt_repo, 1,
+    "backup repository (default: $VCKPT_REPO, else /var/lib/vckpt)", "DIR" },
+  POPT_TABLEEND
+};
+
+static json_object *
+backup_json(const struct vk_backup *b)
+{
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "id", vk_json_string(b->id));
+  json_object_object_add(o, "chain", vk_json_string(b->chain));
+  json_object_object_add(o, "level", json_object_new_string(vk_level_name(b->level)));
+  json_object_object_add(o, "checkpoint", vk_json_string(b->checkpoint));
+  json_object_object_add(o, "since", vk_json_string(b->since));
+  json_object_object_add(o, "parent", vk_json_string(b->parent));
+  json_object_object_add(o, "start", json_object_new_int64(b->start));
+  json_object_object_add(o, "end", json_object_new_int64(b->end));
+  json_object_object_add(o, "state", json_object_new_string("complete"));
+  json_object *disks = json_object_new_array();
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    const struct vk_backup_disk *d = &b->disks[i];
+    json_object *jd = json_object_new_object();
+    json_object_object_add(jd, "target", vk_json_string(d->target));
+    json_object_object_add(jd, "file", vk_json_string(d->file));
+    json_object_object_add(jd, "backing", vk_json_string(d->backing));
+    json_object_object_add(jd, "virtual_size", json_object_new_int64(d->virtual_size));
+    json_object_object_add(jd, "bytes", json_object_new_int64(d->bytes));
+    json_object_object_add(jd, "sha256", vk_json_string(d->sha256));
+    json_object_array_add(disks, jd);
+  }
+  json_object_object_add(o, "disks", disks);
+  return o;
+}
+
+static int
+cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domain = argv[0];
+  struct vk_repo *repo = NULL;
+  vk_set_context("list-backups %s", domain);
+  if (vk_repo_open(vk_default_repo(opt_repo), domain, false, false, &repo) < 0)
+    return -1;
+  const struct vk_manifest *m = vk_repo_manifest(repo);
+  const struct vk_backup *pending = vk_repo_pending(repo);
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "domain", vk_json_string(m->domain));
+    json_object_object_add(o, "uuid", vk_json_string(m->uuid));
+    json_object_object_add(o, "repository", vk_json_string(vk_repo_dir(repo)));
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < m->nr_backups; i++)
+      json_object_array_add(arr, backup_json(&m->backups[i]));
+    json_object_object_add(o, "backups", arr);
+    json_object_object_add(o, "interrupted", pending ? vk_json_string(pending->id) : NULL);
+    vk_out_json(o);
+  } else {
+    vk_printf("%-18s %-26s %-12s %-26s %-26s %-25s %s\n", "CHAIN", "BACKUP", "LEVEL",
+              "CHECKPOINT", "SINCE", "END", "SIZE");
+    for (size_t i = 0; i < m->nr_backups; i++) {
+      const struct vk_backup *b = &m->backups[i];
+      unsigned long long bytes = 0;
+      for (size_t j = 0; j < b->nr_disks; j++)
+        bytes += b->disks[j].bytes;
+      char when[64], size[32];
+      vk_format_time(b->end, when, sizeof when);
+      vk_human_size(bytes, size, sizeof size);
+      vk_printf("%-18s %-26s %-12s %-26s %-26s %-25s %s\n", b->chain, b->id,
+                vk_level_name(b->level), b->checkpoint, b->since ? b->since : "-", when, size);
+    }
+    if (pending)
+      vk_printf("(interrupted backup %s will be cleaned up by the next backup)\n", pending->id);
+  }
+  vk_repo_close(repo);
+  return 0;
+}
+
+const struct cmd_entry cmd_list_backups_entry = {
+  .name = "list-backups",
+  .args = "DOMAIN",
+  .summary = "List the chains and complete backups of a domain in the repository",
+  .options = list_options,
+  .min_args = 1, .max_args = 1,
+  .exec = cmd_list_backups,
+};
+
+/* ---- verify ---- */
+
+static int
+cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domain = argv[0];
+  struct vk_report rep;
+  size_t nb, nf;
+  vk_set_context("verify %s", domain);
+  if (vk_verify(vk_default_repo(opt_repo), domain, &rep, &nb, &nf) < 0) {
+    vk_report_clear(&rep);
+    return -1;
+  }
+  if (vk_json) {
+    json_object *o = vk_report_json(&rep);
+    json_object_object_add(o, "backups", json_object_new_int64(nb));
+    json_object_object_add(o, "files", json_object_new_int64(nf));
+    vk_out_json(o);
+  } else {
+    for (size_t i = 0; i < rep.n; i++) {
+      CLEANUP_FREE char *img = vk_printable(rep.f[i].image);
+      vk_printf("%-7s %-18s %-5s %s: %s\n", vk_severity_name(rep.f[i].severity),
+                rep.f[i].code, rep.f[i].disk ? rep.f[i].disk : "-", img, rep.f[i].message);
+    }
+    vk_printf("%s: %zu backup%s, %zu disk file%s, %zu problem%s\n",
+              rep.errors ? "FAILED" : "OK", nb, nb == 1 ? "" : "s", nf, nf == 1 ? "" : "s",
+              rep.errors, rep.errors == 1 ? "" : "s");
+  }
+  int r = 0;
+  if (rep.errors) {
+    if (vk_out_flush() == 0)
+      vk_error(VK_EXIT_FAILURE, "%zu problem%s found in the repository", rep.errors,
+               rep.errors == 1 ? "" : "s");
+    r = -1;
+  }
+  vk_report_clear(&rep);
+  return r;
+}
+
+const struct cmd_entry cmd_verify_entry = {
+  .name = "verify",
+  .args = "DOMAIN",
+  .summary = "Check every backup of a domain: files, checksums, chain links, qemu-img check",
+  .options = list_options,
+  .min_args = 1, .max_args = 1,
+  .exec = cmd_verify,
+};
+
+/* ---- restore ---- */
+
+static struct {
+  char *at, *to, *disks, *define;
+  int latest;
+} ro;
+
+static const struct poptOption restore_options[] = {
+  { "repo", '\0', POPT_ARG_STRING, &opt_repo, 1,
+    "backup repository (default: $VCKPT_REPO, else /var/lib/vckpt)", "DIR" },
+  { "at", '\0', POPT_ARG_STRING, &ro.at, 2,
+    "restore the state of the backup that created this checkpoint", "CHK" },
+  { "latest", '\0', POPT_ARG_NONE, &ro.latest, 3,
+    "restore the newest backup (the default)", NULL },
+  { "to", '\0', POPT_ARG_STRING, &ro.to, 4,
+    "existing directory for the restored images (required)", "DIR" },
+  { "disk", '\0', POPT_ARG_STRING, &ro.disks, 5,
+    "restore only these disks", "DISK[,DISK...]" },
+  { "define", '\0', POPT_ARG_STRING, &ro.define, 6,
+    "define a new domain of this name on the restored images", "NAME" },
+  POPT_TABLEEND
+};
+static const char *const restore_exclusive[] = { "at", "latest", NULL };
+
+static int
+cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domain = argv[0];
+  CLEANUP_STRV char **disks = NULL;
+  vk_set_context("restore %s", domain);
+  if (!ro.to) {
+    vk_error(VK_EXIT_USAGE, "--to DIR is required");
+    return -1;
+  }
+  if ((ro.disks && vk_split_list("disk", ro.disks, &disks) < 0) ||
+      (ro.at && vk_check_lookup_name("checkpoint", ro.at) < 0) ||
+      (ro.define && vk_check_name("domain", ro.define) < 0))
+    return -1;
+  virConnectPtr conn = NULL;
+  if (ro.define && !(conn = ctx_connect(ctx)))
+    return -1;
+  struct vk_restore_request req = {
+    .repo_dir = vk_default_repo(opt_repo), .domain = domain, .at = ro.at, .to = ro.to,
+    .disks = disks, .define = ro.define,
+  };
+  struct vk_restored *r = NULL;
+  size_t n = 0;
+  CLEANUP_FREE char *id = NULL;
+  if (vk_restore(conn, &req, &id, &r, &n) < 0)
+    return -1;
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "backup", vk_json_string(id));
+    json_object_object_add(o, "defined", vk_json_string(ro.define));
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+      json_object *d = json_object_new_object();
+      json_object_object_add(d, "target", vk_json_string(r[i].target));
+      json_object_object_add(d, "path", vk_json_string(r[i].path));
+      json_object_array_add(arr, d);
+    }
+    json_object_object_add(o, "disks", arr);
+    vk_out_json(o);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      vk_printf("%s: %s\n", r[i].target, r[i].path);
+    if (!vk_quiet)
+      vk_printf("Restored backup %s of %s%s%s\n", id, domain,
+                ro.define ? " as new domain " : "", ro.define ? ro.define : "");
+  }
+  vk_restored_free(r, n);
+  return 0;
+}
+
+const struct cmd_entry cmd_restore_entry = {
+  .name = "restore",
+  .args = "DOMAIN",
+  .summary = "Write standalone images of the disks as they were at a backup",
+  .options = restore_options,
+  .exclusive = restore_exclusive,
+  .flags = CMD_CONNECTS,
+  .min_args = 1, .max_args = 1,
+  .exec = cmd_restore,
+};

@@ -1,0 +1,491 @@
+/* vckpt - the backup flow: choose the level, preflight, journal, targets,
+ * run the job, then commit, or roll everything back.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <libvirt/virterror.h>
+
+#include "backup.h"
+#include "ckpt.h"
+#include "engine.h"
+#include "meta.h"
+#include "util.h"
+#include "virt.h"
+#include "xml.h"
+
+#define VK_DEFAULT_REPO "/var/lib/vckpt"
+
+const char *
+vk_default_repo(const char *given)
+{
+  if (given)
+    return given;
+  const char *env = getenv("VCKPT_REPO");
+  return env && *env ? env : VK_DEFAULT_REPO;
+}
+
+void
+vk_backup_outcome_clear(struct vk_backup_outcome *o)
+{
+  free(o->id);
+  free(o->chain);
+  free(o->checkpoint);
+  free(o->since);
+  free(o->auto_reason);
+  free(o->backup_xml);
+  free(o->checkpoint_xml);
+  vk_report_clear(&o->report);
+  memset(o, 0, sizeof *o);
+}
+
+/* Delete the checkpoint a failed backup created (libvirt leaves it). */
+static void
+drop_checkpoint(virDomainPtr dom, const char *name)
+{
+  virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, name, 0);
+  if (!c)
+    return;
+  if (virDomainCheckpointDelete(c, 0) < 0 &&
+      virDomainCheckpointDelete(c, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) < 0)
+    vk_warn("cannot delete checkpoint '%s' of the failed backup: %s (delete it with "
+            "'vckpt checkpoint delete')", name, virGetLastErrorMessage());
+  else
+    vk_meta_forget(dom, name);
+  virDomainCheckpointFree(c);
+}
+
+/* Finish what an earlier, killed run left: its job, checkpoint and files. */
+static int
+recover(virDomainPtr dom, struct vk_repo *repo)
+{
+  const struct vk_backup *p = vk_repo_pending(repo);
+  if (!p)
+    return 0;
+  CLEANUP_FREE char *ck = p->checkpoint ? vk_xstrdup(p->checkpoint) : NULL;
+  CLEANUP_FREE char *running = virDomainBackupGetXMLDesc(dom, 0);
+  if (running && p->nr_disks > 0) {
+    CLEANUP_FREE char *f = vk_repo_path(repo, p->disks[0].file);
+    if (strstr(running, f)) {
+      vk_warn("aborting the backup job an interrupted vckpt run left behind");
+      virDomainAbortJob(dom);
+      for (int i = 0; i < 300; i++) {   /* up to 30 s for QEMU to stop it */
+        virDomainJobInfo ji;
+        if (virDomainGetJobInfo(dom, &ji) < 0 || ji.type == VIR_DOMAIN_JOB_NONE)
+          break;
+        usleep(100000);
+      }
+    }
+  }
+  if (ck && !vk_repo_find_by_checkpoint(repo, ck))
+    drop_checkpoint(dom, ck);
+  vk_warn("cleaned up after an interrupted backup%s%s%s: partial files removed",
+          ck ? " (checkpoint '" : "", ck ? ck : "", ck ? "' deleted)" : "");
+  return vk_repo_recover(repo);
+}
+
+/* A checkpoint name for this backup that libvirt does not have yet. */
+static char *
+new_checkpoint_name(virDomainPtr dom)
+{
+  char stamp[32];
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  for (int i = 0;; i++) {
+    char *name = i ? vk_xasprintf("vckpt-%s-%d", stamp, i) : vk_xasprintf("vckpt-%s", stamp);
+    virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, name, 0);
+    if (!c)
+      return name;
+    virDomainCheckpointFree(c);
+    free(name);
+  }
+}
+
+/* The disks to back up: --disk, else every writable disk, less --exclude. */
+static int
+choose_disks(const struct vk_disks *all, const char *domname,
+             const struct vk_backup_request *req, char ***out)
+{
+  if (vk_disks_check(all, domname, req->disks) < 0 ||
+      vk_disks_check(all, domname, req->exclude) < 0)
+    return -1;
+  char **v = vk_xcalloc(all->n + 1, sizeof *v);
+  size_t n = 0;
+  for (size_t i = 0; i < all->n; i++) {
+    const struct vk_disk *d = &all->disk[i];
+    if (strcmp(d->device, "disk") != 0 || d->readonly)
+      continue;
+    if (req->disks && !vk_strv_contains(req->disks, d->target))
+      continue;
+    if (req->exclude && vk_strv_contains(req->exclude, d->target))
+      continue;
+    v[n++] = vk_xstrdup(d->target);
+  }
+  if (n == 0) {
+    vk_strv_free(v);
+    vk_error(VK_EXIT_USAGE, "no disk left to back up");
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Checks of the repository side: the previous backup's files, space. */
+static void
+check_repo(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *parent,
+           const char *since, char *const *targets, struct vk_report *rep)
+{
+  CLEANUP_FREE char *q = vk_shell_quote(virDomainGetName(dom));
+  for (size_t i = 0; parent && targets[i]; i++) {
+    const struct vk_backup_disk *pd = NULL;
+    for (size_t j = 0; j < parent->nr_disks && !pd; j++)
+      if (strcmp(parent->disks[j].target, targets[i]) == 0)
+        pd = &parent->disks[j];
+    if (!pd) {
+      vk_report_add(rep, "disk-not-in-backup", VK_SEV_ERROR, targets[i], NULL, NULL, since,
+                    vk_xasprintf("the previous backup (%s) does not have this disk", parent->id),
+                    vk_xasprintf("take a full backup (vckpt backup %s --full)", q));
+      continue;
+    }
+    CLEANUP_FREE char *path = vk_repo_path(repo, pd->file);
+    if (access(path, R_OK) != 0)
+      vk_report_add(rep, "previous-backup-missing", VK_SEV_ERROR, targets[i], path, NULL, since,
+                    vk_xasprintf("the file of the previous backup is missing: %s", strerror(errno)),
+                    vk_xasprintf("take a full backup to start a new chain (vckpt backup %s --full)", q));
+  }
+
+  /* Estimated size: the checkpoint's changed bytes, or the allocation. */
+  unsigned long long need = 0;
+  struct vk_ckpt c = { 0 };
+  virDomainCheckpointPtr chk = since ? virDomainCheckpointLookupByName(dom, since, 0) : NULL;
+  bool sized = chk && vk_ckpt_get(chk, true, &c) == 0;
+  if (chk)
+    virDomainCheckpointFree(chk);
+  for (size_t i = 0; targets[i]; i++) {
+    virDomainBlockInfo bi;
+    long long sz = -1;
+    for (size_t j = 0; sized && j < c.nr_disks; j++)
+      if (strcmp(c.disks[j].name, targets[i]) == 0)
+        sz = c.disks[j].size;
+    if (sz >= 0)
+      need += sz;
+    else if (virDomainGetBlockInfo(dom, targets[i], &bi, 0) == 0)
+      need += bi.allocation;
+  }
+  vk_ckpt_clear(&c);
+  struct statvfs sv;
+  const char *dir = vk_repo_dir(repo);
+  if (access(dir, W_OK) != 0)
+    vk_report_add(rep, "target-not-writable", VK_SEV_ERROR, NULL, dir, NULL, NULL,
+                  vk_xasprintf("the repository directory is not writable: %s", strerror(errno)),
+                  vk_xstrdup("fix its permissions or choose another --repo"));
+  else if (statvfs(dir, &sv) == 0 && (unsigned long long)sv.f_bavail * sv.f_frsize < need) {
+    char a[32], b[32];
+    vk_human_size((unsigned long long)sv.f_bavail * sv.f_frsize, a, sizeof a);
+    vk_human_size(need, b, sizeof b);
+    vk_report_add(rep, "no-space", VK_SEV_ERROR, NULL, dir, NULL, NULL,
+                  vk_xasprintf("%s free in the repository, the backup needs about %s", a, b),
+                  vk_xstrdup("free space, or choose another --repo"));
+  }
+}
+
+/* Run the preflight: validator (unless disabled) and repository checks. */
+static void
+preflight(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_request *req,
+          enum vk_level level, const char *since, const struct vk_backup *parent,
+          char *const *targets, const char *name, struct vk_report *rep)
+{
+  struct vk_validate_opts vo = {
+    .checkpoint = since, .full = level == VK_LEVEL_FULL, .disks = targets,
+    .new_checkpoint = name,
+  };
+  if (req->no_validate || vk_validate(dom, &vo, rep) < 0) {
+    vk_report_clear(rep);
+    rep->domain = vk_xstrdup(virDomainGetName(dom));
+    rep->checkpoint = since ? vk_xstrdup(since) : NULL;
+  }
+  check_repo(dom, repo, parent, since, targets, rep);
+}
+
+/* The first error of a report, for --auto's "why a new chain". */
+static char *
+first_error(const struct vk_report *rep)
+{
+  for (size_t i = 0; i < rep->n; i++)
+    if (rep->f[i].severity == VK_SEV_ERROR)
+      return vk_xasprintf("%s%s%s: %s", rep->f[i].code, rep->f[i].disk ? " " : "",
+                          rep->f[i].disk ? rep->f[i].disk : "", rep->f[i].message);
+  return vk_xstrdup("unknown");
+}
+
+/* Decide level, base checkpoint and parent backup from the mode. */
+static int
+choose_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_request *req,
+             char *const *targets, const char *name, struct vk_backup_outcome *out,
+             const struct vk_backup **parent)
+{
+  *parent = NULL;
+  switch (req->mode) {
+  case VK_MODE_FULL:
+    out->level = VK_LEVEL_FULL;
+    return 0;
+  case VK_MODE_INCREMENTAL:
+    out->level = VK_LEVEL_INCREMENTAL;
+    out->since = vk_xstrdup(req->since);
+    *parent = vk_repo_find_by_checkpoint(repo, req->since);
+    if (!*parent)
+      vk_report_add(&out->report, "previous-backup-missing", VK_SEV_ERROR, NULL, NULL, NULL,
+                    req->since,
+                    vk_xasprintf("the repository has no complete backup that ended at checkpoint "
+                                 "'%s'", req->since),
+                    vk_xstrdup("back up from a checkpoint listed by 'vckpt list-backups', or "
+                               "take a full backup (--full)"));
+    return 0;
+  case VK_MODE_DIFFERENTIAL: {
+    out->level = VK_LEVEL_DIFFERENTIAL;
+    const struct vk_backup *latest = vk_repo_latest(repo);
+    *parent = latest ? vk_repo_chain_full(repo, latest->chain) : NULL;
+    if (!*parent) {
+      vk_report_add(&out->report, "previous-backup-missing", VK_SEV_ERROR, NULL, NULL, NULL, NULL,
+                    vk_xstrdup("the repository has no full backup to take a differential from"),
+                    vk_xstrdup("take a full backup first (--full)"));
+      return 0;
+    }
+    out->since = vk_xstrdup((*parent)->checkpoint);
+    return 0;
+  }
+  case VK_MODE_AUTO: {
+    const struct vk_backup *latest = vk_repo_latest(repo);
+    if (!latest) {
+      out->level = VK_LEVEL_FULL;
+      out->auto_reason = vk_xstrdup("the repository has no backup of this domain yet");
+      return 0;
+    }
+    struct vk_report trial = { 0 };
+    preflight(dom, repo, &(struct vk_backup_request){ .no_validate = req->no_validate },
+              VK_LEVEL_INCREMENTAL, latest->checkpoint, latest, targets, name, &trial);
+    if (trial.errors == 0) {
+      out->level = VK_LEVEL_INCREMENTAL;
+      out->since = vk_xstrdup(latest->checkpoint);
+      *parent = latest;
+    } else {
+      out->level = VK_LEVEL_FULL;
+      out->auto_reason = first_error(&trial);
+    }
+    vk_report_clear(&trial);
+    return 0;
+  }
+  }
+  return -1;
+}
+
+static void
+disks_cleanup(void *ptr)
+{
+  vk_disks_clear(ptr);
+}
+
+/* Roll back a backup that did not complete: checkpoint, files, journal. */
+static void
+roll_back(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b, const char *name,
+          bool created)
+{
+  if (created)
+    drop_checkpoint(dom, name);
+  vk_repo_abort(repo, b);
+}
+
+/* Start the job and see it through; commit or roll back. */
+static int
+run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
+    const struct vk_backup_request *req, const char *bxml, const char *cxml,
+    char *const *targets, struct vk_backup_outcome *out)
+{
+  const char *name = b->checkpoint;
+  CLEANUP_FREE char *dxml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_SECURE);
+  if (!dxml) {
+    vk_virt_error("cannot read the domain XML");
+    vk_repo_abort(repo, b);
+    return -1;
+  }
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    CLEANUP_FREE char *file = vk_repo_path(repo, b->disks[i].file);
+    CLEANUP_FREE char *backing = b->disks[i].backing ? vk_xstrdup(strrchr(b->disks[i].backing, '/')
+                                   ? strrchr(b->disks[i].backing, '/') + 1 : b->disks[i].backing)
+                                   : NULL;
+    struct vk_job_disk jd = {
+      .target = b->disks[i].target, .file = file, .backing = backing,
+      .size = b->disks[i].virtual_size,
+    };
+    if (vk_target_create(&jd) < 0) {
+      vk_repo_abort(repo, b);
+      return -1;
+    }
+  }
+  if (vk_repo_write_file(repo, b->domain_xml, dxml) < 0) {
+    vk_repo_abort(repo, b);
+    return -1;
+  }
+  struct vk_job_result res;
+  if (vk_backup_run(conn, dom, bxml, cxml, req->quiesce, req->quiet, &res) < 0) {
+    vk_repo_abort(repo, b);
+    return -1;
+  }
+  out->bytes = res.bytes;
+  out->seconds = res.seconds;
+  if (!res.ok) {
+    roll_back(dom, repo, b, name, true);
+    if (res.interrupted)
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: the backup job was aborted, "
+               "its checkpoint '%s' deleted and its partial files removed",
+               (int)vk_stop_signal, name);
+    else
+      vk_error(VK_EXIT_FAILURE, "the backup failed: %s; its checkpoint '%s' and partial files "
+               "were removed", res.error, name);
+    free(res.error);
+    return -1;
+  }
+  free(res.error);
+
+  virDomainCheckpointPtr chk = virDomainCheckpointLookupByName(dom, name, 0);
+  CLEANUP_FREE char *ck_xml = chk ? virDomainCheckpointGetXMLDesc(chk, 0) : NULL;
+  if (chk)
+    virDomainCheckpointFree(chk);
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    struct stat st;
+    CLEANUP_FREE char *file = vk_repo_path(repo, b->disks[i].file);
+    if (stat(file, &st) == 0)
+      b->disks[i].bytes = (uint64_t)st.st_blocks * 512;
+  }
+  if (!ck_xml || vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 ||
+      vk_repo_commit(repo, b) < 0) {
+    if (!ck_xml)
+      vk_virt_error("cannot read checkpoint '%s' after the backup", name);
+    roll_back(dom, repo, b, name, true);
+    return -1;
+  }
+  vk_meta_record(dom, name, targets);
+  return 0;
+}
+
+/* Everything that happens while the repository is open and locked. */
+static int
+backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
+              const struct vk_backup_request *req, struct vk_backup_outcome *out)
+{
+  const char *domname = virDomainGetName(dom);
+  CLEANUP_STRV char **targets = NULL;
+  CLEANUP_FREE char *name = NULL;
+  __attribute__((cleanup(disks_cleanup))) struct vk_disks all = { 0 };
+  char uuid[VIR_UUID_STRING_BUFLEN];
+
+  if (virDomainGetUUIDString(dom, uuid) < 0) {
+    vk_virt_error("cannot read the UUID of domain '%s'", domname);
+    return -1;
+  }
+  if (vk_repo_check_uuid(repo, uuid) < 0 ||
+      recover(dom, repo) < 0 ||
+      vk_domain_disks(dom, 0, &all) < 0 ||
+      choose_disks(&all, domname, req, &targets) < 0)
+    return -1;
+  if (req->name) {
+    virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, req->name, 0);
+    if (c) {
+      virDomainCheckpointFree(c);
+      vk_error(VK_EXIT_USAGE, "checkpoint '%s' already exists", req->name);
+      return -1;
+    }
+    name = vk_xstrdup(req->name);
+  } else
+    name = new_checkpoint_name(dom);
+
+  const struct vk_backup *parent = NULL;
+  if (choose_level(dom, repo, req, targets, name, out, &parent) < 0)
+    return -1;
+  if (out->report.errors == 0) {
+    struct vk_report rep = { 0 };
+    preflight(dom, repo, req, out->level, out->since, parent, targets, name, &rep);
+    for (size_t i = 0; i < rep.n; i++) {   /* move findings into the outcome */
+      struct vk_finding *f = &rep.f[i];
+      vk_report_add(&out->report, f->code, f->severity, f->disk, f->image, f->bitmap,
+                    f->checkpoint, f->message, f->action);
+      f->message = f->action = NULL;
+    }
+    vk_report_clear(&rep);
+  }
+  if (!out->report.domain)
+    out->report.domain = vk_xstrdup(domname);
+  if (out->since && !out->report.checkpoint)
+    out->report.checkpoint = vk_xstrdup(out->since);
+  if (out->report.errors) {
+    vk_error(VK_EXIT_PREFLIGHT, "backup refused by the preflight check: %zu problem%s; "
+             "nothing was started", out->report.errors, out->report.errors == 1 ? "" : "s");
+    return -1;
+  }
+
+  struct vk_backup *b = NULL;
+  if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, &b) < 0)
+    return -1;
+  struct vk_job_disk *jd = vk_xcalloc(b->nr_disks, sizeof *jd);
+  char **files = vk_xcalloc(b->nr_disks + 1, sizeof *files);
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    virDomainBlockInfo bi;
+    if (virDomainGetBlockInfo(dom, b->disks[i].target, &bi, 0) == 0)
+      b->disks[i].virtual_size = bi.capacity;
+    files[i] = vk_repo_path(repo, b->disks[i].file);
+    jd[i] = (struct vk_job_disk) { .target = b->disks[i].target, .file = files[i] };
+  }
+  char **alltargets = vk_xcalloc(all.n + 1, sizeof *alltargets);
+  for (size_t i = 0, n = 0; i < all.n; i++)
+    if (strcmp(all.disk[i].device, "disk") == 0 && !all.disk[i].readonly)
+      alltargets[n++] = all.disk[i].target;
+  xmlDocPtr bdoc = vk_backup_xml(out->since, jd, b->nr_disks, alltargets);
+  struct vk_ckpt_spec spec = { .name = name, .disks = targets, .all_disks = alltargets };
+  xmlDocPtr cdoc = vk_ckpt_build(&spec);
+  out->backup_xml = vk_xml_format(bdoc);
+  out->checkpoint_xml = vk_xml_format(cdoc);
+  xmlFreeDoc(bdoc);
+  xmlFreeDoc(cdoc);
+  free(alltargets);
+  free(jd);
+  vk_strv_free(files);
+  out->id = vk_xstrdup(b->id);
+  out->chain = vk_xstrdup(b->chain);
+  out->checkpoint = vk_xstrdup(name);
+  vk_debug("backup XML:\n%s\ncheckpoint XML:\n%s", out->backup_xml, out->checkpoint_xml);
+  if (req->dry_run) {
+    vk_repo_abort(repo, b);
+    return 0;
+  }
+  return run(conn, dom, repo, b, req, out->backup_xml, out->checkpoint_xml, targets, out);
+}
+
+int
+vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *req,
+          struct vk_backup_outcome *out)
+{
+  const char *domname = virDomainGetName(dom);
+  struct vk_repo *repo = NULL;
+
+  memset(out, 0, sizeof *out);
+  if (!vk_domain_is_active(dom)) {
+    vk_error(VK_EXIT_FAILURE, "domain '%s' is not running: libvirt backs up running domains "
+             "only (start it, paused if need be: virsh start --paused)", domname);
+    return -1;
+  }
+  if (req->name && vk_check_name("checkpoint", req->name) < 0)
+    return -1;
+  if (vk_repo_open(req->repo_dir, domname, true, true, &repo) < 0)
+    return -1;
+  int r = backup_locked(conn, dom, repo, req, out);
+  vk_repo_close(repo);
+  return r;
+}

@@ -1,0 +1,45 @@
+/* vckpt - backup, restore and verify, on top of the repository, the
+ * validator and libvirt.  Command handlers call these and print.
+ */
+#ifndef VCKPT_ENGINE_H
+#define VCKPT_ENGINE_H
+
+#include <stdbool.h>
+#include <libvirt/libvirt.h>
+
+#include "repo.h"
+#include "validate.h"
+
+enum vk_mode { VK_MODE_FULL, VK_MODE_INCREMENTAL, VK_MODE_DIFFERENTIAL, VK_MODE_AUTO };
+
+struct vk_backup_request {
+  const char *repo_dir;
+  enum vk_mode mode;
+  const char *since;          /* --incremental CHK */
+  char *const *disks;         /* --disk, or NULL */
+  char *const *exclude;       /* --exclude, or NULL */
+  const char *name;           /* --name, or NULL: generated */
+  bool quiesce, dry_run, no_validate, quiet;
+};
+
+struct vk_backup_outcome {
+  enum vk_level level;
+  char *id, *chain, *checkpoint, *since;
+  char *auto_reason;          /* --auto fell back to full: why */
+  unsigned long long bytes;
+  double seconds;
+  char *backup_xml, *checkpoint_xml;   /* dry run */
+  struct vk_report report;    /* the preflight findings */
+};
+
+/* Make one backup.  Returns 0, or -1 after reporting (a refused preflight
+ * reports VK_EXIT_PREFLIGHT with the findings in OUT->report).
+ */
+int vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *req,
+              struct vk_backup_outcome *out);
+void vk_backup_outcome_clear(struct vk_backup_outcome *o);
+
+/* The repository directory: --repo, else $VCKPT_REPO, else the default. */
+const char *vk_default_repo(const char *given);
+
+#endif

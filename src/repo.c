@@ -1,0 +1,1461 @@
+/* vckpt - the backup repository: manifest, journal, lock, crash-safe files. */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
+#include <libxml/relaxng.h>
+
+#include "repo.h"
+#include "util.h"
+#include "xml.h"
+
+#ifndef VCKPT_XMLDIR
+#define VCKPT_XMLDIR "/usr/local/share/vckpt"
+#endif
+
+#define MANIFEST "manifest.xml"
+#define JOURNAL "pending.xml"
+#define LOCKFILE "lock"
+#define TMP_PREFIX ".tmp."
+#define MANIFEST_MAX (64 * 1024 * 1024)
+#define HASH_CHUNK (1024 * 1024)
+#define MAX_SUFFIX 9999
+
+/* libxml2 2.12 made the structured error argument const. */
+#if LIBXML_VERSION >= 21200
+typedef const xmlError *vk_xml_error_ptr;
+#else
+typedef xmlError *vk_xml_error_ptr;
+#endif
+
+enum current_state { CUR_NONE, CUR_ACTIVE, CUR_DONE };
+
+struct vk_repo {
+  char *dir;                  /* absolute REPO/DOMAIN */
+  int dirfd;                  /* REPO/DOMAIN, opened without following a symlink */
+  int lockfd;                 /* -1 when not locked */
+  struct vk_manifest m;
+  struct vk_backup *pending;  /* journal of an interrupted run */
+  struct vk_backup *current;  /* the backup begun by this run */
+  enum current_state state;
+  xmlRelaxNGPtr schema;       /* loaded on first use */
+};
+
+/* Close a file descriptor variable on scope exit. */
+static void
+cleanup_close(int *fd)
+{
+  if (*fd >= 0)
+    close(*fd);
+}
+#define CLEANUP_CLOSE __attribute__((cleanup(cleanup_close)))
+
+/* Free the strings and disks of a backup, not the struct. */
+static void
+backup_clear(struct vk_backup *b)
+{
+  free(b->id);
+  free(b->chain);
+  free(b->checkpoint);
+  free(b->since);
+  free(b->parent);
+  free(b->domain_xml);
+  free(b->checkpoint_xml);
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    free(b->disks[i].target);
+    free(b->disks[i].file);
+    free(b->disks[i].backing);
+    free(b->disks[i].sha256);
+  }
+  free(b->disks);
+  memset(b, 0, sizeof *b);
+}
+
+/* Free a heap-allocated backup. */
+static void
+backup_free(struct vk_backup *b)
+{
+  if (b) {
+    backup_clear(b);
+    free(b);
+  }
+}
+
+/* strdup that passes NULL through. */
+static char *
+xstrdup_null(const char *s)
+{
+  return s ? vk_xstrdup(s) : NULL;
+}
+
+/* Deep copy of SRC into DST. */
+static void
+backup_copy(struct vk_backup *dst, const struct vk_backup *src)
+{
+  *dst = *src;
+  dst->id = xstrdup_null(src->id);
+  dst->chain = xstrdup_null(src->chain);
+  dst->checkpoint = xstrdup_null(src->checkpoint);
+  dst->since = xstrdup_null(src->since);
+  dst->parent = xstrdup_null(src->parent);
+  dst->domain_xml = xstrdup_null(src->domain_xml);
+  dst->checkpoint_xml = xstrdup_null(src->checkpoint_xml);
+  dst->disks = vk_xcalloc(src->nr_disks, sizeof *dst->disks);
+  for (size_t i = 0; i < src->nr_disks; i++) {
+    dst->disks[i] = src->disks[i];
+    dst->disks[i].target = xstrdup_null(src->disks[i].target);
+    dst->disks[i].file = xstrdup_null(src->disks[i].file);
+    dst->disks[i].backing = xstrdup_null(src->disks[i].backing);
+    dst->disks[i].sha256 = xstrdup_null(src->disks[i].sha256);
+  }
+}
+
+const char *
+vk_level_name(enum vk_level level)
+{
+  switch (level) {
+  case VK_LEVEL_FULL: return "full";
+  case VK_LEVEL_INCREMENTAL: return "incremental";
+  case VK_LEVEL_DIFFERENTIAL: return "differential";
+  }
+  return "?";
+}
+
+/* The prefix of backup ids of LEVEL. */
+static const char *
+level_prefix(enum vk_level level)
+{
+  switch (level) {
+  case VK_LEVEL_FULL: return "full";
+  case VK_LEVEL_INCREMENTAL: return "inc";
+  case VK_LEVEL_DIFFERENTIAL: return "diff";
+  }
+  return "?";
+}
+
+/* Parse a level name from the manifest (already validated). */
+static int
+parse_level(const char *s, enum vk_level *out)
+{
+  for (enum vk_level l = VK_LEVEL_FULL; l <= VK_LEVEL_DIFFERENTIAL; l++)
+    if (s && strcmp(s, vk_level_name(l)) == 0) {
+      *out = l;
+      return 0;
+    }
+  return -1;
+}
+
+/* Check a domain name that becomes a directory name. */
+static int
+check_domain_name(const char *name)
+{
+  if (vk_check_lookup_name("domain", name) < 0)
+    return -1;
+  if (strchr(name, '/')) {
+    vk_error(VK_EXIT_USAGE, "invalid domain name '%s' for a repository: contains '/'", name);
+    return -1;
+  }
+  if (name[0] == '.') {
+    vk_error(VK_EXIT_USAGE, "invalid domain name '%s' for a repository: starts with '.'", name);
+    return -1;
+  }
+  if (strlen(name) > 255) {
+    vk_error(VK_EXIT_USAGE, "invalid domain name '%.20s...' for a repository: longer than 255 bytes",
+             name);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- files ---- */
+
+/* fsync a file or directory descriptor; WHAT names it in the error. */
+static int
+sync_fd(int fd, const char *what)
+{
+  if (fsync(fd) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: fsync: %s", what, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* Open the directory holding RELATIVE (the domain directory or one chain
+ * directory below it) and set *BASE to the file name in it.
+ */
+static int
+open_parent(const struct vk_repo *r, const char *relative, const char **base)
+{
+  const char *slash = strrchr(relative, '/');
+  CLEANUP_FREE char *sub = slash ? strndup(relative, slash - relative) : vk_xstrdup(".");
+  if (!sub)
+    abort();
+  int fd = openat(r->dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
+             "%s/%s: %s", r->dir, sub, strerror(errno));
+    return -1;
+  }
+  *base = slash ? slash + 1 : relative;
+  return fd;
+}
+
+/* Write LEN bytes of BUF to FD. */
+static int
+write_all(int fd, const char *buf, size_t len, const char *what)
+{
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      vk_error(VK_EXIT_FAILURE, "%s: write: %s", what, strerror(errno));
+      return -1;
+    }
+    buf += n;
+    len -= n;
+  }
+  return 0;
+}
+
+/* Move TMP to BASE in directory DFD without replacing an existing BASE. */
+static int
+rename_noreplace(int dfd, const char *tmp, const char *base)
+{
+  if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) == 0)
+    return 0;
+  if (errno != EINVAL && errno != ENOSYS)
+    return -1;
+  /* File systems without RENAME_NOREPLACE: link() fails on an existing name. */
+  if (linkat(dfd, tmp, dfd, base, 0) < 0)
+    return -1;
+  unlinkat(dfd, tmp, 0);
+  return 0;
+}
+
+/* Write CONTENT to RELATIVE crash-safely: a new temporary file (mode 0600)
+ * in the same directory, fsync, rename over the target (only when REPLACE;
+ * otherwise an existing target is an error), fsync of the directory.
+ */
+static int
+write_atomic(const struct vk_repo *r, const char *relative, const char *content, bool replace)
+{
+  static unsigned counter;
+  const char *base = NULL;
+  CLEANUP_FREE char *path = vk_repo_path(r, relative);
+  CLEANUP_CLOSE int dfd = open_parent(r, relative, &base);
+  if (dfd < 0)
+    return -1;
+
+  CLEANUP_FREE char *tmp = NULL;
+  int fd = -1;
+  for (int tries = 0; fd < 0; tries++) {
+    free(tmp);
+    tmp = vk_xasprintf(TMP_PREFIX "%ld.%u.%s", (long)getpid(), counter++, base);
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno != EEXIST || tries > 100)) {
+      vk_error(VK_EXIT_FAILURE, "%s: cannot create a temporary file: %s", path, strerror(errno));
+      return -1;
+    }
+  }
+  int rc = write_all(fd, content, strlen(content), path);
+  if (rc == 0)
+    rc = sync_fd(fd, path);
+  if (close(fd) < 0 && rc == 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: close: %s", path, strerror(errno));
+    rc = -1;
+  }
+  if (rc == 0) {
+    if (replace ? renameat(dfd, tmp, dfd, base) : rename_noreplace(dfd, tmp, base)) {
+      vk_error(VK_EXIT_FAILURE, "%s: %s", path,
+               errno == EEXIST ? "file exists, not replacing it" : strerror(errno));
+      rc = -1;
+    }
+  }
+  if (rc < 0) {
+    unlinkat(dfd, tmp, 0);
+    return -1;
+  }
+  return sync_fd(dfd, path);
+}
+
+/* Remove RELATIVE (absent is fine); failures are warnings. */
+static void
+remove_file(const struct vk_repo *r, const char *relative)
+{
+  if (relative && unlinkat(r->dirfd, relative, 0) < 0 && errno != ENOENT)
+    vk_warn("cannot remove %s/%s: %s", r->dir, relative, strerror(errno));
+}
+
+/* Remove our temporary files left in directory SUB ("" for the domain
+ * directory) by a killed run.  Only the lock holder writes them.
+ */
+static void
+sweep_temps(const struct vk_repo *r, const char *sub)
+{
+  int fd = openat(r->dirfd, *sub ? sub : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
+      continue;
+    vk_debug("removing %s/%s%s%s left by an interrupted run", r->dir, sub, *sub ? "/" : "",
+             e->d_name);
+    if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT)
+      vk_warn("cannot remove %s/%s%s%s: %s", r->dir, sub, *sub ? "/" : "", e->d_name,
+              strerror(errno));
+  }
+  closedir(d);
+}
+
+/* Read RELATIVE into a string; *OUT is NULL when the file does not exist. */
+static int
+read_repo_file(const struct vk_repo *r, const char *relative, char **out)
+{
+  *out = NULL;
+  CLEANUP_FREE char *path = vk_repo_path(r, relative);
+  CLEANUP_CLOSE int fd = openat(r->dirfd, relative, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  size_t len = 0, cap = 4096;
+  CLEANUP_FREE char *buf = vk_xmalloc(cap + 1);
+  for (;;) {
+    if (len == cap) {
+      if (cap >= MANIFEST_MAX) {
+        vk_error(VK_EXIT_FAILURE, "%s: file is larger than %d bytes", path, MANIFEST_MAX);
+        return -1;
+      }
+      cap *= 2;
+      buf = vk_xrealloc(buf, cap + 1);
+    }
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
+      return -1;
+    }
+    if (n == 0)
+      break;
+    len += n;
+  }
+  buf[len] = '\0';
+  if (strlen(buf) != len) {
+    vk_error(VK_EXIT_FAILURE, "%s: malformed XML: file contains NUL bytes", path);
+    return -1;
+  }
+  *out = buf;
+  buf = NULL;
+  return 0;
+}
+
+/* ---- SHA-256 ---- */
+
+/* Hash the rest of FD into HEX. */
+static int
+sha256_fd(int fd, const char *path, char hex[65])
+{
+  gnutls_hash_hd_t h;
+  int e = gnutls_hash_init(&h, GNUTLS_DIG_SHA256);
+  if (e < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: SHA-256: %s", path, gnutls_strerror(e));
+    return -1;
+  }
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  CLEANUP_FREE char *buf = vk_xmalloc(HASH_CHUNK);
+  for (;;) {
+    ssize_t n = read(fd, buf, HASH_CHUNK);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
+      gnutls_hash_deinit(h, NULL);
+      return -1;
+    }
+    if (n == 0)
+      break;
+    if ((e = gnutls_hash(h, buf, n)) < 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: SHA-256: %s", path, gnutls_strerror(e));
+      gnutls_hash_deinit(h, NULL);
+      return -1;
+    }
+  }
+  unsigned char digest[32];
+  gnutls_hash_deinit(h, digest);
+  for (int i = 0; i < 32; i++)
+    snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+  return 0;
+}
+
+int
+vk_sha256_file(const char *path, char hex[65])
+{
+  CLEANUP_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
+             "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  return sha256_fd(fd, path, hex);
+}
+
+/* ---- schema ---- */
+
+/* The first error libxml2 reports while loading or applying the schema. */
+struct xml_err {
+  char msg[256];
+  int line;
+  char elem[64];
+  bool set;
+};
+
+/* Keep the first libxml2 error in DATA (a struct xml_err). */
+static void
+capture_error(void *data, vk_xml_error_ptr e)
+{
+  struct xml_err *x = data;
+  if (x->set || !e)
+    return;
+  x->set = true;
+  snprintf(x->msg, sizeof x->msg, "%s", e->message ? e->message : "unknown error");
+  x->msg[strcspn(x->msg, "\n")] = '\0';
+  x->line = e->line;
+  xmlNodePtr n = e->node;
+  if (n && n->type == XML_ELEMENT_NODE && n->name)
+    snprintf(x->elem, sizeof x->elem, "%s", (const char *)n->name);
+}
+
+/* Load xml/manifest.rng once per repository object. */
+static int
+load_schema(struct vk_repo *r)
+{
+  if (r->schema)
+    return 0;
+  const char *dir = getenv("VCKPT_XMLDIR");
+  CLEANUP_FREE char *path = vk_xasprintf("%s/manifest.rng", dir && *dir ? dir : VCKPT_XMLDIR);
+  struct xml_err err = { .set = false };
+  xmlRelaxNGParserCtxtPtr pc = xmlRelaxNGNewParserCtxt(path);
+  if (pc) {
+    xmlRelaxNGSetParserStructuredErrors(pc, capture_error, &err);
+    r->schema = xmlRelaxNGParse(pc);
+    xmlRelaxNGFreeParserCtxt(pc);
+  }
+  if (!r->schema) {
+    vk_error(VK_EXIT_FAILURE, "cannot load the manifest schema %s: %s "
+             "(is vckpt installed? VCKPT_XMLDIR names its directory)",
+             path, err.set ? err.msg : "unknown error");
+    return -1;
+  }
+  return 0;
+}
+
+/* Validate DOC (the file PATH, or a document we generated when INTERNAL). */
+static int
+validate(struct vk_repo *r, xmlDocPtr doc, const char *path, bool internal)
+{
+  if (load_schema(r) < 0)
+    return -1;
+  struct xml_err err = { .set = false };
+  xmlRelaxNGValidCtxtPtr vc = xmlRelaxNGNewValidCtxt(r->schema);
+  if (!vc)
+    abort();
+  xmlRelaxNGSetValidStructuredErrors(vc, capture_error, &err);
+  int rc = xmlRelaxNGValidateDoc(vc, doc);
+  xmlRelaxNGFreeValidCtxt(vc);
+  if (rc != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s%s: does not match the manifest schema: line %d%s%s: %s",
+             internal ? "internal error: generated " : "", path, err.line,
+             err.elem[0] ? ": element " : "", err.elem, err.set ? err.msg : "invalid");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- manifest XML ---- */
+
+/* Add the <domain> element. */
+static void
+add_domain(xmlNodePtr root, const struct vk_manifest *m)
+{
+  xmlNodePtr d = xmlNewChild(root, NULL, (const xmlChar *)"domain", NULL);
+  vk_xml_add_text(d, "name", m->domain);
+  if (m->uuid)
+    vk_xml_add_text(d, "uuid", m->uuid);
+}
+
+/* Add a <backup>; COMMITTED adds what only the manifest has (end, sums). */
+static void
+add_backup(xmlNodePtr parent, const struct vk_backup *b, bool committed)
+{
+  char num[32];
+  xmlNodePtr n = xmlNewChild(parent, NULL, (const xmlChar *)"backup", NULL);
+  xmlNewProp(n, (const xmlChar *)"id", (const xmlChar *)b->id);
+  xmlNewProp(n, (const xmlChar *)"level", (const xmlChar *)vk_level_name(b->level));
+  vk_xml_add_text(n, "chain", b->chain);
+  vk_xml_add_text(n, "checkpoint", b->checkpoint);
+  if (b->since)
+    vk_xml_add_text(n, "since", b->since);
+  if (b->parent)
+    vk_xml_add_text(n, "parent", b->parent);
+  snprintf(num, sizeof num, "%lld", b->start);
+  vk_xml_add_text(n, "start", num);
+  if (committed) {
+    snprintf(num, sizeof num, "%lld", b->end);
+    vk_xml_add_text(n, "end", num);
+  }
+  vk_xml_add_text(n, "domainXML", b->domain_xml);
+  vk_xml_add_text(n, "checkpointXML", b->checkpoint_xml);
+  xmlNodePtr disks = xmlNewChild(n, NULL, (const xmlChar *)"disks", NULL);
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    const struct vk_backup_disk *d = &b->disks[i];
+    xmlNodePtr dn = xmlNewChild(disks, NULL, (const xmlChar *)"disk", NULL);
+    xmlNewProp(dn, (const xmlChar *)"target", (const xmlChar *)d->target);
+    vk_xml_add_text(dn, "file", d->file);
+    if (d->backing)
+      vk_xml_add_text(dn, "backing", d->backing);
+    if (committed) {
+      snprintf(num, sizeof num, "%llu", (unsigned long long)d->virtual_size);
+      vk_xml_add_text(dn, "virtualSize", num);
+      snprintf(num, sizeof num, "%llu", (unsigned long long)d->bytes);
+      vk_xml_add_text(dn, "bytes", num);
+      vk_xml_add_text(dn, "sha256", d->sha256 ? d->sha256 : "");
+    }
+  }
+}
+
+/* Build <manifest> (the committed backups plus EXTRA, if any) or, when
+ * JOURNAL_OF is set, <pending> for that backup.
+ */
+static xmlDocPtr
+build_doc(const struct vk_manifest *m, const struct vk_backup *extra,
+          const struct vk_backup *journal_of)
+{
+  xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+  xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)(journal_of ? "pending" : "manifest"));
+  xmlDocSetRootElement(doc, root);
+  xmlNewProp(root, (const xmlChar *)"version", (const xmlChar *)"1");
+  add_domain(root, m);
+  if (journal_of)
+    add_backup(root, journal_of, false);
+  else {
+    for (size_t i = 0; i < m->nr_backups; i++)
+      add_backup(root, &m->backups[i], true);
+    if (extra)
+      add_backup(root, extra, true);
+  }
+  return doc;
+}
+
+/* Validate and write a generated document crash-safely. */
+static int
+write_doc(struct vk_repo *r, xmlDocPtr doc, const char *name)
+{
+  CLEANUP_FREE char *path = vk_repo_path(r, name);
+  if (validate(r, doc, path, true) < 0)
+    return -1;
+  CLEANUP_FREE char *text = vk_xml_format(doc);
+  return write_atomic(r, name, text, true);
+}
+
+/* The backup ID among the first UPTO backups of M, or NULL. */
+static const struct vk_backup *
+find_id(const struct vk_manifest *m, size_t upto, const char *id)
+{
+  for (size_t i = 0; i < upto && id; i++)
+    if (strcmp(m->backups[i].id, id) == 0)
+      return &m->backups[i];
+  return NULL;
+}
+
+/* The disk TARGET of backup B, or NULL. */
+static const struct vk_backup_disk *
+find_disk(const struct vk_backup *b, const char *target)
+{
+  for (size_t i = 0; i < b->nr_disks; i++)
+    if (strcmp(b->disks[i].target, target) == 0)
+      return &b->disks[i];
+  return NULL;
+}
+
+/* Whether RELATIVE is a file of a committed backup. */
+static bool
+committed_file(const struct vk_manifest *m, const char *relative)
+{
+  for (size_t i = 0; i < m->nr_backups; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0)
+      return true;
+    for (size_t j = 0; j < b->nr_disks; j++)
+      if (strcmp(b->disks[j].file, relative) == 0)
+        return true;
+  }
+  return false;
+}
+
+/* The file names of backup ID in CHAIN. */
+static char *
+disk_file_name(const char *chain, const char *id, const char *target)
+{
+  return vk_xasprintf("%s/%s.%s.qcow2", chain, id, target);
+}
+
+/* Check what the schema cannot: file names are exactly those derived from
+ * the chain, id and target (so no name leads outside the repository), and
+ * the links to the parent among the first UPTO backups of M hold.
+ */
+static int
+check_backup(const char *path, const struct vk_manifest *m, size_t upto,
+             const struct vk_backup *b)
+{
+  CLEANUP_FREE char *prefix = vk_xasprintf("%s-", level_prefix(b->level));
+  if (strncmp(b->id, prefix, strlen(prefix)) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: backup %s: id does not match level %s",
+             path, b->id, vk_level_name(b->level));
+    return -1;
+  }
+  CLEANUP_FREE char *dx = vk_xasprintf("%s/%s.domain.xml", b->chain, b->id);
+  CLEANUP_FREE char *cx = vk_xasprintf("%s/%s.checkpoint.xml", b->chain, b->id);
+  if (strcmp(b->domain_xml, dx) != 0 || strcmp(b->checkpoint_xml, cx) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: backup %s: XML file names must be '%s' and '%s'",
+             path, b->id, dx, cx);
+    return -1;
+  }
+  const struct vk_backup *p = NULL;
+  if (b->level != VK_LEVEL_FULL) {
+    p = find_id(m, upto, b->parent);
+    if (!p) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: parent %s is not an earlier backup",
+               path, b->id, b->parent);
+      return -1;
+    }
+    if (strcmp(p->chain, b->chain) != 0 || strcmp(p->checkpoint, b->since) != 0 ||
+        (b->level == VK_LEVEL_DIFFERENTIAL && p->level != VK_LEVEL_FULL)) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: does not match its parent %s "
+               "(chain, checkpoint or level)", path, b->id, p->id);
+      return -1;
+    }
+  }
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    const struct vk_backup_disk *d = &b->disks[i];
+    CLEANUP_FREE char *want = disk_file_name(b->chain, b->id, d->target);
+    if (strcmp(d->file, want) != 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: file must be '%s'",
+               path, b->id, d->target, want);
+      return -1;
+    }
+    if (find_disk(b, d->target) != d) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s listed twice", path, b->id, d->target);
+      return -1;
+    }
+    const struct vk_backup_disk *pd = p ? find_disk(p, d->target) : NULL;
+    if ((p && (!pd || !d->backing || strcmp(pd->file, d->backing) != 0)) ||
+        (!p && d->backing)) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: backing file must be %s%s%s",
+               path, b->id, d->target, pd ? "'" : "", pd ? pd->file : "absent",
+               pd ? "'" : "");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Read one <backup> element (validated) into B. */
+static int
+parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *path, struct vk_backup *b)
+{
+  b->id = vk_xpath_string(ctx, node, "@id");
+  CLEANUP_FREE char *level = vk_xpath_string(ctx, node, "@level");
+  if (!b->id || parse_level(level, &b->level) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: backup without id or level", path);
+    return -1;
+  }
+  b->chain = vk_xpath_string(ctx, node, "chain");
+  b->checkpoint = vk_xpath_string(ctx, node, "checkpoint");
+  b->since = vk_xpath_string(ctx, node, "since");
+  b->parent = vk_xpath_string(ctx, node, "parent");
+  b->domain_xml = vk_xpath_string(ctx, node, "domainXML");
+  b->checkpoint_xml = vk_xpath_string(ctx, node, "checkpointXML");
+  CLEANUP_FREE char *start = vk_xpath_string(ctx, node, "start");
+  CLEANUP_FREE char *end = vk_xpath_string(ctx, node, "end");
+  b->start = start ? strtoll(start, NULL, 10) : 0;
+  b->end = end ? strtoll(end, NULL, 10) : 0;
+
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr disks = vk_xpath_nodes(ctx, node, "disks/disk");
+  int n = vk_xpath_count(disks);
+  b->disks = vk_xcalloc(n, sizeof *b->disks);
+  for (int i = 0; i < n; i++) {
+    xmlNodePtr dn = disks->nodesetval->nodeTab[i];
+    struct vk_backup_disk *d = &b->disks[b->nr_disks++];
+    d->target = vk_xpath_string(ctx, dn, "@target");
+    d->file = vk_xpath_string(ctx, dn, "file");
+    d->backing = vk_xpath_string(ctx, dn, "backing");
+    d->sha256 = vk_xpath_string(ctx, dn, "sha256");
+    CLEANUP_FREE char *vs = vk_xpath_string(ctx, dn, "virtualSize");
+    CLEANUP_FREE char *bytes = vk_xpath_string(ctx, dn, "bytes");
+    d->virtual_size = vs ? strtoull(vs, NULL, 10) : 0;
+    d->bytes = bytes ? strtoull(bytes, NULL, 10) : 0;
+  }
+  if (!b->chain || !b->checkpoint || !b->domain_xml || !b->checkpoint_xml ||
+      (b->level != VK_LEVEL_FULL && (!b->since || !b->parent))) {
+    vk_error(VK_EXIT_FAILURE, "%s: backup %s: incomplete", path, b->id);
+    return -1;
+  }
+  for (size_t i = 0; i < b->nr_disks; i++)
+    if (!b->disks[i].target || !b->disks[i].file) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: incomplete disk", path, b->id);
+      return -1;
+    }
+  return 0;
+}
+
+/* Read and validate NAME (manifest or journal), whose root must be ROOT;
+ * *DOC is NULL when the file does not exist.
+ */
+static int
+load_doc(struct vk_repo *r, const char *name, const char *root, xmlDocPtr *doc)
+{
+  *doc = NULL;
+  CLEANUP_FREE char *path = vk_repo_path(r, name);
+  CLEANUP_FREE char *text = NULL;
+  if (read_repo_file(r, name, &text) < 0)
+    return -1;
+  if (!text)
+    return 0;
+  CLEANUP_XMLDOC xmlDocPtr d = vk_xml_parse(text, path);
+  if (!d)
+    return -1;
+  if (xmlStrcmp(xmlDocGetRootElement(d)->name, (const xmlChar *)root) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: root element is <%s>, expected <%s>",
+             path, (const char *)xmlDocGetRootElement(d)->name, root);
+    return -1;
+  }
+  xmlChar *version = xmlGetProp(xmlDocGetRootElement(d), (const xmlChar *)"version");
+  bool known = !version || xmlStrcmp(version, (const xmlChar *)"1") == 0;
+  if (!known)
+    vk_error(VK_EXIT_FAILURE, "%s: format version %.20s is not supported by this vckpt "
+             "(it reads version 1)", path, (const char *)version);
+  xmlFree(version);
+  if (!known || validate(r, d, path, false) < 0)
+    return -1;
+  *doc = d;
+  d = NULL;
+  return 0;
+}
+
+/* Read the manifest, if there is one. */
+static int
+load_manifest(struct vk_repo *r, const char *domain)
+{
+  struct vk_manifest *m = &r->m;
+  m->domain = vk_xstrdup(domain);
+  CLEANUP_FREE char *path = vk_repo_path(r, MANIFEST);
+  CLEANUP_XMLDOC xmlDocPtr doc = NULL;
+  if (load_doc(r, MANIFEST, "manifest", &doc) < 0)
+    return -1;
+  if (!doc)
+    return 0;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_FREE char *name = vk_xpath_string(ctx, NULL, "/manifest/domain/name");
+  if (name && strcmp(name, domain) != 0)
+    vk_warn("%s records domain '%s'; the next backup will record '%s'", path, name, domain);
+  m->uuid = vk_xpath_string(ctx, NULL, "/manifest/domain/uuid");
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/manifest/backup");
+  int n = vk_xpath_count(nodes);
+  m->backups = vk_xcalloc(n, sizeof *m->backups);
+  for (int i = 0; i < n; i++) {
+    struct vk_backup *b = &m->backups[m->nr_backups++];
+    if (parse_backup(ctx, nodes->nodesetval->nodeTab[i], path, b) < 0 ||
+        check_backup(path, m, i, b) < 0)
+      return -1;
+    if (find_id(m, i, b->id)) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s listed twice", path, b->id);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Read the journal of an interrupted run; drop it if that run committed. */
+static int
+load_journal(struct vk_repo *r)
+{
+  CLEANUP_FREE char *path = vk_repo_path(r, JOURNAL);
+  CLEANUP_XMLDOC xmlDocPtr doc = NULL;
+  if (load_doc(r, JOURNAL, "pending", &doc) < 0)
+    return -1;
+  if (!doc)
+    return 0;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/pending/backup");
+  struct vk_backup *b = vk_xcalloc(1, sizeof *b);
+  if (vk_xpath_count(nodes) != 1 ||
+      parse_backup(ctx, nodes->nodesetval->nodeTab[0], path, b) < 0) {
+    if (!vk_error_reported())
+      vk_error(VK_EXIT_FAILURE, "%s: expected one backup", path);
+    backup_free(b);
+    return -1;
+  }
+  if (find_id(&r->m, r->m.nr_backups, b->id)) {
+    /* Killed after the manifest was written: finish the commit. */
+    vk_debug("backup %s was committed; removing its journal", b->id);
+    backup_free(b);
+    remove_file(r, JOURNAL);
+    return sync_fd(r->dirfd, r->dir);
+  }
+  if (check_backup(path, &r->m, r->m.nr_backups, b) < 0) {
+    backup_free(b);
+    return -1;
+  }
+  r->pending = b;
+  return 0;
+}
+
+/* ---- lock ---- */
+
+/* What the lock file says about its holder. */
+struct holder {
+  long pid;
+  long long since;
+  char host[256];
+  char command[256];
+};
+
+/* Parse "pid=N\nhost=H\nstart=T\ncommand=C\n"; false if incomplete. */
+static bool
+parse_holder(const char *text, struct holder *h)
+{
+  memset(h, 0, sizeof *h);
+  bool got_cmd = false;
+  for (const char *p = text; *p; ) {
+    size_t len = strcspn(p, "\n");
+    if (p[len] != '\n')
+      break;   /* a line still being written */
+    if (strncmp(p, "pid=", 4) == 0)
+      h->pid = strtol(p + 4, NULL, 10);
+    else if (strncmp(p, "start=", 6) == 0)
+      h->since = strtoll(p + 6, NULL, 10);
+    else if (strncmp(p, "host=", 5) == 0 && len - 5 < sizeof h->host)
+      memcpy(h->host, p + 5, len - 5);
+    else if (strncmp(p, "command=", 8) == 0 && len - 8 < sizeof h->command) {
+      memcpy(h->command, p + 8, len - 8);
+      got_cmd = true;
+    }
+    p += len + 1;
+  }
+  return h->pid > 0 && got_cmd;
+}
+
+/* Read the holder from the lock file FD. */
+static bool
+read_holder(int fd, struct holder *h)
+{
+  char buf[1024];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0)
+    return false;
+  buf[n] = '\0';
+  return parse_holder(buf, h);
+}
+
+/* Describe holder H: "pid N on HOST since TIME (COMMAND)". */
+static char *
+describe_holder(const struct holder *h)
+{
+  char when[64];
+  vk_format_time(h->since, when, sizeof when);
+  return vk_xasprintf("pid %ld on %s since %s (%s)", h->pid,
+                      h->host[0] ? h->host : "?", when, h->command);
+}
+
+/* Whether holder H ran on this host and is no longer running. */
+static bool
+holder_gone(const struct holder *h)
+{
+  char me[256] = "";
+  gethostname(me, sizeof me - 1);
+  return strcmp(h->host, me) == 0 && kill(h->pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Take the lock of the domain directory, or report who holds it. */
+static int
+take_lock(struct vk_repo *r, const char *domain)
+{
+  CLEANUP_FREE char *path = vk_repo_path(r, LOCKFILE);
+  CLEANUP_CLOSE int fd = openat(r->dirfd, LOCKFILE,
+                                O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  struct holder h;
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    if (errno != EWOULDBLOCK) {
+      vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
+      return -1;
+    }
+    /* The holder writes its name just after taking the lock; until then
+     * the file is empty or names a killed former holder.
+     */
+    bool known = false;
+    for (int i = 0; i < 50; i++) {
+      known = read_holder(fd, &h) && !holder_gone(&h);
+      if (known)
+        break;
+      usleep(2000);
+    }
+    if (known) {
+      CLEANUP_FREE char *who = describe_holder(&h);
+      vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by %s", domain, who);
+    } else
+      vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by another process", domain);
+    return -1;
+  }
+
+  /* A clean close empties the file: a name left in it is a killed run. */
+  if (read_holder(fd, &h)) {
+    bool gone = holder_gone(&h);
+    CLEANUP_FREE char *who = describe_holder(&h);
+    vk_warn("taking over the lock of the repository of domain '%s' left by %s%s",
+            domain, who, gone ? ", which is no longer running" : "");
+  }
+
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  CLEANUP_FREE char *cmd = vk_printable(program_invocation_name);
+  CLEANUP_FREE char *hostp = vk_printable(host);
+  CLEANUP_FREE char *text = vk_xasprintf("pid=%ld\nhost=%s\nstart=%lld\ncommand=%.200s\n",
+                                         (long)getpid(), hostp, (long long)time(NULL), cmd);
+  size_t len = strlen(text);
+  if (pwrite(fd, text, len, 0) != (ssize_t)len || ftruncate(fd, len) < 0)
+    vk_warn("%s: cannot record the lock holder: %s", path, strerror(errno));
+  r->lockfd = fd;
+  fd = -1;
+  return 0;
+}
+
+/* ---- open and close ---- */
+
+int
+vk_repo_open(const char *repo_dir, const char *domain, bool create, bool lock,
+             struct vk_repo **out)
+{
+  *out = NULL;
+  if (check_domain_name(domain) < 0)
+    return -1;
+  if (create && mkdir(repo_dir, 0700) < 0 && errno != EEXIST) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
+             "cannot create repository %s: %s", repo_dir, strerror(errno));
+    return -1;
+  }
+  CLEANUP_FREE char *abs = realpath(repo_dir, NULL);
+  if (!abs) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
+             "repository %s: %s", repo_dir, strerror(errno));
+    return -1;
+  }
+  struct vk_repo *r = vk_xcalloc(1, sizeof *r);
+  r->dirfd = r->lockfd = -1;
+  r->dir = vk_xasprintf("%s/%s", strcmp(abs, "/") == 0 ? "" : abs, domain);
+
+  if (create) {
+    if (mkdir(r->dir, 0700) == 0) {
+      CLEANUP_CLOSE int pfd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (pfd < 0 || sync_fd(pfd, abs) < 0) {
+        if (pfd < 0)
+          vk_error(VK_EXIT_FAILURE, "%s: %s", abs, strerror(errno));
+        vk_repo_close(r);
+        return -1;
+      }
+    } else if (errno != EEXIST) {
+      vk_error(VK_EXIT_FAILURE, "cannot create %s: %s", r->dir, strerror(errno));
+      vk_repo_close(r);
+      return -1;
+    }
+  }
+  r->dirfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (r->dirfd < 0) {
+    if (errno == ENOENT)
+      vk_error(VK_EXIT_NOT_FOUND, "no backups of domain '%s' in %s", domain, abs);
+    else
+      vk_error(VK_EXIT_FAILURE, "%s: %s", r->dir,
+               errno == ELOOP || errno == ENOTDIR ? "not a directory" : strerror(errno));
+    vk_repo_close(r);
+    return -1;
+  }
+  if ((lock && take_lock(r, domain) < 0) || load_manifest(r, domain) < 0) {
+    vk_repo_close(r);
+    return -1;
+  }
+  if (lock) {
+    sweep_temps(r, "");
+    if (load_journal(r) < 0) {
+      vk_repo_close(r);
+      return -1;
+    }
+  }
+  *out = r;
+  return 0;
+}
+
+void
+vk_repo_close(struct vk_repo *r)
+{
+  if (!r)
+    return;
+  if (r->lockfd >= 0) {
+    /* Empty the file while still holding the lock: a clean release. */
+    if (ftruncate(r->lockfd, 0) < 0)
+      vk_debug("%s/%s: %s", r->dir, LOCKFILE, strerror(errno));
+    close(r->lockfd);
+  }
+  if (r->dirfd >= 0)
+    close(r->dirfd);
+  for (size_t i = 0; i < r->m.nr_backups; i++)
+    backup_clear(&r->m.backups[i]);
+  free(r->m.backups);
+  free(r->m.domain);
+  free(r->m.uuid);
+  backup_free(r->pending);
+  backup_free(r->current);
+  if (r->schema)
+    xmlRelaxNGFree(r->schema);
+  free(r->dir);
+  free(r);
+}
+
+const struct vk_manifest *
+vk_repo_manifest(const struct vk_repo *r)
+{
+  return &r->m;
+}
+
+const char *
+vk_repo_dir(const struct vk_repo *r)
+{
+  return r->dir;
+}
+
+char *
+vk_repo_path(const struct vk_repo *r, const char *relative)
+{
+  return vk_xasprintf("%s/%s", r->dir, relative);
+}
+
+int
+vk_repo_check_uuid(struct vk_repo *r, const char *uuid)
+{
+  if (r->m.uuid && strcasecmp(r->m.uuid, uuid) != 0) {
+    vk_error(VK_EXIT_PREFLIGHT, "repository %s holds backups of another domain named '%s' "
+             "(UUID %s, this one is %s)", r->dir, r->m.domain, r->m.uuid, uuid);
+    return -1;
+  }
+  if (!r->m.uuid)
+    r->m.uuid = vk_xstrdup(uuid);
+  return 0;
+}
+
+/* Report use of a writing call without the lock (a bug in the caller). */
+static int
+need_lock(const struct vk_repo *r, const char *fn)
+{
+  if (r->lockfd < 0) {
+    vk_error(VK_EXIT_FAILURE, "internal error: %s on repository %s opened without its lock",
+             fn, r->dir);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- making a backup ---- */
+
+/* Whether RELATIVE exists (without following a final symlink). */
+static bool
+exists(const struct vk_repo *r, const char *relative)
+{
+  struct stat st;
+  return fstatat(r->dirfd, relative, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+/* Fill in the file names of B from its chain, id and targets. */
+static void
+name_files(struct vk_backup *b, const struct vk_backup *p)
+{
+  free(b->domain_xml);
+  free(b->checkpoint_xml);
+  b->domain_xml = vk_xasprintf("%s/%s.domain.xml", b->chain, b->id);
+  b->checkpoint_xml = vk_xasprintf("%s/%s.checkpoint.xml", b->chain, b->id);
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    struct vk_backup_disk *d = &b->disks[i];
+    free(d->file);
+    d->file = disk_file_name(b->chain, b->id, d->target);
+    if (p && !d->backing)
+      d->backing = vk_xstrdup(find_disk(p, d->target)->file);
+  }
+}
+
+/* Whether the name B got is free: id unused, no file or chain in the way. */
+static bool
+names_free(const struct vk_repo *r, const struct vk_backup *b, bool new_chain)
+{
+  if (find_id(&r->m, r->m.nr_backups, b->id))
+    return false;
+  if (new_chain) {
+    for (size_t i = 0; i < r->m.nr_backups; i++)
+      if (strcmp(r->m.backups[i].chain, b->chain) == 0)
+        return false;
+    return !exists(r, b->chain);
+  }
+  if (exists(r, b->domain_xml) || exists(r, b->checkpoint_xml))
+    return false;
+  for (size_t i = 0; i < b->nr_disks; i++)
+    if (exists(r, b->disks[i].file))
+      return false;
+  return true;
+}
+
+/* Check the arguments of vk_repo_begin; sets *PP to the parent in the manifest. */
+static int
+check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, const char *since,
+            const struct vk_backup *parent, char *const *targets, const struct vk_backup **pp)
+{
+  *pp = NULL;
+  if (need_lock(r, "vk_repo_begin") < 0)
+    return -1;
+  if (r->pending) {
+    vk_error(VK_EXIT_FAILURE, "backup %s of domain '%s' was interrupted and must be "
+             "recovered first", r->pending->id, r->m.domain);
+    return -1;
+  }
+  if (r->state == CUR_ACTIVE) {
+    vk_error(VK_EXIT_FAILURE, "internal error: backup %s is still in progress", r->current->id);
+    return -1;
+  }
+  if (vk_check_name("checkpoint", checkpoint) < 0)
+    return -1;
+  if (!targets || !targets[0]) {
+    vk_error(VK_EXIT_USAGE, "no disk to back up");
+    return -1;
+  }
+  for (size_t i = 0; targets[i]; i++) {
+    if (vk_check_name("disk", targets[i]) < 0)
+      return -1;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(targets[i], targets[j]) == 0) {
+        vk_error(VK_EXIT_USAGE, "disk '%s' given twice", targets[i]);
+        return -1;
+      }
+  }
+  if (level == VK_LEVEL_FULL) {
+    if (parent || since) {
+      vk_error(VK_EXIT_FAILURE, "internal error: a full backup has no parent");
+      return -1;
+    }
+    return 0;
+  }
+  const struct vk_backup *p = parent ? find_id(&r->m, r->m.nr_backups, parent->id) : NULL;
+  if (!p) {
+    vk_error(VK_EXIT_FAILURE, "internal error: %s backup without a parent in the manifest",
+             vk_level_name(level));
+    return -1;
+  }
+  if (since && (vk_check_name("checkpoint", since) < 0 || strcmp(since, p->checkpoint) != 0)) {
+    if (!vk_error_reported())
+      vk_error(VK_EXIT_FAILURE, "internal error: checkpoint %s was not created by backup %s",
+               since, p->id);
+    return -1;
+  }
+  if (level == VK_LEVEL_DIFFERENTIAL && p->level != VK_LEVEL_FULL) {
+    vk_error(VK_EXIT_FAILURE, "internal error: a differential backup stacks on a full backup, "
+             "not on %s", p->id);
+    return -1;
+  }
+  for (size_t i = 0; targets[i]; i++)
+    if (!find_disk(p, targets[i])) {
+      vk_error(VK_EXIT_PREFLIGHT, "disk %s is not in backup %s that this %s backup would "
+               "stack on: take a full backup", targets[i], p->id, vk_level_name(level));
+      return -1;
+    }
+  *pp = p;
+  return 0;
+}
+
+int
+vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
+              const char *since, const struct vk_backup *parent,
+              char *const *targets, struct vk_backup **out)
+{
+  *out = NULL;
+  const struct vk_backup *p;
+  if (check_begin(r, level, checkpoint, since, parent, targets, &p) < 0)
+    return -1;
+  backup_free(r->current);
+  r->current = NULL;
+  r->state = CUR_NONE;
+
+  struct vk_backup *b = vk_xcalloc(1, sizeof *b);
+  b->level = level;
+  b->checkpoint = vk_xstrdup(checkpoint);
+  b->start = time(NULL);
+  if (p) {
+    b->since = vk_xstrdup(p->checkpoint);
+    b->parent = vk_xstrdup(p->id);
+    b->chain = vk_xstrdup(p->chain);
+  }
+  b->nr_disks = vk_strv_len(targets);
+  b->disks = vk_xcalloc(b->nr_disks, sizeof *b->disks);
+  for (size_t i = 0; i < b->nr_disks; i++)
+    b->disks[i].target = vk_xstrdup(targets[i]);
+
+  time_t t = b->start;
+  struct tm tm;
+  char stamp[32];
+  if (!gmtime_r(&t, &tm) || strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm) == 0)
+    abort();
+  for (int n = 1; ; n++) {
+    if (n > MAX_SUFFIX) {
+      vk_error(VK_EXIT_FAILURE, "%s: cannot find a free name for a backup at %s", r->dir, stamp);
+      backup_free(b);
+      return -1;
+    }
+    CLEANUP_FREE char *unique = n == 1 ? vk_xstrdup(stamp) : vk_xasprintf("%s-%d", stamp, n);
+    if (level == VK_LEVEL_FULL) {
+      free(b->chain);
+      b->chain = vk_xstrdup(unique);
+    }
+    free(b->id);
+    b->id = vk_xasprintf("%s-%s", level_prefix(level), unique);
+    name_files(b, p);
+    if (names_free(r, b, level == VK_LEVEL_FULL))
+      break;
+  }
+
+  /* The journal first: from here on a crash is rolled back from it. */
+  CLEANUP_XMLDOC xmlDocPtr doc = build_doc(&r->m, NULL, b);
+  if (write_doc(r, doc, JOURNAL) < 0) {
+    backup_free(b);
+    return -1;
+  }
+  r->current = b;
+  r->state = CUR_ACTIVE;
+  if (level == VK_LEVEL_FULL) {
+    if (mkdirat(r->dirfd, b->chain, 0700) < 0) {
+      vk_error(VK_EXIT_FAILURE, "cannot create %s/%s: %s", r->dir, b->chain, strerror(errno));
+      vk_repo_abort(r, b);
+      return -1;
+    }
+    if (sync_fd(r->dirfd, r->dir) < 0) {
+      vk_repo_abort(r, b);
+      return -1;
+    }
+  }
+  vk_debug("backup %s: chain %s, journal written", b->id, b->chain);
+  *out = b;
+  return 0;
+}
+
+/* Report a call about B when B is not the backup in progress. */
+static int
+need_current(const struct vk_repo *r, const struct vk_backup *b, const char *fn)
+{
+  if (need_lock(r, fn) < 0)
+    return -1;
+  if (!b || b != r->current || r->state != CUR_ACTIVE) {
+    vk_error(VK_EXIT_FAILURE, "internal error: %s on a backup that is not in progress", fn);
+    return -1;
+  }
+  return 0;
+}
+
+int
+vk_repo_write_file(struct vk_repo *r, const char *relative, const char *content)
+{
+  if (need_current(r, r->current, "vk_repo_write_file") < 0)
+    return -1;
+  const struct vk_backup *b = r->current;
+  if (strcmp(relative, b->domain_xml) != 0 && strcmp(relative, b->checkpoint_xml) != 0) {
+    vk_error(VK_EXIT_FAILURE, "internal error: '%s' is not a file of backup %s",
+             relative, b->id);
+    return -1;
+  }
+  return write_atomic(r, relative, content, false);
+}
+
+/* fsync a disk file of B and compute its SHA-256. */
+static int
+seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
+{
+  CLEANUP_FREE char *path = vk_repo_path(r, d->file);
+  CLEANUP_CLOSE int fd = openat(r->dirfd, d->file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
+             "disk %s: %s: %s", d->target, path, strerror(errno));
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    vk_error(VK_EXIT_FAILURE, "disk %s: %s: not a regular file", d->target, path);
+    return -1;
+  }
+  char hex[65];
+  if (sync_fd(fd, path) < 0 || sha256_fd(fd, path, hex) < 0)
+    return -1;
+  free(d->sha256);
+  d->sha256 = vk_xstrdup(hex);
+  return 0;
+}
+
+int
+vk_repo_commit(struct vk_repo *r, struct vk_backup *b)
+{
+  if (need_current(r, b, "vk_repo_commit") < 0)
+    return -1;
+  for (size_t i = 0; i < b->nr_disks; i++)
+    if (seal_disk(r, &b->disks[i]) < 0)
+      return -1;
+  const char *xmls[] = { b->domain_xml, b->checkpoint_xml };
+  for (size_t i = 0; i < 2; i++)
+    if (!exists(r, xmls[i])) {
+      vk_error(VK_EXIT_FAILURE, "backup %s: %s/%s was not written", b->id, r->dir, xmls[i]);
+      return -1;
+    }
+  CLEANUP_FREE char *chain = vk_repo_path(r, b->chain);
+  CLEANUP_CLOSE int cfd = openat(r->dirfd, b->chain,
+                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (cfd < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", chain, strerror(errno));
+    return -1;
+  }
+  if (sync_fd(cfd, chain) < 0)
+    return -1;
+  if (!b->end)
+    b->end = time(NULL);
+
+  CLEANUP_XMLDOC xmlDocPtr doc = build_doc(&r->m, b, NULL);
+  if (write_doc(r, doc, MANIFEST) < 0)
+    return -1;
+  /* Committed.  A journal left by a crash here is dropped by the next open. */
+  r->m.backups = vk_xrealloc(r->m.backups, (r->m.nr_backups + 1) * sizeof *r->m.backups);
+  backup_copy(&r->m.backups[r->m.nr_backups++], b);
+  r->state = CUR_DONE;
+  if (unlinkat(r->dirfd, JOURNAL, 0) < 0)
+    vk_warn("cannot remove %s/%s: %s", r->dir, JOURNAL, strerror(errno));
+  else if (fsync(r->dirfd) < 0)
+    vk_warn("%s: fsync: %s", r->dir, strerror(errno));
+  vk_debug("backup %s committed", b->id);
+  return 0;
+}
+
+/* Remove the files of uncommitted backup B (never one the manifest names). */
+static void
+remove_backup_files(struct vk_repo *r, const struct vk_backup *b)
+{
+  const char *xmls[] = { b->domain_xml, b->checkpoint_xml };
+  for (size_t i = 0; i < b->nr_disks + 2; i++) {
+    const char *f = i < b->nr_disks ? b->disks[i].file : xmls[i - b->nr_disks];
+    if (committed_file(&r->m, f))
+      vk_warn("not removing %s/%s: a committed backup uses it", r->dir, f);
+    else
+      remove_file(r, f);
+  }
+  sweep_temps(r, b->chain);
+  CLEANUP_CLOSE int cfd = openat(r->dirfd, b->chain,
+                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (cfd >= 0 && fsync(cfd) < 0)
+    vk_warn("%s/%s: fsync: %s", r->dir, b->chain, strerror(errno));
+  if (b->level == VK_LEVEL_FULL && unlinkat(r->dirfd, b->chain, AT_REMOVEDIR) < 0 &&
+      errno != ENOENT)
+    vk_warn("cannot remove %s/%s: %s", r->dir, b->chain, strerror(errno));
+}
+
+/* Remove the journal; it goes last, once the files it names are gone. */
+static int
+remove_journal(struct vk_repo *r)
+{
+  if (unlinkat(r->dirfd, JOURNAL, 0) < 0 && errno != ENOENT) {
+    vk_error(VK_EXIT_FAILURE, "cannot remove %s/%s: %s", r->dir, JOURNAL, strerror(errno));
+    return -1;
+  }
+  return sync_fd(r->dirfd, r->dir);
+}
+
+void
+vk_repo_abort(struct vk_repo *r, struct vk_backup *b)
+{
+  if (!b || b != r->current || r->state != CUR_ACTIVE || r->lockfd < 0)
+    return;
+  vk_debug("backup %s aborted: removing its files", b->id);
+  remove_backup_files(r, b);
+  if (remove_journal(r) == 0)
+    r->state = CUR_DONE;
+}
+
+const struct vk_backup *
+vk_repo_pending(const struct vk_repo *r)
+{
+  return r->pending;
+}
+
+int
+vk_repo_recover(struct vk_repo *r)
+{
+  if (need_lock(r, "vk_repo_recover") < 0)
+    return -1;
+  if (!r->pending)
+    return 0;
+  vk_debug("rolling back interrupted backup %s", r->pending->id);
+  remove_backup_files(r, r->pending);
+  if (remove_journal(r) < 0)
+    return -1;
+  backup_free(r->pending);
+  r->pending = NULL;
+  return 0;
+}
+
+/* ---- look-ups ---- */
+
+const struct vk_backup *
+vk_repo_find_by_checkpoint(const struct vk_repo *r, const char *chk)
+{
+  for (size_t i = r->m.nr_backups; i-- > 0; )
+    if (strcmp(r->m.backups[i].checkpoint, chk) == 0)
+      return &r->m.backups[i];
+  return NULL;
+}
+
+const struct vk_backup *
+vk_repo_latest(const struct vk_repo *r)
+{
+  return r->m.nr_backups ? &r->m.backups[r->m.nr_backups - 1] : NULL;
+}
+
+const struct vk_backup *
+vk_repo_chain_full(const struct vk_repo *r, const char *chain)
+{
+  for (size_t i = 0; i < r->m.nr_backups; i++)
+    if (r->m.backups[i].level == VK_LEVEL_FULL && strcmp(r->m.backups[i].chain, chain) == 0)
+      return &r->m.backups[i];
+  return NULL;
+}

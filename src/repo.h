@@ -1,0 +1,137 @@
+/* vckpt - the backup repository.
+ *
+ * Layout under a repository directory REPO:
+ *
+ *   REPO/DOMAIN/manifest.xml     committed backups, oldest first (xml/manifest.rng)
+ *   REPO/DOMAIN/pending.xml      journal of the backup being made, if any
+ *   REPO/DOMAIN/lock             flock(2) lock; holds the holder's pid, host,
+ *                                start time and program name
+ *   REPO/DOMAIN/CHAIN/           one directory per chain, started by a full backup
+ *   REPO/DOMAIN/CHAIN/ID.TARGET.qcow2      disk files; incremental and
+ *                                differential ones are qcow2 overlays whose
+ *                                backing file is the parent's file of the
+ *                                same disk, named relative to CHAIN/
+ *   REPO/DOMAIN/CHAIN/ID.domain.xml        domain XML at backup time
+ *   REPO/DOMAIN/CHAIN/ID.checkpoint.xml    the checkpoint created by the backup
+ *
+ * CHAIN is the UTC start time "20261122T030000Z", ID is "full-", "inc-" or
+ * "diff-" and a UTC time; both get a "-N" suffix when needed to be unique.
+ * Every file is written crash-safely (temporary file, fsync, rename, fsync
+ * of the directory), so killing vckpt at any instant leaves a repository
+ * that opens: the old or the new manifest, and a journal to roll back.
+ * Everything that writes needs the repository opened with LOCK.
+ *
+ * The manifest and journal are validated against manifest.rng, looked up in
+ * $VCKPT_XMLDIR, else in the directory compiled in as VCKPT_XMLDIR.
+ */
+#ifndef VCKPT_REPO_H
+#define VCKPT_REPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum vk_level { VK_LEVEL_FULL, VK_LEVEL_INCREMENTAL, VK_LEVEL_DIFFERENTIAL };
+
+/* One disk file of a backup. */
+struct vk_backup_disk {
+  char *target;          /* vda */
+  char *file;            /* relative to the domain directory: "CHAIN/ID.vda.qcow2" */
+  char *backing;         /* relative path of the file this one is stacked on, or NULL;
+                            both are in CHAIN/, so the overlay records its base name */
+  uint64_t virtual_size; /* set by the caller before vk_repo_commit */
+  uint64_t bytes;        /* bytes written by the backup job (0 if unknown); set by the caller */
+  char *sha256;          /* hex SHA-256 of the whole file, set by vk_repo_commit */
+};
+
+/* One backup: a full backup starts a chain, the others stack on PARENT. */
+struct vk_backup {
+  char *id, *chain;
+  enum vk_level level;
+  char *checkpoint;      /* checkpoint created by this backup */
+  char *since;           /* checkpoint the changes are relative to (PARENT's); NULL for full */
+  char *parent;          /* id of the backup this one stacks on; NULL for full */
+  long long start, end;  /* unix times; END is set by vk_repo_commit if 0 */
+  size_t nr_disks;
+  struct vk_backup_disk *disks;
+  char *domain_xml, *checkpoint_xml;   /* relative file names */
+};
+
+/* What the repository holds for one domain. */
+struct vk_manifest {
+  char *domain;
+  char *uuid;            /* NULL until a backup recorded it */
+  size_t nr_backups;
+  struct vk_backup *backups;   /* oldest first */
+};
+
+struct vk_repo;
+
+/* Open REPO/DOMAIN (creating REPO and REPO/DOMAIN, mode 0700, when CREATE),
+ * taking the per-domain lock when LOCK: a busy lock is VK_EXIT_BUSY naming
+ * the holder; a lock left by a killed process is taken over with a warning.
+ * A missing domain directory without CREATE is VK_EXIT_NOT_FOUND; a manifest
+ * that does not parse or validate is VK_EXIT_FAILURE.
+ */
+int vk_repo_open(const char *repo_dir, const char *domain, bool create, bool lock,
+                 struct vk_repo **out);
+/* Close the repository, releasing the lock.  A backup begun and neither
+ * committed nor aborted keeps its journal, to be recovered by the next run.
+ */
+void vk_repo_close(struct vk_repo *r);
+/* The committed backups.  Pointers into it stay valid until the next commit. */
+const struct vk_manifest *vk_repo_manifest(const struct vk_repo *r);
+/* The absolute path of REPO/DOMAIN. */
+const char *vk_repo_dir(const struct vk_repo *r);
+/* The absolute path of a file given relative to the domain directory. */
+char *vk_repo_path(const struct vk_repo *r, const char *relative);
+
+/* Refuse (VK_EXIT_PREFLIGHT) a repository made for another domain of the
+ * same name; otherwise remember UUID, written by the next commit.
+ */
+int vk_repo_check_uuid(struct vk_repo *r, const char *uuid);
+
+/* Start a backup of TARGETS (NULL-terminated disk targets) that creates
+ * CHECKPOINT: allocate its id, chain and file names and write the journal
+ * before anything else (then create the chain directory of a full backup).
+ * PARENT (from the look-ups below) is NULL for a full backup, the chain's
+ * full backup for a differential one; SINCE, if given, must be PARENT's
+ * checkpoint (B->since is set from PARENT either way).  Refused while a journal from an
+ * interrupted run is pending (see vk_repo_recover).  *OUT belongs to R and
+ * stays valid until vk_repo_close or the next vk_repo_begin.
+ */
+int vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
+                  const char *since, const struct vk_backup *parent,
+                  char *const *targets, struct vk_backup **out);
+/* Write a file of backup B being made (its domain_xml or checkpoint_xml)
+ * crash-safely; an existing file is never replaced.
+ */
+int vk_repo_write_file(struct vk_repo *r, const char *relative, const char *content);
+/* Finish B: every file of B must exist; fsync the disk files and compute
+ * their SHA-256, append B to the manifest (crash-safe), remove the journal.
+ */
+int vk_repo_commit(struct vk_repo *r, struct vk_backup *b);
+/* Give up B: remove its files, its new chain directory and the journal. */
+void vk_repo_abort(struct vk_repo *r, struct vk_backup *b);
+
+/* The journal of a backup interrupted by a crash, found when the repository
+ * was opened with LOCK, or NULL.  The caller deletes the libvirt checkpoint
+ * it names (it may or may not exist) before vk_repo_recover.
+ */
+const struct vk_backup *vk_repo_pending(const struct vk_repo *r);
+/* Remove the files of the pending backup and its journal. */
+int vk_repo_recover(struct vk_repo *r);
+
+/* The newest backup that created checkpoint CHK, or NULL. */
+const struct vk_backup *vk_repo_find_by_checkpoint(const struct vk_repo *r, const char *chk);
+/* The newest backup, or NULL. */
+const struct vk_backup *vk_repo_latest(const struct vk_repo *r);
+/* The full backup that started CHAIN, or NULL. */
+const struct vk_backup *vk_repo_chain_full(const struct vk_repo *r, const char *chain);
+/* "full", "incremental" or "differential". */
+const char *vk_level_name(enum vk_level level);
+
+/* The SHA-256 of a file as 64 hex digits (read in 1 MiB chunks). */
+int vk_sha256_file(const char *path, char hex[65]);
+
+#endif
