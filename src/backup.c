@@ -285,17 +285,29 @@ vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
     fputs("\r\033[K", stderr);
   res->seconds = now() - start;
 
+  /* The job's own verdict first; the domain's state explains a failure
+   * (the job-failed and lifecycle events can come in either order).
+   */
   int type = VIR_DOMAIN_JOB_NONE;
   unsigned long long done = 0, total = 0;
-  if (w.stopped)
-    res->error = vk_xstrdup("the domain stopped during the backup (QEMU exited)");
-  else if (job_stats(dom, VIR_DOMAIN_JOB_STATS_COMPLETED, &type, &done, &total, &res->error) < 0)
-    res->error = vk_xasprintf("cannot read the result of the backup job: %s",
-                              virGetLastErrorMessage());
+  char *errmsg = NULL;
+  bool have = job_stats(dom, VIR_DOMAIN_JOB_STATS_COMPLETED, &type, &done, &total, &errmsg) == 0;
   res->bytes = done;
-  res->ok = !w.stopped && type == VIR_DOMAIN_JOB_COMPLETED && !res->interrupted;
-  if (!res->ok && !res->error)
-    res->error = vk_xstrdup(res->interrupted ? "aborted" : "the backup job failed");
+  res->ok = have && type == VIR_DOMAIN_JOB_COMPLETED && !res->interrupted;
+  if (!res->ok) {
+    if (w.stopped || virDomainIsActive(dom) != 1)
+      res->error = vk_xstrdup("the domain stopped during the backup (QEMU exited)");
+    else if (res->interrupted)
+      res->error = vk_xstrdup("aborted");
+    else if (errmsg)
+      res->error = vk_xstrdup(errmsg);
+    else if (!have)
+      res->error = vk_xasprintf("cannot read the result of the backup job: %s",
+                                virGetLastErrorMessage());
+    else
+      res->error = vk_xstrdup("the backup job failed");
+  }
+  free(errmsg);
  out:
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);

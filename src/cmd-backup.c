@@ -38,7 +38,8 @@ static const struct poptOption backup_options[] = {
   { "dry-run", '\0', POPT_ARG_NONE, &opts.dry_run, 10,
     "run the preflight and print the XML, start nothing", NULL },
   { "no-validate", '\0', POPT_ARG_NONE, &opts.no_validate, 11,
-    "skip the preflight validator (repository checks still run)", NULL },
+    "skip the preflight validator and the free-space estimate (the previous "
+    "backup's files are still checked)", NULL },
   POPT_TABLEEND
 };
 static const char *const backup_modes[] = { "full", "incremental", "differential", "auto", NULL };

@@ -58,7 +58,6 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
   if (vk_repo_open(vk_default_repo(opt_repo), domain, false, false, &repo) < 0)
     return -1;
   const struct vk_manifest *m = vk_repo_manifest(repo);
-  const struct vk_backup *pending = vk_repo_pending(repo);
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "domain", vk_json_string(m->domain));
@@ -68,7 +67,6 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
     for (size_t i = 0; i < m->nr_backups; i++)
       json_object_array_add(arr, backup_json(&m->backups[i]));
     json_object_object_add(o, "backups", arr);
-    json_object_object_add(o, "interrupted", pending ? vk_json_string(pending->id) : NULL);
     vk_out_json(o);
   } else {
     vk_printf("%-18s %-26s %-12s %-26s %-26s %-25s %s\n", "CHAIN", "BACKUP", "LEVEL",
@@ -84,8 +82,6 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
       vk_printf("%-18s %-26s %-12s %-26s %-26s %-25s %s\n", b->chain, b->id,
                 vk_level_name(b->level), b->checkpoint, b->since ? b->since : "-", when, size);
     }
-    if (pending)
-      vk_printf("(interrupted backup %s will be cleaned up by the next backup)\n", pending->id);
   }
   vk_repo_close(repo);
   return 0;

@@ -141,7 +141,7 @@ choose_disks(const struct vk_disks *all, const char *domname,
 /* Checks of the repository side: the previous backup's files, space. */
 static void
 check_repo(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *parent,
-           const char *since, char *const *targets, struct vk_report *rep)
+           const char *since, char *const *targets, bool estimate, struct vk_report *rep)
 {
   CLEANUP_FREE char *q = vk_shell_quote(virDomainGetName(dom));
   for (size_t i = 0; parent && targets[i]; i++) {
@@ -161,6 +161,14 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *paren
                     vk_xasprintf("the file of the previous backup is missing: %s", strerror(errno)),
                     vk_xasprintf("take a full backup to start a new chain (vckpt backup %s --full)", q));
   }
+
+  const char *dir = vk_repo_dir(repo);
+  if (access(dir, W_OK) != 0)
+    vk_report_add(rep, "target-not-writable", VK_SEV_ERROR, NULL, dir, NULL, NULL,
+                  vk_xasprintf("the repository directory is not writable: %s", strerror(errno)),
+                  vk_xstrdup("fix its permissions or choose another --repo"));
+  if (!estimate)
+    return;
 
   /* Estimated size: the checkpoint's changed bytes, or the allocation. */
   unsigned long long need = 0;
@@ -182,12 +190,7 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *paren
   }
   vk_ckpt_clear(&c);
   struct statvfs sv;
-  const char *dir = vk_repo_dir(repo);
-  if (access(dir, W_OK) != 0)
-    vk_report_add(rep, "target-not-writable", VK_SEV_ERROR, NULL, dir, NULL, NULL,
-                  vk_xasprintf("the repository directory is not writable: %s", strerror(errno)),
-                  vk_xstrdup("fix its permissions or choose another --repo"));
-  else if (statvfs(dir, &sv) == 0 && (unsigned long long)sv.f_bavail * sv.f_frsize < need) {
+  if (statvfs(dir, &sv) == 0 && (unsigned long long)sv.f_bavail * sv.f_frsize < need) {
     char a[32], b[32];
     vk_human_size((unsigned long long)sv.f_bavail * sv.f_frsize, a, sizeof a);
     vk_human_size(need, b, sizeof b);
@@ -212,7 +215,7 @@ preflight(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_request
     rep->domain = vk_xstrdup(virDomainGetName(dom));
     rep->checkpoint = since ? vk_xstrdup(since) : NULL;
   }
-  check_repo(dom, repo, parent, since, targets, rep);
+  check_repo(dom, repo, parent, since, targets, !req->no_validate, rep);
 }
 
 /* The first error of a report, for --auto's "why a new chain". */
@@ -413,6 +416,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   if (out->report.errors == 0) {
     struct vk_report rep = { 0 };
     preflight(dom, repo, req, out->level, out->since, parent, targets, name, &rep);
+    out->report.running = rep.running;
     for (size_t i = 0; i < rep.n; i++) {   /* move findings into the outcome */
       struct vk_finding *f = &rep.f[i];
       vk_report_add(&out->report, f->code, f->severity, f->disk, f->image, f->bitmap,

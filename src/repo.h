@@ -96,9 +96,9 @@ int vk_repo_check_uuid(struct vk_repo *r, const char *uuid);
  * before anything else (then create the chain directory of a full backup).
  * PARENT (from the look-ups below) is NULL for a full backup, the chain's
  * full backup for a differential one; SINCE, if given, must be PARENT's
- * checkpoint (B->since is set from PARENT either way).  Refused while a journal from an
- * interrupted run is pending (see vk_repo_recover).  *OUT belongs to R and
- * stays valid until vk_repo_close or the next vk_repo_begin.
+ * checkpoint (B->since is set from PARENT either way).  Refused while a
+ * journal from an interrupted run is pending (see vk_repo_recover).  *OUT
+ * belongs to R and stays valid until vk_repo_close or the next vk_repo_begin.
  */
 int vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
                   const char *since, const struct vk_backup *parent,
