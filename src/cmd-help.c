@@ -57,10 +57,11 @@ cmd_usage(const struct cmd_entry *e)
       fputs(req ? ")" : "]", f);
       continue;
     }
-    if (o->argDescrip)
-      fprintf(f, " [--%s %s]", o->longName, o->argDescrip);
-    else
-      fprintf(f, " [--%s]", o->longName);
+    bool must = false;
+    for (size_t i = 0; e->required && e->required[i]; i++)
+      must |= strcmp(e->required[i], o->longName) == 0;
+    fprintf(f, " %s--%s%s%s%s", must ? "" : "[", o->longName, o->argDescrip ? " " : "",
+            o->argDescrip ? o->argDescrip : "", must ? "" : "]");
   }
   fclose(f);
   return buf;

@@ -159,7 +159,7 @@ static const struct poptOption restore_options[] = {
   { "latest", '\0', POPT_ARG_NONE, &ro.latest, 3,
     "restore the newest backup (the default)", NULL },
   { "to", '\0', POPT_ARG_STRING, &ro.to, 4,
-    "existing directory for the restored images (required)", "DIR" },
+    "existing directory for the restored images", "DIR" },
   { "disk", '\0', POPT_ARG_STRING, &ro.disks, 5,
     "restore only these disks", "DISK[,DISK...]" },
   { "define", '\0', POPT_ARG_STRING, &ro.define, 6,
@@ -167,6 +167,7 @@ static const struct poptOption restore_options[] = {
   POPT_TABLEEND
 };
 static const char *const restore_exclusive[] = { "at", "latest", NULL };
+static const char *const restore_required[] = { "to", NULL };
 
 static int
 cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
@@ -174,10 +175,6 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
   const char *domain = argv[0];
   CLEANUP_STRV char **disks = NULL;
   vk_set_context("restore %s", domain);
-  if (!ro.to) {
-    vk_error(VK_EXIT_USAGE, "--to DIR is required");
-    return -1;
-  }
   if ((ro.disks && vk_split_list("disk", ro.disks, &disks) < 0) ||
       (ro.at && vk_check_lookup_name("checkpoint", ro.at) < 0) ||
       (ro.define && vk_check_name("domain", ro.define) < 0))
@@ -224,6 +221,7 @@ const struct cmd_entry cmd_restore_entry = {
   .summary = "Write standalone images of the disks as they were at a backup",
   .options = restore_options,
   .exclusive = restore_exclusive,
+  .required = restore_required,
   .flags = CMD_CONNECTS,
   .min_args = 1, .max_args = 1,
   .exec = cmd_restore,

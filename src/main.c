@@ -190,6 +190,12 @@ run_command(const struct cmd_entry *e, int argc, const char **argv)
       vk_error(VK_EXIT_USAGE, "a mode option is required; usage: %s", usage);
     goto out;
   }
+  for (size_t i = 0; e->required && e->required[i]; i++)
+    if (!cmd_option_given(e->required[i])) {
+      CLEANUP_FREE char *usage = cmd_usage(e);
+      vk_error(VK_EXIT_USAGE, "--%s is required; usage: %s", e->required[i], usage);
+      goto out;
+    }
   if (opt_uri)
     ctx.uri = opt_uri;
   r = e->exec(&ctx, nargs, args);

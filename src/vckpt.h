@@ -36,6 +36,7 @@ struct cmd_entry {
                                         may be given, NULL-terminated */
   const char *const *required_one;   /* long names of which exactly one
                                         must be given */
+  const char *const *required;       /* long names that must all be given */
   unsigned int flags;
   int min_args, max_args;            /* positional count; max -1: any */
   /* Runs the command; returns 0 or -1 after reporting the error. */
