@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmark (issue: backups), one run, ratios printed:
+#   full:   vckpt backup --full of a 4 GiB disk holding 1 GiB of data, against
+#           cp of the disk image (the physical limit: the same bytes read and
+#           written on the same file system) and virtnbdbackup -l full
+#   incr:   64 MiB in 64 scattered 1 MiB writes, then vckpt backup
+#           --incremental against virtnbdbackup -l inc
+#   memory: vckpt's peak RSS for a full backup of a 1 GiB and a 4 GiB disk
+# Each measurement is the median of RUNS runs (default 3), each on a fresh
+# repository / target directory.  Needs root (the lab) and virtnbdbackup.
+set -e
+here=$(cd "$(dirname "$0")" && pwd)
+: "${abs_top_builddir:=$(cd "$here/.." && pwd)}"
+export abs_top_builddir
+srcdir=$here/../tests
+. "$srcdir/functions.sh"
+requires virtnbdbackup --version
+export VCKPT_XMLDIR=${VCKPT_XMLDIR:-$here/../xml}
+RUNS=${RUNS:-3}
+
+lab_start >/dev/null
+# Two identical domains: virtnbdbackup refuses checkpoints it did not make.
+dom=bench
+peer=bench-peer
+for d in "$dom" "$peer"; do
+    lab_domain_define "$d" --disk 4G --memory 128 >/dev/null
+    lab_domain_start "$d" >/dev/null
+    for i in 0 1 2 3; do lab_write "$d" vda 0x5$i $((i * 1024))M 256M >/dev/null; done
+    lab_domain_stop "$d" >/dev/null     # flush the data into the image for cp
+    lab_domain_start "$d" >/dev/null
+done
+img=$(lab_disk_path "$dom" vda)
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# cp of the image: the same data read from and written to the same disk.
+for i in $(seq $RUNS); do
+    rm -f "$TMPD/cp.qcow2"; sync; t0=$(now)
+    cp --sparse=always "$img" "$TMPD/cp.qcow2"; sync -f "$TMPD/cp.qcow2"
+    echo "$(now) - $t0" | bc
+done | median > "$TMPD/t_cp"
+
+# vckpt full (fresh repository each run; the checkpoints are removed after).
+for i in $(seq $RUNS); do
+    rm -rf "$TMPD/repo"; t0=$(now)
+    "$VCKPT" -q backup "$dom" --full --repo "$TMPD/repo" --name full$i >/dev/null
+    echo "$(now) - $t0" | bc
+    virsh -q checkpoint-delete "$dom" full$i >/dev/null
+done | median > "$TMPD/t_vckpt_full"
+
+# virtnbdbackup full (it creates its own checkpoints; removed after).
+vnb() { virtnbdbackup -U "$LAB_URI" -d "$peer" --noprogress "$@" >/dev/null 2>"$TMPD/vnb.err" ||
+            { cat "$TMPD/vnb.err" >&2; return 1; }; }
+for i in $(seq $RUNS); do
+    rm -rf "$TMPD/vnb"; t0=$(now)
+    vnb -l full -o "$TMPD/vnb"
+    echo "$(now) - $t0" | bc
+    for c in $(virsh -q checkpoint-list "$peer" --name); do virsh -q checkpoint-delete "$peer" "$c" >/dev/null; done
+done | median > "$TMPD/t_vnb_full"
+
+# Incremental: both tools start a chain, then 64 x 1 MiB scattered writes.
+rm -rf "$TMPD/repo" "$TMPD/vnb"
+"$VCKPT" -q backup "$dom" --full --repo "$TMPD/repo" --name base >/dev/null
+vnb -l full -o "$TMPD/vnb"
+for i in $(seq $RUNS); do
+    for j in $(seq 0 63); do
+        lab_write "$dom" vda 0x7$((i % 10)) $((j * 61 + i))M 1M >/dev/null
+        lab_write "$peer" vda 0x7$((i % 10)) $((j * 61 + i))M 1M >/dev/null
+    done
+    prev=$(vckpt --json list-backups "$dom" --repo "$TMPD/repo" | jq -r '.backups[-1].checkpoint')
+    t0=$(now)
+    "$VCKPT" -q backup "$dom" --incremental "$prev" --repo "$TMPD/repo" --name inc$i >/dev/null
+    t1=$(now)
+    vnb -l inc -o "$TMPD/vnb"
+    t2=$(now)
+    echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc)"
+done > "$TMPD/t_inc"
+awk '{print $1}' "$TMPD/t_inc" | median > "$TMPD/t_vckpt_inc"
+awk '{print $2}' "$TMPD/t_inc" | median > "$TMPD/t_vnb_inc"
+# The increments really hold 64 MiB.
+inc_bytes=$(vckpt --json list-backups "$dom" --repo "$TMPD/repo" | jq '.backups[-1].disks[0].bytes')
+
+# Memory: peak RSS of a full backup of a 1 GiB and of the 4 GiB disk.
+lab_domain_define small --disk 1G >/dev/null
+lab_domain_start small >/dev/null
+lab_write small vda 0x66 0 256M >/dev/null
+rss() { /usr/bin/time -f %M "$VCKPT" -q backup "$1" --full --repo "$TMPD/rss-$1" --name rss 2>&1 >/dev/null | tail -1; }
+rss_1g=$(rss small)
+rss_4g=$(rss "$dom")
+
+t_cp=$(cat "$TMPD/t_cp"); t_vf=$(cat "$TMPD/t_vckpt_full"); t_nf=$(cat "$TMPD/t_vnb_full")
+t_vi=$(cat "$TMPD/t_vckpt_inc"); t_ni=$(cat "$TMPD/t_vnb_inc")
+echo "full backup, 4 GiB disk with 1 GiB of data (median of $RUNS):"
+echo "  cp of the image (physical limit)  ${t_cp} s"
+echo "  vckpt backup --full               ${t_vf} s   $(ratio "$t_vf" "$t_cp")x the time of cp"
+echo "  virtnbdbackup -l full             ${t_nf} s   vckpt is $(ratio "$t_nf" "$t_vf")x faster"
+echo "incremental, 64 x 1 MiB scattered writes (median of $RUNS):"
+echo "  vckpt backup --incremental        ${t_vi} s   (increment file: $inc_bytes bytes allocated)"
+echo "  virtnbdbackup -l inc              ${t_ni} s   vckpt is $(ratio "$t_ni" "$t_vi")x faster"
+echo "vckpt peak RSS, full backup: 1 GiB disk ${rss_1g} KiB, 4 GiB disk ${rss_4g} KiB"
