@@ -71,6 +71,7 @@ outcome_json(const char *domname, const struct vk_backup_outcome *o, bool dry)
   json_object_object_add(j, "dry_run", json_object_new_boolean(dry));
   if (!dry) {
     json_object_object_add(j, "bytes", json_object_new_int64(o->bytes));
+    json_object_object_add(j, "written", json_object_new_int64(o->written));
     json_object_object_add(j, "seconds", json_object_new_double(o->seconds));
   } else {
     json_object_object_add(j, "backup_xml", vk_json_string(o->backup_xml));
@@ -127,12 +128,14 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
               domname, o.checkpoint);
     vk_printf("\nBackup XML:\n%s\nCheckpoint XML:\n%s", o.backup_xml, o.checkpoint_xml);
   } else if (r == 0 && !vk_quiet) {
-    char b[32], rate[32];
+    char b[32], w[32], rate[32];
     vk_human_size(o.bytes, b, sizeof b);
+    vk_human_size(o.written, w, sizeof w);
     vk_human_size(o.seconds > 0 ? o.bytes / o.seconds : 0, rate, sizeof rate);
-    vk_printf("Backup %s of %s complete: %s%s%s, checkpoint %s, %s in %.1f s (%s/s)\n",
-              o.id, domname, vk_level_name(o.level), o.since ? " since " : "",
-              o.since ? o.since : "", o.checkpoint, b, o.seconds, rate);
+    vk_printf("Backup %s of %s complete: %s%s%s, checkpoint %s; %s processed, %s written, "
+              "in %.1f s (%s/s)\n", o.id, domname, vk_level_name(o.level),
+              o.since ? " since " : "", o.since ? o.since : "", o.checkpoint, b, w,
+              o.seconds, rate);
   } else if (r == 0)
     vk_printf("%s\n", o.id);
   /* A refused or failed backup still shows its findings. */

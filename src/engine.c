@@ -367,6 +367,7 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
     CLEANUP_FREE char *file = vk_repo_path(repo, b->disks[i].file);
     if (stat(file, &st) == 0)
       b->disks[i].bytes = (uint64_t)st.st_blocks * 512;
+    out->written += b->disks[i].bytes;
   }
   if (!ck_xml || vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 ||
       vk_repo_commit(repo, b) < 0) {

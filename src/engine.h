@@ -26,7 +26,8 @@ struct vk_backup_outcome {
   enum vk_level level;
   char *id, *chain, *checkpoint, *since;
   char *auto_reason;          /* --auto fell back to full: why */
-  unsigned long long bytes;
+  unsigned long long bytes;    /* processed by the job (the disks' extent) */
+  unsigned long long written;  /* allocated in the new backup files */
   double seconds;
   char *backup_xml, *checkpoint_xml;   /* dry run */
   struct vk_report report;    /* the preflight findings */

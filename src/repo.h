@@ -40,7 +40,7 @@ struct vk_backup_disk {
   char *backing;         /* relative path of the file this one is stacked on, or NULL;
                             both are in CHAIN/, so the overlay records its base name */
   uint64_t virtual_size; /* set by the caller before vk_repo_commit */
-  uint64_t bytes;        /* bytes written by the backup job (0 if unknown); set by the caller */
+  uint64_t bytes;        /* bytes allocated by the file after the backup; set by the caller */
   char *sha256;          /* hex SHA-256 of the whole file, set by vk_repo_commit */
 };
 
