@@ -358,6 +358,22 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
   }
   free(res.error);
 
+  /* QEMU finishes the target files when it closes them, after the job's
+   * end is reported: checksums are taken once it has let go of them.
+   */
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    CLEANUP_FREE char *file = vk_repo_path(repo, b->disks[i].file);
+    int tries = 0;
+    while (vk_image_held(file) && tries++ < 600)   /* up to 60 s */
+      usleep(100000);
+    if (tries > 0)
+      vk_debug("waited %d ms for QEMU to close %s", tries * 100, file);
+    if (tries > 600) {
+      vk_error(VK_EXIT_FAILURE, "QEMU still has %s open 60 s after the backup ended", file);
+      roll_back(dom, repo, b, name, true);
+      return -1;
+    }
+  }
   virDomainCheckpointPtr chk = virDomainCheckpointLookupByName(dom, name, 0);
   CLEANUP_FREE char *ck_xml = chk ? virDomainCheckpointGetXMLDesc(chk, 0) : NULL;
   if (chk)

@@ -77,6 +77,11 @@ char *vk_shell_quote(const char *s);
  */
 char *vk_printable(const char *s);
 
+/* Whether some process (a QEMU) has the image open: QEMU takes
+ * open-file-description locks on bytes 100-299 of every image it opens.
+ */
+bool vk_image_held(const char *path);
+
 /* Read a whole file (bounded by MAX bytes) into a NUL-terminated string. */
 int vk_read_file(const char *path, size_t max, char **out);
 

@@ -110,21 +110,6 @@ vk_report_json(const struct vk_report *rep)
   return o;
 }
 
-/* Whether some process (a QEMU) holds an open-file-description lock on
- * the image: QEMU locks bytes 100-299 of every image it has open.
- */
-static bool
-image_held(const char *path)
-{
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 200 };
-  bool held = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-  close(fd);
-  return held;
-}
-
 /* The libvirt checkpoint with this name, or NULL. */
 static const struct vk_ckpt *
 find_ckpt(const struct vstate *s, const char *name, size_t *index)
@@ -245,7 +230,7 @@ check_images(struct vstate *s, char *const *want)
                       vk_xstrdup("the image is marked corrupt: QEMU will refuse to write to it"),
                       vk_xasprintf("shut the domain down and run 'qemu-img check -r all %s'",
                                    img->filename));
-      if (img->dirty && !s->running && !image_held(img->filename))
+      if (img->dirty && !s->running && !vk_image_held(img->filename))
         vk_report_add(s->rep, "image-dirty", VK_SEV_WARNING, d->target, img->filename, NULL, NULL,
                       vk_xstrdup("the image was not closed cleanly (lazy refcounts)"),
                       vk_xasprintf("run 'qemu-img check -r all %s'", img->filename));
@@ -344,7 +329,7 @@ check_bitmap_chain(struct vstate *s, struct disk_state *ds, size_t ci, const cha
       valid = false;
     }
     if (bm->in_use && !s->running) {
-      bool held = image_held(img->filename);
+      bool held = vk_image_held(img->filename);
       vk_report_add(s->rep, held ? "image-locked" : "bitmap-inconsistent", sev, target,
                     img->filename, b, cname,
                     held ? vk_xasprintf("the domain is shut off but another process holds "
