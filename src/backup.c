@@ -248,7 +248,7 @@ vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
   if (begun < 0)
     vk_virt_error("cannot start the backup");
   if (quiesce && virDomainFSThaw(dom, NULL, 0, 0) < 0)
-    vk_warn("cannot thaw the guest's file systems: %s", virGetLastErrorMessage());
+    vk_warn("cannot thaw the guest's file systems: %s", vk_virt_last_message());
   if (begun < 0)
     goto out;
   r = 0;
@@ -261,12 +261,16 @@ vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
       aborted = true;
       res->interrupted = true;
       if (virDomainAbortJob(dom) < 0)
-        vk_debug("abort: %s", virGetLastErrorMessage());
+        vk_debug("abort: %s", vk_virt_last_message());
     }
     if (now() - last >= 0.5) {
       int type;
       unsigned long long done, total;
       last = now();
+      if (virConnectIsAlive(conn) != 1) {
+        res->error = vk_xstrdup("lost the connection to libvirt during the backup");
+        break;
+      }
       if (job_stats(dom, 0, &type, &done, &total, NULL) == 0) {
         if (type == VIR_DOMAIN_JOB_NONE)
           idle++;          /* a missed event must not hang us */
@@ -291,6 +295,10 @@ vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
   int type = VIR_DOMAIN_JOB_NONE;
   unsigned long long done = 0, total = 0;
   char *errmsg = NULL;
+  if (res->error) {   /* the connection is gone: nothing more to ask */
+    r = 0;
+    goto out;
+  }
   bool have = job_stats(dom, VIR_DOMAIN_JOB_STATS_COMPLETED, &type, &done, &total, &errmsg) == 0;
   res->bytes = done;
   res->ok = have && type == VIR_DOMAIN_JOB_COMPLETED && !res->interrupted;
@@ -303,7 +311,7 @@ vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
       res->error = vk_xstrdup(errmsg);
     else if (!have)
       res->error = vk_xasprintf("cannot read the result of the backup job: %s",
-                                virGetLastErrorMessage());
+                                vk_virt_last_message());
     else
       res->error = vk_xstrdup("the backup job failed");
   }

@@ -55,7 +55,7 @@ drop_checkpoint(virDomainPtr dom, const char *name)
   if (virDomainCheckpointDelete(c, 0) < 0 &&
       virDomainCheckpointDelete(c, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) < 0)
     vk_warn("cannot delete checkpoint '%s' of the failed backup: %s (delete it with "
-            "'vckpt checkpoint delete')", name, virGetLastErrorMessage());
+            "'vckpt checkpoint delete')", name, vk_virt_last_message());
   else
     vk_meta_forget(dom, name);
   virDomainCheckpointFree(c);
@@ -200,8 +200,10 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *paren
   }
 }
 
-/* Run the preflight: validator (unless disabled) and repository checks. */
-static void
+/* Run the preflight: validator (unless disabled) and repository checks.
+ * -1 if the validator could not run (reported).
+ */
+static int
 preflight(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_request *req,
           enum vk_level level, const char *since, const struct vk_backup *parent,
           char *const *targets, const char *name, struct vk_report *rep)
@@ -210,12 +212,17 @@ preflight(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_request
     .checkpoint = since, .full = level == VK_LEVEL_FULL, .disks = targets,
     .new_checkpoint = name,
   };
-  if (req->no_validate || vk_validate(dom, &vo, rep) < 0) {
-    vk_report_clear(rep);
+  if (!req->no_validate) {
+    if (vk_validate(dom, &vo, rep) < 0)
+      return -1;
+  } else {
+    memset(rep, 0, sizeof *rep);
     rep->domain = vk_xstrdup(virDomainGetName(dom));
     rep->checkpoint = since ? vk_xstrdup(since) : NULL;
+    rep->running = true;
   }
   check_repo(dom, repo, parent, since, targets, !req->no_validate, rep);
+  return 0;
 }
 
 /* The first error of a report, for --auto's "why a new chain". */
@@ -273,8 +280,9 @@ choose_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_requ
       return 0;
     }
     struct vk_report trial = { 0 };
-    preflight(dom, repo, &(struct vk_backup_request){ .no_validate = req->no_validate },
-              VK_LEVEL_INCREMENTAL, latest->checkpoint, latest, targets, name, &trial);
+    if (preflight(dom, repo, &(struct vk_backup_request){ .no_validate = req->no_validate },
+                  VK_LEVEL_INCREMENTAL, latest->checkpoint, latest, targets, name, &trial) < 0)
+      return -1;
     if (trial.errors == 0) {
       out->level = VK_LEVEL_INCREMENTAL;
       out->since = vk_xstrdup(latest->checkpoint);
@@ -385,14 +393,17 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
       b->disks[i].bytes = (uint64_t)st.st_blocks * 512;
     out->written += b->disks[i].bytes;
   }
-  if (!ck_xml || vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 ||
-      vk_repo_commit(repo, b) < 0) {
-    if (!ck_xml)
-      vk_virt_error("cannot read checkpoint '%s' after the backup", name);
+  if (!ck_xml) {
+    vk_virt_error("cannot read checkpoint '%s' after the backup", name);
     roll_back(dom, repo, b, name, true);
     return -1;
   }
+  /* The last libvirt call comes before hashing, which can take minutes. */
   vk_meta_record(dom, name, targets);
+  if (vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 || vk_repo_commit(repo, b) < 0) {
+    roll_back(dom, repo, b, name, true);
+    return -1;
+  }
   return 0;
 }
 
@@ -432,7 +443,8 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     return -1;
   if (out->report.errors == 0) {
     struct vk_report rep = { 0 };
-    preflight(dom, repo, req, out->level, out->since, parent, targets, name, &rep);
+    if (preflight(dom, repo, req, out->level, out->since, parent, targets, name, &rep) < 0)
+      return -1;
     out->report.running = rep.running;
     for (size_t i = 0; i < rep.n; i++) {   /* move findings into the outcome */
       struct vk_finding *f = &rep.f[i];

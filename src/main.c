@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -214,6 +215,10 @@ main(int argc, const char **argv)
   int rc, r;
 
   setlocale(LC_ALL, "");
+  /* As libvirt asks of its clients: a closed connection or stdout must be
+   * an error we report, not a silent death by SIGPIPE.
+   */
+  signal(SIGPIPE, SIG_IGN);
   vk_xml_init();
   vk_virt_init();
 

@@ -47,9 +47,8 @@ meta_write(virDomainPtr dom, xmlDocPtr doc)
   }
   if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml, "vckpt",
                            VK_META_NS, flags) < 0) {
-    virErrorPtr e = virGetLastError();
     vk_warn("cannot record checkpoint disk sizes in the metadata of domain '%s': %s",
-            virDomainGetName(dom), e && e->message ? e->message : "unknown error");
+            virDomainGetName(dom), vk_virt_last_message());
     return -1;
   }
   return 0;
@@ -85,7 +84,7 @@ vk_meta_record(virDomainPtr dom, const char *name, char *const *disks)
     virDomainBlockInfo info;
     if (virDomainGetBlockInfo(dom, disks[i], &info, 0) < 0) {
       vk_debug("no capacity for disk %s: %s", disks[i],
-               virGetLastErrorMessage());
+               vk_virt_last_message());
       continue;
     }
     char cap[32];

@@ -573,5 +573,7 @@ vk_validate(virDomainPtr dom, const struct vk_validate_opts *o, struct vk_report
   r = 0;
  done:
   vstate_clear(&s);
+  if (r < 0)
+    vk_report_clear(rep);
   return r;
 }

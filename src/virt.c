@@ -33,15 +33,25 @@ vk_cleanup_checkpoint(void *ptr)
     virDomainCheckpointFree(c);
 }
 
+/* The last error libvirt raised, copied when it is raised: libvirt's own
+ * last error is reset by any later API call, even virDomainGetName() in
+ * the arguments of the report that is about to print it.
+ */
+static int last_code = VIR_ERR_OK;
+static char last_msg[1024];
+
 static void
-silent_virt_error(void *opaque, virErrorPtr err)
+keep_virt_error(void *opaque, virErrorPtr err)
 {
+  last_code = err ? err->code : VIR_ERR_INTERNAL_ERROR;
+  snprintf(last_msg, sizeof last_msg, "%s",
+           err && err->message ? err->message : "unknown libvirt error");
 }
 
 void
 vk_virt_init(void)
 {
-  virSetErrorFunc(NULL, silent_virt_error);
+  virSetErrorFunc(NULL, keep_virt_error);
   /* Before any connection: backup jobs are followed through events. */
   virEventRegisterDefaultImpl();
 }
@@ -49,8 +59,13 @@ vk_virt_init(void)
 int
 vk_virt_last_code(void)
 {
-  virErrorPtr e = virGetLastError();
-  return e ? e->code : VIR_ERR_OK;
+  return last_code;
+}
+
+const char *
+vk_virt_last_message(void)
+{
+  return last_msg[0] ? last_msg : "unknown libvirt error";
 }
 
 /* Map libvirt error codes onto our exit codes. */
@@ -73,20 +88,17 @@ exit_for_virt_code(int code)
 void
 vk_virt_error(const char *fmt, ...)
 {
-  virErrorPtr e = virGetLastError();
   char *msg = NULL;
   va_list ap;
   va_start(ap, fmt);
   if (vasprintf(&msg, fmt, ap) < 0)
     msg = NULL;
   va_end(ap);
-  int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
+  enum vk_exit ex = exit_for_virt_code(last_code);
   /* A job already running is "busy", whatever libvirt calls it. */
-  enum vk_exit ex = exit_for_virt_code(code);
-  if (e && e->message && strstr(e->message, "already") && strstr(e->message, "job"))
+  if (strstr(last_msg, "already") && strstr(last_msg, "job"))
     ex = VK_EXIT_BUSY;
-  vk_error(ex, "%s: %s", msg ? msg : fmt,
-           e && e->message ? e->message : "unknown libvirt error");
+  vk_error(ex, "%s: %s", msg ? msg : fmt, vk_virt_last_message());
   free(msg);
 }
 
@@ -100,7 +112,13 @@ vk_connect(const char *uri)
       vk_virt_error("cannot connect to '%s'", u);
     else
       vk_virt_error("cannot connect to the default libvirt URI");
+    return NULL;
   }
+  /* No client keepalive: vckpt runs the event loop only while it waits for
+   * a job, so pings would go unanswered while it hashes a large backup and
+   * the connection be dropped.  A dead daemon shows up as a failed call.
+   */
+  virConnectSetKeepAlive(c, -1, 0);
   return c;
 }
 

@@ -22,8 +22,9 @@ void vk_virt_init(void);
  * is chosen from libvirt's error code (no domain -> not found, ...).
  */
 void vk_virt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* libvirt's last error code (VIR_ERR_*), or VIR_ERR_OK. */
+/* The code (VIR_ERR_*) and message of the last error libvirt raised. */
 int vk_virt_last_code(void);
+const char *vk_virt_last_message(void);
 
 /* Open a connection: URI, else LIBVIRT_DEFAULT_URI, else libvirt's default. */
 virConnectPtr vk_connect(const char *uri);
