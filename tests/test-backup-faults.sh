@@ -68,6 +68,17 @@ test "$(disk_files "$R")" -eq 0
 test ! -e "$R/$dom/pending.xml"
 ! virsh domjobinfo "$dom" | grep -q '^Operation: *Backup'
 
+# 1b. SIGTERM (systemd stopping a timer's service) is handled the same way.
+"$VCKPT" backup "$dom" --repo "$R" --full --name term1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
+wait_job
+kill -TERM $pid
+rc=0; wait $pid || rc=$?
+test $rc -eq 6 || fail "SIGTERM: exit $rc, want 6"
+grep -q "interrupted by signal 15" "$TMPD/e"
+test "$(checkpoints)" = ""
+test "$(nbackups "$R")" -eq 0
+test "$(disk_files "$R")" -eq 0
+
 # 2. SIGKILL mid-copy: the job goes on in libvirt; the next run finishes the
 #    cleanup (job aborted or done, checkpoint deleted, files removed).
 "$VCKPT" backup "$dom" --repo "$R" --full --name kill1 > /dev/null 2>&1 & pid=$!
@@ -150,3 +161,26 @@ expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name a4
 jq -e '.level == "full" and (.auto_reason | test("^disk-not-covered vdb: checkpoint .a3. does not track this disk"))' "$out"
 restored_ok a4 vda vdb
 expect_exit 0 vckpt verify "$dom" --repo "$R"
+
+# 7. Two real runs at once: the second exits at once with the busy code,
+#    naming the first; the first completes undisturbed.
+before=$(nbackups "$R")
+"$VCKPT" backup "$dom" --repo "$R" --full --name c1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
+wait_job
+expect_exit 5 vckpt backup "$dom" --repo "$R" --auto --name c2
+grep -q "locked by pid $pid " "$err"
+rc=0; wait $pid || rc=$?
+test $rc -eq 0 || { cat "$TMPD/e"; fail "the first run failed: exit $rc"; }
+test "$(nbackups "$R")" -eq $((before + 1))
+! virsh -q checkpoint-list "$dom" --name | grep -q c2
+
+# 8. --quiesce without a guest agent: a clear failure, nothing left behind.
+before=$(nbackups "$R")
+files=$(disk_files "$R")
+cks=$(checkpoints)
+expect_exit 1 vckpt backup "$dom" --repo "$R" --auto --quiesce --name qz
+grep -q "cannot freeze the guest's file systems (--quiesce needs the guest agent)" "$err"
+test "$(checkpoints)" = "$cks"
+test "$(nbackups "$R")" -eq "$before"
+test "$(disk_files "$R")" -eq "$files"
+test ! -e "$R/$dom/pending.xml"
