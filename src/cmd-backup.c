@@ -44,19 +44,6 @@ static const struct poptOption backup_options[] = {
 };
 static const char *const backup_modes[] = { "full", "incremental", "differential", "auto", NULL };
 
-/* The preflight findings, one per line (as vckpt validate prints them). */
-static void
-print_findings(const struct vk_report *rep)
-{
-  for (size_t i = 0; i < rep->n; i++) {
-    const struct vk_finding *f = &rep->f[i];
-    CLEANUP_FREE char *img = f->image ? vk_printable(f->image) : NULL;
-    vk_printf("%-7s %-26s %-5s %s%s%s\n        fix: %s\n", vk_severity_name(f->severity),
-              f->code, f->disk ? f->disk : "-", img ? img : "", img ? ": " : "",
-              f->message, f->action);
-  }
-}
-
 static json_object *
 outcome_json(const char *domname, const struct vk_backup_outcome *o, bool dry)
 {

@@ -22,6 +22,15 @@ open_domain(struct cmd_ctx *ctx, const char *name)
   return vk_domain_lookup(conn, name);
 }
 
+/* Resolve DOMAIN and its checkpoint NAME for info, dumpxml and delete. */
+static virDomainCheckpointPtr
+open_checkpoint(struct cmd_ctx *ctx, const char *domname, const char *name,
+                virDomainPtr *dom)
+{
+  *dom = open_domain(ctx, domname);
+  return *dom ? vk_checkpoint_lookup(*dom, name) : NULL;
+}
+
 /* JSON form of a checkpoint, shared by list and info. */
 static json_object *
 ckpt_json(const struct vk_ckpt *c)
@@ -329,10 +338,8 @@ cmd_checkpoint_info(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   const char *domname = argv[0], *name = argv[1];
   vk_set_context("checkpoint info %s %s", domname, name);
-  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
-  if (!dom)
-    return -1;
-  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = vk_checkpoint_lookup(dom, name);
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = open_checkpoint(ctx, domname, name, &dom);
   if (!chk)
     return -1;
   if (info_opts.size && !vk_domain_is_active(dom)) {
@@ -421,10 +428,8 @@ cmd_checkpoint_dumpxml(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   const char *domname = argv[0], *name = argv[1];
   vk_set_context("checkpoint dumpxml %s %s", domname, name);
-  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
-  if (!dom)
-    return -1;
-  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = vk_checkpoint_lookup(dom, name);
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = open_checkpoint(ctx, domname, name, &dom);
   if (!chk)
     return -1;
   CLEANUP_FREE char *xml = virDomainCheckpointGetXMLDesc(chk, 0);
@@ -464,10 +469,8 @@ cmd_checkpoint_delete(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   const char *domname = argv[0], *name = argv[1];
   vk_set_context("checkpoint delete %s %s", domname, name);
-  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
-  if (!dom)
-    return -1;
-  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = vk_checkpoint_lookup(dom, name);
+  CLEANUP_DOMAIN virDomainPtr dom = NULL;
+  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = open_checkpoint(ctx, domname, name, &dom);
   if (!chk)
     return -1;
   unsigned int flags = 0;

@@ -25,9 +25,9 @@ static const struct poptOption validate_options[] = {
 };
 static const char *const validate_exclusive[] = { "checkpoint", "full", NULL };
 
-/* Print the report as text: one finding per line, then a verdict. */
-static void
-print_report(const struct vk_report *rep)
+/* One line per finding, then its fix. */
+void
+print_findings(const struct vk_report *rep)
 {
   for (size_t i = 0; i < rep->n; i++) {
     const struct vk_finding *f = &rep->f[i];
@@ -37,6 +37,13 @@ print_report(const struct vk_report *rep)
     vk_printf("%-7s %-26s %-5s %s%s%s\n        fix: %s\n", vk_severity_name(f->severity),
               f->code, f->disk ? f->disk : "-", img ? img : "", img ? ": " : "", msg, act);
   }
+}
+
+/* Print the report as text: the findings, then a verdict. */
+static void
+print_report(const struct vk_report *rep)
+{
+  print_findings(rep);
   if (rep->errors == 0)
     vk_printf("OK: %s backup of %s would succeed (%zu warning%s)\n",
               rep->checkpoint ? "an incremental" : "a full", rep->domain,

@@ -62,6 +62,12 @@ extern struct poptOption vk_common_options[];
 const struct cmd_entry *cmd_find(int argc, const char **argv, int *words);
 /* A popt context for a command's options (its own, the common ones, -h). */
 poptContext cmd_popt_context(const struct cmd_entry *e, int argc, const char **argv);
+/* Preflight findings, one per line with its fix (cmd-validate.c); also
+ * printed by backup.
+ */
+struct vk_report;
+void print_findings(const struct vk_report *rep);
+
 /* Help texts (cmd-help.c), written to the pending output. */
 void help_global(void);
 void help_command(const struct cmd_entry *e);
