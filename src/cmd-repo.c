@@ -33,6 +33,7 @@ backup_json(const struct vk_backup *b)
   json_object_object_add(o, "start", json_object_new_int64(b->start));
   json_object_object_add(o, "end", json_object_new_int64(b->end));
   json_object_object_add(o, "state", json_object_new_string("complete"));
+  json_object_object_add(o, "note", vk_json_string(b->note));
   json_object *disks = json_object_new_array();
   for (size_t i = 0; i < b->nr_disks; i++) {
     const struct vk_backup_disk *d = &b->disks[i];
@@ -81,6 +82,10 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
       vk_human_size(bytes, size, sizeof size);
       vk_printf("%-18s %-26s %-12s %-26s %-26s %-25s %s\n", b->chain, b->id,
                 vk_level_name(b->level), b->checkpoint, b->since ? b->since : "-", when, size);
+      if (b->note) {
+        CLEANUP_FREE char *note = vk_printable(b->note);
+        vk_printf("    note: %s\n", note);
+      }
     }
   }
   vk_repo_close(repo);

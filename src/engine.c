@@ -398,6 +398,8 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
     roll_back(dom, repo, b, name, true);
     return -1;
   }
+  if (out->auto_reason)
+    b->note = vk_xasprintf("auto: new full chain: %s", out->auto_reason);
   /* The last libvirt call comes before hashing, which can take minutes. */
   vk_meta_record(dom, name, targets);
   if (vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 || vk_repo_commit(repo, b) < 0) {

@@ -74,6 +74,7 @@ backup_clear(struct vk_backup *b)
   free(b->parent);
   free(b->domain_xml);
   free(b->checkpoint_xml);
+  free(b->note);
   for (size_t i = 0; i < b->nr_disks; i++) {
     free(b->disks[i].target);
     free(b->disks[i].file);
@@ -113,6 +114,7 @@ backup_copy(struct vk_backup *dst, const struct vk_backup *src)
   dst->parent = xstrdup_null(src->parent);
   dst->domain_xml = xstrdup_null(src->domain_xml);
   dst->checkpoint_xml = xstrdup_null(src->checkpoint_xml);
+  dst->note = xstrdup_null(src->note);
   dst->disks = vk_xcalloc(src->nr_disks, sizeof *dst->disks);
   for (size_t i = 0; i < src->nr_disks; i++) {
     dst->disks[i] = src->disks[i];
@@ -528,6 +530,8 @@ add_backup(xmlNodePtr parent, const struct vk_backup *b, bool committed)
   }
   vk_xml_add_text(n, "domainXML", b->domain_xml);
   vk_xml_add_text(n, "checkpointXML", b->checkpoint_xml);
+  if (b->note)
+    vk_xml_add_text(n, "note", b->note);
   xmlNodePtr disks = xmlNewChild(n, NULL, (const xmlChar *)"disks", NULL);
   for (size_t i = 0; i < b->nr_disks; i++) {
     const struct vk_backup_disk *d = &b->disks[i];
@@ -698,6 +702,7 @@ parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *path, struct v
   b->parent = vk_xpath_string(ctx, node, "parent");
   b->domain_xml = vk_xpath_string(ctx, node, "domainXML");
   b->checkpoint_xml = vk_xpath_string(ctx, node, "checkpointXML");
+  b->note = vk_xpath_string(ctx, node, "note");
   CLEANUP_FREE char *start = vk_xpath_string(ctx, node, "start");
   CLEANUP_FREE char *end = vk_xpath_string(ctx, node, "end");
   b->start = start ? strtoll(start, NULL, 10) : 0;

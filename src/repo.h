@@ -55,6 +55,8 @@ struct vk_backup {
   size_t nr_disks;
   struct vk_backup_disk *disks;
   char *domain_xml, *checkpoint_xml;   /* relative file names */
+  char *note;            /* why (e.g. --auto fell back to full), or NULL; the
+                            caller may set it before vk_repo_commit */
 };
 
 /* What the repository holds for one domain. */

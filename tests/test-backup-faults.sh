@@ -141,6 +141,9 @@ test "$(disk_files "$R")" -eq 2
 lab_domain_start "$dom"
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name a2
 jq -e '.level == "full" and (.auto_reason | test("^bitmap-missing vda: "))' "$out"
+# ... and the manifest records why.
+vckpt --json list-backups "$dom" --repo "$R" | jq -e '.backups[-1].note | test("^auto: new full chain: bitmap-missing vda: ")'
+xmllint --noout --relaxng "$abs_top_srcdir/xml/manifest.rng" "$R/$dom/manifest.xml"
 jq -e '.preflight.running' "$out"
 restored_ok a2 vda vdb
 # a1 still restores the state before the 0x33 write.
