@@ -187,3 +187,14 @@ test "$(checkpoints)" = "$cks"
 test "$(nbackups "$R")" -eq "$before"
 test "$(disk_files "$R")" -eq "$files"
 test ! -e "$R/$dom/pending.xml"
+
+# 9. Progress: a line with percent and rate on a terminal (script(1) gives
+#    a pty), nothing with -q, nothing when stderr is not a terminal.
+requires script --version
+script -qec "$(printf '%q ' "$VCKPT" backup "$dom" --repo "$R" --full --name p1)" /dev/null > "$TMPD/tty.out"
+grep -aq '[0-9]%  .* of .*/s' "$TMPD/tty.out" || fail "no progress line on a terminal"
+grep -aq "Backup full-.* complete" "$TMPD/tty.out"
+script -qec "$(printf '%q ' "$VCKPT" -q backup "$dom" --repo "$R" --full --name p2)" /dev/null > "$TMPD/tty-q.out"
+! grep -aq '%  ' "$TMPD/tty-q.out"
+expect_exit 0 vckpt backup "$dom" --repo "$R" --full --name p3
+! grep -q '%  ' "$err"
