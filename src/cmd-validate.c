@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine.h"
 #include "validate.h"
 #include "vckpt.h"
 #include "virt.h"
@@ -12,6 +13,7 @@ static struct {
   char *checkpoint;
   int full;
   char *disks;
+  char *repo;
 } opts;
 
 static const struct poptOption validate_options[] = {
@@ -21,6 +23,8 @@ static const struct poptOption validate_options[] = {
     "validate a full backup (no bitmap rules)", NULL },
   { "disk", '\0', POPT_ARG_STRING, &opts.disks, 3,
     "only these disks (default: every disk)", "DISK[,DISK...]" },
+  { "repo", '\0', POPT_ARG_STRING, &opts.repo, 4,
+    "also check the repository a backup would use: previous backup, space", "DIR" },
   POPT_TABLEEND
 };
 static const char *const validate_exclusive[] = { "checkpoint", "full", NULL };
@@ -79,6 +83,11 @@ cmd_validate(struct cmd_ctx *ctx, int argc, const char **argv)
   struct vk_report rep;
   if (vk_validate(dom, &vo, &rep) < 0)
     return -1;
+  if (opts.repo && vk_repo_preflight(dom, opts.repo, opts.full ? NULL : rep.checkpoint,
+                                     disks, &rep) < 0) {
+    vk_report_clear(&rep);
+    return -1;
+  }
   if (vk_json)
     vk_out_json(vk_report_json(&rep));
   else

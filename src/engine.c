@@ -524,3 +524,45 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
   vk_repo_close(repo);
   return r;
 }
+
+int
+vk_repo_preflight(virDomainPtr dom, const char *repo_dir, const char *since,
+                  char *const *targets, struct vk_report *rep)
+{
+  struct vk_repo *repo = NULL;
+  const char *domname = virDomainGetName(dom);
+  CLEANUP_FREE char *q = vk_shell_quote(domname);
+  CLEANUP_FREE char *dir = vk_xasprintf("%s/%s", repo_dir, domname);
+  CLEANUP_STRV char **all = NULL;
+  if (!targets) {
+    struct vk_disks d = { 0 };
+    struct vk_backup_request none = { 0 };
+    if (vk_domain_disks(dom, 0, &d) < 0)
+      return -1;
+    int r = choose_disks(&d, domname, &none, &all);
+    vk_disks_clear(&d);
+    if (r < 0)
+      return -1;
+    targets = all;
+  }
+  if (access(dir, F_OK) != 0 && errno == ENOENT) {
+    /* No repository for this domain yet: only a full backup can start it. */
+    if (since)
+      vk_report_add(rep, "previous-backup-missing", VK_SEV_ERROR, NULL, repo_dir, NULL, since,
+                    vk_xasprintf("the repository has no backup of '%s' yet", domname),
+                    vk_xasprintf("take a full backup first (vckpt backup %s --full)", q));
+    return 0;
+  }
+  if (vk_repo_open(repo_dir, domname, false, false, &repo) < 0)
+    return -1;
+  const struct vk_backup *parent = since ? vk_repo_find_by_checkpoint(repo, since) : NULL;
+  if (since && !parent)
+    vk_report_add(rep, "previous-backup-missing", VK_SEV_ERROR, NULL, NULL, NULL, since,
+                  vk_xasprintf("the repository has no complete backup that ended at "
+                               "checkpoint '%s'", since),
+                  vk_xasprintf("take a full backup to start a new chain "
+                               "(vckpt backup %s --full)", q));
+  check_repo(dom, repo, parent, since, targets, true, rep);
+  vk_repo_close(repo);
+  return 0;
+}

@@ -40,6 +40,13 @@ int vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_reque
               struct vk_backup_outcome *out);
 void vk_backup_outcome_clear(struct vk_backup_outcome *o);
 
+/* The repository checks of a backup's preflight (previous backup present,
+ * directory writable, free space) for validate --repo, read-only: adds
+ * findings to REP.  TARGETS are the disks to back up.
+ */
+int vk_repo_preflight(virDomainPtr dom, const char *repo_dir, const char *since,
+                      char *const *targets, struct vk_report *rep);
+
 /* The repository directory: --repo, else $VCKPT_REPO, else the default. */
 const char *vk_default_repo(const char *given);
 

@@ -143,3 +143,15 @@ xmllint --noout --relaxng "$LIBVIRT_SCHEMAS/domaincheckpoint.rng" "$TMPD/c.xml"
 grep -q '<incremental>k4</incremental>' "$TMPD/b.xml"
 ! virsh -q checkpoint-list "$dom" --name | grep -q k9
 test "$(jq -r '.backups | length' <(vckpt --json list-backups "$dom" --repo "$R"))" = 5
+
+# validate --repo: the repository side of the preflight, read-only.
+expect_exit 0 vckpt validate "$dom" --repo "$R"
+grep -q '^OK: an incremental backup' "$out"
+expect_exit 0 vckpt checkpoint create "$dom" loose
+expect_exit 4 vckpt validate "$dom" --repo "$R"
+grep -q "^error *previous-backup-missing .*no complete backup that ended at checkpoint 'loose'" "$out"
+expect_exit 4 vckpt validate "$dom" --repo "$TMPD/empty-repo"
+grep -q "^error *previous-backup-missing .*has no backup of 'web 1' yet" "$out"
+test ! -e "$TMPD/empty-repo"
+expect_exit 0 vckpt validate "$dom" --full --repo "$TMPD/empty-repo"
+expect_exit 0 vckpt checkpoint delete "$dom" loose
