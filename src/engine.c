@@ -306,11 +306,9 @@ disks_cleanup(void *ptr)
 
 /* Roll back a backup that did not complete: checkpoint, files, journal. */
 static void
-roll_back(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b, const char *name,
-          bool created)
+roll_back(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b, const char *name)
 {
-  if (created)
-    drop_checkpoint(dom, name);
+  drop_checkpoint(dom, name);
   vk_repo_abort(repo, b);
 }
 
@@ -353,7 +351,7 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
   out->bytes = res.bytes;
   out->seconds = res.seconds;
   if (!res.ok) {
-    roll_back(dom, repo, b, name, true);
+    roll_back(dom, repo, b, name);
     if (res.interrupted)
       vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: the backup job was aborted, "
                "its checkpoint '%s' deleted and its partial files removed",
@@ -378,7 +376,7 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
       vk_debug("waited %d ms for QEMU to close %s", tries * 100, file);
     if (tries > 600) {
       vk_error(VK_EXIT_FAILURE, "QEMU still has %s open 60 s after the backup ended", file);
-      roll_back(dom, repo, b, name, true);
+      roll_back(dom, repo, b, name);
       return -1;
     }
   }
@@ -395,7 +393,7 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
   }
   if (!ck_xml) {
     vk_virt_error("cannot read checkpoint '%s' after the backup", name);
-    roll_back(dom, repo, b, name, true);
+    roll_back(dom, repo, b, name);
     return -1;
   }
   if (out->auto_reason)
@@ -403,7 +401,7 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
   /* The last libvirt call comes before hashing, which can take minutes. */
   vk_meta_record(dom, name, targets);
   if (vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 || vk_repo_commit(repo, b) < 0) {
-    roll_back(dom, repo, b, name, true);
+    roll_back(dom, repo, b, name);
     return -1;
   }
   return 0;
