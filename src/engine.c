@@ -465,7 +465,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   }
 
   struct vk_backup *b = NULL;
-  if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, &b) < 0)
+  if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, NULL, &b) < 0)
     return -1;
   struct vk_job_disk *jd = vk_xcalloc(b->nr_disks, sizeof *jd);
   char **files = vk_xcalloc(b->nr_disks + 1, sizeof *files);

@@ -674,9 +674,11 @@ check_backup(const char *path, const struct vk_manifest *m, size_t upto,
       vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s listed twice", path, b->id, d->target);
       return -1;
     }
+    /* A disk of a non-full backup without a backing file was copied whole
+     * (raw, added or resized since the parent).
+     */
     const struct vk_backup_disk *pd = p ? find_disk(p, d->target) : NULL;
-    if ((p && (!pd || !d->backing || strcmp(pd->file, d->backing) != 0)) ||
-        (!p && d->backing)) {
+    if ((d->backing && (!pd || strcmp(pd->file, d->backing) != 0)) || (!p && d->backing)) {
       vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: backing file must be %s%s%s",
                path, b->id, d->target, pd ? "'" : "", pd ? pd->file : "absent",
                pd ? "'" : "");
@@ -1106,7 +1108,7 @@ exists(const struct vk_repo *r, const char *relative)
 
 /* Fill in the file names of B from its chain, id and targets. */
 static void
-name_files(struct vk_backup *b, const struct vk_backup *p)
+name_files(struct vk_backup *b, const struct vk_backup *p, char *const *whole)
 {
   free(b->domain_xml);
   free(b->checkpoint_xml);
@@ -1116,7 +1118,7 @@ name_files(struct vk_backup *b, const struct vk_backup *p)
     struct vk_backup_disk *d = &b->disks[i];
     free(d->file);
     d->file = disk_file_name(b->chain, b->id, d->target);
-    if (p && !d->backing)
+    if (p && !d->backing && !(whole && vk_strv_contains(whole, d->target)))
       d->backing = vk_xstrdup(find_disk(p, d->target)->file);
   }
 }
@@ -1144,7 +1146,8 @@ names_free(const struct vk_repo *r, const struct vk_backup *b, bool new_chain)
 /* Check the arguments of vk_repo_begin; sets *PP to the parent in the manifest. */
 static int
 check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, const char *since,
-            const struct vk_backup *parent, char *const *targets, const struct vk_backup **pp)
+            const struct vk_backup *parent, char *const *targets, char *const *whole,
+            const struct vk_backup **pp)
 {
   *pp = NULL;
   if (need_lock(r, "vk_repo_begin") < 0)
@@ -1198,7 +1201,7 @@ check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, cons
     return -1;
   }
   for (size_t i = 0; targets[i]; i++)
-    if (!find_disk(p, targets[i])) {
+    if (!find_disk(p, targets[i]) && !(whole && vk_strv_contains(whole, targets[i]))) {
       vk_error(VK_EXIT_PREFLIGHT, "disk %s is not in backup %s that this %s backup would "
                "stack on: take a full backup", targets[i], p->id, vk_level_name(level));
       return -1;
@@ -1210,11 +1213,11 @@ check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, cons
 int
 vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
               const char *since, const struct vk_backup *parent,
-              char *const *targets, struct vk_backup **out)
+              char *const *targets, char *const *whole, struct vk_backup **out)
 {
   *out = NULL;
   const struct vk_backup *p;
-  if (check_begin(r, level, checkpoint, since, parent, targets, &p) < 0)
+  if (check_begin(r, level, checkpoint, since, parent, targets, whole, &p) < 0)
     return -1;
   backup_free(r->current);
   r->current = NULL;
@@ -1252,7 +1255,7 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
     }
     free(b->id);
     b->id = vk_xasprintf("%s-%s", level_prefix(level), unique);
-    name_files(b, p);
+    name_files(b, p, whole);
     if (names_free(r, b, level == VK_LEVEL_FULL))
       break;
   }

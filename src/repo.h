@@ -37,7 +37,8 @@ enum vk_level { VK_LEVEL_FULL, VK_LEVEL_INCREMENTAL, VK_LEVEL_DIFFERENTIAL };
 struct vk_backup_disk {
   char *target;          /* vda */
   char *file;            /* relative to the domain directory: "CHAIN/ID.vda.qcow2" */
-  char *backing;         /* relative path of the file this one is stacked on, or NULL;
+  char *backing;         /* relative path of the file this one is stacked on, or NULL
+                            (a full backup, or a disk a non-full backup copied whole);
                             both are in CHAIN/, so the overlay records its base name */
   uint64_t virtual_size; /* set by the caller before vk_repo_commit */
   uint64_t bytes;        /* bytes allocated by the file after the backup; set by the caller */
@@ -99,12 +100,15 @@ int vk_repo_check_uuid(struct vk_repo *r, const char *uuid);
  * PARENT (from the look-ups below) is NULL for a full backup, the chain's
  * full backup for a differential one; SINCE, if given, must be PARENT's
  * checkpoint (B->since is set from PARENT either way).  Refused while a
- * journal from an interrupted run is pending (see vk_repo_recover).  *OUT
+ * journal from an interrupted run is pending (see vk_repo_recover).  WHOLE
+ * (NULL-terminated, or NULL) lists the TARGETS a non-full backup copies whole
+ * (raw disks, disks added or resized since PARENT): their files have no
+ * backing file, and restore uses them alone.  *OUT
  * belongs to R and stays valid until vk_repo_close or the next vk_repo_begin.
  */
 int vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
                   const char *since, const struct vk_backup *parent,
-                  char *const *targets, struct vk_backup **out);
+                  char *const *targets, char *const *whole, struct vk_backup **out);
 /* Write a file of backup B being made (its domain_xml or checkpoint_xml)
  * crash-safely; an existing file is never replaced.
  */

@@ -136,7 +136,7 @@ make_backup(struct vk_repo *r, enum vk_level level, const char *chk,
             struct vk_backup **out)
 {
   struct vk_backup *b = NULL;
-  if (vk_repo_begin(r, level, chk, NULL, parent, targets, &b) < 0)
+  if (vk_repo_begin(r, level, chk, NULL, parent, targets, NULL, &b) < 0)
     return -1;
   for (size_t i = 0; i < b->nr_disks; i++) {
     CLEANUP_FREE char *path = vk_repo_path(r, b->disks[i].file);
@@ -278,7 +278,7 @@ disk_not_in_parent(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, "web 1", false, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_INCREMENTAL, "x1", NULL, vk_repo_latest(r), vdc, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_INCREMENTAL, "x1", NULL, vk_repo_latest(r), vdc, NULL, &b);
   vk_repo_close(r);
   return rc;
 }
@@ -291,7 +291,7 @@ commit_missing_disk(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, "web 1", false, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "x3", NULL, NULL, vda, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "x3", NULL, NULL, vda, NULL, &b);
   if (rc == 0 && (vk_repo_write_file(r, b->domain_xml, "<a/>") < 0 ||
                   vk_repo_write_file(r, b->checkpoint_xml, "<b/>") < 0))
     rc = -2;
@@ -323,7 +323,7 @@ write_twice(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, "web 1", false, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "x2", NULL, NULL, vda, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "x2", NULL, NULL, vda, NULL, &b);
   if (rc == 0 && vk_repo_write_file(r, b->domain_xml, "<a/>") == 0)
     rc = vk_repo_write_file(r, b->domain_xml, "<b/>");
   if (b)
@@ -553,7 +553,7 @@ begin_and_die(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, c->domain, true, true, &r) < 0 ||
       vk_repo_begin(r, c->level, "crashed", NULL,
-                    c->level == VK_LEVEL_FULL ? NULL : vk_repo_latest(r), vda, &b) < 0)
+                    c->level == VK_LEVEL_FULL ? NULL : vk_repo_latest(r), vda, NULL, &b) < 0)
     return -1;
   CLEANUP_FREE char *path = vk_repo_path(r, b->disks[0].file);
   if (put(path, "partial", 7) < 0 || vk_repo_write_file(r, b->domain_xml, "<domain/>") < 0)
@@ -570,7 +570,7 @@ begin_while_pending(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, arg, false, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "again", NULL, NULL, vda, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "again", NULL, NULL, vda, NULL, &b);
   vk_repo_close(r);
   return rc;
 }
@@ -641,7 +641,7 @@ test_recovery(void)
   CLEANUP_FREE char *journal = vk_xasprintf("%s/late/pending.xml", repo);
   CLEANUP_FREE char *saved = NULL;
   size_t len = 0;
-  if (vk_repo_begin(r, VK_LEVEL_FULL, "late", NULL, NULL, vda, &b) == 0) {
+  if (vk_repo_begin(r, VK_LEVEL_FULL, "late", NULL, NULL, vda, NULL, &b) == 0) {
     saved = slurp(journal, &len);
     CLEANUP_FREE char *path = vk_repo_path(r, b->disks[0].file);
     CHECK(saved && put(path, "data", 4) == 0 &&
@@ -706,7 +706,7 @@ begin_named(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, c->domain, true, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_FULL, c->checkpoint, NULL, NULL, c->targets, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_FULL, c->checkpoint, NULL, NULL, c->targets, NULL, &b);
   if (b)
     vk_repo_abort(r, b);
   vk_repo_close(r);
