@@ -77,9 +77,21 @@ vk_report_clear(struct vk_report *rep)
     free(f->action);
   }
   free(rep->f);
+  vk_strv_free(rep->whole);
   free(rep->domain);
   free(rep->checkpoint);
   memset(rep, 0, sizeof *rep);
+}
+
+void
+vk_report_whole(struct vk_report *rep, const char *disk)
+{
+  if (rep->whole && vk_strv_contains(rep->whole, disk))
+    return;
+  size_t n = rep->whole ? vk_strv_len(rep->whole) : 0;
+  rep->whole = vk_xrealloc(rep->whole, (n + 2) * sizeof *rep->whole);
+  rep->whole[n] = vk_xstrdup(disk);
+  rep->whole[n + 1] = NULL;
 }
 
 json_object *
@@ -107,6 +119,10 @@ vk_report_json(const struct vk_report *rep)
     json_object_array_add(arr, j);
   }
   json_object_object_add(o, "findings", arr);
+  json_object *w = json_object_new_array();
+  for (size_t i = 0; rep->whole && rep->whole[i]; i++)
+    json_object_array_add(w, json_object_new_string(rep->whole[i]));
+  json_object_object_add(o, "whole", w);
   return o;
 }
 
@@ -378,21 +394,22 @@ check_incremental(struct vstate *s, const struct vk_validate_opts *o, const char
     bool raw = (d->format && strcmp(d->format, "raw") == 0) ||
                (ds->inspect && ds->chain.images[0].format == VK_FMT_RAW);
     if (raw) {
-      vk_report_add(s->rep, "disk-raw", VK_SEV_ERROR, d->target, d->source, NULL, x,
-                    vk_xstrdup("the disk is raw: raw images have no persistent bitmaps, so it "
-                               "can only be backed up in full"),
-                    vk_xasprintf("back it up in full (vckpt backup %s --full), or leave it out "
-                                 "of incremental backups (--exclude %s)", s->qdom, d->target));
+      vk_report_add(s->rep, "disk-raw", VK_SEV_WARNING, d->target, d->source, NULL, x,
+                    vk_xstrdup("the disk is raw: raw images have no persistent bitmaps, so "
+                               "every backup copies it whole"),
+                    vk_xasprintf("nothing, or leave it out (--exclude %s)", d->target));
+      vk_report_whole(s->rep, d->target);
       continue;
     }
     const struct vk_ckpt_disk *cd = ckpt_disk(xc, d->target);
     if (!cd || !cd->bitmap) {
-      vk_report_add(s->rep, "disk-not-covered", VK_SEV_ERROR, d->target, d->source, NULL, x,
+      vk_report_add(s->rep, "disk-not-covered", VK_SEV_WARNING, d->target, d->source, NULL, x,
                     cd ? vk_xasprintf("checkpoint '%s' does not track this disk "
-                                      "(checkpoint='no')", x)
-                       : vk_xasprintf("the disk was added after checkpoint '%s'", x),
-                    vk_xasprintf("this disk needs a full backup (vckpt backup %s --full), or "
-                                 "leave it out (--exclude %s)", s->qdom, d->target));
+                                      "(checkpoint='no'): it is copied whole", x)
+                       : vk_xasprintf("the disk was added after checkpoint '%s': it is "
+                                      "copied whole", x),
+                    vk_xasprintf("nothing, or leave it out (--exclude %s)", d->target));
+      vk_report_whole(s->rep, d->target);
       continue;
     }
     long long then = vk_meta_capacity(s->dom, x, d->target);
@@ -402,9 +419,12 @@ check_incremental(struct vstate *s, const struct vk_validate_opts *o, const char
       char a[32], b[32];
       vk_human_size(then, a, sizeof a);
       vk_human_size(info.capacity, b, sizeof b);
-      vk_report_add(s->rep, "disk-resized", VK_SEV_ERROR, d->target, d->source, NULL, x,
-                    vk_xasprintf("the disk was resized since checkpoint '%s' (%s -> %s)", x, a, b),
-                    vk_xstrdup(full));
+      vk_report_add(s->rep, "disk-resized", VK_SEV_WARNING, d->target, d->source, NULL, x,
+                    vk_xasprintf("the disk was resized since checkpoint '%s' (%s -> %s): it is "
+                                 "copied whole", x, a, b),
+                    vk_xasprintf("nothing, or leave it out (--exclude %s)", d->target));
+      vk_report_whole(s->rep, d->target);
+      continue;
     }
     if (!ds->inspect)
       continue;

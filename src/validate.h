@@ -26,6 +26,12 @@ struct vk_report {
   bool running;
   size_t n, errors, warnings;
   struct vk_finding *f;
+  /* Disks an incremental backup from CHECKPOINT copies whole (raw, not
+   * tracked by the checkpoint, resized since): NULL-terminated, or NULL.
+   * Their findings are warnings, since one job can copy some disks whole
+   * and the others incrementally (per-disk backupmode).
+   */
+  char **whole;
 };
 
 struct vk_validate_opts {
@@ -45,6 +51,8 @@ void vk_report_add(struct vk_report *rep, const char *code, enum vk_severity sev
                    const char *disk, const char *image, const char *bitmap,
                    const char *checkpoint, char *message, char *action);
 void vk_report_clear(struct vk_report *rep);
+/* Add DISK to REP->whole (once). */
+void vk_report_whole(struct vk_report *rep, const char *disk);
 const char *vk_severity_name(enum vk_severity s);
 /* The report as JSON. */
 json_object *vk_report_json(const struct vk_report *rep);
