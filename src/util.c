@@ -18,6 +18,9 @@ static char *context;
 static enum vk_exit first_code;
 static bool reported;
 
+static void emit(const char *kind, const char *fmt, va_list ap)
+  __attribute__((format(printf, 2, 0)));
+
 /* Print one message line with the program name and context, replacing
  * control characters so hostile names cannot forge output.
  */
