@@ -43,6 +43,8 @@ vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n
       continue;
     }
     xmlNewProp(x, (const xmlChar *)"backup", (const xmlChar *)"yes");
+    if (incremental && d->whole)
+      xmlNewProp(x, (const xmlChar *)"backupmode", (const xmlChar *)"full");
     xmlNewProp(x, (const xmlChar *)"type", (const xmlChar *)"file");
     xmlNodePtr t = xmlNewChild(x, NULL, (const xmlChar *)"target", NULL);
     xmlNewProp(t, (const xmlChar *)"file", (const xmlChar *)d->file);

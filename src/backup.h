@@ -17,10 +17,12 @@ struct vk_job_disk {
   const char *file;       /* absolute path of the qcow2 target */
   const char *backing;    /* backing file name to record in the target (relative), or NULL */
   uint64_t size;          /* virtual size of the target */
+  bool whole;             /* copied whole in a non-full job (backupmode='full') */
 };
 
 /* Build <domainbackup mode='push'>: INCREMENTAL is the checkpoint the
- * changes are relative to (NULL: full); ALL lists every disk of the domain
+ * changes are relative to (NULL: full); a disk marked WHOLE is copied whole
+ * in the same job (backupmode='full'); ALL lists every disk of the domain
  * so the others get backup='no'.
  */
 xmlDocPtr vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,

@@ -150,9 +150,11 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *paren
       if (strcmp(parent->disks[j].target, targets[i]) == 0)
         pd = &parent->disks[j];
     if (!pd) {
-      vk_report_add(rep, "disk-not-in-backup", VK_SEV_ERROR, targets[i], NULL, NULL, since,
-                    vk_xasprintf("the previous backup (%s) does not have this disk", parent->id),
-                    vk_xasprintf("take a full backup (vckpt backup %s --full)", q));
+      vk_report_add(rep, "disk-not-in-backup", VK_SEV_WARNING, targets[i], NULL, NULL, since,
+                    vk_xasprintf("the previous backup (%s) does not have this disk: it is "
+                                 "copied whole", parent->id),
+                    vk_xasprintf("nothing, or leave it out (--exclude %s)", targets[i]));
+      vk_report_whole(rep, targets[i]);
       continue;
     }
     CLEANUP_FREE char *path = vk_repo_path(repo, pd->file);
@@ -296,6 +298,61 @@ choose_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_requ
   }
   }
   return -1;
+}
+
+/* Whether disk TARGET is raw: no bitmaps, so every backup copies it whole. */
+static bool
+disk_is_raw(const struct vk_disks *all, const char *target)
+{
+  const struct vk_disk *d = vk_disks_find(all, target);
+  return d && d->format && strcmp(d->format, "raw") == 0;
+}
+
+/* The TARGETS a non-full backup from checkpoint SINCE, stacked on PARENT,
+ * copies whole (NULL if none): what the preflight found (REP->whole), and,
+ * checked here again so that --no-validate cannot stack on nothing, raw
+ * disks, disks PARENT lacks, disks SINCE does not track and disks resized
+ * since SINCE.
+ */
+static char **
+whole_disks(virDomainPtr dom, const struct vk_disks *all, const struct vk_backup *parent,
+            const char *since, char *const *targets, const struct vk_report *rep)
+{
+  struct vk_ckpt c = { 0 };
+  virDomainCheckpointPtr chk = since ? virDomainCheckpointLookupByName(dom, since, 0) : NULL;
+  bool have = chk && vk_ckpt_get(chk, false, &c) == 0;
+  if (chk)
+    virDomainCheckpointFree(chk);
+  char **v = vk_xcalloc(vk_strv_len(targets) + 1, sizeof *v);
+  size_t n = 0;
+  for (size_t i = 0; targets[i]; i++) {
+    const char *t = targets[i];
+    bool whole = (rep->whole && vk_strv_contains(rep->whole, t)) || disk_is_raw(all, t);
+    bool in_parent = false;
+    for (size_t j = 0; parent && j < parent->nr_disks; j++)
+      in_parent |= strcmp(parent->disks[j].target, t) == 0;
+    whole |= !in_parent;
+    if (have && !whole) {
+      bool tracked = false;
+      for (size_t j = 0; j < c.nr_disks; j++)
+        tracked |= strcmp(c.disks[j].name, t) == 0 && c.disks[j].bitmap;
+      whole |= !tracked;
+    }
+    if (since && !whole) {
+      long long then = vk_meta_capacity(dom, since, t);
+      virDomainBlockInfo bi;
+      whole |= then >= 0 && virDomainGetBlockInfo(dom, t, &bi, 0) == 0 &&
+               (unsigned long long)then != bi.capacity;
+    }
+    if (whole)
+      v[n++] = vk_xstrdup(t);
+  }
+  vk_ckpt_clear(&c);
+  if (n == 0) {
+    free(v);
+    return NULL;
+  }
+  return v;
 }
 
 static void
@@ -464,9 +521,26 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     return -1;
   }
 
+  /* One job, one point in time: disks that cannot be incremental are
+   * copied whole (backupmode='full'), the others incrementally.
+   */
+  CLEANUP_STRV char **whole = out->level == VK_LEVEL_FULL ? NULL
+    : whole_disks(dom, &all, parent, out->since, targets, &out->report);
+  vk_strv_free(out->report.whole);
+  out->report.whole = NULL;
+  for (size_t i = 0; whole && whole[i]; i++)
+    vk_report_whole(&out->report, whole[i]);
+  /* Raw disks cannot hold a bitmap: the checkpoint leaves them out. */
+  char **tracked = vk_xcalloc(vk_strv_len(targets) + 1, sizeof *tracked);
+  for (size_t i = 0, n = 0; targets[i]; i++)
+    if (!disk_is_raw(&all, targets[i]))
+      tracked[n++] = targets[i];
+
   struct vk_backup *b = NULL;
-  if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, NULL, &b) < 0)
+  if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, whole, &b) < 0) {
+    free(tracked);
     return -1;
+  }
   struct vk_job_disk *jd = vk_xcalloc(b->nr_disks, sizeof *jd);
   char **files = vk_xcalloc(b->nr_disks + 1, sizeof *files);
   for (size_t i = 0; i < b->nr_disks; i++) {
@@ -474,15 +548,17 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     if (virDomainGetBlockInfo(dom, b->disks[i].target, &bi, 0) == 0)
       b->disks[i].virtual_size = bi.capacity;
     files[i] = vk_repo_path(repo, b->disks[i].file);
-    jd[i] = (struct vk_job_disk) { .target = b->disks[i].target, .file = files[i] };
+    jd[i] = (struct vk_job_disk) { .target = b->disks[i].target, .file = files[i],
+                                   .whole = whole && vk_strv_contains(whole, b->disks[i].target) };
   }
   char **alltargets = vk_xcalloc(all.n + 1, sizeof *alltargets);
   for (size_t i = 0, n = 0; i < all.n; i++)
     if (strcmp(all.disk[i].device, "disk") == 0 && !all.disk[i].readonly)
       alltargets[n++] = all.disk[i].target;
   xmlDocPtr bdoc = vk_backup_xml(out->since, jd, b->nr_disks, alltargets);
-  struct vk_ckpt_spec spec = { .name = name, .disks = targets, .all_disks = alltargets };
+  struct vk_ckpt_spec spec = { .name = name, .disks = tracked, .all_disks = alltargets };
   xmlDocPtr cdoc = vk_ckpt_build(&spec);
+  free(tracked);
   out->backup_xml = vk_xml_format(bdoc);
   out->checkpoint_xml = vk_xml_format(cdoc);
   xmlFreeDoc(bdoc);
