@@ -4,6 +4,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
 
 #include "backup.h"
 #include "ckpt.h"
@@ -138,6 +140,150 @@ choose_disks(const struct vk_disks *all, const char *domname,
   return 0;
 }
 
+/* What identifies a checkpoint: name, creation time, description (which
+ * holds the identity vckpt gives the checkpoints its backups create).
+ */
+struct identity {
+  char *name, *description;
+  long long created;
+};
+
+static void
+identity_clear(struct identity *id)
+{
+  free(id->name);
+  free(id->description);
+  memset(id, 0, sizeof *id);
+}
+
+/* Parse the identity out of checkpoint XML; -1 if it is not one. */
+static int
+identity_parse(const char *xml, struct identity *id)
+{
+  memset(id, 0, sizeof *id);
+  CLEANUP_XMLDOC xmlDocPtr doc = xmlReadMemory(xml, strlen(xml), "checkpoint", NULL,
+                                               XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                               XML_PARSE_NOWARNING);
+  if (!doc || !xmlDocGetRootElement(doc) ||
+      xmlStrcmp(xmlDocGetRootElement(doc)->name, (const xmlChar *)"domaincheckpoint") != 0)
+    return -1;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  id->name = vk_xpath_string(ctx, NULL, "/domaincheckpoint/name");
+  id->description = vk_xpath_string(ctx, NULL, "/domaincheckpoint/description");
+  CLEANUP_FREE char *ct = vk_xpath_string(ctx, NULL, "/domaincheckpoint/creationTime");
+  char *end = NULL;
+  id->created = ct ? strtoll(ct, &end, 10) : -1;
+  if (!id->name || !ct || !end || *end || id->created < 0) {
+    identity_clear(id);
+    return -1;
+  }
+  return 0;
+}
+
+/* Read a small file of the repository, never blocking, following no
+ * symlink and taking regular files only; NULL with *WHY set on failure.
+ */
+static char *
+read_record(const char *path, char **why)
+{
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0) {
+    *why = vk_xstrdup(strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size > (4 << 20)) {
+    *why = vk_xstrdup(S_ISREG(st.st_mode) ? "larger than 4 MiB" : "not a regular file");
+    close(fd);
+    return NULL;
+  }
+  char *buf = vk_xmalloc(st.st_size + 1);
+  size_t len = 0;
+  while (len < (size_t)st.st_size) {
+    ssize_t n = read(fd, buf + len, st.st_size - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      *why = vk_xstrdup(n < 0 ? strerror(errno) : "shorter than its size");
+      free(buf);
+      close(fd);
+      return NULL;
+    }
+    len += n;
+  }
+  close(fd);
+  buf[len] = '\0';
+  if (strlen(buf) != len) {
+    *why = vk_xstrdup("contains NUL bytes");
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+/* Whether libvirt's checkpoint SINCE is the one backup PARENT ended at:
+ * the same name, creation time and identity as recorded in the repository
+ * (ID.checkpoint.xml).  A checkpoint deleted and re-created under the same
+ * name tracks changes only from its re-creation: stacking on PARENT would
+ * lose what was written in between.
+ */
+static void
+check_identity(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *parent,
+               const char *since, const char *q, struct vk_report *rep)
+{
+  virDomainCheckpointPtr chk = virDomainCheckpointLookupByName(dom, since, 0);
+  if (!chk)
+    return;   /* the validator (or libvirt) reports a missing checkpoint */
+  CLEANUP_FREE char *live_xml =
+    virDomainCheckpointGetXMLDesc(chk, VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN);
+  virDomainCheckpointFree(chk);
+  CLEANUP_FREE char *path = vk_repo_path(repo, parent->checkpoint_xml);
+  CLEANUP_FREE char *why = NULL;
+  CLEANUP_FREE char *rec_xml = read_record(path, &why);
+  CLEANUP_FREE char *fix = vk_xasprintf("take a full backup to start a new chain "
+                                        "(vckpt backup %s --full)", q);
+  struct identity live = { 0 }, rec = { 0 };
+  if (!rec_xml || identity_parse(rec_xml, &rec) < 0) {
+    vk_report_add(rep, "checkpoint-unverified", VK_SEV_ERROR, NULL, path, NULL, since,
+                  vk_xasprintf("the record of checkpoint '%s' of backup %s cannot be read (%s): "
+                               "whether libvirt's checkpoint is the one that backup ended at "
+                               "is unknown", since, parent->id, why ? why : "not checkpoint XML"),
+                  vk_xstrdup(fix));
+    return;
+  }
+  if (!live_xml || identity_parse(live_xml, &live) < 0) {
+    vk_report_add(rep, "checkpoint-unverified", VK_SEV_ERROR, NULL, NULL, NULL, since,
+                  vk_xasprintf("cannot read checkpoint '%s' from libvirt: %s", since,
+                               live_xml ? "not checkpoint XML" : vk_virt_last_message()),
+                  vk_xstrdup(fix));
+    identity_clear(&rec);
+    return;
+  }
+  /* Records from before identities existed have no description: then the
+   * name and creation time decide.
+   */
+  bool same = strcmp(live.name, rec.name) == 0 && live.created == rec.created &&
+              ((!live.description && !rec.description) ||
+               (live.description && rec.description &&
+                strcmp(live.description, rec.description) == 0));
+  if (!same) {
+    char a[64], b[64];
+    vk_format_time(rec.created, a, sizeof a);
+    vk_format_time(live.created, b, sizeof b);
+    vk_report_add(rep, "checkpoint-replaced", VK_SEV_ERROR, NULL, NULL, NULL, since,
+                  vk_xasprintf("checkpoint '%s' is not the one backup %s ended at (that one was "
+                               "created %s; libvirt's was created %s%s): it was deleted and "
+                               "re-created, and what was written in between is not tracked",
+                               since, parent->id, a, b,
+                               live.created == rec.created ? ", with another identity" : ""),
+                  vk_xstrdup(fix));
+  }
+  identity_clear(&live);
+  identity_clear(&rec);
+}
+
 /* Checks of the repository side: the previous backup's files, space. */
 static void
 check_repo(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *parent,
@@ -163,6 +309,9 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *paren
                     vk_xasprintf("the file of the previous backup is missing: %s", strerror(errno)),
                     vk_xasprintf("take a full backup to start a new chain (vckpt backup %s --full)", q));
   }
+
+  if (parent && since)
+    check_identity(dom, repo, parent, since, q, rep);
 
   const char *dir = vk_repo_dir(repo);
   if (access(dir, W_OK) != 0)
@@ -556,7 +705,9 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     if (strcmp(all.disk[i].device, "disk") == 0 && !all.disk[i].readonly)
       alltargets[n++] = all.disk[i].target;
   xmlDocPtr bdoc = vk_backup_xml(out->since, jd, b->nr_disks, alltargets);
-  struct vk_ckpt_spec spec = { .name = name, .disks = tracked, .all_disks = alltargets };
+  CLEANUP_FREE char *identity = vk_ckpt_new_identity();
+  struct vk_ckpt_spec spec = { .name = name, .description = identity, .disks = tracked,
+                               .all_disks = alltargets };
   xmlDocPtr cdoc = vk_ckpt_build(&spec);
   free(tracked);
   out->backup_xml = vk_xml_format(bdoc);
