@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -92,7 +94,10 @@ recover(virDomainPtr dom, struct vk_repo *repo)
   return vk_repo_recover(repo);
 }
 
-/* A checkpoint name for this backup that libvirt does not have yet. */
+/* A checkpoint name for this backup that libvirt does not have yet:
+ * "vckpt-TIME-RANDOM", so that two runs in the same second (on two hosts
+ * sharing images, or after a bitmap was left behind) never pick the same.
+ */
 static char *
 new_checkpoint_name(virDomainPtr dom)
 {
@@ -101,14 +106,139 @@ new_checkpoint_name(virDomainPtr dom)
   struct tm tm;
   gmtime_r(&t, &tm);
   strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  for (int i = 0;; i++) {
-    char *name = i ? vk_xasprintf("vckpt-%s-%d", stamp, i) : vk_xasprintf("vckpt-%s", stamp);
+  for (;;) {
+    unsigned char r[3] = { 0 };
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+      struct timespec ts;   /* no entropy yet: the sub-second time */
+      clock_gettime(CLOCK_REALTIME, &ts);
+      long v = ts.tv_nsec / 1000 ^ (long)getpid();
+      r[0] = v >> 16, r[1] = v >> 8, r[2] = v;
+    }
+    char *name = vk_xasprintf("vckpt-%s-%02x%02x%02x", stamp, r[0], r[1], r[2]);
     virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, name, 0);
     if (!c)
       return name;
     virDomainCheckpointFree(c);
     free(name);
   }
+}
+
+/* ---- one backup per domain per host ---- */
+
+#define VK_LOCK_DIR "/run/vckpt"
+
+/* The directory of the host-wide locks: $VCKPT_LOCK_DIR (for tests), else
+ * /run/vckpt.
+ */
+static const char *
+lock_dir(void)
+{
+  const char *env = getenv("VCKPT_LOCK_DIR");
+  return env && *env ? env : VK_LOCK_DIR;
+}
+
+/* Read "pid=N\nstart=T\nrepo=R\n" from lock file FD into a description;
+ * NULL while the holder has not written it yet.
+ */
+static char *
+lock_holder(int fd)
+{
+  char buf[4200];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0)
+    return NULL;
+  buf[n] = '\0';
+  long pid = 0;
+  long long start = 0;
+  const char *repo = NULL;
+  for (char *p = buf, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+    *nl = '\0';
+    if (strncmp(p, "pid=", 4) == 0)
+      pid = strtol(p + 4, NULL, 10);
+    else if (strncmp(p, "start=", 6) == 0)
+      start = strtoll(p + 6, NULL, 10);
+    else if (strncmp(p, "repo=", 5) == 0)
+      repo = p + 5;
+  }
+  if (pid <= 0 || !repo)
+    return NULL;
+  char when[64];
+  vk_format_time(start, when, sizeof when);
+  CLEANUP_FREE char *r = vk_printable(repo);
+  return vk_xasprintf("pid %ld (a backup into %s, since %s)", pid, r, when);
+}
+
+/* Take the host-wide lock of the domain (keyed by its UUID): one backup of
+ * a domain at a time on this host, whatever the repository.  Returns the
+ * locked file descriptor, or -1 after reporting (busy: VK_EXIT_BUSY naming
+ * the holder).
+ */
+static int
+host_lock(const char *domname, const char *uuid, const char *repo_dir)
+{
+  const char *dir = lock_dir();
+  if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+    vk_error(VK_EXIT_FAILURE, "cannot create %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (dfd < 0 || fstat(dfd, &st) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", dir, strerror(errno));
+    if (dfd >= 0)
+      close(dfd);
+    return -1;
+  }
+  if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+    vk_error(VK_EXIT_FAILURE, "%s: not a private directory (owner %ld, mode %04o): refusing "
+             "to keep locks there", dir, (long)st.st_uid, (unsigned)(st.st_mode & 07777));
+    close(dfd);
+    return -1;
+  }
+  CLEANUP_FREE char *file = vk_xasprintf("%s.lock", uuid);
+  CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, file);
+  int fd = openat(dfd, file, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  close(dfd);
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", path, fd < 0 ? strerror(errno) : "not a regular file");
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    if (errno != EWOULDBLOCK) {
+      vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
+      close(fd);
+      return -1;
+    }
+    /* The holder writes its name just after taking the lock. */
+    char *who = NULL;
+    for (int i = 0; i < 50 && !(who = lock_holder(fd)); i++)
+      usleep(2000);
+    vk_error(VK_EXIT_BUSY, "domain '%s' is locked by %s: one backup of a domain at a time "
+             "(lock %s)", domname, who ? who : "another process", path);
+    free(who);
+    close(fd);
+    return -1;
+  }
+  CLEANUP_FREE char *abs = realpath(repo_dir, NULL);
+  CLEANUP_FREE char *text = vk_xasprintf("pid=%ld\nstart=%lld\nrepo=%.4000s\n", (long)getpid(),
+                                         (long long)time(NULL), abs ? abs : repo_dir);
+  size_t len = strlen(text);
+  if (ftruncate(fd, 0) < 0 || pwrite(fd, text, len, 0) != (ssize_t)len)
+    vk_warn("%s: cannot record the lock holder: %s", path, strerror(errno));
+  return fd;
+}
+
+/* Release the host-wide lock: empty the file while still holding it. */
+static void
+host_unlock(int fd)
+{
+  if (fd < 0)
+    return;
+  if (ftruncate(fd, 0) < 0)
+    vk_debug("cannot empty the host lock: %s", strerror(errno));
+  close(fd);
 }
 
 /* The disks to back up: --disk, else every writable disk, less --exclude. */
@@ -743,10 +873,21 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
   }
   if (req->name && vk_check_name("checkpoint", req->name) < 0)
     return -1;
-  if (vk_repo_open(req->repo_dir, domname, true, true, &repo) < 0)
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  if (virDomainGetUUIDString(dom, uuid) < 0) {
+    vk_virt_error("cannot read the UUID of domain '%s'", domname);
     return -1;
+  }
+  int lockfd = -1;
+  if (!req->dry_run && (lockfd = host_lock(domname, uuid, req->repo_dir)) < 0)
+    return -1;
+  if (vk_repo_open(req->repo_dir, domname, true, true, &repo) < 0) {
+    host_unlock(lockfd);
+    return -1;
+  }
   int r = backup_locked(conn, dom, repo, req, out);
   vk_repo_close(repo);
+  host_unlock(lockfd);
   return r;
 }
 
