@@ -57,7 +57,13 @@ int vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
                   const char *checkpoint_xml, bool quiesce, bool quiet,
                   struct vk_job_result *res);
 
-/* Signals that ask a running job to stop (installed by vk_backup_run). */
+/* The signal (SIGINT, SIGTERM) that asked the backup to stop, or 0. */
 extern volatile sig_atomic_t vk_stop_signal;
+/* Catch SIGINT and SIGTERM into vk_stop_signal until the matching
+ * vk_stop_catch_end (calls nest): the engine does it for a whole backup,
+ * vk_backup_run for its job.
+ */
+void vk_stop_catch_begin(void);
+void vk_stop_catch_end(void);
 
 #endif

@@ -49,23 +49,36 @@ vk_backup_outcome_clear(struct vk_backup_outcome *o)
   memset(o, 0, sizeof *o);
 }
 
-/* Delete the checkpoint a failed backup created (libvirt leaves it). */
-static void
-drop_checkpoint(virDomainPtr dom, const char *name)
+/* Delete the checkpoint a failed backup created (libvirt leaves it).
+ * 0 once libvirt confirmed it is gone; -1 with *WHY set when libvirt could
+ * not be asked (libvirtd unreachable) or refused.
+ */
+static int
+drop_checkpoint(virDomainPtr dom, const char *name, char **why)
 {
   virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, name, 0);
-  if (!c)
-    return;
+  if (!c) {
+    if (vk_virt_last_code() == VIR_ERR_NO_DOMAIN_CHECKPOINT)
+      return 0;
+    *why = virConnectIsAlive(virDomainGetConnect(dom)) != 1
+      ? vk_xstrdup("libvirtd unreachable") : vk_xstrdup(vk_virt_last_message());
+    return -1;
+  }
+  int r = 0;
   if (virDomainCheckpointDelete(c, 0) < 0 &&
-      virDomainCheckpointDelete(c, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) < 0)
-    vk_warn("cannot delete checkpoint '%s' of the failed backup: %s (delete it with "
-            "'vckpt checkpoint delete')", name, vk_virt_last_message());
-  else
+      virDomainCheckpointDelete(c, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) < 0) {
+    *why = virConnectIsAlive(virDomainGetConnect(dom)) != 1
+      ? vk_xstrdup("libvirtd unreachable") : vk_xstrdup(vk_virt_last_message());
+    r = -1;
+  } else
     vk_meta_forget(dom, name);
   virDomainCheckpointFree(c);
+  return r;
 }
 
-/* Finish what an earlier, killed run left: its job, checkpoint and files. */
+/* Finish what an earlier, killed run left: its job, checkpoint and files.
+ * The journal goes only once the checkpoint is confirmed gone.
+ */
 static int
 recover(virDomainPtr dom, struct vk_repo *repo)
 {
@@ -87,8 +100,13 @@ recover(virDomainPtr dom, struct vk_repo *repo)
       }
     }
   }
-  if (ck && !vk_repo_find_by_checkpoint(repo, ck))
-    drop_checkpoint(dom, ck);
+  CLEANUP_FREE char *why = NULL;
+  if (ck && !vk_repo_find_by_checkpoint(repo, ck) && drop_checkpoint(dom, ck, &why) < 0) {
+    vk_error(VK_EXIT_FAILURE, "cannot finish the rollback of interrupted backup %s: its "
+             "checkpoint '%s' could not be deleted (%s); its journal is kept for the next run",
+             p->id, ck, why);
+    return -1;
+  }
   vk_warn("cleaned up after an interrupted backup%s%s%s: partial files removed",
           ck ? " (checkpoint '" : "", ck ? ck : "", ck ? "' deleted)" : "");
   return vk_repo_recover(repo);
@@ -640,12 +658,50 @@ disks_cleanup(void *ptr)
   vk_disks_clear(ptr);
 }
 
-/* Roll back a backup that did not complete: checkpoint, files, journal. */
-static void
-roll_back(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b, const char *name)
+/* Roll back a backup that did not complete: checkpoint, files, journal.
+ * Returns 0, or -1 with *WHY set when the checkpoint could not be
+ * confirmed deleted: then the journal and the files stay, and the next run
+ * for the domain finishes the rollback (recover).
+ */
+static int
+roll_back(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b, char **why)
 {
-  drop_checkpoint(dom, name);
+  if (drop_checkpoint(dom, b->checkpoint, why) < 0)
+    return -1;
   vk_repo_abort(repo, b);
+  return 0;
+}
+
+/* Roll back after an error already reported; say so if it stays half done. */
+static void
+roll_back_after_error(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b)
+{
+  CLEANUP_FREE char *why = NULL;
+  CLEANUP_FREE char *ck = vk_xstrdup(b->checkpoint);
+  if (roll_back(dom, repo, b, &why) < 0)
+    vk_error(VK_EXIT_FAILURE, "the checkpoint '%s' could not be deleted (%s); the next vckpt "
+             "run for this domain will finish the rollback", ck, why);
+  else if (vk_stop_signal)
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: the backup was rolled back "
+             "(checkpoint '%s' deleted, files removed)", (int)vk_stop_signal, ck);
+}
+
+/* If SIGINT or SIGTERM came, give up B (nothing started in libvirt yet
+ * that the rollback does not undo) and report it.
+ */
+static bool
+stopped_before_job(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b)
+{
+  if (!vk_stop_signal)
+    return false;
+  vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the backup job started: "
+           "nothing was left behind", (int)vk_stop_signal);
+  CLEANUP_FREE char *why = NULL;
+  CLEANUP_FREE char *ck = vk_xstrdup(b->checkpoint);
+  if (roll_back(dom, repo, b, &why) < 0)
+    vk_error(VK_EXIT_FAILURE, "the checkpoint '%s' could not be deleted (%s); the next vckpt "
+             "run for this domain will finish the rollback", ck, why);
+  return true;
 }
 
 /* Start the job and see it through; commit or roll back. */
@@ -654,7 +710,9 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
     const struct vk_backup_request *req, const char *bxml, const char *cxml,
     char *const *targets, struct vk_backup_outcome *out)
 {
-  const char *name = b->checkpoint;
+  CLEANUP_FREE char *name = vk_xstrdup(b->checkpoint);
+  if (stopped_before_job(dom, repo, b))
+    return -1;
   CLEANUP_FREE char *dxml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_SECURE);
   if (!dxml) {
     vk_virt_error("cannot read the domain XML");
@@ -670,6 +728,8 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
       .target = b->disks[i].target, .file = file, .backing = backing,
       .size = b->disks[i].virtual_size,
     };
+    if (stopped_before_job(dom, repo, b))
+      return -1;
     if (vk_target_create(&jd) < 0) {
       vk_repo_abort(repo, b);
       return -1;
@@ -679,16 +739,25 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
     vk_repo_abort(repo, b);
     return -1;
   }
+  if (stopped_before_job(dom, repo, b))
+    return -1;
+  vk_debug("starting the backup job");
   struct vk_job_result res;
   if (vk_backup_run(conn, dom, bxml, cxml, req->quiesce, req->quiet, &res) < 0) {
-    vk_repo_abort(repo, b);
+    /* The checkpoint may exist if libvirt went away during the call. */
+    roll_back_after_error(dom, repo, b);
     return -1;
   }
   out->bytes = res.bytes;
   out->seconds = res.seconds;
   if (!res.ok) {
-    roll_back(dom, repo, b, name);
-    if (res.interrupted)
+    CLEANUP_FREE char *why = NULL;
+    if (roll_back(dom, repo, b, &why) < 0)
+      vk_error(VK_EXIT_FAILURE, "the backup %s: %s; the checkpoint '%s' could not be deleted "
+               "(%s); the next vckpt run for this domain will finish the rollback",
+               res.interrupted ? "was interrupted" : "failed",
+               res.error ? res.error : "unknown error", name, why);
+    else if (res.interrupted)
       vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: the backup job was aborted, "
                "its checkpoint '%s' deleted and its partial files removed",
                (int)vk_stop_signal, name);
@@ -712,7 +781,7 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
       vk_debug("waited %d ms for QEMU to close %s", tries * 100, file);
     if (tries > 600) {
       vk_error(VK_EXIT_FAILURE, "QEMU still has %s open 60 s after the backup ended", file);
-      roll_back(dom, repo, b, name);
+      roll_back_after_error(dom, repo, b);
       return -1;
     }
   }
@@ -729,17 +798,23 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
   }
   if (!ck_xml) {
     vk_virt_error("cannot read checkpoint '%s' after the backup", name);
-    roll_back(dom, repo, b, name);
+    roll_back_after_error(dom, repo, b);
+    return -1;
+  }
+  if (vk_stop_signal) {
+    roll_back_after_error(dom, repo, b);
     return -1;
   }
   if (out->auto_reason)
     b->note = vk_xasprintf("auto: new full chain: %s", out->auto_reason);
   /* The last libvirt call comes before hashing, which can take minutes. */
   vk_meta_record(dom, name, targets);
+  vk_debug("hashing and committing the backup files");
   if (vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 || vk_repo_commit(repo, b) < 0) {
-    roll_back(dom, repo, b, name);
+    roll_back_after_error(dom, repo, b);
     return -1;
   }
+  vk_debug("backup %s committed", out->id);
   return 0;
 }
 
@@ -797,6 +872,11 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   if (out->report.errors) {
     vk_error(VK_EXIT_PREFLIGHT, "backup refused by the preflight check: %zu problem%s; "
              "nothing was started", out->report.errors, out->report.errors == 1 ? "" : "s");
+    return -1;
+  }
+  if (vk_stop_signal && !req->dry_run) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the backup started: "
+             "nothing was changed", (int)vk_stop_signal);
     return -1;
   }
 
@@ -878,16 +958,25 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
     vk_virt_error("cannot read the UUID of domain '%s'", domname);
     return -1;
   }
+  /* From here to the end a signal is noticed, not fatal: every phase
+   * either rolls back (exit 6) or, once committed, completes.
+   */
+  vk_stop_catch_begin();
   int lockfd = -1;
-  if (!req->dry_run && (lockfd = host_lock(domname, uuid, req->repo_dir)) < 0)
-    return -1;
-  if (vk_repo_open(req->repo_dir, domname, true, true, &repo) < 0) {
-    host_unlock(lockfd);
+  if (!req->dry_run && (lockfd = host_lock(domname, uuid, req->repo_dir)) < 0) {
+    vk_stop_catch_end();
     return -1;
   }
-  int r = backup_locked(conn, dom, repo, req, out);
-  vk_repo_close(repo);
+  int r = -1;
+  if (vk_repo_open(req->repo_dir, domname, true, true, &repo) == 0) {
+    r = backup_locked(conn, dom, repo, req, out);
+    vk_repo_close(repo);
+  }
   host_unlock(lockfd);
+  if (r == 0 && vk_stop_signal && !req->dry_run)
+    vk_warn("signal %d came too late to stop the backup: it was committed and is complete",
+            (int)vk_stop_signal);
+  vk_stop_catch_end();
   return r;
 }
 
