@@ -814,7 +814,6 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
     roll_back_after_error(dom, repo, b);
     return -1;
   }
-  vk_debug("backup %s committed", out->id);
   return 0;
 }
 
