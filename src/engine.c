@@ -434,8 +434,9 @@ check_identity(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *p
 
 /* Checks of the repository side: the previous backup's files, space. */
 static void
-check_repo(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *parent,
-           const char *since, char *const *targets, bool estimate, struct vk_report *rep)
+check_repo(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir,
+           const struct vk_backup *parent, const char *since, char *const *targets,
+           bool estimate, struct vk_report *rep)
 {
   CLEANUP_FREE char *q = vk_shell_quote(virDomainGetName(dom));
   for (size_t i = 0; parent && targets[i]; i++) {
@@ -461,7 +462,19 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *paren
   if (parent && since)
     check_identity(dom, repo, parent, since, q, rep);
 
-  const char *dir = vk_repo_dir(repo);
+  /* Without a repository yet (a dry run), the directory it would go in. */
+  CLEANUP_FREE char *dir = vk_xstrdup(repo ? vk_repo_dir(repo) : repo_dir);
+  while (!repo && access(dir, F_OK) != 0) {
+    char *slash = strrchr(dir, '/');
+    if (!slash) {
+      free(dir);
+      dir = vk_xstrdup(".");
+      break;
+    } else if (slash == dir)
+      break;
+    else
+      *slash = '\0';
+  }
   if (access(dir, W_OK) != 0)
     vk_report_add(rep, "target-not-writable", VK_SEV_ERROR, NULL, dir, NULL, NULL,
                   vk_xasprintf("the repository directory is not writable: %s", strerror(errno)),
@@ -520,7 +533,7 @@ preflight(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_request
     rep->checkpoint = since ? vk_xstrdup(since) : NULL;
     rep->running = true;
   }
-  check_repo(dom, repo, parent, since, targets, !req->no_validate, rep);
+  check_repo(dom, repo, req->repo_dir, parent, since, targets, !req->no_validate, rep);
   return 0;
 }
 
@@ -549,7 +562,7 @@ choose_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_requ
   case VK_MODE_INCREMENTAL:
     out->level = VK_LEVEL_INCREMENTAL;
     out->since = vk_xstrdup(req->since);
-    *parent = vk_repo_find_by_checkpoint(repo, req->since);
+    *parent = repo ? vk_repo_find_by_checkpoint(repo, req->since) : NULL;
     if (!*parent)
       vk_report_add(&out->report, "previous-backup-missing", VK_SEV_ERROR, NULL, NULL, NULL,
                     req->since,
@@ -560,7 +573,7 @@ choose_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_requ
     return 0;
   case VK_MODE_DIFFERENTIAL: {
     out->level = VK_LEVEL_DIFFERENTIAL;
-    const struct vk_backup *latest = vk_repo_latest(repo);
+    const struct vk_backup *latest = repo ? vk_repo_latest(repo) : NULL;
     *parent = latest ? vk_repo_chain_full(repo, latest->chain) : NULL;
     if (!*parent) {
       vk_report_add(&out->report, "previous-backup-missing", VK_SEV_ERROR, NULL, NULL, NULL, NULL,
@@ -572,14 +585,15 @@ choose_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_requ
     return 0;
   }
   case VK_MODE_AUTO: {
-    const struct vk_backup *latest = vk_repo_latest(repo);
+    const struct vk_backup *latest = repo ? vk_repo_latest(repo) : NULL;
     if (!latest) {
       out->level = VK_LEVEL_FULL;
       out->auto_reason = vk_xstrdup("the repository has no backup of this domain yet");
       return 0;
     }
     struct vk_report trial = { 0 };
-    if (preflight(dom, repo, &(struct vk_backup_request){ .no_validate = req->no_validate },
+    if (preflight(dom, repo, &(struct vk_backup_request){ .repo_dir = req->repo_dir,
+                                                         .no_validate = req->no_validate },
                   VK_LEVEL_INCREMENTAL, latest->checkpoint, latest, targets, name, &trial) < 0)
       return -1;
     if (trial.errors == 0) {
@@ -832,8 +846,9 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     vk_virt_error("cannot read the UUID of domain '%s'", domname);
     return -1;
   }
-  if (vk_repo_check_uuid(repo, uuid) < 0 ||
-      recover(dom, repo) < 0 ||
+  /* A dry run writes nothing; REPO is NULL when it has no backup yet. */
+  if ((repo && vk_repo_check_uuid(repo, uuid) < 0) ||
+      (!req->dry_run && recover(dom, repo) < 0) ||
       vk_domain_disks(dom, 0, &all) < 0 ||
       choose_disks(&all, domname, req, &targets) < 0)
     return -1;
@@ -894,26 +909,48 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     if (!disk_is_raw(&all, targets[i]))
       tracked[n++] = targets[i];
 
+  /* The file of each disk: from the journal, or for a dry run, which
+   * writes nothing, the names the backup would get.
+   */
+  size_t nt = vk_strv_len(targets);
   struct vk_backup *b = NULL;
-  if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, whole, &b) < 0) {
-    free(tracked);
-    return -1;
+  CLEANUP_STRV char **files = vk_xcalloc(nt + 1, sizeof *files);
+  if (req->dry_run) {
+    char stamp[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    static const char *const prefix[] = { "full", "inc", "diff" };
+    out->id = vk_xasprintf("%s-%s", prefix[out->level], stamp);
+    out->chain = vk_xstrdup(parent ? parent->chain : stamp);
+    CLEANUP_FREE char *base = repo ? vk_xstrdup(vk_repo_dir(repo))
+                                   : vk_xasprintf("%s/%s", req->repo_dir, domname);
+    for (size_t i = 0; i < nt; i++)
+      files[i] = vk_xasprintf("%s/%s/%s.%s.qcow2", base, out->chain, out->id, targets[i]);
+  } else {
+    if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, whole, &b) < 0) {
+      free(tracked);
+      return -1;
+    }
+    for (size_t i = 0; i < nt; i++) {
+      virDomainBlockInfo bi;
+      if (virDomainGetBlockInfo(dom, b->disks[i].target, &bi, 0) == 0)
+        b->disks[i].virtual_size = bi.capacity;
+      files[i] = vk_repo_path(repo, b->disks[i].file);
+    }
+    out->id = vk_xstrdup(b->id);
+    out->chain = vk_xstrdup(b->chain);
   }
-  struct vk_job_disk *jd = vk_xcalloc(b->nr_disks, sizeof *jd);
-  char **files = vk_xcalloc(b->nr_disks + 1, sizeof *files);
-  for (size_t i = 0; i < b->nr_disks; i++) {
-    virDomainBlockInfo bi;
-    if (virDomainGetBlockInfo(dom, b->disks[i].target, &bi, 0) == 0)
-      b->disks[i].virtual_size = bi.capacity;
-    files[i] = vk_repo_path(repo, b->disks[i].file);
-    jd[i] = (struct vk_job_disk) { .target = b->disks[i].target, .file = files[i],
-                                   .whole = whole && vk_strv_contains(whole, b->disks[i].target) };
-  }
+  struct vk_job_disk *jd = vk_xcalloc(nt, sizeof *jd);
+  for (size_t i = 0; i < nt; i++)
+    jd[i] = (struct vk_job_disk) { .target = targets[i], .file = files[i],
+                                   .whole = whole && vk_strv_contains(whole, targets[i]) };
   char **alltargets = vk_xcalloc(all.n + 1, sizeof *alltargets);
   for (size_t i = 0, n = 0; i < all.n; i++)
     if (strcmp(all.disk[i].device, "disk") == 0 && !all.disk[i].readonly)
       alltargets[n++] = all.disk[i].target;
-  xmlDocPtr bdoc = vk_backup_xml(out->since, jd, b->nr_disks, alltargets);
+  xmlDocPtr bdoc = vk_backup_xml(out->since, jd, nt, alltargets);
   CLEANUP_FREE char *identity = vk_ckpt_new_identity();
   struct vk_ckpt_spec spec = { .name = name, .description = identity, .disks = tracked,
                                .all_disks = alltargets };
@@ -925,15 +962,10 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   xmlFreeDoc(cdoc);
   free(alltargets);
   free(jd);
-  vk_strv_free(files);
-  out->id = vk_xstrdup(b->id);
-  out->chain = vk_xstrdup(b->chain);
   out->checkpoint = vk_xstrdup(name);
   vk_debug("backup XML:\n%s\ncheckpoint XML:\n%s", out->backup_xml, out->checkpoint_xml);
-  if (req->dry_run) {
-    vk_repo_abort(repo, b);
+  if (req->dry_run)
     return 0;
-  }
   return run(conn, dom, repo, b, req, out->backup_xml, out->checkpoint_xml, targets, out);
 }
 
@@ -967,7 +999,16 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
     return -1;
   }
   int r = -1;
-  if (vk_repo_open(req->repo_dir, domname, true, true, &repo) == 0) {
+  if (req->dry_run) {
+    /* Read-only: no directory, no lock file, no journal is created. */
+    CLEANUP_FREE char *dir = vk_xasprintf("%s/%s", req->repo_dir, domname);
+    if (access(dir, F_OK) != 0 && errno == ENOENT)
+      r = backup_locked(conn, dom, NULL, req, out);
+    else if (vk_repo_open(req->repo_dir, domname, false, false, &repo) == 0) {
+      r = backup_locked(conn, dom, repo, req, out);
+      vk_repo_close(repo);
+    }
+  } else if (vk_repo_open(req->repo_dir, domname, true, true, &repo) == 0) {
     r = backup_locked(conn, dom, repo, req, out);
     vk_repo_close(repo);
   }
@@ -1016,7 +1057,7 @@ vk_repo_preflight(virDomainPtr dom, const char *repo_dir, const char *since,
                                "checkpoint '%s'", since),
                   vk_xasprintf("take a full backup to start a new chain "
                                "(vckpt backup %s --full)", q));
-  check_repo(dom, repo, parent, since, targets, true, rep);
+  check_repo(dom, repo, repo_dir, parent, since, targets, true, rep);
   vk_repo_close(repo);
   return 0;
 }
