@@ -20,8 +20,12 @@ for (( i = 0; i < 400; i++ )); do
     sleep 0.05
 done
 virsh domjobinfo "$dom" | grep -q '^Operation: *Backup' || fail "no backup job started"
-
+# Hold the first run where it is (its job goes on in QEMU) so the second
+# surely meets it, however slow its start (valgrind).
+kill -STOP $pid
+cleanup_fn kill -CONT $pid
 expect_exit 5 vckpt backup "$dom" --repo "$TMPD/r2" --full --name two
+kill -CONT $pid
 assert_grep "locked by pid $pid \(a backup into $TMPD/r1, since " "$err"
 test ! -e "$TMPD/r2"
 # The lock is host-wide, private, keyed by the UUID.
