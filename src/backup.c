@@ -331,7 +331,10 @@ vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
   res->bytes = done;
   res->ok = have && type == VIR_DOMAIN_JOB_COMPLETED && !res->interrupted;
   if (!res->ok) {
-    if (w.stopped || virDomainIsActive(dom) != 1)
+    if (!have && virConnectIsAlive(conn) != 1)
+      res->error = vk_xstrdup("lost the connection to libvirt before the result of the backup "
+                              "job could be read");
+    else if (w.stopped || virDomainIsActive(dom) != 1)
       res->error = vk_xstrdup("the domain stopped during the backup (QEMU exited)");
     else if (res->interrupted)
       res->error = vk_xstrdup("aborted");
