@@ -43,6 +43,8 @@ vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n
       continue;
     }
     xmlNewProp(x, (const xmlChar *)"backup", (const xmlChar *)"yes");
+    if (incremental && d->whole)
+      xmlNewProp(x, (const xmlChar *)"backupmode", (const xmlChar *)"full");
     xmlNewProp(x, (const xmlChar *)"type", (const xmlChar *)"file");
     xmlNodePtr t = xmlNewChild(x, NULL, (const xmlChar *)"target", NULL);
     xmlNewProp(t, (const xmlChar *)"file", (const xmlChar *)d->file);
@@ -105,6 +107,9 @@ vk_run(char *const argv[])
   if (WIFEXITED(status))
     vk_error(VK_EXIT_FAILURE, "%s failed (exit %d)%s%s", argv[0], WEXITSTATUS(status),
              len ? ": " : "", msg);
+  else if (vk_stop_signal)   /* the terminal's Ctrl-C reached it too */
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while %s ran", (int)vk_stop_signal,
+             argv[0]);
   else
     vk_error(VK_EXIT_FAILURE, "%s killed by signal %d", argv[0], WTERMSIG(status));
   return -1;
@@ -156,6 +161,32 @@ static void
 on_signal(int sig)
 {
   vk_stop_signal = sig;
+}
+
+static int catch_depth;
+static struct sigaction saved_int, saved_term;
+
+void
+vk_stop_catch_begin(void)
+{
+  if (catch_depth++ > 0)
+    return;
+  /* SA_RESTART: reads and writes go on; poll() in the event loop still
+   * returns early, and every phase looks at vk_stop_signal.
+   */
+  struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &saved_int);
+  sigaction(SIGTERM, &sa, &saved_term);
+}
+
+void
+vk_stop_catch_end(void)
+{
+  if (catch_depth == 0 || --catch_depth > 0)
+    return;
+  sigaction(SIGINT, &saved_int, NULL);
+  sigaction(SIGTERM, &saved_term, NULL);
 }
 
 static double
@@ -226,10 +257,7 @@ vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
   }
   int timer = virEventAddTimeout(250, on_tick, NULL, NULL);
 
-  struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  vk_stop_catch_begin();
 
   double start = now();
   int r = -1;
@@ -303,7 +331,10 @@ vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
   res->bytes = done;
   res->ok = have && type == VIR_DOMAIN_JOB_COMPLETED && !res->interrupted;
   if (!res->ok) {
-    if (w.stopped || virDomainIsActive(dom) != 1)
+    if (!have && virConnectIsAlive(conn) != 1)
+      res->error = vk_xstrdup("lost the connection to libvirt before the result of the backup "
+                              "job could be read");
+    else if (w.stopped || virDomainIsActive(dom) != 1)
       res->error = vk_xstrdup("the domain stopped during the backup (QEMU exited)");
     else if (res->interrupted)
       res->error = vk_xstrdup("aborted");
@@ -317,8 +348,7 @@ vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
   }
   free(errmsg);
  out:
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGTERM, &old_term, NULL);
+  vk_stop_catch_end();
   if (timer >= 0)
     virEventRemoveTimeout(timer);
   virConnectDomainEventDeregisterAny(conn, cb1);

@@ -17,10 +17,12 @@ struct vk_job_disk {
   const char *file;       /* absolute path of the qcow2 target */
   const char *backing;    /* backing file name to record in the target (relative), or NULL */
   uint64_t size;          /* virtual size of the target */
+  bool whole;             /* copied whole in a non-full job (backupmode='full') */
 };
 
 /* Build <domainbackup mode='push'>: INCREMENTAL is the checkpoint the
- * changes are relative to (NULL: full); ALL lists every disk of the domain
+ * changes are relative to (NULL: full); a disk marked WHOLE is copied whole
+ * in the same job (backupmode='full'); ALL lists every disk of the domain
  * so the others get backup='no'.
  */
 xmlDocPtr vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,
@@ -55,7 +57,13 @@ int vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
                   const char *checkpoint_xml, bool quiesce, bool quiet,
                   struct vk_job_result *res);
 
-/* Signals that ask a running job to stop (installed by vk_backup_run). */
+/* The signal (SIGINT, SIGTERM) that asked the backup to stop, or 0. */
 extern volatile sig_atomic_t vk_stop_signal;
+/* Catch SIGINT and SIGTERM into vk_stop_signal until the matching
+ * vk_stop_catch_end (calls nest): the engine does it for a whole backup,
+ * vk_backup_run for its job.
+ */
+void vk_stop_catch_begin(void);
+void vk_stop_catch_end(void);
 
 #endif

@@ -1,14 +1,38 @@
 /* vckpt - checkpoint XML and listing. */
 #include <config.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "ckpt.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
+
+char *
+vk_ckpt_new_identity(void)
+{
+  unsigned char r[16];
+  size_t got = 0;
+  while (got < sizeof r) {
+    ssize_t n = getrandom(r + got, sizeof r - got, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      /* No entropy source at all: the name and time still identify it. */
+      vk_warn("getrandom: %s", n < 0 ? strerror(errno) : "no data");
+      break;
+    }
+    got += n;
+  }
+  char hex[2 * sizeof r + 1];
+  for (size_t i = 0; i < sizeof r; i++)
+    snprintf(hex + 2 * i, 3, "%02x", got == sizeof r ? r[i] : 0);
+  return vk_xasprintf("vckpt backup checkpoint, identity %s", hex);
+}
 
 xmlDocPtr
 vk_ckpt_build(const struct vk_ckpt_spec *spec)

@@ -35,6 +35,13 @@ struct vk_ckpt_spec {
   char *const *all_disks;  /* every checkpointable target of the domain */
 };
 
+/* The description of a checkpoint a backup creates: a fixed text and a
+ * random 128-bit identity, so that a checkpoint deleted and re-created
+ * under the same name, even within the same second, is told apart from
+ * the one a backup ended at (libvirt keeps the description it was given).
+ */
+char *vk_ckpt_new_identity(void);
+
 /* Build a <domaincheckpoint> document for virDomainCheckpointCreateXML. */
 xmlDocPtr vk_ckpt_build(const struct vk_ckpt_spec *spec);
 /* Parse checkpoint XML from libvirt (or a file, named WHAT in errors). */

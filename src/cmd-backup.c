@@ -110,19 +110,23 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
     print_findings(&o.report);
   } else if (r == 0 && opts.dry_run) {
     print_findings(&o.report);
-    vk_printf("Dry run: would take a %s backup%s%s of %s, creating checkpoint %s\n",
+    CLEANUP_FREE char *whole = o.report.whole ? vk_strv_join(o.report.whole, ", ") : NULL;
+    vk_printf("Dry run: would take a %s backup%s%s of %s%s%s%s, creating checkpoint %s\n",
               vk_level_name(o.level), o.since ? " since checkpoint " : "", o.since ? o.since : "",
-              domname, o.checkpoint);
+              domname, whole ? " (copied whole: " : "", whole ? whole : "", whole ? ")" : "",
+              o.checkpoint);
     vk_printf("\nBackup XML:\n%s\nCheckpoint XML:\n%s", o.backup_xml, o.checkpoint_xml);
   } else if (r == 0 && !vk_quiet) {
     char b[32], w[32], rate[32];
     vk_human_size(o.bytes, b, sizeof b);
     vk_human_size(o.written, w, sizeof w);
     vk_human_size(o.seconds > 0 ? o.bytes / o.seconds : 0, rate, sizeof rate);
-    vk_printf("Backup %s of %s complete: %s%s%s, checkpoint %s; %s processed, %s written, "
+    CLEANUP_FREE char *whole = o.report.whole ? vk_strv_join(o.report.whole, ", ") : NULL;
+    vk_printf("Backup %s of %s complete: %s%s%s%s%s%s, checkpoint %s; %s processed, %s written, "
               "in %.1f s (%s/s)\n", o.id, domname, vk_level_name(o.level),
-              o.since ? " since " : "", o.since ? o.since : "", o.checkpoint, b, w,
-              o.seconds, rate);
+              o.since ? " since " : "", o.since ? o.since : "",
+              whole ? " (copied whole: " : "", whole ? whole : "", whole ? ")" : "",
+              o.checkpoint, b, w, o.seconds, rate);
   } else if (r == 0)
     vk_printf("%s\n", o.id);
   /* A refused or failed backup still shows its findings. */

@@ -19,6 +19,12 @@
 #                                  LAB_DAEMON_PID; teardown is registered
 #   lab_stop [DIR]                 tear a lab down now (also runs at exit)
 #   lab_use DIR                    make an already started lab the current one
+#   lab_daemon_kill [SIGNAL]       kill the lab's libvirtd (default KILL);
+#                                  its guests keep running
+#   lab_daemon_restart             (kill with TERM if it runs, then) start
+#                                  libvirtd again in the lab's namespace:
+#                                  /run/libvirt keeps the running domains'
+#                                  state, so it finds its guests running
 #   lab_domain_define NAME [--disk SIZE | --raw-disk SIZE | --memory MIB]...
 #   lab_domain_start NAME
 #   lab_domain_stop NAME           graceful: QEMU gets SIGTERM, writes bitmaps
@@ -503,6 +509,58 @@ lab_use ()
     LAB_DAEMON_PID=$(cat "$LAB/daemon.pid")
     LIBVIRT_DEFAULT_URI="$LAB_URI"
     export LAB LAB_URI LAB_DAEMON_PID LIBVIRT_DEFAULT_URI
+}
+
+# lab_daemon_kill [SIGNAL]
+#
+# Kill the current lab's libvirtd (as a crash or an OOM kill would) and
+# wait until it is gone.  QEMU processes are not its children: they run on.
+lab_daemon_kill ()
+{
+    local sig="${1:-KILL}" pid="$LAB_DAEMON_PID" i
+    [[ "$(_lab_cmdline "$pid")" == "libvirtd "*"$LAB"* ]] ||
+        fail "lab_daemon_kill: pid $pid is not the lab's libvirtd"
+    kill -"$sig" "$pid" || fail "lab_daemon_kill: kill -$sig $pid failed"
+    for (( i = 0; i < 300; ++i )); do
+        _lab_alive "$pid" || return 0
+        sleep 0.1
+    done
+    fail "lab_daemon_kill: libvirtd $pid still runs 30 s after SIG$sig"
+}
+
+# lab_daemon_restart
+#
+# Start the current lab's libvirtd again (stopping it first if it runs),
+# in the lab's own mount namespace: /run there is the tmpfs the first
+# daemon used, so the domains' state files survive, and the new daemon
+# reconnects to the running QEMU processes as after a real restart.
+lab_daemon_restart ()
+{
+    local old="$LAB_DAEMON_PID" pid t0
+    if _lab_alive "$old"; then
+        lab_daemon_kill TERM
+    fi
+    [ -n "${_lab_nsfd:-}" ] || fail "lab_daemon_restart: the lab was not started by this shell"
+    t0=$(date +%s%N)
+    nsenter --mount="/proc/$$/fd/$_lab_nsfd" -- \
+            setsid libvirtd -f "$LAB/libvirtd.conf" -p "$LAB/libvirtd.pid" \
+            </dev/null >>"$LAB/libvirtd.log" 2>&1 &
+    while ! timeout -k 5 "$LAB_START_TIMEOUT" \
+            virsh -q -c "$LAB_URI" version >/dev/null 2>&1; do
+        if [ $(( $(date +%s%N) - t0 )) -gt $(( LAB_START_TIMEOUT * 1000000000 )) ]; then
+            tail -n 30 "$LAB/libvirtd.log" >&2
+            fail "lab_daemon_restart: libvirtd not ready after $LAB_START_TIMEOUT s"
+        fi
+        sleep 0.05
+    done
+    pid=$(cat "$LAB/libvirtd.pid") || fail "lab_daemon_restart: no pid file"
+    [ "$pid" != "$old" ] && [[ "$(_lab_cmdline "$pid")" == "libvirtd "*"$LAB"* ]] ||
+        fail "lab_daemon_restart: pid $pid is not a new libvirtd of the lab"
+    [ "$(readlink "/proc/$pid/ns/mnt")" = "$(cat "$LAB/mntns")" ] ||
+        fail "lab_daemon_restart: libvirtd is not in the lab's namespace"
+    echo "$pid" >"$LAB/daemon.pid"
+    lab_use "$LAB"
+    echo "lab: libvirtd restarted as $pid" >&2
 }
 
 # lab_stop [DIR]

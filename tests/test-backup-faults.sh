@@ -152,8 +152,9 @@ expect_exit 0 vckpt restore "$dom" --repo "$R" --at a1 --to "$TMPD/ra1"
 lab_expect_pattern "$TMPD/ra1/vda.qcow2" 600M 1M zero
 lab_expect_pattern "$TMPD/ra1/vda.qcow2" 256M 256M 0x32
 
-# 6. An excluded disk: the increment has vda only; the next --auto needs
-#    vdb from a backup that lacks it, so it starts a new full chain.
+# 6. An excluded disk: the increment has vda only; the next --auto copies
+#    vdb, which that backup and its checkpoint lack, whole in the same
+#    incremental job.
 put vda 0x34 700M 1M
 put vdb 0x42 4M 1M
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --exclude vdb --name a3
@@ -161,7 +162,9 @@ jq -e '.level == "incremental" and .since == "a2"' "$out"
 test "$(vckpt --json list-backups "$dom" --repo "$R" | jq -r '.backups[-1].disks | map(.target) | join(",")')" = vda
 restored_ok a3 vda
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name a4
-jq -e '.level == "full" and (.auto_reason | test("^disk-not-covered vdb: checkpoint .a3. does not track this disk"))' "$out"
+jq -e '.level == "incremental" and .since == "a3" and .auto_reason == null' "$out"
+jq -e '.preflight.whole == ["vdb"]' "$out"
+jq -e '[.preflight.findings[] | select(.code == "disk-not-covered") | .disk] == ["vdb"]' "$out"
 restored_ok a4 vda vdb
 expect_exit 0 vckpt verify "$dom" --repo "$R"
 
