@@ -18,8 +18,53 @@ static char *context;
 static enum vk_exit first_code;
 static bool reported;
 
-/* Print one message line with the program name and context, replacing
- * control characters so hostile names cannot forge output.
+/* The text of a message made safe and readable: line breaks (in the
+ * messages of libvirt and qemu-img) start a continuation line indented by
+ * INDENT, or are replaced by "; " when INDENT is NULL; tabs become spaces;
+ * trailing blank lines go; other control characters become '?', so that
+ * hostile names cannot forge output lines.
+ */
+static char *
+readable(const char *s, const char *indent)
+{
+  const char *sep = indent ? indent : "; ";
+  size_t breaks = 0;
+  for (const char *p = s; *p; p++)
+    breaks += *p == '\n';
+  char *r = vk_xmalloc(strlen(s) + breaks * (strlen(sep) + 1) + 1), *q = r;
+  for (const char *p = s; *p; p++) {
+    unsigned char c = *p;
+    if (c == '\r' && p[1] == '\n')
+      continue;
+    if (c == '\n') {
+      /* Blank lines are dropped, and nothing is added at the end. */
+      const char *n = p;
+      while (*n == '\n' || *n == '\r' || *n == ' ' || *n == '\t')
+        n++;
+      if (!*n)
+        break;
+      while (q > r && (q[-1] == ' ' || (!indent && q[-1] == ';')))
+        q--;
+      if (indent)
+        *q++ = '\n';
+      q = stpcpy(q, sep);
+      p = n - 1;
+      continue;
+    }
+    *q++ = c == '\t' ? ' ' : c < 0x20 || c == 0x7f ? '?' : (char)c;
+  }
+  *q = '\0';
+  return r;
+}
+
+char *
+vk_printable_text(const char *s)
+{
+  return readable(s ? s : "", NULL);
+}
+
+/* Print one message with the program name and context: continuation lines
+ * of a multi-line message are indented, other control characters replaced.
  */
 static void
 emit(const char *kind, const char *fmt, va_list ap)
@@ -27,13 +72,10 @@ emit(const char *kind, const char *fmt, va_list ap)
   char *msg = NULL;
   if (vasprintf(&msg, fmt, ap) < 0)
     msg = NULL;
-  if (msg)
-    for (char *p = msg; *p; p++)
-      if ((unsigned char)*p < 0x20 || *p == 0x7f)
-        *p = '?';
+  char *text = readable(msg ? msg : fmt, "    ");
   fprintf(stderr, "%s: %s%s%s%s\n", vk_progname, kind,
-          context ? context : "", context ? ": " : "",
-          msg ? msg : fmt);
+          context ? context : "", context ? ": " : "", text);
+  free(text);
   free(msg);
 }
 
@@ -240,9 +282,19 @@ vk_strv_join(char *const *v, const char *sep)
 
 #define VK_NAME_MAX 100
 
+/* Checkpoint names follow libvirt's checkpointName pattern
+ * ([a-zA-Z0-9_-][a-zA-Z0-9_.-]*, domaincheckpoint.rng): libvirt rejects
+ * anything else with a schema error.  Disk targets are a subset of it.
+ * Domain names (restore --define) may also hold '+', which libvirt allows.
+ * On top of libvirt's rules we refuse a leading '-' (it would read as an
+ * option to qemu-img and other tools) and names longer than VK_NAME_MAX
+ * (they become parts of file names).
+ */
 int
 vk_check_name(const char *what, const char *name)
 {
+  bool plus = strcmp(what, "domain") == 0;
+  const char *allowed = plus ? "letters, digits, '.', '_', '-', '+'" : "letters, digits, '.', '_', '-'";
   if (vk_check_lookup_name(what, name) < 0)
     return -1;
   if (strlen(name) > VK_NAME_MAX) {
@@ -258,15 +310,14 @@ vk_check_name(const char *what, const char *name)
   for (const char *p = name; *p; p++) {
     unsigned char c = *p;
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == '+')
+        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || (plus && c == '+'))
       continue;
     if (c >= 0x80)
       vk_error(VK_EXIT_USAGE, "invalid %s name '%s': non-ASCII characters are not allowed "
-               "(use letters, digits, '.', '_', '-', '+')", what, name);
+               "(use %s)", what, name, allowed);
     else
       vk_error(VK_EXIT_USAGE, "invalid %s name '%s': character '%c' is not allowed "
-               "(use letters, digits, '.', '_', '-', '+')", what, name,
-               c == ' ' ? ' ' : c);
+               "(use %s)", what, name, c, allowed);
     return -1;
   }
   return 0;

@@ -76,6 +76,10 @@ char *vk_shell_quote(const char *s);
  * strings read from untrusted files.
  */
 char *vk_printable(const char *s);
+/* A copy of a message S (perhaps from libvirt or qemu-img) on one line:
+ * line breaks become "; ", other control characters '?'.
+ */
+char *vk_printable_text(const char *s);
 
 /* Whether some process (a QEMU) has the image open: QEMU takes
  * open-file-description locks on bytes 100-299 of every image it opens.
