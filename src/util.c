@@ -340,12 +340,35 @@ vk_check_lookup_name(const char *what, const char *name)
 }
 
 int
-vk_read_file(const char *path, size_t max, char **out)
+vk_read_file_flags(const char *path, size_t max, unsigned flags, char **out)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO or a terminal never blocks the open; everything
+   * that is not a regular file is refused before the first read.
+   */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                (flags & VK_READ_NOFOLLOW ? O_NOFOLLOW : 0));
   if (fd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "%s: %s", path, strerror(errno));
+    if (errno == ELOOP && (flags & VK_READ_NOFOLLOW))
+      vk_error(VK_EXIT_FAILURE, "%s: is a symbolic link, which is not followed here", path);
+    else
+      vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
+               "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: fstat: %s", path, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    vk_error(VK_EXIT_FAILURE, "%s: not a regular file (%s)", path, vk_file_type_name(st.st_mode));
+    close(fd);
+    return -1;
+  }
+  if ((unsigned long long)st.st_size > max) {
+    vk_error(VK_EXIT_FAILURE, "%s: file is larger than %zu bytes", path, max);
+    close(fd);
     return -1;
   }
   size_t len = 0, cap = 4096;
@@ -383,6 +406,27 @@ vk_read_file(const char *path, size_t max, char **out)
   }
   *out = buf;
   return 0;
+}
+
+int
+vk_read_file(const char *path, size_t max, char **out)
+{
+  return vk_read_file_flags(path, max, 0, out);
+}
+
+const char *
+vk_file_type_name(unsigned mode)
+{
+  switch (mode & S_IFMT) {
+  case S_IFREG: return "a regular file";
+  case S_IFDIR: return "a directory";
+  case S_IFIFO: return "a FIFO";
+  case S_IFSOCK: return "a socket";
+  case S_IFCHR: return "a character device";
+  case S_IFBLK: return "a block device";
+  case S_IFLNK: return "a symbolic link";
+  default: return "an unknown file type";
+  }
 }
 
 void
@@ -448,9 +492,15 @@ vk_printable(const char *s)
 bool
 vk_image_held(const char *path)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: never hang on a FIFO put in place of an image. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
     return false;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return false;
+  }
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 200 };
   bool held = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
   close(fd);

@@ -197,8 +197,13 @@ check_images(struct vstate *s, char *const *want)
     }
     char *err = NULL;
     if (vk_chain_open(d->source, d->format, &ds->chain, &err) < 0) {
+      /* The finding names the image already: not "IMAGE: ... IMAGE: why". */
+      const char *why = err ? err : "out of memory";
+      size_t n = strlen(d->source);
+      if (strncmp(why, d->source, n) == 0 && why[n] == ':' && why[n + 1] == ' ')
+        why += n + 2;
       vk_report_add(s->rep, "image-unreadable", VK_SEV_ERROR, d->target, d->source, NULL, NULL,
-                    vk_xasprintf("cannot read the disk image: %s", err ? err : "out of memory"),
+                    vk_xasprintf("cannot read the disk image: %s", why),
                     vk_xstrdup("check that the image exists and is a valid qcow2 file "
                                "(qemu-img check)"));
       free(err);
