@@ -66,6 +66,8 @@ vk_printable_text(const char *s)
 /* Print one message with the program name and context: continuation lines
  * of a multi-line message are indented, other control characters replaced.
  */
+static void emit(const char *kind, const char *fmt, va_list ap)
+  __attribute__((format(printf, 2, 0)));
 static void
 emit(const char *kind, const char *fmt, va_list ap)
 {
