@@ -35,3 +35,8 @@ for n in "${refused_on_purpose[@]}"; do
     expect_exit 2 vckpt checkpoint create "$dom" "$n"
 done
 test -z "$(virsh -q checkpoint-list "$dom" --name)" || fail "a checkpoint was left behind"
+
+# Domain names keep '+' (restore --define checks them with the same
+# function): libvirt accepts a domain named so.
+lab_domain_define 'web+db' --disk 16M
+test "$(lab_domain_state 'web+db')" = "shut off"
