@@ -76,8 +76,10 @@ image_text(const struct vk_image *img)
   if (img->format == VK_FMT_QCOW2)
     vk_printf("%s: qcow2 v%d, %s%s%s\n", fn, img->version, size,
               img->corrupt ? ", CORRUPT" : "", img->dirty ? ", dirty" : "");
+  else if (img->format == VK_FMT_RAW)
+    vk_printf("%s: raw, %s\n", fn, size);
   else
-    vk_printf("%s: %s, %s\n", fn, img->format_name ? img->format_name : "unknown", size);
+    vk_printf("%s: %s (not inspected)\n", fn, img->format_name ? img->format_name : "unknown");
   if (img->backing_file) {
     CLEANUP_FREE char *bf = vk_printable(img->backing_file);
     vk_printf("  backing file: %s%s%s%s\n", bf, img->backing_format ? " (" : "",
@@ -111,11 +113,35 @@ cmd_bitmaps(struct cmd_ctx *ctx, int argc, const char **argv)
     vk_error(VK_EXIT_USAGE, "image path is empty");
     return -1;
   }
+  if (opts.format && strcmp(opts.format, "qcow2") != 0 && strcmp(opts.format, "raw") != 0) {
+    CLEANUP_FREE char *f = vk_printable(opts.format);
+    vk_error(VK_EXIT_USAGE, "unsupported --format '%s': vckpt reads qcow2 and raw images", f);
+    return -1;
+  }
   if (vk_chain_open(path, opts.format, &chain, &err) < 0) {
     /* vk_chain_open leaves errno set when the top image cannot be opened. */
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "%s", err ? err : "out of memory");
+    int eno = errno;
+    CLEANUP_FREE char *msg = vk_printable(err ? err : "out of memory");
+    vk_error(eno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s", msg);
     free(err);
+    return -1;
+  }
+  if (chain.images[0].format == VK_FMT_OTHER) {
+    CLEANUP_FREE char *fn = vk_printable(path);
+    CLEANUP_FREE char *fm = vk_printable(chain.images[0].format_name);
+    vk_error(VK_EXIT_FAILURE, "%s: a %s image: vckpt reads qcow2 and raw images only", fn, fm);
+    vk_chain_clear(&chain);
+    return -1;
+  }
+  if (chain.end == VK_CHAIN_ERROR) {
+    /* Something is there but cannot be read (not a regular file, a damaged
+     * header): QEMU could not open the chain either.
+     */
+    CLEANUP_FREE char *fn = vk_printable(path);
+    CLEANUP_FREE char *ep = vk_printable(chain.end_path ? chain.end_path : "?");
+    CLEANUP_FREE char *ed = vk_printable(chain.end_detail ? chain.end_detail : "unreadable");
+    vk_error(VK_EXIT_FAILURE, "%s: cannot read backing file '%s': %s", fn, ep, ed);
+    vk_chain_clear(&chain);
     return -1;
   }
   if (vk_json) {
@@ -135,7 +161,8 @@ cmd_bitmaps(struct cmd_ctx *ctx, int argc, const char **argv)
   if (chain.end != VK_CHAIN_COMPLETE) {
     CLEANUP_FREE char *ep = chain.end_path ? vk_printable(chain.end_path) : NULL;
     CLEANUP_FREE char *ed = chain.end_detail ? vk_printable(chain.end_detail) : NULL;
-    vk_warn("%s: the chain ends early (%s)%s%s%s%s", path, vk_chain_end_name(chain.end),
+    CLEANUP_FREE char *fn = vk_printable(path);
+    vk_warn("%s: the chain ends early (%s)%s%s%s%s", fn, vk_chain_end_name(chain.end),
             ep ? ": " : "", ep ? ep : "", ed ? ": " : "", ed ? ed : "");
   }
   vk_chain_clear(&chain);

@@ -36,8 +36,8 @@ print_findings(const struct vk_report *rep)
   for (size_t i = 0; i < rep->n; i++) {
     const struct vk_finding *f = &rep->f[i];
     CLEANUP_FREE char *img = f->image ? vk_printable(f->image) : NULL;
-    CLEANUP_FREE char *msg = vk_printable(f->message);
-    CLEANUP_FREE char *act = vk_printable(f->action);
+    CLEANUP_FREE char *msg = vk_printable_text(f->message);
+    CLEANUP_FREE char *act = vk_printable_text(f->action);
     vk_printf("%-7s %-26s %-5s %s%s%s\n        fix: %s\n", vk_severity_name(f->severity),
               f->code, f->disk ? f->disk : "-", img ? img : "", img ? ": " : "", msg, act);
   }

@@ -1026,7 +1026,10 @@ open_file(const char *path, struct stat *st, uint64_t *size, int *err_errno,
     }
     *size = (uint64_t)end;
   } else {
-    fail(err, path, "not a regular file or block device");
+    fail(err, path, "not a regular file or block device (%s)",
+         S_ISFIFO(st->st_mode) ? "a FIFO" : S_ISDIR(st->st_mode) ? "a directory" :
+         S_ISCHR(st->st_mode) ? "a character device" :
+         S_ISSOCK(st->st_mode) ? "a socket" : "an unknown file type");
     goto fail;
   }
   return fd;
@@ -1102,6 +1105,16 @@ vk_resolve_backing_path(const char *backed, const char *backing)
   return r;
 }
 
+/* MSG without a leading "PATH: " (the chain's end_path says it already). */
+static const char *
+strip_path(const char *msg, const char *path)
+{
+  size_t n = strlen(path);
+  if (msg && strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+    return msg + n + 2;
+  return msg;
+}
+
 /* Record how the chain ended; -1 with *err when out of memory. */
 static int end_chain(struct vk_chain *c, enum vk_chain_end end,
                      const char *path, char **err, const char *f, ...)
@@ -1148,7 +1161,7 @@ vk_chain_open(const char *top, const char *format_hint,
         goto top_failed;
       ret = end_chain(chain, eno == ENOENT || eno == ENOTDIR ?
                       VK_CHAIN_MISSING : VK_CHAIN_ERROR, open_path, err,
-                      "%s", e ? e : "out of memory");
+                      "%s", e ? strip_path(e, open_path) : "out of memory");
       goto out;
     }
     for (size_t i = 0; i < chain->nr_images; i++)
@@ -1167,7 +1180,7 @@ vk_chain_open(const char *top, const char *format_hint,
       if (chain->nr_images == 0)
         goto top_failed;
       ret = end_chain(chain, VK_CHAIN_ERROR, open_path, err, "%s",
-                      e ? e : "out of memory");
+                      e ? strip_path(e, open_path) : "out of memory");
       goto out;
     }
 

@@ -21,22 +21,66 @@ static bool reported;
 static void emit(const char *kind, const char *fmt, va_list ap)
   __attribute__((format(printf, 2, 0)));
 
-/* Print one message line with the program name and context, replacing
- * control characters so hostile names cannot forge output.
+/* The text of a message made safe and readable: line breaks (in the
+ * messages of libvirt and qemu-img) start a continuation line indented by
+ * INDENT, or are replaced by "; " when INDENT is NULL; tabs become spaces;
+ * trailing blank lines go; other control characters become '?', so that
+ * hostile names cannot forge output lines.
  */
+static char *
+readable(const char *s, const char *indent)
+{
+  const char *sep = indent ? indent : "; ";
+  size_t breaks = 0;
+  for (const char *p = s; *p; p++)
+    breaks += *p == '\n';
+  char *r = vk_xmalloc(strlen(s) + breaks * (strlen(sep) + 1) + 1), *q = r;
+  for (const char *p = s; *p; p++) {
+    unsigned char c = *p;
+    if (c == '\r' && p[1] == '\n')
+      continue;
+    if (c == '\n') {
+      /* Blank lines are dropped, and nothing is added at the end. */
+      const char *n = p;
+      while (*n == '\n' || *n == '\r' || *n == ' ' || *n == '\t')
+        n++;
+      if (!*n)
+        break;
+      while (q > r && (q[-1] == ' ' || (!indent && q[-1] == ';')))
+        q--;
+      if (indent)
+        *q++ = '\n';
+      q = stpcpy(q, sep);
+      p = n - 1;
+      continue;
+    }
+    *q++ = c == '\t' ? ' ' : c < 0x20 || c == 0x7f ? '?' : (char)c;
+  }
+  *q = '\0';
+  return r;
+}
+
+char *
+vk_printable_text(const char *s)
+{
+  return readable(s ? s : "", NULL);
+}
+
+/* Print one message with the program name and context: continuation lines
+ * of a multi-line message are indented, other control characters replaced.
+ */
+static void emit(const char *kind, const char *fmt, va_list ap)
+  __attribute__((format(printf, 2, 0)));
 static void
 emit(const char *kind, const char *fmt, va_list ap)
 {
   char *msg = NULL;
   if (vasprintf(&msg, fmt, ap) < 0)
     msg = NULL;
-  if (msg)
-    for (char *p = msg; *p; p++)
-      if ((unsigned char)*p < 0x20 || *p == 0x7f)
-        *p = '?';
+  char *text = readable(msg ? msg : fmt, "    ");
   fprintf(stderr, "%s: %s%s%s%s\n", vk_progname, kind,
-          context ? context : "", context ? ": " : "",
-          msg ? msg : fmt);
+          context ? context : "", context ? ": " : "", text);
+  free(text);
   free(msg);
 }
 
@@ -243,9 +287,19 @@ vk_strv_join(char *const *v, const char *sep)
 
 #define VK_NAME_MAX 100
 
+/* Checkpoint names follow libvirt's checkpointName pattern
+ * ([a-zA-Z0-9_-][a-zA-Z0-9_.-]*, domaincheckpoint.rng): libvirt rejects
+ * anything else with a schema error.  Disk targets are a subset of it.
+ * Domain names (restore --define) may also hold '+', which libvirt allows.
+ * On top of libvirt's rules we refuse a leading '-' (it would read as an
+ * option to qemu-img and other tools) and names longer than VK_NAME_MAX
+ * (they become parts of file names).
+ */
 int
 vk_check_name(const char *what, const char *name)
 {
+  bool plus = strcmp(what, "domain") == 0;
+  const char *allowed = plus ? "letters, digits, '.', '_', '-', '+'" : "letters, digits, '.', '_', '-'";
   if (vk_check_lookup_name(what, name) < 0)
     return -1;
   if (strlen(name) > VK_NAME_MAX) {
@@ -261,15 +315,14 @@ vk_check_name(const char *what, const char *name)
   for (const char *p = name; *p; p++) {
     unsigned char c = *p;
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == '+')
+        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || (plus && c == '+'))
       continue;
     if (c >= 0x80)
       vk_error(VK_EXIT_USAGE, "invalid %s name '%s': non-ASCII characters are not allowed "
-               "(use letters, digits, '.', '_', '-', '+')", what, name);
+               "(use %s)", what, name, allowed);
     else
       vk_error(VK_EXIT_USAGE, "invalid %s name '%s': character '%c' is not allowed "
-               "(use letters, digits, '.', '_', '-', '+')", what, name,
-               c == ' ' ? ' ' : c);
+               "(use %s)", what, name, c, allowed);
     return -1;
   }
   return 0;
@@ -292,12 +345,35 @@ vk_check_lookup_name(const char *what, const char *name)
 }
 
 int
-vk_read_file(const char *path, size_t max, char **out)
+vk_read_file_flags(const char *path, size_t max, unsigned flags, char **out)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO or a terminal never blocks the open; everything
+   * that is not a regular file is refused before the first read.
+   */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                (flags & VK_READ_NOFOLLOW ? O_NOFOLLOW : 0));
   if (fd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "%s: %s", path, strerror(errno));
+    if (errno == ELOOP && (flags & VK_READ_NOFOLLOW))
+      vk_error(VK_EXIT_FAILURE, "%s: is a symbolic link, which is not followed here", path);
+    else
+      vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
+               "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: fstat: %s", path, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    vk_error(VK_EXIT_FAILURE, "%s: not a regular file (%s)", path, vk_file_type_name(st.st_mode));
+    close(fd);
+    return -1;
+  }
+  if ((unsigned long long)st.st_size > max) {
+    vk_error(VK_EXIT_FAILURE, "%s: file is larger than %zu bytes", path, max);
+    close(fd);
     return -1;
   }
   size_t len = 0, cap = 4096;
@@ -335,6 +411,27 @@ vk_read_file(const char *path, size_t max, char **out)
   }
   *out = buf;
   return 0;
+}
+
+int
+vk_read_file(const char *path, size_t max, char **out)
+{
+  return vk_read_file_flags(path, max, 0, out);
+}
+
+const char *
+vk_file_type_name(unsigned mode)
+{
+  switch (mode & S_IFMT) {
+  case S_IFREG: return "a regular file";
+  case S_IFDIR: return "a directory";
+  case S_IFIFO: return "a FIFO";
+  case S_IFSOCK: return "a socket";
+  case S_IFCHR: return "a character device";
+  case S_IFBLK: return "a block device";
+  case S_IFLNK: return "a symbolic link";
+  default: return "an unknown file type";
+  }
 }
 
 void
@@ -400,9 +497,15 @@ vk_printable(const char *s)
 bool
 vk_image_held(const char *path)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: never hang on a FIFO put in place of an image. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
     return false;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return false;
+  }
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 200 };
   bool held = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
   close(fd);

@@ -44,6 +44,10 @@ vk_xml_init(void)
 xmlDocPtr
 vk_xml_parse(const char *xml, const char *what)
 {
+  if (xml[strspn(xml, " \t\r\n")] == '\0') {
+    vk_error(VK_EXIT_FAILURE, "%s: empty: no XML document", what);
+    return NULL;
+  }
   xmlDocPtr doc = xmlReadMemory(xml, strlen(xml), what, NULL,
                                 XML_PARSE_NONET | XML_PARSE_NOERROR |
                                 XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);

@@ -13,7 +13,10 @@ static const struct {
 } names[] = {
   { "c1", 1, 1 },
   { "chk-3", 1, 1 },
-  { "vckpt.2026-11-22T0300+full", 1, 1 },
+  { "vckpt.2026-11-22T0300-full", 1, 1 },
+  { "a+b", 0, 1 },   /* libvirt's checkpointName has no '+' */
+  { "ab.", 1, 1 },
+  { "_ab", 1, 1 },
   { "a:b", 0, 1 },   /* QEMU reads "a:b" in a backing name as a protocol */
   { "A_b", 1, 1 },
   { "", 0, 0 },
@@ -80,6 +83,11 @@ main(void)
   }
   if (vk_exit_status() != VK_EXIT_USAGE) {
     fprintf(stderr, "FAIL: name errors must give the usage exit status\n");
+    errors++;
+  }
+  /* Domain names (restore --define) may hold '+', which libvirt allows. */
+  if (vk_check_name("domain", "web+db") != 0 || vk_check_name("disk", "vd+a") == 0) {
+    fprintf(stderr, "FAIL: '+' must be allowed in domain names only\n");
     errors++;
   }
   printf("%s\n", errors ? "FAIL" : "PASS");

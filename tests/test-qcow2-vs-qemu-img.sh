@@ -283,7 +283,7 @@ compare_top json.qcow2 unsupported 'json:{"file":{"driver":"file","filename":"ba
 # A backing file of the wrong declared format.
 qemu-img create -f qcow2 -u -b base.raw -F qcow2 wrongfmt.qcow2 32M
 compare_top wrongfmt.qcow2 error base.raw
-grep -q '^end_detail=base.raw: not a qcow2 image' dump.out || die "end_detail"
+grep -q '^end_detail=not a qcow2 image' dump.out || die "end_detail"
 
 # --- Truncated and corrupted images --------------------------------------
 
