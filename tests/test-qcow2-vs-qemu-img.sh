@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compare what the qcow2 reader (src/qcow2.c, run through the test helper
+# Compare what the qcow2 reader (lib/qcow2.c, run through the test helper
 # qcow2-dump) sees in real images made by qemu-img with what
 # `qemu-img info [--backing-chain] --output=json` reports: file names,
 # formats, virtual sizes, backing names and formats, bitmaps (names,
