@@ -666,12 +666,6 @@ whole_disks(virDomainPtr dom, const struct vk_disks *all, const struct vk_backup
   return v;
 }
 
-static void
-disks_cleanup(void *ptr)
-{
-  vk_disks_clear(ptr);
-}
-
 /* Roll back a backup that did not complete: checkpoint, files, journal.
  * Returns 0, or -1 with *WHY set when the checkpoint could not be
  * confirmed deleted: then the journal and the files stay, and the next run
@@ -839,7 +833,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   const char *domname = virDomainGetName(dom);
   CLEANUP_STRV char **targets = NULL;
   CLEANUP_FREE char *name = NULL;
-  __attribute__((cleanup(disks_cleanup))) struct vk_disks all = { 0 };
+  CLEANUP_DISKS struct vk_disks all = { 0 };
   char uuid[VIR_UUID_STRING_BUFLEN];
 
   if (virDomainGetUUIDString(dom, uuid) < 0) {

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <json-c/json.h>
 
+#include "cleanup.h"
+
 extern bool vk_json;   /* --json: listings are printed as JSON */
 extern bool vk_quiet;  /* -q: no informational output */
 
@@ -22,7 +24,5 @@ void vk_out_discard(void);
 
 /* json-c helpers that cannot fail silently. */
 json_object *vk_json_string(const char *s);   /* NULL gives JSON null */
-void vk_cleanup_json(void *ptr);
-#define CLEANUP_JSON __attribute__((cleanup(vk_cleanup_json)))
 
 #endif

@@ -54,15 +54,6 @@ struct vk_repo {
   xmlRelaxNGPtr schema;       /* loaded on first use */
 };
 
-/* Close a file descriptor variable on scope exit. */
-static void
-cleanup_close(int *fd)
-{
-  if (*fd >= 0)
-    close(*fd);
-}
-#define CLEANUP_CLOSE __attribute__((cleanup(cleanup_close)))
-
 /* Free the strings and disks of a backup, not the struct. */
 static void
 backup_clear(struct vk_backup *b)

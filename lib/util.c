@@ -155,6 +155,14 @@ vk_cleanup_strv(void *ptr)
   vk_strv_free(*(char ***)ptr);
 }
 
+void
+vk_cleanup_close(void *ptr)
+{
+  int fd = *(int *)ptr;
+  if (fd >= 0)
+    close(fd);
+}
+
 static void
 oom(void)
 {

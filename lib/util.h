@@ -39,11 +39,8 @@ bool vk_error_reported(void);
 extern int vk_verbose;
 extern const char *vk_progname;
 
-/* Cleanup attributes: variables are always initialised to NULL. */
-void vk_cleanup_free(void *ptr);
-void vk_cleanup_strv(void *ptr);
-#define CLEANUP_FREE __attribute__((cleanup(vk_cleanup_free)))
-#define CLEANUP_STRV __attribute__((cleanup(vk_cleanup_strv)))
+/* Cleanup attributes (CLEANUP_FREE, ...): see cleanup.h. */
+#include "cleanup.h"
 
 /* Allocation that cannot fail (aborts with a message on ENOMEM). */
 void *vk_xmalloc(size_t n);

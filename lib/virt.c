@@ -229,6 +229,12 @@ vk_disks_check(const struct vk_disks *d, const char *domname, char *const *targe
 }
 
 void
+vk_cleanup_disks(void *ptr)
+{
+  vk_disks_clear(ptr);
+}
+
+void
 vk_disks_clear(struct vk_disks *d)
 {
   for (size_t i = 0; i < d->n; i++) {

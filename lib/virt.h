@@ -7,14 +7,8 @@
 #include <stdbool.h>
 #include <libvirt/libvirt.h>
 
+#include "cleanup.h"
 #include "util.h"
-
-void vk_cleanup_conn(void *ptr);
-void vk_cleanup_domain(void *ptr);
-void vk_cleanup_checkpoint(void *ptr);
-#define CLEANUP_CONN __attribute__((cleanup(vk_cleanup_conn)))
-#define CLEANUP_DOMAIN __attribute__((cleanup(vk_cleanup_domain)))
-#define CLEANUP_CHECKPOINT __attribute__((cleanup(vk_cleanup_checkpoint)))
 
 /* Silence libvirt's default error printing; we report errors ourselves. */
 void vk_virt_init(void);

@@ -5,12 +5,7 @@
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 
-void vk_cleanup_xmldoc(void *ptr);
-void vk_cleanup_xpathctx(void *ptr);
-void vk_cleanup_xpathobj(void *ptr);
-#define CLEANUP_XMLDOC __attribute__((cleanup(vk_cleanup_xmldoc)))
-#define CLEANUP_XPATHCTX __attribute__((cleanup(vk_cleanup_xpathctx)))
-#define CLEANUP_XPATHOBJ __attribute__((cleanup(vk_cleanup_xpathobj)))
+#include "cleanup.h"
 
 /* Parse an XML document from a string (no network, no entities, no DTD);
  * WHAT names the document in error messages.
