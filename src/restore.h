@@ -13,6 +13,7 @@ struct vk_restore_request {
   const char *to;            /* directory for the restored images */
   char *const *disks;        /* NULL: every disk of the backup */
   const char *define;        /* define a new domain of this name, or NULL */
+  bool no_verify;            /* skip the size, header and SHA-256 checks */
 };
 
 /* One restored disk image. */
