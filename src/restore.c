@@ -17,6 +17,7 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
+#include <json-c/json.h>
 
 #include "backup.h"
 #include "qcow2.h"
@@ -893,7 +894,20 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
                                (unsigned long long)d->virtual_size),
                   vk_xstrdup("take a full backup to start a new chain"));
   vk_image_clear(&img);
-  char *argv[] = { (char *)QEMU_IMG, "check", "-q", "-f", "qcow2", "-U", path, NULL };
+  /* This file alone: its backing file has its own entry, and one that is
+   * not a regular file must never be opened by qemu-img.
+   */
+  json_object *spec = json_object_new_object();
+  json_object *file = json_object_new_object();
+  json_object_object_add(file, "driver", json_object_new_string("file"));
+  json_object_object_add(file, "filename", json_object_new_string(path));
+  json_object_object_add(spec, "driver", json_object_new_string("qcow2"));
+  json_object_object_add(spec, "file", file);
+  json_object_object_add(spec, "backing", NULL);
+  CLEANUP_FREE char *image = vk_xasprintf("json:%s",
+    json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(spec);
+  char *argv[] = { (char *)QEMU_IMG, "check", "-q", "-U", image, NULL };
   if (vk_run(argv) < 0) {
     /* vk_run reported qemu-img's message; make it a finding as well. */
     vk_report_add(rep, "qemu-img-check", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,

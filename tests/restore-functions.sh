@@ -14,6 +14,8 @@
 #   rf_id N                      the id of backup N
 #   rf_no_leftovers DIR          fail if DIR holds a temporary file or directory
 #   rf_vckpt ARGS...             vckpt bounded by `timeout 60` (a hang fails)
+#   rf_has_finding JSON CODE [IMAGE]  verify --json found CODE (about IMAGE)
+#   rf_once STRING FILE          STRING occurs exactly once in FILE
 . "${srcdir:-.}/functions.sh"
 set -e -x
 requires_root
@@ -62,4 +64,22 @@ rf_no_leftovers ()
         ls -la "$1" >&2
         fail "temporary files left in $1"
     fi
+}
+
+# rf_has_finding JSON-FILE CODE [IMAGE]
+#
+# Fail unless verify's JSON output has a finding CODE (about IMAGE).
+rf_has_finding ()
+{
+    jq -e --arg c "$2" --arg i "${3:-}" \
+       '[.findings[] | select(.code == $c and ($i == "" or .image == $i))] | length > 0' "$1" ||
+        fail "no finding '$2' ${3:+about $3} in $(cat "$1")"
+}
+
+# rf_once STRING FILE: fail unless STRING occurs exactly once in FILE.
+rf_once ()
+{
+    local n
+    n=$(grep -o -F -e "$1" "$2" | wc -l)
+    [ "$n" -eq 1 ] || fail "'$1' occurs $n times in $(cat "$2")"
 }
