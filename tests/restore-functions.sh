@@ -16,6 +16,8 @@
 #   rf_vckpt ARGS...             vckpt bounded by `timeout 60` (a hang fails)
 #   rf_has_finding JSON CODE [IMAGE]  verify --json found CODE (about IMAGE)
 #   rf_once STRING FILE          STRING occurs exactly once in FILE
+#   rf_setup_big                 one 1G disk, 512M of data, one full backup
+#   rf_interrupt_restore SIGNAL  interrupt a restore; exit 6, nothing left
 . "${srcdir:-.}/functions.sh"
 set -e -x
 requires_root
@@ -82,4 +84,47 @@ rf_once ()
     local n
     n=$(grep -o -F -e "$1" "$2" | wc -l)
     [ "$n" -eq 1 ] || fail "'$1' occurs $n times in $(cat "$2")"
+}
+
+# rf_setup_big: like rf_setup with one 1G disk holding 512 MiB of data in a
+# single full backup (checkpoint c1), so that a restore takes a while;
+# the model is $TMPD/m1-vda.qcow2.
+rf_setup_big ()
+{
+    lab_start
+    lab_domain_define "$dom" --disk 1G
+    lab_domain_start "$dom"
+    qemu-img create -q -f qcow2 "$TMPD/m1-vda.qcow2" 1G
+    lab_write "$dom" vda 0x51 0 256M
+    lab_write "$dom" vda 0x52 256M 256M
+    qemu-io -f qcow2 -c "write -P 0x51 0 256M" -c "write -P 0x52 256M 256M" \
+            "$TMPD/m1-vda.qcow2" >/dev/null
+    vckpt -q backup "$dom" --full --name c1 --repo "$R"
+}
+
+# rf_interrupt_restore SIGNAL: start a restore of $dom into $TMPD/to, send
+# SIGNAL to vckpt once its qemu-img child runs, and check the outcome:
+# exit 6, the child ended, nothing left in $TMPD/to.
+rf_interrupt_restore ()
+{
+    local sig="$1" pid qpid= i rc=0
+    mkdir "$TMPD/to"
+    "$VCKPT" restore "$dom" --repo "$R" --to "$TMPD/to" >"$TMPD/r.out" 2>"$TMPD/r.err" &
+    pid=$!
+    for (( i = 0; i < 1200; i++ )); do
+        qpid=$(pgrep -P "$pid" qemu-img || true)
+        [ -n "$qpid" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$qpid" ] || fail "restore never ran qemu-img (or ended first)"
+    kill -s "$sig" "$pid"
+    wait "$pid" || rc=$?
+    cat "$TMPD/r.err" >&2
+    test "$rc" -eq 6 || fail "restore interrupted by $sig exited with $rc, expected 6"
+    grep -q 'interrupted' "$TMPD/r.err"
+    if kill -0 "$qpid" 2>/dev/null && [ "$(ps -o comm= -p "$qpid")" = qemu-img ]; then
+        fail "qemu-img ($qpid) still runs after the restore was interrupted"
+    fi
+    test -z "$(ls -A "$TMPD/to")" || fail "left in $TMPD/to: $(ls -A "$TMPD/to")"
 }

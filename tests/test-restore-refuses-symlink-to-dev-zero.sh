@@ -8,6 +8,8 @@ f=$(rf_file 1 vda)
 rm "$f"
 ln -s /dev/zero "$f"
 mkdir "$TMPD/to"
+expect_exit 1 rf_vckpt restore "$dom" --repo "$R" --to "$TMPD/to"
+grep -q "symbolic link" "$err"
 expect_exit 1 rf_vckpt restore "$dom" --repo "$R" --to "$TMPD/to" --no-verify
 grep -q "symbolic link" "$err"
 rf_once "$(basename "$f")" "$err"
