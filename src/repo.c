@@ -1775,7 +1775,10 @@ check_file(const struct vk_repo *r, const struct vk_backup_disk *d, char **why)
   struct vk_image img;
   char *err = NULL;
   if (vk_image_parse(&src, f, "qcow2", &img, &err) < 0) {
-    *why = vk_xasprintf("file %s: qcow2 header unreadable: %s", f, err ? err : "out of memory");
+    /* The reader's message starts with the name it was given: once is enough. */
+    const char *msg = err && strncmp(err, f, strlen(f)) == 0 && strncmp(err + strlen(f), ": ", 2) == 0
+                      ? err + strlen(f) + 2 : err;
+    *why = vk_xasprintf("file %s: qcow2 header unreadable: %s", f, msg ? msg : "out of memory");
     free(err);
     return 1;
   }

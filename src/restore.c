@@ -871,8 +871,12 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
   struct vk_image img;
   char *err = NULL;
   if (vk_image_parse(&src, path, "qcow2", &img, &err) < 0) {
+    /* The reader's message starts with the path, which the finding shows. */
+    size_t len = strlen(path);
+    const char *msg = err && strncmp(err, path, len) == 0 && strncmp(err + len, ": ", 2) == 0
+                      ? err + len + 2 : err;
     vk_report_add(rep, "image-unreadable", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: %s", b->id, err ? err : "out of memory"),
+                  vk_xasprintf("backup %s: %s", b->id, msg ? msg : "out of memory"),
                   vk_xstrdup("take a full backup to start a new chain"));
     free(err);
     return;
