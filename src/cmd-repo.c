@@ -44,6 +44,7 @@ backup_json(const struct vk_backup *b)
     json_object_object_add(jd, "virtual_size", json_object_new_int64(d->virtual_size));
     json_object_object_add(jd, "bytes", json_object_new_int64(d->bytes));
     json_object_object_add(jd, "sha256", vk_json_string(d->sha256));
+    json_object_object_add(jd, "size", d->file_size ? json_object_new_int64(d->file_size) : NULL);
     json_object_array_add(disks, jd);
   }
   json_object_object_add(o, "disks", disks);
