@@ -980,10 +980,10 @@ holder_gone(const struct holder *h)
 
 /* Wait for the exclusive lock on FD while only readers (verify, which
  * take it shared and never write a holder name) hold it; 1 when taken, 0
- * when a writer holds it (H filled), -1 on error or signal.
+ * when a writer holds it, -1 on error or signal.
  */
 static int
-wait_for_readers(int fd, const char *path, const char *domain, struct holder *h)
+wait_for_readers(int fd, const char *path, const char *domain)
 {
   for (long waited = 0; ; waited += 50) {
     if (flock(fd, LOCK_EX | LOCK_NB) == 0)
@@ -992,8 +992,15 @@ wait_for_readers(int fd, const char *path, const char *domain, struct holder *h)
       vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
       return -1;
     }
-    if (read_holder(fd, h) && !holder_gone(h))
+    /* Readers only if a shared lock can be had right now. */
+    if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+      if (errno != EWOULDBLOCK) {
+        vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
+        return -1;
+      }
       return 0;
+    }
+    flock(fd, LOCK_UN);
     if (vk_stop_signal) {
       vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while waiting for readers "
                "of the repository of domain '%s'", (int)vk_stop_signal, domain);
@@ -1043,12 +1050,16 @@ take_lock(struct vk_repo *r, const char *domain)
         break;
       usleep(2000);
     }
-    int got = known ? 0 : wait_for_readers(fd, path, domain, &h);
+    int got = known ? 0 : wait_for_readers(fd, path, domain);
     if (got < 0)
       return -1;
     if (got == 0) {
-      CLEANUP_FREE char *who = describe_holder(&h);
-      vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by %s", domain, who);
+      if (read_holder(fd, &h) && !holder_gone(&h)) {
+        CLEANUP_FREE char *who = describe_holder(&h);
+        vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by %s", domain, who);
+      } else
+        vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by another process",
+                 domain);
       return -1;
     }
   }
