@@ -28,7 +28,14 @@ R=$TMPD/repo
 
 rf_vckpt ()
 {
-    timeout -k 5 60 "$VCKPT" "$@"
+    if [ -n "${VCKPT_VALGRIND:-}" ]; then
+        # shellcheck disable=SC2086
+        timeout -k 5 300 valgrind --error-exitcode=119 --leak-check=full \
+                --errors-for-leak-kinds=definite --quiet \
+                ${VCKPT_VALGRIND_OPTS:-} "$VCKPT" "$@"
+    else
+        timeout -k 5 60 "$VCKPT" "$@"
+    fi
 }
 
 rf_setup ()
