@@ -115,8 +115,13 @@ rf_setup_big ()
 rf_interrupt_restore ()
 {
     local sig="$1" pid qpid= i rc=0
+    local run=("$VCKPT")
+    if [ -n "${VCKPT_VALGRIND:-}" ]; then
+        run=(valgrind --error-exitcode=119 --leak-check=full --errors-for-leak-kinds=definite
+             --quiet "$VCKPT")
+    fi
     mkdir "$TMPD/to"
-    "$VCKPT" restore "$dom" --repo "$R" --to "$TMPD/to" >"$TMPD/r.out" 2>"$TMPD/r.err" &
+    "${run[@]}" restore "$dom" --repo "$R" --to "$TMPD/to" >"$TMPD/r.out" 2>"$TMPD/r.err" &
     pid=$!
     for (( i = 0; i < 1200; i++ )); do
         qpid=$(pgrep -P "$pid" qemu-img || true)
