@@ -1759,7 +1759,7 @@ fd_pread(void *opaque, void *buf, size_t count, uint64_t offset)
 
 /* The cheap check of one disk file D: *WHY set when damaged (1). */
 static int
-check_file(const struct vk_repo *r, const struct vk_backup_disk *d, char **why)
+check_file(const struct vk_repo *r, const struct vk_backup_disk *d, bool sizes, char **why)
 {
   const char *f = d->file;
   CLEANUP_CLOSE int fd = openat(r->dirfd, f, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -1777,7 +1777,7 @@ check_file(const struct vk_repo *r, const struct vk_backup_disk *d, char **why)
     *why = vk_xasprintf("file %s: not a regular file", f);
     return 1;
   }
-  if (d->file_size && (uint64_t)st.st_size != d->file_size) {
+  if (sizes && d->file_size && (uint64_t)st.st_size != d->file_size) {
     *why = vk_xasprintf("file %s: size %llu, the manifest says %llu", f,
                         (unsigned long long)st.st_size, (unsigned long long)d->file_size);
     return 1;
@@ -1803,7 +1803,7 @@ check_file(const struct vk_repo *r, const struct vk_backup_disk *d, char **why)
                         have ? "'" : "", have ? have : "none", have ? "'" : "",
                         want ? "'" : "", want ? want : "none", want ? "'" : "");
     rc = 1;
-  } else if (d->virtual_size && img.virtual_size != d->virtual_size) {
+  } else if (sizes && d->virtual_size && img.virtual_size != d->virtual_size) {
     *why = vk_xasprintf("file %s: virtual size %llu, the manifest says %llu", f,
                         (unsigned long long)img.virtual_size,
                         (unsigned long long)d->virtual_size);
@@ -1815,7 +1815,7 @@ check_file(const struct vk_repo *r, const struct vk_backup_disk *d, char **why)
 
 int
 vk_repo_check_disk_chain(const struct vk_repo *r, const struct vk_backup *b,
-                         const char *target, char **why)
+                         const char *target, bool sizes, char **why)
 {
   *why = NULL;
   const struct vk_backup_disk *d = find_disk(b, target);
@@ -1828,7 +1828,7 @@ vk_repo_check_disk_chain(const struct vk_repo *r, const struct vk_backup *b,
       *why = vk_xasprintf("disk %s of backup %s: the backing files form a loop", target, b->id);
       return 1;
     }
-    int rc = check_file(r, d, why);
+    int rc = check_file(r, d, sizes, why);
     if (rc != 0)
       return rc;
     if (!d->backing)
@@ -1849,7 +1849,7 @@ vk_repo_check_chain(const struct vk_repo *r, const struct vk_backup *b, char **w
 {
   *why = NULL;
   for (size_t i = 0; i < b->nr_disks; i++) {
-    int rc = vk_repo_check_disk_chain(r, b, b->disks[i].target, why);
+    int rc = vk_repo_check_disk_chain(r, b, b->disks[i].target, true, why);
     if (rc != 0)
       return rc;
   }

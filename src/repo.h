@@ -155,9 +155,11 @@ const struct vk_backup_disk *vk_repo_find_file(const struct vk_repo *r, const ch
  * 1234, the manifest says 5678"), -1 on error (reported).
  */
 int vk_repo_check_chain(const struct vk_repo *r, const struct vk_backup *b, char **why);
-/* The same for disk TARGET of B alone. */
+/* The same for disk TARGET of B alone; without SIZES, the file sizes and
+ * virtual sizes are not compared (restore --no-verify).
+ */
 int vk_repo_check_disk_chain(const struct vk_repo *r, const struct vk_backup *b,
-                             const char *target, char **why);
+                             const char *target, bool sizes, char **why);
 
 /* Open REPO/DOMAIN for reading only, with the lock taken shared (verify):
  * a backup (exclusive) that runs makes this VK_EXIT_BUSY naming it, and a
