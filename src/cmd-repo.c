@@ -227,7 +227,7 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
 const struct cmd_entry cmd_restore_entry = {
   .name = "restore",
   .args = "DOMAIN",
-  .summary = "Write standalone images of the disks as they were at a backup",
+  .summary = "Write standalone images of the disks as they were at a backup, verified",
   .options = restore_options,
   .exclusive = restore_exclusive,
   .required = restore_required,
