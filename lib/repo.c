@@ -18,6 +18,8 @@
 #include <gnutls/crypto.h>
 #include <libxml/relaxng.h>
 
+#include "backup.h"
+#include "qcow2.h"
 #include "repo.h"
 #include "util.h"
 #include "xml.h"
@@ -33,6 +35,7 @@
 #define MANIFEST_MAX (64 * 1024 * 1024)
 #define HASH_CHUNK (1024 * 1024)
 #define MAX_SUFFIX 9999
+#define LOCK_WAIT_MAX 3600     /* seconds a backup waits for verify runs */
 
 /* libxml2 2.12 made the structured error argument const. */
 #if LIBXML_VERSION >= 21200
@@ -42,11 +45,17 @@ typedef xmlError *vk_xml_error_ptr;
 #endif
 
 enum current_state { CUR_NONE, CUR_ACTIVE, CUR_DONE };
+enum lock_mode { LOCK_MODE_NONE, LOCK_MODE_SHARED, LOCK_MODE_EXCLUSIVE };
+
+static int repo_open(const char *repo_dir, const char *domain, bool create,
+                     enum lock_mode mode, struct vk_repo **out);
 
 struct vk_repo {
   char *dir;                  /* absolute REPO/DOMAIN */
   int dirfd;                  /* REPO/DOMAIN, opened without following a symlink */
   int lockfd;                 /* -1 when not locked */
+  int shlockfd;               /* the lock taken shared (readers), or -1 */
+  bool have_manifest;         /* manifest.xml exists */
   struct vk_manifest m;
   struct vk_backup *pending;  /* journal of an interrupted run */
   struct vk_backup *current;  /* the backup begun by this run */
@@ -326,13 +335,17 @@ read_repo_file(const struct vk_repo *r, const char *relative, char **out)
 {
   *out = NULL;
   CLEANUP_FREE char *path = vk_repo_path(r, relative);
-  CLEANUP_CLOSE int fd = openat(r->dirfd, relative, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  CLEANUP_CLOSE int fd = openat(r->dirfd, relative,
+                                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT)
       return 0;
-    vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
+    vk_error(VK_EXIT_FAILURE, "%s: %s", path,
+             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
     return -1;
   }
+  if (vk_repo_regular_fd(fd, path) < 0)
+    return -1;
   size_t len = 0, cap = 4096;
   CLEANUP_FREE char *buf = vk_xmalloc(cap + 1);
   for (;;) {
@@ -356,6 +369,10 @@ read_repo_file(const struct vk_repo *r, const char *relative, char **out)
     len += n;
   }
   buf[len] = '\0';
+  if (len == 0) {
+    vk_error(VK_EXIT_FAILURE, "%s is empty", path);
+    return -1;
+  }
   if (strlen(buf) != len) {
     vk_error(VK_EXIT_FAILURE, "%s: malformed XML: file contains NUL bytes", path);
     return -1;
@@ -380,6 +397,12 @@ sha256_fd(int fd, const char *path, char hex[65])
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   CLEANUP_FREE char *buf = vk_xmalloc(HASH_CHUNK);
   for (;;) {
+    if (vk_stop_signal) {
+      vk_error(VK_EXIT_INTERRUPTED, "%s: interrupted by signal %d while computing its SHA-256",
+               path, (int)vk_stop_signal);
+      gnutls_hash_deinit(h, NULL);
+      return -1;
+    }
     ssize_t n = read(fd, buf, HASH_CHUNK);
     if (n < 0 && errno == EINTR)
       continue;
@@ -406,13 +429,55 @@ sha256_fd(int fd, const char *path, char hex[65])
 int
 vk_sha256_file(const char *path, char hex[65])
 {
-  CLEANUP_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "%s: %s", path, strerror(errno));
+  CLEANUP_CLOSE int fd = vk_repo_open_regular(AT_FDCWD, path, path);
+  if (fd < 0)
+    return -1;
+  return sha256_fd(fd, path, hex);
+}
+
+int
+vk_sha256_fd(int fd, const char *path, char hex[65])
+{
+  return sha256_fd(fd, path, hex);
+}
+
+int
+vk_repo_regular_fd(int fd, const char *path)
+{
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
     return -1;
   }
-  return sha256_fd(fd, path, hex);
+  if (!S_ISREG(st.st_mode)) {
+    vk_error(VK_EXIT_FAILURE, "%s: not a regular file (%s)", path,
+             S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+             S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
+             S_ISSOCK(st.st_mode) ? "a socket" : "not a file");
+    return -1;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: fcntl: %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+int
+vk_repo_open_regular(int dirfd, const char *relative, const char *path)
+{
+  int fd = openat(dirfd, relative, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s: %s", path,
+             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
+    return -1;
+  }
+  if (vk_repo_regular_fd(fd, path) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 /* ---- schema ---- */
@@ -537,6 +602,10 @@ add_backup(xmlNodePtr parent, const struct vk_backup *b, bool committed)
       snprintf(num, sizeof num, "%llu", (unsigned long long)d->bytes);
       vk_xml_add_text(dn, "bytes", num);
       vk_xml_add_text(dn, "sha256", d->sha256 ? d->sha256 : "");
+      if (d->file_size) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)d->file_size);
+        vk_xml_add_text(dn, "size", num);
+      }
     }
   }
 }
@@ -713,8 +782,10 @@ parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *path, struct v
     d->sha256 = vk_xpath_string(ctx, dn, "sha256");
     CLEANUP_FREE char *vs = vk_xpath_string(ctx, dn, "virtualSize");
     CLEANUP_FREE char *bytes = vk_xpath_string(ctx, dn, "bytes");
+    CLEANUP_FREE char *size = vk_xpath_string(ctx, dn, "size");
     d->virtual_size = vs ? strtoull(vs, NULL, 10) : 0;
     d->bytes = bytes ? strtoull(bytes, NULL, 10) : 0;
+    d->file_size = size ? strtoull(size, NULL, 10) : 0;
   }
   if (!b->chain || !b->checkpoint || !b->domain_xml || !b->checkpoint_xml ||
       (b->level != VK_LEVEL_FULL && (!b->since || !b->parent))) {
@@ -775,6 +846,7 @@ load_manifest(struct vk_repo *r, const char *domain)
     return -1;
   if (!doc)
     return 0;
+  r->have_manifest = true;
   CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
   CLEANUP_FREE char *name = vk_xpath_string(ctx, NULL, "/manifest/domain/name");
   if (name && strcmp(name, domain) != 0)
@@ -897,17 +969,61 @@ holder_gone(const struct holder *h)
   return strcmp(h->host, me) == 0 && kill(h->pid, 0) < 0 && errno == ESRCH;
 }
 
-/* Take the lock of the domain directory, or report who holds it. */
+/* Wait for the exclusive lock on FD while only readers (verify, which
+ * take it shared and never write a holder name) hold it; 1 when taken, 0
+ * when a writer holds it, -1 on error or signal.
+ */
+static int
+wait_for_readers(int fd, const char *path, const char *domain)
+{
+  for (long waited = 0; ; waited += 50) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+      return 1;
+    if (errno != EWOULDBLOCK) {
+      vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
+      return -1;
+    }
+    /* Readers only if a shared lock can be had right now. */
+    if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+      if (errno != EWOULDBLOCK) {
+        vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
+        return -1;
+      }
+      return 0;
+    }
+    flock(fd, LOCK_UN);
+    if (vk_stop_signal) {
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while waiting for readers "
+               "of the repository of domain '%s'", (int)vk_stop_signal, domain);
+      return -1;
+    }
+    if (waited == 0)
+      vk_debug("waiting for readers (vckpt verify) of the repository of domain '%s'", domain);
+    if (waited >= LOCK_WAIT_MAX * 1000L) {
+      vk_error(VK_EXIT_BUSY, "repository of domain '%s' is still in use by readers "
+               "(vckpt verify) after %d s", domain, LOCK_WAIT_MAX);
+      return -1;
+    }
+    usleep(50000);
+  }
+}
+
+/* Take the lock of the domain directory, or report who holds it.  A writer
+ * that holds it makes this busy; readers that hold it shared are waited for.
+ */
 static int
 take_lock(struct vk_repo *r, const char *domain)
 {
   CLEANUP_FREE char *path = vk_repo_path(r, LOCKFILE);
   CLEANUP_CLOSE int fd = openat(r->dirfd, LOCKFILE,
-                                O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+                                O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
   if (fd < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
+    vk_error(VK_EXIT_FAILURE, "%s: %s", path,
+             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
     return -1;
   }
+  if (vk_repo_regular_fd(fd, path) < 0)
+    return -1;
   struct holder h;
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
     if (errno != EWOULDBLOCK) {
@@ -915,7 +1031,8 @@ take_lock(struct vk_repo *r, const char *domain)
       return -1;
     }
     /* The holder writes its name just after taking the lock; until then
-     * the file is empty or names a killed former holder.
+     * the file is empty or names a killed former holder.  Readers never
+     * write it.
      */
     bool known = false;
     for (int i = 0; i < 50; i++) {
@@ -924,12 +1041,18 @@ take_lock(struct vk_repo *r, const char *domain)
         break;
       usleep(2000);
     }
-    if (known) {
-      CLEANUP_FREE char *who = describe_holder(&h);
-      vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by %s", domain, who);
-    } else
-      vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by another process", domain);
-    return -1;
+    int got = known ? 0 : wait_for_readers(fd, path, domain);
+    if (got < 0)
+      return -1;
+    if (got == 0) {
+      if (read_holder(fd, &h) && !holder_gone(&h)) {
+        CLEANUP_FREE char *who = describe_holder(&h);
+        vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by %s", domain, who);
+      } else
+        vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by another process",
+                 domain);
+      return -1;
+    }
   }
 
   /* A clean close empties the file: a name left in it is a killed run. */
@@ -956,10 +1079,79 @@ take_lock(struct vk_repo *r, const char *domain)
 
 /* ---- open and close ---- */
 
+/* Take the lock shared (a reader: verify).  A read-only repository where
+ * the lock file does not exist and cannot be created needs no lock: no
+ * backup can write there either.
+ */
+static int
+take_shared_lock(struct vk_repo *r, const char *domain)
+{
+  CLEANUP_FREE char *path = vk_repo_path(r, LOCKFILE);
+  int fd = openat(r->dirfd, LOCKFILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = openat(r->dirfd, LOCKFILE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK |
+                O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+      fd = openat(r->dirfd, LOCKFILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+      vk_debug("%s: read-only repository, not locking", path);
+      return 0;
+    }
+  }
+  if (fd < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", path,
+             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
+    return -1;
+  }
+  r->shlockfd = fd;
+  if (vk_repo_regular_fd(fd, path) < 0)
+    return -1;
+  if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+    return 0;
+  if (errno != EWOULDBLOCK) {
+    vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
+    return -1;
+  }
+  struct holder h;
+  bool known = false;
+  for (int i = 0; i < 50 && !known; i++) {
+    known = read_holder(fd, &h);
+    if (!known)
+      usleep(2000);
+  }
+  if (known) {
+    CLEANUP_FREE char *who = describe_holder(&h);
+    vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by %s", domain, who);
+  } else
+    vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by another process", domain);
+  return -1;
+}
+
+int
+vk_repo_open_shared(const char *repo_dir, const char *domain, struct vk_repo **out)
+{
+  return repo_open(repo_dir, domain, false, LOCK_MODE_SHARED, out);
+}
+
+bool
+vk_repo_has_manifest(const struct vk_repo *r)
+{
+  return r->have_manifest;
+}
+
 int
 vk_repo_open(const char *repo_dir, const char *domain, bool create, bool lock,
              struct vk_repo **out)
 {
+  return repo_open(repo_dir, domain, create, lock ? LOCK_MODE_EXCLUSIVE : LOCK_MODE_NONE, out);
+}
+
+/* vk_repo_open with a lock mode. */
+static int
+repo_open(const char *repo_dir, const char *domain, bool create, enum lock_mode mode,
+          struct vk_repo **out)
+{
+  bool lock = mode == LOCK_MODE_EXCLUSIVE;
   *out = NULL;
   if (check_domain_name(domain) < 0)
     return -1;
@@ -975,7 +1167,7 @@ vk_repo_open(const char *repo_dir, const char *domain, bool create, bool lock,
     return -1;
   }
   struct vk_repo *r = vk_xcalloc(1, sizeof *r);
-  r->dirfd = r->lockfd = -1;
+  r->dirfd = r->lockfd = r->shlockfd = -1;
   r->dir = vk_xasprintf("%s/%s", strcmp(abs, "/") == 0 ? "" : abs, domain);
 
   if (create) {
@@ -1003,7 +1195,9 @@ vk_repo_open(const char *repo_dir, const char *domain, bool create, bool lock,
     vk_repo_close(r);
     return -1;
   }
-  if ((lock && take_lock(r, domain) < 0) || load_manifest(r, domain) < 0) {
+  if ((lock && take_lock(r, domain) < 0) ||
+      (mode == LOCK_MODE_SHARED && take_shared_lock(r, domain) < 0) ||
+      load_manifest(r, domain) < 0) {
     vk_repo_close(r);
     return -1;
   }
@@ -1029,6 +1223,8 @@ vk_repo_close(struct vk_repo *r)
       vk_debug("%s/%s: %s", r->dir, LOCKFILE, strerror(errno));
     close(r->lockfd);
   }
+  if (r->shlockfd >= 0)
+    close(r->shlockfd);
   if (r->dirfd >= 0)
     close(r->dirfd);
   for (size_t i = 0; i < r->m.nr_backups; i++)
@@ -1307,7 +1503,8 @@ static int
 seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
 {
   CLEANUP_FREE char *path = vk_repo_path(r, d->file);
-  CLEANUP_CLOSE int fd = openat(r->dirfd, d->file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  CLEANUP_CLOSE int fd = openat(r->dirfd, d->file,
+                                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) < 0) {
     vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
@@ -1318,11 +1515,22 @@ seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
     vk_error(VK_EXIT_FAILURE, "disk %s: %s: not a regular file", d->target, path);
     return -1;
   }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    vk_error(VK_EXIT_FAILURE, "disk %s: %s: fcntl: %s", d->target, path, strerror(errno));
+    return -1;
+  }
+  /* Guest data: readable by root alone, whatever created the file. */
+  if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
+    vk_error(VK_EXIT_FAILURE, "disk %s: %s: chmod: %s", d->target, path, strerror(errno));
+    return -1;
+  }
   char hex[65];
-  if (sync_fd(fd, path) < 0 || sha256_fd(fd, path, hex) < 0)
+  if (sync_fd(fd, path) < 0 || fstat(fd, &st) < 0 || sha256_fd(fd, path, hex) < 0)
     return -1;
   free(d->sha256);
   d->sha256 = vk_xstrdup(hex);
+  d->file_size = st.st_size;
   return 0;
 }
 
@@ -1457,4 +1665,184 @@ vk_repo_chain_full(const struct vk_repo *r, const char *chain)
     if (r->m.backups[i].level == VK_LEVEL_FULL && strcmp(r->m.backups[i].chain, chain) == 0)
       return &r->m.backups[i];
   return NULL;
+}
+
+const struct vk_backup *
+vk_repo_find_by_id(const struct vk_repo *r, const char *id)
+{
+  return find_id(&r->m, r->m.nr_backups, id);
+}
+
+int
+vk_repo_find_point(const struct vk_repo *r, const char *at, const struct vk_backup **out)
+{
+  *out = NULL;
+  if (!at) {
+    *out = vk_repo_latest(r);
+    if (!*out)
+      vk_error(VK_EXIT_NOT_FOUND, "the repository has no complete backup of '%s'", r->m.domain);
+    return *out ? 0 : -1;
+  }
+  *out = vk_repo_find_by_id(r, at);
+  if (*out)
+    return 0;
+  size_t n = 0;
+  for (size_t i = 0; i < r->m.nr_backups; i++)
+    if (strcmp(r->m.backups[i].checkpoint, at) == 0) {
+      n++;
+      *out = &r->m.backups[i];
+    }
+  if (n == 1)
+    return 0;
+  *out = NULL;
+  if (n == 0) {
+    vk_error(VK_EXIT_NOT_FOUND, "no complete backup of '%s' has id '%s' or ended at checkpoint "
+             "'%s' (see 'vckpt list-backups')", r->m.domain, at, at);
+    return -1;
+  }
+  CLEANUP_FREE char *ids = vk_xstrdup("");
+  for (size_t i = 0; i < r->m.nr_backups; i++)
+    if (strcmp(r->m.backups[i].checkpoint, at) == 0) {
+      char *more = vk_xasprintf("%s%s%s", ids, *ids ? ", " : "", r->m.backups[i].id);
+      free(ids);
+      ids = more;
+    }
+  vk_error(VK_EXIT_USAGE, "%zu backups of '%s' ended at a checkpoint named '%s' (it was "
+           "deleted and created again): give a backup id instead: %s", n, r->m.domain, at, ids);
+  return -1;
+}
+
+const struct vk_backup_disk *
+vk_repo_find_file(const struct vk_repo *r, const char *relative, const struct vk_backup **owner)
+{
+  for (size_t i = r->m.nr_backups; i-- > 0; ) {
+    const struct vk_backup *b = &r->m.backups[i];
+    for (size_t j = 0; j < b->nr_disks; j++)
+      if (strcmp(b->disks[j].file, relative) == 0) {
+        if (owner)
+          *owner = b;
+        return &b->disks[j];
+      }
+  }
+  return NULL;
+}
+
+/* pread callback of a vk_source on a file descriptor. */
+static int
+fd_pread(void *opaque, void *buf, size_t count, uint64_t offset)
+{
+  int fd = *(int *)opaque;
+  while (count > 0) {
+    ssize_t n = pread(fd, buf, count, offset);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        errno = EIO;
+      return -1;
+    }
+    buf = (char *)buf + n;
+    count -= n;
+    offset += n;
+  }
+  return 0;
+}
+
+/* The cheap check of one disk file D: *WHY set when damaged (1). */
+static int
+check_file(const struct vk_repo *r, const struct vk_backup_disk *d, bool sizes, char **why)
+{
+  const char *f = d->file;
+  CLEANUP_CLOSE int fd = openat(r->dirfd, f, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0) {
+    *why = vk_xasprintf("file %s: %s", f, errno == ENOENT ? "missing" :
+                        errno == ELOOP ? "a symbolic link, not a regular file" : strerror(errno));
+    return 1;
+  }
+  if (fstat(fd, &st) < 0) {
+    *why = vk_xasprintf("file %s: %s", f, strerror(errno));
+    return 1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *why = vk_xasprintf("file %s: not a regular file", f);
+    return 1;
+  }
+  if (sizes && d->file_size && (uint64_t)st.st_size != d->file_size) {
+    *why = vk_xasprintf("file %s: size %llu, the manifest says %llu", f,
+                        (unsigned long long)st.st_size, (unsigned long long)d->file_size);
+    return 1;
+  }
+  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = fd_pread };
+  struct vk_image img;
+  char *err = NULL;
+  if (vk_image_parse(&src, f, "qcow2", &img, &err) < 0) {
+    /* The reader's message starts with the name it was given: once is enough. */
+    const char *msg = err && strncmp(err, f, strlen(f)) == 0 && strncmp(err + strlen(f), ": ", 2) == 0
+                      ? err + strlen(f) + 2 : err;
+    *why = vk_xasprintf("file %s: qcow2 header unreadable: %s", f, msg ? msg : "out of memory");
+    free(err);
+    return 1;
+  }
+  const char *want = d->backing ? (strrchr(d->backing, '/') ? strrchr(d->backing, '/') + 1
+                                                            : d->backing) : NULL;
+  int rc = 0;
+  if ((want == NULL) != (img.backing_file == NULL) ||
+      (want && strcmp(want, img.backing_file) != 0)) {
+    CLEANUP_FREE char *have = img.backing_file ? vk_printable(img.backing_file) : NULL;
+    *why = vk_xasprintf("file %s: backing file is %s%s%s, the manifest says %s%s%s", f,
+                        have ? "'" : "", have ? have : "none", have ? "'" : "",
+                        want ? "'" : "", want ? want : "none", want ? "'" : "");
+    rc = 1;
+  } else if (sizes && d->virtual_size && img.virtual_size != d->virtual_size) {
+    *why = vk_xasprintf("file %s: virtual size %llu, the manifest says %llu", f,
+                        (unsigned long long)img.virtual_size,
+                        (unsigned long long)d->virtual_size);
+    rc = 1;
+  }
+  vk_image_clear(&img);
+  return rc;
+}
+
+int
+vk_repo_check_disk_chain(const struct vk_repo *r, const struct vk_backup *b,
+                         const char *target, bool sizes, char **why)
+{
+  *why = NULL;
+  const struct vk_backup_disk *d = find_disk(b, target);
+  if (!d) {
+    vk_error(VK_EXIT_NOT_FOUND, "backup %s has no disk '%s'", b->id, target);
+    return -1;
+  }
+  for (size_t depth = 0; d; depth++) {
+    if (depth > r->m.nr_backups) {
+      *why = vk_xasprintf("disk %s of backup %s: the backing files form a loop", target, b->id);
+      return 1;
+    }
+    int rc = check_file(r, d, sizes, why);
+    if (rc != 0)
+      return rc;
+    if (!d->backing)
+      break;
+    const struct vk_backup_disk *next = vk_repo_find_file(r, d->backing, NULL);
+    if (!next) {
+      *why = vk_xasprintf("file %s: its backing file %s is not in the manifest", d->file,
+                          d->backing);
+      return 1;
+    }
+    d = next;
+  }
+  return 0;
+}
+
+int
+vk_repo_check_chain(const struct vk_repo *r, const struct vk_backup *b, char **why)
+{
+  *why = NULL;
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    int rc = vk_repo_check_disk_chain(r, b, b->disks[i].target, true, why);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
 }

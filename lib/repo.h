@@ -43,6 +43,8 @@ struct vk_backup_disk {
   uint64_t virtual_size; /* set by the caller before vk_repo_commit */
   uint64_t bytes;        /* bytes allocated by the file after the backup; set by the caller */
   char *sha256;          /* hex SHA-256 of the whole file, set by vk_repo_commit */
+  uint64_t file_size;    /* st_size of the file, set by vk_repo_commit; 0 in
+                            manifests written before vckpt recorded it */
 };
 
 /* One backup: a full backup starts a chain, the others stack on PARENT. */
@@ -134,10 +136,59 @@ const struct vk_backup *vk_repo_find_by_checkpoint(const struct vk_repo *r, cons
 const struct vk_backup *vk_repo_latest(const struct vk_repo *r);
 /* The full backup that started CHAIN, or NULL. */
 const struct vk_backup *vk_repo_chain_full(const struct vk_repo *r, const char *chain);
+/* The backup with id ID, or NULL. */
+const struct vk_backup *vk_repo_find_by_id(const struct vk_repo *r, const char *id);
+/* The backup a user means by AT: a backup id, or the name of the
+ * checkpoint exactly one backup created; NULL AT: the newest.  A name two
+ * backups share is a usage error listing their ids; none is NOT_FOUND.
+ */
+int vk_repo_find_point(const struct vk_repo *r, const char *at, const struct vk_backup **out);
+/* The disk entry whose file is RELATIVE (and its backup in *OWNER), or NULL. */
+const struct vk_backup_disk *vk_repo_find_file(const struct vk_repo *r, const char *relative,
+                                               const struct vk_backup **owner);
+/* A cheap check of every file backup B's disks depend on (B's files and,
+ * through each disk's backing, its ancestors'): present, a regular file
+ * (no symlink followed, nothing opened that could block), the recorded
+ * size when recorded, a readable qcow2 header naming the recorded backing
+ * file and virtual size.  No data is read.  Returns 0 when sound, 1 when
+ * damaged with *WHY set (malloc'd, e.g. "file CHAIN/ID.vda.qcow2: size
+ * 1234, the manifest says 5678"), -1 on error (reported).
+ */
+int vk_repo_check_chain(const struct vk_repo *r, const struct vk_backup *b, char **why);
+/* The same for disk TARGET of B alone; without SIZES, the file sizes and
+ * virtual sizes are not compared (restore --no-verify).
+ */
+int vk_repo_check_disk_chain(const struct vk_repo *r, const struct vk_backup *b,
+                             const char *target, bool sizes, char **why);
+
+/* Open REPO/DOMAIN for reading only, with the lock taken shared (verify):
+ * a backup (exclusive) that runs makes this VK_EXIT_BUSY naming it, and a
+ * backup started meanwhile waits until the readers are done.  Nothing in
+ * the repository is written (a lock file that does not exist is created
+ * when possible; a read-only repository is read without one).
+ */
+int vk_repo_open_shared(const char *repo_dir, const char *domain, struct vk_repo **out);
+/* Whether REPO/DOMAIN has a manifest.xml (an empty repository has none). */
+bool vk_repo_has_manifest(const struct vk_repo *r);
+
 /* "full", "incremental" or "differential". */
 const char *vk_level_name(enum vk_level level);
 
-/* The SHA-256 of a file as 64 hex digits (read in 1 MiB chunks). */
+/* The SHA-256 of a file as 64 hex digits (read in 1 MiB chunks); only a
+ * regular file is read, a symlink is not followed.  Stops with
+ * VK_EXIT_INTERRUPTED when vk_stop_signal is set.
+ */
 int vk_sha256_file(const char *path, char hex[65]);
+/* The same for the rest of the open file FD (PATH names it in errors). */
+int vk_sha256_fd(int fd, const char *path, char hex[65]);
+
+/* Open RELATIVE (to DIRFD, or a path with AT_FDCWD) read-only without
+ * following a symlink or blocking on a FIFO, and refuse anything but a
+ * regular file; PATH names it in errors.  Returns the descriptor (its
+ * O_NONBLOCK cleared) or -1 (reported).
+ */
+int vk_repo_open_regular(int dirfd, const char *relative, const char *path);
+/* Refuse FD unless it is a regular file; clear O_NONBLOCK.  0 or -1. */
+int vk_repo_regular_fd(int fd, const char *path);
 
 #endif

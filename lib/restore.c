@@ -1,13 +1,23 @@
 /* vckpt - restore and verify. */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
+#include <json-c/json.h>
 
 #include "backup.h"
 #include "qcow2.h"
@@ -16,6 +26,43 @@
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
+
+#define HASH_CHUNK (1024 * 1024)
+#define HASH_THREADS_MAX 8
+
+extern char **environ;
+
+/* Close a file descriptor variable on scope exit. */
+static void
+cleanup_close(int *fd)
+{
+  if (*fd >= 0)
+    close(*fd);
+}
+#define CLEANUP_CLOSE __attribute__((cleanup(cleanup_close)))
+
+static int read_regular(const char *path, size_t max, char **out);
+
+/* pread callback of a vk_source on a file descriptor. */
+static int
+fd_pread(void *opaque, void *buf, size_t count, uint64_t offset)
+{
+  int fd = *(int *)opaque;
+  while (count > 0) {
+    ssize_t n = pread(fd, buf, count, offset);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        errno = EIO;
+      return -1;
+    }
+    buf = (char *)buf + n;
+    count -= n;
+    offset += n;
+  }
+  return 0;
+}
 
 void
 vk_restored_free(struct vk_restored *r, size_t n)
@@ -27,80 +74,32 @@ vk_restored_free(struct vk_restored *r, size_t n)
   free(r);
 }
 
-/* The backup to restore: the one that created checkpoint AT, or the latest. */
-static const struct vk_backup *
-pick(struct vk_repo *repo, const char *domain, const char *at)
-{
-  const struct vk_backup *b = at ? vk_repo_find_by_checkpoint(repo, at) : vk_repo_latest(repo);
-  if (!b) {
-    if (at)
-      vk_error(VK_EXIT_NOT_FOUND, "no complete backup of '%s' ended at checkpoint '%s' "
-               "(see 'vckpt list-backups')", domain, at);
-    else
-      vk_error(VK_EXIT_NOT_FOUND, "the repository has no complete backup of '%s'", domain);
-  }
-  return b;
-}
-
-/* Convert the chain of SRC into a standalone qcow2 at DST, which must not
- * exist: convert to a temporary name, then link(2), which never replaces.
+/* Before anything is copied for --define NAME: the name is free and the
+ * backed-up domain XML is a regular file that parses.  Returns its
+ * document, or NULL (reported).
  */
-static int
-convert_to(const char *src, const char *dst)
-{
-  CLEANUP_FREE char *dir = vk_xstrdup(dst);
-  char *slash = strrchr(dir, '/');
-  if (slash)
-    *slash = '\0';
-  CLEANUP_FREE char *tmp = vk_xasprintf("%s/.vckpt-restore-%d-%s", slash ? dir : ".",
-                                        (int)getpid(), slash ? slash + 1 : dst);
-  if (access(dst, F_OK) == 0) {
-    vk_error(VK_EXIT_FAILURE, "%s already exists: restore never replaces a file", dst);
-    return -1;
-  }
-  char *argv[] = { (char *)QEMU_IMG, "convert", "-q", "-f", "qcow2", "-O", "qcow2",
-                   (char *)src, tmp, NULL };
-  if (vk_run(argv) < 0) {
-    unlink(tmp);
-    return -1;
-  }
-  int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fsync(fd) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", tmp, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    unlink(tmp);
-    return -1;
-  }
-  close(fd);
-  if (link(tmp, dst) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", dst,
-             errno == EEXIST ? "already exists: restore never replaces a file" : strerror(errno));
-    unlink(tmp);
-    return -1;
-  }
-  unlink(tmp);
-  return 0;
-}
-
-/* Define a new domain from the backed-up XML on the restored images. */
-static int
-define_domain(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
-              const char *name, const struct vk_restored *r, size_t n)
+static xmlDocPtr
+prepare_define(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
+               const char *name)
 {
   virDomainPtr clash = virDomainLookupByName(conn, name);
   if (clash) {
     virDomainFree(clash);
-    vk_error(VK_EXIT_FAILURE, "a domain named '%s' already exists", name);
-    return -1;
+    vk_error(VK_EXIT_FAILURE, "a domain named '%s' already exists: nothing was restored", name);
+    return NULL;
   }
   CLEANUP_FREE char *path = vk_repo_path(repo, b->domain_xml);
   CLEANUP_FREE char *xml = NULL;
-  if (vk_read_file(path, 64 << 20, &xml) < 0)
-    return -1;
-  CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(xml, path);
-  if (!doc)
-    return -1;
+  if (read_regular(path, 64 << 20, &xml) < 0)
+    return NULL;
+  return vk_xml_parse(xml, path);
+}
+
+/* Define a new domain from the backed-up XML DOC on the restored images. */
+static int
+define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *name,
+              const struct vk_restored *r, size_t n)
+{
   CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
   /* New name, no UUID (libvirt makes one), no MAC addresses, no id. */
   CLEANUP_XPATHOBJ xmlXPathObjectPtr drop =
@@ -158,33 +157,594 @@ define_domain(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *
   return 0;
 }
 
-/* Convert each disk of B (or of REQ->disks) into REQ->to, then define. */
+/* ---- reading untrusted files ---- */
+
+/* Open RELATIVE in DIRFD read-only, never following a symlink nor blocking
+ * on a FIFO or device, and only if it is a regular file (*ST filled).
+ * Returns the descriptor, or -1 with errno set (EINVAL: not a regular file).
+ */
 static int
-restore_from(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
-             const struct vk_restore_request *req, struct vk_restored *out, size_t *n)
+open_regular_quiet(int dirfd, const char *relative, struct stat *st)
 {
-  char absdir[PATH_MAX];
-  if (!realpath(req->to, absdir)) {
-    vk_error(VK_EXIT_FAILURE, "--to %s: %s", req->to, strerror(errno));
+  int fd = openat(dirfd, relative, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  int fl;
+  if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
+      fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    int e = S_ISREG(st->st_mode) ? errno : EINVAL;
+    close(fd);
+    errno = e;
     return -1;
   }
+  return fd;
+}
+
+/* Why open_regular_quiet failed, for a message. */
+static const char *
+open_error(int err)
+{
+  return err == EINVAL ? "not a regular file" : err == ELOOP ? "a symbolic link, not a regular file"
+                                                            : strerror(err);
+}
+
+/* Read the regular file PATH (at most MAX bytes) into a string. */
+static int
+read_regular(const char *path, size_t max, char **out)
+{
+  *out = NULL;
+  struct stat st;
+  CLEANUP_CLOSE int fd = open_regular_quiet(AT_FDCWD, path, &st);
+  if (fd < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s: %s", path,
+             open_error(errno));
+    return -1;
+  }
+  if ((uint64_t)st.st_size > max) {
+    vk_error(VK_EXIT_FAILURE, "%s: file is larger than %zu bytes", path, max);
+    return -1;
+  }
+  size_t len = 0;
+  CLEANUP_FREE char *buf = vk_xmalloc(max + 1);
+  for (;;) {
+    ssize_t n = read(fd, buf + len, max - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
+      return -1;
+    }
+    if (n == 0 || (len += n) == max)
+      break;
+  }
+  buf[len] = '\0';
+  if (len == 0) {
+    vk_error(VK_EXIT_FAILURE, "%s is empty", path);
+    return -1;
+  }
+  *out = buf;
+  buf = NULL;
+  return 0;
+}
+
+/* Hash the rest of FD into HEX without reporting (safe in a thread):
+ * 0, or an errno (EINTR: a stop signal or *STOP).
+ */
+static int
+hash_fd(int fd, char hex[65], volatile int *stop)
+{
+  gnutls_hash_hd_t h;
+  if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+    return ENOMEM;
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  char *buf = malloc(HASH_CHUNK);
+  int e = buf ? 0 : ENOMEM;
+  while (e == 0) {
+    if (vk_stop_signal || (stop && *stop)) {
+      e = EINTR;
+      break;
+    }
+    ssize_t n = read(fd, buf, HASH_CHUNK);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      e = errno;
+    else if (n == 0)
+      break;
+    else if (gnutls_hash(h, buf, n) < 0)
+      e = ENOMEM;
+  }
+  free(buf);
+  unsigned char digest[32];
+  gnutls_hash_deinit(h, digest);
+  for (int i = 0; e == 0 && i < 32; i++)
+    snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+  return e;
+}
+
+/* ---- restore ---- */
+
+/* One file a restore reads: a disk file of the chosen backup or of an
+ * ancestor it stacks on.
+ */
+struct chain_file {
+  const struct vk_backup_disk *d;
+  int fd;                 /* open, a regular file */
+  uint64_t size;
+  int err;                /* hash_fd's result */
+  char hex[65];
+};
+
+/* The hashing threads' shared state. */
+struct hasher {
+  struct chain_file *files;
+  size_t n, next;
+  pthread_mutex_t lock;
+  volatile int stop;
+  int done_pipe[2];       /* each thread writes a byte when it ends */
+  size_t nr_threads;
+  pthread_t threads[HASH_THREADS_MAX];
+};
+
+/* A hashing thread: take the next file until none is left. */
+static void *
+hash_worker(void *opaque)
+{
+  struct hasher *h = opaque;
+  for (;;) {
+    pthread_mutex_lock(&h->lock);
+    size_t i = h->next < h->n ? h->next++ : h->n;
+    pthread_mutex_unlock(&h->lock);
+    if (i == h->n)
+      break;
+    h->files[i].err = hash_fd(h->files[i].fd, h->files[i].hex, &h->stop);
+  }
+  char c = 1;
+  while (write(h->done_pipe[1], &c, 1) < 0 && errno == EINTR)
+    ;
+  return NULL;
+}
+
+/* The self-pipe the signal handler writes to, so waits wake up. */
+static int sig_pipe[2] = { -1, -1 };
+
+static void
+on_restore_signal(int sig)
+{
+  int saved = errno;
+  vk_stop_signal = sig;
+  char c = 1;
+  if (sig_pipe[1] >= 0 && write(sig_pipe[1], &c, 1) < 0) {
+    /* full: a wake-up is pending anyway */
+  }
+  errno = saved;
+}
+
+/* What a restore has under way, for the cleanup on every path. */
+struct restore_run {
+  int tofd;               /* --to */
+  char *absdir;           /* --to, absolute */
+  char *tmpname;          /* private temporary directory in --to, or NULL */
+  int tmpfd;
+  struct hasher h;
+  bool hashing;
+  struct sigaction old_int, old_term;
+  bool handlers;
+};
+
+/* Stop and join the hashing threads. */
+static void
+stop_hashing(struct restore_run *run)
+{
+  if (!run->hashing)
+    return;
+  run->h.stop = 1;
+  for (size_t i = 0; i < run->h.nr_threads; i++)
+    pthread_join(run->h.threads[i], NULL);
+  run->hashing = false;
+}
+
+/* Start hashing FILES in up to HASH_THREADS_MAX threads that never take
+ * SIGINT/SIGTERM (the main thread does).
+ */
+static int
+start_hashing(struct restore_run *run, struct chain_file *files, size_t n)
+{
+  struct hasher *h = &run->h;
+  h->files = files;
+  h->n = n;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t want = cpus < 1 ? 1 : (size_t)cpus;
+  if (want > HASH_THREADS_MAX)
+    want = HASH_THREADS_MAX;
+  if (want > n)
+    want = n;
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  run->hashing = true;
+  for (size_t i = 0; i < want; i++) {
+    int e = pthread_create(&h->threads[i], NULL, hash_worker, h);
+    if (e != 0) {
+      pthread_sigmask(SIG_SETMASK, &old, NULL);
+      stop_hashing(run);
+      vk_error(VK_EXIT_FAILURE, "cannot start a hashing thread: %s", strerror(e));
+      return -1;
+    }
+    h->nr_threads++;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return 0;
+}
+
+/* Wait until FD is readable or a stop signal came: 1 readable, 0 signal. */
+static int
+wait_readable(int fd)
+{
+  for (;;) {
+    if (vk_stop_signal)
+      return 0;
+    struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = sig_pipe[0], .events = POLLIN } };
+    int n = poll(p, 2, -1);
+    if (n < 0 && errno != EINTR)
+      return 1;   /* cannot wait: let the caller's read find out */
+    if (vk_stop_signal)
+      return 0;
+    if (n > 0 && p[0].revents)
+      return 1;
+  }
+}
+
+/* Wait for the hashing threads, waking on a signal: 0, or -1 interrupted. */
+static int
+wait_hashing(struct restore_run *run)
+{
+  for (size_t ended = 0; ended < run->h.nr_threads; ) {
+    if (!wait_readable(run->h.done_pipe[0]))
+      return -1;
+    char c;
+    ssize_t n = read(run->h.done_pipe[0], &c, 1);
+    if (n == 1)
+      ended++;
+    else if (n < 0 && errno != EINTR && errno != EAGAIN)
+      break;
+  }
+  stop_hashing(run);
+  return 0;
+}
+
+/* Remove everything in the private temporary directory, then it. */
+static void
+remove_tmpdir(struct restore_run *run)
+{
+  if (!run->tmpname)
+    return;
+  if (run->tmpfd >= 0) {
+    int fd = dup(run->tmpfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+          unlinkat(run->tmpfd, e->d_name, 0) < 0)
+        vk_warn("cannot remove %s/%s/%s: %s", run->absdir, run->tmpname, e->d_name,
+                strerror(errno));
+    if (d)
+      closedir(d);
+    else if (fd >= 0)
+      close(fd);
+    close(run->tmpfd);
+    run->tmpfd = -1;
+  }
+  if (unlinkat(run->tofd, run->tmpname, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    vk_warn("cannot remove %s/%s: %s", run->absdir, run->tmpname, strerror(errno));
+  free(run->tmpname);
+  run->tmpname = NULL;
+}
+
+/* Create the private temporary directory (mode 0700, unpredictable name). */
+static int
+make_tmpdir(struct restore_run *run)
+{
+  CLEANUP_FREE char *tmpl = vk_xasprintf("%s/.vckpt-restore-XXXXXX", run->absdir);
+  if (!mkdtemp(tmpl)) {
+    vk_error(VK_EXIT_FAILURE, "cannot create a temporary directory in %s: %s", run->absdir,
+             strerror(errno));
+    return -1;
+  }
+  run->tmpname = vk_xstrdup(strrchr(tmpl, '/') + 1);
+  run->tmpfd = openat(run->tofd, run->tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (run->tmpfd < 0 || fstat(run->tmpfd, &st) < 0 || st.st_uid != geteuid() ||
+      (st.st_mode & 0077) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl,
+             run->tmpfd < 0 ? strerror(errno) : "not the private directory just created");
+    if (run->tmpfd >= 0)
+      close(run->tmpfd);
+    run->tmpfd = -1;
+    free(run->tmpname);    /* not ours: never remove it */
+    run->tmpname = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Run qemu-img convert of SRC into NAME in the temporary directory (given
+ * to the child as descriptor 3, so no path can be swapped under it); a stop
+ * signal kills and reaps the child.
+ */
+static int
+run_convert(struct restore_run *run, const char *src, const char *name)
+{
+  CLEANUP_FREE char *dst = vk_xasprintf("/dev/fd/3/%s", name);
+  char *argv[] = { (char *)QEMU_IMG, "convert", "-q", "-f", "qcow2", "-O", "qcow2",
+                   (char *)src, dst, NULL };
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC) < 0) {
+    vk_error(VK_EXIT_FAILURE, "pipe: %s", strerror(errno));
+    return -1;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+  posix_spawn_file_actions_adddup2(&fa, run->tmpfd, 3);
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  sigset_t none, def;
+  sigemptyset(&none);
+  sigemptyset(&def);
+  sigaddset(&def, SIGPIPE);
+  sigaddset(&def, SIGINT);
+  sigaddset(&def, SIGTERM);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &def);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid;
+  int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  close(pfd[1]);
+  if (e != 0) {
+    close(pfd[0]);
+    vk_error(VK_EXIT_FAILURE, "cannot run %s: %s", argv[0], strerror(e));
+    return -1;
+  }
+  char msg[4096];
+  size_t len = 0;
+  bool stopped = false;
+  for (;;) {
+    if (!wait_readable(pfd[0])) {
+      stopped = true;
+      kill(pid, SIGTERM);
+      break;
+    }
+    char sink[512];
+    bool keep = len < sizeof msg - 1;
+    ssize_t n = read(pfd[0], keep ? msg + len : sink, keep ? sizeof msg - 1 - len : sizeof sink);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    if (keep)
+      len += n;
+  }
+  msg[len] = '\0';
+  close(pfd[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) {
+      vk_error(VK_EXIT_FAILURE, "waitpid: %s", strerror(errno));
+      return -1;
+    }
+  if (stopped || vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: qemu-img stopped, nothing was "
+             "restored", (int)vk_stop_signal);
+    return -1;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return 0;
+  while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+    msg[--len] = '\0';
+  CLEANUP_FREE char *pmsg = vk_printable(msg);
+  if (WIFEXITED(status))
+    vk_error(VK_EXIT_FAILURE, "%s convert of %s failed (exit %d)%s%s", argv[0], src,
+             WEXITSTATUS(status), len ? ": " : "", pmsg);
+  else
+    vk_error(VK_EXIT_FAILURE, "%s convert of %s killed by signal %d", argv[0], src,
+             WTERMSIG(status));
+  return -1;
+}
+
+/* Make the image NAME in the temporary directory private (0600) and durable. */
+static int
+seal_image(struct restore_run *run, const char *name)
+{
+  CLEANUP_CLOSE int fd = openat(run->tmpfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || fchmod(fd, 0600) < 0 || fsync(fd) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s/%s/%s: %s", run->absdir, run->tmpname, name, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* Collect the files disk TARGET of B reads (its file, then through each
+ * backing file its ancestors'), opened as regular files, into *FILES.
+ */
+static int
+collect_chain(struct vk_repo *repo, const struct vk_backup *b, const char *target,
+              struct chain_file **files, size_t *n)
+{
+  const struct vk_backup_disk *d = NULL;
+  for (size_t j = 0; j < b->nr_disks && !d; j++)
+    if (strcmp(b->disks[j].target, target) == 0)
+      d = &b->disks[j];
+  size_t max = vk_repo_manifest(repo)->nr_backups + 1;
+  for (size_t depth = 0; d; depth++) {
+    CLEANUP_FREE char *path = vk_repo_path(repo, d->file);
+    if (depth > max) {
+      vk_error(VK_EXIT_FAILURE, "%s: the backing files form a loop", path);
+      return -1;
+    }
+    struct stat st;
+    int fd = open_regular_quiet(AT_FDCWD, path, &st);
+    if (fd < 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be restored", path,
+               open_error(errno), b->id);
+      return -1;
+    }
+    *files = vk_xrealloc(*files, (*n + 1) * sizeof **files);
+    (*files)[(*n)++] = (struct chain_file) { .d = d, .fd = fd, .size = st.st_size };
+    if (!d->backing)
+      break;
+    const struct vk_backup_disk *next = vk_repo_find_file(repo, d->backing, NULL);
+    if (!next) {
+      vk_error(VK_EXIT_FAILURE, "%s: its backing file %s is not in the manifest", path,
+               d->backing);
+      return -1;
+    }
+    d = next;
+  }
+  return 0;
+}
+
+/* qsort: chain files by size, largest first. */
+static int
+by_size_desc(const void *a, const void *b)
+{
+  const struct chain_file *x = a, *y = b;
+  return x->size < y->size ? 1 : x->size > y->size ? -1 : 0;
+}
+
+/* Compare the hashes with the manifest: every mismatch is reported. */
+static int
+check_hashes(struct vk_repo *repo, const struct vk_backup *b, struct chain_file *files,
+             size_t n)
+{
+  int r = 0;
+  for (size_t i = 0; i < n; i++) {
+    CLEANUP_FREE char *path = vk_repo_path(repo, files[i].d->file);
+    if (files[i].err == EINTR) {
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: nothing was restored",
+               (int)vk_stop_signal);
+      return -1;
+    }
+    if (files[i].err) {
+      vk_error(VK_EXIT_FAILURE, "%s: read: %s: backup %s cannot be restored", path,
+               strerror(files[i].err), b->id);
+      r = -1;
+    } else if (!files[i].d->sha256 || strcmp(files[i].hex, files[i].d->sha256) != 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: SHA-256 %s, the manifest says %s: the file changed "
+               "since the backup; backup %s was not restored (--no-verify restores it "
+               "anyway)", path, files[i].hex, files[i].d->sha256 ? files[i].d->sha256 : "none",
+               b->id);
+      r = -1;
+    }
+  }
+  return r;
+}
+
+/* The restore itself: checks, conversions into the temporary directory,
+ * then every image renamed into place, never replacing a file.
+ */
+static int
+restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
+            const struct vk_restore_request *req, struct restore_run *run,
+            struct vk_restored *out, size_t *n, struct chain_file **files, size_t *nfiles)
+{
+  CLEANUP_XMLDOC xmlDocPtr ddoc = NULL;
+  CLEANUP_FREE char *dxml_path = vk_repo_path(repo, b->domain_xml);
+  if (req->define && !(ddoc = prepare_define(conn, repo, b, req->define)))
+    return -1;
+  /* The names, all free, and the files each disk reads. */
+  size_t count = 0;
   for (size_t j = 0; j < b->nr_disks; j++) {
     const struct vk_backup_disk *d = &b->disks[j];
     if (req->disks && !vk_strv_contains(req->disks, d->target))
       continue;
-    CLEANUP_FREE char *src = vk_repo_path(repo, d->file);
-    out[*n] = (struct vk_restored) {
+    CLEANUP_FREE char *name = req->define ? vk_xasprintf("%s-%s.qcow2", req->define, d->target)
+                                          : vk_xasprintf("%s.qcow2", d->target);
+    out[count++] = (struct vk_restored) {
       .target = vk_xstrdup(d->target),
-      .path = req->define ? vk_xasprintf("%s/%s-%s.qcow2", absdir, req->define, d->target)
-                          : vk_xasprintf("%s/%s.qcow2", absdir, d->target),
+      .path = vk_xasprintf("%s/%s", run->absdir, name),
     };
-    (*n)++;
-    if (convert_to(src, out[*n - 1].path) < 0) {
-      (*n)--;
+    struct stat st;
+    if (fstatat(run->tofd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+      vk_error(VK_EXIT_FAILURE, "%s/%s already exists: restore never replaces a file",
+               run->absdir, name);
       return -1;
     }
+    /* Even without verification qemu-img must read exactly the recorded
+     * chain of regular files: the headers' backing names are checked.
+     */
+    CLEANUP_FREE char *why = NULL;
+    int rc = vk_repo_check_disk_chain(repo, b, d->target, !req->no_verify, &why);
+    if (rc < 0)
+      return -1;
+    if (rc > 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be restored%s", vk_repo_dir(repo),
+               why, b->id, req->no_verify ? "" : " (--no-verify restores it anyway)");
+      return -1;
+    }
+    if (collect_chain(repo, b, d->target, files, nfiles) < 0)
+      return -1;
   }
-  if (req->define && define_domain(conn, repo, b, req->define, out, *n) < 0)
+  if (make_tmpdir(run) < 0)
+    return -1;
+  /* The largest files first: the hashing ends sooner. */
+  qsort(*files, *nfiles, sizeof **files, by_size_desc);
+  if (!req->no_verify && start_hashing(run, *files, *nfiles) < 0)
+    return -1;
+  for (size_t i = 0; i < count; i++) {
+    const char *name = strrchr(out[i].path, '/') + 1;
+    const struct vk_backup_disk *d = NULL;
+    for (size_t j = 0; j < b->nr_disks && !d; j++)
+      if (strcmp(b->disks[j].target, out[i].target) == 0)
+        d = &b->disks[j];
+    CLEANUP_FREE char *src = vk_repo_path(repo, d->file);
+    vk_debug("disk %s: qemu-img convert %s", d->target, src);
+    if (run_convert(run, src, name) < 0 || seal_image(run, name) < 0)
+      return -1;
+  }
+  if (!req->no_verify) {
+    if (wait_hashing(run) < 0) {
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: nothing was restored",
+               (int)vk_stop_signal);
+      return -1;
+    }
+    if (check_hashes(repo, b, *files, *nfiles) < 0)
+      return -1;
+  }
+  if (vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: nothing was restored",
+             (int)vk_stop_signal);
+    return -1;
+  }
+  /* Into place, never replacing a file; on failure the ones moved go. */
+  for (size_t i = 0; i < count; i++) {
+    const char *name = strrchr(out[i].path, '/') + 1;
+    int rc = renameat2(run->tmpfd, name, run->tofd, name, RENAME_NOREPLACE);
+    if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
+      rc = linkat(run->tmpfd, name, run->tofd, name, 0);
+      if (rc == 0)
+        unlinkat(run->tmpfd, name, 0);
+    }
+    if (rc < 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: %s", out[i].path,
+               errno == EEXIST ? "already exists: restore never replaces a file"
+                               : strerror(errno));
+      while (i-- > 0)
+        unlinkat(run->tofd, strrchr(out[i].path, '/') + 1, 0);
+      *n = 0;
+      return -1;
+    }
+    *n = i + 1;
+  }
+  if (fsync(run->tofd) < 0)
+    vk_warn("%s: fsync: %s", run->absdir, strerror(errno));
+  if (req->define && define_domain(conn, ddoc, dxml_path, req->define, out, *n) < 0)
     return -1;
   return 0;
 }
@@ -197,18 +757,23 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
   struct stat st;
   *out = NULL;
   *n = 0;
-  if (stat(req->to, &st) < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "--to %s: %s", req->to, strerror(errno));
+  CLEANUP_CLOSE int tofd = open(req->to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tofd < 0 || fstat(tofd, &st) < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : errno == ENOTDIR ? VK_EXIT_USAGE
+                                                                    : VK_EXIT_FAILURE,
+             "--to %s: %s", req->to, errno == ENOTDIR ? "not a directory" : strerror(errno));
     return -1;
   }
-  if (!S_ISDIR(st.st_mode)) {
-    vk_error(VK_EXIT_USAGE, "--to %s: not a directory", req->to);
+  CLEANUP_FREE char *absdir = realpath(req->to, NULL);
+  if (!absdir) {
+    vk_error(VK_EXIT_FAILURE, "--to %s: %s", req->to, strerror(errno));
     return -1;
   }
   if (vk_repo_open(req->repo_dir, req->domain, false, false, &repo) < 0)
     return -1;
-  const struct vk_backup *b = pick(repo, req->domain, req->at);
+  const struct vk_backup *b = NULL;
+  if (vk_repo_find_point(repo, req->at, &b) < 0)
+    b = NULL;
   for (size_t i = 0; b && req->disks && req->disks[i]; i++) {
     bool found = false;
     for (size_t j = 0; j < b->nr_disks; j++)
@@ -218,51 +783,112 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
       b = NULL;
     }
   }
+  if (!b) {
+    vk_repo_close(repo);
+    return -1;
+  }
+  struct restore_run run = { .tofd = tofd, .absdir = absdir, .tmpfd = -1,
+                             .h.done_pipe = { -1, -1 } };
+  struct chain_file *files = NULL;
+  size_t nfiles = 0;
   int r = -1;
-  if (b) {
+  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+      pipe2(run.h.done_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+    vk_error(VK_EXIT_FAILURE, "pipe: %s", strerror(errno));
+  else {
+    pthread_mutex_init(&run.h.lock, NULL);
+    struct sigaction sa = { .sa_handler = on_restore_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &run.old_int);
+    sigaction(SIGTERM, &sa, &run.old_term);
+    run.handlers = true;
     *out = vk_xcalloc(b->nr_disks, sizeof **out);
-    r = restore_from(conn, repo, b, req, *out, n);
-    if (r == 0)
-      *backup_id = vk_xstrdup(b->id);
-    else {
-      /* Nothing half-done: the images restored so far are removed. */
-      for (size_t i = 0; i < *n; i++)
-        unlink((*out)[i].path);
-      vk_restored_free(*out, b->nr_disks);   /* unused entries are zeroed */
-      *out = NULL;
-      *n = 0;
-    }
+    r = restore_run(conn, repo, b, req, &run, *out, n, &files, &nfiles);
+    stop_hashing(&run);
+    pthread_mutex_destroy(&run.h.lock);
+  }
+  remove_tmpdir(&run);
+  if (r == 0)
+    *backup_id = vk_xstrdup(b->id);
+  else if (*out) {
+    /* Nothing half-done: the images moved into place so far are removed. */
+    for (size_t i = 0; i < *n; i++)
+      unlinkat(tofd, strrchr((*out)[i].path, '/') + 1, 0);
+    vk_restored_free(*out, b->nr_disks);   /* unused entries are zeroed */
+    *out = NULL;
+    *n = 0;
+  }
+  for (size_t i = 0; i < nfiles; i++)
+    close(files[i].fd);
+  free(files);
+  if (run.handlers) {
+    sigaction(SIGINT, &run.old_int, NULL);
+    sigaction(SIGTERM, &run.old_term, NULL);
+  }
+  for (int i = 0; i < 2; i++) {
+    if (sig_pipe[i] >= 0)
+      close(sig_pipe[i]);
+    sig_pipe[i] = -1;
+    if (run.h.done_pipe[i] >= 0)
+      close(run.h.done_pipe[i]);
   }
   vk_repo_close(repo);
   return r;
 }
 
-/* Verify one disk file of backup B. */
+/* ---- verify ---- */
+
+/* Verify one disk file of backup B: a regular file of the recorded size
+ * and SHA-256, a qcow2 image with the recorded backing file and virtual
+ * size, and qemu-img check.  Anything that cannot be read is a finding.
+ */
 static void
 verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_backup_disk *d,
             struct vk_report *rep)
 {
   CLEANUP_FREE char *path = vk_repo_path(repo, d->file);
-  if (access(path, R_OK) != 0) {
-    vk_report_add(rep, "file-missing", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: %s", b->id, strerror(errno)),
+  struct stat st;
+  CLEANUP_CLOSE int fd = open_regular_quiet(AT_FDCWD, path, &st);
+  if (fd < 0) {
+    bool missing = errno == ENOENT;
+    vk_report_add(rep, missing ? "file-missing" : "file-unreadable", VK_SEV_ERROR, d->target,
+                  path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: %s", b->id, open_error(errno)),
                   vk_xstrdup("take a full backup to start a new chain (vckpt backup --full)"));
     return;
   }
   char hex[65];
-  if (vk_sha256_file(path, hex) < 0)
+  int e = hash_fd(fd, hex, NULL);
+  if (e == EINTR)
     return;
-  if (!d->sha256 || strcmp(hex, d->sha256) != 0)
+  if (e) {
+    vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: read: %s", b->id, strerror(e)),
+                  vk_xstrdup("take a full backup to start a new chain"));
+    return;
+  }
+  /* One finding for changed contents, whatever shows it. */
+  bool size_ok = !d->file_size || (uint64_t)st.st_size == d->file_size;
+  if (!d->sha256 || strcmp(hex, d->sha256) != 0 || !size_ok) {
+    CLEANUP_FREE char *sz = size_ok ? vk_xstrdup("") :
+      vk_xasprintf("size %llu bytes, recorded %llu; ", (unsigned long long)st.st_size,
+                   (unsigned long long)d->file_size);
     vk_report_add(rep, "checksum-mismatch", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: SHA-256 %s, recorded %s: the file changed since "
-                               "the backup", b->id, hex, d->sha256 ? d->sha256 : "none"),
+                  vk_xasprintf("backup %s: %sSHA-256 %s, recorded %s: the file changed since "
+                               "the backup", b->id, sz, hex, d->sha256 ? d->sha256 : "none"),
                   vk_xstrdup("take a full backup to start a new chain; keep the damaged file "
                              "for inspection"));
+  }
+  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = fd_pread };
   struct vk_image img;
   char *err = NULL;
-  if (vk_image_open(path, "qcow2", &img, &err) < 0) {
+  if (vk_image_parse(&src, path, "qcow2", &img, &err) < 0) {
+    /* The reader's message starts with the path, which the finding shows. */
+    size_t len = strlen(path);
+    const char *msg = err && strncmp(err, path, len) == 0 && strncmp(err + len, ": ", 2) == 0
+                      ? err + len + 2 : err;
     vk_report_add(rep, "image-unreadable", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: %s", b->id, err ? err : "out of memory"),
+                  vk_xasprintf("backup %s: %s", b->id, msg ? msg : "out of memory"),
                   vk_xstrdup("take a full backup to start a new chain"));
     free(err);
     return;
@@ -270,12 +896,13 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
   const char *want = d->backing ? (strrchr(d->backing, '/') ? strrchr(d->backing, '/') + 1
                                                             : d->backing) : NULL;
   if ((want == NULL) != (img.backing_file == NULL) ||
-      (want && strcmp(want, img.backing_file) != 0))
+      (want && strcmp(want, img.backing_file) != 0)) {
+    CLEANUP_FREE char *have = img.backing_file ? vk_printable(img.backing_file) : NULL;
     vk_report_add(rep, "chain-broken", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
                   vk_xasprintf("backup %s: backing file is '%s', the manifest says '%s'", b->id,
-                               img.backing_file ? img.backing_file : "none",
-                               want ? want : "none"),
+                               have ? have : "none", want ? want : "none"),
                   vk_xstrdup("take a full backup to start a new chain"));
+  }
   if (d->virtual_size && img.virtual_size != d->virtual_size)
     vk_report_add(rep, "size-mismatch", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
                   vk_xasprintf("backup %s: virtual size %llu, recorded %llu", b->id,
@@ -283,13 +910,131 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
                                (unsigned long long)d->virtual_size),
                   vk_xstrdup("take a full backup to start a new chain"));
   vk_image_clear(&img);
-  char *argv[] = { (char *)QEMU_IMG, "check", "-q", "-f", "qcow2", path, NULL };
+  /* This file alone: its backing file has its own entry, and one that is
+   * not a regular file must never be opened by qemu-img.
+   */
+  json_object *spec = json_object_new_object();
+  json_object *file = json_object_new_object();
+  json_object_object_add(file, "driver", json_object_new_string("file"));
+  json_object_object_add(file, "filename", json_object_new_string(path));
+  json_object_object_add(spec, "driver", json_object_new_string("qcow2"));
+  json_object_object_add(spec, "file", file);
+  json_object_object_add(spec, "backing", NULL);
+  CLEANUP_FREE char *image = vk_xasprintf("json:%s",
+    json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(spec);
+  char *argv[] = { (char *)QEMU_IMG, "check", "-q", "-U", image, NULL };
   if (vk_run(argv) < 0) {
     /* vk_run reported qemu-img's message; make it a finding as well. */
     vk_report_add(rep, "qemu-img-check", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
                   vk_xasprintf("backup %s: qemu-img check found errors", b->id),
                   vk_xstrdup("take a full backup to start a new chain"));
   }
+}
+
+/* Whether RELATIVE (CHAIN/NAME) is a file of a backup in M. */
+static bool
+known_file(const struct vk_manifest *m, const char *relative)
+{
+  for (size_t i = 0; i < m->nr_backups; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0)
+      return true;
+    for (size_t j = 0; j < b->nr_disks; j++)
+      if (strcmp(b->disks[j].file, relative) == 0)
+        return true;
+  }
+  return false;
+}
+
+/* Whether CHAIN is the chain of a backup in M. */
+static bool
+known_chain(const struct vk_manifest *m, const char *chain)
+{
+  for (size_t i = 0; i < m->nr_backups; i++)
+    if (strcmp(m->backups[i].chain, chain) == 0)
+      return true;
+  return false;
+}
+
+/* Report what the manifest does not know in the domain directory: chains
+ * (an error when there is no manifest at all: backups without a record)
+ * and files.
+ */
+static void
+verify_unknown(struct vk_repo *repo, struct vk_report *rep)
+{
+  const struct vk_manifest *m = vk_repo_manifest(repo);
+  const char *dir = vk_repo_dir(repo);
+  bool manifest = vk_repo_has_manifest(repo);
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  if (!d) {
+    vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, NULL, dir, NULL, NULL,
+                  vk_xasprintf("cannot list the directory: %s", strerror(errno)),
+                  vk_xstrdup("check the repository's permissions"));
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  size_t orphans = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strcmp(n, "lock") == 0 ||
+        strcmp(n, "manifest.xml") == 0 || strcmp(n, "pending.xml") == 0)
+      continue;
+    struct stat st;
+    CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, n);
+    if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+      vk_report_add(rep, "file-unknown", VK_SEV_WARNING, NULL, path, NULL, NULL,
+                    vk_xstrdup("the manifest does not know this file"),
+                    vk_xstrdup("inspect it; vckpt never reads it"));
+      continue;
+    }
+    if (!known_chain(m, n)) {
+      if (!manifest)
+        orphans++;
+      vk_report_add(rep, "chain-unknown", manifest ? VK_SEV_WARNING : VK_SEV_ERROR, NULL, path,
+                    NULL, NULL,
+                    vk_xstrdup(manifest ? "the manifest does not know this chain directory"
+                                        : "a chain directory, but the repository has no "
+                                          "manifest.xml: its backups are not recorded"),
+                    vk_xstrdup("inspect it; a restore cannot use backups the manifest does "
+                               "not record"));
+      continue;
+    }
+    int cfd = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *c = cfd >= 0 ? fdopendir(cfd) : NULL;
+    if (!c) {
+      vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, NULL, path, NULL, NULL,
+                    vk_xasprintf("cannot list the chain directory: %s", strerror(errno)),
+                    vk_xstrdup("check the repository's permissions"));
+      if (cfd >= 0)
+        close(cfd);
+      continue;
+    }
+    struct dirent *f;
+    while ((f = readdir(c)) != NULL) {
+      if (strcmp(f->d_name, ".") == 0 || strcmp(f->d_name, "..") == 0)
+        continue;
+      CLEANUP_FREE char *rel = vk_xasprintf("%s/%s", n, f->d_name);
+      if (!known_file(m, rel)) {
+        CLEANUP_FREE char *fp = vk_xasprintf("%s/%s", dir, rel);
+        vk_report_add(rep, "file-unknown", VK_SEV_WARNING, NULL, fp, NULL, NULL,
+                      vk_xstrdup("the manifest does not know this file"),
+                      vk_xstrdup("inspect it; vckpt never reads it"));
+      }
+    }
+    closedir(c);
+  }
+  closedir(d);
+  if (!manifest && orphans)
+    vk_report_add(rep, "manifest-missing", VK_SEV_ERROR, NULL, dir, NULL, NULL,
+                  vk_xasprintf("manifest.xml is missing next to %zu chain director%s", orphans,
+                               orphans == 1 ? "y" : "ies"),
+                  vk_xstrdup("restore manifest.xml from a copy; without it no backup here "
+                             "can be verified or restored"));
 }
 
 int
@@ -300,24 +1045,44 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
   memset(rep, 0, sizeof *rep);
   rep->domain = vk_xstrdup(domain);
   *backups = *files = 0;
-  if (vk_repo_open(repo_dir, domain, false, true, &repo) < 0)
+  if (vk_repo_open_shared(repo_dir, domain, &repo) < 0)
     return -1;
+  struct sigaction sa = { .sa_handler = on_restore_signal }, old_int, old_term;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
   const struct vk_manifest *m = vk_repo_manifest(repo);
-  for (size_t i = 0; i < m->nr_backups; i++) {
+  verify_unknown(repo, rep);
+  for (size_t i = 0; i < m->nr_backups && !vk_stop_signal; i++) {
     const struct vk_backup *b = &m->backups[i];
     (*backups)++;
-    for (size_t j = 0; j < b->nr_disks; j++, (*files)++)
+    for (size_t j = 0; j < b->nr_disks && !vk_stop_signal; j++, (*files)++)
       verify_disk(repo, b, &b->disks[j], rep);
     const char *meta[] = { b->domain_xml, b->checkpoint_xml };
     for (size_t k = 0; k < 2; k++) {
-      CLEANUP_FREE char *p = meta[k] ? vk_repo_path(repo, meta[k]) : NULL;
-      if (p && access(p, R_OK) != 0)
-        vk_report_add(rep, "file-missing", VK_SEV_ERROR, NULL, p, NULL, b->checkpoint,
-                      vk_xasprintf("backup %s: %s", b->id, strerror(errno)),
-                      vk_xstrdup(k ? "the checkpoint cannot be redefined from this backup"
-                                   : "a restore cannot --define a domain from this backup"));
+      CLEANUP_FREE char *p = vk_repo_path(repo, meta[k]);
+      struct stat st;
+      int fd = open_regular_quiet(AT_FDCWD, p, &st);
+      if (fd >= 0 && st.st_size > 0) {
+        close(fd);
+        continue;
+      }
+      int err = fd >= 0 ? 0 : errno;
+      if (fd >= 0)
+        close(fd);
+      vk_report_add(rep, err == ENOENT ? "file-missing" : "file-unreadable", VK_SEV_ERROR,
+                    NULL, p, NULL, b->checkpoint,
+                    vk_xasprintf("backup %s: %s", b->id, err ? open_error(err) : "empty"),
+                    vk_xstrdup(k ? "the checkpoint cannot be redefined from this backup"
+                                 : "a restore cannot --define a domain from this backup"));
     }
   }
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
   vk_repo_close(repo);
+  if (vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+    return -1;
+  }
   return 0;
 }

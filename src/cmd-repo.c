@@ -44,6 +44,7 @@ backup_json(const struct vk_backup *b)
     json_object_object_add(jd, "virtual_size", json_object_new_int64(d->virtual_size));
     json_object_object_add(jd, "bytes", json_object_new_int64(d->bytes));
     json_object_object_add(jd, "sha256", vk_json_string(d->sha256));
+    json_object_object_add(jd, "size", d->file_size ? json_object_new_int64(d->file_size) : NULL);
     json_object_array_add(disks, jd);
   }
   json_object_object_add(o, "disks", disks);
@@ -153,14 +154,14 @@ const struct cmd_entry cmd_verify_entry = {
 
 static struct {
   char *at, *to, *disks, *define;
-  int latest;
+  int latest, no_verify;
 } ro;
 
 static const struct poptOption restore_options[] = {
   { "repo", '\0', POPT_ARG_STRING, &opt_repo, 1,
     "backup repository (default: $VCKPT_REPO, else /var/lib/vckpt)", "DIR" },
   { "at", '\0', POPT_ARG_STRING, &ro.at, 2,
-    "restore the state of the backup that created this checkpoint", "CHK" },
+    "restore this backup: its id, or the checkpoint it created", "ID|CHK" },
   { "latest", '\0', POPT_ARG_NONE, &ro.latest, 3,
     "restore the newest backup (the default)", NULL },
   { "to", '\0', POPT_ARG_STRING, &ro.to, 4,
@@ -169,6 +170,8 @@ static const struct poptOption restore_options[] = {
     "restore only these disks", "DISK[,DISK...]" },
   { "define", '\0', POPT_ARG_STRING, &ro.define, 6,
     "define a new domain of this name on the restored images", "NAME" },
+  { "no-verify", '\0', POPT_ARG_NONE, &ro.no_verify, 7,
+    "skip checking the size and SHA-256 of every file read", NULL },
   POPT_TABLEEND
 };
 static const char *const restore_exclusive[] = { "at", "latest", NULL };
@@ -189,7 +192,7 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
     return -1;
   struct vk_restore_request req = {
     .repo_dir = vk_default_repo(opt_repo), .domain = domain, .at = ro.at, .to = ro.to,
-    .disks = disks, .define = ro.define,
+    .disks = disks, .define = ro.define, .no_verify = ro.no_verify,
   };
   struct vk_restored *r = NULL;
   size_t n = 0;
@@ -200,6 +203,7 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "backup", vk_json_string(id));
     json_object_object_add(o, "defined", vk_json_string(ro.define));
+    json_object_object_add(o, "verified", json_object_new_boolean(!ro.no_verify));
     json_object *arr = json_object_new_array();
     for (size_t i = 0; i < n; i++) {
       json_object *d = json_object_new_object();
@@ -223,7 +227,7 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
 const struct cmd_entry cmd_restore_entry = {
   .name = "restore",
   .args = "DOMAIN",
-  .summary = "Write standalone images of the disks as they were at a backup",
+  .summary = "Write standalone images of the disks as they were at a backup, verified",
   .options = restore_options,
   .exclusive = restore_exclusive,
   .required = restore_required,

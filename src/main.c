@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ckpt.h"
 #include "vckpt.h"
@@ -214,6 +215,10 @@ main(int argc, const char **argv)
 {
   int rc, r;
 
+  /* Backups and restored images hold a guest's whole disk: whatever
+   * vckpt or its qemu-img children create is private (0600, 0700).
+   */
+  umask(077);
   setlocale(LC_ALL, "");
   /* As libvirt asks of its clients: a closed connection or stdout must be
    * an error we report, not a silent death by SIGPIPE.

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# verify takes the repository lock shared: a backup started while a reader
+# holds it waits for it instead of failing, and then succeeds.
+. "${srcdir:-.}/restore-functions.sh"
+requires flock --version
+rf_setup
+
+# A reader holding the lock shared, as verify does, until $TMPD/hold goes.
+touch "$TMPD/hold"
+flock -s "$R/$dom/lock" sh -c "while [ -e '$TMPD/hold' ]; do sleep 0.1; done" &
+reader=$!
+cleanup_fn rm -f "$TMPD/hold"
+for (( i = 0; i < 600; i++ )); do
+    if ! flock -n -x "$R/$dom/lock" true; then break; fi
+    sleep 0.1
+done
+lab_write "$dom" vda 0x44 2M 1M
+"$VCKPT" -v backup "$dom" --auto --name c3 --repo "$R" >"$TMPD/b.out" 2>"$TMPD/b.err" &
+backup=$!
+for (( i = 0; i < 600; i++ )); do
+    grep -q 'waiting for readers' "$TMPD/b.err" && break
+    kill -0 $backup 2>/dev/null || break
+    sleep 0.1
+done
+cat "$TMPD/b.err" >&2
+kill -0 $backup || fail "the backup ended while a reader held the lock"
+grep -q 'waiting for readers' "$TMPD/b.err"
+rm "$TMPD/hold"
+wait $reader
+rc=0
+wait $backup || rc=$?
+cat "$TMPD/b.err" >&2
+test $rc -eq 0 || fail "the backup failed ($rc) after the reader let go"
+test "$(rf_id 2)" != null
