@@ -452,11 +452,20 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir,
       vk_report_whole(rep, targets[i]);
       continue;
     }
-    CLEANUP_FREE char *path = vk_repo_path(repo, pd->file);
-    if (access(path, R_OK) != 0)
-      vk_report_add(rep, "previous-backup-missing", VK_SEV_ERROR, targets[i], path, NULL, since,
-                    vk_xasprintf("the file of the previous backup is missing: %s", strerror(errno)),
-                    vk_xasprintf("take a full backup to start a new chain (vckpt backup %s --full)", q));
+    if (rep->whole && vk_strv_contains(rep->whole, targets[i]))
+      continue;   /* copied whole: it does not stack on the parent's file */
+    /* Never stack on a damaged or missing file: every file of the chain
+     * this disk would stack on is present, regular, of the recorded size,
+     * and a qcow2 image with the recorded backing file.
+     */
+    CLEANUP_FREE char *why = NULL;
+    int rc = repo ? vk_repo_check_disk_chain(repo, parent, targets[i], true, &why) : 0;
+    if (rc != 0)
+      vk_report_add(rep, "previous-backup-damaged", VK_SEV_ERROR, targets[i], NULL, NULL, since,
+                    vk_xasprintf("the chain of the previous backup (%s) is damaged: %s",
+                                 parent->id, why ? why : "it could not be checked"),
+                    vk_xasprintf("take a full backup to start a new chain (vckpt backup %s --full); "
+                                 "'vckpt verify' shows what is wrong", q));
   }
 
   if (parent && since)

@@ -32,15 +32,6 @@
 
 extern char **environ;
 
-/* Close a file descriptor variable on scope exit. */
-static void
-cleanup_close(int *fd)
-{
-  if (*fd >= 0)
-    close(*fd);
-}
-#define CLEANUP_CLOSE __attribute__((cleanup(cleanup_close)))
-
 static int read_regular(const char *path, size_t max, char **out);
 
 /* pread callback of a vk_source on a file descriptor. */

@@ -99,9 +99,14 @@ grep -q '^error *checksum-mismatch *vda ' "$out"
 grep -q '^FAILED: 5 backups, 10 disk files, 1 problem' "$out"
 
 # restore --define: a new domain on the restored images, with a new UUID,
-# that starts.
+# that starts.  k2 stacks on the file damaged above: restore refuses it, and
+# --no-verify (which skips the checksums) takes it as it is.
 mkdir "$TMPD/rd"
-expect_exit 0 vckpt restore "$dom" --repo "$R" --at k2 --to "$TMPD/rd" --define web-restored
+expect_exit 1 vckpt restore "$dom" --repo "$R" --at k2 --to "$TMPD/rd" --define web-restored
+grep -q 'SHA-256\|checksum' "$err"
+test -z "$(ls -A "$TMPD/rd")"
+if virsh dominfo web-restored >/dev/null 2>&1; then fail "a refused restore defined the domain"; fi
+expect_exit 0 vckpt restore "$dom" --repo "$R" --at k2 --to "$TMPD/rd" --define web-restored --no-verify
 test "$(virsh domuuid web-restored)" != "$(virsh domuuid "$dom")"
 virsh dumpxml web-restored | grep -q "$TMPD/rd/web-restored-vda.qcow2"
 ! virsh dumpxml web-restored | grep -q "$(lab_disk_path "$dom" vda)"
