@@ -25,7 +25,7 @@ truncate -s $((size / 2)) "$R/$dom/$f"
 expect_exit 4 vckpt --json validate "$dom" --repo "$R"
 jq -e '[.findings[] | select(.code == "previous-backup-damaged" and .disk == "vda")] | length == 1' "$out"
 expect_exit 4 vckpt --json backup "$dom" --repo "$R" --incremental t1 --name bad
-jq -e '.ok == false and [.findings[] | select(.code == "previous-backup-damaged" and .disk == "vda")] != []' "$out"
+jq -e '.preflight.ok == false and [.preflight.findings[] | select(.code == "previous-backup-damaged" and .disk == "vda")] != []' "$out"
 assert_eq "t1 " "$(checkpoints)" "a refused backup left a checkpoint"
 assert_eq 1 "$(vckpt --json list-backups "$dom" --repo "$R" | jq '.backups | length')"
 
