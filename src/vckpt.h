@@ -55,10 +55,9 @@ int cmd_option_given(const char *longname);
 /* Usage line of a command, generated from its table entry. */
 char *cmd_usage(const struct cmd_entry *e);
 
-/* Preflight findings, one per line with its fix (cmd-validate.c); also
- * printed by backup.
+/* Findings and reports, printed the same way by every command
+ * (print_findings and friends, print.c).
  */
-struct vk_report;
-void print_findings(const struct vk_report *rep);
+#include "print.h"
 
 #endif
