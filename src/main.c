@@ -60,6 +60,10 @@ main(int argc, const char **argv)
   while (args && args[nargs])
     nargs++;
 
+  /* One command, one unit of work; a command over many domains runs one
+   * unit per domain inside it (util.h).
+   */
+  vk_unit_begin(NULL);
   if (version) {
     unsigned long lib = 0;
     virGetVersion(&lib, NULL, NULL);
@@ -76,10 +80,18 @@ main(int argc, const char **argv)
     r = cmd_dispatch(nargs, args);
   poptFreeContext(pc);
 
+  /* A failed command leaves no half output, but the results of the units
+   * it finished stay.
+   */
   if (r == 0)
     r = vk_out_flush();
-  else
+  else {
     vk_out_discard();
+    if (vk_out_has_results())
+      vk_out_flush();
+  }
+  vk_unit_end();
   vk_set_context(NULL);
+  /* Many units: the most serious status, in the order of vk_exit_worse(). */
   return r == 0 ? VK_EXIT_OK : vk_exit_status();
 }
