@@ -15,8 +15,21 @@
 int vk_verbose;
 const char *vk_progname = "vckpt";
 static char *context;
-static enum vk_exit first_code;
-static bool reported;
+
+/* Units of work (util.h): unit_stack[0] is the process itself,
+ * unit_stack[depth] the unit now running.  Within a unit the first error's
+ * code counts; a unit's status is folded into its parent's when it ends.
+ */
+struct unit {
+  char *name;
+  char *saved_context;     /* the message context when it began */
+  bool reported;           /* an error of its own was reported */
+  enum vk_exit code;       /* the first one's code */
+  enum vk_exit children;   /* the worst status of the units it ran */
+};
+#define MAX_UNITS 8
+static struct unit unit_stack[MAX_UNITS];
+static size_t depth;
 
 static void emit(const char *kind, const char *fmt, va_list ap)
   __attribute__((format(printf, 2, 0)));
@@ -91,9 +104,10 @@ vk_error(enum vk_exit code, const char *fmt, ...)
   va_start(ap, fmt);
   emit("", fmt, ap);
   va_end(ap);
-  if (!reported) {
-    reported = true;
-    first_code = code;
+  struct unit *u = &unit_stack[depth];
+  if (!u->reported) {
+    u->reported = true;
+    u->code = code;
   }
 }
 
@@ -131,16 +145,109 @@ vk_set_context(const char *fmt, ...)
   va_end(ap);
 }
 
+/* How serious an exit status is, for vk_exit_worse(): the order of the
+ * man page (EXIT STATUS), 1 > 6 > 4 > 5 > 3 > 2 > 0.
+ */
+static int
+exit_rank(enum vk_exit code)
+{
+  switch (code) {
+  case VK_EXIT_OK: return 0;
+  case VK_EXIT_USAGE: return 1;
+  case VK_EXIT_NOT_FOUND: return 2;
+  case VK_EXIT_BUSY: return 3;
+  case VK_EXIT_PREFLIGHT: return 4;
+  case VK_EXIT_INTERRUPTED: return 5;
+  case VK_EXIT_FAILURE: return 6;
+  }
+  return 6;   /* an unknown code counts as a failure */
+}
+
+enum vk_exit
+vk_exit_worse(enum vk_exit a, enum vk_exit b)
+{
+  return exit_rank(b) > exit_rank(a) ? b : a;
+}
+
+/* The status of unit U: its own first error, or the worst of its units. */
+static enum vk_exit
+unit_status(const struct unit *u)
+{
+  return vk_exit_worse(u->reported ? u->code : VK_EXIT_OK, u->children);
+}
+
+void
+vk_unit_begin(const char *name)
+{
+  if (depth + 1 >= MAX_UNITS) {
+    fprintf(stderr, "%s: internal error: units of work nested too deep\n", vk_progname);
+    abort();
+  }
+  depth++;
+  unit_stack[depth] = (struct unit) {
+    .name = name ? vk_xstrdup(name) : NULL,
+    .saved_context = context ? vk_xstrdup(context) : NULL,
+  };
+}
+
+enum vk_exit
+vk_unit_end(void)
+{
+  if (depth == 0) {
+    fprintf(stderr, "%s: internal error: vk_unit_end without vk_unit_begin\n", vk_progname);
+    abort();
+  }
+  struct unit *u = &unit_stack[depth];
+  enum vk_exit st = unit_status(u);
+  if (st != VK_EXIT_OK)
+    vk_debug("%s%sexit status %d", u->name ? u->name : "", u->name ? ": " : "", (int)st);
+  free(context);
+  context = u->saved_context;
+  free(u->name);
+  memset(u, 0, sizeof *u);
+  depth--;
+  unit_stack[depth].children = vk_exit_worse(unit_stack[depth].children, st);
+  return st;
+}
+
+bool
+vk_unit_active(void)
+{
+  return depth > 0;
+}
+
+const char *
+vk_unit_name(void)
+{
+  return unit_stack[depth].name;
+}
+
+enum vk_exit
+vk_unit_status(void)
+{
+  return unit_status(&unit_stack[depth]);
+}
+
+enum vk_exit
+vk_run_status(void)
+{
+  enum vk_exit st = VK_EXIT_OK;
+  for (size_t i = 0; i <= depth; i++)
+    st = vk_exit_worse(st, unit_status(&unit_stack[i]));
+  return st;
+}
+
 enum vk_exit
 vk_exit_status(void)
 {
-  return reported ? first_code : VK_EXIT_FAILURE;
+  enum vk_exit st = vk_run_status();
+  return st == VK_EXIT_OK ? VK_EXIT_FAILURE : st;
 }
 
 bool
 vk_error_reported(void)
 {
-  return reported;
+  return unit_stack[depth].reported || unit_stack[depth].children != VK_EXIT_OK;
 }
 
 void

@@ -22,7 +22,8 @@ enum vk_exit {
 };
 
 /* Report an error once, where it happens: "vckpt: CONTEXT: MESSAGE".
- * The first error's code becomes the process exit status.
+ * The error belongs to the unit of work running (below): the first error's
+ * code becomes the unit's status.
  */
 void vk_error(enum vk_exit code, const char *fmt, ...)
   __attribute__((format(printf, 2, 3)));
@@ -32,9 +33,39 @@ void vk_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vk_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Set the prefix of later messages, e.g. "checkpoint create web1". */
 void vk_set_context(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The exit status chosen by the first vk_error, or VK_EXIT_FAILURE. */
+
+/* Units of work.  Errors belong to a unit of work: one command, or one
+ * domain of a run over many domains in one process.  vk_unit_begin() starts
+ * a unit with no error; vk_error() records the unit's first error code;
+ * vk_error_reported() and vk_unit_status() see only the errors of the unit
+ * running (and of the units it ran), so a failure in one domain is never
+ * seen by the next.  vk_unit_end() returns the unit's status and folds it
+ * into its parent's: a unit's status is its own first error's code, else the
+ * worst status of the units it ran (vk_exit_worse).  Outside any unit,
+ * errors belong to the process itself.  Units nest (main() runs a command as
+ * one unit; a command over many domains runs one unit per domain inside
+ * it); vk_unit_end() also restores the message context of vk_unit_begin().
+ */
+void vk_unit_begin(const char *name);
+enum vk_exit vk_unit_end(void);
+/* Whether a unit is running, and its name (NULL if none or unnamed). */
+bool vk_unit_active(void);
+const char *vk_unit_name(void);
+/* The status of the unit running: VK_EXIT_OK, or as vk_unit_end(). */
+enum vk_exit vk_unit_status(void);
+/* The more serious of two exit statuses, in the documented order
+ * (man/vckpt.pod, EXIT STATUS): 1 > 6 > 4 > 5 > 3 > 2 > 0.
+ */
+enum vk_exit vk_exit_worse(enum vk_exit a, enum vk_exit b);
+/* The status of the whole run so far: the worst of every unit, or
+ * VK_EXIT_OK when no error was reported anywhere.
+ */
+enum vk_exit vk_run_status(void);
+/* The exit status after a failure: vk_run_status(), or VK_EXIT_FAILURE
+ * when no error was reported.
+ */
 enum vk_exit vk_exit_status(void);
-/* Whether any error was reported. */
+/* Whether the unit running (or a unit it ran) reported an error. */
 bool vk_error_reported(void);
 extern int vk_verbose;
 extern const char *vk_progname;

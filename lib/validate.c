@@ -35,12 +35,6 @@ struct vstate {
   struct vk_report *rep;
 };
 
-const char *
-vk_severity_name(enum vk_severity s)
-{
-  return s == VK_SEV_ERROR ? "error" : s == VK_SEV_WARNING ? "warning" : "info";
-}
-
 static char *
 dup_or_null(const char *s)
 {
@@ -52,9 +46,13 @@ vk_report_add(struct vk_report *rep, const char *code, enum vk_severity sev,
               const char *disk, const char *image, const char *bitmap,
               const char *checkpoint, char *message, char *action)
 {
+  const struct vk_finding_def *def = vk_finding_lookup(code);
+  if (!def)
+    vk_warn("internal error: finding '%s' is not in the catalogue", code);
   rep->f = vk_xrealloc(rep->f, (rep->n + 1) * sizeof *rep->f);
   rep->f[rep->n++] = (struct vk_finding) {
-    .code = code, .severity = sev, .disk = dup_or_null(disk),
+    .code = def ? def->code : code, .severity = sev,
+    .fix = def ? def->fix : VK_FIX_NONE, .summary = def ? def->summary : NULL, .disk = dup_or_null(disk),
     .image = dup_or_null(image), .bitmap = dup_or_null(bitmap),
     .checkpoint = dup_or_null(checkpoint), .message = message, .action = action,
   };
@@ -116,6 +114,8 @@ vk_report_json(const struct vk_report *rep)
     json_object_object_add(j, "checkpoint", vk_json_string(f->checkpoint));
     json_object_object_add(j, "message", vk_json_string(f->message));
     json_object_object_add(j, "action", vk_json_string(f->action));
+    json_object_object_add(j, "fix", json_object_new_string(vk_fix_name(f->fix)));
+    json_object_object_add(j, "summary", vk_json_string(f->summary));
     json_object_array_add(arr, j);
   }
   json_object_object_add(o, "findings", arr);

@@ -9,7 +9,7 @@
 #include <json-c/json.h>
 #include <libvirt/libvirt.h>
 
-enum vk_severity { VK_SEV_ERROR, VK_SEV_WARNING, VK_SEV_INFO };
+#include "findings.h"
 
 /* One finding: a stable code, where, what, and how to fix it. */
 struct vk_finding {
@@ -18,6 +18,8 @@ struct vk_finding {
   char *disk, *image, *bitmap, *checkpoint;  /* each may be NULL */
   char *message;           /* plain language */
   char *action;            /* suggested fix */
+  enum vk_fix fix;         /* kind of fix, from the catalogue (findings.h) */
+  const char *summary;     /* what the code means, from the catalogue */
 };
 
 struct vk_report {
@@ -46,14 +48,16 @@ struct vk_validate_opts {
  */
 int vk_validate(virDomainPtr dom, const struct vk_validate_opts *opts,
                 struct vk_report *rep);
-/* Add a finding (used by the backup preflight for its own checks). */
+/* Add a finding (used by the backup preflight for its own checks).  CODE
+ * is looked up in the catalogue (findings.h), which gives the finding its
+ * fix kind and summary.
+ */
 void vk_report_add(struct vk_report *rep, const char *code, enum vk_severity sev,
                    const char *disk, const char *image, const char *bitmap,
                    const char *checkpoint, char *message, char *action);
 void vk_report_clear(struct vk_report *rep);
 /* Add DISK to REP->whole (once). */
 void vk_report_whole(struct vk_report *rep, const char *disk);
-const char *vk_severity_name(enum vk_severity s);
 /* The report as JSON. */
 json_object *vk_report_json(const struct vk_report *rep);
 

@@ -29,38 +29,6 @@ static const struct poptOption validate_options[] = {
 };
 static const char *const validate_exclusive[] = { "checkpoint", "full", NULL };
 
-/* One line per finding, then its fix. */
-void
-print_findings(const struct vk_report *rep)
-{
-  for (size_t i = 0; i < rep->n; i++) {
-    const struct vk_finding *f = &rep->f[i];
-    CLEANUP_FREE char *img = f->image ? vk_printable(f->image) : NULL;
-    CLEANUP_FREE char *msg = vk_printable_text(f->message);
-    CLEANUP_FREE char *act = vk_printable_text(f->action);
-    vk_printf("%-7s %-26s %-5s %s%s%s\n        fix: %s\n", vk_severity_name(f->severity),
-              f->code, f->disk ? f->disk : "-", img ? img : "", img ? ": " : "", msg, act);
-  }
-}
-
-/* Print the report as text: the findings, then a verdict. */
-static void
-print_report(const struct vk_report *rep)
-{
-  print_findings(rep);
-  if (rep->errors == 0)
-    vk_printf("OK: %s backup of %s would succeed (%zu warning%s)\n",
-              rep->checkpoint ? "an incremental" : "a full", rep->domain,
-              rep->warnings, rep->warnings == 1 ? "" : "s");
-  else
-    vk_printf("REFUSED: %s backup of %s%s%s would fail: %zu error%s, %zu warning%s\n",
-              rep->checkpoint ? "an incremental" : "a full", rep->domain,
-              rep->checkpoint ? " from checkpoint " : "",
-              rep->checkpoint ? rep->checkpoint : "",
-              rep->errors, rep->errors == 1 ? "" : "s",
-              rep->warnings, rep->warnings == 1 ? "" : "s");
-}
-
 static int
 cmd_validate(struct cmd_ctx *ctx, int argc, const char **argv)
 {
@@ -91,7 +59,7 @@ cmd_validate(struct cmd_ctx *ctx, int argc, const char **argv)
   if (vk_json)
     vk_out_json(vk_report_json(&rep));
   else
-    print_report(&rep);
+    print_preflight_report(&rep);
   int r = 0;
   if (rep.errors) {
     /* The report is the output: write it, then fail with the preflight code. */

@@ -3,6 +3,8 @@
  * Adding a command: write cmd-FAMILY.c with a `const struct cmd_entry`,
  * list it in commands.c, add the file to src/Makefile.am, document it in
  * man/vckpt.pod (SYNOPSIS must equal `vckpt help --synopsis`), add a test.
+ * The machinery that runs the table (lookup, popt, option groups, usage,
+ * help) is cmd.c; main.c only parses global options and dispatches.
  */
 #ifndef VCKPT_VCKPT_H
 #define VCKPT_VCKPT_H
@@ -13,13 +15,13 @@
 #include "output.h"
 #include "util.h"
 
-/* Preconditions of a command, checked by main() before it runs. */
+/* Preconditions of a command, checked by cmd.c before it runs. */
 enum cmd_flags {
   CMD_CONNECTS = 1 << 0,  /* may open a libvirt connection (ctx_connect) */
   CMD_HIDDEN = 1 << 1,    /* not listed in --help */
 };
 
-/* What a command handler gets from main(). */
+/* What a command handler gets from the machinery (cmd.c). */
 struct cmd_ctx {
   const char *uri;        /* -c/--connect, or NULL */
   virConnectPtr conn;     /* opened on demand by ctx_connect() */
@@ -53,27 +55,9 @@ int cmd_option_given(const char *longname);
 /* Usage line of a command, generated from its table entry. */
 char *cmd_usage(const struct cmd_entry *e);
 
-/* Global options that commands accept too (--json, -q, -v, -c). */
-extern struct poptOption vk_common_options[];
-
-/* Find the command named by the first words of ARGV; *WORDS is set to how
- * many words its name took.  NULL if none matches.
+/* Findings and reports, printed the same way by every command
+ * (print_findings and friends, print.c).
  */
-const struct cmd_entry *cmd_find(int argc, const char **argv, int *words);
-/* A popt context for a command's options (its own, the common ones, -h). */
-poptContext cmd_popt_context(const struct cmd_entry *e, int argc, const char **argv);
-/* Preflight findings, one per line with its fix (cmd-validate.c); also
- * printed by backup.
- */
-struct vk_report;
-void print_findings(const struct vk_report *rep);
-
-/* Help texts (cmd-help.c), written to the pending output. */
-void help_global(void);
-void help_command(const struct cmd_entry *e);
-/* List on stderr the commands whose name starts with PREFIX (after
- * "vckpt checkpoint" with no subcommand).
- */
-void help_family(const char *prefix);
+#include "print.h"
 
 #endif
