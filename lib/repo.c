@@ -21,12 +21,9 @@
 #include "backup.h"
 #include "qcow2.h"
 #include "repo.h"
+#include "schema.h"
 #include "util.h"
 #include "xml.h"
-
-#ifndef VCKPT_XMLDIR
-#define VCKPT_XMLDIR "/usr/local/share/vckpt"
-#endif
 
 #define MANIFEST "manifest.xml"
 #define JOURNAL "pending.xml"
@@ -506,24 +503,36 @@ capture_error(void *data, vk_xml_error_ptr e)
     snprintf(x->elem, sizeof x->elem, "%s", (const char *)n->name);
 }
 
-/* Load xml/manifest.rng once per repository object. */
+/* Load the manifest schema once per repository object: the copy compiled
+ * in, or for development $VCKPT_XMLDIR/manifest.rng when that file exists.
+ */
 static int
 load_schema(struct vk_repo *r)
 {
   if (r->schema)
     return 0;
   const char *dir = getenv("VCKPT_XMLDIR");
-  CLEANUP_FREE char *path = vk_xasprintf("%s/manifest.rng", dir && *dir ? dir : VCKPT_XMLDIR);
+  CLEANUP_FREE char *path = dir && *dir ? vk_xasprintf("%s/manifest.rng", dir) : NULL;
+  CLEANUP_FREE char *text = NULL;
+  struct stat st;
+  if (path && lstat(path, &st) == 0) {
+    if (vk_read_file(path, MANIFEST_MAX, &text) < 0)
+      return -1;
+    vk_debug("using the manifest schema %s ($VCKPT_XMLDIR)", path);
+  } else {
+    free(path);
+    path = vk_xstrdup("(built in)");
+  }
+  const char *schema = text ? text : (const char *)vk_manifest_rng;
   struct xml_err err = { .set = false };
-  xmlRelaxNGParserCtxtPtr pc = xmlRelaxNGNewParserCtxt(path);
+  xmlRelaxNGParserCtxtPtr pc = xmlRelaxNGNewMemParserCtxt(schema, strlen(schema));
   if (pc) {
     xmlRelaxNGSetParserStructuredErrors(pc, capture_error, &err);
     r->schema = xmlRelaxNGParse(pc);
     xmlRelaxNGFreeParserCtxt(pc);
   }
   if (!r->schema) {
-    vk_error(VK_EXIT_FAILURE, "cannot load the manifest schema %s: %s "
-             "(is vckpt installed? VCKPT_XMLDIR names its directory)",
+    vk_error(VK_EXIT_FAILURE, "cannot load the manifest schema %s: %s",
              path, err.set ? err.msg : "unknown error");
     return -1;
   }

@@ -21,8 +21,9 @@
  * that opens: the old or the new manifest, and a journal to roll back.
  * Everything that writes needs the repository opened with LOCK.
  *
- * The manifest and journal are validated against manifest.rng, looked up in
- * $VCKPT_XMLDIR, else in the directory compiled in as VCKPT_XMLDIR.
+ * The manifest and journal are validated against xml/manifest.rng, compiled
+ * into the program (schema.h); $VCKPT_XMLDIR/manifest.rng, when that file
+ * exists, overrides it for development.
  */
 #ifndef VCKPT_REPO_H
 #define VCKPT_REPO_H
