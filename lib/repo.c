@@ -28,7 +28,6 @@
 #define MANIFEST "manifest.xml"
 #define JOURNAL "pending.xml"
 #define LOCKFILE "lock"
-#define TMP_PREFIX ".tmp."
 #define MANIFEST_MAX (64 * 1024 * 1024)
 #define HASH_CHUNK (1024 * 1024)
 #define MAX_SUFFIX 9999
@@ -185,110 +184,15 @@ check_domain_name(const char *name)
 static int
 sync_fd(int fd, const char *what)
 {
-  if (fsync(fd) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: fsync: %s", what, strerror(errno));
-    return -1;
-  }
-  return 0;
+  return vk_sync_fd(fd, what);
 }
 
-/* Open the directory holding RELATIVE (the domain directory or one chain
- * directory below it) and set *BASE to the file name in it.
- */
-static int
-open_parent(const struct vk_repo *r, const char *relative, const char **base)
-{
-  const char *slash = strrchr(relative, '/');
-  CLEANUP_FREE char *sub = slash ? strndup(relative, slash - relative) : vk_xstrdup(".");
-  if (!sub)
-    abort();
-  int fd = openat(r->dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "%s/%s: %s", r->dir, sub, strerror(errno));
-    return -1;
-  }
-  *base = slash ? slash + 1 : relative;
-  return fd;
-}
-
-/* Write LEN bytes of BUF to FD. */
-static int
-write_all(int fd, const char *buf, size_t len, const char *what)
-{
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      vk_error(VK_EXIT_FAILURE, "%s: write: %s", what, strerror(errno));
-      return -1;
-    }
-    buf += n;
-    len -= n;
-  }
-  return 0;
-}
-
-/* Move TMP to BASE in directory DFD without replacing an existing BASE. */
-static int
-rename_noreplace(int dfd, const char *tmp, const char *base)
-{
-  if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) == 0)
-    return 0;
-  if (errno != EINVAL && errno != ENOSYS)
-    return -1;
-  /* File systems without RENAME_NOREPLACE: link() fails on an existing name. */
-  if (linkat(dfd, tmp, dfd, base, 0) < 0)
-    return -1;
-  unlinkat(dfd, tmp, 0);
-  return 0;
-}
-
-/* Write CONTENT to RELATIVE crash-safely: a new temporary file (mode 0600)
- * in the same directory, fsync, rename over the target (only when REPLACE;
- * otherwise an existing target is an error), fsync of the directory.
- */
+/* Write CONTENT to RELATIVE crash-safely (vk_write_atomic). */
 static int
 write_atomic(const struct vk_repo *r, const char *relative, const char *content, bool replace)
 {
-  static unsigned counter;
-  const char *base = NULL;
   CLEANUP_FREE char *path = vk_repo_path(r, relative);
-  CLEANUP_CLOSE int dfd = open_parent(r, relative, &base);
-  if (dfd < 0)
-    return -1;
-
-  CLEANUP_FREE char *tmp = NULL;
-  int fd = -1;
-  for (int tries = 0; fd < 0; tries++) {
-    free(tmp);
-    tmp = vk_xasprintf(TMP_PREFIX "%ld.%u.%s", (long)getpid(), counter++, base);
-    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno != EEXIST || tries > 100)) {
-      vk_error(VK_EXIT_FAILURE, "%s: cannot create a temporary file: %s", path, strerror(errno));
-      return -1;
-    }
-  }
-  int rc = write_all(fd, content, strlen(content), path);
-  if (rc == 0)
-    rc = sync_fd(fd, path);
-  if (close(fd) < 0 && rc == 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: close: %s", path, strerror(errno));
-    rc = -1;
-  }
-  if (rc == 0) {
-    if (replace ? renameat(dfd, tmp, dfd, base) : rename_noreplace(dfd, tmp, base)) {
-      vk_error(VK_EXIT_FAILURE, "%s: %s", path,
-               errno == EEXIST ? "file exists, not replacing it" : strerror(errno));
-      rc = -1;
-    }
-  }
-  if (rc < 0) {
-    unlinkat(dfd, tmp, 0);
-    return -1;
-  }
-  return sync_fd(dfd, path);
+  return vk_write_atomic(r->dirfd, relative, path, content, replace);
 }
 
 /* Remove RELATIVE (absent is fine); failures are warnings. */
@@ -315,7 +219,7 @@ sweep_temps(const struct vk_repo *r, const char *sub)
   }
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
-    if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
+    if (strncmp(e->d_name, VK_TMP_PREFIX, strlen(VK_TMP_PREFIX)) != 0)
       continue;
     vk_debug("removing %s/%s%s%s left by an interrupted run", r->dir, sub, *sub ? "/" : "",
              e->d_name);
@@ -330,53 +234,9 @@ sweep_temps(const struct vk_repo *r, const char *sub)
 static int
 read_repo_file(const struct vk_repo *r, const char *relative, char **out)
 {
-  *out = NULL;
   CLEANUP_FREE char *path = vk_repo_path(r, relative);
-  CLEANUP_CLOSE int fd = openat(r->dirfd, relative,
-                                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return 0;
-    vk_error(VK_EXIT_FAILURE, "%s: %s", path,
-             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
-    return -1;
-  }
-  if (vk_repo_regular_fd(fd, path) < 0)
-    return -1;
-  size_t len = 0, cap = 4096;
-  CLEANUP_FREE char *buf = vk_xmalloc(cap + 1);
-  for (;;) {
-    if (len == cap) {
-      if (cap >= MANIFEST_MAX) {
-        vk_error(VK_EXIT_FAILURE, "%s: file is larger than %d bytes", path, MANIFEST_MAX);
-        return -1;
-      }
-      cap *= 2;
-      buf = vk_xrealloc(buf, cap + 1);
-    }
-    ssize_t n = read(fd, buf + len, cap - len);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
-      return -1;
-    }
-    if (n == 0)
-      break;
-    len += n;
-  }
-  buf[len] = '\0';
-  if (len == 0) {
-    vk_error(VK_EXIT_FAILURE, "%s is empty", path);
-    return -1;
-  }
-  if (strlen(buf) != len) {
-    vk_error(VK_EXIT_FAILURE, "%s: malformed XML: file contains NUL bytes", path);
-    return -1;
-  }
-  *out = buf;
-  buf = NULL;
-  return 0;
+  return vk_read_file_at(r->dirfd, relative, path, MANIFEST_MAX,
+                         VK_READ_NOFOLLOW | VK_READ_MISSING_OK | VK_READ_NONEMPTY, out);
 }
 
 /* ---- SHA-256 ---- */
@@ -441,40 +301,13 @@ vk_sha256_fd(int fd, const char *path, char hex[65])
 int
 vk_repo_regular_fd(int fd, const char *path)
 {
-  struct stat st;
-  if (fstat(fd, &st) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
-    return -1;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    vk_error(VK_EXIT_FAILURE, "%s: not a regular file (%s)", path,
-             S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
-             S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
-             S_ISSOCK(st.st_mode) ? "a socket" : "not a file");
-    return -1;
-  }
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: fcntl: %s", path, strerror(errno));
-    return -1;
-  }
-  return 0;
+  return vk_regular_fd(fd, path);
 }
 
 int
 vk_repo_open_regular(int dirfd, const char *relative, const char *path)
 {
-  int fd = openat(dirfd, relative, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s: %s", path,
-             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
-    return -1;
-  }
-  if (vk_repo_regular_fd(fd, path) < 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
+  return vk_open_regular(dirfd, relative, path, VK_READ_NOFOLLOW);
 }
 
 /* ---- schema ---- */
@@ -1512,21 +1345,11 @@ static int
 seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
 {
   CLEANUP_FREE char *path = vk_repo_path(r, d->file);
-  CLEANUP_CLOSE int fd = openat(r->dirfd, d->file,
-                                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
-  if (fd < 0 || fstat(fd, &st) < 0) {
+  CLEANUP_CLOSE int fd = vk_open_regular_quiet(r->dirfd, d->file, VK_READ_NOFOLLOW, &st);
+  if (fd < 0) {
     vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "disk %s: %s: %s", d->target, path, strerror(errno));
-    return -1;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    vk_error(VK_EXIT_FAILURE, "disk %s: %s: not a regular file", d->target, path);
-    return -1;
-  }
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-    vk_error(VK_EXIT_FAILURE, "disk %s: %s: fcntl: %s", d->target, path, strerror(errno));
+             "disk %s: %s: %s", d->target, path, vk_open_error(errno, &st));
     return -1;
   }
   /* Guest data: readable by root alone, whatever created the file. */
@@ -1736,45 +1559,17 @@ vk_repo_find_file(const struct vk_repo *r, const char *relative, const struct vk
   return NULL;
 }
 
-/* pread callback of a vk_source on a file descriptor. */
-static int
-fd_pread(void *opaque, void *buf, size_t count, uint64_t offset)
-{
-  int fd = *(int *)opaque;
-  while (count > 0) {
-    ssize_t n = pread(fd, buf, count, offset);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      if (n == 0)
-        errno = EIO;
-      return -1;
-    }
-    buf = (char *)buf + n;
-    count -= n;
-    offset += n;
-  }
-  return 0;
-}
-
 /* The cheap check of one disk file D: *WHY set when damaged (1). */
 static int
 check_file(const struct vk_repo *r, const struct vk_backup_disk *d, bool sizes, char **why)
 {
   const char *f = d->file;
-  CLEANUP_CLOSE int fd = openat(r->dirfd, f, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
+  CLEANUP_CLOSE int fd = vk_open_regular_quiet(r->dirfd, f, VK_READ_NOFOLLOW, &st);
   if (fd < 0) {
     *why = vk_xasprintf("file %s: %s", f, errno == ENOENT ? "missing" :
-                        errno == ELOOP ? "a symbolic link, not a regular file" : strerror(errno));
-    return 1;
-  }
-  if (fstat(fd, &st) < 0) {
-    *why = vk_xasprintf("file %s: %s", f, strerror(errno));
-    return 1;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *why = vk_xasprintf("file %s: not a regular file", f);
+                        errno == ELOOP ? "a symbolic link, not a regular file" :
+                        errno == EINVAL ? "not a regular file" : strerror(errno));
     return 1;
   }
   if (sizes && d->file_size && (uint64_t)st.st_size != d->file_size) {
@@ -1782,7 +1577,7 @@ check_file(const struct vk_repo *r, const struct vk_backup_disk *d, bool sizes, 
                         (unsigned long long)st.st_size, (unsigned long long)d->file_size);
     return 1;
   }
-  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = fd_pread };
+  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = vk_fd_pread };
   struct vk_image img;
   char *err = NULL;
   if (vk_image_parse(&src, f, "qcow2", &img, &err) < 0) {

@@ -32,29 +32,6 @@
 
 extern char **environ;
 
-static int read_regular(const char *path, size_t max, char **out);
-
-/* pread callback of a vk_source on a file descriptor. */
-static int
-fd_pread(void *opaque, void *buf, size_t count, uint64_t offset)
-{
-  int fd = *(int *)opaque;
-  while (count > 0) {
-    ssize_t n = pread(fd, buf, count, offset);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      if (n == 0)
-        errno = EIO;
-      return -1;
-    }
-    buf = (char *)buf + n;
-    count -= n;
-    offset += n;
-  }
-  return 0;
-}
-
 void
 vk_restored_free(struct vk_restored *r, size_t n)
 {
@@ -81,7 +58,7 @@ prepare_define(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup 
   }
   CLEANUP_FREE char *path = vk_repo_path(repo, b->domain_xml);
   CLEANUP_FREE char *xml = NULL;
-  if (read_regular(path, 64 << 20, &xml) < 0)
+  if (vk_read_file_flags(path, 64 << 20, VK_READ_NOFOLLOW | VK_READ_NONEMPTY, &xml) < 0)
     return NULL;
   return vk_xml_parse(xml, path);
 }
@@ -145,76 +122,6 @@ define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *n
     return -1;
   }
   virDomainFree(dom);
-  return 0;
-}
-
-/* ---- reading untrusted files ---- */
-
-/* Open RELATIVE in DIRFD read-only, never following a symlink nor blocking
- * on a FIFO or device, and only if it is a regular file (*ST filled).
- * Returns the descriptor, or -1 with errno set (EINVAL: not a regular file).
- */
-static int
-open_regular_quiet(int dirfd, const char *relative, struct stat *st)
-{
-  int fd = openat(dirfd, relative, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  int fl;
-  if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
-      fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-    int e = S_ISREG(st->st_mode) ? errno : EINVAL;
-    close(fd);
-    errno = e;
-    return -1;
-  }
-  return fd;
-}
-
-/* Why open_regular_quiet failed, for a message. */
-static const char *
-open_error(int err)
-{
-  return err == EINVAL ? "not a regular file" : err == ELOOP ? "a symbolic link, not a regular file"
-                                                            : strerror(err);
-}
-
-/* Read the regular file PATH (at most MAX bytes) into a string. */
-static int
-read_regular(const char *path, size_t max, char **out)
-{
-  *out = NULL;
-  struct stat st;
-  CLEANUP_CLOSE int fd = open_regular_quiet(AT_FDCWD, path, &st);
-  if (fd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s: %s", path,
-             open_error(errno));
-    return -1;
-  }
-  if ((uint64_t)st.st_size > max) {
-    vk_error(VK_EXIT_FAILURE, "%s: file is larger than %zu bytes", path, max);
-    return -1;
-  }
-  size_t len = 0;
-  CLEANUP_FREE char *buf = vk_xmalloc(max + 1);
-  for (;;) {
-    ssize_t n = read(fd, buf + len, max - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
-      return -1;
-    }
-    if (n == 0 || (len += n) == max)
-      break;
-  }
-  buf[len] = '\0';
-  if (len == 0) {
-    vk_error(VK_EXIT_FAILURE, "%s is empty", path);
-    return -1;
-  }
-  *out = buf;
-  buf = NULL;
   return 0;
 }
 
@@ -580,10 +487,10 @@ collect_chain(struct vk_repo *repo, const struct vk_backup *b, const char *targe
       return -1;
     }
     struct stat st;
-    int fd = open_regular_quiet(AT_FDCWD, path, &st);
+    int fd = vk_open_regular_quiet(AT_FDCWD, path, VK_READ_NOFOLLOW, &st);
     if (fd < 0) {
       vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be restored", path,
-               open_error(errno), b->id);
+               vk_open_error(errno, &st), b->id);
       return -1;
     }
     *files = vk_xrealloc(*files, (*n + 1) * sizeof **files);
@@ -839,12 +746,12 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
 {
   CLEANUP_FREE char *path = vk_repo_path(repo, d->file);
   struct stat st;
-  CLEANUP_CLOSE int fd = open_regular_quiet(AT_FDCWD, path, &st);
+  CLEANUP_CLOSE int fd = vk_open_regular_quiet(AT_FDCWD, path, VK_READ_NOFOLLOW, &st);
   if (fd < 0) {
     bool missing = errno == ENOENT;
     vk_report_add(rep, missing ? "file-missing" : "file-unreadable", VK_SEV_ERROR, d->target,
                   path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: %s", b->id, open_error(errno)),
+                  vk_xasprintf("backup %s: %s", b->id, vk_open_error(errno, &st)),
                   vk_xstrdup("take a full backup to start a new chain (vckpt backup --full)"));
     return;
   }
@@ -870,7 +777,7 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
                   vk_xstrdup("take a full backup to start a new chain; keep the damaged file "
                              "for inspection"));
   }
-  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = fd_pread };
+  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = vk_fd_pread };
   struct vk_image img;
   char *err = NULL;
   if (vk_image_parse(&src, path, "qcow2", &img, &err) < 0) {
@@ -1053,7 +960,7 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
     for (size_t k = 0; k < 2; k++) {
       CLEANUP_FREE char *p = vk_repo_path(repo, meta[k]);
       struct stat st;
-      int fd = open_regular_quiet(AT_FDCWD, p, &st);
+      int fd = vk_open_regular_quiet(AT_FDCWD, p, VK_READ_NOFOLLOW, &st);
       if (fd >= 0 && st.st_size > 0) {
         close(fd);
         continue;
@@ -1063,7 +970,7 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
         close(fd);
       vk_report_add(rep, err == ENOENT ? "file-missing" : "file-unreadable", VK_SEV_ERROR,
                     NULL, p, NULL, b->checkpoint,
-                    vk_xasprintf("backup %s: %s", b->id, err ? open_error(err) : "empty"),
+                    vk_xasprintf("backup %s: %s", b->id, err ? vk_open_error(err, &st) : "empty"),
                     vk_xstrdup(k ? "the checkpoint cannot be redefined from this backup"
                                  : "a restore cannot --define a domain from this backup"));
     }
