@@ -14,11 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
-#include <gnutls/crypto.h>
 #include <libxml/relaxng.h>
 
 #include "backup.h"
+#include "checksum.h"
 #include "qcow2.h"
 #include "repo.h"
 #include "schema.h"
@@ -29,7 +28,6 @@
 #define JOURNAL "pending.xml"
 #define LOCKFILE "lock"
 #define MANIFEST_MAX (64 * 1024 * 1024)
-#define HASH_CHUNK (1024 * 1024)
 #define MAX_SUFFIX 9999
 #define LOCK_WAIT_MAX 3600     /* seconds a backup waits for verify runs */
 
@@ -237,65 +235,6 @@ read_repo_file(const struct vk_repo *r, const char *relative, char **out)
   CLEANUP_FREE char *path = vk_repo_path(r, relative);
   return vk_read_file_at(r->dirfd, relative, path, MANIFEST_MAX,
                          VK_READ_NOFOLLOW | VK_READ_MISSING_OK | VK_READ_NONEMPTY, out);
-}
-
-/* ---- SHA-256 ---- */
-
-/* Hash the rest of FD into HEX. */
-static int
-sha256_fd(int fd, const char *path, char hex[65])
-{
-  gnutls_hash_hd_t h;
-  int e = gnutls_hash_init(&h, GNUTLS_DIG_SHA256);
-  if (e < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: SHA-256: %s", path, gnutls_strerror(e));
-    return -1;
-  }
-  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  CLEANUP_FREE char *buf = vk_xmalloc(HASH_CHUNK);
-  for (;;) {
-    if (vk_stop_signal) {
-      vk_error(VK_EXIT_INTERRUPTED, "%s: interrupted by signal %d while computing its SHA-256",
-               path, (int)vk_stop_signal);
-      gnutls_hash_deinit(h, NULL);
-      return -1;
-    }
-    ssize_t n = read(fd, buf, HASH_CHUNK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
-      gnutls_hash_deinit(h, NULL);
-      return -1;
-    }
-    if (n == 0)
-      break;
-    if ((e = gnutls_hash(h, buf, n)) < 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: SHA-256: %s", path, gnutls_strerror(e));
-      gnutls_hash_deinit(h, NULL);
-      return -1;
-    }
-  }
-  unsigned char digest[32];
-  gnutls_hash_deinit(h, digest);
-  for (int i = 0; i < 32; i++)
-    snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-  return 0;
-}
-
-int
-vk_sha256_file(const char *path, char hex[65])
-{
-  CLEANUP_CLOSE int fd = vk_repo_open_regular(AT_FDCWD, path, path);
-  if (fd < 0)
-    return -1;
-  return sha256_fd(fd, path, hex);
-}
-
-int
-vk_sha256_fd(int fd, const char *path, char hex[65])
-{
-  return sha256_fd(fd, path, hex);
 }
 
 int
@@ -1358,7 +1297,7 @@ seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
     return -1;
   }
   char hex[65];
-  if (sync_fd(fd, path) < 0 || fstat(fd, &st) < 0 || sha256_fd(fd, path, hex) < 0)
+  if (sync_fd(fd, path) < 0 || fstat(fd, &st) < 0 || vk_sha256_fd(fd, path, hex) < 0)
     return -1;
   free(d->sha256);
   d->sha256 = vk_xstrdup(hex);

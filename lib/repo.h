@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checksum.h"
+
 enum vk_level { VK_LEVEL_FULL, VK_LEVEL_INCREMENTAL, VK_LEVEL_DIFFERENTIAL };
 
 /* One disk file of a backup. */
@@ -175,13 +177,7 @@ bool vk_repo_has_manifest(const struct vk_repo *r);
 /* "full", "incremental" or "differential". */
 const char *vk_level_name(enum vk_level level);
 
-/* The SHA-256 of a file as 64 hex digits (read in 1 MiB chunks); only a
- * regular file is read, a symlink is not followed.  Stops with
- * VK_EXIT_INTERRUPTED when vk_stop_signal is set.
- */
-int vk_sha256_file(const char *path, char hex[65]);
-/* The same for the rest of the open file FD (PATH names it in errors). */
-int vk_sha256_fd(int fd, const char *path, char hex[65]);
+/* vk_sha256_file and vk_sha256_fd: see checksum.h. */
 
 /* Open RELATIVE (to DIRFD, or a path with AT_FDCWD) read-only without
  * following a symlink or blocking on a FIFO, and refuse anything but a

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -15,11 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
-#include <gnutls/crypto.h>
 #include <json-c/json.h>
 
 #include "backup.h"
+#include "checksum.h"
 #include "qcow2.h"
 #include "repo.h"
 #include "restore.h"
@@ -27,8 +25,6 @@
 #include "virt.h"
 #include "xml.h"
 
-#define HASH_CHUNK (1024 * 1024)
-#define HASH_THREADS_MAX 8
 
 extern char **environ;
 
@@ -125,41 +121,6 @@ define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *n
   return 0;
 }
 
-/* Hash the rest of FD into HEX without reporting (safe in a thread):
- * 0, or an errno (EINTR: a stop signal or *STOP).
- */
-static int
-hash_fd(int fd, char hex[65], volatile int *stop)
-{
-  gnutls_hash_hd_t h;
-  if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-    return ENOMEM;
-  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  char *buf = malloc(HASH_CHUNK);
-  int e = buf ? 0 : ENOMEM;
-  while (e == 0) {
-    if (vk_stop_signal || (stop && *stop)) {
-      e = EINTR;
-      break;
-    }
-    ssize_t n = read(fd, buf, HASH_CHUNK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      e = errno;
-    else if (n == 0)
-      break;
-    else if (gnutls_hash(h, buf, n) < 0)
-      e = ENOMEM;
-  }
-  free(buf);
-  unsigned char digest[32];
-  gnutls_hash_deinit(h, digest);
-  for (int i = 0; e == 0 && i < 32; i++)
-    snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-  return e;
-}
-
 /* ---- restore ---- */
 
 /* One file a restore reads: a disk file of the chosen backup or of an
@@ -169,39 +130,7 @@ struct chain_file {
   const struct vk_backup_disk *d;
   int fd;                 /* open, a regular file */
   uint64_t size;
-  int err;                /* hash_fd's result */
-  char hex[65];
 };
-
-/* The hashing threads' shared state. */
-struct hasher {
-  struct chain_file *files;
-  size_t n, next;
-  pthread_mutex_t lock;
-  volatile int stop;
-  int done_pipe[2];       /* each thread writes a byte when it ends */
-  size_t nr_threads;
-  pthread_t threads[HASH_THREADS_MAX];
-};
-
-/* A hashing thread: take the next file until none is left. */
-static void *
-hash_worker(void *opaque)
-{
-  struct hasher *h = opaque;
-  for (;;) {
-    pthread_mutex_lock(&h->lock);
-    size_t i = h->next < h->n ? h->next++ : h->n;
-    pthread_mutex_unlock(&h->lock);
-    if (i == h->n)
-      break;
-    h->files[i].err = hash_fd(h->files[i].fd, h->files[i].hex, &h->stop);
-  }
-  char c = 1;
-  while (write(h->done_pipe[1], &c, 1) < 0 && errno == EINTR)
-    ;
-  return NULL;
-}
 
 /* The self-pipe the signal handler writes to, so waits wake up. */
 static int sig_pipe[2] = { -1, -1 };
@@ -224,8 +153,8 @@ struct restore_run {
   char *absdir;           /* --to, absolute */
   char *tmpname;          /* private temporary directory in --to, or NULL */
   int tmpfd;
-  struct hasher h;
-  bool hashing;
+  struct vk_hash_job *jobs; /* one per chain_file, in the same order */
+  struct vk_hasher *hasher; /* hashing them, or NULL */
   struct sigaction old_int, old_term;
   bool handlers;
 };
@@ -234,47 +163,18 @@ struct restore_run {
 static void
 stop_hashing(struct restore_run *run)
 {
-  if (!run->hashing)
-    return;
-  run->h.stop = 1;
-  for (size_t i = 0; i < run->h.nr_threads; i++)
-    pthread_join(run->h.threads[i], NULL);
-  run->hashing = false;
+  vk_hasher_free(run->hasher);
+  run->hasher = NULL;
 }
 
-/* Start hashing FILES in up to HASH_THREADS_MAX threads that never take
- * SIGINT/SIGTERM (the main thread does).
- */
+/* Start hashing FILES (vk_hasher_start). */
 static int
 start_hashing(struct restore_run *run, struct chain_file *files, size_t n)
 {
-  struct hasher *h = &run->h;
-  h->files = files;
-  h->n = n;
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  size_t want = cpus < 1 ? 1 : (size_t)cpus;
-  if (want > HASH_THREADS_MAX)
-    want = HASH_THREADS_MAX;
-  if (want > n)
-    want = n;
-  sigset_t block, old;
-  sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &block, &old);
-  run->hashing = true;
-  for (size_t i = 0; i < want; i++) {
-    int e = pthread_create(&h->threads[i], NULL, hash_worker, h);
-    if (e != 0) {
-      pthread_sigmask(SIG_SETMASK, &old, NULL);
-      stop_hashing(run);
-      vk_error(VK_EXIT_FAILURE, "cannot start a hashing thread: %s", strerror(e));
-      return -1;
-    }
-    h->nr_threads++;
-  }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  return 0;
+  run->jobs = vk_xcalloc(n, sizeof *run->jobs);
+  for (size_t i = 0; i < n; i++)
+    run->jobs[i].fd = files[i].fd;
+  return vk_hasher_start(run->jobs, n, &run->hasher);
 }
 
 /* Wait until FD is readable or a stop signal came: 1 readable, 0 signal. */
@@ -299,18 +199,7 @@ wait_readable(int fd)
 static int
 wait_hashing(struct restore_run *run)
 {
-  for (size_t ended = 0; ended < run->h.nr_threads; ) {
-    if (!wait_readable(run->h.done_pipe[0]))
-      return -1;
-    char c;
-    ssize_t n = read(run->h.done_pipe[0], &c, 1);
-    if (n == 1)
-      ended++;
-    else if (n < 0 && errno != EINTR && errno != EAGAIN)
-      break;
-  }
-  stop_hashing(run);
-  return 0;
+  return vk_hasher_wait(run->hasher, sig_pipe[0]);
 }
 
 /* Remove everything in the private temporary directory, then it. */
@@ -519,24 +408,24 @@ by_size_desc(const void *a, const void *b)
 /* Compare the hashes with the manifest: every mismatch is reported. */
 static int
 check_hashes(struct vk_repo *repo, const struct vk_backup *b, struct chain_file *files,
-             size_t n)
+             const struct vk_hash_job *jobs, size_t n)
 {
   int r = 0;
   for (size_t i = 0; i < n; i++) {
     CLEANUP_FREE char *path = vk_repo_path(repo, files[i].d->file);
-    if (files[i].err == EINTR) {
+    if (jobs[i].err == EINTR) {
       vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: nothing was restored",
                (int)vk_stop_signal);
       return -1;
     }
-    if (files[i].err) {
+    if (jobs[i].err) {
       vk_error(VK_EXIT_FAILURE, "%s: read: %s: backup %s cannot be restored", path,
-               strerror(files[i].err), b->id);
+               strerror(jobs[i].err), b->id);
       r = -1;
-    } else if (!files[i].d->sha256 || strcmp(files[i].hex, files[i].d->sha256) != 0) {
+    } else if (!files[i].d->sha256 || strcmp(jobs[i].hex, files[i].d->sha256) != 0) {
       vk_error(VK_EXIT_FAILURE, "%s: SHA-256 %s, the manifest says %s: the file changed "
                "since the backup; backup %s was not restored (--no-verify restores it "
-               "anyway)", path, files[i].hex, files[i].d->sha256 ? files[i].d->sha256 : "none",
+               "anyway)", path, jobs[i].hex, files[i].d->sha256 ? files[i].d->sha256 : "none",
                b->id);
       r = -1;
     }
@@ -612,7 +501,7 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
                (int)vk_stop_signal);
       return -1;
     }
-    if (check_hashes(repo, b, *files, *nfiles) < 0)
+    if (check_hashes(repo, b, *files, run->jobs, *nfiles) < 0)
       return -1;
   }
   if (vk_stop_signal) {
@@ -685,16 +574,13 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
     vk_repo_close(repo);
     return -1;
   }
-  struct restore_run run = { .tofd = tofd, .absdir = absdir, .tmpfd = -1,
-                             .h.done_pipe = { -1, -1 } };
+  struct restore_run run = { .tofd = tofd, .absdir = absdir, .tmpfd = -1 };
   struct chain_file *files = NULL;
   size_t nfiles = 0;
   int r = -1;
-  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
-      pipe2(run.h.done_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
     vk_error(VK_EXIT_FAILURE, "pipe: %s", strerror(errno));
   else {
-    pthread_mutex_init(&run.h.lock, NULL);
     struct sigaction sa = { .sa_handler = on_restore_signal };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &run.old_int);
@@ -703,8 +589,8 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
     *out = vk_xcalloc(b->nr_disks, sizeof **out);
     r = restore_run(conn, repo, b, req, &run, *out, n, &files, &nfiles);
     stop_hashing(&run);
-    pthread_mutex_destroy(&run.h.lock);
   }
+  free(run.jobs);
   remove_tmpdir(&run);
   if (r == 0)
     *backup_id = vk_xstrdup(b->id);
@@ -727,8 +613,6 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
     if (sig_pipe[i] >= 0)
       close(sig_pipe[i]);
     sig_pipe[i] = -1;
-    if (run.h.done_pipe[i] >= 0)
-      close(run.h.done_pipe[i]);
   }
   vk_repo_close(repo);
   return r;
@@ -756,7 +640,7 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
     return;
   }
   char hex[65];
-  int e = hash_fd(fd, hex, NULL);
+  int e = vk_sha256_fd_quiet(fd, hex, NULL);
   if (e == EINTR)
     return;
   if (e) {
