@@ -21,22 +21,13 @@
 #include "lock.h"
 #include "qcow2.h"
 #include "repo.h"
-#include "schema.h"
 #include "util.h"
 #include "xml.h"
 
 #define MANIFEST "manifest.xml"
 #define JOURNAL "pending.xml"
 #define LOCKFILE "lock"
-#define MANIFEST_MAX (64 * 1024 * 1024)
 #define MAX_SUFFIX 9999
-
-/* libxml2 2.12 made the structured error argument const. */
-#if LIBXML_VERSION >= 21200
-typedef const xmlError *vk_xml_error_ptr;
-#else
-typedef xmlError *vk_xml_error_ptr;
-#endif
 
 enum current_state { CUR_NONE, CUR_ACTIVE, CUR_DONE };
 enum lock_mode { LOCK_MODE_NONE, LOCK_MODE_SHARED, LOCK_MODE_EXCLUSIVE };
@@ -56,103 +47,6 @@ struct vk_repo {
   enum current_state state;
   xmlRelaxNGPtr schema;       /* loaded on first use */
 };
-
-/* Free the strings and disks of a backup, not the struct. */
-static void
-backup_clear(struct vk_backup *b)
-{
-  free(b->id);
-  free(b->chain);
-  free(b->checkpoint);
-  free(b->since);
-  free(b->parent);
-  free(b->domain_xml);
-  free(b->checkpoint_xml);
-  free(b->note);
-  for (size_t i = 0; i < b->nr_disks; i++) {
-    free(b->disks[i].target);
-    free(b->disks[i].file);
-    free(b->disks[i].backing);
-    free(b->disks[i].sha256);
-  }
-  free(b->disks);
-  memset(b, 0, sizeof *b);
-}
-
-/* Free a heap-allocated backup. */
-static void
-backup_free(struct vk_backup *b)
-{
-  if (b) {
-    backup_clear(b);
-    free(b);
-  }
-}
-
-/* strdup that passes NULL through. */
-static char *
-xstrdup_null(const char *s)
-{
-  return s ? vk_xstrdup(s) : NULL;
-}
-
-/* Deep copy of SRC into DST. */
-static void
-backup_copy(struct vk_backup *dst, const struct vk_backup *src)
-{
-  *dst = *src;
-  dst->id = xstrdup_null(src->id);
-  dst->chain = xstrdup_null(src->chain);
-  dst->checkpoint = xstrdup_null(src->checkpoint);
-  dst->since = xstrdup_null(src->since);
-  dst->parent = xstrdup_null(src->parent);
-  dst->domain_xml = xstrdup_null(src->domain_xml);
-  dst->checkpoint_xml = xstrdup_null(src->checkpoint_xml);
-  dst->note = xstrdup_null(src->note);
-  dst->disks = vk_xcalloc(src->nr_disks, sizeof *dst->disks);
-  for (size_t i = 0; i < src->nr_disks; i++) {
-    dst->disks[i] = src->disks[i];
-    dst->disks[i].target = xstrdup_null(src->disks[i].target);
-    dst->disks[i].file = xstrdup_null(src->disks[i].file);
-    dst->disks[i].backing = xstrdup_null(src->disks[i].backing);
-    dst->disks[i].sha256 = xstrdup_null(src->disks[i].sha256);
-  }
-}
-
-const char *
-vk_level_name(enum vk_level level)
-{
-  switch (level) {
-  case VK_LEVEL_FULL: return "full";
-  case VK_LEVEL_INCREMENTAL: return "incremental";
-  case VK_LEVEL_DIFFERENTIAL: return "differential";
-  }
-  return "?";
-}
-
-/* The prefix of backup ids of LEVEL. */
-static const char *
-level_prefix(enum vk_level level)
-{
-  switch (level) {
-  case VK_LEVEL_FULL: return "full";
-  case VK_LEVEL_INCREMENTAL: return "inc";
-  case VK_LEVEL_DIFFERENTIAL: return "diff";
-  }
-  return "?";
-}
-
-/* Parse a level name from the manifest (already validated). */
-static int
-parse_level(const char *s, enum vk_level *out)
-{
-  for (enum vk_level l = VK_LEVEL_FULL; l <= VK_LEVEL_DIFFERENTIAL; l++)
-    if (s && strcmp(s, vk_level_name(l)) == 0) {
-      *out = l;
-      return 0;
-    }
-  return -1;
-}
 
 /* Check a domain name that becomes a directory name. */
 static int
@@ -228,15 +122,6 @@ sweep_temps(const struct vk_repo *r, const char *sub)
   closedir(d);
 }
 
-/* Read RELATIVE into a string; *OUT is NULL when the file does not exist. */
-static int
-read_repo_file(const struct vk_repo *r, const char *relative, char **out)
-{
-  CLEANUP_FREE char *path = vk_repo_path(r, relative);
-  return vk_read_file_at(r->dirfd, relative, path, MANIFEST_MAX,
-                         VK_READ_NOFOLLOW | VK_READ_MISSING_OK | VK_READ_NONEMPTY, out);
-}
-
 int
 vk_repo_regular_fd(int fd, const char *path)
 {
@@ -249,336 +134,17 @@ vk_repo_open_regular(int dirfd, const char *relative, const char *path)
   return vk_open_regular(dirfd, relative, path, VK_READ_NOFOLLOW);
 }
 
-/* ---- schema ---- */
-
-/* The first error libxml2 reports while loading or applying the schema. */
-struct xml_err {
-  char msg[256];
-  int line;
-  char elem[64];
-  bool set;
-};
-
-/* Keep the first libxml2 error in DATA (a struct xml_err). */
-static void
-capture_error(void *data, vk_xml_error_ptr e)
-{
-  struct xml_err *x = data;
-  if (x->set || !e)
-    return;
-  x->set = true;
-  snprintf(x->msg, sizeof x->msg, "%s", e->message ? e->message : "unknown error");
-  x->msg[strcspn(x->msg, "\n")] = '\0';
-  x->line = e->line;
-  xmlNodePtr n = e->node;
-  if (n && n->type == XML_ELEMENT_NODE && n->name)
-    snprintf(x->elem, sizeof x->elem, "%s", (const char *)n->name);
-}
-
-/* Load the manifest schema once per repository object: the copy compiled
- * in, or for development $VCKPT_XMLDIR/manifest.rng when that file exists.
- */
-static int
-load_schema(struct vk_repo *r)
-{
-  if (r->schema)
-    return 0;
-  const char *dir = getenv("VCKPT_XMLDIR");
-  CLEANUP_FREE char *path = dir && *dir ? vk_xasprintf("%s/manifest.rng", dir) : NULL;
-  CLEANUP_FREE char *text = NULL;
-  struct stat st;
-  if (path && lstat(path, &st) == 0) {
-    if (vk_read_file(path, MANIFEST_MAX, &text) < 0)
-      return -1;
-    vk_debug("using the manifest schema %s ($VCKPT_XMLDIR)", path);
-  } else {
-    free(path);
-    path = vk_xstrdup("(built in)");
-  }
-  const char *schema = text ? text : (const char *)vk_manifest_rng;
-  struct xml_err err = { .set = false };
-  xmlRelaxNGParserCtxtPtr pc = xmlRelaxNGNewMemParserCtxt(schema, strlen(schema));
-  if (pc) {
-    xmlRelaxNGSetParserStructuredErrors(pc, capture_error, &err);
-    r->schema = xmlRelaxNGParse(pc);
-    xmlRelaxNGFreeParserCtxt(pc);
-  }
-  if (!r->schema) {
-    vk_error(VK_EXIT_FAILURE, "cannot load the manifest schema %s: %s",
-             path, err.set ? err.msg : "unknown error");
-    return -1;
-  }
-  return 0;
-}
-
-/* Validate DOC (the file PATH, or a document we generated when INTERNAL). */
-static int
-validate(struct vk_repo *r, xmlDocPtr doc, const char *path, bool internal)
-{
-  if (load_schema(r) < 0)
-    return -1;
-  struct xml_err err = { .set = false };
-  xmlRelaxNGValidCtxtPtr vc = xmlRelaxNGNewValidCtxt(r->schema);
-  if (!vc)
-    abort();
-  xmlRelaxNGSetValidStructuredErrors(vc, capture_error, &err);
-  int rc = xmlRelaxNGValidateDoc(vc, doc);
-  xmlRelaxNGFreeValidCtxt(vc);
-  if (rc != 0) {
-    vk_error(VK_EXIT_FAILURE, "%s%s: does not match the manifest schema: line %d%s%s: %s",
-             internal ? "internal error: generated " : "", path, err.line,
-             err.elem[0] ? ": element " : "", err.elem, err.set ? err.msg : "invalid");
-    return -1;
-  }
-  return 0;
-}
-
-/* ---- manifest XML ---- */
-
-/* Add the <domain> element. */
-static void
-add_domain(xmlNodePtr root, const struct vk_manifest *m)
-{
-  xmlNodePtr d = xmlNewChild(root, NULL, (const xmlChar *)"domain", NULL);
-  vk_xml_add_text(d, "name", m->domain);
-  if (m->uuid)
-    vk_xml_add_text(d, "uuid", m->uuid);
-}
-
-/* Add a <backup>; COMMITTED adds what only the manifest has (end, sums). */
-static void
-add_backup(xmlNodePtr parent, const struct vk_backup *b, bool committed)
-{
-  char num[32];
-  xmlNodePtr n = xmlNewChild(parent, NULL, (const xmlChar *)"backup", NULL);
-  xmlNewProp(n, (const xmlChar *)"id", (const xmlChar *)b->id);
-  xmlNewProp(n, (const xmlChar *)"level", (const xmlChar *)vk_level_name(b->level));
-  vk_xml_add_text(n, "chain", b->chain);
-  vk_xml_add_text(n, "checkpoint", b->checkpoint);
-  if (b->since)
-    vk_xml_add_text(n, "since", b->since);
-  if (b->parent)
-    vk_xml_add_text(n, "parent", b->parent);
-  snprintf(num, sizeof num, "%lld", b->start);
-  vk_xml_add_text(n, "start", num);
-  if (committed) {
-    snprintf(num, sizeof num, "%lld", b->end);
-    vk_xml_add_text(n, "end", num);
-  }
-  vk_xml_add_text(n, "domainXML", b->domain_xml);
-  vk_xml_add_text(n, "checkpointXML", b->checkpoint_xml);
-  if (b->note)
-    vk_xml_add_text(n, "note", b->note);
-  xmlNodePtr disks = xmlNewChild(n, NULL, (const xmlChar *)"disks", NULL);
-  for (size_t i = 0; i < b->nr_disks; i++) {
-    const struct vk_backup_disk *d = &b->disks[i];
-    xmlNodePtr dn = xmlNewChild(disks, NULL, (const xmlChar *)"disk", NULL);
-    xmlNewProp(dn, (const xmlChar *)"target", (const xmlChar *)d->target);
-    vk_xml_add_text(dn, "file", d->file);
-    if (d->backing)
-      vk_xml_add_text(dn, "backing", d->backing);
-    if (committed) {
-      snprintf(num, sizeof num, "%llu", (unsigned long long)d->virtual_size);
-      vk_xml_add_text(dn, "virtualSize", num);
-      snprintf(num, sizeof num, "%llu", (unsigned long long)d->bytes);
-      vk_xml_add_text(dn, "bytes", num);
-      vk_xml_add_text(dn, "sha256", d->sha256 ? d->sha256 : "");
-      if (d->file_size) {
-        snprintf(num, sizeof num, "%llu", (unsigned long long)d->file_size);
-        vk_xml_add_text(dn, "size", num);
-      }
-    }
-  }
-}
-
-/* Build <manifest> (the committed backups plus EXTRA, if any) or, when
- * JOURNAL_OF is set, <pending> for that backup.
- */
+/* A <pending> document: the journal of backup B. */
 static xmlDocPtr
-build_doc(const struct vk_manifest *m, const struct vk_backup *extra,
-          const struct vk_backup *journal_of)
+build_journal(const struct vk_manifest *m, const struct vk_backup *b)
 {
   xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
-  xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)(journal_of ? "pending" : "manifest"));
+  xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)"pending");
   xmlDocSetRootElement(doc, root);
   xmlNewProp(root, (const xmlChar *)"version", (const xmlChar *)"1");
-  add_domain(root, m);
-  if (journal_of)
-    add_backup(root, journal_of, false);
-  else {
-    for (size_t i = 0; i < m->nr_backups; i++)
-      add_backup(root, &m->backups[i], true);
-    if (extra)
-      add_backup(root, extra, true);
-  }
+  vk_manifest_add_domain(root, m);
+  vk_manifest_add_backup(root, b, false);
   return doc;
-}
-
-/* Validate and write a generated document crash-safely. */
-static int
-write_doc(struct vk_repo *r, xmlDocPtr doc, const char *name)
-{
-  CLEANUP_FREE char *path = vk_repo_path(r, name);
-  if (validate(r, doc, path, true) < 0)
-    return -1;
-  CLEANUP_FREE char *text = vk_xml_format(doc);
-  return write_atomic(r, name, text, true);
-}
-
-/* The backup ID among the first UPTO backups of M, or NULL. */
-static const struct vk_backup *
-find_id(const struct vk_manifest *m, size_t upto, const char *id)
-{
-  for (size_t i = 0; i < upto && id; i++)
-    if (strcmp(m->backups[i].id, id) == 0)
-      return &m->backups[i];
-  return NULL;
-}
-
-/* The disk TARGET of backup B, or NULL. */
-static const struct vk_backup_disk *
-find_disk(const struct vk_backup *b, const char *target)
-{
-  for (size_t i = 0; i < b->nr_disks; i++)
-    if (strcmp(b->disks[i].target, target) == 0)
-      return &b->disks[i];
-  return NULL;
-}
-
-/* Whether RELATIVE is a file of a committed backup. */
-static bool
-committed_file(const struct vk_manifest *m, const char *relative)
-{
-  for (size_t i = 0; i < m->nr_backups; i++) {
-    const struct vk_backup *b = &m->backups[i];
-    if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0)
-      return true;
-    for (size_t j = 0; j < b->nr_disks; j++)
-      if (strcmp(b->disks[j].file, relative) == 0)
-        return true;
-  }
-  return false;
-}
-
-/* The file names of backup ID in CHAIN. */
-static char *
-disk_file_name(const char *chain, const char *id, const char *target)
-{
-  return vk_xasprintf("%s/%s.%s.qcow2", chain, id, target);
-}
-
-/* Check what the schema cannot: file names are exactly those derived from
- * the chain, id and target (so no name leads outside the repository), and
- * the links to the parent among the first UPTO backups of M hold.
- */
-static int
-check_backup(const char *path, const struct vk_manifest *m, size_t upto,
-             const struct vk_backup *b)
-{
-  CLEANUP_FREE char *prefix = vk_xasprintf("%s-", level_prefix(b->level));
-  if (strncmp(b->id, prefix, strlen(prefix)) != 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: backup %s: id does not match level %s",
-             path, b->id, vk_level_name(b->level));
-    return -1;
-  }
-  CLEANUP_FREE char *dx = vk_xasprintf("%s/%s.domain.xml", b->chain, b->id);
-  CLEANUP_FREE char *cx = vk_xasprintf("%s/%s.checkpoint.xml", b->chain, b->id);
-  if (strcmp(b->domain_xml, dx) != 0 || strcmp(b->checkpoint_xml, cx) != 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: backup %s: XML file names must be '%s' and '%s'",
-             path, b->id, dx, cx);
-    return -1;
-  }
-  const struct vk_backup *p = NULL;
-  if (b->level != VK_LEVEL_FULL) {
-    p = find_id(m, upto, b->parent);
-    if (!p) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: parent %s is not an earlier backup",
-               path, b->id, b->parent);
-      return -1;
-    }
-    if (strcmp(p->chain, b->chain) != 0 || strcmp(p->checkpoint, b->since) != 0 ||
-        (b->level == VK_LEVEL_DIFFERENTIAL && p->level != VK_LEVEL_FULL)) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: does not match its parent %s "
-               "(chain, checkpoint or level)", path, b->id, p->id);
-      return -1;
-    }
-  }
-  for (size_t i = 0; i < b->nr_disks; i++) {
-    const struct vk_backup_disk *d = &b->disks[i];
-    CLEANUP_FREE char *want = disk_file_name(b->chain, b->id, d->target);
-    if (strcmp(d->file, want) != 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: file must be '%s'",
-               path, b->id, d->target, want);
-      return -1;
-    }
-    if (find_disk(b, d->target) != d) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s listed twice", path, b->id, d->target);
-      return -1;
-    }
-    /* A disk of a non-full backup without a backing file was copied whole
-     * (raw, added or resized since the parent).
-     */
-    const struct vk_backup_disk *pd = p ? find_disk(p, d->target) : NULL;
-    if ((d->backing && (!pd || strcmp(pd->file, d->backing) != 0)) || (!p && d->backing)) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: backing file must be %s%s%s",
-               path, b->id, d->target, pd ? "'" : "", pd ? pd->file : "absent",
-               pd ? "'" : "");
-      return -1;
-    }
-  }
-  return 0;
-}
-
-/* Read one <backup> element (validated) into B. */
-static int
-parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *path, struct vk_backup *b)
-{
-  b->id = vk_xpath_string(ctx, node, "@id");
-  CLEANUP_FREE char *level = vk_xpath_string(ctx, node, "@level");
-  if (!b->id || parse_level(level, &b->level) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: backup without id or level", path);
-    return -1;
-  }
-  b->chain = vk_xpath_string(ctx, node, "chain");
-  b->checkpoint = vk_xpath_string(ctx, node, "checkpoint");
-  b->since = vk_xpath_string(ctx, node, "since");
-  b->parent = vk_xpath_string(ctx, node, "parent");
-  b->domain_xml = vk_xpath_string(ctx, node, "domainXML");
-  b->checkpoint_xml = vk_xpath_string(ctx, node, "checkpointXML");
-  b->note = vk_xpath_string(ctx, node, "note");
-  CLEANUP_FREE char *start = vk_xpath_string(ctx, node, "start");
-  CLEANUP_FREE char *end = vk_xpath_string(ctx, node, "end");
-  b->start = start ? strtoll(start, NULL, 10) : 0;
-  b->end = end ? strtoll(end, NULL, 10) : 0;
-
-  CLEANUP_XPATHOBJ xmlXPathObjectPtr disks = vk_xpath_nodes(ctx, node, "disks/disk");
-  int n = vk_xpath_count(disks);
-  b->disks = vk_xcalloc(n, sizeof *b->disks);
-  for (int i = 0; i < n; i++) {
-    xmlNodePtr dn = disks->nodesetval->nodeTab[i];
-    struct vk_backup_disk *d = &b->disks[b->nr_disks++];
-    d->target = vk_xpath_string(ctx, dn, "@target");
-    d->file = vk_xpath_string(ctx, dn, "file");
-    d->backing = vk_xpath_string(ctx, dn, "backing");
-    d->sha256 = vk_xpath_string(ctx, dn, "sha256");
-    CLEANUP_FREE char *vs = vk_xpath_string(ctx, dn, "virtualSize");
-    CLEANUP_FREE char *bytes = vk_xpath_string(ctx, dn, "bytes");
-    CLEANUP_FREE char *size = vk_xpath_string(ctx, dn, "size");
-    d->virtual_size = vs ? strtoull(vs, NULL, 10) : 0;
-    d->bytes = bytes ? strtoull(bytes, NULL, 10) : 0;
-    d->file_size = size ? strtoull(size, NULL, 10) : 0;
-  }
-  if (!b->chain || !b->checkpoint || !b->domain_xml || !b->checkpoint_xml ||
-      (b->level != VK_LEVEL_FULL && (!b->since || !b->parent))) {
-    vk_error(VK_EXIT_FAILURE, "%s: backup %s: incomplete", path, b->id);
-    return -1;
-  }
-  for (size_t i = 0; i < b->nr_disks; i++)
-    if (!b->disks[i].target || !b->disks[i].file) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: incomplete disk", path, b->id);
-      return -1;
-    }
-  return 0;
 }
 
 /* Read and validate NAME (manifest or journal), whose root must be ROOT;
@@ -587,32 +153,19 @@ parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *path, struct v
 static int
 load_doc(struct vk_repo *r, const char *name, const char *root, xmlDocPtr *doc)
 {
-  *doc = NULL;
   CLEANUP_FREE char *path = vk_repo_path(r, name);
-  CLEANUP_FREE char *text = NULL;
-  if (read_repo_file(r, name, &text) < 0)
+  return vk_manifest_load_doc(r->dirfd, name, path, root, &r->schema, doc);
+}
+
+/* Validate and write a generated document crash-safely. */
+static int
+write_doc(struct vk_repo *r, xmlDocPtr doc, const char *name)
+{
+  CLEANUP_FREE char *path = vk_repo_path(r, name);
+  if (vk_manifest_validate(&r->schema, doc, path, true) < 0)
     return -1;
-  if (!text)
-    return 0;
-  CLEANUP_XMLDOC xmlDocPtr d = vk_xml_parse(text, path);
-  if (!d)
-    return -1;
-  if (xmlStrcmp(xmlDocGetRootElement(d)->name, (const xmlChar *)root) != 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: root element is <%s>, expected <%s>",
-             path, (const char *)xmlDocGetRootElement(d)->name, root);
-    return -1;
-  }
-  xmlChar *version = xmlGetProp(xmlDocGetRootElement(d), (const xmlChar *)"version");
-  bool known = !version || xmlStrcmp(version, (const xmlChar *)"1") == 0;
-  if (!known)
-    vk_error(VK_EXIT_FAILURE, "%s: format version %.20s is not supported by this vckpt "
-             "(it reads version 1)", path, (const char *)version);
-  xmlFree(version);
-  if (!known || validate(r, d, path, false) < 0)
-    return -1;
-  *doc = d;
-  d = NULL;
-  return 0;
+  CLEANUP_FREE char *text = vk_xml_format(doc);
+  return write_atomic(r, name, text, true);
 }
 
 /* Read the manifest, if there is one. */
@@ -628,25 +181,7 @@ load_manifest(struct vk_repo *r, const char *domain)
   if (!doc)
     return 0;
   r->have_manifest = true;
-  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-  CLEANUP_FREE char *name = vk_xpath_string(ctx, NULL, "/manifest/domain/name");
-  if (name && strcmp(name, domain) != 0)
-    vk_warn("%s records domain '%s'; the next backup will record '%s'", path, name, domain);
-  m->uuid = vk_xpath_string(ctx, NULL, "/manifest/domain/uuid");
-  CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/manifest/backup");
-  int n = vk_xpath_count(nodes);
-  m->backups = vk_xcalloc(n, sizeof *m->backups);
-  for (int i = 0; i < n; i++) {
-    struct vk_backup *b = &m->backups[m->nr_backups++];
-    if (parse_backup(ctx, nodes->nodesetval->nodeTab[i], path, b) < 0 ||
-        check_backup(path, m, i, b) < 0)
-      return -1;
-    if (find_id(m, i, b->id)) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s listed twice", path, b->id);
-      return -1;
-    }
-  }
-  return 0;
+  return vk_manifest_parse(doc, path, domain, m);
 }
 
 /* Read the journal of an interrupted run; drop it if that run committed. */
@@ -663,21 +198,21 @@ load_journal(struct vk_repo *r)
   CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/pending/backup");
   struct vk_backup *b = vk_xcalloc(1, sizeof *b);
   if (vk_xpath_count(nodes) != 1 ||
-      parse_backup(ctx, nodes->nodesetval->nodeTab[0], path, b) < 0) {
+      vk_manifest_parse_backup(ctx, nodes->nodesetval->nodeTab[0], path, b) < 0) {
     if (!vk_error_reported())
       vk_error(VK_EXIT_FAILURE, "%s: expected one backup", path);
-    backup_free(b);
+    vk_backup_free(b);
     return -1;
   }
-  if (find_id(&r->m, r->m.nr_backups, b->id)) {
+  if (vk_manifest_find_id(&r->m, r->m.nr_backups, b->id)) {
     /* Killed after the manifest was written: finish the commit. */
     vk_debug("backup %s was committed; removing its journal", b->id);
-    backup_free(b);
+    vk_backup_free(b);
     remove_file(r, JOURNAL);
     return sync_fd(r->dirfd, r->dir);
   }
-  if (check_backup(path, &r->m, r->m.nr_backups, b) < 0) {
-    backup_free(b);
+  if (vk_manifest_check_backup(path, &r->m, r->m.nr_backups, b) < 0) {
+    vk_backup_free(b);
     return -1;
   }
   r->pending = b;
@@ -801,13 +336,9 @@ vk_repo_close(struct vk_repo *r)
     close(r->shlockfd);
   if (r->dirfd >= 0)
     close(r->dirfd);
-  for (size_t i = 0; i < r->m.nr_backups; i++)
-    backup_clear(&r->m.backups[i]);
-  free(r->m.backups);
-  free(r->m.domain);
-  free(r->m.uuid);
-  backup_free(r->pending);
-  backup_free(r->current);
+  vk_manifest_clear(&r->m);
+  vk_backup_free(r->pending);
+  vk_backup_free(r->current);
   if (r->schema)
     xmlRelaxNGFree(r->schema);
   free(r->dir);
@@ -878,9 +409,9 @@ name_files(struct vk_backup *b, const struct vk_backup *p, char *const *whole)
   for (size_t i = 0; i < b->nr_disks; i++) {
     struct vk_backup_disk *d = &b->disks[i];
     free(d->file);
-    d->file = disk_file_name(b->chain, b->id, d->target);
+    d->file = vk_backup_disk_file(b->chain, b->id, d->target);
     if (p && !d->backing && !(whole && vk_strv_contains(whole, d->target)))
-      d->backing = vk_xstrdup(find_disk(p, d->target)->file);
+      d->backing = vk_xstrdup(vk_backup_find_disk(p, d->target)->file);
   }
 }
 
@@ -888,7 +419,7 @@ name_files(struct vk_backup *b, const struct vk_backup *p, char *const *whole)
 static bool
 names_free(const struct vk_repo *r, const struct vk_backup *b, bool new_chain)
 {
-  if (find_id(&r->m, r->m.nr_backups, b->id))
+  if (vk_manifest_find_id(&r->m, r->m.nr_backups, b->id))
     return false;
   if (new_chain) {
     for (size_t i = 0; i < r->m.nr_backups; i++)
@@ -944,7 +475,7 @@ check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, cons
     }
     return 0;
   }
-  const struct vk_backup *p = parent ? find_id(&r->m, r->m.nr_backups, parent->id) : NULL;
+  const struct vk_backup *p = parent ? vk_manifest_find_id(&r->m, r->m.nr_backups, parent->id) : NULL;
   if (!p) {
     vk_error(VK_EXIT_FAILURE, "internal error: %s backup without a parent in the manifest",
              vk_level_name(level));
@@ -962,7 +493,7 @@ check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, cons
     return -1;
   }
   for (size_t i = 0; targets[i]; i++)
-    if (!find_disk(p, targets[i]) && !(whole && vk_strv_contains(whole, targets[i]))) {
+    if (!vk_backup_find_disk(p, targets[i]) && !(whole && vk_strv_contains(whole, targets[i]))) {
       vk_error(VK_EXIT_PREFLIGHT, "disk %s is not in backup %s that this %s backup would "
                "stack on: take a full backup", targets[i], p->id, vk_level_name(level));
       return -1;
@@ -980,7 +511,7 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
   const struct vk_backup *p;
   if (check_begin(r, level, checkpoint, since, parent, targets, whole, &p) < 0)
     return -1;
-  backup_free(r->current);
+  vk_backup_free(r->current);
   r->current = NULL;
   r->state = CUR_NONE;
 
@@ -1006,7 +537,7 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
   for (int n = 1; ; n++) {
     if (n > MAX_SUFFIX) {
       vk_error(VK_EXIT_FAILURE, "%s: cannot find a free name for a backup at %s", r->dir, stamp);
-      backup_free(b);
+      vk_backup_free(b);
       return -1;
     }
     CLEANUP_FREE char *unique = n == 1 ? vk_xstrdup(stamp) : vk_xasprintf("%s-%d", stamp, n);
@@ -1015,16 +546,16 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
       b->chain = vk_xstrdup(unique);
     }
     free(b->id);
-    b->id = vk_xasprintf("%s-%s", level_prefix(level), unique);
+    b->id = vk_xasprintf("%s-%s", vk_level_prefix(level), unique);
     name_files(b, p, whole);
     if (names_free(r, b, level == VK_LEVEL_FULL))
       break;
   }
 
   /* The journal first: from here on a crash is rolled back from it. */
-  CLEANUP_XMLDOC xmlDocPtr doc = build_doc(&r->m, NULL, b);
+  CLEANUP_XMLDOC xmlDocPtr doc = build_journal(&r->m, b);
   if (write_doc(r, doc, JOURNAL) < 0) {
-    backup_free(b);
+    vk_backup_free(b);
     return -1;
   }
   r->current = b;
@@ -1124,12 +655,12 @@ vk_repo_commit(struct vk_repo *r, struct vk_backup *b)
   if (!b->end)
     b->end = time(NULL);
 
-  CLEANUP_XMLDOC xmlDocPtr doc = build_doc(&r->m, b, NULL);
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_manifest_build(&r->m, b);
   if (write_doc(r, doc, MANIFEST) < 0)
     return -1;
   /* Committed.  A journal left by a crash here is dropped by the next open. */
   r->m.backups = vk_xrealloc(r->m.backups, (r->m.nr_backups + 1) * sizeof *r->m.backups);
-  backup_copy(&r->m.backups[r->m.nr_backups++], b);
+  vk_backup_copy(&r->m.backups[r->m.nr_backups++], b);
   r->state = CUR_DONE;
   if (unlinkat(r->dirfd, JOURNAL, 0) < 0)
     vk_warn("cannot remove %s/%s: %s", r->dir, JOURNAL, strerror(errno));
@@ -1146,7 +677,7 @@ remove_backup_files(struct vk_repo *r, const struct vk_backup *b)
   const char *xmls[] = { b->domain_xml, b->checkpoint_xml };
   for (size_t i = 0; i < b->nr_disks + 2; i++) {
     const char *f = i < b->nr_disks ? b->disks[i].file : xmls[i - b->nr_disks];
-    if (committed_file(&r->m, f))
+    if (vk_manifest_has_file(&r->m, f))
       vk_warn("not removing %s/%s: a committed backup uses it", r->dir, f);
     else
       remove_file(r, f);
@@ -1200,7 +731,7 @@ vk_repo_recover(struct vk_repo *r)
   remove_backup_files(r, r->pending);
   if (remove_journal(r) < 0)
     return -1;
-  backup_free(r->pending);
+  vk_backup_free(r->pending);
   r->pending = NULL;
   return 0;
 }
@@ -1234,7 +765,7 @@ vk_repo_chain_full(const struct vk_repo *r, const char *chain)
 const struct vk_backup *
 vk_repo_find_by_id(const struct vk_repo *r, const char *id)
 {
-  return find_id(&r->m, r->m.nr_backups, id);
+  return vk_manifest_find_id(&r->m, r->m.nr_backups, id);
 }
 
 int
@@ -1345,7 +876,7 @@ vk_repo_check_disk_chain(const struct vk_repo *r, const struct vk_backup *b,
                          const char *target, bool sizes, char **why)
 {
   *why = NULL;
-  const struct vk_backup_disk *d = find_disk(b, target);
+  const struct vk_backup_disk *d = vk_backup_find_disk(b, target);
   if (!d) {
     vk_error(VK_EXIT_NOT_FOUND, "backup %s has no disk '%s'", b->id, target);
     return -1;

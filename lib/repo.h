@@ -33,45 +33,7 @@
 #include <stdint.h>
 
 #include "checksum.h"
-
-enum vk_level { VK_LEVEL_FULL, VK_LEVEL_INCREMENTAL, VK_LEVEL_DIFFERENTIAL };
-
-/* One disk file of a backup. */
-struct vk_backup_disk {
-  char *target;          /* vda */
-  char *file;            /* relative to the domain directory: "CHAIN/ID.vda.qcow2" */
-  char *backing;         /* relative path of the file this one is stacked on, or NULL
-                            (a full backup, or a disk a non-full backup copied whole);
-                            both are in CHAIN/, so the overlay records its base name */
-  uint64_t virtual_size; /* set by the caller before vk_repo_commit */
-  uint64_t bytes;        /* bytes allocated by the file after the backup; set by the caller */
-  char *sha256;          /* hex SHA-256 of the whole file, set by vk_repo_commit */
-  uint64_t file_size;    /* st_size of the file, set by vk_repo_commit; 0 in
-                            manifests written before vckpt recorded it */
-};
-
-/* One backup: a full backup starts a chain, the others stack on PARENT. */
-struct vk_backup {
-  char *id, *chain;
-  enum vk_level level;
-  char *checkpoint;      /* checkpoint created by this backup */
-  char *since;           /* checkpoint the changes are relative to (PARENT's); NULL for full */
-  char *parent;          /* id of the backup this one stacks on; NULL for full */
-  long long start, end;  /* unix times; END is set by vk_repo_commit if 0 */
-  size_t nr_disks;
-  struct vk_backup_disk *disks;
-  char *domain_xml, *checkpoint_xml;   /* relative file names */
-  char *note;            /* why (e.g. --auto fell back to full), or NULL; the
-                            caller may set it before vk_repo_commit */
-};
-
-/* What the repository holds for one domain. */
-struct vk_manifest {
-  char *domain;
-  char *uuid;            /* NULL until a backup recorded it */
-  size_t nr_backups;
-  struct vk_backup *backups;   /* oldest first */
-};
+#include "manifest.h"
 
 struct vk_repo;
 
@@ -173,9 +135,6 @@ int vk_repo_check_disk_chain(const struct vk_repo *r, const struct vk_backup *b,
 int vk_repo_open_shared(const char *repo_dir, const char *domain, struct vk_repo **out);
 /* Whether REPO/DOMAIN has a manifest.xml (an empty repository has none). */
 bool vk_repo_has_manifest(const struct vk_repo *r);
-
-/* "full", "incremental" or "differential". */
-const char *vk_level_name(enum vk_level level);
 
 /* vk_sha256_file and vk_sha256_fd: see checksum.h. */
 
