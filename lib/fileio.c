@@ -3,6 +3,7 @@
  */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -261,6 +262,30 @@ vk_write_atomic(int dirfd, const char *relative, const char *path, const char *c
     return -1;
   }
   return vk_sync_fd(dfd, path);
+}
+
+void
+vk_sweep_temps(int dirfd_, const char *dir, const char *sub)
+{
+  int fd = openat(dirfd_, *sub ? sub : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, VK_TMP_PREFIX, strlen(VK_TMP_PREFIX)) != 0)
+      continue;
+    vk_debug("removing %s/%s%s%s left by an interrupted run", dir, sub, *sub ? "/" : "",
+             e->d_name);
+    if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT)
+      vk_warn("cannot remove %s/%s%s%s: %s", dir, sub, *sub ? "/" : "", e->d_name,
+              strerror(errno));
+  }
+  closedir(d);
 }
 
 int

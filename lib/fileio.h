@@ -70,6 +70,11 @@ int vk_write_all(int fd, const void *buf, size_t len, const char *what);
 int vk_write_atomic(int dirfd, const char *relative, const char *path, const char *content,
                     bool replace);
 #define VK_TMP_PREFIX ".tmp."
+/* Remove the temporary files of vk_write_atomic that a killed run left in
+ * directory SUB ("" for DIRFD itself) of DIRFD, which is DIR in messages.
+ * Only whoever holds the lock of the directory may call it.
+ */
+void vk_sweep_temps(int dirfd, const char *dir, const char *sub);
 
 /* pread callback of a vk_source (qcow2.h) on a file descriptor *OPAQUE. */
 int vk_fd_pread(void *opaque, void *buf, size_t count, uint64_t offset);

@@ -451,11 +451,14 @@ vk_manifest_load_doc(int dirfd, const char *name, const char *path, const char *
              path, (const char *)xmlDocGetRootElement(d)->name, root);
     return -1;
   }
+  /* The journal has a version 2 (journal.h); the manifest only 1. */
+  bool journal = strcmp(root, "pending") == 0;
   xmlChar *version = xmlGetProp(xmlDocGetRootElement(d), (const xmlChar *)"version");
-  bool known = !version || xmlStrcmp(version, (const xmlChar *)"1") == 0;
+  bool known = !version || xmlStrcmp(version, (const xmlChar *)"1") == 0 ||
+               (journal && xmlStrcmp(version, (const xmlChar *)"2") == 0);
   if (!known)
     vk_error(VK_EXIT_FAILURE, "%s: format version %.20s is not supported by this vckpt "
-             "(it reads version 1)", path, (const char *)version);
+             "(it reads version %s)", path, (const char *)version, journal ? "1 and 2" : "1");
   xmlFree(version);
   if (!known || vk_manifest_validate(schema, d, path, false) < 0)
     return -1;

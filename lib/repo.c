@@ -18,6 +18,7 @@
 
 #include "backup.h"
 #include "checksum.h"
+#include "journal.h"
 #include "lock.h"
 #include "qcow2.h"
 #include "repo.h"
@@ -101,25 +102,7 @@ remove_file(const struct vk_repo *r, const char *relative)
 static void
 sweep_temps(const struct vk_repo *r, const char *sub)
 {
-  int fd = openat(r->dirfd, *sub ? sub : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  DIR *d = fdopendir(fd);
-  if (!d) {
-    close(fd);
-    return;
-  }
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (strncmp(e->d_name, VK_TMP_PREFIX, strlen(VK_TMP_PREFIX)) != 0)
-      continue;
-    vk_debug("removing %s/%s%s%s left by an interrupted run", r->dir, sub, *sub ? "/" : "",
-             e->d_name);
-    if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT)
-      vk_warn("cannot remove %s/%s%s%s: %s", r->dir, sub, *sub ? "/" : "", e->d_name,
-              strerror(errno));
-  }
-  closedir(d);
+  vk_sweep_temps(r->dirfd, r->dir, sub);
 }
 
 int
@@ -132,19 +115,6 @@ int
 vk_repo_open_regular(int dirfd, const char *relative, const char *path)
 {
   return vk_open_regular(dirfd, relative, path, VK_READ_NOFOLLOW);
-}
-
-/* A <pending> document: the journal of backup B. */
-static xmlDocPtr
-build_journal(const struct vk_manifest *m, const struct vk_backup *b)
-{
-  xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
-  xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)"pending");
-  xmlDocSetRootElement(doc, root);
-  xmlNewProp(root, (const xmlChar *)"version", (const xmlChar *)"1");
-  vk_manifest_add_domain(root, m);
-  vk_manifest_add_backup(root, b, false);
-  return doc;
 }
 
 /* Read and validate NAME (manifest or journal), whose root must be ROOT;
@@ -184,7 +154,51 @@ load_manifest(struct vk_repo *r, const char *domain)
   return vk_manifest_parse(doc, path, domain, m);
 }
 
-/* Read the journal of an interrupted run; drop it if that run committed. */
+/* Remove the journal; it goes last, once the files it names are gone. */
+static int
+remove_journal(struct vk_repo *r)
+{
+  if (unlinkat(r->dirfd, JOURNAL, 0) < 0 && errno != ENOENT) {
+    vk_error(VK_EXIT_FAILURE, "cannot remove %s/%s: %s", r->dir, JOURNAL, strerror(errno));
+    return -1;
+  }
+  return sync_fd(r->dirfd, r->dir);
+}
+
+/* Act on journal J read from PATH (see load_journal). */
+static int
+recover_journal(struct vk_repo *r, const char *path, struct vk_journal *j)
+{
+  bool committed = vk_journal_committed(j, &r->m);
+  if (j->kind == VK_TXN_BACKUP) {
+    if (committed) {
+      /* Killed after the manifest was written: finish the commit. */
+      vk_debug("backup %s was committed; removing its journal", j->backup->id);
+      remove_file(r, JOURNAL);
+      return sync_fd(r->dirfd, r->dir);
+    }
+    if (vk_manifest_check_backup(path, &r->m, r->m.nr_backups, j->backup) < 0)
+      return -1;
+    r->pending = j->backup;
+    j->backup = NULL;
+    return 0;
+  }
+  if (committed) {
+    vk_warn("finishing the %s interrupted after its commit (%s)", vk_txn_kind_name(j->kind),
+            path);
+    vk_journal_roll_forward(j, r->dirfd, r->dir, &r->m);
+  } else {
+    vk_warn("rolling back the interrupted %s (%s)", vk_txn_kind_name(j->kind), path);
+    vk_journal_roll_back(j, r->dirfd, r->dir, &r->m);
+  }
+  return remove_journal(r);
+}
+
+/* Read the journal of an interrupted run (journal.h).  A backup's is kept
+ * for vk_repo_recover, whose caller deletes its checkpoint first, unless
+ * that backup committed (then the journal is dropped).  Other kinds have
+ * nothing outside the repository: they are rolled back or finished here.
+ */
 static int
 load_journal(struct vk_repo *r)
 {
@@ -194,29 +208,10 @@ load_journal(struct vk_repo *r)
     return -1;
   if (!doc)
     return 0;
-  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-  CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/pending/backup");
-  struct vk_backup *b = vk_xcalloc(1, sizeof *b);
-  if (vk_xpath_count(nodes) != 1 ||
-      vk_manifest_parse_backup(ctx, nodes->nodesetval->nodeTab[0], path, b) < 0) {
-    if (!vk_error_reported())
-      vk_error(VK_EXIT_FAILURE, "%s: expected one backup", path);
-    vk_backup_free(b);
-    return -1;
-  }
-  if (vk_manifest_find_id(&r->m, r->m.nr_backups, b->id)) {
-    /* Killed after the manifest was written: finish the commit. */
-    vk_debug("backup %s was committed; removing its journal", b->id);
-    vk_backup_free(b);
-    remove_file(r, JOURNAL);
-    return sync_fd(r->dirfd, r->dir);
-  }
-  if (vk_manifest_check_backup(path, &r->m, r->m.nr_backups, b) < 0) {
-    vk_backup_free(b);
-    return -1;
-  }
-  r->pending = b;
-  return 0;
+  struct vk_journal j = { .kind = VK_TXN_BACKUP };
+  int rc = vk_journal_parse(doc, path, &j) < 0 ? -1 : recover_journal(r, path, &j);
+  vk_journal_clear(&j);
+  return rc;
 }
 
 /* ---- open and close ---- */
@@ -553,7 +548,10 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
   }
 
   /* The journal first: from here on a crash is rolled back from it. */
-  CLEANUP_XMLDOC xmlDocPtr doc = build_journal(&r->m, b);
+  struct vk_journal j = { .kind = VK_TXN_BACKUP };
+  vk_journal_for_backup(&j, b);
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_journal_build(&r->m, &j);
+  vk_journal_clear(&j);
   if (write_doc(r, doc, JOURNAL) < 0) {
     vk_backup_free(b);
     return -1;
@@ -670,37 +668,16 @@ vk_repo_commit(struct vk_repo *r, struct vk_backup *b)
   return 0;
 }
 
-/* Remove the files of uncommitted backup B (never one the manifest names). */
+/* Remove the files of uncommitted backup B (never one the manifest names):
+ * roll back its transaction.
+ */
 static void
 remove_backup_files(struct vk_repo *r, const struct vk_backup *b)
 {
-  const char *xmls[] = { b->domain_xml, b->checkpoint_xml };
-  for (size_t i = 0; i < b->nr_disks + 2; i++) {
-    const char *f = i < b->nr_disks ? b->disks[i].file : xmls[i - b->nr_disks];
-    if (vk_manifest_has_file(&r->m, f))
-      vk_warn("not removing %s/%s: a committed backup uses it", r->dir, f);
-    else
-      remove_file(r, f);
-  }
-  sweep_temps(r, b->chain);
-  CLEANUP_CLOSE int cfd = openat(r->dirfd, b->chain,
-                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (cfd >= 0 && fsync(cfd) < 0)
-    vk_warn("%s/%s: fsync: %s", r->dir, b->chain, strerror(errno));
-  if (b->level == VK_LEVEL_FULL && unlinkat(r->dirfd, b->chain, AT_REMOVEDIR) < 0 &&
-      errno != ENOENT)
-    vk_warn("cannot remove %s/%s: %s", r->dir, b->chain, strerror(errno));
-}
-
-/* Remove the journal; it goes last, once the files it names are gone. */
-static int
-remove_journal(struct vk_repo *r)
-{
-  if (unlinkat(r->dirfd, JOURNAL, 0) < 0 && errno != ENOENT) {
-    vk_error(VK_EXIT_FAILURE, "cannot remove %s/%s: %s", r->dir, JOURNAL, strerror(errno));
-    return -1;
-  }
-  return sync_fd(r->dirfd, r->dir);
+  struct vk_journal j = { .kind = VK_TXN_BACKUP };
+  vk_journal_for_backup(&j, b);
+  vk_journal_roll_back(&j, r->dirfd, r->dir, &r->m);
+  vk_journal_clear(&j);
 }
 
 void

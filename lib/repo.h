@@ -3,7 +3,8 @@
  * Layout under a repository directory REPO:
  *
  *   REPO/DOMAIN/manifest.xml     committed backups, oldest first (xml/manifest.rng)
- *   REPO/DOMAIN/pending.xml      journal of the backup being made, if any
+ *   REPO/DOMAIN/pending.xml      journal of the transaction being made, if any
+ *                                (a backup, or retention or repair: journal.h)
  *   REPO/DOMAIN/lock             flock(2) lock; holds the holder's pid, host,
  *                                start time and program name
  *   REPO/DOMAIN/CHAIN/           one directory per chain, started by a full backup
@@ -88,7 +89,8 @@ int vk_repo_commit(struct vk_repo *r, struct vk_backup *b);
 void vk_repo_abort(struct vk_repo *r, struct vk_backup *b);
 
 /* The journal of a backup interrupted by a crash, found when the repository
- * was opened with LOCK, or NULL.  The caller deletes the libvirt checkpoint
+ * was opened with LOCK, or NULL (a journal of another kind was rolled back
+ * or finished by the open).  The caller deletes the libvirt checkpoint
  * it names (it may or may not exist) before vk_repo_recover.
  */
 const struct vk_backup *vk_repo_pending(const struct vk_repo *r);
