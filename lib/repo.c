@@ -14,35 +14,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
-#include <gnutls/crypto.h>
 #include <libxml/relaxng.h>
 
 #include "backup.h"
+#include "checksum.h"
+#include "journal.h"
+#include "lock.h"
 #include "qcow2.h"
 #include "repo.h"
 #include "util.h"
 #include "xml.h"
 
-#ifndef VCKPT_XMLDIR
-#define VCKPT_XMLDIR "/usr/local/share/vckpt"
-#endif
-
 #define MANIFEST "manifest.xml"
 #define JOURNAL "pending.xml"
 #define LOCKFILE "lock"
-#define TMP_PREFIX ".tmp."
-#define MANIFEST_MAX (64 * 1024 * 1024)
-#define HASH_CHUNK (1024 * 1024)
 #define MAX_SUFFIX 9999
-#define LOCK_WAIT_MAX 3600     /* seconds a backup waits for verify runs */
-
-/* libxml2 2.12 made the structured error argument const. */
-#if LIBXML_VERSION >= 21200
-typedef const xmlError *vk_xml_error_ptr;
-#else
-typedef xmlError *vk_xml_error_ptr;
-#endif
 
 enum current_state { CUR_NONE, CUR_ACTIVE, CUR_DONE };
 enum lock_mode { LOCK_MODE_NONE, LOCK_MODE_SHARED, LOCK_MODE_EXCLUSIVE };
@@ -62,103 +48,6 @@ struct vk_repo {
   enum current_state state;
   xmlRelaxNGPtr schema;       /* loaded on first use */
 };
-
-/* Free the strings and disks of a backup, not the struct. */
-static void
-backup_clear(struct vk_backup *b)
-{
-  free(b->id);
-  free(b->chain);
-  free(b->checkpoint);
-  free(b->since);
-  free(b->parent);
-  free(b->domain_xml);
-  free(b->checkpoint_xml);
-  free(b->note);
-  for (size_t i = 0; i < b->nr_disks; i++) {
-    free(b->disks[i].target);
-    free(b->disks[i].file);
-    free(b->disks[i].backing);
-    free(b->disks[i].sha256);
-  }
-  free(b->disks);
-  memset(b, 0, sizeof *b);
-}
-
-/* Free a heap-allocated backup. */
-static void
-backup_free(struct vk_backup *b)
-{
-  if (b) {
-    backup_clear(b);
-    free(b);
-  }
-}
-
-/* strdup that passes NULL through. */
-static char *
-xstrdup_null(const char *s)
-{
-  return s ? vk_xstrdup(s) : NULL;
-}
-
-/* Deep copy of SRC into DST. */
-static void
-backup_copy(struct vk_backup *dst, const struct vk_backup *src)
-{
-  *dst = *src;
-  dst->id = xstrdup_null(src->id);
-  dst->chain = xstrdup_null(src->chain);
-  dst->checkpoint = xstrdup_null(src->checkpoint);
-  dst->since = xstrdup_null(src->since);
-  dst->parent = xstrdup_null(src->parent);
-  dst->domain_xml = xstrdup_null(src->domain_xml);
-  dst->checkpoint_xml = xstrdup_null(src->checkpoint_xml);
-  dst->note = xstrdup_null(src->note);
-  dst->disks = vk_xcalloc(src->nr_disks, sizeof *dst->disks);
-  for (size_t i = 0; i < src->nr_disks; i++) {
-    dst->disks[i] = src->disks[i];
-    dst->disks[i].target = xstrdup_null(src->disks[i].target);
-    dst->disks[i].file = xstrdup_null(src->disks[i].file);
-    dst->disks[i].backing = xstrdup_null(src->disks[i].backing);
-    dst->disks[i].sha256 = xstrdup_null(src->disks[i].sha256);
-  }
-}
-
-const char *
-vk_level_name(enum vk_level level)
-{
-  switch (level) {
-  case VK_LEVEL_FULL: return "full";
-  case VK_LEVEL_INCREMENTAL: return "incremental";
-  case VK_LEVEL_DIFFERENTIAL: return "differential";
-  }
-  return "?";
-}
-
-/* The prefix of backup ids of LEVEL. */
-static const char *
-level_prefix(enum vk_level level)
-{
-  switch (level) {
-  case VK_LEVEL_FULL: return "full";
-  case VK_LEVEL_INCREMENTAL: return "inc";
-  case VK_LEVEL_DIFFERENTIAL: return "diff";
-  }
-  return "?";
-}
-
-/* Parse a level name from the manifest (already validated). */
-static int
-parse_level(const char *s, enum vk_level *out)
-{
-  for (enum vk_level l = VK_LEVEL_FULL; l <= VK_LEVEL_DIFFERENTIAL; l++)
-    if (s && strcmp(s, vk_level_name(l)) == 0) {
-      *out = l;
-      return 0;
-    }
-  return -1;
-}
 
 /* Check a domain name that becomes a directory name. */
 static int
@@ -188,110 +77,15 @@ check_domain_name(const char *name)
 static int
 sync_fd(int fd, const char *what)
 {
-  if (fsync(fd) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: fsync: %s", what, strerror(errno));
-    return -1;
-  }
-  return 0;
+  return vk_sync_fd(fd, what);
 }
 
-/* Open the directory holding RELATIVE (the domain directory or one chain
- * directory below it) and set *BASE to the file name in it.
- */
-static int
-open_parent(const struct vk_repo *r, const char *relative, const char **base)
-{
-  const char *slash = strrchr(relative, '/');
-  CLEANUP_FREE char *sub = slash ? strndup(relative, slash - relative) : vk_xstrdup(".");
-  if (!sub)
-    abort();
-  int fd = openat(r->dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "%s/%s: %s", r->dir, sub, strerror(errno));
-    return -1;
-  }
-  *base = slash ? slash + 1 : relative;
-  return fd;
-}
-
-/* Write LEN bytes of BUF to FD. */
-static int
-write_all(int fd, const char *buf, size_t len, const char *what)
-{
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      vk_error(VK_EXIT_FAILURE, "%s: write: %s", what, strerror(errno));
-      return -1;
-    }
-    buf += n;
-    len -= n;
-  }
-  return 0;
-}
-
-/* Move TMP to BASE in directory DFD without replacing an existing BASE. */
-static int
-rename_noreplace(int dfd, const char *tmp, const char *base)
-{
-  if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) == 0)
-    return 0;
-  if (errno != EINVAL && errno != ENOSYS)
-    return -1;
-  /* File systems without RENAME_NOREPLACE: link() fails on an existing name. */
-  if (linkat(dfd, tmp, dfd, base, 0) < 0)
-    return -1;
-  unlinkat(dfd, tmp, 0);
-  return 0;
-}
-
-/* Write CONTENT to RELATIVE crash-safely: a new temporary file (mode 0600)
- * in the same directory, fsync, rename over the target (only when REPLACE;
- * otherwise an existing target is an error), fsync of the directory.
- */
+/* Write CONTENT to RELATIVE crash-safely (vk_write_atomic). */
 static int
 write_atomic(const struct vk_repo *r, const char *relative, const char *content, bool replace)
 {
-  static unsigned counter;
-  const char *base = NULL;
   CLEANUP_FREE char *path = vk_repo_path(r, relative);
-  CLEANUP_CLOSE int dfd = open_parent(r, relative, &base);
-  if (dfd < 0)
-    return -1;
-
-  CLEANUP_FREE char *tmp = NULL;
-  int fd = -1;
-  for (int tries = 0; fd < 0; tries++) {
-    free(tmp);
-    tmp = vk_xasprintf(TMP_PREFIX "%ld.%u.%s", (long)getpid(), counter++, base);
-    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno != EEXIST || tries > 100)) {
-      vk_error(VK_EXIT_FAILURE, "%s: cannot create a temporary file: %s", path, strerror(errno));
-      return -1;
-    }
-  }
-  int rc = write_all(fd, content, strlen(content), path);
-  if (rc == 0)
-    rc = sync_fd(fd, path);
-  if (close(fd) < 0 && rc == 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: close: %s", path, strerror(errno));
-    rc = -1;
-  }
-  if (rc == 0) {
-    if (replace ? renameat(dfd, tmp, dfd, base) : rename_noreplace(dfd, tmp, base)) {
-      vk_error(VK_EXIT_FAILURE, "%s: %s", path,
-               errno == EEXIST ? "file exists, not replacing it" : strerror(errno));
-      rc = -1;
-    }
-  }
-  if (rc < 0) {
-    unlinkat(dfd, tmp, 0);
-    return -1;
-  }
-  return sync_fd(dfd, path);
+  return vk_write_atomic(r->dirfd, relative, path, content, replace);
 }
 
 /* Remove RELATIVE (absent is fine); failures are warnings. */
@@ -308,496 +102,19 @@ remove_file(const struct vk_repo *r, const char *relative)
 static void
 sweep_temps(const struct vk_repo *r, const char *sub)
 {
-  int fd = openat(r->dirfd, *sub ? sub : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  DIR *d = fdopendir(fd);
-  if (!d) {
-    close(fd);
-    return;
-  }
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
-      continue;
-    vk_debug("removing %s/%s%s%s left by an interrupted run", r->dir, sub, *sub ? "/" : "",
-             e->d_name);
-    if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT)
-      vk_warn("cannot remove %s/%s%s%s: %s", r->dir, sub, *sub ? "/" : "", e->d_name,
-              strerror(errno));
-  }
-  closedir(d);
-}
-
-/* Read RELATIVE into a string; *OUT is NULL when the file does not exist. */
-static int
-read_repo_file(const struct vk_repo *r, const char *relative, char **out)
-{
-  *out = NULL;
-  CLEANUP_FREE char *path = vk_repo_path(r, relative);
-  CLEANUP_CLOSE int fd = openat(r->dirfd, relative,
-                                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return 0;
-    vk_error(VK_EXIT_FAILURE, "%s: %s", path,
-             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
-    return -1;
-  }
-  if (vk_repo_regular_fd(fd, path) < 0)
-    return -1;
-  size_t len = 0, cap = 4096;
-  CLEANUP_FREE char *buf = vk_xmalloc(cap + 1);
-  for (;;) {
-    if (len == cap) {
-      if (cap >= MANIFEST_MAX) {
-        vk_error(VK_EXIT_FAILURE, "%s: file is larger than %d bytes", path, MANIFEST_MAX);
-        return -1;
-      }
-      cap *= 2;
-      buf = vk_xrealloc(buf, cap + 1);
-    }
-    ssize_t n = read(fd, buf + len, cap - len);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
-      return -1;
-    }
-    if (n == 0)
-      break;
-    len += n;
-  }
-  buf[len] = '\0';
-  if (len == 0) {
-    vk_error(VK_EXIT_FAILURE, "%s is empty", path);
-    return -1;
-  }
-  if (strlen(buf) != len) {
-    vk_error(VK_EXIT_FAILURE, "%s: malformed XML: file contains NUL bytes", path);
-    return -1;
-  }
-  *out = buf;
-  buf = NULL;
-  return 0;
-}
-
-/* ---- SHA-256 ---- */
-
-/* Hash the rest of FD into HEX. */
-static int
-sha256_fd(int fd, const char *path, char hex[65])
-{
-  gnutls_hash_hd_t h;
-  int e = gnutls_hash_init(&h, GNUTLS_DIG_SHA256);
-  if (e < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: SHA-256: %s", path, gnutls_strerror(e));
-    return -1;
-  }
-  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  CLEANUP_FREE char *buf = vk_xmalloc(HASH_CHUNK);
-  for (;;) {
-    if (vk_stop_signal) {
-      vk_error(VK_EXIT_INTERRUPTED, "%s: interrupted by signal %d while computing its SHA-256",
-               path, (int)vk_stop_signal);
-      gnutls_hash_deinit(h, NULL);
-      return -1;
-    }
-    ssize_t n = read(fd, buf, HASH_CHUNK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
-      gnutls_hash_deinit(h, NULL);
-      return -1;
-    }
-    if (n == 0)
-      break;
-    if ((e = gnutls_hash(h, buf, n)) < 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: SHA-256: %s", path, gnutls_strerror(e));
-      gnutls_hash_deinit(h, NULL);
-      return -1;
-    }
-  }
-  unsigned char digest[32];
-  gnutls_hash_deinit(h, digest);
-  for (int i = 0; i < 32; i++)
-    snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-  return 0;
-}
-
-int
-vk_sha256_file(const char *path, char hex[65])
-{
-  CLEANUP_CLOSE int fd = vk_repo_open_regular(AT_FDCWD, path, path);
-  if (fd < 0)
-    return -1;
-  return sha256_fd(fd, path, hex);
-}
-
-int
-vk_sha256_fd(int fd, const char *path, char hex[65])
-{
-  return sha256_fd(fd, path, hex);
+  vk_sweep_temps(r->dirfd, r->dir, sub);
 }
 
 int
 vk_repo_regular_fd(int fd, const char *path)
 {
-  struct stat st;
-  if (fstat(fd, &st) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
-    return -1;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    vk_error(VK_EXIT_FAILURE, "%s: not a regular file (%s)", path,
-             S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
-             S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
-             S_ISSOCK(st.st_mode) ? "a socket" : "not a file");
-    return -1;
-  }
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: fcntl: %s", path, strerror(errno));
-    return -1;
-  }
-  return 0;
+  return vk_regular_fd(fd, path);
 }
 
 int
 vk_repo_open_regular(int dirfd, const char *relative, const char *path)
 {
-  int fd = openat(dirfd, relative, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s: %s", path,
-             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
-    return -1;
-  }
-  if (vk_repo_regular_fd(fd, path) < 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-/* ---- schema ---- */
-
-/* The first error libxml2 reports while loading or applying the schema. */
-struct xml_err {
-  char msg[256];
-  int line;
-  char elem[64];
-  bool set;
-};
-
-/* Keep the first libxml2 error in DATA (a struct xml_err). */
-static void
-capture_error(void *data, vk_xml_error_ptr e)
-{
-  struct xml_err *x = data;
-  if (x->set || !e)
-    return;
-  x->set = true;
-  snprintf(x->msg, sizeof x->msg, "%s", e->message ? e->message : "unknown error");
-  x->msg[strcspn(x->msg, "\n")] = '\0';
-  x->line = e->line;
-  xmlNodePtr n = e->node;
-  if (n && n->type == XML_ELEMENT_NODE && n->name)
-    snprintf(x->elem, sizeof x->elem, "%s", (const char *)n->name);
-}
-
-/* Load xml/manifest.rng once per repository object. */
-static int
-load_schema(struct vk_repo *r)
-{
-  if (r->schema)
-    return 0;
-  const char *dir = getenv("VCKPT_XMLDIR");
-  CLEANUP_FREE char *path = vk_xasprintf("%s/manifest.rng", dir && *dir ? dir : VCKPT_XMLDIR);
-  struct xml_err err = { .set = false };
-  xmlRelaxNGParserCtxtPtr pc = xmlRelaxNGNewParserCtxt(path);
-  if (pc) {
-    xmlRelaxNGSetParserStructuredErrors(pc, capture_error, &err);
-    r->schema = xmlRelaxNGParse(pc);
-    xmlRelaxNGFreeParserCtxt(pc);
-  }
-  if (!r->schema) {
-    vk_error(VK_EXIT_FAILURE, "cannot load the manifest schema %s: %s "
-             "(is vckpt installed? VCKPT_XMLDIR names its directory)",
-             path, err.set ? err.msg : "unknown error");
-    return -1;
-  }
-  return 0;
-}
-
-/* Validate DOC (the file PATH, or a document we generated when INTERNAL). */
-static int
-validate(struct vk_repo *r, xmlDocPtr doc, const char *path, bool internal)
-{
-  if (load_schema(r) < 0)
-    return -1;
-  struct xml_err err = { .set = false };
-  xmlRelaxNGValidCtxtPtr vc = xmlRelaxNGNewValidCtxt(r->schema);
-  if (!vc)
-    abort();
-  xmlRelaxNGSetValidStructuredErrors(vc, capture_error, &err);
-  int rc = xmlRelaxNGValidateDoc(vc, doc);
-  xmlRelaxNGFreeValidCtxt(vc);
-  if (rc != 0) {
-    vk_error(VK_EXIT_FAILURE, "%s%s: does not match the manifest schema: line %d%s%s: %s",
-             internal ? "internal error: generated " : "", path, err.line,
-             err.elem[0] ? ": element " : "", err.elem, err.set ? err.msg : "invalid");
-    return -1;
-  }
-  return 0;
-}
-
-/* ---- manifest XML ---- */
-
-/* Add the <domain> element. */
-static void
-add_domain(xmlNodePtr root, const struct vk_manifest *m)
-{
-  xmlNodePtr d = xmlNewChild(root, NULL, (const xmlChar *)"domain", NULL);
-  vk_xml_add_text(d, "name", m->domain);
-  if (m->uuid)
-    vk_xml_add_text(d, "uuid", m->uuid);
-}
-
-/* Add a <backup>; COMMITTED adds what only the manifest has (end, sums). */
-static void
-add_backup(xmlNodePtr parent, const struct vk_backup *b, bool committed)
-{
-  char num[32];
-  xmlNodePtr n = xmlNewChild(parent, NULL, (const xmlChar *)"backup", NULL);
-  xmlNewProp(n, (const xmlChar *)"id", (const xmlChar *)b->id);
-  xmlNewProp(n, (const xmlChar *)"level", (const xmlChar *)vk_level_name(b->level));
-  vk_xml_add_text(n, "chain", b->chain);
-  vk_xml_add_text(n, "checkpoint", b->checkpoint);
-  if (b->since)
-    vk_xml_add_text(n, "since", b->since);
-  if (b->parent)
-    vk_xml_add_text(n, "parent", b->parent);
-  snprintf(num, sizeof num, "%lld", b->start);
-  vk_xml_add_text(n, "start", num);
-  if (committed) {
-    snprintf(num, sizeof num, "%lld", b->end);
-    vk_xml_add_text(n, "end", num);
-  }
-  vk_xml_add_text(n, "domainXML", b->domain_xml);
-  vk_xml_add_text(n, "checkpointXML", b->checkpoint_xml);
-  if (b->note)
-    vk_xml_add_text(n, "note", b->note);
-  xmlNodePtr disks = xmlNewChild(n, NULL, (const xmlChar *)"disks", NULL);
-  for (size_t i = 0; i < b->nr_disks; i++) {
-    const struct vk_backup_disk *d = &b->disks[i];
-    xmlNodePtr dn = xmlNewChild(disks, NULL, (const xmlChar *)"disk", NULL);
-    xmlNewProp(dn, (const xmlChar *)"target", (const xmlChar *)d->target);
-    vk_xml_add_text(dn, "file", d->file);
-    if (d->backing)
-      vk_xml_add_text(dn, "backing", d->backing);
-    if (committed) {
-      snprintf(num, sizeof num, "%llu", (unsigned long long)d->virtual_size);
-      vk_xml_add_text(dn, "virtualSize", num);
-      snprintf(num, sizeof num, "%llu", (unsigned long long)d->bytes);
-      vk_xml_add_text(dn, "bytes", num);
-      vk_xml_add_text(dn, "sha256", d->sha256 ? d->sha256 : "");
-      if (d->file_size) {
-        snprintf(num, sizeof num, "%llu", (unsigned long long)d->file_size);
-        vk_xml_add_text(dn, "size", num);
-      }
-    }
-  }
-}
-
-/* Build <manifest> (the committed backups plus EXTRA, if any) or, when
- * JOURNAL_OF is set, <pending> for that backup.
- */
-static xmlDocPtr
-build_doc(const struct vk_manifest *m, const struct vk_backup *extra,
-          const struct vk_backup *journal_of)
-{
-  xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
-  xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)(journal_of ? "pending" : "manifest"));
-  xmlDocSetRootElement(doc, root);
-  xmlNewProp(root, (const xmlChar *)"version", (const xmlChar *)"1");
-  add_domain(root, m);
-  if (journal_of)
-    add_backup(root, journal_of, false);
-  else {
-    for (size_t i = 0; i < m->nr_backups; i++)
-      add_backup(root, &m->backups[i], true);
-    if (extra)
-      add_backup(root, extra, true);
-  }
-  return doc;
-}
-
-/* Validate and write a generated document crash-safely. */
-static int
-write_doc(struct vk_repo *r, xmlDocPtr doc, const char *name)
-{
-  CLEANUP_FREE char *path = vk_repo_path(r, name);
-  if (validate(r, doc, path, true) < 0)
-    return -1;
-  CLEANUP_FREE char *text = vk_xml_format(doc);
-  return write_atomic(r, name, text, true);
-}
-
-/* The backup ID among the first UPTO backups of M, or NULL. */
-static const struct vk_backup *
-find_id(const struct vk_manifest *m, size_t upto, const char *id)
-{
-  for (size_t i = 0; i < upto && id; i++)
-    if (strcmp(m->backups[i].id, id) == 0)
-      return &m->backups[i];
-  return NULL;
-}
-
-/* The disk TARGET of backup B, or NULL. */
-static const struct vk_backup_disk *
-find_disk(const struct vk_backup *b, const char *target)
-{
-  for (size_t i = 0; i < b->nr_disks; i++)
-    if (strcmp(b->disks[i].target, target) == 0)
-      return &b->disks[i];
-  return NULL;
-}
-
-/* Whether RELATIVE is a file of a committed backup. */
-static bool
-committed_file(const struct vk_manifest *m, const char *relative)
-{
-  for (size_t i = 0; i < m->nr_backups; i++) {
-    const struct vk_backup *b = &m->backups[i];
-    if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0)
-      return true;
-    for (size_t j = 0; j < b->nr_disks; j++)
-      if (strcmp(b->disks[j].file, relative) == 0)
-        return true;
-  }
-  return false;
-}
-
-/* The file names of backup ID in CHAIN. */
-static char *
-disk_file_name(const char *chain, const char *id, const char *target)
-{
-  return vk_xasprintf("%s/%s.%s.qcow2", chain, id, target);
-}
-
-/* Check what the schema cannot: file names are exactly those derived from
- * the chain, id and target (so no name leads outside the repository), and
- * the links to the parent among the first UPTO backups of M hold.
- */
-static int
-check_backup(const char *path, const struct vk_manifest *m, size_t upto,
-             const struct vk_backup *b)
-{
-  CLEANUP_FREE char *prefix = vk_xasprintf("%s-", level_prefix(b->level));
-  if (strncmp(b->id, prefix, strlen(prefix)) != 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: backup %s: id does not match level %s",
-             path, b->id, vk_level_name(b->level));
-    return -1;
-  }
-  CLEANUP_FREE char *dx = vk_xasprintf("%s/%s.domain.xml", b->chain, b->id);
-  CLEANUP_FREE char *cx = vk_xasprintf("%s/%s.checkpoint.xml", b->chain, b->id);
-  if (strcmp(b->domain_xml, dx) != 0 || strcmp(b->checkpoint_xml, cx) != 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: backup %s: XML file names must be '%s' and '%s'",
-             path, b->id, dx, cx);
-    return -1;
-  }
-  const struct vk_backup *p = NULL;
-  if (b->level != VK_LEVEL_FULL) {
-    p = find_id(m, upto, b->parent);
-    if (!p) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: parent %s is not an earlier backup",
-               path, b->id, b->parent);
-      return -1;
-    }
-    if (strcmp(p->chain, b->chain) != 0 || strcmp(p->checkpoint, b->since) != 0 ||
-        (b->level == VK_LEVEL_DIFFERENTIAL && p->level != VK_LEVEL_FULL)) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: does not match its parent %s "
-               "(chain, checkpoint or level)", path, b->id, p->id);
-      return -1;
-    }
-  }
-  for (size_t i = 0; i < b->nr_disks; i++) {
-    const struct vk_backup_disk *d = &b->disks[i];
-    CLEANUP_FREE char *want = disk_file_name(b->chain, b->id, d->target);
-    if (strcmp(d->file, want) != 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: file must be '%s'",
-               path, b->id, d->target, want);
-      return -1;
-    }
-    if (find_disk(b, d->target) != d) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s listed twice", path, b->id, d->target);
-      return -1;
-    }
-    /* A disk of a non-full backup without a backing file was copied whole
-     * (raw, added or resized since the parent).
-     */
-    const struct vk_backup_disk *pd = p ? find_disk(p, d->target) : NULL;
-    if ((d->backing && (!pd || strcmp(pd->file, d->backing) != 0)) || (!p && d->backing)) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: backing file must be %s%s%s",
-               path, b->id, d->target, pd ? "'" : "", pd ? pd->file : "absent",
-               pd ? "'" : "");
-      return -1;
-    }
-  }
-  return 0;
-}
-
-/* Read one <backup> element (validated) into B. */
-static int
-parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *path, struct vk_backup *b)
-{
-  b->id = vk_xpath_string(ctx, node, "@id");
-  CLEANUP_FREE char *level = vk_xpath_string(ctx, node, "@level");
-  if (!b->id || parse_level(level, &b->level) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: backup without id or level", path);
-    return -1;
-  }
-  b->chain = vk_xpath_string(ctx, node, "chain");
-  b->checkpoint = vk_xpath_string(ctx, node, "checkpoint");
-  b->since = vk_xpath_string(ctx, node, "since");
-  b->parent = vk_xpath_string(ctx, node, "parent");
-  b->domain_xml = vk_xpath_string(ctx, node, "domainXML");
-  b->checkpoint_xml = vk_xpath_string(ctx, node, "checkpointXML");
-  b->note = vk_xpath_string(ctx, node, "note");
-  CLEANUP_FREE char *start = vk_xpath_string(ctx, node, "start");
-  CLEANUP_FREE char *end = vk_xpath_string(ctx, node, "end");
-  b->start = start ? strtoll(start, NULL, 10) : 0;
-  b->end = end ? strtoll(end, NULL, 10) : 0;
-
-  CLEANUP_XPATHOBJ xmlXPathObjectPtr disks = vk_xpath_nodes(ctx, node, "disks/disk");
-  int n = vk_xpath_count(disks);
-  b->disks = vk_xcalloc(n, sizeof *b->disks);
-  for (int i = 0; i < n; i++) {
-    xmlNodePtr dn = disks->nodesetval->nodeTab[i];
-    struct vk_backup_disk *d = &b->disks[b->nr_disks++];
-    d->target = vk_xpath_string(ctx, dn, "@target");
-    d->file = vk_xpath_string(ctx, dn, "file");
-    d->backing = vk_xpath_string(ctx, dn, "backing");
-    d->sha256 = vk_xpath_string(ctx, dn, "sha256");
-    CLEANUP_FREE char *vs = vk_xpath_string(ctx, dn, "virtualSize");
-    CLEANUP_FREE char *bytes = vk_xpath_string(ctx, dn, "bytes");
-    CLEANUP_FREE char *size = vk_xpath_string(ctx, dn, "size");
-    d->virtual_size = vs ? strtoull(vs, NULL, 10) : 0;
-    d->bytes = bytes ? strtoull(bytes, NULL, 10) : 0;
-    d->file_size = size ? strtoull(size, NULL, 10) : 0;
-  }
-  if (!b->chain || !b->checkpoint || !b->domain_xml || !b->checkpoint_xml ||
-      (b->level != VK_LEVEL_FULL && (!b->since || !b->parent))) {
-    vk_error(VK_EXIT_FAILURE, "%s: backup %s: incomplete", path, b->id);
-    return -1;
-  }
-  for (size_t i = 0; i < b->nr_disks; i++)
-    if (!b->disks[i].target || !b->disks[i].file) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: incomplete disk", path, b->id);
-      return -1;
-    }
-  return 0;
+  return vk_open_regular(dirfd, relative, path, VK_READ_NOFOLLOW);
 }
 
 /* Read and validate NAME (manifest or journal), whose root must be ROOT;
@@ -806,32 +123,19 @@ parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *path, struct v
 static int
 load_doc(struct vk_repo *r, const char *name, const char *root, xmlDocPtr *doc)
 {
-  *doc = NULL;
   CLEANUP_FREE char *path = vk_repo_path(r, name);
-  CLEANUP_FREE char *text = NULL;
-  if (read_repo_file(r, name, &text) < 0)
+  return vk_manifest_load_doc(r->dirfd, name, path, root, &r->schema, doc);
+}
+
+/* Validate and write a generated document crash-safely. */
+static int
+write_doc(struct vk_repo *r, xmlDocPtr doc, const char *name)
+{
+  CLEANUP_FREE char *path = vk_repo_path(r, name);
+  if (vk_manifest_validate(&r->schema, doc, path, true) < 0)
     return -1;
-  if (!text)
-    return 0;
-  CLEANUP_XMLDOC xmlDocPtr d = vk_xml_parse(text, path);
-  if (!d)
-    return -1;
-  if (xmlStrcmp(xmlDocGetRootElement(d)->name, (const xmlChar *)root) != 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: root element is <%s>, expected <%s>",
-             path, (const char *)xmlDocGetRootElement(d)->name, root);
-    return -1;
-  }
-  xmlChar *version = xmlGetProp(xmlDocGetRootElement(d), (const xmlChar *)"version");
-  bool known = !version || xmlStrcmp(version, (const xmlChar *)"1") == 0;
-  if (!known)
-    vk_error(VK_EXIT_FAILURE, "%s: format version %.20s is not supported by this vckpt "
-             "(it reads version 1)", path, (const char *)version);
-  xmlFree(version);
-  if (!known || validate(r, d, path, false) < 0)
-    return -1;
-  *doc = d;
-  d = NULL;
-  return 0;
+  CLEANUP_FREE char *text = vk_xml_format(doc);
+  return write_atomic(r, name, text, true);
 }
 
 /* Read the manifest, if there is one. */
@@ -847,28 +151,54 @@ load_manifest(struct vk_repo *r, const char *domain)
   if (!doc)
     return 0;
   r->have_manifest = true;
-  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-  CLEANUP_FREE char *name = vk_xpath_string(ctx, NULL, "/manifest/domain/name");
-  if (name && strcmp(name, domain) != 0)
-    vk_warn("%s records domain '%s'; the next backup will record '%s'", path, name, domain);
-  m->uuid = vk_xpath_string(ctx, NULL, "/manifest/domain/uuid");
-  CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/manifest/backup");
-  int n = vk_xpath_count(nodes);
-  m->backups = vk_xcalloc(n, sizeof *m->backups);
-  for (int i = 0; i < n; i++) {
-    struct vk_backup *b = &m->backups[m->nr_backups++];
-    if (parse_backup(ctx, nodes->nodesetval->nodeTab[i], path, b) < 0 ||
-        check_backup(path, m, i, b) < 0)
-      return -1;
-    if (find_id(m, i, b->id)) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s listed twice", path, b->id);
-      return -1;
-    }
-  }
-  return 0;
+  return vk_manifest_parse(doc, path, domain, m);
 }
 
-/* Read the journal of an interrupted run; drop it if that run committed. */
+/* Remove the journal; it goes last, once the files it names are gone. */
+static int
+remove_journal(struct vk_repo *r)
+{
+  if (unlinkat(r->dirfd, JOURNAL, 0) < 0 && errno != ENOENT) {
+    vk_error(VK_EXIT_FAILURE, "cannot remove %s/%s: %s", r->dir, JOURNAL, strerror(errno));
+    return -1;
+  }
+  return sync_fd(r->dirfd, r->dir);
+}
+
+/* Act on journal J read from PATH (see load_journal). */
+static int
+recover_journal(struct vk_repo *r, const char *path, struct vk_journal *j)
+{
+  bool committed = vk_journal_committed(j, &r->m);
+  if (j->kind == VK_TXN_BACKUP) {
+    if (committed) {
+      /* Killed after the manifest was written: finish the commit. */
+      vk_debug("backup %s was committed; removing its journal", j->backup->id);
+      remove_file(r, JOURNAL);
+      return sync_fd(r->dirfd, r->dir);
+    }
+    if (vk_manifest_check_backup(path, &r->m, r->m.nr_backups, j->backup) < 0)
+      return -1;
+    r->pending = j->backup;
+    j->backup = NULL;
+    return 0;
+  }
+  if (committed) {
+    vk_warn("finishing the %s interrupted after its commit (%s)", vk_txn_kind_name(j->kind),
+            path);
+    vk_journal_roll_forward(j, r->dirfd, r->dir, &r->m);
+  } else {
+    vk_warn("rolling back the interrupted %s (%s)", vk_txn_kind_name(j->kind), path);
+    vk_journal_roll_back(j, r->dirfd, r->dir, &r->m);
+  }
+  return remove_journal(r);
+}
+
+/* Read the journal of an interrupted run (journal.h).  A backup's is kept
+ * for vk_repo_recover, whose caller deletes its checkpoint first, unless
+ * that backup committed (then the journal is dropped).  Other kinds have
+ * nothing outside the repository: they are rolled back or finished here.
+ */
 static int
 load_journal(struct vk_repo *r)
 {
@@ -878,253 +208,29 @@ load_journal(struct vk_repo *r)
     return -1;
   if (!doc)
     return 0;
-  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-  CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/pending/backup");
-  struct vk_backup *b = vk_xcalloc(1, sizeof *b);
-  if (vk_xpath_count(nodes) != 1 ||
-      parse_backup(ctx, nodes->nodesetval->nodeTab[0], path, b) < 0) {
-    if (!vk_error_reported())
-      vk_error(VK_EXIT_FAILURE, "%s: expected one backup", path);
-    backup_free(b);
-    return -1;
-  }
-  if (find_id(&r->m, r->m.nr_backups, b->id)) {
-    /* Killed after the manifest was written: finish the commit. */
-    vk_debug("backup %s was committed; removing its journal", b->id);
-    backup_free(b);
-    remove_file(r, JOURNAL);
-    return sync_fd(r->dirfd, r->dir);
-  }
-  if (check_backup(path, &r->m, r->m.nr_backups, b) < 0) {
-    backup_free(b);
-    return -1;
-  }
-  r->pending = b;
-  return 0;
-}
-
-/* ---- lock ---- */
-
-/* What the lock file says about its holder. */
-struct holder {
-  long pid;
-  long long since;
-  char host[256];
-  char command[256];
-};
-
-/* Parse "pid=N\nhost=H\nstart=T\ncommand=C\n"; false if incomplete. */
-static bool
-parse_holder(const char *text, struct holder *h)
-{
-  memset(h, 0, sizeof *h);
-  bool got_cmd = false;
-  for (const char *p = text; *p; ) {
-    size_t len = strcspn(p, "\n");
-    if (p[len] != '\n')
-      break;   /* a line still being written */
-    if (strncmp(p, "pid=", 4) == 0)
-      h->pid = strtol(p + 4, NULL, 10);
-    else if (strncmp(p, "start=", 6) == 0)
-      h->since = strtoll(p + 6, NULL, 10);
-    else if (strncmp(p, "host=", 5) == 0 && len - 5 < sizeof h->host)
-      memcpy(h->host, p + 5, len - 5);
-    else if (strncmp(p, "command=", 8) == 0 && len - 8 < sizeof h->command) {
-      memcpy(h->command, p + 8, len - 8);
-      got_cmd = true;
-    }
-    p += len + 1;
-  }
-  return h->pid > 0 && got_cmd;
-}
-
-/* Read the holder from the lock file FD. */
-static bool
-read_holder(int fd, struct holder *h)
-{
-  char buf[1024];
-  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-  if (n <= 0)
-    return false;
-  buf[n] = '\0';
-  return parse_holder(buf, h);
-}
-
-/* Describe holder H: "pid N on HOST since TIME (COMMAND)". */
-static char *
-describe_holder(const struct holder *h)
-{
-  char when[64];
-  vk_format_time(h->since, when, sizeof when);
-  return vk_xasprintf("pid %ld on %s since %s (%s)", h->pid,
-                      h->host[0] ? h->host : "?", when, h->command);
-}
-
-/* Whether holder H ran on this host and is no longer running. */
-static bool
-holder_gone(const struct holder *h)
-{
-  char me[256] = "";
-  gethostname(me, sizeof me - 1);
-  return strcmp(h->host, me) == 0 && kill(h->pid, 0) < 0 && errno == ESRCH;
-}
-
-/* Wait for the exclusive lock on FD while only readers (verify, which
- * take it shared and never write a holder name) hold it; 1 when taken, 0
- * when a writer holds it, -1 on error or signal.
- */
-static int
-wait_for_readers(int fd, const char *path, const char *domain)
-{
-  for (long waited = 0; ; waited += 50) {
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-      return 1;
-    if (errno != EWOULDBLOCK) {
-      vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
-      return -1;
-    }
-    /* Readers only if a shared lock can be had right now. */
-    if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
-      if (errno != EWOULDBLOCK) {
-        vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
-        return -1;
-      }
-      return 0;
-    }
-    flock(fd, LOCK_UN);
-    if (vk_stop_signal) {
-      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while waiting for readers "
-               "of the repository of domain '%s'", (int)vk_stop_signal, domain);
-      return -1;
-    }
-    if (waited == 0)
-      vk_debug("waiting for readers (vckpt verify) of the repository of domain '%s'", domain);
-    if (waited >= LOCK_WAIT_MAX * 1000L) {
-      vk_error(VK_EXIT_BUSY, "repository of domain '%s' is still in use by readers "
-               "(vckpt verify) after %d s", domain, LOCK_WAIT_MAX);
-      return -1;
-    }
-    usleep(50000);
-  }
-}
-
-/* Take the lock of the domain directory, or report who holds it.  A writer
- * that holds it makes this busy; readers that hold it shared are waited for.
- */
-static int
-take_lock(struct vk_repo *r, const char *domain)
-{
-  CLEANUP_FREE char *path = vk_repo_path(r, LOCKFILE);
-  CLEANUP_CLOSE int fd = openat(r->dirfd, LOCKFILE,
-                                O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", path,
-             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
-    return -1;
-  }
-  if (vk_repo_regular_fd(fd, path) < 0)
-    return -1;
-  struct holder h;
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-    if (errno != EWOULDBLOCK) {
-      vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
-      return -1;
-    }
-    /* The holder writes its name just after taking the lock; until then
-     * the file is empty or names a killed former holder.  Readers never
-     * write it.
-     */
-    bool known = false;
-    for (int i = 0; i < 50; i++) {
-      known = read_holder(fd, &h) && !holder_gone(&h);
-      if (known)
-        break;
-      usleep(2000);
-    }
-    int got = known ? 0 : wait_for_readers(fd, path, domain);
-    if (got < 0)
-      return -1;
-    if (got == 0) {
-      if (read_holder(fd, &h) && !holder_gone(&h)) {
-        CLEANUP_FREE char *who = describe_holder(&h);
-        vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by %s", domain, who);
-      } else
-        vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by another process",
-                 domain);
-      return -1;
-    }
-  }
-
-  /* A clean close empties the file: a name left in it is a killed run. */
-  if (read_holder(fd, &h)) {
-    bool gone = holder_gone(&h);
-    CLEANUP_FREE char *who = describe_holder(&h);
-    vk_warn("taking over the lock of the repository of domain '%s' left by %s%s",
-            domain, who, gone ? ", which is no longer running" : "");
-  }
-
-  char host[256] = "";
-  gethostname(host, sizeof host - 1);
-  CLEANUP_FREE char *cmd = vk_printable(program_invocation_name);
-  CLEANUP_FREE char *hostp = vk_printable(host);
-  CLEANUP_FREE char *text = vk_xasprintf("pid=%ld\nhost=%s\nstart=%lld\ncommand=%.200s\n",
-                                         (long)getpid(), hostp, (long long)time(NULL), cmd);
-  size_t len = strlen(text);
-  if (pwrite(fd, text, len, 0) != (ssize_t)len || ftruncate(fd, len) < 0)
-    vk_warn("%s: cannot record the lock holder: %s", path, strerror(errno));
-  r->lockfd = fd;
-  fd = -1;
-  return 0;
+  struct vk_journal j = { .kind = VK_TXN_BACKUP };
+  int rc = vk_journal_parse(doc, path, &j) < 0 ? -1 : recover_journal(r, path, &j);
+  vk_journal_clear(&j);
+  return rc;
 }
 
 /* ---- open and close ---- */
 
-/* Take the lock shared (a reader: verify).  A read-only repository where
- * the lock file does not exist and cannot be created needs no lock: no
- * backup can write there either.
- */
+/* Take the lock of the domain directory exclusively (lock.h). */
+static int
+take_lock(struct vk_repo *r, const char *domain)
+{
+  CLEANUP_FREE char *path = vk_repo_path(r, LOCKFILE);
+  r->lockfd = vk_lock_exclusive(r->dirfd, LOCKFILE, path, domain);
+  return r->lockfd < 0 ? -1 : 0;
+}
+
+/* Take the lock shared, as a reader (lock.h). */
 static int
 take_shared_lock(struct vk_repo *r, const char *domain)
 {
   CLEANUP_FREE char *path = vk_repo_path(r, LOCKFILE);
-  int fd = openat(r->dirfd, LOCKFILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) {
-    fd = openat(r->dirfd, LOCKFILE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK |
-                O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST)
-      fd = openat(r->dirfd, LOCKFILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
-      vk_debug("%s: read-only repository, not locking", path);
-      return 0;
-    }
-  }
-  if (fd < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", path,
-             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
-    return -1;
-  }
-  r->shlockfd = fd;
-  if (vk_repo_regular_fd(fd, path) < 0)
-    return -1;
-  if (flock(fd, LOCK_SH | LOCK_NB) == 0)
-    return 0;
-  if (errno != EWOULDBLOCK) {
-    vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
-    return -1;
-  }
-  struct holder h;
-  bool known = false;
-  for (int i = 0; i < 50 && !known; i++) {
-    known = read_holder(fd, &h);
-    if (!known)
-      usleep(2000);
-  }
-  if (known) {
-    CLEANUP_FREE char *who = describe_holder(&h);
-    vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by %s", domain, who);
-  } else
-    vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by another process", domain);
-  return -1;
+  return vk_lock_shared(r->dirfd, LOCKFILE, path, domain, &r->shlockfd);
 }
 
 int
@@ -1218,22 +324,16 @@ vk_repo_close(struct vk_repo *r)
   if (!r)
     return;
   if (r->lockfd >= 0) {
-    /* Empty the file while still holding the lock: a clean release. */
-    if (ftruncate(r->lockfd, 0) < 0)
-      vk_debug("%s/%s: %s", r->dir, LOCKFILE, strerror(errno));
-    close(r->lockfd);
+    CLEANUP_FREE char *path = vk_repo_path(r, LOCKFILE);
+    vk_lock_release(r->lockfd, path);
   }
   if (r->shlockfd >= 0)
     close(r->shlockfd);
   if (r->dirfd >= 0)
     close(r->dirfd);
-  for (size_t i = 0; i < r->m.nr_backups; i++)
-    backup_clear(&r->m.backups[i]);
-  free(r->m.backups);
-  free(r->m.domain);
-  free(r->m.uuid);
-  backup_free(r->pending);
-  backup_free(r->current);
+  vk_manifest_clear(&r->m);
+  vk_backup_free(r->pending);
+  vk_backup_free(r->current);
   if (r->schema)
     xmlRelaxNGFree(r->schema);
   free(r->dir);
@@ -1304,9 +404,9 @@ name_files(struct vk_backup *b, const struct vk_backup *p, char *const *whole)
   for (size_t i = 0; i < b->nr_disks; i++) {
     struct vk_backup_disk *d = &b->disks[i];
     free(d->file);
-    d->file = disk_file_name(b->chain, b->id, d->target);
+    d->file = vk_backup_disk_file(b->chain, b->id, d->target);
     if (p && !d->backing && !(whole && vk_strv_contains(whole, d->target)))
-      d->backing = vk_xstrdup(find_disk(p, d->target)->file);
+      d->backing = vk_xstrdup(vk_backup_find_disk(p, d->target)->file);
   }
 }
 
@@ -1314,7 +414,7 @@ name_files(struct vk_backup *b, const struct vk_backup *p, char *const *whole)
 static bool
 names_free(const struct vk_repo *r, const struct vk_backup *b, bool new_chain)
 {
-  if (find_id(&r->m, r->m.nr_backups, b->id))
+  if (vk_manifest_find_id(&r->m, r->m.nr_backups, b->id))
     return false;
   if (new_chain) {
     for (size_t i = 0; i < r->m.nr_backups; i++)
@@ -1370,7 +470,7 @@ check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, cons
     }
     return 0;
   }
-  const struct vk_backup *p = parent ? find_id(&r->m, r->m.nr_backups, parent->id) : NULL;
+  const struct vk_backup *p = parent ? vk_manifest_find_id(&r->m, r->m.nr_backups, parent->id) : NULL;
   if (!p) {
     vk_error(VK_EXIT_FAILURE, "internal error: %s backup without a parent in the manifest",
              vk_level_name(level));
@@ -1388,7 +488,7 @@ check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, cons
     return -1;
   }
   for (size_t i = 0; targets[i]; i++)
-    if (!find_disk(p, targets[i]) && !(whole && vk_strv_contains(whole, targets[i]))) {
+    if (!vk_backup_find_disk(p, targets[i]) && !(whole && vk_strv_contains(whole, targets[i]))) {
       vk_error(VK_EXIT_PREFLIGHT, "disk %s is not in backup %s that this %s backup would "
                "stack on: take a full backup", targets[i], p->id, vk_level_name(level));
       return -1;
@@ -1406,7 +506,7 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
   const struct vk_backup *p;
   if (check_begin(r, level, checkpoint, since, parent, targets, whole, &p) < 0)
     return -1;
-  backup_free(r->current);
+  vk_backup_free(r->current);
   r->current = NULL;
   r->state = CUR_NONE;
 
@@ -1432,7 +532,7 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
   for (int n = 1; ; n++) {
     if (n > MAX_SUFFIX) {
       vk_error(VK_EXIT_FAILURE, "%s: cannot find a free name for a backup at %s", r->dir, stamp);
-      backup_free(b);
+      vk_backup_free(b);
       return -1;
     }
     CLEANUP_FREE char *unique = n == 1 ? vk_xstrdup(stamp) : vk_xasprintf("%s-%d", stamp, n);
@@ -1441,16 +541,19 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
       b->chain = vk_xstrdup(unique);
     }
     free(b->id);
-    b->id = vk_xasprintf("%s-%s", level_prefix(level), unique);
+    b->id = vk_xasprintf("%s-%s", vk_level_prefix(level), unique);
     name_files(b, p, whole);
     if (names_free(r, b, level == VK_LEVEL_FULL))
       break;
   }
 
   /* The journal first: from here on a crash is rolled back from it. */
-  CLEANUP_XMLDOC xmlDocPtr doc = build_doc(&r->m, NULL, b);
+  struct vk_journal j = { .kind = VK_TXN_BACKUP };
+  vk_journal_for_backup(&j, b);
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_journal_build(&r->m, &j);
+  vk_journal_clear(&j);
   if (write_doc(r, doc, JOURNAL) < 0) {
-    backup_free(b);
+    vk_backup_free(b);
     return -1;
   }
   r->current = b;
@@ -1503,21 +606,11 @@ static int
 seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
 {
   CLEANUP_FREE char *path = vk_repo_path(r, d->file);
-  CLEANUP_CLOSE int fd = openat(r->dirfd, d->file,
-                                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
-  if (fd < 0 || fstat(fd, &st) < 0) {
+  CLEANUP_CLOSE int fd = vk_open_regular_quiet(r->dirfd, d->file, VK_READ_NOFOLLOW, &st);
+  if (fd < 0) {
     vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "disk %s: %s: %s", d->target, path, strerror(errno));
-    return -1;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    vk_error(VK_EXIT_FAILURE, "disk %s: %s: not a regular file", d->target, path);
-    return -1;
-  }
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-    vk_error(VK_EXIT_FAILURE, "disk %s: %s: fcntl: %s", d->target, path, strerror(errno));
+             "disk %s: %s: %s", d->target, path, vk_open_error(errno, &st));
     return -1;
   }
   /* Guest data: readable by root alone, whatever created the file. */
@@ -1526,7 +619,7 @@ seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
     return -1;
   }
   char hex[65];
-  if (sync_fd(fd, path) < 0 || fstat(fd, &st) < 0 || sha256_fd(fd, path, hex) < 0)
+  if (sync_fd(fd, path) < 0 || fstat(fd, &st) < 0 || vk_sha256_fd(fd, path, hex) < 0)
     return -1;
   free(d->sha256);
   d->sha256 = vk_xstrdup(hex);
@@ -1560,12 +653,12 @@ vk_repo_commit(struct vk_repo *r, struct vk_backup *b)
   if (!b->end)
     b->end = time(NULL);
 
-  CLEANUP_XMLDOC xmlDocPtr doc = build_doc(&r->m, b, NULL);
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_manifest_build(&r->m, b);
   if (write_doc(r, doc, MANIFEST) < 0)
     return -1;
   /* Committed.  A journal left by a crash here is dropped by the next open. */
   r->m.backups = vk_xrealloc(r->m.backups, (r->m.nr_backups + 1) * sizeof *r->m.backups);
-  backup_copy(&r->m.backups[r->m.nr_backups++], b);
+  vk_backup_copy(&r->m.backups[r->m.nr_backups++], b);
   r->state = CUR_DONE;
   if (unlinkat(r->dirfd, JOURNAL, 0) < 0)
     vk_warn("cannot remove %s/%s: %s", r->dir, JOURNAL, strerror(errno));
@@ -1575,37 +668,16 @@ vk_repo_commit(struct vk_repo *r, struct vk_backup *b)
   return 0;
 }
 
-/* Remove the files of uncommitted backup B (never one the manifest names). */
+/* Remove the files of uncommitted backup B (never one the manifest names):
+ * roll back its transaction.
+ */
 static void
 remove_backup_files(struct vk_repo *r, const struct vk_backup *b)
 {
-  const char *xmls[] = { b->domain_xml, b->checkpoint_xml };
-  for (size_t i = 0; i < b->nr_disks + 2; i++) {
-    const char *f = i < b->nr_disks ? b->disks[i].file : xmls[i - b->nr_disks];
-    if (committed_file(&r->m, f))
-      vk_warn("not removing %s/%s: a committed backup uses it", r->dir, f);
-    else
-      remove_file(r, f);
-  }
-  sweep_temps(r, b->chain);
-  CLEANUP_CLOSE int cfd = openat(r->dirfd, b->chain,
-                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (cfd >= 0 && fsync(cfd) < 0)
-    vk_warn("%s/%s: fsync: %s", r->dir, b->chain, strerror(errno));
-  if (b->level == VK_LEVEL_FULL && unlinkat(r->dirfd, b->chain, AT_REMOVEDIR) < 0 &&
-      errno != ENOENT)
-    vk_warn("cannot remove %s/%s: %s", r->dir, b->chain, strerror(errno));
-}
-
-/* Remove the journal; it goes last, once the files it names are gone. */
-static int
-remove_journal(struct vk_repo *r)
-{
-  if (unlinkat(r->dirfd, JOURNAL, 0) < 0 && errno != ENOENT) {
-    vk_error(VK_EXIT_FAILURE, "cannot remove %s/%s: %s", r->dir, JOURNAL, strerror(errno));
-    return -1;
-  }
-  return sync_fd(r->dirfd, r->dir);
+  struct vk_journal j = { .kind = VK_TXN_BACKUP };
+  vk_journal_for_backup(&j, b);
+  vk_journal_roll_back(&j, r->dirfd, r->dir, &r->m);
+  vk_journal_clear(&j);
 }
 
 void
@@ -1636,7 +708,7 @@ vk_repo_recover(struct vk_repo *r)
   remove_backup_files(r, r->pending);
   if (remove_journal(r) < 0)
     return -1;
-  backup_free(r->pending);
+  vk_backup_free(r->pending);
   r->pending = NULL;
   return 0;
 }
@@ -1670,7 +742,7 @@ vk_repo_chain_full(const struct vk_repo *r, const char *chain)
 const struct vk_backup *
 vk_repo_find_by_id(const struct vk_repo *r, const char *id)
 {
-  return find_id(&r->m, r->m.nr_backups, id);
+  return vk_manifest_find_id(&r->m, r->m.nr_backups, id);
 }
 
 int
@@ -1727,45 +799,17 @@ vk_repo_find_file(const struct vk_repo *r, const char *relative, const struct vk
   return NULL;
 }
 
-/* pread callback of a vk_source on a file descriptor. */
-static int
-fd_pread(void *opaque, void *buf, size_t count, uint64_t offset)
-{
-  int fd = *(int *)opaque;
-  while (count > 0) {
-    ssize_t n = pread(fd, buf, count, offset);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      if (n == 0)
-        errno = EIO;
-      return -1;
-    }
-    buf = (char *)buf + n;
-    count -= n;
-    offset += n;
-  }
-  return 0;
-}
-
 /* The cheap check of one disk file D: *WHY set when damaged (1). */
 static int
 check_file(const struct vk_repo *r, const struct vk_backup_disk *d, bool sizes, char **why)
 {
   const char *f = d->file;
-  CLEANUP_CLOSE int fd = openat(r->dirfd, f, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
+  CLEANUP_CLOSE int fd = vk_open_regular_quiet(r->dirfd, f, VK_READ_NOFOLLOW, &st);
   if (fd < 0) {
     *why = vk_xasprintf("file %s: %s", f, errno == ENOENT ? "missing" :
-                        errno == ELOOP ? "a symbolic link, not a regular file" : strerror(errno));
-    return 1;
-  }
-  if (fstat(fd, &st) < 0) {
-    *why = vk_xasprintf("file %s: %s", f, strerror(errno));
-    return 1;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *why = vk_xasprintf("file %s: not a regular file", f);
+                        errno == ELOOP ? "a symbolic link, not a regular file" :
+                        errno == EINVAL ? "not a regular file" : strerror(errno));
     return 1;
   }
   if (sizes && d->file_size && (uint64_t)st.st_size != d->file_size) {
@@ -1773,7 +817,7 @@ check_file(const struct vk_repo *r, const struct vk_backup_disk *d, bool sizes, 
                         (unsigned long long)st.st_size, (unsigned long long)d->file_size);
     return 1;
   }
-  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = fd_pread };
+  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = vk_fd_pread };
   struct vk_image img;
   char *err = NULL;
   if (vk_image_parse(&src, f, "qcow2", &img, &err) < 0) {
@@ -1809,7 +853,7 @@ vk_repo_check_disk_chain(const struct vk_repo *r, const struct vk_backup *b,
                          const char *target, bool sizes, char **why)
 {
   *why = NULL;
-  const struct vk_backup_disk *d = find_disk(b, target);
+  const struct vk_backup_disk *d = vk_backup_find_disk(b, target);
   if (!d) {
     vk_error(VK_EXIT_NOT_FOUND, "backup %s has no disk '%s'", b->id, target);
     return -1;

@@ -3,7 +3,8 @@
  * Layout under a repository directory REPO:
  *
  *   REPO/DOMAIN/manifest.xml     committed backups, oldest first (xml/manifest.rng)
- *   REPO/DOMAIN/pending.xml      journal of the backup being made, if any
+ *   REPO/DOMAIN/pending.xml      journal of the transaction being made, if any
+ *                                (a backup, or retention or repair: journal.h)
  *   REPO/DOMAIN/lock             flock(2) lock; holds the holder's pid, host,
  *                                start time and program name
  *   REPO/DOMAIN/CHAIN/           one directory per chain, started by a full backup
@@ -21,8 +22,9 @@
  * that opens: the old or the new manifest, and a journal to roll back.
  * Everything that writes needs the repository opened with LOCK.
  *
- * The manifest and journal are validated against manifest.rng, looked up in
- * $VCKPT_XMLDIR, else in the directory compiled in as VCKPT_XMLDIR.
+ * The manifest and journal are validated against xml/manifest.rng, compiled
+ * into the program (schema.h); $VCKPT_XMLDIR/manifest.rng, when that file
+ * exists, overrides it for development.
  */
 #ifndef VCKPT_REPO_H
 #define VCKPT_REPO_H
@@ -31,44 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum vk_level { VK_LEVEL_FULL, VK_LEVEL_INCREMENTAL, VK_LEVEL_DIFFERENTIAL };
-
-/* One disk file of a backup. */
-struct vk_backup_disk {
-  char *target;          /* vda */
-  char *file;            /* relative to the domain directory: "CHAIN/ID.vda.qcow2" */
-  char *backing;         /* relative path of the file this one is stacked on, or NULL
-                            (a full backup, or a disk a non-full backup copied whole);
-                            both are in CHAIN/, so the overlay records its base name */
-  uint64_t virtual_size; /* set by the caller before vk_repo_commit */
-  uint64_t bytes;        /* bytes allocated by the file after the backup; set by the caller */
-  char *sha256;          /* hex SHA-256 of the whole file, set by vk_repo_commit */
-  uint64_t file_size;    /* st_size of the file, set by vk_repo_commit; 0 in
-                            manifests written before vckpt recorded it */
-};
-
-/* One backup: a full backup starts a chain, the others stack on PARENT. */
-struct vk_backup {
-  char *id, *chain;
-  enum vk_level level;
-  char *checkpoint;      /* checkpoint created by this backup */
-  char *since;           /* checkpoint the changes are relative to (PARENT's); NULL for full */
-  char *parent;          /* id of the backup this one stacks on; NULL for full */
-  long long start, end;  /* unix times; END is set by vk_repo_commit if 0 */
-  size_t nr_disks;
-  struct vk_backup_disk *disks;
-  char *domain_xml, *checkpoint_xml;   /* relative file names */
-  char *note;            /* why (e.g. --auto fell back to full), or NULL; the
-                            caller may set it before vk_repo_commit */
-};
-
-/* What the repository holds for one domain. */
-struct vk_manifest {
-  char *domain;
-  char *uuid;            /* NULL until a backup recorded it */
-  size_t nr_backups;
-  struct vk_backup *backups;   /* oldest first */
-};
+#include "checksum.h"
+#include "manifest.h"
 
 struct vk_repo;
 
@@ -123,7 +89,8 @@ int vk_repo_commit(struct vk_repo *r, struct vk_backup *b);
 void vk_repo_abort(struct vk_repo *r, struct vk_backup *b);
 
 /* The journal of a backup interrupted by a crash, found when the repository
- * was opened with LOCK, or NULL.  The caller deletes the libvirt checkpoint
+ * was opened with LOCK, or NULL (a journal of another kind was rolled back
+ * or finished by the open).  The caller deletes the libvirt checkpoint
  * it names (it may or may not exist) before vk_repo_recover.
  */
 const struct vk_backup *vk_repo_pending(const struct vk_repo *r);
@@ -171,16 +138,7 @@ int vk_repo_open_shared(const char *repo_dir, const char *domain, struct vk_repo
 /* Whether REPO/DOMAIN has a manifest.xml (an empty repository has none). */
 bool vk_repo_has_manifest(const struct vk_repo *r);
 
-/* "full", "incremental" or "differential". */
-const char *vk_level_name(enum vk_level level);
-
-/* The SHA-256 of a file as 64 hex digits (read in 1 MiB chunks); only a
- * regular file is read, a symlink is not followed.  Stops with
- * VK_EXIT_INTERRUPTED when vk_stop_signal is set.
- */
-int vk_sha256_file(const char *path, char hex[65]);
-/* The same for the rest of the open file FD (PATH names it in errors). */
-int vk_sha256_fd(int fd, const char *path, char hex[65]);
+/* vk_sha256_file and vk_sha256_fd: see checksum.h. */
 
 /* Open RELATIVE (to DIRFD, or a path with AT_FDCWD) read-only without
  * following a symlink or blocking on a FIFO, and refuse anything but a

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -15,11 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
-#include <gnutls/crypto.h>
 #include <json-c/json.h>
 
 #include "backup.h"
+#include "checksum.h"
 #include "qcow2.h"
 #include "repo.h"
 #include "restore.h"
@@ -27,33 +25,8 @@
 #include "virt.h"
 #include "xml.h"
 
-#define HASH_CHUNK (1024 * 1024)
-#define HASH_THREADS_MAX 8
 
 extern char **environ;
-
-static int read_regular(const char *path, size_t max, char **out);
-
-/* pread callback of a vk_source on a file descriptor. */
-static int
-fd_pread(void *opaque, void *buf, size_t count, uint64_t offset)
-{
-  int fd = *(int *)opaque;
-  while (count > 0) {
-    ssize_t n = pread(fd, buf, count, offset);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      if (n == 0)
-        errno = EIO;
-      return -1;
-    }
-    buf = (char *)buf + n;
-    count -= n;
-    offset += n;
-  }
-  return 0;
-}
 
 void
 vk_restored_free(struct vk_restored *r, size_t n)
@@ -81,7 +54,7 @@ prepare_define(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup 
   }
   CLEANUP_FREE char *path = vk_repo_path(repo, b->domain_xml);
   CLEANUP_FREE char *xml = NULL;
-  if (read_regular(path, 64 << 20, &xml) < 0)
+  if (vk_read_file_flags(path, 64 << 20, VK_READ_NOFOLLOW | VK_READ_NONEMPTY, &xml) < 0)
     return NULL;
   return vk_xml_parse(xml, path);
 }
@@ -148,111 +121,6 @@ define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *n
   return 0;
 }
 
-/* ---- reading untrusted files ---- */
-
-/* Open RELATIVE in DIRFD read-only, never following a symlink nor blocking
- * on a FIFO or device, and only if it is a regular file (*ST filled).
- * Returns the descriptor, or -1 with errno set (EINVAL: not a regular file).
- */
-static int
-open_regular_quiet(int dirfd, const char *relative, struct stat *st)
-{
-  int fd = openat(dirfd, relative, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  int fl;
-  if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
-      fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-    int e = S_ISREG(st->st_mode) ? errno : EINVAL;
-    close(fd);
-    errno = e;
-    return -1;
-  }
-  return fd;
-}
-
-/* Why open_regular_quiet failed, for a message. */
-static const char *
-open_error(int err)
-{
-  return err == EINVAL ? "not a regular file" : err == ELOOP ? "a symbolic link, not a regular file"
-                                                            : strerror(err);
-}
-
-/* Read the regular file PATH (at most MAX bytes) into a string. */
-static int
-read_regular(const char *path, size_t max, char **out)
-{
-  *out = NULL;
-  struct stat st;
-  CLEANUP_CLOSE int fd = open_regular_quiet(AT_FDCWD, path, &st);
-  if (fd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s: %s", path,
-             open_error(errno));
-    return -1;
-  }
-  if ((uint64_t)st.st_size > max) {
-    vk_error(VK_EXIT_FAILURE, "%s: file is larger than %zu bytes", path, max);
-    return -1;
-  }
-  size_t len = 0;
-  CLEANUP_FREE char *buf = vk_xmalloc(max + 1);
-  for (;;) {
-    ssize_t n = read(fd, buf + len, max - len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
-      return -1;
-    }
-    if (n == 0 || (len += n) == max)
-      break;
-  }
-  buf[len] = '\0';
-  if (len == 0) {
-    vk_error(VK_EXIT_FAILURE, "%s is empty", path);
-    return -1;
-  }
-  *out = buf;
-  buf = NULL;
-  return 0;
-}
-
-/* Hash the rest of FD into HEX without reporting (safe in a thread):
- * 0, or an errno (EINTR: a stop signal or *STOP).
- */
-static int
-hash_fd(int fd, char hex[65], volatile int *stop)
-{
-  gnutls_hash_hd_t h;
-  if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-    return ENOMEM;
-  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  char *buf = malloc(HASH_CHUNK);
-  int e = buf ? 0 : ENOMEM;
-  while (e == 0) {
-    if (vk_stop_signal || (stop && *stop)) {
-      e = EINTR;
-      break;
-    }
-    ssize_t n = read(fd, buf, HASH_CHUNK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      e = errno;
-    else if (n == 0)
-      break;
-    else if (gnutls_hash(h, buf, n) < 0)
-      e = ENOMEM;
-  }
-  free(buf);
-  unsigned char digest[32];
-  gnutls_hash_deinit(h, digest);
-  for (int i = 0; e == 0 && i < 32; i++)
-    snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-  return e;
-}
-
 /* ---- restore ---- */
 
 /* One file a restore reads: a disk file of the chosen backup or of an
@@ -262,39 +130,7 @@ struct chain_file {
   const struct vk_backup_disk *d;
   int fd;                 /* open, a regular file */
   uint64_t size;
-  int err;                /* hash_fd's result */
-  char hex[65];
 };
-
-/* The hashing threads' shared state. */
-struct hasher {
-  struct chain_file *files;
-  size_t n, next;
-  pthread_mutex_t lock;
-  volatile int stop;
-  int done_pipe[2];       /* each thread writes a byte when it ends */
-  size_t nr_threads;
-  pthread_t threads[HASH_THREADS_MAX];
-};
-
-/* A hashing thread: take the next file until none is left. */
-static void *
-hash_worker(void *opaque)
-{
-  struct hasher *h = opaque;
-  for (;;) {
-    pthread_mutex_lock(&h->lock);
-    size_t i = h->next < h->n ? h->next++ : h->n;
-    pthread_mutex_unlock(&h->lock);
-    if (i == h->n)
-      break;
-    h->files[i].err = hash_fd(h->files[i].fd, h->files[i].hex, &h->stop);
-  }
-  char c = 1;
-  while (write(h->done_pipe[1], &c, 1) < 0 && errno == EINTR)
-    ;
-  return NULL;
-}
 
 /* The self-pipe the signal handler writes to, so waits wake up. */
 static int sig_pipe[2] = { -1, -1 };
@@ -317,8 +153,8 @@ struct restore_run {
   char *absdir;           /* --to, absolute */
   char *tmpname;          /* private temporary directory in --to, or NULL */
   int tmpfd;
-  struct hasher h;
-  bool hashing;
+  struct vk_hash_job *jobs; /* one per chain_file, in the same order */
+  struct vk_hasher *hasher; /* hashing them, or NULL */
   struct sigaction old_int, old_term;
   bool handlers;
 };
@@ -327,47 +163,18 @@ struct restore_run {
 static void
 stop_hashing(struct restore_run *run)
 {
-  if (!run->hashing)
-    return;
-  run->h.stop = 1;
-  for (size_t i = 0; i < run->h.nr_threads; i++)
-    pthread_join(run->h.threads[i], NULL);
-  run->hashing = false;
+  vk_hasher_free(run->hasher);
+  run->hasher = NULL;
 }
 
-/* Start hashing FILES in up to HASH_THREADS_MAX threads that never take
- * SIGINT/SIGTERM (the main thread does).
- */
+/* Start hashing FILES (vk_hasher_start). */
 static int
 start_hashing(struct restore_run *run, struct chain_file *files, size_t n)
 {
-  struct hasher *h = &run->h;
-  h->files = files;
-  h->n = n;
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  size_t want = cpus < 1 ? 1 : (size_t)cpus;
-  if (want > HASH_THREADS_MAX)
-    want = HASH_THREADS_MAX;
-  if (want > n)
-    want = n;
-  sigset_t block, old;
-  sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &block, &old);
-  run->hashing = true;
-  for (size_t i = 0; i < want; i++) {
-    int e = pthread_create(&h->threads[i], NULL, hash_worker, h);
-    if (e != 0) {
-      pthread_sigmask(SIG_SETMASK, &old, NULL);
-      stop_hashing(run);
-      vk_error(VK_EXIT_FAILURE, "cannot start a hashing thread: %s", strerror(e));
-      return -1;
-    }
-    h->nr_threads++;
-  }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  return 0;
+  run->jobs = vk_xcalloc(n, sizeof *run->jobs);
+  for (size_t i = 0; i < n; i++)
+    run->jobs[i].fd = files[i].fd;
+  return vk_hasher_start(run->jobs, n, &run->hasher);
 }
 
 /* Wait until FD is readable or a stop signal came: 1 readable, 0 signal. */
@@ -392,18 +199,7 @@ wait_readable(int fd)
 static int
 wait_hashing(struct restore_run *run)
 {
-  for (size_t ended = 0; ended < run->h.nr_threads; ) {
-    if (!wait_readable(run->h.done_pipe[0]))
-      return -1;
-    char c;
-    ssize_t n = read(run->h.done_pipe[0], &c, 1);
-    if (n == 1)
-      ended++;
-    else if (n < 0 && errno != EINTR && errno != EAGAIN)
-      break;
-  }
-  stop_hashing(run);
-  return 0;
+  return vk_hasher_wait(run->hasher, sig_pipe[0]);
 }
 
 /* Remove everything in the private temporary directory, then it. */
@@ -580,10 +376,10 @@ collect_chain(struct vk_repo *repo, const struct vk_backup *b, const char *targe
       return -1;
     }
     struct stat st;
-    int fd = open_regular_quiet(AT_FDCWD, path, &st);
+    int fd = vk_open_regular_quiet(AT_FDCWD, path, VK_READ_NOFOLLOW, &st);
     if (fd < 0) {
       vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be restored", path,
-               open_error(errno), b->id);
+               vk_open_error(errno, &st), b->id);
       return -1;
     }
     *files = vk_xrealloc(*files, (*n + 1) * sizeof **files);
@@ -612,24 +408,24 @@ by_size_desc(const void *a, const void *b)
 /* Compare the hashes with the manifest: every mismatch is reported. */
 static int
 check_hashes(struct vk_repo *repo, const struct vk_backup *b, struct chain_file *files,
-             size_t n)
+             const struct vk_hash_job *jobs, size_t n)
 {
   int r = 0;
   for (size_t i = 0; i < n; i++) {
     CLEANUP_FREE char *path = vk_repo_path(repo, files[i].d->file);
-    if (files[i].err == EINTR) {
+    if (jobs[i].err == EINTR) {
       vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: nothing was restored",
                (int)vk_stop_signal);
       return -1;
     }
-    if (files[i].err) {
+    if (jobs[i].err) {
       vk_error(VK_EXIT_FAILURE, "%s: read: %s: backup %s cannot be restored", path,
-               strerror(files[i].err), b->id);
+               strerror(jobs[i].err), b->id);
       r = -1;
-    } else if (!files[i].d->sha256 || strcmp(files[i].hex, files[i].d->sha256) != 0) {
+    } else if (!files[i].d->sha256 || strcmp(jobs[i].hex, files[i].d->sha256) != 0) {
       vk_error(VK_EXIT_FAILURE, "%s: SHA-256 %s, the manifest says %s: the file changed "
                "since the backup; backup %s was not restored (--no-verify restores it "
-               "anyway)", path, files[i].hex, files[i].d->sha256 ? files[i].d->sha256 : "none",
+               "anyway)", path, jobs[i].hex, files[i].d->sha256 ? files[i].d->sha256 : "none",
                b->id);
       r = -1;
     }
@@ -705,7 +501,7 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
                (int)vk_stop_signal);
       return -1;
     }
-    if (check_hashes(repo, b, *files, *nfiles) < 0)
+    if (check_hashes(repo, b, *files, run->jobs, *nfiles) < 0)
       return -1;
   }
   if (vk_stop_signal) {
@@ -778,16 +574,13 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
     vk_repo_close(repo);
     return -1;
   }
-  struct restore_run run = { .tofd = tofd, .absdir = absdir, .tmpfd = -1,
-                             .h.done_pipe = { -1, -1 } };
+  struct restore_run run = { .tofd = tofd, .absdir = absdir, .tmpfd = -1 };
   struct chain_file *files = NULL;
   size_t nfiles = 0;
   int r = -1;
-  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
-      pipe2(run.h.done_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
     vk_error(VK_EXIT_FAILURE, "pipe: %s", strerror(errno));
   else {
-    pthread_mutex_init(&run.h.lock, NULL);
     struct sigaction sa = { .sa_handler = on_restore_signal };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &run.old_int);
@@ -796,8 +589,8 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
     *out = vk_xcalloc(b->nr_disks, sizeof **out);
     r = restore_run(conn, repo, b, req, &run, *out, n, &files, &nfiles);
     stop_hashing(&run);
-    pthread_mutex_destroy(&run.h.lock);
   }
+  free(run.jobs);
   remove_tmpdir(&run);
   if (r == 0)
     *backup_id = vk_xstrdup(b->id);
@@ -820,260 +613,7 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
     if (sig_pipe[i] >= 0)
       close(sig_pipe[i]);
     sig_pipe[i] = -1;
-    if (run.h.done_pipe[i] >= 0)
-      close(run.h.done_pipe[i]);
   }
   vk_repo_close(repo);
   return r;
-}
-
-/* ---- verify ---- */
-
-/* Verify one disk file of backup B: a regular file of the recorded size
- * and SHA-256, a qcow2 image with the recorded backing file and virtual
- * size, and qemu-img check.  Anything that cannot be read is a finding.
- */
-static void
-verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_backup_disk *d,
-            struct vk_report *rep)
-{
-  CLEANUP_FREE char *path = vk_repo_path(repo, d->file);
-  struct stat st;
-  CLEANUP_CLOSE int fd = open_regular_quiet(AT_FDCWD, path, &st);
-  if (fd < 0) {
-    bool missing = errno == ENOENT;
-    vk_report_add(rep, missing ? "file-missing" : "file-unreadable", VK_SEV_ERROR, d->target,
-                  path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: %s", b->id, open_error(errno)),
-                  vk_xstrdup("take a full backup to start a new chain (vckpt backup --full)"));
-    return;
-  }
-  char hex[65];
-  int e = hash_fd(fd, hex, NULL);
-  if (e == EINTR)
-    return;
-  if (e) {
-    vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: read: %s", b->id, strerror(e)),
-                  vk_xstrdup("take a full backup to start a new chain"));
-    return;
-  }
-  /* One finding for changed contents, whatever shows it. */
-  bool size_ok = !d->file_size || (uint64_t)st.st_size == d->file_size;
-  if (!d->sha256 || strcmp(hex, d->sha256) != 0 || !size_ok) {
-    CLEANUP_FREE char *sz = size_ok ? vk_xstrdup("") :
-      vk_xasprintf("size %llu bytes, recorded %llu; ", (unsigned long long)st.st_size,
-                   (unsigned long long)d->file_size);
-    vk_report_add(rep, "checksum-mismatch", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: %sSHA-256 %s, recorded %s: the file changed since "
-                               "the backup", b->id, sz, hex, d->sha256 ? d->sha256 : "none"),
-                  vk_xstrdup("take a full backup to start a new chain; keep the damaged file "
-                             "for inspection"));
-  }
-  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = fd_pread };
-  struct vk_image img;
-  char *err = NULL;
-  if (vk_image_parse(&src, path, "qcow2", &img, &err) < 0) {
-    /* The reader's message starts with the path, which the finding shows. */
-    size_t len = strlen(path);
-    const char *msg = err && strncmp(err, path, len) == 0 && strncmp(err + len, ": ", 2) == 0
-                      ? err + len + 2 : err;
-    vk_report_add(rep, "image-unreadable", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: %s", b->id, msg ? msg : "out of memory"),
-                  vk_xstrdup("take a full backup to start a new chain"));
-    free(err);
-    return;
-  }
-  const char *want = d->backing ? (strrchr(d->backing, '/') ? strrchr(d->backing, '/') + 1
-                                                            : d->backing) : NULL;
-  if ((want == NULL) != (img.backing_file == NULL) ||
-      (want && strcmp(want, img.backing_file) != 0)) {
-    CLEANUP_FREE char *have = img.backing_file ? vk_printable(img.backing_file) : NULL;
-    vk_report_add(rep, "chain-broken", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: backing file is '%s', the manifest says '%s'", b->id,
-                               have ? have : "none", want ? want : "none"),
-                  vk_xstrdup("take a full backup to start a new chain"));
-  }
-  if (d->virtual_size && img.virtual_size != d->virtual_size)
-    vk_report_add(rep, "size-mismatch", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: virtual size %llu, recorded %llu", b->id,
-                               (unsigned long long)img.virtual_size,
-                               (unsigned long long)d->virtual_size),
-                  vk_xstrdup("take a full backup to start a new chain"));
-  vk_image_clear(&img);
-  /* This file alone: its backing file has its own entry, and one that is
-   * not a regular file must never be opened by qemu-img.
-   */
-  json_object *spec = json_object_new_object();
-  json_object *file = json_object_new_object();
-  json_object_object_add(file, "driver", json_object_new_string("file"));
-  json_object_object_add(file, "filename", json_object_new_string(path));
-  json_object_object_add(spec, "driver", json_object_new_string("qcow2"));
-  json_object_object_add(spec, "file", file);
-  json_object_object_add(spec, "backing", NULL);
-  CLEANUP_FREE char *image = vk_xasprintf("json:%s",
-    json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-  json_object_put(spec);
-  char *argv[] = { (char *)QEMU_IMG, "check", "-q", "-U", image, NULL };
-  if (vk_run(argv) < 0) {
-    /* vk_run reported qemu-img's message; make it a finding as well. */
-    vk_report_add(rep, "qemu-img-check", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: qemu-img check found errors", b->id),
-                  vk_xstrdup("take a full backup to start a new chain"));
-  }
-}
-
-/* Whether RELATIVE (CHAIN/NAME) is a file of a backup in M. */
-static bool
-known_file(const struct vk_manifest *m, const char *relative)
-{
-  for (size_t i = 0; i < m->nr_backups; i++) {
-    const struct vk_backup *b = &m->backups[i];
-    if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0)
-      return true;
-    for (size_t j = 0; j < b->nr_disks; j++)
-      if (strcmp(b->disks[j].file, relative) == 0)
-        return true;
-  }
-  return false;
-}
-
-/* Whether CHAIN is the chain of a backup in M. */
-static bool
-known_chain(const struct vk_manifest *m, const char *chain)
-{
-  for (size_t i = 0; i < m->nr_backups; i++)
-    if (strcmp(m->backups[i].chain, chain) == 0)
-      return true;
-  return false;
-}
-
-/* Report what the manifest does not know in the domain directory: chains
- * (an error when there is no manifest at all: backups without a record)
- * and files.
- */
-static void
-verify_unknown(struct vk_repo *repo, struct vk_report *rep)
-{
-  const struct vk_manifest *m = vk_repo_manifest(repo);
-  const char *dir = vk_repo_dir(repo);
-  bool manifest = vk_repo_has_manifest(repo);
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-  if (!d) {
-    vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, NULL, dir, NULL, NULL,
-                  vk_xasprintf("cannot list the directory: %s", strerror(errno)),
-                  vk_xstrdup("check the repository's permissions"));
-    if (fd >= 0)
-      close(fd);
-    return;
-  }
-  size_t orphans = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    const char *n = e->d_name;
-    if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strcmp(n, "lock") == 0 ||
-        strcmp(n, "manifest.xml") == 0 || strcmp(n, "pending.xml") == 0)
-      continue;
-    struct stat st;
-    CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, n);
-    if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
-      vk_report_add(rep, "file-unknown", VK_SEV_WARNING, NULL, path, NULL, NULL,
-                    vk_xstrdup("the manifest does not know this file"),
-                    vk_xstrdup("inspect it; vckpt never reads it"));
-      continue;
-    }
-    if (!known_chain(m, n)) {
-      if (!manifest)
-        orphans++;
-      vk_report_add(rep, "chain-unknown", manifest ? VK_SEV_WARNING : VK_SEV_ERROR, NULL, path,
-                    NULL, NULL,
-                    vk_xstrdup(manifest ? "the manifest does not know this chain directory"
-                                        : "a chain directory, but the repository has no "
-                                          "manifest.xml: its backups are not recorded"),
-                    vk_xstrdup("inspect it; a restore cannot use backups the manifest does "
-                               "not record"));
-      continue;
-    }
-    int cfd = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *c = cfd >= 0 ? fdopendir(cfd) : NULL;
-    if (!c) {
-      vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, NULL, path, NULL, NULL,
-                    vk_xasprintf("cannot list the chain directory: %s", strerror(errno)),
-                    vk_xstrdup("check the repository's permissions"));
-      if (cfd >= 0)
-        close(cfd);
-      continue;
-    }
-    struct dirent *f;
-    while ((f = readdir(c)) != NULL) {
-      if (strcmp(f->d_name, ".") == 0 || strcmp(f->d_name, "..") == 0)
-        continue;
-      CLEANUP_FREE char *rel = vk_xasprintf("%s/%s", n, f->d_name);
-      if (!known_file(m, rel)) {
-        CLEANUP_FREE char *fp = vk_xasprintf("%s/%s", dir, rel);
-        vk_report_add(rep, "file-unknown", VK_SEV_WARNING, NULL, fp, NULL, NULL,
-                      vk_xstrdup("the manifest does not know this file"),
-                      vk_xstrdup("inspect it; vckpt never reads it"));
-      }
-    }
-    closedir(c);
-  }
-  closedir(d);
-  if (!manifest && orphans)
-    vk_report_add(rep, "manifest-missing", VK_SEV_ERROR, NULL, dir, NULL, NULL,
-                  vk_xasprintf("manifest.xml is missing next to %zu chain director%s", orphans,
-                               orphans == 1 ? "y" : "ies"),
-                  vk_xstrdup("restore manifest.xml from a copy; without it no backup here "
-                             "can be verified or restored"));
-}
-
-int
-vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
-          size_t *backups, size_t *files)
-{
-  struct vk_repo *repo = NULL;
-  memset(rep, 0, sizeof *rep);
-  rep->domain = vk_xstrdup(domain);
-  *backups = *files = 0;
-  if (vk_repo_open_shared(repo_dir, domain, &repo) < 0)
-    return -1;
-  struct sigaction sa = { .sa_handler = on_restore_signal }, old_int, old_term;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-  const struct vk_manifest *m = vk_repo_manifest(repo);
-  verify_unknown(repo, rep);
-  for (size_t i = 0; i < m->nr_backups && !vk_stop_signal; i++) {
-    const struct vk_backup *b = &m->backups[i];
-    (*backups)++;
-    for (size_t j = 0; j < b->nr_disks && !vk_stop_signal; j++, (*files)++)
-      verify_disk(repo, b, &b->disks[j], rep);
-    const char *meta[] = { b->domain_xml, b->checkpoint_xml };
-    for (size_t k = 0; k < 2; k++) {
-      CLEANUP_FREE char *p = vk_repo_path(repo, meta[k]);
-      struct stat st;
-      int fd = open_regular_quiet(AT_FDCWD, p, &st);
-      if (fd >= 0 && st.st_size > 0) {
-        close(fd);
-        continue;
-      }
-      int err = fd >= 0 ? 0 : errno;
-      if (fd >= 0)
-        close(fd);
-      vk_report_add(rep, err == ENOENT ? "file-missing" : "file-unreadable", VK_SEV_ERROR,
-                    NULL, p, NULL, b->checkpoint,
-                    vk_xasprintf("backup %s: %s", b->id, err ? open_error(err) : "empty"),
-                    vk_xstrdup(k ? "the checkpoint cannot be redefined from this backup"
-                                 : "a restore cannot --define a domain from this backup"));
-    }
-  }
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGTERM, &old_term, NULL);
-  vk_repo_close(repo);
-  if (vk_stop_signal) {
-    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
-    return -1;
-  }
-  return 0;
 }

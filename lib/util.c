@@ -459,81 +459,6 @@ vk_check_lookup_name(const char *what, const char *name)
   return 0;
 }
 
-int
-vk_read_file_flags(const char *path, size_t max, unsigned flags, char **out)
-{
-  /* O_NONBLOCK: a FIFO or a terminal never blocks the open; everything
-   * that is not a regular file is refused before the first read.
-   */
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                (flags & VK_READ_NOFOLLOW ? O_NOFOLLOW : 0));
-  if (fd < 0) {
-    if (errno == ELOOP && (flags & VK_READ_NOFOLLOW))
-      vk_error(VK_EXIT_FAILURE, "%s: is a symbolic link, which is not followed here", path);
-    else
-      vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-               "%s: %s", path, strerror(errno));
-    return -1;
-  }
-  struct stat st;
-  if (fstat(fd, &st) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: fstat: %s", path, strerror(errno));
-    close(fd);
-    return -1;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    vk_error(VK_EXIT_FAILURE, "%s: not a regular file (%s)", path, vk_file_type_name(st.st_mode));
-    close(fd);
-    return -1;
-  }
-  if ((unsigned long long)st.st_size > max) {
-    vk_error(VK_EXIT_FAILURE, "%s: file is larger than %zu bytes", path, max);
-    close(fd);
-    return -1;
-  }
-  size_t len = 0, cap = 4096;
-  char *buf = vk_xmalloc(cap + 1);
-  for (;;) {
-    if (len == cap) {
-      if (cap >= max) {
-        vk_error(VK_EXIT_FAILURE, "%s: file is larger than %zu bytes", path, max);
-        free(buf);
-        close(fd);
-        return -1;
-      }
-      cap = cap * 2 > max ? max : cap * 2;
-      buf = vk_xrealloc(buf, cap + 1);
-    }
-    ssize_t r = read(fd, buf + len, cap - len);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
-      free(buf);
-      close(fd);
-      return -1;
-    }
-    if (r == 0)
-      break;
-    len += r;
-  }
-  close(fd);
-  buf[len] = '\0';
-  if (strlen(buf) != len) {
-    vk_error(VK_EXIT_FAILURE, "%s: file contains NUL bytes", path);
-    free(buf);
-    return -1;
-  }
-  *out = buf;
-  return 0;
-}
-
-int
-vk_read_file(const char *path, size_t max, char **out)
-{
-  return vk_read_file_flags(path, max, 0, out);
-}
-
 const char *
 vk_file_type_name(unsigned mode)
 {
@@ -607,22 +532,4 @@ vk_printable(const char *s)
     if ((unsigned char)*p < 0x20 || *p == 0x7f)
       *p = '?';
   return r;
-}
-
-bool
-vk_image_held(const char *path)
-{
-  /* O_NONBLOCK: never hang on a FIFO put in place of an image. */
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0)
-    return false;
-  struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return false;
-  }
-  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 200 };
-  bool held = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-  close(fd);
-  return held;
 }

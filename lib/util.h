@@ -109,21 +109,10 @@ char *vk_printable(const char *s);
  */
 char *vk_printable_text(const char *s);
 
-/* Whether some process (a QEMU) has the image open: QEMU takes
- * open-file-description locks on bytes 100-299 of every image it opens.
+/* The regular-file reader (vk_read_file...), vk_image_held and the
+ * crash-safe writer: see fileio.h.
  */
-bool vk_image_held(const char *path);
-
-/* Read a whole regular file (bounded by MAX bytes) into a NUL-terminated
- * string.  Anything else (FIFO, device, directory, socket) is refused
- * without blocking.  Symbolic links are followed (the user's own argument).
- */
-int vk_read_file(const char *path, size_t max, char **out);
-/* The same; with VK_READ_NOFOLLOW a symbolic link is refused too (for
- * files in a place another user could write).
- */
-#define VK_READ_NOFOLLOW 1u
-int vk_read_file_flags(const char *path, size_t max, unsigned flags, char **out);
+#include "fileio.h"
 /* "a FIFO", "a directory"... for a st_mode. */
 const char *vk_file_type_name(unsigned mode);
 

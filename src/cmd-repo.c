@@ -121,11 +121,7 @@ cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
     json_object_object_add(o, "files", json_object_new_int64(nf));
     vk_out_json(o);
   } else {
-    for (size_t i = 0; i < rep.n; i++) {
-      CLEANUP_FREE char *img = vk_printable(rep.f[i].image);
-      vk_printf("%-7s %-18s %-5s %s: %s\n", vk_severity_name(rep.f[i].severity),
-                rep.f[i].code, rep.f[i].disk ? rep.f[i].disk : "-", img, rep.f[i].message);
-    }
+    print_findings(&rep);
     vk_printf("%s: %zu backup%s, %zu disk file%s, %zu problem%s\n",
               rep.errors ? "FAILED" : "OK", nb, nb == 1 ? "" : "s", nf, nf == 1 ? "" : "s",
               rep.errors, rep.errors == 1 ? "" : "s");

@@ -24,6 +24,7 @@
 static char *tmpdir;
 static char *repo;       /* TMPDIR/repo */
 static int errors;
+static unsigned seed;    /* of rand(): printed, and taken from $VCKPT_TEST_SEED */
 
 #define CHECK(cond, ...)                                        \
   do {                                                          \
@@ -304,12 +305,12 @@ commit_missing_disk(void *arg)
   return rc;
 }
 
-/* Open an existing manifest without the schema (in a child). */
+/* Open an existing manifest with $VCKPT_XMLDIR set to ARG (in a child). */
 static int
 no_schema(void *arg)
 {
   struct vk_repo *r = NULL;
-  setenv("VCKPT_XMLDIR", "/nonexistent", 1);
+  setenv("VCKPT_XMLDIR", arg, 1);
   if (vk_repo_open(repo, "web 1", false, false, &r) < 0)
     return -1;
   vk_repo_close(r);
@@ -436,9 +437,18 @@ test_roundtrip(void)
   CHECK(rc == VK_EXIT_NOT_FOUND && strstr(err, "disk vda: ") && strstr(err, ".vda.qcow2: No such"),
         "commit without a disk file: %d %s", rc, err);
   free(err);
-  rc = in_child(no_schema, NULL, &err);
-  CHECK(rc == VK_EXIT_FAILURE && strstr(err, "cannot load the manifest schema /nonexistent/"),
-        "schema not found: %d %s", rc, err);
+  /* The schema is compiled in: a directory without one changes nothing;
+   * one holding a broken manifest.rng (the development override) is used.
+   */
+  rc = in_child(no_schema, "/nonexistent", &err);
+  CHECK(rc == 0, "no schema installed: %d %s", rc, err);
+  free(err);
+  CLEANUP_FREE char *xmldir = vk_xasprintf("%s/xml", tmpdir);
+  CLEANUP_FREE char *rng = vk_xasprintf("%s/manifest.rng", xmldir);
+  CHECK(mkdir(xmldir, 0700) == 0 && put(rng, "<grammar/>", 10) == 0, "broken schema");
+  rc = in_child(no_schema, xmldir, &err);
+  CHECK(rc == VK_EXIT_FAILURE && strstr(err, "cannot load the manifest schema ") &&
+        strstr(err, rng), "broken schema in VCKPT_XMLDIR: %d %s", rc, err);
   r = NULL;
   CHECK(vk_repo_open(repo, "web 1", false, true, &r) == 0 && !vk_repo_pending(r) &&
         vk_repo_manifest(r)->nr_backups == 5 && count_temps(dir) == 0,
@@ -941,6 +951,164 @@ check_after_kill(size_t before, int *had_journal)
   return ok ? n : -1;
 }
 
+/* ---- the transaction journal ---- */
+
+/* What vckpt before the transaction journal (format version 1) wrote as
+ * the journal of full backup "old" of domain DOMAIN.
+ */
+#define LEGACY_ID "full-20260101T000000Z"
+#define LEGACY_CHAIN "20260101T000000Z"
+static const char legacy_journal[] =
+  "<pending version=\"1\">\n"
+  "  <domain>\n"
+  "    <name>legacy</name>\n"
+  "  </domain>\n"
+  "  <backup id=\"" LEGACY_ID "\" level=\"full\">\n"
+  "    <chain>" LEGACY_CHAIN "</chain>\n"
+  "    <checkpoint>old</checkpoint>\n"
+  "    <start>1767225600</start>\n"
+  "    <domainXML>" LEGACY_CHAIN "/" LEGACY_ID ".domain.xml</domainXML>\n"
+  "    <checkpointXML>" LEGACY_CHAIN "/" LEGACY_ID ".checkpoint.xml</checkpointXML>\n"
+  "    <disks>\n"
+  "      <disk target=\"vda\">\n"
+  "        <file>" LEGACY_CHAIN "/" LEGACY_ID ".vda.qcow2</file>\n"
+  "      </disk>\n"
+  "    </disks>\n"
+  "  </backup>\n"
+  "</pending>\n";
+
+/* Write a version 2 journal of KIND for DOMAIN: committed once backup
+ * COMMIT is WHEN ("listed"/"unlisted"), with STEPS (<step> elements).
+ */
+static int
+put_journal(const char *domain, const char *kind, const char *commit, const char *when,
+            const char *steps)
+{
+  CLEANUP_FREE char *path = vk_xasprintf("%s/%s/pending.xml", repo, domain);
+  CLEANUP_FREE char *text = vk_xasprintf(
+    "<pending version=\"2\" kind=\"%s\">\n"
+    "  <domain><name>%s</name></domain>\n"
+    "  <commit backup=\"%s\" when=\"%s\"/>\n"
+    "  <steps>\n%s  </steps>\n"
+    "</pending>\n", kind, domain, commit, when, steps);
+  return put(path, text, strlen(text));
+}
+
+/* Journals: the previous version's still recovered; the backup's now
+ * names its kind and steps; other kinds rolled back or finished on open.
+ */
+static void
+test_journal(void)
+{
+  /* A journal left by the previous version is rolled back. */
+  CLEANUP_FREE char *dom = vk_xasprintf("%s/legacy", repo);
+  CLEANUP_FREE char *chain = vk_xasprintf("%s/" LEGACY_CHAIN, dom);
+  CLEANUP_FREE char *disk = vk_xasprintf("%s/" LEGACY_ID ".vda.qcow2", chain);
+  CLEANUP_FREE char *dx = vk_xasprintf("%s/" LEGACY_ID ".domain.xml", chain);
+  CLEANUP_FREE char *journal = vk_xasprintf("%s/pending.xml", dom);
+  mkdir(repo, 0700);
+  CHECK(mkdir(dom, 0700) == 0 && mkdir(chain, 0700) == 0 && put(disk, "partial", 7) == 0 &&
+        put(dx, "<domain/>", 9) == 0 &&
+        put(journal, legacy_journal, strlen(legacy_journal)) == 0, "legacy set-up");
+  struct vk_repo *r = NULL;
+  CHECK(vk_repo_open(repo, "legacy", false, true, &r) == 0, "legacy: open");
+  const struct vk_backup *p = r ? vk_repo_pending(r) : NULL;
+  CHECK(p && same(p->id, LEGACY_ID) && same(p->checkpoint, "old") && p->nr_disks == 1,
+        "legacy: the journal names the backup");
+  CHECK(r && vk_repo_recover(r) == 0, "legacy: recover");
+  CHECK(!file_exists(disk) && !file_exists(dx) && !file_exists(chain) &&
+        !file_exists(journal), "legacy: files, chain and journal removed");
+  vk_repo_close(r);
+
+  /* The journal a backup writes now: kind, commit mark, steps. */
+  r = NULL;
+  struct vk_backup *b = NULL;
+  CHECK(vk_repo_open(repo, "journal", true, true, &r) == 0 &&
+        vk_repo_begin(r, VK_LEVEL_FULL, "j1", NULL, NULL, vda, NULL, &b) == 0, "begin");
+  CLEANUP_FREE char *text = vk_xasprintf("%s/journal/pending.xml", repo);
+  CLEANUP_FREE char *jt = slurp(text, NULL);
+  CLEANUP_FREE char *mark = b ? vk_xasprintf("<commit backup=\"%s\" when=\"listed\"/>", b->id)
+                              : NULL;
+  CLEANUP_FREE char *dstep = b ? vk_xasprintf("<step action=\"create\" type=\"directory\">%s"
+                                              "</step>", b->chain) : NULL;
+  CHECK(jt && strstr(jt, "version=\"2\" kind=\"backup\"") && mark && strstr(jt, mark) &&
+        strstr(jt, dstep) && strstr(jt, ".vda.qcow2</step>"), "backup journal: %s", jt);
+  if (b)
+    vk_repo_abort(r, b);
+  vk_repo_close(r);
+
+  /* A merge not committed (its point still listed) is rolled back: the
+   * file it created goes, the one it was to remove stays.
+   */
+  r = NULL;
+  const struct vk_backup *inc = NULL;
+  CHECK(vk_repo_open(repo, "merge", true, true, &r) == 0 &&
+        make_backup(r, VK_LEVEL_FULL, "m1", NULL, vda, "m1", NULL) == 0 &&
+        make_backup(r, VK_LEVEL_INCREMENTAL, "m2", vk_repo_latest(r), vda, "m2", NULL) == 0 &&
+        (inc = vk_repo_latest(r)) != NULL, "merge set-up");
+  CLEANUP_FREE char *merged = inc ? vk_xasprintf("%s/merged.vda.qcow2", inc->chain) : NULL;
+  CLEANUP_FREE char *merged_path = merged ? vk_repo_path(r, merged) : NULL;
+  CLEANUP_FREE char *inc_path = inc ? vk_repo_path(r, inc->disks[0].file) : NULL;
+  CLEANUP_FREE char *steps = inc ? vk_xasprintf(
+    "    <step action=\"create\" type=\"file\">%s</step>\n"
+    "    <step action=\"remove\" type=\"file\">%s</step>\n", merged, inc->disks[0].file) : NULL;
+  CHECK(inc && put(merged_path, "merged", 6) == 0 &&
+        put_journal("merge", "merge", inc->id, "unlisted", steps) == 0, "merge journal");
+  vk_repo_close(r);
+  CLEANUP_FREE char *err = NULL;
+  int rc = in_child(open_locked, (void *)"merge", &err);
+  CHECK(rc == 0 && strstr(err, "rolling back the interrupted merge"), "merge: %d %s", rc, err);
+  CHECK(merged_path && !file_exists(merged_path) && file_exists(inc_path),
+        "merge rolled back: created file removed, the listed one kept");
+  CLEANUP_FREE char *mj = vk_xasprintf("%s/merge/pending.xml", repo);
+  CHECK(!file_exists(mj), "merge journal removed");
+
+  /* A merge committed (its point no longer listed) is finished: what it
+   * was to remove goes, never a file the manifest names.
+   */
+  r = NULL;
+  const struct vk_backup *full = NULL;
+  CHECK(vk_repo_open(repo, "merged", true, true, &r) == 0 &&
+        make_backup(r, VK_LEVEL_FULL, "n1", NULL, vda, "n1", NULL) == 0 &&
+        (full = vk_repo_latest(r)) != NULL, "merged set-up");
+  CLEANUP_FREE char *old = full ? vk_xasprintf("%s/old.vda.qcow2", full->chain) : NULL;
+  CLEANUP_FREE char *old_path = old ? vk_repo_path(r, old) : NULL;
+  CLEANUP_FREE char *full_path = full ? vk_repo_path(r, full->disks[0].file) : NULL;
+  CLEANUP_FREE char *full_file = full ? vk_xstrdup(full->disks[0].file) : NULL;
+  free(steps);
+  steps = full ? vk_xasprintf(
+    "    <step action=\"create\" type=\"file\">%s</step>\n"
+    "    <step action=\"remove\" type=\"file\">%s</step>\n"
+    "    <step action=\"remove\" type=\"file\">%s</step>\n",
+    full->disks[0].file, old, full->disks[0].file) : NULL;
+  CHECK(full && put(old_path, "old", 3) == 0 &&
+        put_journal("merged", "merge", "inc-20260101T000000Z", "unlisted", steps) == 0,
+        "merged journal");
+  vk_repo_close(r);
+  free(err);
+  rc = in_child(open_locked, (void *)"merged", &err);
+  CHECK(rc == 0 && strstr(err, "finishing the merge") && strstr(err, "not removing"),
+        "merged: %d %s", rc, err);
+  CHECK(old_path && !file_exists(old_path) && file_exists(full_path),
+        "merge finished: the unlisted file removed, the listed one kept");
+
+  /* A backup's journal may only name that backup's own files. */
+  free(err);
+  rc = in_child(begin_and_die, (void *)&(struct crash_case){ "forged", VK_LEVEL_FULL }, &err);
+  CHECK(rc == 128 + SIGKILL, "forged: child died: %d %s", rc, err);
+  CLEANUP_FREE char *fj = vk_xasprintf("%s/forged/pending.xml", repo);
+  CLEANUP_FREE char *ft = slurp(fj, NULL);
+  char *end = ft ? strstr(ft, "</steps>") : NULL;
+  CLEANUP_FREE char *forged = end ? vk_xasprintf(
+    "%.*s<step action=\"create\" type=\"file\">%s</step>%s", (int)(end - ft), ft,
+    full_file, end) : NULL;
+  CHECK(forged && unlink(fj) == 0 && put(fj, forged, strlen(forged)) == 0, "forged journal");
+  free(err);
+  rc = in_child(open_locked, (void *)"forged", &err);
+  CHECK(rc == VK_EXIT_FAILURE && strstr(err, "must be those of its backup"),
+        "forged: %d %s", rc, err);
+}
+
 /* Backup runs killed at random instants always leave a usable repository. */
 static void
 test_killed(void)
@@ -976,14 +1144,14 @@ test_killed(void)
   if (window < 1000)
     window = 1000;
 
-  srand(getpid());
+  srand(seed);
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (; done < iterations; done++) {
     pid_t pid = fork();
     if (pid == 0) {
       int fd = open("/dev/null", O_WRONLY);
       dup2(fd, 2);
-      srand(getpid());
+      srand(seed + done + 1);
       backup_forever(NULL);
       _exit(1);
     }
@@ -1199,6 +1367,7 @@ static const struct {
   { "roundtrip", test_roundtrip },
   { "lock", test_lock },
   { "recovery", test_recovery },
+  { "journal", test_journal },
   { "names", test_names },
   { "corrupt", test_corrupt },
   { "killed", test_killed },
@@ -1209,12 +1378,20 @@ int
 main(int argc, char **argv)
 {
   vk_progname = "test-repo";
-  if (!getenv("VCKPT_XMLDIR")) {
-    const char *top = getenv("abs_top_srcdir");
-    CLEANUP_FREE char *dir = top ? vk_xasprintf("%s/xml", top)
-      : vk_xstrdup(access("xml/manifest.rng", R_OK) == 0 ? "xml" : "../xml");
-    setenv("VCKPT_XMLDIR", dir, 1);
+  /* One seed for every random choice, so a failure can be replayed:
+   * VCKPT_TEST_SEED=N ./test-repo [TEST].  (The instants of the kills still
+   * depend on the machine's speed.)
+   */
+  const char *env_seed = getenv("VCKPT_TEST_SEED");
+  if (env_seed && *env_seed)
+    seed = strtoul(env_seed, NULL, 0);
+  else {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    seed = (unsigned)now.tv_nsec ^ (unsigned)now.tv_sec ^ (unsigned)getpid();
   }
+  printf("test-repo: random seed %u (VCKPT_TEST_SEED=%u replays it)\n", seed, seed);
+  fflush(stdout);
   const char *base = getenv("TMPDIR");
   tmpdir = vk_xasprintf("%s/test-repo.XXXXXX", base && *base ? base : "/tmp");
   if (!mkdtemp(tmpdir)) {
@@ -1234,7 +1411,8 @@ main(int argc, char **argv)
   if (!errors)
     rm_rf(tmpdir);
   else
-    fprintf(stderr, "test-repo: files kept in %s\n", tmpdir);
+    fprintf(stderr, "test-repo: files kept in %s; random seed %u (VCKPT_TEST_SEED=%u "
+            "replays it)\n", tmpdir, seed, seed);
   free(repo);
   free(tmpdir);
   printf("%s\n", errors ? "FAIL" : "PASS");

@@ -1,0 +1,82 @@
+/* vckpt - file utilities of the core: the one reader of regular files and
+ * the one crash-safe writer.
+ *
+ * Every file vckpt reads is treated as hostile: it is opened with
+ * O_NONBLOCK (a FIFO or device never blocks the open), refused unless it
+ * is a regular file before the first read, and, where another user could
+ * plant a symbolic link (the repository, restore's target), opened with
+ * O_NOFOLLOW.  Every file vckpt writes into the repository goes through
+ * vk_write_atomic: a temporary file, fsync, rename, fsync of the directory.
+ */
+#ifndef VCKPT_FILEIO_H
+#define VCKPT_FILEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+/* Flags of the readers below. */
+#define VK_READ_NOFOLLOW   1u   /* refuse a symbolic link (a place another user can write) */
+#define VK_READ_MISSING_OK 2u   /* a missing file is no error: 0 with *OUT NULL */
+#define VK_READ_NONEMPTY   4u   /* an empty file is an error: "PATH is empty" */
+
+/* Open RELATIVE (to DIRFD, or a path with AT_FDCWD) read-only without
+ * blocking, and only if it is a regular file; *ST is filled.  Returns the
+ * descriptor with O_NONBLOCK cleared, or -1 with errno set, not reported
+ * (EINVAL: not a regular file, *ST says what it is; ELOOP: a symbolic link
+ * with VK_READ_NOFOLLOW).  Safe in a thread.
+ */
+int vk_open_regular_quiet(int dirfd, const char *relative, unsigned flags, struct stat *st);
+/* Why vk_open_regular_quiet failed with ERR, for a message. */
+const char *vk_open_error(int err, const struct stat *st);
+/* vk_open_regular_quiet that reports its failure naming PATH (a missing
+ * file is VK_EXIT_NOT_FOUND).
+ */
+int vk_open_regular(int dirfd, const char *relative, const char *path, unsigned flags);
+/* Refuse FD unless it is a regular file; clear O_NONBLOCK.  0 or -1 (reported). */
+int vk_regular_fd(int fd, const char *path);
+
+/* Read the whole regular file RELATIVE (to DIRFD; PATH names it in
+ * messages) of at most MAX bytes into a NUL-terminated string; a file
+ * holding a NUL byte is refused.  The one reader of small files (XML,
+ * manifests, journals) in vckpt.
+ */
+int vk_read_file_at(int dirfd, const char *relative, const char *path, size_t max,
+                    unsigned flags, char **out);
+/* Read a whole regular file PATH (bounded by MAX bytes).  Symbolic links
+ * are followed (the user's own argument).
+ */
+int vk_read_file(const char *path, size_t max, char **out);
+/* The same with VK_READ_* FLAGS. */
+int vk_read_file_flags(const char *path, size_t max, unsigned flags, char **out);
+
+/* Whether some process (a QEMU) has the image open: QEMU takes
+ * open-file-description locks on bytes 100-299 of every image it opens.
+ */
+bool vk_image_held(const char *path);
+
+/* fsync a file or directory descriptor; WHAT names it in the error. */
+int vk_sync_fd(int fd, const char *what);
+/* Write LEN bytes of BUF to FD; WHAT names it in the error. */
+int vk_write_all(int fd, const void *buf, size_t len, const char *what);
+/* Write CONTENT to RELATIVE (a name in DIRFD, or "SUB/NAME" in a directory
+ * below it; PATH names it in messages) crash-safely: a new temporary file
+ * (mode 0600, created O_EXCL, its name starting with VK_TMP_PREFIX) in the
+ * same directory, fsync, rename over the target (only when REPLACE;
+ * otherwise an existing target is an error and is never replaced), fsync
+ * of the directory.
+ */
+int vk_write_atomic(int dirfd, const char *relative, const char *path, const char *content,
+                    bool replace);
+#define VK_TMP_PREFIX ".tmp."
+/* Remove the temporary files of vk_write_atomic that a killed run left in
+ * directory SUB ("" for DIRFD itself) of DIRFD, which is DIR in messages.
+ * Only whoever holds the lock of the directory may call it.
+ */
+void vk_sweep_temps(int dirfd, const char *dir, const char *sub);
+
+/* pread callback of a vk_source (qcow2.h) on a file descriptor *OPAQUE. */
+int vk_fd_pread(void *opaque, void *buf, size_t count, uint64_t offset);
+
+#endif

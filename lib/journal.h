@@ -1,0 +1,84 @@
+/* vckpt - the journal of a repository transaction (REPO/DOMAIN/pending.xml).
+ *
+ * A transaction writes its journal before it changes anything, commits by
+ * writing the manifest, and removes the journal last.  The journal names
+ *   - its KIND: a backup (the first kind), a retention merge of a point
+ *     into its neighbour, a repair;
+ *   - its commit mark: the backup whose presence in the manifest
+ *     (COMMIT_LISTED) or absence means the transaction committed;
+ *   - its steps: each file or chain directory it creates, and each it
+ *     removes once committed.
+ * A journal found by the next run is rolled back (what was created is
+ * removed) while the mark says not committed, and finished (what was to be
+ * removed is removed) once it does.  A file or chain a committed backup of
+ * the manifest uses is never removed either way.  Journals of vckpt before
+ * version 2 (a backup's alone) are read as a backup with its steps derived
+ * from its file names.
+ */
+#ifndef VCKPT_JOURNAL_H
+#define VCKPT_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libxml/tree.h>
+
+#include "manifest.h"
+
+enum vk_txn_kind { VK_TXN_BACKUP, VK_TXN_MERGE, VK_TXN_REPAIR };
+enum vk_step_action { VK_STEP_CREATE, VK_STEP_REMOVE };
+enum vk_step_type { VK_STEP_FILE, VK_STEP_DIRECTORY };
+
+/* One file ("CHAIN/NAME") or chain directory ("CHAIN") of a transaction. */
+struct vk_journal_step {
+  enum vk_step_action action;
+  enum vk_step_type type;
+  char *name;             /* relative to the domain directory */
+};
+
+struct vk_journal {
+  enum vk_txn_kind kind;
+  char *commit_id;        /* the backup id of the commit mark */
+  bool commit_listed;     /* committed once the manifest lists COMMIT_ID
+                             (else: once it no longer does) */
+  struct vk_backup *backup;   /* VK_TXN_BACKUP: the backup being made */
+  size_t nr_steps;
+  struct vk_journal_step *steps;   /* in the order they are taken */
+};
+
+/* "backup", "merge", "repair". */
+const char *vk_txn_kind_name(enum vk_txn_kind kind);
+/* Append a step to J. */
+void vk_journal_add_step(struct vk_journal *j, enum vk_step_action action,
+                         enum vk_step_type type, const char *name);
+/* Fill J (empty) with the transaction of making backup B: committed once
+ * the manifest lists B; creates B's chain directory (a full backup), its
+ * disk files and its two XML files.  J keeps a copy of B.
+ */
+void vk_journal_for_backup(struct vk_journal *j, const struct vk_backup *b);
+/* Free the contents of J, not the struct. */
+void vk_journal_clear(struct vk_journal *j);
+
+/* The <pending> document of J for the domain of M (version 2). */
+xmlDocPtr vk_journal_build(const struct vk_manifest *m, const struct vk_journal *j);
+/* Read a validated <pending> DOC (version 1 or 2; PATH names it) into J
+ * (empty).  A backup's journal must hold the backup, and its steps must
+ * be exactly that backup's.
+ */
+int vk_journal_parse(xmlDocPtr doc, const char *path, struct vk_journal *j);
+/* Whether J committed: what the manifest M says about its mark. */
+bool vk_journal_committed(const struct vk_journal *j, const struct vk_manifest *m);
+/* Undo J's steps in the domain directory DIRFD (DIR in messages): remove
+ * what it created, newest first, with our temporary files in the
+ * directories it wrote to; never a file or chain M uses.  Failures are
+ * warnings.
+ */
+void vk_journal_roll_back(const struct vk_journal *j, int dirfd, const char *dir,
+                          const struct vk_manifest *m);
+/* Finish committed J: remove what it was to remove (never a file or chain
+ * M uses).  Failures are warnings.
+ */
+void vk_journal_roll_forward(const struct vk_journal *j, int dirfd, const char *dir,
+                             const struct vk_manifest *m);
+
+#endif

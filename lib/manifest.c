@@ -1,0 +1,505 @@
+/* vckpt - the manifest: the committed backups of one domain
+ * (REPO/DOMAIN/manifest.xml, xml/manifest.rng): parse, validate, build,
+ * and the consistency rules the schema cannot express.
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libxml/relaxng.h>
+
+#include "manifest.h"
+#include "schema.h"
+#include "util.h"
+#include "xml.h"
+
+/* libxml2 2.12 made the structured error argument const. */
+#if LIBXML_VERSION >= 21200
+typedef const xmlError *vk_xml_error_ptr;
+#else
+typedef xmlError *vk_xml_error_ptr;
+#endif
+
+/* Free the strings and disks of a backup, not the struct. */
+void
+vk_backup_clear(struct vk_backup *b)
+{
+  free(b->id);
+  free(b->chain);
+  free(b->checkpoint);
+  free(b->since);
+  free(b->parent);
+  free(b->domain_xml);
+  free(b->checkpoint_xml);
+  free(b->note);
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    free(b->disks[i].target);
+    free(b->disks[i].file);
+    free(b->disks[i].backing);
+    free(b->disks[i].sha256);
+  }
+  free(b->disks);
+  memset(b, 0, sizeof *b);
+}
+
+/* Free a heap-allocated backup. */
+void
+vk_backup_free(struct vk_backup *b)
+{
+  if (b) {
+    vk_backup_clear(b);
+    free(b);
+  }
+}
+
+/* strdup that passes NULL through. */
+static char *
+xstrdup_null(const char *s)
+{
+  return s ? vk_xstrdup(s) : NULL;
+}
+
+/* Deep copy of SRC into DST. */
+void
+vk_backup_copy(struct vk_backup *dst, const struct vk_backup *src)
+{
+  *dst = *src;
+  dst->id = xstrdup_null(src->id);
+  dst->chain = xstrdup_null(src->chain);
+  dst->checkpoint = xstrdup_null(src->checkpoint);
+  dst->since = xstrdup_null(src->since);
+  dst->parent = xstrdup_null(src->parent);
+  dst->domain_xml = xstrdup_null(src->domain_xml);
+  dst->checkpoint_xml = xstrdup_null(src->checkpoint_xml);
+  dst->note = xstrdup_null(src->note);
+  dst->disks = vk_xcalloc(src->nr_disks, sizeof *dst->disks);
+  for (size_t i = 0; i < src->nr_disks; i++) {
+    dst->disks[i] = src->disks[i];
+    dst->disks[i].target = xstrdup_null(src->disks[i].target);
+    dst->disks[i].file = xstrdup_null(src->disks[i].file);
+    dst->disks[i].backing = xstrdup_null(src->disks[i].backing);
+    dst->disks[i].sha256 = xstrdup_null(src->disks[i].sha256);
+  }
+}
+
+const char *
+vk_level_name(enum vk_level level)
+{
+  switch (level) {
+  case VK_LEVEL_FULL: return "full";
+  case VK_LEVEL_INCREMENTAL: return "incremental";
+  case VK_LEVEL_DIFFERENTIAL: return "differential";
+  }
+  return "?";
+}
+
+/* The prefix of backup ids of LEVEL. */
+const char *
+vk_level_prefix(enum vk_level level)
+{
+  switch (level) {
+  case VK_LEVEL_FULL: return "full";
+  case VK_LEVEL_INCREMENTAL: return "inc";
+  case VK_LEVEL_DIFFERENTIAL: return "diff";
+  }
+  return "?";
+}
+
+/* Parse a level name from the manifest (already validated). */
+static int
+parse_level(const char *s, enum vk_level *out)
+{
+  for (enum vk_level l = VK_LEVEL_FULL; l <= VK_LEVEL_DIFFERENTIAL; l++)
+    if (s && strcmp(s, vk_level_name(l)) == 0) {
+      *out = l;
+      return 0;
+    }
+  return -1;
+}
+
+/* ---- schema ---- */
+
+/* The first error libxml2 reports while loading or applying the schema. */
+struct xml_err {
+  char msg[256];
+  int line;
+  char elem[64];
+  bool set;
+};
+
+/* Keep the first libxml2 error in DATA (a struct xml_err). */
+static void
+capture_error(void *data, vk_xml_error_ptr e)
+{
+  struct xml_err *x = data;
+  if (x->set || !e)
+    return;
+  x->set = true;
+  snprintf(x->msg, sizeof x->msg, "%s", e->message ? e->message : "unknown error");
+  x->msg[strcspn(x->msg, "\n")] = '\0';
+  x->line = e->line;
+  xmlNodePtr n = e->node;
+  if (n && n->type == XML_ELEMENT_NODE && n->name)
+    snprintf(x->elem, sizeof x->elem, "%s", (const char *)n->name);
+}
+
+/* Load the manifest schema once per repository object: the copy compiled
+ * in, or for development $VCKPT_XMLDIR/manifest.rng when that file exists.
+ */
+static int
+load_schema(xmlRelaxNGPtr *cache)
+{
+  if (*cache)
+    return 0;
+  const char *dir = getenv("VCKPT_XMLDIR");
+  CLEANUP_FREE char *path = dir && *dir ? vk_xasprintf("%s/manifest.rng", dir) : NULL;
+  CLEANUP_FREE char *text = NULL;
+  struct stat st;
+  if (path && lstat(path, &st) == 0) {
+    if (vk_read_file(path, VK_MANIFEST_MAX, &text) < 0)
+      return -1;
+    vk_debug("using the manifest schema %s ($VCKPT_XMLDIR)", path);
+  } else {
+    free(path);
+    path = vk_xstrdup("(built in)");
+  }
+  const char *schema = text ? text : (const char *)vk_manifest_rng;
+  struct xml_err err = { .set = false };
+  xmlRelaxNGParserCtxtPtr pc = xmlRelaxNGNewMemParserCtxt(schema, strlen(schema));
+  if (pc) {
+    xmlRelaxNGSetParserStructuredErrors(pc, capture_error, &err);
+    *cache = xmlRelaxNGParse(pc);
+    xmlRelaxNGFreeParserCtxt(pc);
+  }
+  if (!*cache) {
+    vk_error(VK_EXIT_FAILURE, "cannot load the manifest schema %s: %s",
+             path, err.set ? err.msg : "unknown error");
+    return -1;
+  }
+  return 0;
+}
+
+int
+vk_manifest_validate(xmlRelaxNGPtr *schema, xmlDocPtr doc, const char *path, bool internal)
+{
+  if (load_schema(schema) < 0)
+    return -1;
+  struct xml_err err = { .set = false };
+  xmlRelaxNGValidCtxtPtr vc = xmlRelaxNGNewValidCtxt(*schema);
+  if (!vc)
+    abort();
+  xmlRelaxNGSetValidStructuredErrors(vc, capture_error, &err);
+  int rc = xmlRelaxNGValidateDoc(vc, doc);
+  xmlRelaxNGFreeValidCtxt(vc);
+  if (rc != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s%s: does not match the manifest schema: line %d%s%s: %s",
+             internal ? "internal error: generated " : "", path, err.line,
+             err.elem[0] ? ": element " : "", err.elem, err.set ? err.msg : "invalid");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- building ---- */
+
+/* Add the <domain> element. */
+void
+vk_manifest_add_domain(xmlNodePtr root, const struct vk_manifest *m)
+{
+  xmlNodePtr d = xmlNewChild(root, NULL, (const xmlChar *)"domain", NULL);
+  vk_xml_add_text(d, "name", m->domain);
+  if (m->uuid)
+    vk_xml_add_text(d, "uuid", m->uuid);
+}
+
+/* Add a <backup>; COMMITTED adds what only the manifest has (end, sums). */
+void
+vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool committed)
+{
+  char num[32];
+  xmlNodePtr n = xmlNewChild(parent, NULL, (const xmlChar *)"backup", NULL);
+  xmlNewProp(n, (const xmlChar *)"id", (const xmlChar *)b->id);
+  xmlNewProp(n, (const xmlChar *)"level", (const xmlChar *)vk_level_name(b->level));
+  vk_xml_add_text(n, "chain", b->chain);
+  vk_xml_add_text(n, "checkpoint", b->checkpoint);
+  if (b->since)
+    vk_xml_add_text(n, "since", b->since);
+  if (b->parent)
+    vk_xml_add_text(n, "parent", b->parent);
+  snprintf(num, sizeof num, "%lld", b->start);
+  vk_xml_add_text(n, "start", num);
+  if (committed) {
+    snprintf(num, sizeof num, "%lld", b->end);
+    vk_xml_add_text(n, "end", num);
+  }
+  vk_xml_add_text(n, "domainXML", b->domain_xml);
+  vk_xml_add_text(n, "checkpointXML", b->checkpoint_xml);
+  if (b->note)
+    vk_xml_add_text(n, "note", b->note);
+  xmlNodePtr disks = xmlNewChild(n, NULL, (const xmlChar *)"disks", NULL);
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    const struct vk_backup_disk *d = &b->disks[i];
+    xmlNodePtr dn = xmlNewChild(disks, NULL, (const xmlChar *)"disk", NULL);
+    xmlNewProp(dn, (const xmlChar *)"target", (const xmlChar *)d->target);
+    vk_xml_add_text(dn, "file", d->file);
+    if (d->backing)
+      vk_xml_add_text(dn, "backing", d->backing);
+    if (committed) {
+      snprintf(num, sizeof num, "%llu", (unsigned long long)d->virtual_size);
+      vk_xml_add_text(dn, "virtualSize", num);
+      snprintf(num, sizeof num, "%llu", (unsigned long long)d->bytes);
+      vk_xml_add_text(dn, "bytes", num);
+      vk_xml_add_text(dn, "sha256", d->sha256 ? d->sha256 : "");
+      if (d->file_size) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)d->file_size);
+        vk_xml_add_text(dn, "size", num);
+      }
+    }
+  }
+}
+
+xmlDocPtr
+vk_manifest_build(const struct vk_manifest *m, const struct vk_backup *extra)
+{
+  xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+  xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)"manifest");
+  xmlDocSetRootElement(doc, root);
+  xmlNewProp(root, (const xmlChar *)"version", (const xmlChar *)"1");
+  vk_manifest_add_domain(root, m);
+  for (size_t i = 0; i < m->nr_backups; i++)
+    vk_manifest_add_backup(root, &m->backups[i], true);
+  if (extra)
+    vk_manifest_add_backup(root, extra, true);
+  return doc;
+}
+
+/* The backup ID among the first UPTO backups of M, or NULL. */
+const struct vk_backup *
+vk_manifest_find_id(const struct vk_manifest *m, size_t upto, const char *id)
+{
+  for (size_t i = 0; i < upto && id; i++)
+    if (strcmp(m->backups[i].id, id) == 0)
+      return &m->backups[i];
+  return NULL;
+}
+
+/* The disk TARGET of backup B, or NULL. */
+const struct vk_backup_disk *
+vk_backup_find_disk(const struct vk_backup *b, const char *target)
+{
+  for (size_t i = 0; i < b->nr_disks; i++)
+    if (strcmp(b->disks[i].target, target) == 0)
+      return &b->disks[i];
+  return NULL;
+}
+
+/* Whether RELATIVE is a file of a committed backup. */
+bool
+vk_manifest_has_file(const struct vk_manifest *m, const char *relative)
+{
+  for (size_t i = 0; i < m->nr_backups; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0)
+      return true;
+    for (size_t j = 0; j < b->nr_disks; j++)
+      if (strcmp(b->disks[j].file, relative) == 0)
+        return true;
+  }
+  return false;
+}
+
+/* The file names of backup ID in CHAIN. */
+char *
+vk_backup_disk_file(const char *chain, const char *id, const char *target)
+{
+  return vk_xasprintf("%s/%s.%s.qcow2", chain, id, target);
+}
+
+/* Check what the schema cannot: file names are exactly those derived from
+ * the chain, id and target (so no name leads outside the repository), and
+ * the links to the parent among the first UPTO backups of M hold.
+ */
+int
+vk_manifest_check_backup(const char *path, const struct vk_manifest *m, size_t upto,
+             const struct vk_backup *b)
+{
+  CLEANUP_FREE char *prefix = vk_xasprintf("%s-", vk_level_prefix(b->level));
+  if (strncmp(b->id, prefix, strlen(prefix)) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: backup %s: id does not match level %s",
+             path, b->id, vk_level_name(b->level));
+    return -1;
+  }
+  CLEANUP_FREE char *dx = vk_xasprintf("%s/%s.domain.xml", b->chain, b->id);
+  CLEANUP_FREE char *cx = vk_xasprintf("%s/%s.checkpoint.xml", b->chain, b->id);
+  if (strcmp(b->domain_xml, dx) != 0 || strcmp(b->checkpoint_xml, cx) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: backup %s: XML file names must be '%s' and '%s'",
+             path, b->id, dx, cx);
+    return -1;
+  }
+  const struct vk_backup *p = NULL;
+  if (b->level != VK_LEVEL_FULL) {
+    p = vk_manifest_find_id(m, upto, b->parent);
+    if (!p) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: parent %s is not an earlier backup",
+               path, b->id, b->parent);
+      return -1;
+    }
+    if (strcmp(p->chain, b->chain) != 0 || strcmp(p->checkpoint, b->since) != 0 ||
+        (b->level == VK_LEVEL_DIFFERENTIAL && p->level != VK_LEVEL_FULL)) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: does not match its parent %s "
+               "(chain, checkpoint or level)", path, b->id, p->id);
+      return -1;
+    }
+  }
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    const struct vk_backup_disk *d = &b->disks[i];
+    CLEANUP_FREE char *want = vk_backup_disk_file(b->chain, b->id, d->target);
+    if (strcmp(d->file, want) != 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: file must be '%s'",
+               path, b->id, d->target, want);
+      return -1;
+    }
+    if (vk_backup_find_disk(b, d->target) != d) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s listed twice", path, b->id, d->target);
+      return -1;
+    }
+    /* A disk of a non-full backup without a backing file was copied whole
+     * (raw, added or resized since the parent).
+     */
+    const struct vk_backup_disk *pd = p ? vk_backup_find_disk(p, d->target) : NULL;
+    if ((d->backing && (!pd || strcmp(pd->file, d->backing) != 0)) || (!p && d->backing)) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: backing file must be %s%s%s",
+               path, b->id, d->target, pd ? "'" : "", pd ? pd->file : "absent",
+               pd ? "'" : "");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Read one <backup> element (validated) into B. */
+int
+vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *path, struct vk_backup *b)
+{
+  b->id = vk_xpath_string(ctx, node, "@id");
+  CLEANUP_FREE char *level = vk_xpath_string(ctx, node, "@level");
+  if (!b->id || parse_level(level, &b->level) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: backup without id or level", path);
+    return -1;
+  }
+  b->chain = vk_xpath_string(ctx, node, "chain");
+  b->checkpoint = vk_xpath_string(ctx, node, "checkpoint");
+  b->since = vk_xpath_string(ctx, node, "since");
+  b->parent = vk_xpath_string(ctx, node, "parent");
+  b->domain_xml = vk_xpath_string(ctx, node, "domainXML");
+  b->checkpoint_xml = vk_xpath_string(ctx, node, "checkpointXML");
+  b->note = vk_xpath_string(ctx, node, "note");
+  CLEANUP_FREE char *start = vk_xpath_string(ctx, node, "start");
+  CLEANUP_FREE char *end = vk_xpath_string(ctx, node, "end");
+  b->start = start ? strtoll(start, NULL, 10) : 0;
+  b->end = end ? strtoll(end, NULL, 10) : 0;
+
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr disks = vk_xpath_nodes(ctx, node, "disks/disk");
+  int n = vk_xpath_count(disks);
+  b->disks = vk_xcalloc(n, sizeof *b->disks);
+  for (int i = 0; i < n; i++) {
+    xmlNodePtr dn = disks->nodesetval->nodeTab[i];
+    struct vk_backup_disk *d = &b->disks[b->nr_disks++];
+    d->target = vk_xpath_string(ctx, dn, "@target");
+    d->file = vk_xpath_string(ctx, dn, "file");
+    d->backing = vk_xpath_string(ctx, dn, "backing");
+    d->sha256 = vk_xpath_string(ctx, dn, "sha256");
+    CLEANUP_FREE char *vs = vk_xpath_string(ctx, dn, "virtualSize");
+    CLEANUP_FREE char *bytes = vk_xpath_string(ctx, dn, "bytes");
+    CLEANUP_FREE char *size = vk_xpath_string(ctx, dn, "size");
+    d->virtual_size = vs ? strtoull(vs, NULL, 10) : 0;
+    d->bytes = bytes ? strtoull(bytes, NULL, 10) : 0;
+    d->file_size = size ? strtoull(size, NULL, 10) : 0;
+  }
+  if (!b->chain || !b->checkpoint || !b->domain_xml || !b->checkpoint_xml ||
+      (b->level != VK_LEVEL_FULL && (!b->since || !b->parent))) {
+    vk_error(VK_EXIT_FAILURE, "%s: backup %s: incomplete", path, b->id);
+    return -1;
+  }
+  for (size_t i = 0; i < b->nr_disks; i++)
+    if (!b->disks[i].target || !b->disks[i].file) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: incomplete disk", path, b->id);
+      return -1;
+    }
+  return 0;
+}
+
+int
+vk_manifest_load_doc(int dirfd, const char *name, const char *path, const char *root,
+                     xmlRelaxNGPtr *schema, xmlDocPtr *doc)
+{
+  *doc = NULL;
+  CLEANUP_FREE char *text = NULL;
+  if (vk_read_file_at(dirfd, name, path, VK_MANIFEST_MAX,
+                      VK_READ_NOFOLLOW | VK_READ_MISSING_OK | VK_READ_NONEMPTY, &text) < 0)
+    return -1;
+  if (!text)
+    return 0;
+  CLEANUP_XMLDOC xmlDocPtr d = vk_xml_parse(text, path);
+  if (!d)
+    return -1;
+  if (xmlStrcmp(xmlDocGetRootElement(d)->name, (const xmlChar *)root) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: root element is <%s>, expected <%s>",
+             path, (const char *)xmlDocGetRootElement(d)->name, root);
+    return -1;
+  }
+  /* The journal has a version 2 (journal.h); the manifest only 1. */
+  bool journal = strcmp(root, "pending") == 0;
+  xmlChar *version = xmlGetProp(xmlDocGetRootElement(d), (const xmlChar *)"version");
+  bool known = !version || xmlStrcmp(version, (const xmlChar *)"1") == 0 ||
+               (journal && xmlStrcmp(version, (const xmlChar *)"2") == 0);
+  if (!known)
+    vk_error(VK_EXIT_FAILURE, "%s: format version %.20s is not supported by this vckpt "
+             "(it reads version %s)", path, (const char *)version, journal ? "1 and 2" : "1");
+  xmlFree(version);
+  if (!known || vk_manifest_validate(schema, d, path, false) < 0)
+    return -1;
+  *doc = d;
+  d = NULL;
+  return 0;
+}
+
+/* ---- reading ---- */
+
+int
+vk_manifest_parse(xmlDocPtr doc, const char *path, const char *domain, struct vk_manifest *m)
+{
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_FREE char *name = vk_xpath_string(ctx, NULL, "/manifest/domain/name");
+  if (name && strcmp(name, domain) != 0)
+    vk_warn("%s records domain '%s'; the next backup will record '%s'", path, name, domain);
+  m->uuid = vk_xpath_string(ctx, NULL, "/manifest/domain/uuid");
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/manifest/backup");
+  int n = vk_xpath_count(nodes);
+  m->backups = vk_xcalloc(n, sizeof *m->backups);
+  for (int i = 0; i < n; i++) {
+    struct vk_backup *b = &m->backups[m->nr_backups++];
+    if (vk_manifest_parse_backup(ctx, nodes->nodesetval->nodeTab[i], path, b) < 0 ||
+        vk_manifest_check_backup(path, m, i, b) < 0)
+      return -1;
+    if (vk_manifest_find_id(m, i, b->id)) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s listed twice", path, b->id);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void
+vk_manifest_clear(struct vk_manifest *m)
+{
+  for (size_t i = 0; i < m->nr_backups; i++)
+    vk_backup_clear(&m->backups[i]);
+  free(m->backups);
+  free(m->domain);
+  free(m->uuid);
+  memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,118 @@
+/* vckpt - the manifest: what the repository holds for one domain.
+ *
+ * REPO/DOMAIN/manifest.xml lists the committed backups, oldest first; it
+ * is validated against xml/manifest.rng (compiled in, schema.h) and then
+ * against the rules the schema cannot express (vk_manifest_check_backup):
+ * file names are exactly those derived from the chain, backup id and disk
+ * target, so no name leads outside the repository, and every backup's
+ * links to its parent hold.
+ */
+#ifndef VCKPT_MANIFEST_H
+#define VCKPT_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libxml/relaxng.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+
+/* The largest manifest or journal read. */
+#define VK_MANIFEST_MAX (64 * 1024 * 1024)
+
+enum vk_level { VK_LEVEL_FULL, VK_LEVEL_INCREMENTAL, VK_LEVEL_DIFFERENTIAL };
+
+/* One disk file of a backup. */
+struct vk_backup_disk {
+  char *target;          /* vda */
+  char *file;            /* relative to the domain directory: "CHAIN/ID.vda.qcow2" */
+  char *backing;         /* relative path of the file this one is stacked on, or NULL
+                            (a full backup, or a disk a non-full backup copied whole);
+                            both are in CHAIN/, so the overlay records its base name */
+  uint64_t virtual_size; /* set by the caller before vk_repo_commit */
+  uint64_t bytes;        /* bytes allocated by the file after the backup; set by the caller */
+  char *sha256;          /* hex SHA-256 of the whole file, set by vk_repo_commit */
+  uint64_t file_size;    /* st_size of the file, set by vk_repo_commit; 0 in
+                            manifests written before vckpt recorded it */
+};
+
+/* One backup: a full backup starts a chain, the others stack on PARENT. */
+struct vk_backup {
+  char *id, *chain;
+  enum vk_level level;
+  char *checkpoint;      /* checkpoint created by this backup */
+  char *since;           /* checkpoint the changes are relative to (PARENT's); NULL for full */
+  char *parent;          /* id of the backup this one stacks on; NULL for full */
+  long long start, end;  /* unix times; END is set by vk_repo_commit if 0 */
+  size_t nr_disks;
+  struct vk_backup_disk *disks;
+  char *domain_xml, *checkpoint_xml;   /* relative file names */
+  char *note;            /* why (e.g. --auto fell back to full), or NULL; the
+                            caller may set it before vk_repo_commit */
+};
+
+/* What the repository holds for one domain. */
+struct vk_manifest {
+  char *domain;
+  char *uuid;            /* NULL until a backup recorded it */
+  size_t nr_backups;
+  struct vk_backup *backups;   /* oldest first */
+};
+
+/* "full", "incremental" or "differential". */
+const char *vk_level_name(enum vk_level level);
+/* The prefix of backup ids of LEVEL: "full", "inc" or "diff". */
+const char *vk_level_prefix(enum vk_level level);
+
+/* Free the strings and disks of a backup, not the struct. */
+void vk_backup_clear(struct vk_backup *b);
+/* Free a heap-allocated backup (NULL is fine). */
+void vk_backup_free(struct vk_backup *b);
+/* Deep copy of SRC into DST. */
+void vk_backup_copy(struct vk_backup *dst, const struct vk_backup *src);
+/* The disk TARGET of backup B, or NULL. */
+const struct vk_backup_disk *vk_backup_find_disk(const struct vk_backup *b, const char *target);
+/* The name of the disk file of TARGET of backup ID in CHAIN: "CHAIN/ID.TARGET.qcow2". */
+char *vk_backup_disk_file(const char *chain, const char *id, const char *target);
+
+/* Free the contents of M, not the struct. */
+void vk_manifest_clear(struct vk_manifest *m);
+/* The backup ID among the first UPTO backups of M, or NULL. */
+const struct vk_backup *vk_manifest_find_id(const struct vk_manifest *m, size_t upto,
+                                            const char *id);
+/* Whether RELATIVE is a file of a committed backup. */
+bool vk_manifest_has_file(const struct vk_manifest *m, const char *relative);
+/* Check what the schema cannot (see above) for backup B, whose parent must
+ * be among the first UPTO backups of M; PATH names the file in messages.
+ */
+int vk_manifest_check_backup(const char *path, const struct vk_manifest *m, size_t upto,
+                             const struct vk_backup *b);
+
+/* Validate DOC (the file PATH, or a document we generated when INTERNAL)
+ * against the manifest schema, loaded into *SCHEMA on first use (free it
+ * with xmlRelaxNGFree).
+ */
+int vk_manifest_validate(xmlRelaxNGPtr *schema, xmlDocPtr doc, const char *path, bool internal);
+/* Read NAME in DIRFD (PATH names it), which must be a regular file whose
+ * root element is ROOT, of format version 1, valid against the schema;
+ * *DOC is NULL when the file does not exist.
+ */
+int vk_manifest_load_doc(int dirfd, const char *name, const char *path, const char *root,
+                         xmlRelaxNGPtr *schema, xmlDocPtr *doc);
+/* Read a validated <backup> element NODE into B. */
+int vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *path,
+                             struct vk_backup *b);
+/* Read a validated <manifest> DOC of DOMAIN into M (M->domain set by the
+ * caller), checking every backup.
+ */
+int vk_manifest_parse(xmlDocPtr doc, const char *path, const char *domain, struct vk_manifest *m);
+
+/* Add M's <domain> element to ROOT. */
+void vk_manifest_add_domain(xmlNodePtr root, const struct vk_manifest *m);
+/* Add backup B to PARENT; COMMITTED adds what only the manifest has (end, sums). */
+void vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool committed);
+/* A <manifest> document: the backups of M, then EXTRA if given. */
+xmlDocPtr vk_manifest_build(const struct vk_manifest *m, const struct vk_backup *extra);
+
+#endif

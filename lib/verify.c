@@ -1,0 +1,279 @@
+/* vckpt - verify: check every backup of a domain in the repository. */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "backup.h"
+#include "checksum.h"
+#include "qcow2.h"
+#include "repo.h"
+#include "restore.h"
+#include "util.h"
+#include "virt.h"
+#include "xml.h"
+
+
+/* Verify one disk file of backup B: a regular file of the recorded size
+ * and SHA-256, a qcow2 image with the recorded backing file and virtual
+ * size, and qemu-img check.  Anything that cannot be read is a finding.
+ */
+static void
+verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_backup_disk *d,
+            struct vk_report *rep)
+{
+  CLEANUP_FREE char *path = vk_repo_path(repo, d->file);
+  struct stat st;
+  CLEANUP_CLOSE int fd = vk_open_regular_quiet(AT_FDCWD, path, VK_READ_NOFOLLOW, &st);
+  if (fd < 0) {
+    bool missing = errno == ENOENT;
+    vk_report_add(rep, missing ? "file-missing" : "file-unreadable", VK_SEV_ERROR, d->target,
+                  path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: %s", b->id, vk_open_error(errno, &st)),
+                  vk_xstrdup("take a full backup to start a new chain (vckpt backup --full)"));
+    return;
+  }
+  char hex[65];
+  int e = vk_sha256_fd_quiet(fd, hex, NULL);
+  if (e == EINTR)
+    return;
+  if (e) {
+    vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: read: %s", b->id, strerror(e)),
+                  vk_xstrdup("take a full backup to start a new chain"));
+    return;
+  }
+  /* One finding for changed contents, whatever shows it. */
+  bool size_ok = !d->file_size || (uint64_t)st.st_size == d->file_size;
+  if (!d->sha256 || strcmp(hex, d->sha256) != 0 || !size_ok) {
+    CLEANUP_FREE char *sz = size_ok ? vk_xstrdup("") :
+      vk_xasprintf("size %llu bytes, recorded %llu; ", (unsigned long long)st.st_size,
+                   (unsigned long long)d->file_size);
+    vk_report_add(rep, "checksum-mismatch", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: %sSHA-256 %s, recorded %s: the file changed since "
+                               "the backup", b->id, sz, hex, d->sha256 ? d->sha256 : "none"),
+                  vk_xstrdup("take a full backup to start a new chain; keep the damaged file "
+                             "for inspection"));
+  }
+  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = vk_fd_pread };
+  struct vk_image img;
+  char *err = NULL;
+  if (vk_image_parse(&src, path, "qcow2", &img, &err) < 0) {
+    /* The reader's message starts with the path, which the finding shows. */
+    size_t len = strlen(path);
+    const char *msg = err && strncmp(err, path, len) == 0 && strncmp(err + len, ": ", 2) == 0
+                      ? err + len + 2 : err;
+    vk_report_add(rep, "image-unreadable", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: %s", b->id, msg ? msg : "out of memory"),
+                  vk_xstrdup("take a full backup to start a new chain"));
+    free(err);
+    return;
+  }
+  const char *want = d->backing ? (strrchr(d->backing, '/') ? strrchr(d->backing, '/') + 1
+                                                            : d->backing) : NULL;
+  if ((want == NULL) != (img.backing_file == NULL) ||
+      (want && strcmp(want, img.backing_file) != 0)) {
+    CLEANUP_FREE char *have = img.backing_file ? vk_printable(img.backing_file) : NULL;
+    vk_report_add(rep, "chain-broken", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: backing file is '%s', the manifest says '%s'", b->id,
+                               have ? have : "none", want ? want : "none"),
+                  vk_xstrdup("take a full backup to start a new chain"));
+  }
+  if (d->virtual_size && img.virtual_size != d->virtual_size)
+    vk_report_add(rep, "size-mismatch", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: virtual size %llu, recorded %llu", b->id,
+                               (unsigned long long)img.virtual_size,
+                               (unsigned long long)d->virtual_size),
+                  vk_xstrdup("take a full backup to start a new chain"));
+  vk_image_clear(&img);
+  /* This file alone: its backing file has its own entry, and one that is
+   * not a regular file must never be opened by qemu-img.
+   */
+  json_object *spec = json_object_new_object();
+  json_object *file = json_object_new_object();
+  json_object_object_add(file, "driver", json_object_new_string("file"));
+  json_object_object_add(file, "filename", json_object_new_string(path));
+  json_object_object_add(spec, "driver", json_object_new_string("qcow2"));
+  json_object_object_add(spec, "file", file);
+  json_object_object_add(spec, "backing", NULL);
+  CLEANUP_FREE char *image = vk_xasprintf("json:%s",
+    json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(spec);
+  char *argv[] = { (char *)QEMU_IMG, "check", "-q", "-U", image, NULL };
+  if (vk_run(argv) < 0) {
+    /* vk_run reported qemu-img's message; make it a finding as well. */
+    vk_report_add(rep, "qemu-img-check", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: qemu-img check found errors", b->id),
+                  vk_xstrdup("take a full backup to start a new chain"));
+  }
+}
+
+/* Whether RELATIVE (CHAIN/NAME) is a file of a backup in M. */
+static bool
+known_file(const struct vk_manifest *m, const char *relative)
+{
+  for (size_t i = 0; i < m->nr_backups; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0)
+      return true;
+    for (size_t j = 0; j < b->nr_disks; j++)
+      if (strcmp(b->disks[j].file, relative) == 0)
+        return true;
+  }
+  return false;
+}
+
+/* Whether CHAIN is the chain of a backup in M. */
+static bool
+known_chain(const struct vk_manifest *m, const char *chain)
+{
+  for (size_t i = 0; i < m->nr_backups; i++)
+    if (strcmp(m->backups[i].chain, chain) == 0)
+      return true;
+  return false;
+}
+
+/* Report what the manifest does not know in the domain directory: chains
+ * (an error when there is no manifest at all: backups without a record)
+ * and files.
+ */
+static void
+verify_unknown(struct vk_repo *repo, struct vk_report *rep)
+{
+  const struct vk_manifest *m = vk_repo_manifest(repo);
+  const char *dir = vk_repo_dir(repo);
+  bool manifest = vk_repo_has_manifest(repo);
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  if (!d) {
+    vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, NULL, dir, NULL, NULL,
+                  vk_xasprintf("cannot list the directory: %s", strerror(errno)),
+                  vk_xstrdup("check the repository's permissions"));
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  size_t orphans = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strcmp(n, "lock") == 0 ||
+        strcmp(n, "manifest.xml") == 0 || strcmp(n, "pending.xml") == 0)
+      continue;
+    struct stat st;
+    CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, n);
+    if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+      vk_report_add(rep, "file-unknown", VK_SEV_WARNING, NULL, path, NULL, NULL,
+                    vk_xstrdup("the manifest does not know this file"),
+                    vk_xstrdup("inspect it; vckpt never reads it"));
+      continue;
+    }
+    if (!known_chain(m, n)) {
+      if (!manifest)
+        orphans++;
+      vk_report_add(rep, "chain-unknown", manifest ? VK_SEV_WARNING : VK_SEV_ERROR, NULL, path,
+                    NULL, NULL,
+                    vk_xstrdup(manifest ? "the manifest does not know this chain directory"
+                                        : "a chain directory, but the repository has no "
+                                          "manifest.xml: its backups are not recorded"),
+                    vk_xstrdup("inspect it; a restore cannot use backups the manifest does "
+                               "not record"));
+      continue;
+    }
+    int cfd = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *c = cfd >= 0 ? fdopendir(cfd) : NULL;
+    if (!c) {
+      vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, NULL, path, NULL, NULL,
+                    vk_xasprintf("cannot list the chain directory: %s", strerror(errno)),
+                    vk_xstrdup("check the repository's permissions"));
+      if (cfd >= 0)
+        close(cfd);
+      continue;
+    }
+    struct dirent *f;
+    while ((f = readdir(c)) != NULL) {
+      if (strcmp(f->d_name, ".") == 0 || strcmp(f->d_name, "..") == 0)
+        continue;
+      CLEANUP_FREE char *rel = vk_xasprintf("%s/%s", n, f->d_name);
+      if (!known_file(m, rel)) {
+        CLEANUP_FREE char *fp = vk_xasprintf("%s/%s", dir, rel);
+        vk_report_add(rep, "file-unknown", VK_SEV_WARNING, NULL, fp, NULL, NULL,
+                      vk_xstrdup("the manifest does not know this file"),
+                      vk_xstrdup("inspect it; vckpt never reads it"));
+      }
+    }
+    closedir(c);
+  }
+  closedir(d);
+  if (!manifest && orphans)
+    vk_report_add(rep, "manifest-missing", VK_SEV_ERROR, NULL, dir, NULL, NULL,
+                  vk_xasprintf("manifest.xml is missing next to %zu chain director%s", orphans,
+                               orphans == 1 ? "y" : "ies"),
+                  vk_xstrdup("restore manifest.xml from a copy; without it no backup here "
+                             "can be verified or restored"));
+}
+
+/* SIGINT/SIGTERM while verifying: stop after the file being read. */
+static void
+on_verify_signal(int sig)
+{
+  vk_stop_signal = sig;
+}
+
+int
+vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
+          size_t *backups, size_t *files)
+{
+  struct vk_repo *repo = NULL;
+  memset(rep, 0, sizeof *rep);
+  rep->domain = vk_xstrdup(domain);
+  *backups = *files = 0;
+  if (vk_repo_open_shared(repo_dir, domain, &repo) < 0)
+    return -1;
+  struct sigaction sa = { .sa_handler = on_verify_signal }, old_int, old_term;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  const struct vk_manifest *m = vk_repo_manifest(repo);
+  verify_unknown(repo, rep);
+  for (size_t i = 0; i < m->nr_backups && !vk_stop_signal; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    (*backups)++;
+    for (size_t j = 0; j < b->nr_disks && !vk_stop_signal; j++, (*files)++)
+      verify_disk(repo, b, &b->disks[j], rep);
+    const char *meta[] = { b->domain_xml, b->checkpoint_xml };
+    for (size_t k = 0; k < 2; k++) {
+      CLEANUP_FREE char *p = vk_repo_path(repo, meta[k]);
+      struct stat st;
+      int fd = vk_open_regular_quiet(AT_FDCWD, p, VK_READ_NOFOLLOW, &st);
+      if (fd >= 0 && st.st_size > 0) {
+        close(fd);
+        continue;
+      }
+      int err = fd >= 0 ? 0 : errno;
+      if (fd >= 0)
+        close(fd);
+      vk_report_add(rep, err == ENOENT ? "file-missing" : "file-unreadable", VK_SEV_ERROR,
+                    NULL, p, NULL, b->checkpoint,
+                    vk_xasprintf("backup %s: %s", b->id, err ? vk_open_error(err, &st) : "empty"),
+                    vk_xstrdup(k ? "the checkpoint cannot be redefined from this backup"
+                                 : "a restore cannot --define a domain from this backup"));
+    }
+  }
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+  vk_repo_close(repo);
+  if (vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+    return -1;
+  }
+  return 0;
+}
