@@ -121,10 +121,7 @@ cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
     json_object_object_add(o, "files", json_object_new_int64(nf));
     vk_out_json(o);
   } else {
-    print_findings(&rep);
-    vk_printf("%s: %zu backup%s, %zu disk file%s, %zu problem%s\n",
-              rep.errors ? "FAILED" : "OK", nb, nb == 1 ? "" : "s", nf, nf == 1 ? "" : "s",
-              rep.errors, rep.errors == 1 ? "" : "s");
+    print_verify_report(&rep, nb, nf);
   }
   int r = 0;
   if (rep.errors) {

@@ -38,12 +38,7 @@ print_preflight_report(const struct vk_report *rep)
 void
 print_verify_report(const struct vk_report *rep, size_t nb, size_t nf)
 {
-  for (size_t i = 0; i < rep->n; i++) {
-    const struct vk_finding *f = &rep->f[i];
-    CLEANUP_FREE char *img = vk_printable(f->image);
-    vk_printf("%-7s %-18s %-5s %s: %s\n", vk_severity_name(f->severity),
-              f->code, f->disk ? f->disk : "-", img, f->message);
-  }
+  print_findings(rep);
   vk_printf("%s: %zu backup%s, %zu disk file%s, %zu problem%s\n",
             rep->errors ? "FAILED" : "OK", nb, nb == 1 ? "" : "s", nf, nf == 1 ? "" : "s",
             rep->errors, rep->errors == 1 ? "" : "s");
