@@ -65,6 +65,21 @@ define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *n
               const struct vk_restored *r, size_t n)
 {
   CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  /* Nothing of the original's host state may be shared: its UEFI
+   * variables, pass-through LUNs and shared directories are left out.
+   */
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr shared =
+    vk_xpath_nodes(ctx, NULL, "/domain/os/nvram | /domain/devices/disk[@device='lun']"
+                              " | /domain/devices/filesystem");
+  for (int i = 0; i < vk_xpath_count(shared); i++) {
+    xmlNodePtr node = shared->nodesetval->nodeTab[i];
+    shared->nodesetval->nodeTab[i] = NULL;
+    vk_warn("domain '%s': <%s%s> of the original domain is left out of the new one",
+            name, (const char *)node->name,
+            xmlStrcmp(node->name, (const xmlChar *)"disk") == 0 ? " device='lun'" : "");
+    xmlUnlinkNode(node);
+    xmlFreeNode(node);
+  }
   /* New name, no UUID (libvirt makes one), no MAC addresses, no id. */
   CLEANUP_XPATHOBJ xmlXPathObjectPtr drop =
     vk_xpath_nodes(ctx, NULL, "/domain/uuid | /domain/devices/interface/mac | /domain/@id"
@@ -155,7 +170,7 @@ struct restore_run {
   int tmpfd;
   struct vk_hash_job *jobs; /* one per chain_file, in the same order */
   struct vk_hasher *hasher; /* hashing them, or NULL */
-  struct sigaction old_int, old_term;
+  struct sigaction old_int, old_term, old_hup, old_quit;
   bool handlers;
 };
 
@@ -286,6 +301,8 @@ run_convert(struct restore_run *run, const char *src, const char *name)
   sigaddset(&def, SIGPIPE);
   sigaddset(&def, SIGINT);
   sigaddset(&def, SIGTERM);
+  sigaddset(&def, SIGHUP);
+  sigaddset(&def, SIGQUIT);
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &def);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
@@ -585,6 +602,8 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &run.old_int);
     sigaction(SIGTERM, &sa, &run.old_term);
+    sigaction(SIGHUP, &sa, &run.old_hup);    /* a dropped ssh session */
+    sigaction(SIGQUIT, &sa, &run.old_quit);
     run.handlers = true;
     *out = vk_xcalloc(b->nr_disks, sizeof **out);
     r = restore_run(conn, repo, b, req, &run, *out, n, &files, &nfiles);
@@ -608,6 +627,8 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
   if (run.handlers) {
     sigaction(SIGINT, &run.old_int, NULL);
     sigaction(SIGTERM, &run.old_term, NULL);
+    sigaction(SIGHUP, &run.old_hup, NULL);
+    sigaction(SIGQUIT, &run.old_quit, NULL);
   }
   for (int i = 0; i < 2; i++) {
     if (sig_pipe[i] >= 0)
