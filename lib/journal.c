@@ -189,27 +189,33 @@ chain_used(const struct vk_manifest *m, const char *chain)
   return false;
 }
 
-/* Remove file NAME of step S unless M uses it. */
-static void
+/* Remove file NAME of step S unless M uses it; 1 if it could not be. */
+static int
 remove_step_file(int dirfd, const char *dir, const struct vk_manifest *m, const char *name)
 {
   if (vk_manifest_has_file(m, name))
     vk_warn("not removing %s/%s: a committed backup uses it", dir, name);
-  else if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+  else if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
     vk_warn("cannot remove %s/%s: %s", dir, name, strerror(errno));
+    return 1;
+  }
+  return 0;
 }
 
 /* Remove chain directory NAME (with our temporary files) unless M uses it. */
-static void
+static int
 remove_step_dir(int dirfd, const char *dir, const struct vk_manifest *m, const char *name)
 {
   if (chain_used(m, name)) {
     vk_warn("not removing %s/%s: a committed backup uses it", dir, name);
-    return;
+    return 0;
   }
   vk_sweep_temps(dirfd, dir, name);
-  if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+  if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
     vk_warn("cannot remove %s/%s: %s", dir, name, strerror(errno));
+    return 1;
+  }
+  return 0;
 }
 
 /* After removing the files of ACTION: sweep our temporary files out of
@@ -242,28 +248,32 @@ sync_step_dirs(const struct vk_journal *j, enum vk_step_action action, int dirfd
   }
 }
 
-void
+int
 vk_journal_roll_back(const struct vk_journal *j, int dirfd, const char *dir,
                      const struct vk_manifest *m)
 {
+  int failed = 0;
   for (size_t i = j->nr_steps; i-- > 0; )
     if (j->steps[i].action == VK_STEP_CREATE && j->steps[i].type == VK_STEP_FILE)
-      remove_step_file(dirfd, dir, m, j->steps[i].name);
+      failed += remove_step_file(dirfd, dir, m, j->steps[i].name);
   sync_step_dirs(j, VK_STEP_CREATE, dirfd, dir, true);
   for (size_t i = j->nr_steps; i-- > 0; )
     if (j->steps[i].action == VK_STEP_CREATE && j->steps[i].type == VK_STEP_DIRECTORY)
-      remove_step_dir(dirfd, dir, m, j->steps[i].name);
+      failed += remove_step_dir(dirfd, dir, m, j->steps[i].name);
+  return failed;
 }
 
-void
+int
 vk_journal_roll_forward(const struct vk_journal *j, int dirfd, const char *dir,
                         const struct vk_manifest *m)
 {
+  int failed = 0;
   for (size_t i = 0; i < j->nr_steps; i++)
     if (j->steps[i].action == VK_STEP_REMOVE && j->steps[i].type == VK_STEP_FILE)
-      remove_step_file(dirfd, dir, m, j->steps[i].name);
+      failed += remove_step_file(dirfd, dir, m, j->steps[i].name);
   sync_step_dirs(j, VK_STEP_REMOVE, dirfd, dir, false);
   for (size_t i = 0; i < j->nr_steps; i++)
     if (j->steps[i].action == VK_STEP_REMOVE && j->steps[i].type == VK_STEP_DIRECTORY)
-      remove_step_dir(dirfd, dir, m, j->steps[i].name);
+      failed += remove_step_dir(dirfd, dir, m, j->steps[i].name);
+  return failed;
 }

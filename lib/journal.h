@@ -70,15 +70,16 @@ int vk_journal_parse(xmlDocPtr doc, const char *path, struct vk_journal *j);
 bool vk_journal_committed(const struct vk_journal *j, const struct vk_manifest *m);
 /* Undo J's steps in the domain directory DIRFD (DIR in messages): remove
  * what it created, newest first, with our temporary files in the
- * directories it wrote to; never a file or chain M uses.  Failures are
- * warnings.
+ * directories it wrote to; never a file or chain M uses.  Returns the
+ * number of steps that could not be undone (each warned about): the
+ * journal must then be kept, so that the next run tries again.
  */
-void vk_journal_roll_back(const struct vk_journal *j, int dirfd, const char *dir,
+int vk_journal_roll_back(const struct vk_journal *j, int dirfd, const char *dir,
                           const struct vk_manifest *m);
 /* Finish committed J: remove what it was to remove (never a file or chain
- * M uses).  Failures are warnings.
+ * M uses).  Returns the number of steps that failed (each warned about).
  */
-void vk_journal_roll_forward(const struct vk_journal *j, int dirfd, const char *dir,
+int vk_journal_roll_forward(const struct vk_journal *j, int dirfd, const char *dir,
                              const struct vk_manifest *m);
 
 #endif

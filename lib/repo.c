@@ -183,13 +183,20 @@ recover_journal(struct vk_repo *r, const char *path, struct vk_journal *j)
     j->backup = NULL;
     return 0;
   }
+  int failed;
   if (committed) {
     vk_warn("finishing the %s interrupted after its commit (%s)", vk_txn_kind_name(j->kind),
             path);
-    vk_journal_roll_forward(j, r->dirfd, r->dir, &r->m);
+    failed = vk_journal_roll_forward(j, r->dirfd, r->dir, &r->m);
   } else {
     vk_warn("rolling back the interrupted %s (%s)", vk_txn_kind_name(j->kind), path);
-    vk_journal_roll_back(j, r->dirfd, r->dir, &r->m);
+    failed = vk_journal_roll_back(j, r->dirfd, r->dir, &r->m);
+  }
+  if (failed) {
+    vk_error(VK_EXIT_FAILURE, "%s: %d step%s of the interrupted %s could not be finished "
+             "(above); the journal is kept for the next run", path, failed,
+             failed == 1 ? "" : "s", vk_txn_kind_name(j->kind));
+    return -1;
   }
   return remove_journal(r);
 }
@@ -669,26 +676,35 @@ vk_repo_commit(struct vk_repo *r, struct vk_backup *b)
 }
 
 /* Remove the files of uncommitted backup B (never one the manifest names):
- * roll back its transaction.
+ * roll back its transaction.  0, or -1 (reported) when some are left: the
+ * journal must then stay, for the next run to finish the rollback.
  */
-static void
+static int
 remove_backup_files(struct vk_repo *r, const struct vk_backup *b)
 {
   struct vk_journal j = { .kind = VK_TXN_BACKUP };
   vk_journal_for_backup(&j, b);
-  vk_journal_roll_back(&j, r->dirfd, r->dir, &r->m);
+  int failed = vk_journal_roll_back(&j, r->dirfd, r->dir, &r->m);
   vk_journal_clear(&j);
+  if (failed) {
+    vk_error(VK_EXIT_FAILURE, "backup %s: %d of its files could not be removed (above); its "
+             "journal %s/%s is kept and the next run for this domain removes them", b->id,
+             failed, r->dir, JOURNAL);
+    return -1;
+  }
+  return 0;
 }
 
-void
+int
 vk_repo_abort(struct vk_repo *r, struct vk_backup *b)
 {
   if (!b || b != r->current || r->state != CUR_ACTIVE || r->lockfd < 0)
-    return;
+    return 0;
   vk_debug("backup %s aborted: removing its files", b->id);
-  remove_backup_files(r, b);
-  if (remove_journal(r) == 0)
-    r->state = CUR_DONE;
+  if (remove_backup_files(r, b) < 0 || remove_journal(r) < 0)
+    return -1;
+  r->state = CUR_DONE;
+  return 0;
 }
 
 const struct vk_backup *
@@ -705,8 +721,7 @@ vk_repo_recover(struct vk_repo *r)
   if (!r->pending)
     return 0;
   vk_debug("rolling back interrupted backup %s", r->pending->id);
-  remove_backup_files(r, r->pending);
-  if (remove_journal(r) < 0)
+  if (remove_backup_files(r, r->pending) < 0 || remove_journal(r) < 0)
     return -1;
   vk_backup_free(r->pending);
   r->pending = NULL;

@@ -85,8 +85,11 @@ int vk_repo_write_file(struct vk_repo *r, const char *relative, const char *cont
  * their SHA-256, append B to the manifest (crash-safe), remove the journal.
  */
 int vk_repo_commit(struct vk_repo *r, struct vk_backup *b);
-/* Give up B: remove its files, its new chain directory and the journal. */
-void vk_repo_abort(struct vk_repo *r, struct vk_backup *b);
+/* Give up B: remove its files, its new chain directory, then the journal.
+ * -1 (reported) when some file could not be removed: the journal stays,
+ * and the next run that opens the repository with LOCK finishes the job.
+ */
+int vk_repo_abort(struct vk_repo *r, struct vk_backup *b);
 
 /* The journal of a backup interrupted by a crash, found when the repository
  * was opened with LOCK, or NULL (a journal of another kind was rolled back

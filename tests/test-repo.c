@@ -673,6 +673,50 @@ test_recovery(void)
   vk_repo_close(r);
 }
 
+/* vk_repo_recover for in_child. */
+static int
+recover_in_child(void *arg)
+{
+  return vk_repo_recover(arg);
+}
+
+/* A rollback that cannot remove a file (a directory was put in its place)
+ * keeps the journal and says so; once the obstacle is gone, the next run
+ * finishes it.
+ */
+static void
+test_recovery_incomplete(void)
+{
+  const struct crash_case c = { "stuck", VK_LEVEL_FULL };
+  CLEANUP_FREE char *err = NULL;
+  int rc = in_child(begin_and_die, (void *)&c, &err);
+  CHECK(rc == 128 + SIGKILL, "stuck: child died: %d %s", rc, err);
+  struct vk_repo *r = NULL;
+  if (vk_repo_open(repo, c.domain, false, true, &r) < 0 || !vk_repo_pending(r)) {
+    CHECK(0, "stuck: open with a pending journal");
+    vk_repo_close(r);
+    return;
+  }
+  CLEANUP_FREE char *disk = vk_repo_path(r, vk_repo_pending(r)->disks[0].file);
+  CLEANUP_FREE char *inner = vk_xasprintf("%s/x", disk);
+  CLEANUP_FREE char *journal = vk_xasprintf("%s/%s/pending.xml", repo, c.domain);
+  CHECK(unlink(disk) == 0 && mkdir(disk, 0700) == 0 && put(inner, "x", 1) == 0,
+        "stuck: a non-empty directory in place of the partial file");
+  free(err);
+  err = NULL;
+  rc = in_child(recover_in_child, r, &err);
+  CHECK(rc == VK_EXIT_FAILURE && strstr(err, "could not be removed") &&
+        strstr(err, "journal") && file_exists(journal),
+        "stuck: incomplete rollback keeps the journal: %d %s", rc, err);
+  vk_repo_close(r);
+  CHECK(unlink(inner) == 0 && rmdir(disk) == 0, "stuck: obstacle removed");
+  r = NULL;
+  CHECK(vk_repo_open(repo, c.domain, false, true, &r) == 0 && vk_repo_pending(r) &&
+        vk_repo_recover(r) == 0 && !file_exists(journal),
+        "stuck: the next run finishes the rollback");
+  vk_repo_close(r);
+}
+
 /* ---- names ---- */
 
 struct name_case {
@@ -1367,6 +1411,7 @@ static const struct {
   { "roundtrip", test_roundtrip },
   { "lock", test_lock },
   { "recovery", test_recovery },
+  { "recovery-incomplete", test_recovery_incomplete },
   { "journal", test_journal },
   { "names", test_names },
   { "corrupt", test_corrupt },
