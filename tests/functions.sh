@@ -84,7 +84,7 @@ assert_grep ()
     if ! grep -E -q -e "$1" "$2"; then
         echo "--- $2:" >&2
         cat "$2" >&2
-        fail "'$2' does not match '$1'"
+        fail "'$2' does not match $(printf '%q' "$1")"
     fi
 }
 
@@ -93,10 +93,11 @@ assert_grep ()
 # Fail if FILE has a line matching the extended regular expression.
 assert_no_grep ()
 {
-    if grep -E -q -e "$1" "$2"; then
+    # -a: a terminal transcript (script(1)) is text even with odd bytes.
+    if grep -a -E -q -e "$1" "$2"; then
         echo "--- $2:" >&2
         cat "$2" >&2
-        fail "'$2' unexpectedly matches '$1'"
+        fail "'$2' unexpectedly matches $(printf '%q' "$1")"
     fi
 }
 

@@ -66,7 +66,8 @@ test "$(checkpoints)" = ""
 test "$(nbackups "$R")" -eq 0
 test "$(disk_files "$R")" -eq 0
 test ! -e "$R/$dom/pending.xml"
-! virsh domjobinfo "$dom" | grep -q '^Operation: *Backup'
+virsh domjobinfo "$dom" > "$TMPD/job"
+assert_no_grep '^Operation: *Backup' "$TMPD/job"
 
 # 1b. SIGTERM (systemd stopping a timer's service) is handled the same way.
 "$VCKPT" backup "$dom" --repo "$R" --full --name term1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
@@ -135,7 +136,8 @@ rc=0; wait $pid || rc=$?
 cat "$TMPD/e"
 test $rc -eq 1
 grep -q "the domain stopped during the backup" "$TMPD/e"
-! virsh -q checkpoint-list "$dom" --name | grep -q q1
+virsh -q checkpoint-list "$dom" --name > "$TMPD/checkpoints"
+assert_no_grep '^q1$' "$TMPD/checkpoints"
 test "$(nbackups "$R")" -eq 1
 test "$(disk_files "$R")" -eq 2
 lab_domain_start "$dom"
@@ -178,7 +180,8 @@ grep -q "locked by pid $pid " "$err"
 rc=0; wait $pid || rc=$?
 test $rc -eq 0 || { cat "$TMPD/e"; fail "the first run failed: exit $rc"; }
 test "$(nbackups "$R")" -eq $((before + 1))
-! virsh -q checkpoint-list "$dom" --name | grep -q c2
+virsh -q checkpoint-list "$dom" --name > "$TMPD/checkpoints"
+assert_no_grep '^c2$' "$TMPD/checkpoints"
 
 # 8. --quiesce without a guest agent: a clear failure, nothing left behind.
 before=$(nbackups "$R")
@@ -198,6 +201,6 @@ script -qec "$(printf '%q ' "$VCKPT" backup "$dom" --repo "$R" --full --name p1)
 grep -aq '[0-9]%  .* of .*/s' "$TMPD/tty.out" || fail "no progress line on a terminal"
 grep -aq "Backup full-.* complete" "$TMPD/tty.out"
 script -qec "$(printf '%q ' "$VCKPT" -q backup "$dom" --repo "$R" --full --name p2)" /dev/null > "$TMPD/tty-q.out"
-! grep -aq '%  ' "$TMPD/tty-q.out"
+assert_no_grep '%  ' "$TMPD/tty-q.out"
 expect_exit 0 vckpt backup "$dom" --repo "$R" --full --name p3
-! grep -q '%  ' "$err"
+assert_no_grep '%  ' "$err"

@@ -68,8 +68,9 @@ for i in 0 1 2 3 4; do
     done
 done
 # The models really differ from one point to the next (the test can fail).
-! qemu-img compare -q "$TMPD/m0-vda.qcow2" "$TMPD/m1-vda.qcow2"
-! qemu-img compare -q "$TMPD/m2-vdb.qcow2" "$TMPD/m1-vdb.qcow2"
+# qemu-img compare: 1 means the images differ (2 would be an error).
+expect_exit 1 qemu-img compare -q "$TMPD/m0-vda.qcow2" "$TMPD/m1-vda.qcow2"
+expect_exit 1 qemu-img compare -q "$TMPD/m2-vdb.qcow2" "$TMPD/m1-vdb.qcow2"
 
 # --latest is the default; --disk picks disks.
 mkdir "$TMPD/rl"
@@ -109,7 +110,10 @@ if virsh dominfo web-restored >/dev/null 2>&1; then fail "a refused restore defi
 expect_exit 0 vckpt restore "$dom" --repo "$R" --at k2 --to "$TMPD/rd" --define web-restored --no-verify
 test "$(virsh domuuid web-restored)" != "$(virsh domuuid "$dom")"
 virsh dumpxml web-restored | grep -q "$TMPD/rd/web-restored-vda.qcow2"
-! virsh dumpxml web-restored | grep -q "$(lab_disk_path "$dom" vda)"
+virsh dumpxml web-restored > "$TMPD/web-restored.xml"
+if grep -q -F -e "$(lab_disk_path "$dom" vda)" "$TMPD/web-restored.xml"; then
+    fail "the restored domain still uses the original's disk image"
+fi
 qemu-img compare -q "$TMPD/m2-vda.qcow2" "$TMPD/rd/web-restored-vda.qcow2"
 virsh start web-restored
 virsh destroy web-restored
@@ -146,7 +150,8 @@ jq -r .checkpoint_xml "$out" > "$TMPD/c.xml"
 xmllint --noout --relaxng "$LIBVIRT_SCHEMAS/domainbackup.rng" "$TMPD/b.xml"
 xmllint --noout --relaxng "$LIBVIRT_SCHEMAS/domaincheckpoint.rng" "$TMPD/c.xml"
 grep -q '<incremental>k4</incremental>' "$TMPD/b.xml"
-! virsh -q checkpoint-list "$dom" --name | grep -q k9
+virsh -q checkpoint-list "$dom" --name > "$TMPD/checkpoints"
+assert_no_grep '^k9$' "$TMPD/checkpoints"
 test "$(jq -r '.backups | length' <(vckpt --json list-backups "$dom" --repo "$R"))" = 5
 
 # validate --repo: the repository side of the preflight, read-only.

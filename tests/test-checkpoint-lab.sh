@@ -120,7 +120,9 @@ test "$(virsh checkpoint-parent "$dom" c2)" = c1
 # All or none: a second file that libvirt refuses undoes the first.
 expect_exit 0 vckpt checkpoint delete "$dom" c1 --children --metadata-only
 sed "s/checkpoint='bitmap'/checkpoint='bogus'/" "$TMPD/c2.xml" > "$TMPD/c2-bad.xml"
-! cmp -s "$TMPD/c2.xml" "$TMPD/c2-bad.xml"
+if cmp -s "$TMPD/c2.xml" "$TMPD/c2-bad.xml"; then
+    fail "sed left c2.xml unchanged: the refused file would not be refused"
+fi
 rc=0; vckpt checkpoint redefine "$dom" "$TMPD/c1.xml" "$TMPD/c2-bad.xml" 2> "$TMPD/e" || rc=$?
 cat "$TMPD/e"
 test "$rc" -ne 0
