@@ -123,6 +123,22 @@ expect_exit ()
     fi
 }
 
+# wait_for SECONDS WHAT CMD [ARGS...]
+#
+# Poll for a state: run CMD every 0.05 s until it succeeds; fail with
+# "WHAT did not happen" if it never does within SECONDS.  Never sleep a
+# fixed time to let something happen: wait for it with this.
+wait_for ()
+{
+    local secs="$1" what="$2" i
+    shift 2
+    for (( i = 0; i < secs * 20; ++i )); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    "$@" || fail "$what did not happen within $secs s"
+}
+
 # vckpt [ARGS...]
 #
 # Run the binary under test, under valgrind when $VCKPT_VALGRIND is set

@@ -99,13 +99,18 @@ test ! -e "$R/$dom/pending.xml"
 restored_ok a1 vda vdb
 
 # 3. A second run while the repository is locked: busy, exit 5, at once.
-flock -o "$R/$dom/lock" sleep 30 & holder=$!   # -o: only flock holds the lock
-cleanup_fn kill $holder
-sleep 0.3
+# A holder that keeps the lock until $TMPD/hold goes (-o: only flock
+# holds it, not the command).
+touch "$TMPD/hold"
+cleanup_fn rm -f "$TMPD/hold"
+flock -o "$R/$dom/lock" sh -c "while [ -e '$TMPD/hold' ]; do sleep 0.05; done" & holder=$!
+lock_taken() { if flock -n "$R/$dom/lock" true; then return 1; fi; }
+wait_for 30 "the holder taking the lock" lock_taken
 expect_exit 5 vckpt backup "$dom" --repo "$R" --auto
 grep -q "locked" "$err"
 test "$(checkpoints)" = "a1 "
-kill $holder; wait $holder || true
+rm "$TMPD/hold"
+wait $holder
 
 # 4. ENOSPC: refused by the preflight; with --no-validate the copy fails
 #    for real in the middle and everything is rolled back.
