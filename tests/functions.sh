@@ -101,6 +101,60 @@ assert_no_grep ()
     fi
 }
 
+# assert_finding FILE CODE [KEY=VALUE | KEY~REGEX | KEY=]...
+# assert_no_finding FILE CODE [KEY=VALUE | KEY~REGEX | KEY=]...
+#
+# FILE holds the --json output of validate or verify (.findings) or of
+# backup (.preflight.findings).  Fail unless (assert_no_finding: if) it
+# has a finding with code CODE whose fields (severity, disk, image,
+# bitmap, checkpoint, message, ...) satisfy every condition: KEY=VALUE
+# equal, KEY~REGEX matching (jq's test(), PCRE-like), KEY= null.
+# Findings are decided by their code, never by columns of the text.
+_finding_filter ()
+{
+    local kv i=0
+    _finding_args=(--arg code "$1")
+    _finding_sel='.code == $code'
+    shift
+    for kv in "$@"; do
+        i=$((i + 1))
+        [[ "$kv" =~ ^([a-z_]+)([=~])(.*)$ ]] || fail "finding condition '$kv'?"
+        if [ "${BASH_REMATCH[2]}" = "~" ]; then
+            _finding_sel+=" and ((.${BASH_REMATCH[1]} // \"\") | test(\$v$i))"
+        elif [ -z "${BASH_REMATCH[3]}" ]; then
+            _finding_sel+=" and .${BASH_REMATCH[1]} == null"
+        else
+            _finding_sel+=" and .${BASH_REMATCH[1]} == \$v$i"
+        fi
+        _finding_args+=(--arg "v$i" "${BASH_REMATCH[3]}")
+    done
+}
+_has_finding ()
+{
+    local file="$1"
+    shift
+    _finding_filter "$@"
+    jq -e "${_finding_args[@]}" \
+       "[(.findings // .preflight.findings // [])[] | select($_finding_sel)] != []" \
+       "$file" >/dev/null
+}
+assert_finding ()
+{
+    if ! _has_finding "$@"; then
+        echo "--- $1:" >&2
+        cat "$1" >&2
+        fail "'$1' has no finding $(printf '%q ' "${@:2}")"
+    fi
+}
+assert_no_finding ()
+{
+    if _has_finding "$@"; then
+        echo "--- $1:" >&2
+        cat "$1" >&2
+        fail "'$1' has a finding $(printf '%q ' "${@:2}")"
+    fi
+}
+
 # expect_exit CODE CMD [ARGS...]
 #
 # Run CMD, fail unless it exits with exactly CODE.  Its stdout and stderr

@@ -95,8 +95,10 @@ expect_exit 0 vckpt verify "$dom" --repo "$R"
 grep -q '^OK: 5 backups, 10 disk files, 0 problems' "$out"
 f=$(jq -r '.backups[1].disks[0].file' <(vckpt --json list-backups "$dom" --repo "$R"))
 printf '\xff' | dd of="$R/$dom/$f" bs=1 seek=$((3 * 1024 * 1024)) conv=notrunc status=none
+expect_exit 1 vckpt --json verify "$dom" --repo "$R"
+assert_finding "$out" checksum-mismatch severity=error disk=vda
+jq -e '.findings | length == 1' "$out"
 expect_exit 1 vckpt verify "$dom" --repo "$R"
-grep -q '^error *checksum-mismatch *vda ' "$out"
 grep -q '^FAILED: 5 backups, 10 disk files, 1 problem' "$out"
 
 # restore --define: a new domain on the restored images, with a new UUID,
@@ -136,8 +138,8 @@ expect_exit 2 vckpt backup "$dom" --repo "$R" --full --auto
 expect_exit 2 vckpt backup "$dom" --repo "$R" --full --name 'a/b'
 expect_exit 3 vckpt backup 'no such domain' --repo "$R" --full
 expect_exit 3 vckpt backup "$dom" --repo "$R" --full --disk vdz
-expect_exit 4 vckpt backup "$dom" --repo "$R" --incremental nochk
-grep -q 'previous-backup-missing' "$out"
+expect_exit 4 vckpt --json backup "$dom" --repo "$R" --incremental nochk
+assert_finding "$out" previous-backup-missing severity=error
 expect_exit 2 vckpt backup "$dom" --repo "$R" --full --name k1
 grep -q "checkpoint 'k1' already exists" "$err"
 test "$(virsh -q checkpoint-list "$dom" --name | sort | tr '\n' ' ')" = "k0 k1 k2 k3 k4 "
@@ -158,10 +160,10 @@ test "$(jq -r '.backups | length' <(vckpt --json list-backups "$dom" --repo "$R"
 expect_exit 0 vckpt validate "$dom" --repo "$R"
 grep -q '^OK: an incremental backup' "$out"
 expect_exit 0 vckpt checkpoint create "$dom" loose
-expect_exit 4 vckpt validate "$dom" --repo "$R"
-grep -q "^error *previous-backup-missing .*no complete backup that ended at checkpoint 'loose'" "$out"
-expect_exit 4 vckpt validate "$dom" --repo "$TMPD/empty-repo"
-grep -q "^error *previous-backup-missing .*has no backup of 'web 1' yet" "$out"
+expect_exit 4 vckpt --json validate "$dom" --repo "$R"
+assert_finding "$out" previous-backup-missing severity=error "message~no complete backup that ended at checkpoint 'loose'"
+expect_exit 4 vckpt --json validate "$dom" --repo "$TMPD/empty-repo"
+assert_finding "$out" previous-backup-missing severity=error "message~has no backup of 'web 1' yet"
 test ! -e "$TMPD/empty-repo"
 expect_exit 0 vckpt validate "$dom" --full --repo "$TMPD/empty-repo"
 expect_exit 0 vckpt checkpoint delete "$dom" loose

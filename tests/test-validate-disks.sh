@@ -32,8 +32,8 @@ lab_write "$dom" vda 0x11 1M 1M
 lab_write "$dom" vdb 0x22 2M 1M
 expect_exit 0 vckpt validate "$dom"
 grep -q '^OK: ' "$out"
-grep -q '^warning *disk-raw *vdb ' "$out"
 expect_exit 0 vckpt --json validate "$dom"
+assert_finding "$out" disk-raw severity=warning disk=vdb
 jq -e '.ok and .whole == ["vdb"]' "$out"
 expect_exit 0 vckpt --json validate "$dom" --disk vda
 jq -e '.ok and .whole == []' "$out"
@@ -59,8 +59,9 @@ grep -q "disk 'vdz' not found" "$err"
 # A disk resized since the checkpoint is copied whole.
 lab_resize_disk "$dom" vda 128M
 lab_write "$dom" vda 0x44 100M 1M
-expect_exit 0 vckpt validate "$dom" --disk vda
-grep -q '^warning *disk-resized *vda .*resized since checkpoint .c1. (64.0 MiB -> 128.0 MiB)' "$out"
+expect_exit 0 vckpt --json validate "$dom" --disk vda
+assert_finding "$out" disk-resized severity=warning disk=vda \
+    "message~resized since checkpoint 'c1' \\(64\\.0 MiB -> 128\\.0 MiB\\)"
 expect_exit 0 vckpt --json validate "$dom" --disk vda,vdb
 jq -e '.ok and (.whole | sort) == ["vda", "vdb"]' "$out"
 lab_libvirt_backup_perdisk "$dom" c1 "$TMPD/bk3" "" "" vda:full vdb:full
@@ -72,7 +73,7 @@ test "$(qemu-img info --output=json "$TMPD/bk3/vda.qcow2" | jq -r '."virtual-siz
 expect_exit 0 vckpt checkpoint create "$dom" c2 --disk vda
 expect_exit 0 vckpt validate "$dom" --disk vda
 lab_libvirt_pull_start "$dom" "$TMPD/nbd.sock" vda
-expect_exit 4 vckpt validate "$dom" --disk vda
-grep -q '^error *job-running *- .*another job' "$out"
+expect_exit 4 vckpt --json validate "$dom" --disk vda
+assert_finding "$out" job-running severity=error disk= "message~another job"
 virsh domjobabort "$dom"
 expect_exit 0 vckpt validate "$dom" --disk vda
