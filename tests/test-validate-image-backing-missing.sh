@@ -2,7 +2,7 @@
 # A backing file that is not there: refused (backing-missing).
 . "${srcdir:-.}/validate-images-functions.sh"
 set -e -x
-vi_setup
+vi_setup --image-only
 
 mv "$img" "$dir/base.qcow2"
 qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$img"

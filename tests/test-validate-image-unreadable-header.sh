@@ -3,7 +3,7 @@
 # (image-unreadable), never a crash.
 . "${srcdir:-.}/validate-images-functions.sh"
 set -e -x
-vi_setup
+vi_setup --image-only
 
 truncate -s 50 "$img"
 refused image-unreadable --full
