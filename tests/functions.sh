@@ -84,7 +84,7 @@ assert_grep ()
     if ! grep -E -q -e "$1" "$2"; then
         echo "--- $2:" >&2
         cat "$2" >&2
-        fail "'$2' does not match '$1'"
+        fail "'$2' does not match $(printf '%q' "$1")"
     fi
 }
 
@@ -93,10 +93,65 @@ assert_grep ()
 # Fail if FILE has a line matching the extended regular expression.
 assert_no_grep ()
 {
-    if grep -E -q -e "$1" "$2"; then
+    # -a: a terminal transcript (script(1)) is text even with odd bytes.
+    if grep -a -E -q -e "$1" "$2"; then
         echo "--- $2:" >&2
         cat "$2" >&2
-        fail "'$2' unexpectedly matches '$1'"
+        fail "'$2' unexpectedly matches $(printf '%q' "$1")"
+    fi
+}
+
+# assert_finding FILE CODE [KEY=VALUE | KEY~REGEX | KEY=]...
+# assert_no_finding FILE CODE [KEY=VALUE | KEY~REGEX | KEY=]...
+#
+# FILE holds the --json output of validate or verify (.findings) or of
+# backup (.preflight.findings).  Fail unless (assert_no_finding: if) it
+# has a finding with code CODE whose fields (severity, disk, image,
+# bitmap, checkpoint, message, ...) satisfy every condition: KEY=VALUE
+# equal, KEY~REGEX matching (jq's test(), PCRE-like), KEY= null.
+# Findings are decided by their code, never by columns of the text.
+_finding_filter ()
+{
+    local kv i=0
+    _finding_args=(--arg code "$1")
+    _finding_sel='.code == $code'
+    shift
+    for kv in "$@"; do
+        i=$((i + 1))
+        [[ "$kv" =~ ^([a-z_]+)([=~])(.*)$ ]] || fail "finding condition '$kv'?"
+        if [ "${BASH_REMATCH[2]}" = "~" ]; then
+            _finding_sel+=" and ((.${BASH_REMATCH[1]} // \"\") | test(\$v$i))"
+        elif [ -z "${BASH_REMATCH[3]}" ]; then
+            _finding_sel+=" and .${BASH_REMATCH[1]} == null"
+        else
+            _finding_sel+=" and .${BASH_REMATCH[1]} == \$v$i"
+        fi
+        _finding_args+=(--arg "v$i" "${BASH_REMATCH[3]}")
+    done
+}
+_has_finding ()
+{
+    local file="$1"
+    shift
+    _finding_filter "$@"
+    jq -e "${_finding_args[@]}" \
+       "[(.findings // .preflight.findings // [])[] | select($_finding_sel)] != []" \
+       "$file" >/dev/null
+}
+assert_finding ()
+{
+    if ! _has_finding "$@"; then
+        echo "--- $1:" >&2
+        cat "$1" >&2
+        fail "'$1' has no finding $(printf '%q ' "${@:2}")"
+    fi
+}
+assert_no_finding ()
+{
+    if _has_finding "$@"; then
+        echo "--- $1:" >&2
+        cat "$1" >&2
+        fail "'$1' has a finding $(printf '%q ' "${@:2}")"
     fi
 }
 
@@ -120,6 +175,22 @@ expect_exit ()
     if [ "$rc" -ne "$want" ]; then
         fail "'$*' exited with $rc, expected $want"
     fi
+}
+
+# wait_for SECONDS WHAT CMD [ARGS...]
+#
+# Poll for a state: run CMD every 0.05 s until it succeeds; fail with
+# "WHAT did not happen" if it never does within SECONDS.  Never sleep a
+# fixed time to let something happen: wait for it with this.
+wait_for ()
+{
+    local secs="$1" what="$2" i
+    shift 2
+    for (( i = 0; i < secs * 20; ++i )); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    "$@" || fail "$what did not happen within $secs s"
 }
 
 # vckpt [ARGS...]

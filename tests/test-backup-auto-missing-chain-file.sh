@@ -21,8 +21,8 @@ lab_write "$dom" vda 0x33 4M 1M
 f=$(vckpt --json list-backups "$dom" --repo "$R" | jq -r '.backups[0].disks[0].file')
 rm "$R/$dom/$f"
 
-expect_exit 4 vckpt backup "$dom" --repo "$R" --incremental m2 --name bad
-assert_grep "previous-backup-damaged" "$out"
+expect_exit 4 vckpt --json backup "$dom" --repo "$R" --incremental m2 --name bad
+assert_finding "$out" previous-backup-damaged severity=error
 if virsh checkpoint-info "$dom" bad >/dev/null 2>&1; then fail "a refused backup left checkpoint 'bad'"; fi
 
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name m3

@@ -28,10 +28,10 @@ done
 [ "$rec" = "$live" ] || fail "no attempt re-created the checkpoint within the same second"
 lab_write "$dom" vda 0x12 8M 1M
 
-expect_exit 4 vckpt validate "$dom" --repo "$R"
-assert_grep "^error *checkpoint-replaced .*with another identity" "$out"
-expect_exit 4 vckpt backup "$dom" --repo "$R" --incremental s$n --name bad
-assert_grep "^error *checkpoint-replaced " "$out"
+expect_exit 4 vckpt --json validate "$dom" --repo "$R"
+assert_finding "$out" checkpoint-replaced severity=error "message~with another identity"
+expect_exit 4 vckpt --json backup "$dom" --repo "$R" --incremental s$n --name bad
+assert_finding "$out" checkpoint-replaced severity=error
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name t$n
 jq -e '.level == "full" and (.auto_reason | test("^checkpoint-replaced: "))' "$out"
 mkdir "$TMPD/r"

@@ -20,10 +20,10 @@ expect_exit 0 vckpt checkpoint delete "$dom" chk1
 expect_exit 0 vckpt checkpoint create "$dom" chk1
 lab_write "$dom" vda 0x12 8M 1M                      # Y
 
-expect_exit 4 vckpt validate "$dom" --repo "$R"
-assert_grep "^error *checkpoint-replaced .*checkpoint 'chk1' is not the one backup full-" "$out"
-expect_exit 4 vckpt backup "$dom" --repo "$R" --incremental chk1 --name bad
-assert_grep "^error *checkpoint-replaced " "$out"
+expect_exit 4 vckpt --json validate "$dom" --repo "$R"
+assert_finding "$out" checkpoint-replaced severity=error "message~checkpoint 'chk1' is not the one backup full-"
+expect_exit 4 vckpt --json backup "$dom" --repo "$R" --incremental chk1 --name bad
+assert_finding "$out" checkpoint-replaced severity=error
 test "$(virsh -q checkpoint-list "$dom" --name | sort | tr '\n' ' ')" = "chk1 "
 
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name chk2

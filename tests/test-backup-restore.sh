@@ -68,8 +68,9 @@ for i in 0 1 2 3 4; do
     done
 done
 # The models really differ from one point to the next (the test can fail).
-! qemu-img compare -q "$TMPD/m0-vda.qcow2" "$TMPD/m1-vda.qcow2"
-! qemu-img compare -q "$TMPD/m2-vdb.qcow2" "$TMPD/m1-vdb.qcow2"
+# qemu-img compare: 1 means the images differ (2 would be an error).
+expect_exit 1 qemu-img compare -q "$TMPD/m0-vda.qcow2" "$TMPD/m1-vda.qcow2"
+expect_exit 1 qemu-img compare -q "$TMPD/m2-vdb.qcow2" "$TMPD/m1-vdb.qcow2"
 
 # --latest is the default; --disk picks disks.
 mkdir "$TMPD/rl"
@@ -94,8 +95,10 @@ expect_exit 0 vckpt verify "$dom" --repo "$R"
 grep -q '^OK: 5 backups, 10 disk files, 0 problems' "$out"
 f=$(jq -r '.backups[1].disks[0].file' <(vckpt --json list-backups "$dom" --repo "$R"))
 printf '\xff' | dd of="$R/$dom/$f" bs=1 seek=$((3 * 1024 * 1024)) conv=notrunc status=none
+expect_exit 1 vckpt --json verify "$dom" --repo "$R"
+assert_finding "$out" checksum-mismatch severity=error disk=vda
+jq -e '.findings | length == 1' "$out"
 expect_exit 1 vckpt verify "$dom" --repo "$R"
-grep -q '^error *checksum-mismatch *vda ' "$out"
 grep -q '^FAILED: 5 backups, 10 disk files, 1 problem' "$out"
 
 # restore --define: a new domain on the restored images, with a new UUID,
@@ -109,7 +112,10 @@ if virsh dominfo web-restored >/dev/null 2>&1; then fail "a refused restore defi
 expect_exit 0 vckpt restore "$dom" --repo "$R" --at k2 --to "$TMPD/rd" --define web-restored --no-verify
 test "$(virsh domuuid web-restored)" != "$(virsh domuuid "$dom")"
 virsh dumpxml web-restored | grep -q "$TMPD/rd/web-restored-vda.qcow2"
-! virsh dumpxml web-restored | grep -q "$(lab_disk_path "$dom" vda)"
+virsh dumpxml web-restored > "$TMPD/web-restored.xml"
+if grep -q -F -e "$(lab_disk_path "$dom" vda)" "$TMPD/web-restored.xml"; then
+    fail "the restored domain still uses the original's disk image"
+fi
 qemu-img compare -q "$TMPD/m2-vda.qcow2" "$TMPD/rd/web-restored-vda.qcow2"
 virsh start web-restored
 virsh destroy web-restored
@@ -132,8 +138,8 @@ expect_exit 2 vckpt backup "$dom" --repo "$R" --full --auto
 expect_exit 2 vckpt backup "$dom" --repo "$R" --full --name 'a/b'
 expect_exit 3 vckpt backup 'no such domain' --repo "$R" --full
 expect_exit 3 vckpt backup "$dom" --repo "$R" --full --disk vdz
-expect_exit 4 vckpt backup "$dom" --repo "$R" --incremental nochk
-grep -q 'previous-backup-missing' "$out"
+expect_exit 4 vckpt --json backup "$dom" --repo "$R" --incremental nochk
+assert_finding "$out" previous-backup-missing severity=error
 expect_exit 2 vckpt backup "$dom" --repo "$R" --full --name k1
 grep -q "checkpoint 'k1' already exists" "$err"
 test "$(virsh -q checkpoint-list "$dom" --name | sort | tr '\n' ' ')" = "k0 k1 k2 k3 k4 "
@@ -146,17 +152,18 @@ jq -r .checkpoint_xml "$out" > "$TMPD/c.xml"
 xmllint --noout --relaxng "$LIBVIRT_SCHEMAS/domainbackup.rng" "$TMPD/b.xml"
 xmllint --noout --relaxng "$LIBVIRT_SCHEMAS/domaincheckpoint.rng" "$TMPD/c.xml"
 grep -q '<incremental>k4</incremental>' "$TMPD/b.xml"
-! virsh -q checkpoint-list "$dom" --name | grep -q k9
+virsh -q checkpoint-list "$dom" --name > "$TMPD/checkpoints"
+assert_no_grep '^k9$' "$TMPD/checkpoints"
 test "$(jq -r '.backups | length' <(vckpt --json list-backups "$dom" --repo "$R"))" = 5
 
 # validate --repo: the repository side of the preflight, read-only.
 expect_exit 0 vckpt validate "$dom" --repo "$R"
 grep -q '^OK: an incremental backup' "$out"
 expect_exit 0 vckpt checkpoint create "$dom" loose
-expect_exit 4 vckpt validate "$dom" --repo "$R"
-grep -q "^error *previous-backup-missing .*no complete backup that ended at checkpoint 'loose'" "$out"
-expect_exit 4 vckpt validate "$dom" --repo "$TMPD/empty-repo"
-grep -q "^error *previous-backup-missing .*has no backup of 'web 1' yet" "$out"
+expect_exit 4 vckpt --json validate "$dom" --repo "$R"
+assert_finding "$out" previous-backup-missing severity=error "message~no complete backup that ended at checkpoint 'loose'"
+expect_exit 4 vckpt --json validate "$dom" --repo "$TMPD/empty-repo"
+assert_finding "$out" previous-backup-missing severity=error "message~has no backup of 'web 1' yet"
 test ! -e "$TMPD/empty-repo"
 expect_exit 0 vckpt validate "$dom" --full --repo "$TMPD/empty-repo"
 expect_exit 0 vckpt checkpoint delete "$dom" loose

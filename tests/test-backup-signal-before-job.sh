@@ -22,6 +22,7 @@ for (( i = 0; i < 2000; i++ )); do
     kill -0 $pid 2>/dev/null || { cat "$TMPD/e" >&2; fail "vckpt ended before writing its journal"; }
     sleep 0.01
 done
+grep -q 'journal written' "$TMPD/e" || fail "vckpt did not write its journal within 20 s"
 kill -TERM $pid
 rc=0; wait $pid || rc=$?
 cat "$TMPD/e"

@@ -20,7 +20,7 @@ test "$(xmllint --xpath 'string(/domaincheckpoint/description)' "$TMPD/c1.xml")"
 # Without a name libvirt chooses one: the XML has no <name>.
 expect_exit 0 vckpt -c "$nowhere" checkpoint create web1 --print-xml
 xmllint --noout --relaxng "$rng" "$out"
-! grep -q '<name>' "$out"
+assert_no_grep '<name>' "$out"
 
 # With --disk (test driver: one disk, vda) the disk is listed.
 expect_exit 0 vckpt -c test:///default checkpoint create test c2 --disk vda --print-xml

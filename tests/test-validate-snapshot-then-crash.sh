@@ -23,8 +23,9 @@ lab_domain_kill "$dom"
 
 # Shut off: the overlay's file has no c1, only its backing file has.
 test "$(lab_disk_path "$dom" vda)" = "$images/ov1.qcow2"
-expect_exit 4 vckpt validate "$dom"
-grep -q "^error *bitmap-missing *vda *$images/ov1.qcow2: the top image has no bitmap 'c1'" "$out"
+expect_exit 4 vckpt --json validate "$dom"
+assert_finding "$out" bitmap-missing severity=error disk=vda image="$images/ov1.qcow2" \
+    "message~^the top image has no bitmap 'c1'"
 
 # Running again: QEMU loaded c1 from the backing file only.
 lab_domain_start "$dom"

@@ -12,8 +12,10 @@ reader=$!
 cleanup_fn rm -f "$TMPD/hold"
 for (( i = 0; i < 600; i++ )); do
     if ! flock -n -x "$R/$dom/lock" true; then break; fi
+    kill -0 $reader 2>/dev/null || fail "the reader ended before it took the lock"
     sleep 0.1
 done
+if flock -n -x "$R/$dom/lock" true; then fail "the reader did not take the lock within 60 s"; fi
 lab_write "$dom" vda 0x44 2M 1M
 "$VCKPT" -v backup "$dom" --auto --name c3 --repo "$R" >"$TMPD/b.out" 2>"$TMPD/b.err" &
 backup=$!
