@@ -274,7 +274,7 @@ vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
   int begun = virDomainBackupBegin(dom, backup_xml, checkpoint_xml,
                                    VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL);
   if (begun < 0)
-    vk_virt_error("cannot start the backup");
+    vk_virt_job_error("cannot start the backup");
   if (quiesce && virDomainFSThaw(dom, NULL, 0, 0) < 0)
     vk_warn("cannot thaw the guest's file systems: %s", vk_virt_last_message());
   if (begun < 0)
