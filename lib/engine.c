@@ -19,6 +19,7 @@
 #include "backup.h"
 #include "ckpt.h"
 #include "engine.h"
+#include "job.h"
 #include "meta.h"
 #include "util.h"
 #include "virt.h"
@@ -80,7 +81,7 @@ drop_checkpoint(virDomainPtr dom, const char *name, char **why)
  * The journal goes only once the checkpoint is confirmed gone.
  */
 static int
-recover(virDomainPtr dom, struct vk_repo *repo)
+recover(virDomainPtr dom, struct vk_repo *repo, const struct vk_flow_cb *cb)
 {
   const struct vk_backup *p = vk_repo_pending(repo);
   if (!p)
@@ -90,7 +91,8 @@ recover(virDomainPtr dom, struct vk_repo *repo)
   if (running && p->nr_disks > 0) {
     CLEANUP_FREE char *f = vk_repo_path(repo, p->disks[0].file);
     if (strstr(running, f)) {
-      vk_warn("aborting the backup job an interrupted vckpt run left behind");
+      vk_flow_message(cb, VK_MSG_WARNING,
+                      "aborting the backup job an interrupted vckpt run left behind");
       virDomainAbortJob(dom);
       for (int i = 0; i < 300; i++) {   /* up to 30 s for QEMU to stop it */
         virDomainJobInfo ji;
@@ -107,7 +109,8 @@ recover(virDomainPtr dom, struct vk_repo *repo)
              p->id, ck, why);
     return -1;
   }
-  vk_warn("cleaned up after an interrupted backup%s%s%s: partial files removed",
+  vk_flow_message(cb, VK_MSG_WARNING,
+                  "cleaned up after an interrupted backup%s%s%s: partial files removed",
           ck ? " (checkpoint '" : "", ck ? ck : "", ck ? "' deleted)" : "");
   return vk_repo_recover(repo);
 }
@@ -546,78 +549,38 @@ preflight(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_request
   return 0;
 }
 
-/* The first error of a report, for --auto's "why a new chain". */
-static char *
-first_error(const struct vk_report *rep)
-{
-  for (size_t i = 0; i < rep->n; i++)
-    if (rep->f[i].severity == VK_SEV_ERROR)
-      return vk_xasprintf("%s%s%s: %s", rep->f[i].code, rep->f[i].disk ? " " : "",
-                          rep->f[i].disk ? rep->f[i].disk : "", rep->f[i].message);
-  return vk_xstrdup("unknown");
-}
-
-/* Decide level, base checkpoint and parent backup from the mode. */
+/* Decide the level (plan.c) from the mode and the repository; run the
+ * preflight of that level, unless --auto's trial was it.  -1 if a check
+ * could not run (reported).
+ */
 static int
-choose_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_request *req,
-             char *const *targets, const char *name, struct vk_backup_outcome *out,
-             const struct vk_backup **parent)
+plan_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_request *req,
+           char *const *targets, const char *name, struct vk_plan *plan)
 {
-  *parent = NULL;
-  switch (req->mode) {
-  case VK_MODE_FULL:
-    out->level = VK_LEVEL_FULL;
-    return 0;
-  case VK_MODE_INCREMENTAL:
-    out->level = VK_LEVEL_INCREMENTAL;
-    out->since = vk_xstrdup(req->since);
-    *parent = repo ? vk_repo_find_by_checkpoint(repo, req->since) : NULL;
-    if (!*parent)
-      vk_report_add(&out->report, "previous-backup-missing", VK_SEV_ERROR, NULL, NULL, NULL,
-                    req->since,
-                    vk_xasprintf("the repository has no complete backup that ended at checkpoint "
-                                 "'%s'", req->since),
-                    vk_xstrdup("back up from a checkpoint listed by 'vckpt list-backups', or "
-                               "take a full backup (--full)"));
-    return 0;
-  case VK_MODE_DIFFERENTIAL: {
-    out->level = VK_LEVEL_DIFFERENTIAL;
-    const struct vk_backup *latest = repo ? vk_repo_latest(repo) : NULL;
-    *parent = latest ? vk_repo_chain_full(repo, latest->chain) : NULL;
-    if (!*parent) {
-      vk_report_add(&out->report, "previous-backup-missing", VK_SEV_ERROR, NULL, NULL, NULL, NULL,
-                    vk_xstrdup("the repository has no full backup to take a differential from"),
-                    vk_xstrdup("take a full backup first (--full)"));
-      return 0;
-    }
-    out->since = vk_xstrdup((*parent)->checkpoint);
-    return 0;
-  }
-  case VK_MODE_AUTO: {
-    const struct vk_backup *latest = repo ? vk_repo_latest(repo) : NULL;
-    if (!latest) {
-      out->level = VK_LEVEL_FULL;
-      out->auto_reason = vk_xstrdup("the repository has no backup of this domain yet");
-      return 0;
-    }
-    struct vk_report trial = { 0 };
-    if (preflight(dom, repo, &(struct vk_backup_request){ .repo_dir = req->repo_dir,
-                                                         .no_validate = req->no_validate },
-                  VK_LEVEL_INCREMENTAL, latest->checkpoint, latest, targets, name, &trial) < 0)
+  const struct vk_backup *latest = repo ? vk_repo_latest(repo) : NULL;
+  struct vk_plan_facts f = {
+    .mode = req->mode, .since = req->since, .latest = latest,
+    .since_backup = repo && req->since ? vk_repo_find_by_checkpoint(repo, req->since) : NULL,
+    .chain_full = latest ? vk_repo_chain_full(repo, latest->chain) : NULL,
+  };
+  struct vk_report trial = { 0 };
+  if (req->mode == VK_MODE_AUTO && latest) {
+    /* The preflight of an incremental backup from the newest one. */
+    if (preflight(dom, repo, req, VK_LEVEL_INCREMENTAL, latest->checkpoint, latest, targets,
+                  name, &trial) < 0)
       return -1;
-    if (trial.errors == 0) {
-      out->level = VK_LEVEL_INCREMENTAL;
-      out->since = vk_xstrdup(latest->checkpoint);
-      *parent = latest;
-    } else {
-      out->level = VK_LEVEL_FULL;
-      out->auto_reason = first_error(&trial);
-    }
-    vk_report_clear(&trial);
-    return 0;
+    f.trial = &trial;
   }
+  vk_plan_level(&f, plan);
+  vk_report_clear(&trial);
+  if (plan->report.errors == 0 && !plan->preflight_done) {
+    struct vk_report rep = { 0 };
+    if (preflight(dom, repo, req, plan->level, plan->since, plan->parent, targets, name,
+                  &rep) < 0)
+      return -1;
+    vk_plan_take_findings(plan, &rep);
   }
-  return -1;
+  return 0;
 }
 
 /* Whether disk TARGET is raw: no bitmaps, so every backup copies it whole. */
@@ -628,51 +591,41 @@ disk_is_raw(const struct vk_disks *all, const char *target)
   return d && d->format && strcmp(d->format, "raw") == 0;
 }
 
-/* The TARGETS a non-full backup from checkpoint SINCE, stacked on PARENT,
- * copies whole (NULL if none): what the preflight found (REP->whole), and,
- * checked here again so that --no-validate cannot stack on nothing, raw
- * disks, disks PARENT lacks, disks SINCE does not track and disks resized
- * since SINCE.
+/* Gather the facts of each disk (format; for a non-full level whether
+ * SINCE tracks it and its size then and now) and decide how it is copied.
  */
-static char **
-whole_disks(virDomainPtr dom, const struct vk_disks *all, const struct vk_backup *parent,
-            const char *since, char *const *targets, const struct vk_report *rep)
+static void
+plan_disks(virDomainPtr dom, const struct vk_disks *all, char *const *targets,
+           struct vk_plan *plan)
 {
+  size_t n = vk_strv_len(targets);
+  bool partial = plan->level != VK_LEVEL_FULL;
   struct vk_ckpt c = { 0 };
-  virDomainCheckpointPtr chk = since ? virDomainCheckpointLookupByName(dom, since, 0) : NULL;
+  virDomainCheckpointPtr chk = partial && plan->since
+    ? virDomainCheckpointLookupByName(dom, plan->since, 0) : NULL;
   bool have = chk && vk_ckpt_get(chk, false, &c) == 0;
   if (chk)
     virDomainCheckpointFree(chk);
-  char **v = vk_xcalloc(vk_strv_len(targets) + 1, sizeof *v);
-  size_t n = 0;
-  for (size_t i = 0; targets[i]; i++) {
-    const char *t = targets[i];
-    bool whole = (rep->whole && vk_strv_contains(rep->whole, t)) || disk_is_raw(all, t);
-    bool in_parent = false;
-    for (size_t j = 0; parent && j < parent->nr_disks; j++)
-      in_parent |= strcmp(parent->disks[j].target, t) == 0;
-    whole |= !in_parent;
-    if (have && !whole) {
-      bool tracked = false;
+  struct vk_plan_disk_facts *d = vk_xcalloc(n + 1, sizeof *d);
+  for (size_t i = 0; i < n; i++) {
+    d[i] = (struct vk_plan_disk_facts) { .target = targets[i], .raw = disk_is_raw(all, targets[i]),
+                                         .tracked = -1, .size_then = -1, .size_now = -1 };
+    if (have) {
+      d[i].tracked = 0;
       for (size_t j = 0; j < c.nr_disks; j++)
-        tracked |= strcmp(c.disks[j].name, t) == 0 && c.disks[j].bitmap;
-      whole |= !tracked;
+        if (strcmp(c.disks[j].name, targets[i]) == 0 && c.disks[j].bitmap)
+          d[i].tracked = 1;
     }
-    if (since && !whole) {
-      long long then = vk_meta_capacity(dom, since, t);
+    if (partial && plan->since) {
       virDomainBlockInfo bi;
-      whole |= then >= 0 && virDomainGetBlockInfo(dom, t, &bi, 0) == 0 &&
-               (unsigned long long)then != bi.capacity;
+      d[i].size_then = vk_meta_capacity(dom, plan->since, targets[i]);
+      if (d[i].size_then >= 0 && virDomainGetBlockInfo(dom, targets[i], &bi, 0) == 0)
+        d[i].size_now = (long long)bi.capacity;
     }
-    if (whole)
-      v[n++] = vk_xstrdup(t);
   }
   vk_ckpt_clear(&c);
-  if (n == 0) {
-    free(v);
-    return NULL;
-  }
-  return v;
+  vk_plan_disks(plan, d, n);
+  free(d);
 }
 
 /* Roll back a backup that did not complete: checkpoint, files, journal.
@@ -721,11 +674,11 @@ stopped_before_job(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b)
   return true;
 }
 
-/* Start the job and see it through; commit or roll back. */
+/* Start the job and see it through; seal, then commit or roll back. */
 static int
-run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
-    const struct vk_backup_request *req, const char *bxml, const char *cxml,
-    char *const *targets, struct vk_backup_outcome *out)
+run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
+    const struct vk_backup_request *req, struct vk_job *job, char *const *targets,
+    struct vk_backup_outcome *out)
 {
   CLEANUP_FREE char *name = vk_xstrdup(b->checkpoint);
   if (stopped_before_job(dom, repo, b))
@@ -736,21 +689,12 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
     vk_repo_abort(repo, b);
     return -1;
   }
-  for (size_t i = 0; i < b->nr_disks; i++) {
-    CLEANUP_FREE char *file = vk_repo_path(repo, b->disks[i].file);
-    CLEANUP_FREE char *backing = b->disks[i].backing ? vk_xstrdup(strrchr(b->disks[i].backing, '/')
-                                   ? strrchr(b->disks[i].backing, '/') + 1 : b->disks[i].backing)
-                                   : NULL;
-    struct vk_job_disk jd = {
-      .target = b->disks[i].target, .file = file, .backing = backing,
-      .size = b->disks[i].virtual_size,
-    };
-    if (stopped_before_job(dom, repo, b))
-      return -1;
-    if (vk_target_create(&jd) < 0) {
-      vk_repo_abort(repo, b);
-      return -1;
-    }
+  int prepared = job->ops->prepare(job);
+  if (prepared > 0 && stopped_before_job(dom, repo, b))
+    return -1;
+  if (prepared != 0) {
+    vk_repo_abort(repo, b);
+    return -1;
   }
   if (vk_repo_write_file(repo, b->domain_xml, dxml) < 0) {
     vk_repo_abort(repo, b);
@@ -758,13 +702,16 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
   }
   if (stopped_before_job(dom, repo, b))
     return -1;
-  vk_debug("starting the backup job");
-  struct vk_job_result res;
-  if (vk_backup_run(conn, dom, bxml, cxml, req->quiesce, req->quiet, &res) < 0) {
+  vk_flow_message(req->cb, VK_MSG_DEBUG, "starting the %s job", job->ops->kind);
+  struct vk_job_result res = { 0 };
+  if (job->ops->start(job) < 0 || job->ops->wait(job, req->cb, &res) < 0) {
     /* The checkpoint may exist if libvirt went away during the call. */
+    vk_job_close(job);
+    free(res.error);
     roll_back_after_error(dom, repo, b);
     return -1;
   }
+  vk_job_close(job);
   out->bytes = res.bytes;
   out->seconds = res.seconds;
   if (!res.ok) {
@@ -786,8 +733,8 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
   }
   free(res.error);
 
-  /* QEMU finishes the target files when it closes them, after the job's
-   * end is reported: checksums are taken once it has let go of them.
+  /* Seal: QEMU finishes the target files when it closes them, after the
+   * job's end is reported: checksums are taken once it has let go of them.
    */
   for (size_t i = 0; i < b->nr_disks; i++) {
     CLEANUP_FREE char *file = vk_repo_path(repo, b->disks[i].file);
@@ -795,7 +742,8 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
     while (vk_image_held(file) && tries++ < 600)   /* up to 60 s */
       usleep(100000);
     if (tries > 0)
-      vk_debug("waited %d ms for QEMU to close %s", tries * 100, file);
+      vk_flow_message(req->cb, VK_MSG_DEBUG, "waited %d ms for QEMU to close %s", tries * 100,
+                      file);
     if (tries > 600) {
       vk_error(VK_EXIT_FAILURE, "QEMU still has %s open 60 s after the backup ended", file);
       roll_back_after_error(dom, repo, b);
@@ -826,7 +774,7 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
     b->note = vk_xasprintf("auto: new full chain: %s", out->auto_reason);
   /* The last libvirt call comes before hashing, which can take minutes. */
   vk_meta_record(dom, name, targets);
-  vk_debug("hashing and committing the backup files");
+  vk_flow_message(req->cb, VK_MSG_DEBUG, "hashing and committing the backup files");
   if (vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 || vk_repo_commit(repo, b) < 0) {
     roll_back_after_error(dom, repo, b);
     return -1;
@@ -834,7 +782,9 @@ run(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo, struct vk_backup
   return 0;
 }
 
-/* Everything that happens while the repository is open and locked. */
+/* Everything that happens while the repository is open and locked: plan,
+ * journal, job, seal, commit or roll back.
+ */
 static int
 backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
               const struct vk_backup_request *req, struct vk_backup_outcome *out)
@@ -851,7 +801,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   }
   /* A dry run writes nothing; REPO is NULL when it has no backup yet. */
   if ((repo && vk_repo_check_uuid(repo, uuid) < 0) ||
-      (!req->dry_run && recover(dom, repo) < 0) ||
+      (!req->dry_run && recover(dom, repo, req->cb) < 0) ||
       vk_domain_disks(dom, 0, &all) < 0 ||
       choose_disks(&all, domname, req, &targets) < 0)
     return -1;
@@ -866,51 +816,45 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   } else
     name = new_checkpoint_name(dom);
 
-  const struct vk_backup *parent = NULL;
-  if (choose_level(dom, repo, req, targets, name, out, &parent) < 0)
+  /* The plan: level, parent, preflight, then how each disk is copied. */
+  struct vk_plan plan = { 0 };
+  if (plan_level(dom, repo, req, targets, name, &plan) < 0) {
+    vk_plan_clear(&plan);
     return -1;
-  if (out->report.errors == 0) {
-    struct vk_report rep = { 0 };
-    if (preflight(dom, repo, req, out->level, out->since, parent, targets, name, &rep) < 0)
-      return -1;
-    out->report.running = rep.running;
-    for (size_t i = 0; i < rep.n; i++) {   /* move findings into the outcome */
-      struct vk_finding *f = &rep.f[i];
-      vk_report_add(&out->report, f->code, f->severity, f->disk, f->image, f->bitmap,
-                    f->checkpoint, f->message, f->action);
-      f->message = f->action = NULL;
-    }
-    vk_report_clear(&rep);
   }
-  if (!out->report.domain)
-    out->report.domain = vk_xstrdup(domname);
-  if (out->since && !out->report.checkpoint)
-    out->report.checkpoint = vk_xstrdup(out->since);
-  if (out->report.errors) {
+  out->level = plan.level;
+  out->since = plan.since ? vk_xstrdup(plan.since) : NULL;
+  out->auto_reason = plan.auto_reason ? vk_xstrdup(plan.auto_reason) : NULL;
+  const struct vk_backup *parent = plan.parent;
+  if (!plan.report.domain)
+    plan.report.domain = vk_xstrdup(domname);
+  if (plan.since && !plan.report.checkpoint)
+    plan.report.checkpoint = vk_xstrdup(plan.since);
+  if (vk_plan_refused(&plan)) {
+    out->report = plan.report;
+    memset(&plan.report, 0, sizeof plan.report);
+    vk_plan_clear(&plan);
     vk_error(VK_EXIT_PREFLIGHT, "backup refused by the preflight check: %zu problem%s; "
              "nothing was started", out->report.errors, out->report.errors == 1 ? "" : "s");
     return -1;
   }
   if (vk_stop_signal && !req->dry_run) {
+    out->report = plan.report;
+    memset(&plan.report, 0, sizeof plan.report);
+    vk_plan_clear(&plan);
     vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the backup started: "
              "nothing was changed", (int)vk_stop_signal);
     return -1;
   }
-
   /* One job, one point in time: disks that cannot be incremental are
-   * copied whole (backupmode='full'), the others incrementally.
+   * copied whole (backupmode='full'), the others incrementally.  Raw
+   * disks cannot hold a bitmap: the checkpoint leaves them out.
    */
-  CLEANUP_STRV char **whole = out->level == VK_LEVEL_FULL ? NULL
-    : whole_disks(dom, &all, parent, out->since, targets, &out->report);
-  vk_strv_free(out->report.whole);
-  out->report.whole = NULL;
-  for (size_t i = 0; whole && whole[i]; i++)
-    vk_report_whole(&out->report, whole[i]);
-  /* Raw disks cannot hold a bitmap: the checkpoint leaves them out. */
-  char **tracked = vk_xcalloc(vk_strv_len(targets) + 1, sizeof *tracked);
-  for (size_t i = 0, n = 0; targets[i]; i++)
-    if (!disk_is_raw(&all, targets[i]))
-      tracked[n++] = targets[i];
+  plan_disks(dom, &all, targets, &plan);
+  out->report = plan.report;
+  memset(&plan.report, 0, sizeof plan.report);
+  CLEANUP_FREE char **whole = vk_plan_whole(&plan);
+  CLEANUP_FREE char **tracked = vk_plan_bitmaps(&plan);
 
   /* The file of each disk: from the journal, or for a dry run, which
    * writes nothing, the names the backup would get.
@@ -918,6 +862,8 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   size_t nt = vk_strv_len(targets);
   struct vk_backup *b = NULL;
   CLEANUP_STRV char **files = vk_xcalloc(nt + 1, sizeof *files);
+  CLEANUP_STRV char **backing = vk_xcalloc(nt + 1, sizeof *backing);
+  CLEANUP_FREE struct vk_job_disk *jd = vk_xcalloc(nt + 1, sizeof *jd);
   if (req->dry_run) {
     char stamp[32];
     time_t t = time(NULL);
@@ -933,7 +879,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
       files[i] = vk_xasprintf("%s/%s/%s.%s.qcow2", base, out->chain, out->id, targets[i]);
   } else {
     if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, whole, &b) < 0) {
-      free(tracked);
+      vk_plan_clear(&plan);
       return -1;
     }
     for (size_t i = 0; i < nt; i++) {
@@ -941,35 +887,43 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
       if (virDomainGetBlockInfo(dom, b->disks[i].target, &bi, 0) == 0)
         b->disks[i].virtual_size = bi.capacity;
       files[i] = vk_repo_path(repo, b->disks[i].file);
+      const char *bk = b->disks[i].backing;
+      if (bk)
+        backing[i] = vk_xstrdup(strrchr(bk, '/') ? strrchr(bk, '/') + 1 : bk);
     }
     out->id = vk_xstrdup(b->id);
     out->chain = vk_xstrdup(b->chain);
   }
-  struct vk_job_disk *jd = vk_xcalloc(nt, sizeof *jd);
   for (size_t i = 0; i < nt; i++)
     jd[i] = (struct vk_job_disk) { .target = targets[i], .file = files[i],
-                                   .whole = whole && vk_strv_contains(whole, targets[i]) };
-  char **alltargets = vk_xcalloc(all.n + 1, sizeof *alltargets);
+                                   .backing = backing[i], .whole = plan.disks[i].whole,
+                                   .size = b ? b->disks[i].virtual_size : 0 };
+  CLEANUP_FREE char **alltargets = vk_xcalloc(all.n + 1, sizeof *alltargets);
   for (size_t i = 0, n = 0; i < all.n; i++)
     if (strcmp(all.disk[i].device, "disk") == 0 && !all.disk[i].readonly)
       alltargets[n++] = all.disk[i].target;
-  xmlDocPtr bdoc = vk_backup_xml(out->since, jd, nt, alltargets);
   CLEANUP_FREE char *identity = vk_ckpt_new_identity();
   struct vk_ckpt_spec spec = { .name = name, .description = identity, .disks = tracked,
                                .all_disks = alltargets };
   xmlDocPtr cdoc = vk_ckpt_build(&spec);
-  free(tracked);
-  out->backup_xml = vk_xml_format(bdoc);
   out->checkpoint_xml = vk_xml_format(cdoc);
-  xmlFreeDoc(bdoc);
   xmlFreeDoc(cdoc);
-  free(alltargets);
-  free(jd);
+  struct vk_job_spec js = {
+    .conn = conn, .dom = dom, .incremental = out->since, .disks = jd, .n = nt,
+    .all = alltargets, .checkpoint_xml = out->checkpoint_xml, .quiesce = req->quiesce,
+  };
+  struct vk_job job;
+  vk_job_init(&job, &vk_job_push_ops, &js);
+  out->backup_xml = job.ops->describe(&job);
   out->checkpoint = vk_xstrdup(name);
-  vk_debug("backup XML:\n%s\ncheckpoint XML:\n%s", out->backup_xml, out->checkpoint_xml);
-  if (req->dry_run)
-    return 0;
-  return run(conn, dom, repo, b, req, out->backup_xml, out->checkpoint_xml, targets, out);
+  vk_flow_message(req->cb, VK_MSG_DEBUG, "backup XML:\n%s\ncheckpoint XML:\n%s", out->backup_xml,
+                  out->checkpoint_xml);
+  int r = 0;
+  if (!req->dry_run)
+    r = run(dom, repo, b, req, &job, targets, out);
+  vk_job_close(&job);
+  vk_plan_clear(&plan);
+  return r;
 }
 
 int
@@ -978,6 +932,12 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
 {
   const char *domname = virDomainGetName(dom);
   struct vk_repo *repo = NULL;
+  /* Progress and messages: the caller's callbacks, else printed. */
+  struct vk_flow_cb defcb = { .quiet = req->quiet };
+  struct vk_backup_request withcb = *req;
+  if (!withcb.cb)
+    withcb.cb = &defcb;
+  req = &withcb;
 
   memset(out, 0, sizeof *out);
   if (!vk_domain_is_active(dom)) {
@@ -1017,7 +977,7 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
   }
   host_unlock(lockfd);
   if (r == 0 && vk_stop_signal && !req->dry_run)
-    vk_warn("signal %d came too late to stop the backup: it was committed and is complete",
+    vk_flow_message(req->cb, VK_MSG_WARNING, "signal %d came too late to stop the backup: it was committed and is complete",
             (int)vk_stop_signal);
   vk_stop_catch_end();
   return r;
