@@ -87,21 +87,15 @@ recover(virDomainPtr dom, struct vk_repo *repo, const struct vk_flow_cb *cb)
   if (!p)
     return 0;
   CLEANUP_FREE char *ck = p->checkpoint ? vk_xstrdup(p->checkpoint) : NULL;
-  CLEANUP_FREE char *running = virDomainBackupGetXMLDesc(dom, 0);
-  if (running && p->nr_disks > 0) {
-    CLEANUP_FREE char *f = vk_repo_path(repo, p->disks[0].file);
-    if (strstr(running, f)) {
-      vk_flow_message(cb, VK_MSG_WARNING,
-                      "aborting the backup job an interrupted vckpt run left behind");
-      virDomainAbortJob(dom);
-      for (int i = 0; i < 300; i++) {   /* up to 30 s for QEMU to stop it */
-        virDomainJobInfo ji;
-        if (virDomainGetJobInfo(dom, &ji) < 0 || ji.type == VIR_DOMAIN_JOB_NONE)
-          break;
-        usleep(100000);
-      }
-    }
-  }
+  /* A job a killed run left is stopped before its files go; it is ours
+   * if it writes into one of the journal's files.
+   */
+  char **files = vk_xcalloc(p->nr_disks + 1, sizeof *files);
+  for (size_t i = 0; i < p->nr_disks; i++)
+    files[i] = vk_repo_path(repo, p->disks[i].file);
+  struct vk_job_spec spec = { .conn = virDomainGetConnect(dom), .dom = dom };
+  vk_job_push_ops.reclaim(&spec, files, cb);
+  vk_strv_free(files);
   CLEANUP_FREE char *why = NULL;
   if (ck && !vk_repo_find_by_checkpoint(repo, ck) && drop_checkpoint(dom, ck, &why) < 0) {
     vk_error(VK_EXIT_FAILURE, "cannot finish the rollback of interrupted backup %s: its "

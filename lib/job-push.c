@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
 
 #include "job.h"
 #include "util.h"
@@ -305,6 +306,47 @@ push_close(struct vk_job *job)
   job->priv = NULL;
 }
 
+/* Whether libvirt's backup job, described by RUNNING (its XML), writes
+ * into one of FILES: the target file names are read with XPath (libvirt
+ * escapes '&' and '\'' in them) and compared exactly.
+ */
+static bool
+push_writes(const char *running, char *const *files)
+{
+  CLEANUP_XMLDOC xmlDocPtr doc = xmlReadMemory(running, strlen(running), "backup", NULL,
+                                               XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                               XML_PARSE_NOWARNING);
+  if (!doc)
+    return false;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr targets =
+    vk_xpath_nodes(ctx, NULL, "/domainbackup/disks/disk/target");
+  for (int i = 0; i < vk_xpath_count(targets); i++) {
+    CLEANUP_FREE char *file = vk_xpath_string(ctx, targets->nodesetval->nodeTab[i], "@file");
+    if (file && vk_strv_contains(files, file))
+      return true;
+  }
+  return false;
+}
+
+static int
+push_reclaim(const struct vk_job_spec *spec, char *const *files, const struct vk_flow_cb *cb)
+{
+  CLEANUP_FREE char *running = virDomainBackupGetXMLDesc(spec->dom, 0);
+  if (!running || !push_writes(running, files))
+    return 0;
+  vk_flow_message(cb, VK_MSG_WARNING,
+                  "aborting the backup job an interrupted vckpt run left behind");
+  virDomainAbortJob(spec->dom);
+  for (int i = 0; i < 300; i++) {   /* up to 30 s for QEMU to stop it */
+    virDomainJobInfo ji;
+    if (virDomainGetJobInfo(spec->dom, &ji) < 0 || ji.type == VIR_DOMAIN_JOB_NONE)
+      break;
+    usleep(100000);
+  }
+  return 1;
+}
+
 const struct vk_job_ops vk_job_push_ops = {
   .kind = "push",
   .prepare = push_prepare,
@@ -313,4 +355,5 @@ const struct vk_job_ops vk_job_push_ops = {
   .wait = push_wait,
   .abort = push_abort,
   .close = push_close,
+  .reclaim = push_reclaim,
 };

@@ -81,6 +81,12 @@ struct vk_job_ops {
   /* Ask the job to stop; 0 if asked. */
   int (*abort)(struct vk_job *job);
   void (*close)(struct vk_job *job);
+  /* Find a job of this kind that a killed run left writing into FILES
+   * (NULL-terminated absolute paths) on SPEC->dom, and stop it: 1 if one
+   * was found (and stopped), 0 if none.  Called with no job set up.
+   */
+  int (*reclaim)(const struct vk_job_spec *spec, char *const *files,
+                 const struct vk_flow_cb *cb);
 };
 
 struct vk_job {
