@@ -17,6 +17,7 @@
 #include <libxml/parser.h>
 
 #include "backup.h"
+#include "checkpoint.h"
 #include "ckpt.h"
 #include "engine.h"
 #include "job.h"
@@ -50,31 +51,16 @@ vk_backup_outcome_clear(struct vk_backup_outcome *o)
   memset(o, 0, sizeof *o);
 }
 
-/* Delete the checkpoint a failed backup created (libvirt leaves it).
- * 0 once libvirt confirmed it is gone; -1 with *WHY set when libvirt could
- * not be asked (libvirtd unreachable) or refused.
+/* Delete the checkpoint a failed backup created (libvirt leaves it): the
+ * one delete of checkpoint.c, its bitmaps or else its metadata.  0 once
+ * libvirt confirmed it is gone; -1 with *WHY set when libvirt could not be
+ * asked (libvirtd unreachable) or refused.
  */
 static int
 drop_checkpoint(virDomainPtr dom, const char *name, char **why)
 {
-  virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, name, 0);
-  if (!c) {
-    if (vk_virt_last_code() == VIR_ERR_NO_DOMAIN_CHECKPOINT)
-      return 0;
-    *why = virConnectIsAlive(virDomainGetConnect(dom)) != 1
-      ? vk_xstrdup("libvirtd unreachable") : vk_xstrdup(vk_virt_last_message());
-    return -1;
-  }
-  int r = 0;
-  if (virDomainCheckpointDelete(c, 0) < 0 &&
-      virDomainCheckpointDelete(c, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) < 0) {
-    *why = virConnectIsAlive(virDomainGetConnect(dom)) != 1
-      ? vk_xstrdup("libvirtd unreachable") : vk_xstrdup(vk_virt_last_message());
-    r = -1;
-  } else
-    vk_meta_forget(dom, name);
-  virDomainCheckpointFree(c);
-  return r;
+  return vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_OR_METADATA | VK_CKPT_DELETE_MISSING_OK,
+                              why);
 }
 
 /* Finish what an earlier, killed run left: its job, checkpoint and files.
@@ -800,10 +786,10 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
       choose_disks(&all, domname, req, &targets) < 0)
     return -1;
   if (req->name) {
-    virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, req->name, 0);
-    if (c) {
-      virDomainCheckpointFree(c);
-      vk_error(VK_EXIT_USAGE, "checkpoint '%s' already exists", req->name);
+    int e = vk_checkpoint_exists(dom, req->name);
+    if (e != 0) {
+      if (e > 0)
+        vk_error(VK_EXIT_USAGE, "checkpoint '%s' already exists", req->name);
       return -1;
     }
     name = vk_xstrdup(req->name);
