@@ -79,7 +79,9 @@ recover(virDomainPtr dom, struct vk_repo *repo, const struct vk_flow_cb *cb)
   for (size_t i = 0; i < p->nr_disks; i++)
     files[i] = vk_repo_path(repo, p->disks[i].file);
   struct vk_job_spec spec = { .conn = virDomainGetConnect(dom), .dom = dom };
-  vk_job_push_ops.reclaim(&spec, files, cb);
+  for (size_t k = 0; vk_job_kinds[k]; k++)
+    if (vk_job_kinds[k]->reclaim && vk_job_kinds[k]->reclaim(&spec, files, cb) > 0)
+      break;
   vk_strv_free(files);
   CLEANUP_FREE char *why = NULL;
   if (ck && !vk_repo_find_by_checkpoint(repo, ck) && drop_checkpoint(dom, ck, &why) < 0) {

@@ -357,3 +357,5 @@ const struct vk_job_ops vk_job_push_ops = {
   .close = push_close,
   .reclaim = push_reclaim,
 };
+
+const struct vk_job_ops *const vk_job_kinds[] = { &vk_job_push_ops, NULL };

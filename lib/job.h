@@ -99,6 +99,8 @@ struct vk_job {
  * REUSE_EXTERNAL targets created by prepare).
  */
 extern const struct vk_job_ops vk_job_push_ops;
+/* Every kind, NULL-terminated: recovery asks each to reclaim a leftover job. */
+extern const struct vk_job_ops *const vk_job_kinds[];
 
 /* Set JOB up as a job of kind OPS for SPEC (which must outlive it). */
 void vk_job_init(struct vk_job *job, const struct vk_job_ops *ops,
