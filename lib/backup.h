@@ -1,6 +1,6 @@
-/* vckpt - the libvirt side of a push-mode backup: the backup XML, target
- * files, and running the job to its end (job-completed event), with abort
- * on a signal.
+/* vckpt - the pieces of a push-mode backup: the backup XML, target files,
+ * running external programs, and catching stop signals.  The job itself
+ * runs through job.h (job-push.c).
  */
 #ifndef VCKPT_BACKUP_H
 #define VCKPT_BACKUP_H
@@ -38,30 +38,11 @@ int vk_target_create(const struct vk_job_disk *d);
  */
 int vk_run(char *const argv[]);
 
-/* What a finished job did. */
-struct vk_job_result {
-  bool ok;
-  bool interrupted;       /* SIGINT/SIGTERM: aborted by us */
-  uint64_t bytes;         /* data processed */
-  double seconds;
-  char *error;            /* libvirt's error message when !ok */
-};
-
-/* Start the backup (virDomainBackupBegin with REUSE_EXTERNAL and the
- * checkpoint XML; with QUIESCE the guest's file systems are frozen around
- * the start, which is the backup's point in time) and wait for it to end: job-completed or a lifecycle event,
- * a progress line on a terminal unless QUIET.  On SIGINT/SIGTERM the job is
- * aborted.  Returns -1 if the job could not start (reported), else 0 with RES.
- */
-int vk_backup_run(virConnectPtr conn, virDomainPtr dom, const char *backup_xml,
-                  const char *checkpoint_xml, bool quiesce, bool quiet,
-                  struct vk_job_result *res);
-
 /* The signal (SIGINT, SIGTERM) that asked the backup to stop, or 0. */
 extern volatile sig_atomic_t vk_stop_signal;
 /* Catch SIGINT and SIGTERM into vk_stop_signal until the matching
  * vk_stop_catch_end (calls nest): the engine does it for a whole backup,
- * vk_backup_run for its job.
+ * the push job for its run.
  */
 void vk_stop_catch_begin(void);
 void vk_stop_catch_end(void);

@@ -1,5 +1,6 @@
-/* vckpt - backup, restore and verify, on top of the repository, the
- * validator and libvirt.  Command handlers call these and print.
+/* vckpt - the backup flow: plan (plan.h), journal, job (job.h), seal,
+ * commit or roll back, on top of the repository, the validator and libvirt.
+ * Command handlers call it and print.
  */
 #ifndef VCKPT_ENGINE_H
 #define VCKPT_ENGINE_H
@@ -7,10 +8,11 @@
 #include <stdbool.h>
 #include <libvirt/libvirt.h>
 
+#include "job.h"
+#include "plan.h"
 #include "repo.h"
 #include "validate.h"
 
-enum vk_mode { VK_MODE_FULL, VK_MODE_INCREMENTAL, VK_MODE_DIFFERENTIAL, VK_MODE_AUTO };
 
 struct vk_backup_request {
   const char *repo_dir;
@@ -20,6 +22,7 @@ struct vk_backup_request {
   char *const *exclude;       /* --exclude, or NULL */
   const char *name;           /* --name, or NULL: generated */
   bool quiesce, dry_run, no_validate, quiet;
+  const struct vk_flow_cb *cb; /* progress and messages; NULL: printed as usual */
 };
 
 struct vk_backup_outcome {

@@ -78,7 +78,13 @@ exit_for_virt_code(int code)
   case VIR_ERR_NO_DOMAIN_BACKUP:
   case VIR_ERR_NO_STORAGE_VOL:
     return VK_EXIT_NOT_FOUND;
+  /* Another job holds the domain: libvirt timed out waiting for its job
+   * lock (virDomainObjBeginJobInternal), or a block copy runs on a disk
+   * (qemuDomainDiskBlockJobIsActive).  Decided on the code alone: the
+   * message is translated in the daemon's locale.
+   */
   case VIR_ERR_OPERATION_TIMEOUT:
+  case VIR_ERR_BLOCK_COPY_ACTIVE:
     return VK_EXIT_BUSY;
   default:
     return VK_EXIT_FAILURE;
@@ -94,10 +100,24 @@ vk_virt_error(const char *fmt, ...)
   if (vasprintf(&msg, fmt, ap) < 0)
     msg = NULL;
   va_end(ap);
-  enum vk_exit ex = exit_for_virt_code(last_code);
-  /* A job already running is "busy", whatever libvirt calls it. */
-  if (strstr(last_msg, "already") && strstr(last_msg, "job"))
-    ex = VK_EXIT_BUSY;
+  vk_error(exit_for_virt_code(last_code), "%s: %s", msg ? msg : fmt, vk_virt_last_message());
+  free(msg);
+}
+
+void
+vk_virt_job_error(const char *fmt, ...)
+{
+  char *msg = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  if (vasprintf(&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end(ap);
+  /* virDomainBackupBegin raises VIR_ERR_OPERATION_INVALID when a backup
+   * job of the domain is already registered (qemuBackupBegin).
+   */
+  enum vk_exit ex = last_code == VIR_ERR_OPERATION_INVALID ? VK_EXIT_BUSY
+                                                           : exit_for_virt_code(last_code);
   vk_error(ex, "%s: %s", msg ? msg : fmt, vk_virt_last_message());
   free(msg);
 }

@@ -16,6 +16,12 @@ void vk_virt_init(void);
  * is chosen from libvirt's error code (no domain -> not found, ...).
  */
 void vk_virt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same for a failure to start a job (virDomainBackupBegin): there
+ * VIR_ERR_OPERATION_INVALID means another backup job is registered, busy.
+ * Busy is decided on libvirt's error codes only, never on its (translated)
+ * message text.
+ */
+void vk_virt_job_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The code (VIR_ERR_*) and message of the last error libvirt raised. */
 int vk_virt_last_code(void);
 const char *vk_virt_last_message(void);

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "ckpt.h"
-#include "meta.h"
 #include "vckpt.h"
 #include "virt.h"
 #include "xml.h"
@@ -20,15 +20,6 @@ open_domain(struct cmd_ctx *ctx, const char *name)
   if (!conn)
     return NULL;
   return vk_domain_lookup(conn, name);
-}
-
-/* Resolve DOMAIN and its checkpoint NAME for info, dumpxml and delete. */
-static virDomainCheckpointPtr
-open_checkpoint(struct cmd_ctx *ctx, const char *domname, const char *name,
-                virDomainPtr *dom)
-{
-  *dom = open_domain(ctx, domname);
-  return *dom ? vk_checkpoint_lookup(*dom, name) : NULL;
 }
 
 /* JSON form of a checkpoint, shared by list and info. */
@@ -73,22 +64,6 @@ ckpt_disk_list(const struct vk_ckpt *c)
   return r;
 }
 
-/* Remember each covered disk's size now, to detect a later resize. */
-static void
-record_sizes(virDomainPtr dom, virDomainCheckpointPtr chk)
-{
-  struct vk_ckpt c = { 0 };
-  if (vk_ckpt_get(chk, false, &c) < 0)
-    return;
-  char **disks = vk_xcalloc(c.nr_disks + 1, sizeof *disks);
-  for (size_t i = 0, n = 0; i < c.nr_disks; i++)
-    if (c.disks[i].bitmap)
-      disks[n++] = c.disks[i].name;
-  vk_meta_record(dom, c.name, disks);
-  free(disks);
-  vk_ckpt_clear(&c);
-}
-
 /* ---- checkpoint create ---- */
 
 static struct {
@@ -129,54 +104,25 @@ cmd_checkpoint_create(struct cmd_ctx *ctx, int argc, const char **argv)
    * so the domain's disks are read even for --print-xml.
    */
   CLEANUP_DOMAIN virDomainPtr dom = NULL;
-  CLEANUP_STRV char **all = NULL;
   if (!create_opts.print_xml || disks) {
     dom = open_domain(ctx, domname);
     if (!dom)
       return -1;
   }
-  if (disks) {
-    struct vk_disks d = { 0 };
-    if (vk_domain_disks(dom, 0, &d) < 0)
-      return -1;
-    int r = vk_disks_check(&d, domname, disks);
-    all = vk_xcalloc(d.n + 1, sizeof *all);
-    for (size_t i = 0, n = 0; i < d.n; i++)
-      if (strcmp(d.disk[i].device, "disk") == 0)
-        all[n++] = vk_xstrdup(d.disk[i].target);
-    vk_disks_clear(&d);
-    if (r < 0)
-      return -1;
-  }
-  struct vk_ckpt_spec spec = {
+  struct vk_checkpoint_new spec = {
     .name = name, .description = create_opts.description, .disks = disks,
-    .all_disks = all,
+    .quiesce = create_opts.quiesce,
   };
-  CLEANUP_XMLDOC xmlDocPtr doc = vk_ckpt_build(&spec);
-  CLEANUP_FREE char *xml = vk_xml_format(doc);
   if (create_opts.print_xml) {
+    CLEANUP_FREE char *xml = vk_checkpoint_new_xml(dom, &spec);
+    if (!xml)
+      return -1;
     vk_printf("%s", xml);
     return 0;
   }
-  if (name) {
-    virDomainCheckpointPtr old = virDomainCheckpointLookupByName(dom, name, 0);
-    if (old) {
-      virDomainCheckpointFree(old);
-      vk_error(VK_EXIT_FAILURE, "checkpoint '%s' already exists", name);
-      return -1;
-    }
-  }
-
-  vk_debug("creating checkpoint:\n%s", xml);
-  unsigned int flags = create_opts.quiesce ? VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE : 0;
-  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk =
-    virDomainCheckpointCreateXML(dom, xml, flags);
-  if (!chk) {
-    vk_virt_error("cannot create checkpoint%s%s", name ? " " : "", name ? name : "");
+  CLEANUP_FREE char *created = vk_checkpoint_create(dom, &spec);
+  if (!created)
     return -1;
-  }
-  const char *created = virDomainCheckpointGetName(chk);
-  record_sizes(dom, chk);
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "domain", json_object_new_string(domname));
@@ -338,36 +284,28 @@ cmd_checkpoint_info(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   const char *domname = argv[0], *name = argv[1];
   vk_set_context("checkpoint info %s %s", domname, name);
-  CLEANUP_DOMAIN virDomainPtr dom = NULL;
-  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = open_checkpoint(ctx, domname, name, &dom);
-  if (!chk)
+  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
+  if (!dom)
     return -1;
   if (info_opts.size && !vk_domain_is_active(dom)) {
-    vk_error(VK_EXIT_FAILURE, "--size needs a running domain: '%s' is not running", domname);
+    /* A missing checkpoint is the first thing to say. */
+    int e = vk_checkpoint_exists(dom, name);
+    if (e == 0)
+      vk_error(VK_EXIT_NOT_FOUND, "checkpoint '%s' not found in domain '%s'", name, domname);
+    else if (e > 0)
+      vk_error(VK_EXIT_FAILURE, "--size needs a running domain: '%s' is not running", domname);
     return -1;
   }
   struct vk_ckpt c = { 0 };
-  if (vk_ckpt_get(chk, info_opts.size, &c) < 0)
+  char **kid_names = NULL;
+  if (vk_checkpoint_read(dom, name, info_opts.size, &c, &kid_names) < 0)
     return -1;
-
-  virDomainCheckpointPtr *kids = NULL;
-  int nkids = virDomainCheckpointListAllChildren(chk, &kids, 0);
-  if (nkids < 0) {
-    vk_virt_error("cannot list the children of checkpoint '%s'", name);
-    vk_ckpt_clear(&c);
-    return -1;
-  }
-  char **kid_names = vk_xcalloc(nkids + 1, sizeof *kid_names);
-  for (int i = 0; i < nkids; i++) {
-    kid_names[i] = vk_xstrdup(virDomainCheckpointGetName(kids[i]));
-    virDomainCheckpointFree(kids[i]);
-  }
-  free(kids);
+  size_t nkids = vk_strv_len(kid_names);
 
   if (vk_json) {
     json_object *o = ckpt_json(&c);
     json_object *jk = json_object_new_array();
-    for (int i = 0; i < nkids; i++)
+    for (size_t i = 0; i < nkids; i++)
       json_object_array_add(jk, json_object_new_string(kid_names[i]));
     json_object_object_add(o, "children", jk);
     json_object_object_add(o, "domain", json_object_new_string(domname));
@@ -428,15 +366,12 @@ cmd_checkpoint_dumpxml(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   const char *domname = argv[0], *name = argv[1];
   vk_set_context("checkpoint dumpxml %s %s", domname, name);
-  CLEANUP_DOMAIN virDomainPtr dom = NULL;
-  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = open_checkpoint(ctx, domname, name, &dom);
-  if (!chk)
+  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
+  if (!dom)
     return -1;
-  CLEANUP_FREE char *xml = virDomainCheckpointGetXMLDesc(chk, 0);
-  if (!xml) {
-    vk_virt_error("cannot read checkpoint '%s'", name);
+  CLEANUP_FREE char *xml = vk_checkpoint_dumpxml(dom, name);
+  if (!xml)
     return -1;
-  }
   vk_printf("%s", xml);
   return 0;
 }
@@ -469,36 +404,13 @@ cmd_checkpoint_delete(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   const char *domname = argv[0], *name = argv[1];
   vk_set_context("checkpoint delete %s %s", domname, name);
-  CLEANUP_DOMAIN virDomainPtr dom = NULL;
-  CLEANUP_CHECKPOINT virDomainCheckpointPtr chk = open_checkpoint(ctx, domname, name, &dom);
-  if (!chk)
+  CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
+  if (!dom)
     return -1;
-  unsigned int flags = 0;
-  virDomainCheckpointPtr *kids = NULL;
-  int nkids = 0;
-  if (delete_opts.children) {
-    flags |= VIR_DOMAIN_CHECKPOINT_DELETE_CHILDREN;
-    nkids = virDomainCheckpointListAllChildren(chk, &kids,
-                                               VIR_DOMAIN_CHECKPOINT_LIST_DESCENDANTS);
-    if (nkids < 0) {
-      vk_virt_error("cannot list the descendants of checkpoint '%s'", name);
-      return -1;
-    }
-  }
-  if (delete_opts.metadata_only)
-    flags |= VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY;
-  int r = virDomainCheckpointDelete(chk, flags);
-  if (r < 0)
-    vk_virt_error("cannot delete checkpoint '%s'", name);
-  for (int i = 0; i < nkids; i++) {
-    if (r == 0)
-      vk_meta_forget(dom, virDomainCheckpointGetName(kids[i]));
-    virDomainCheckpointFree(kids[i]);
-  }
-  free(kids);
-  if (r < 0)
+  unsigned int flags = (delete_opts.children ? VK_CKPT_DELETE_CHILDREN : 0) |
+                       (delete_opts.metadata_only ? VK_CKPT_DELETE_METADATA_ONLY : 0);
+  if (vk_checkpoint_delete(dom, name, flags, NULL) < 0)
     return -1;
-  vk_meta_forget(dom, name);
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "domain", json_object_new_string(domname));
@@ -522,162 +434,28 @@ const struct cmd_entry cmd_checkpoint_delete_entry = {
 
 /* ---- checkpoint redefine ---- */
 
-struct redef {
-  const char *file;
-  char *xml;
-  struct vk_ckpt c;
-  char *old_xml;   /* previous definition when it existed, for rollback */
-  bool done;
-};
-
-/* Undo the redefinitions done so far, newest first. */
-static void
-redefine_rollback(virDomainPtr dom, struct redef *r, size_t n)
-{
-  for (size_t i = n; i-- > 0;) {
-    if (!r[i].done)
-      continue;
-    if (r[i].old_xml) {
-      virDomainCheckpointPtr c =
-        virDomainCheckpointCreateXML(dom, r[i].old_xml, VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE);
-      if (c)
-        virDomainCheckpointFree(c);
-      else
-        vk_warn("rollback: cannot restore the previous definition of '%s'", r[i].c.name);
-      continue;
-    }
-    virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, r[i].c.name, 0);
-    if (!c || virDomainCheckpointDelete(c, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) < 0)
-      vk_warn("rollback: cannot remove the metadata of '%s'", r[i].c.name);
-    if (c)
-      virDomainCheckpointFree(c);
-  }
-}
-
-/* Order R so every checkpoint comes after its parent when both are in R;
- * a parent outside R must already be defined.
- */
-static int
-redefine_order(virDomainPtr dom, struct redef *r, size_t n)
-{
-  for (size_t placed = 0; placed < n;) {
-    bool progress = false;
-    for (size_t i = placed; i < n; i++) {
-      const char *p = r[i].c.parent;
-      bool ready = !p;
-      for (size_t j = 0; p && j < placed && !ready; j++)
-        ready = strcmp(r[j].c.name, p) == 0;
-      if (!ready && p) {
-        bool in_set = false;
-        for (size_t j = placed; j < n; j++)
-          in_set |= strcmp(r[j].c.name, p) == 0;
-        if (!in_set) {
-          virDomainCheckpointPtr pc = virDomainCheckpointLookupByName(dom, p, 0);
-          if (!pc) {
-            vk_error(VK_EXIT_NOT_FOUND, "%s: parent checkpoint '%s' of '%s' is neither "
-                     "defined nor in the given files", r[i].file, p, r[i].c.name);
-            return -1;
-          }
-          virDomainCheckpointFree(pc);
-          ready = true;
-        }
-      }
-      if (ready) {
-        struct redef t = r[placed];
-        r[placed] = r[i];
-        r[i] = t;
-        placed++;
-        progress = true;
-      }
-    }
-    if (!progress) {
-      vk_error(VK_EXIT_FAILURE, "the given checkpoints' parents form a loop (at '%s')",
-               r[placed].c.name);
-      return -1;
-    }
-  }
-  return 0;
-}
-
-/* The parsed files of one redefine run. */
-struct redefs {
-  size_t n;
-  struct redef *r;
-};
-
-static void
-redefs_cleanup(void *ptr)
-{
-  struct redefs *rs = ptr;
-  for (size_t i = 0; i < rs->n; i++) {
-    free(rs->r[i].xml);
-    free(rs->r[i].old_xml);
-    vk_ckpt_clear(&rs->r[i].c);
-  }
-  free(rs->r);
-}
-
-/* Read and check every file before anything is changed. */
-static int
-redefine_parse(struct redefs *rs, int nfiles, const char **files)
-{
-  rs->r = vk_xcalloc(nfiles, sizeof *rs->r);
-  for (int i = 0; i < nfiles; i++) {
-    struct redef *r = &rs->r[rs->n++];
-    r->file = files[i];
-    if (vk_read_file(r->file, 16 << 20, &r->xml) < 0 ||
-        vk_ckpt_parse(r->xml, r->file, &r->c) < 0 ||
-        vk_check_name("checkpoint", r->c.name) < 0)
-      return -1;
-    for (int j = 0; j < i; j++)
-      if (strcmp(rs->r[j].c.name, r->c.name) == 0) {
-        vk_error(VK_EXIT_USAGE, "%s and %s both define checkpoint '%s'",
-                 rs->r[j].file, r->file, r->c.name);
-        return -1;
-      }
-  }
-  return 0;
-}
-
 static int
 cmd_checkpoint_redefine(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   const char *domname = argv[0];
-  __attribute__((cleanup(redefs_cleanup))) struct redefs rs = { 0 };
-
   vk_set_context("checkpoint redefine %s", domname);
-  if (redefine_parse(&rs, argc - 1, argv + 1) < 0)
+  struct vk_redefine_set *set = vk_redefine_load(argv + 1, argc - 1);
+  if (!set)
     return -1;
   CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
-  if (!dom || redefine_order(dom, rs.r, rs.n) < 0)
+  CLEANUP_STRV char **names = NULL;
+  int r = dom ? vk_checkpoint_redefine(dom, set, &names) : -1;
+  vk_redefine_set_free(set);
+  if (r < 0)
     return -1;
-  for (size_t i = 0; i < rs.n; i++) {
-    virDomainCheckpointPtr old = virDomainCheckpointLookupByName(dom, rs.r[i].c.name, 0);
-    if (old) {
-      rs.r[i].old_xml = virDomainCheckpointGetXMLDesc(old, 0);
-      virDomainCheckpointFree(old);
-    }
-  }
-  for (size_t i = 0; i < rs.n; i++) {
-    struct redef *r = &rs.r[i];
-    virDomainCheckpointPtr c =
-      virDomainCheckpointCreateXML(dom, r->xml, VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE);
-    if (!c) {
-      vk_virt_error("%s: cannot redefine checkpoint '%s'", r->file, r->c.name);
-      redefine_rollback(dom, rs.r, i);
-      return -1;
-    }
-    virDomainCheckpointFree(c);
-    r->done = true;
-  }
   if (vk_json) {
     json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < rs.n; i++)
-      json_object_array_add(arr, json_object_new_string(rs.r[i].c.name));
+    for (size_t i = 0; names[i]; i++)
+      json_object_array_add(arr, json_object_new_string(names[i]));
     vk_out_json(arr);
   } else if (!vk_quiet)
-    for (size_t i = 0; i < rs.n; i++)
-      vk_printf("Checkpoint %s of domain %s redefined\n", rs.r[i].c.name, domname);
+    for (size_t i = 0; names[i]; i++)
+      vk_printf("Checkpoint %s of domain %s redefined\n", names[i], domname);
   return 0;
 }
 

@@ -1,0 +1,361 @@
+/* vckpt - the push job: libvirt copies each disk into a target file vckpt
+ * created (virDomainBackupBegin, push mode, REUSE_EXTERNAL), followed to
+ * its end through the job-completed and lifecycle events.
+ */
+#include <config.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+
+#include "job.h"
+#include "util.h"
+#include "virt.h"
+#include "xml.h"
+
+/* ---- progress and messages ---- */
+
+static double
+now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void
+vk_flow_progress(const struct vk_flow_cb *cb, uint64_t done, uint64_t total, double seconds,
+                 bool finished)
+{
+  if (cb && cb->progress) {
+    cb->progress(cb->opaque, done, total, seconds, finished);
+    return;
+  }
+  if ((cb && cb->quiet) || !isatty(STDERR_FILENO))
+    return;
+  if (finished) {
+    fputs("\r\033[K", stderr);
+    return;
+  }
+  char a[32], b[32], r[32];
+  vk_human_size(done, a, sizeof a);
+  vk_human_size(total, b, sizeof b);
+  vk_human_size(seconds > 0 ? done / seconds : 0, r, sizeof r);
+  fprintf(stderr, "\r%3d%%  %s of %s  %s/s   ",
+          total ? (int)(100.0 * done / total) : 0, a, b, r);
+  fflush(stderr);
+}
+
+void
+vk_flow_message(const struct vk_flow_cb *cb, enum vk_msg_level level, const char *fmt, ...)
+{
+  char *msg = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  if (vasprintf(&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end(ap);
+  const char *text = msg ? msg : fmt;
+  if (cb && cb->message)
+    cb->message(cb->opaque, level, text);
+  else if (level == VK_MSG_DEBUG)
+    vk_debug("%s", text);
+  else
+    vk_warn("%s", text);
+  free(msg);
+}
+
+/* ---- jobs in general ---- */
+
+void
+vk_job_init(struct vk_job *job, const struct vk_job_ops *ops, const struct vk_job_spec *spec)
+{
+  memset(job, 0, sizeof *job);
+  job->ops = ops;
+  job->spec = *spec;
+}
+
+void
+vk_job_close(struct vk_job *job)
+{
+  if (job->ops && job->ops->close)
+    job->ops->close(job);
+  job->ops = NULL;
+}
+
+/* ---- the push job ---- */
+
+struct push {
+  bool completed;   /* job-completed event */
+  bool stopped;     /* the domain stopped (QEMU died or was shut down) */
+  bool catching;    /* vk_stop_catch_begin was called */
+  int cb_job, cb_life, timer;
+  double start;
+};
+
+static void
+on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params,
+                 int nparams, void *opaque)
+{
+  ((struct push *)opaque)->completed = true;
+}
+
+static int
+on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+  if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_CRASHED)
+    ((struct push *)opaque)->stopped = true;
+  return 0;
+}
+
+/* Wakes the event loop so signals and progress are looked at. */
+static void
+on_tick(int timer, void *opaque)
+{
+}
+
+static int
+push_prepare(struct vk_job *job)
+{
+  for (size_t i = 0; i < job->spec.n; i++) {
+    if (vk_stop_signal)
+      return 1;
+    if (vk_target_create(&job->spec.disks[i]) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static char *
+push_describe(struct vk_job *job)
+{
+  xmlDocPtr doc = vk_backup_xml(job->spec.incremental, job->spec.disks, job->spec.n,
+                                job->spec.all);
+  char *xml = vk_xml_format(doc);
+  xmlFreeDoc(doc);
+  return xml;
+}
+
+static int
+push_start(struct vk_job *job)
+{
+  const struct vk_job_spec *s = &job->spec;
+  struct push *p = vk_xcalloc(1, sizeof *p);
+  p->cb_job = p->cb_life = p->timer = -1;
+  job->priv = p;
+  p->cb_job = virConnectDomainEventRegisterAny(s->conn, s->dom, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+                                               VIR_DOMAIN_EVENT_CALLBACK(on_job_completed), p,
+                                               NULL);
+  p->cb_life = virConnectDomainEventRegisterAny(s->conn, s->dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), p, NULL);
+  if (p->cb_job < 0 || p->cb_life < 0) {
+    vk_virt_error("cannot watch the backup job");
+    return -1;
+  }
+  p->timer = virEventAddTimeout(250, on_tick, NULL, NULL);
+  vk_stop_catch_begin();
+  p->catching = true;
+  p->start = now();
+  if (vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the backup started",
+             (int)vk_stop_signal);
+    return -1;
+  }
+  if (s->quiesce && virDomainFSFreeze(s->dom, NULL, 0, 0) < 0) {
+    vk_virt_error("cannot freeze the guest's file systems (--quiesce needs the guest agent)");
+    return -1;
+  }
+  CLEANUP_FREE char *xml = push_describe(job);
+  int begun = virDomainBackupBegin(s->dom, xml, s->checkpoint_xml,
+                                   VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL);
+  if (begun < 0)
+    vk_virt_job_error("cannot start the backup");
+  if (s->quiesce && virDomainFSThaw(s->dom, NULL, 0, 0) < 0)
+    vk_warn("cannot thaw the guest's file systems: %s", vk_virt_last_message());
+  return begun < 0 ? -1 : 0;
+}
+
+static int
+push_abort(struct vk_job *job)
+{
+  if (virDomainAbortJob(job->spec.dom) < 0) {
+    vk_debug("abort: %s", vk_virt_last_message());
+    return -1;
+  }
+  return 0;
+}
+
+/* Read the stats of the running (or, COMPLETED, finished) job. */
+static int
+job_stats(virDomainPtr dom, unsigned int flags, int *type, unsigned long long *processed,
+          unsigned long long *total, char **errmsg)
+{
+  virTypedParameterPtr params = NULL;
+  int n = 0;
+  if (virDomainGetJobStats(dom, type, &params, &n, flags) < 0)
+    return -1;
+  *processed = *total = 0;
+  /* Backup jobs count in the disk_* fields; other jobs in data_*. */
+  if (virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DISK_PROCESSED, processed) != 1)
+    virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DATA_PROCESSED, processed);
+  if (virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DISK_TOTAL, total) != 1)
+    virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DATA_TOTAL, total);
+  if (errmsg) {
+    const char *m = NULL;
+    if (virTypedParamsGetString(params, n, VIR_DOMAIN_JOB_ERRMSG, &m) == 1 && m)
+      *errmsg = vk_xstrdup(m);
+  }
+  virTypedParamsFree(params, n);
+  return 0;
+}
+
+/* The verdict of a job that ended (or whose end we stopped waiting for). */
+static void
+push_verdict(struct vk_job *job, struct push *p, struct vk_job_result *res)
+{
+  virConnectPtr conn = job->spec.conn;
+  virDomainPtr dom = job->spec.dom;
+  int type = VIR_DOMAIN_JOB_NONE;
+  unsigned long long done = 0, total = 0;
+  CLEANUP_FREE char *errmsg = NULL;
+  bool have = job_stats(dom, VIR_DOMAIN_JOB_STATS_COMPLETED, &type, &done, &total, &errmsg) == 0;
+  res->bytes = done;
+  res->ok = have && type == VIR_DOMAIN_JOB_COMPLETED && !res->interrupted;
+  if (res->ok)
+    return;
+  if (!have && virConnectIsAlive(conn) != 1)
+    res->error = vk_xstrdup("lost the connection to libvirt before the result of the backup "
+                            "job could be read");
+  else if (p->stopped || virDomainIsActive(dom) != 1)
+    res->error = vk_xstrdup("the domain stopped during the backup (QEMU exited)");
+  else if (res->interrupted)
+    res->error = vk_xstrdup("aborted");
+  else if (errmsg)
+    res->error = vk_xstrdup(errmsg);
+  else if (!have)
+    res->error = vk_xasprintf("cannot read the result of the backup job: %s",
+                              vk_virt_last_message());
+  else
+    res->error = vk_xstrdup("the backup job failed");
+}
+
+static int
+push_wait(struct vk_job *job, const struct vk_flow_cb *cb, struct vk_job_result *res)
+{
+  struct push *p = job->priv;
+  memset(res, 0, sizeof *res);
+  double last = 0;
+  int idle = 0;
+  while (!p->completed && !p->stopped) {
+    if (vk_stop_signal && !res->interrupted) {
+      res->interrupted = true;
+      job->ops->abort(job);
+    }
+    if (now() - last >= 0.5) {
+      int type;
+      unsigned long long done, total;
+      last = now();
+      if (virConnectIsAlive(job->spec.conn) != 1) {
+        res->error = vk_xstrdup("lost the connection to libvirt during the backup");
+        break;
+      }
+      if (job_stats(job->spec.dom, 0, &type, &done, &total, NULL) == 0) {
+        if (type == VIR_DOMAIN_JOB_NONE)
+          idle++;          /* a missed event must not hang us */
+        else {
+          idle = 0;
+          vk_flow_progress(cb, done, total, now() - p->start, false);
+        }
+      }
+      if (idle >= 4)
+        break;
+    }
+    if (virEventRunDefaultImpl() < 0)
+      break;
+  }
+  vk_flow_progress(cb, 0, 0, now() - p->start, true);
+  res->seconds = now() - p->start;
+  /* The job's own verdict first; the domain's state explains a failure
+   * (the job-failed and lifecycle events can come in either order).  When
+   * the connection is gone there is nothing more to ask.
+   */
+  if (!res->error)
+    push_verdict(job, p, res);
+  return 0;
+}
+
+static void
+push_close(struct vk_job *job)
+{
+  struct push *p = job->priv;
+  if (!p)
+    return;
+  if (p->catching)
+    vk_stop_catch_end();
+  if (p->timer >= 0)
+    virEventRemoveTimeout(p->timer);
+  if (p->cb_job >= 0)
+    virConnectDomainEventDeregisterAny(job->spec.conn, p->cb_job);
+  if (p->cb_life >= 0)
+    virConnectDomainEventDeregisterAny(job->spec.conn, p->cb_life);
+  free(p);
+  job->priv = NULL;
+}
+
+/* Whether libvirt's backup job, described by RUNNING (its XML), writes
+ * into one of FILES: the target file names are read with XPath (libvirt
+ * escapes '&' and '\'' in them) and compared exactly.
+ */
+static bool
+push_writes(const char *running, char *const *files)
+{
+  CLEANUP_XMLDOC xmlDocPtr doc = xmlReadMemory(running, strlen(running), "backup", NULL,
+                                               XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                               XML_PARSE_NOWARNING);
+  if (!doc)
+    return false;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr targets =
+    vk_xpath_nodes(ctx, NULL, "/domainbackup/disks/disk/target");
+  for (int i = 0; i < vk_xpath_count(targets); i++) {
+    CLEANUP_FREE char *file = vk_xpath_string(ctx, targets->nodesetval->nodeTab[i], "@file");
+    if (file && vk_strv_contains(files, file))
+      return true;
+  }
+  return false;
+}
+
+static int
+push_reclaim(const struct vk_job_spec *spec, char *const *files, const struct vk_flow_cb *cb)
+{
+  CLEANUP_FREE char *running = virDomainBackupGetXMLDesc(spec->dom, 0);
+  if (!running || !push_writes(running, files))
+    return 0;
+  vk_flow_message(cb, VK_MSG_WARNING,
+                  "aborting the backup job an interrupted vckpt run left behind");
+  virDomainAbortJob(spec->dom);
+  for (int i = 0; i < 300; i++) {   /* up to 30 s for QEMU to stop it */
+    virDomainJobInfo ji;
+    if (virDomainGetJobInfo(spec->dom, &ji) < 0 || ji.type == VIR_DOMAIN_JOB_NONE)
+      break;
+    usleep(100000);
+  }
+  return 1;
+}
+
+const struct vk_job_ops vk_job_push_ops = {
+  .kind = "push",
+  .prepare = push_prepare,
+  .describe = push_describe,
+  .start = push_start,
+  .wait = push_wait,
+  .abort = push_abort,
+  .close = push_close,
+  .reclaim = push_reclaim,
+};
+
+const struct vk_job_ops *const vk_job_kinds[] = { &vk_job_push_ops, NULL };

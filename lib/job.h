@@ -1,0 +1,111 @@
+/* vckpt - a backup job: what copies the disks' data into the target files
+ * of a backup.  The flow (engine.c) drives every kind of job through the
+ * same callbacks, in this order:
+ *
+ *   prepare   create the target files (the journal already lists them)
+ *   start     start copying; the job's point in time; a checkpoint to
+ *             create at that point (CHECKPOINT_XML) is created with it
+ *   wait      see it to its end, reporting progress; on SIGINT/SIGTERM
+ *             (vk_stop_signal) it calls abort and waits for the end
+ *   abort     ask a started job to stop (callable at any time after start)
+ *   close     release what the job holds (always called, once)
+ *
+ * The push job (job-push.c: libvirt's virDomainBackupBegin in push mode) is
+ * the first kind; an offline job (qemu-storage-daemon on a shut-off
+ * domain's images) is meant to be the second.  Nothing in the flow may
+ * assume libvirt's push job: everything job-specific goes through here.
+ */
+#ifndef VCKPT_JOB_H
+#define VCKPT_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <libvirt/libvirt.h>
+
+#include "backup.h"
+
+/* Where progress and messages of a flow go.  A NULL function (or a NULL
+ * struct) means the default: a progress line on a terminal, messages as
+ * warnings on stderr.
+ */
+enum vk_msg_level { VK_MSG_DEBUG, VK_MSG_INFO, VK_MSG_WARNING };
+struct vk_flow_cb {
+  /* DONE of TOTAL bytes after SECONDS; FINISHED once at the end (clear the line). */
+  void (*progress)(void *opaque, uint64_t done, uint64_t total, double seconds, bool finished);
+  void (*message)(void *opaque, enum vk_msg_level level, const char *text);
+  void *opaque;
+  bool quiet;   /* no progress line (default progress only) */
+};
+/* Report progress or a message through CB (or the defaults). */
+void vk_flow_progress(const struct vk_flow_cb *cb, uint64_t done, uint64_t total,
+                      double seconds, bool finished);
+void vk_flow_message(const struct vk_flow_cb *cb, enum vk_msg_level level, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+
+/* What a job is asked to do. */
+struct vk_job_spec {
+  virConnectPtr conn;           /* the domain's libvirt connection (jobs that need it) */
+  virDomainPtr dom;
+  const char *incremental;      /* checkpoint the changes are relative to; NULL: full */
+  const struct vk_job_disk *disks;
+  size_t n;
+  char *const *all;             /* every disk of the domain (the others are left out) */
+  const char *checkpoint_xml;   /* checkpoint to create at the job's point in time, or NULL */
+  bool quiesce;                 /* freeze the guest's file systems around the start */
+};
+
+/* What a finished job did. */
+struct vk_job_result {
+  bool ok;
+  bool interrupted;       /* SIGINT/SIGTERM: aborted by us */
+  uint64_t bytes;         /* data processed */
+  double seconds;
+  char *error;            /* libvirt's error message when !ok */
+};
+
+struct vk_job;
+struct vk_job_ops {
+  const char *kind;             /* "push" */
+  /* Create the target files.  0, -1 after reporting, or 1 when a stop
+   * signal came before all were created (nothing reported).
+   */
+  int (*prepare)(struct vk_job *job);
+  /* The job's description for a dry run (malloc'd), e.g. the backup XML. */
+  char *(*describe)(struct vk_job *job);
+  /* Start the job.  -1 after reporting if it did not start. */
+  int (*start)(struct vk_job *job);
+  /* Wait for its end; fills RES.  -1 only if it could not be followed at
+   * all (reported); a failed or aborted job is 0 with RES->ok false.
+   */
+  int (*wait)(struct vk_job *job, const struct vk_flow_cb *cb, struct vk_job_result *res);
+  /* Ask the job to stop; 0 if asked. */
+  int (*abort)(struct vk_job *job);
+  void (*close)(struct vk_job *job);
+  /* Find a job of this kind that a killed run left writing into FILES
+   * (NULL-terminated absolute paths) on SPEC->dom, and stop it: 1 if one
+   * was found (and stopped), 0 if none.  Called with no job set up.
+   */
+  int (*reclaim)(const struct vk_job_spec *spec, char *const *files,
+                 const struct vk_flow_cb *cb);
+};
+
+struct vk_job {
+  const struct vk_job_ops *ops;
+  struct vk_job_spec spec;
+  void *priv;                   /* the kind's own state */
+};
+
+/* The push job: libvirt copies the data (virDomainBackupBegin, push mode,
+ * REUSE_EXTERNAL targets created by prepare).
+ */
+extern const struct vk_job_ops vk_job_push_ops;
+/* Every kind, NULL-terminated: recovery asks each to reclaim a leftover job. */
+extern const struct vk_job_ops *const vk_job_kinds[];
+
+/* Set JOB up as a job of kind OPS for SPEC (which must outlive it). */
+void vk_job_init(struct vk_job *job, const struct vk_job_ops *ops,
+                 const struct vk_job_spec *spec);
+/* Call close if not yet done. */
+void vk_job_close(struct vk_job *job);
+
+#endif
