@@ -91,8 +91,10 @@ emit(const char *kind, const char *fmt, va_list ap)
   if (vasprintf(&msg, fmt, ap) < 0)
     msg = NULL;
   char *text = readable(msg ? msg : fmt, "    ");
-  fprintf(stderr, "%s: %s%s%s%s\n", vk_progname, kind,
-          context ? context : "", context ? ": " : "", text);
+  /* The context names what the user gave (a domain name): as untrusted. */
+  char *ctx = context ? readable(context, NULL) : NULL;
+  fprintf(stderr, "%s: %s%s%s%s\n", vk_progname, kind, ctx ? ctx : "", ctx ? ": " : "", text);
+  free(ctx);
   free(text);
   free(msg);
 }
