@@ -50,16 +50,65 @@ vk_backup_outcome_clear(struct vk_backup_outcome *o)
   memset(o, 0, sizeof *o);
 }
 
-/* Delete the checkpoint a failed backup created (libvirt leaves it): the
- * one delete of checkpoint.c, its bitmaps or else its metadata.  0 once
- * libvirt confirmed it is gone; -1 with *WHY set when libvirt could not be
- * asked (libvirtd unreachable) or refused.
+/* What drop_checkpoint did. */
+enum drop {
+  DROP_FAILED = -1,      /* libvirt unreachable or refused: *WHY says why */
+  DROP_DELETED = 0,      /* deleted with its bitmaps */
+  DROP_ABSENT,           /* there was no such checkpoint */
+  DROP_NOT_OURS,         /* one of that name exists, with another identity: left alone */
+  DROP_METADATA_ONLY,    /* only libvirt's metadata could go: the bitmaps stay */
+};
+
+/* Delete the checkpoint NAME a failed backup created (libvirt leaves it),
+ * through the one delete of checkpoint.c, but only if it is that backup's:
+ * its description is IDENTITY (when known).  An admin's checkpoint that took
+ * the name meanwhile is never touched.
  */
-static int
-drop_checkpoint(virDomainPtr dom, const char *name, char **why)
+static enum drop
+drop_checkpoint(virDomainPtr dom, const char *name, const char *identity, char **why)
 {
-  return vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_OR_METADATA | VK_CKPT_DELETE_MISSING_OK,
-                              why);
+  if (identity) {
+    CLEANUP_CHECKPOINT virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, name, 0);
+    if (!c && vk_virt_last_code() == VIR_ERR_NO_DOMAIN_CHECKPOINT)
+      return DROP_ABSENT;
+    CLEANUP_FREE char *xml = c ? virDomainCheckpointGetXMLDesc(c, 0) : NULL;
+    if (!xml) {
+      *why = vk_xasprintf("cannot read checkpoint '%s': %s", name, vk_virt_last_message());
+      return DROP_FAILED;
+    }
+    struct vk_ckpt ck = { 0 };
+    bool ours = vk_ckpt_parse(xml, name, &ck) == 0 && ck.description &&
+                strcmp(ck.description, identity) == 0;
+    vk_ckpt_clear(&ck);
+    if (!ours)
+      return DROP_NOT_OURS;
+  }
+  CLEANUP_FREE char *ignored = NULL;
+  int r = vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_MISSING_OK, &ignored);
+  if (r == 0)
+    return DROP_DELETED;
+  /* The bitmaps cannot go (QEMU refused): at least the metadata, said as is. */
+  if (vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_METADATA_ONLY, why) == 0) {
+    vk_warn("only the metadata of checkpoint '%s' could be deleted (%s); its bitmap '%s' "
+            "stays in the disk images (validate reports it as bitmap-orphan)", name,
+            ignored ? ignored : "unknown error", name);
+    return DROP_METADATA_ONLY;
+  }
+  return DROP_FAILED;
+}
+
+/* What the rollback did with checkpoint NAME, for messages. */
+static const char *
+drop_said(enum drop d)
+{
+  switch (d) {
+  case DROP_DELETED: return "deleted";
+  case DROP_ABSENT: return "was not created";
+  case DROP_NOT_OURS: return "is not this backup's and was left alone";
+  case DROP_METADATA_ONLY: return "deleted (metadata only: its bitmap stays)";
+  case DROP_FAILED: break;
+  }
+  return "could not be deleted";
 }
 
 /* Finish what an earlier, killed run left: its job, checkpoint and files.
@@ -84,16 +133,25 @@ recover(virDomainPtr dom, struct vk_repo *repo, const struct vk_flow_cb *cb)
       break;
   vk_strv_free(files);
   CLEANUP_FREE char *why = NULL;
-  if (ck && !vk_repo_find_by_checkpoint(repo, ck) && drop_checkpoint(dom, ck, &why) < 0) {
+  CLEANUP_FREE char *id = vk_xstrdup(p->id);
+  enum drop d = DROP_ABSENT;
+  /* Without a recorded identity (a journal of an older vckpt), a name that
+   * a committed backup ended at is not touched.
+   */
+  if (ck && (p->identity || !vk_repo_find_by_checkpoint(repo, ck)))
+    d = drop_checkpoint(dom, ck, p->identity, &why);
+  if (d == DROP_FAILED) {
     vk_error(VK_EXIT_FAILURE, "cannot finish the rollback of interrupted backup %s: its "
              "checkpoint '%s' could not be deleted (%s); its journal is kept for the next run",
              p->id, ck, why);
     return -1;
   }
-  vk_flow_message(cb, VK_MSG_WARNING,
-                  "cleaned up after an interrupted backup%s%s%s: partial files removed",
-          ck ? " (checkpoint '" : "", ck ? ck : "", ck ? "' deleted)" : "");
-  return vk_repo_recover(repo);
+  if (vk_repo_recover(repo) < 0)
+    return -1;
+  vk_flow_message(cb, VK_MSG_WARNING, "cleaned up after interrupted backup %s: partial files "
+                  "removed%s%s%s%s", id, ck ? "; its checkpoint '" : "", ck ? ck : "",
+                  ck ? "' " : "", ck ? drop_said(d) : "");
+  return 0;
 }
 
 /* A checkpoint name for this backup that libvirt does not have yet:
@@ -205,16 +263,27 @@ plan_disks(virDomainPtr dom, const struct vk_disks *all, char *const *targets,
 }
 
 /* Roll back a backup that did not complete: checkpoint, files, journal.
- * Returns 0, or -1 with *WHY set when the checkpoint could not be
- * confirmed deleted: then the journal and the files stay, and the next run
- * for the domain finishes the rollback (recover).
+ * Returns 0 with *SAID telling what became of the checkpoint, or -1 with
+ * *WHY set when the rollback is not complete (the checkpoint could not be
+ * confirmed deleted, or files could not be removed): then the journal
+ * stays, and the next run for the domain finishes the rollback (recover).
  */
 static int
-roll_back(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b, char **why)
+roll_back(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b, char **why,
+          const char **said)
 {
-  if (drop_checkpoint(dom, b->checkpoint, why) < 0)
+  enum drop d = drop_checkpoint(dom, b->checkpoint, b->identity, why);
+  *said = drop_said(d);
+  if (d == DROP_FAILED) {
+    char *w = vk_xasprintf("checkpoint '%s' could not be deleted: %s", b->checkpoint, *why);
+    free(*why);
+    *why = w;
     return -1;
-  vk_repo_abort(repo, b);
+  }
+  if (vk_repo_abort(repo, b) < 0) {
+    *why = vk_xstrdup("some of its files could not be removed");
+    return -1;
+  }
   return 0;
 }
 
@@ -224,12 +293,15 @@ roll_back_after_error(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *
 {
   CLEANUP_FREE char *why = NULL;
   CLEANUP_FREE char *ck = vk_xstrdup(b->checkpoint);
-  if (roll_back(dom, repo, b, &why) < 0)
-    vk_error(VK_EXIT_FAILURE, "the checkpoint '%s' could not be deleted (%s); the next vckpt "
-             "run for this domain will finish the rollback", ck, why);
+  const char *said = NULL;
+  if (roll_back(dom, repo, b, &why, &said) < 0)
+    vk_error(VK_EXIT_FAILURE, "the rollback is not complete (%s); the next vckpt run for this "
+             "domain will finish it", why);
   else if (vk_stop_signal)
     vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: the backup was rolled back "
-             "(checkpoint '%s' deleted, files removed)", (int)vk_stop_signal, ck);
+             "(checkpoint '%s' %s, files removed)", (int)vk_stop_signal, ck, said);
+  else
+    vk_warn("the backup was rolled back: checkpoint '%s' %s, files removed", ck, said);
 }
 
 /* If SIGINT or SIGTERM came, give up B (nothing started in libvirt yet
@@ -240,13 +312,10 @@ stopped_before_job(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b)
 {
   if (!vk_stop_signal)
     return false;
-  vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the backup job started: "
-           "nothing was left behind", (int)vk_stop_signal);
-  CLEANUP_FREE char *why = NULL;
-  CLEANUP_FREE char *ck = vk_xstrdup(b->checkpoint);
-  if (roll_back(dom, repo, b, &why) < 0)
-    vk_error(VK_EXIT_FAILURE, "the checkpoint '%s' could not be deleted (%s); the next vckpt "
-             "run for this domain will finish the rollback", ck, why);
+  /* No checkpoint exists before the job: the repository's files only. */
+  if (vk_repo_abort(repo, b) == 0)
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the backup job started: "
+             "nothing was left behind", (int)vk_stop_signal);
   return true;
 }
 
@@ -292,18 +361,19 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
   out->seconds = res.seconds;
   if (!res.ok) {
     CLEANUP_FREE char *why = NULL;
-    if (roll_back(dom, repo, b, &why) < 0)
-      vk_error(VK_EXIT_FAILURE, "the backup %s: %s; the checkpoint '%s' could not be deleted "
-               "(%s); the next vckpt run for this domain will finish the rollback",
+    const char *said = NULL;
+    if (roll_back(dom, repo, b, &why, &said) < 0)
+      vk_error(VK_EXIT_FAILURE, "the backup %s: %s; the rollback is not complete (%s); the "
+               "next vckpt run for this domain will finish it",
                res.interrupted ? "was interrupted" : "failed",
-               res.error ? res.error : "unknown error", name, why);
+               res.error ? res.error : "unknown error", why);
     else if (res.interrupted)
       vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: the backup job was aborted, "
-               "its checkpoint '%s' deleted and its partial files removed",
-               (int)vk_stop_signal, name);
+               "its checkpoint '%s' %s and its partial files removed",
+               (int)vk_stop_signal, name, said);
     else
-      vk_error(VK_EXIT_FAILURE, "the backup failed: %s; its checkpoint '%s' and partial files "
-               "were removed", res.error, name);
+      vk_error(VK_EXIT_FAILURE, "the backup failed: %s; its checkpoint '%s' %s and its partial "
+               "files were removed", res.error, name, said);
     free(res.error);
     return -1;
   }
@@ -440,6 +510,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   CLEANUP_STRV char **files = vk_xcalloc(nt + 1, sizeof *files);
   CLEANUP_STRV char **backing = vk_xcalloc(nt + 1, sizeof *backing);
   CLEANUP_FREE struct vk_job_disk *jd = vk_xcalloc(nt + 1, sizeof *jd);
+  CLEANUP_FREE char *identity = vk_ckpt_new_identity();
   if (req->dry_run) {
     char stamp[32];
     time_t t = time(NULL);
@@ -454,7 +525,8 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     for (size_t i = 0; i < nt; i++)
       files[i] = vk_xasprintf("%s/%s/%s.%s.qcow2", base, out->chain, out->id, targets[i]);
   } else {
-    if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, whole, &b) < 0) {
+    if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, whole, identity,
+                      &b) < 0) {
       vk_plan_clear(&plan);
       return -1;
     }
@@ -478,7 +550,6 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   for (size_t i = 0, n = 0; i < all.n; i++)
     if (strcmp(all.disk[i].device, "disk") == 0 && !all.disk[i].readonly)
       alltargets[n++] = all.disk[i].target;
-  CLEANUP_FREE char *identity = vk_ckpt_new_identity();
   struct vk_ckpt_spec spec = { .name = name, .description = identity, .disks = tracked,
                                .all_disks = alltargets };
   xmlDocPtr cdoc = vk_ckpt_build(&spec);

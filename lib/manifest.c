@@ -35,6 +35,7 @@ vk_backup_clear(struct vk_backup *b)
   free(b->domain_xml);
   free(b->checkpoint_xml);
   free(b->note);
+  free(b->identity);
   for (size_t i = 0; i < b->nr_disks; i++) {
     free(b->disks[i].target);
     free(b->disks[i].file);
@@ -75,6 +76,7 @@ vk_backup_copy(struct vk_backup *dst, const struct vk_backup *src)
   dst->domain_xml = xstrdup_null(src->domain_xml);
   dst->checkpoint_xml = xstrdup_null(src->checkpoint_xml);
   dst->note = xstrdup_null(src->note);
+  dst->identity = xstrdup_null(src->identity);
   dst->disks = vk_xcalloc(src->nr_disks, sizeof *dst->disks);
   for (size_t i = 0; i < src->nr_disks; i++) {
     dst->disks[i] = src->disks[i];
@@ -239,6 +241,8 @@ vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool commit
   vk_xml_add_text(n, "checkpointXML", b->checkpoint_xml);
   if (b->note)
     vk_xml_add_text(n, "note", b->note);
+  if (b->identity)
+    vk_xml_add_text(n, "identity", b->identity);
   xmlNodePtr disks = xmlNewChild(n, NULL, (const xmlChar *)"disks", NULL);
   for (size_t i = 0; i < b->nr_disks; i++) {
     const struct vk_backup_disk *d = &b->disks[i];
@@ -397,6 +401,7 @@ vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *pa
   b->domain_xml = vk_xpath_string(ctx, node, "domainXML");
   b->checkpoint_xml = vk_xpath_string(ctx, node, "checkpointXML");
   b->note = vk_xpath_string(ctx, node, "note");
+  b->identity = vk_xpath_string(ctx, node, "identity");
   CLEANUP_FREE char *start = vk_xpath_string(ctx, node, "start");
   CLEANUP_FREE char *end = vk_xpath_string(ctx, node, "end");
   b->start = start ? strtoll(start, NULL, 10) : 0;

@@ -50,6 +50,8 @@ struct vk_backup {
   char *domain_xml, *checkpoint_xml;   /* relative file names */
   char *note;            /* why (e.g. --auto fell back to full), or NULL; the
                             caller may set it before vk_repo_commit */
+  char *identity;        /* description of CHECKPOINT as created, or NULL
+                            (backups made before vckpt recorded it) */
 };
 
 /* What the repository holds for one domain. */

@@ -507,7 +507,8 @@ check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, cons
 int
 vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
               const char *since, const struct vk_backup *parent,
-              char *const *targets, char *const *whole, struct vk_backup **out)
+              char *const *targets, char *const *whole, const char *identity,
+              struct vk_backup **out)
 {
   *out = NULL;
   const struct vk_backup *p;
@@ -520,6 +521,7 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
   struct vk_backup *b = vk_xcalloc(1, sizeof *b);
   b->level = level;
   b->checkpoint = vk_xstrdup(checkpoint);
+  b->identity = identity ? vk_xstrdup(identity) : NULL;
   b->start = time(NULL);
   if (p) {
     b->since = vk_xstrdup(p->checkpoint);

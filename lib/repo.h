@@ -71,12 +71,16 @@ int vk_repo_check_uuid(struct vk_repo *r, const char *uuid);
  * journal from an interrupted run is pending (see vk_repo_recover).  WHOLE
  * (NULL-terminated, or NULL) lists the TARGETS a non-full backup copies whole
  * (raw disks, disks added or resized since PARENT): their files have no
- * backing file, and restore uses them alone.  *OUT
+ * backing file, and restore uses them alone.  IDENTITY, if not NULL, is the
+ * description of the checkpoint the backup will create (vk_ckpt_new_identity),
+ * recorded so that a rollback deletes that checkpoint and no other of the
+ * same name.  *OUT
  * belongs to R and stays valid until vk_repo_close or the next vk_repo_begin.
  */
 int vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
                   const char *since, const struct vk_backup *parent,
-                  char *const *targets, char *const *whole, struct vk_backup **out);
+                  char *const *targets, char *const *whole, const char *identity,
+                  struct vk_backup **out);
 /* Write a file of backup B being made (its domain_xml or checkpoint_xml)
  * crash-safely; an existing file is never replaced.
  */

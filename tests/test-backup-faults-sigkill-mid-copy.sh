@@ -17,7 +17,7 @@ expect_exit 0 vckpt --json list-backups "$dom" --repo "$R"
 jq -e '(.backups | length) == 0' "$out"
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name a1
 jq -e '.level == "full" and .checkpoint == "a1"' "$out"
-grep -q "cleaned up after an interrupted backup (checkpoint 'kill1' deleted)" "$err"
+grep -q "cleaned up after interrupted backup .*: partial files removed; its checkpoint 'kill1' deleted" "$err"
 test "$(checkpoints)" = "a1 "
 test "$(nbackups)" -eq 1
 test "$(disk_files)" -eq 2

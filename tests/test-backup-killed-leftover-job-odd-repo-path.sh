@@ -55,7 +55,7 @@ cat "$TMPD/err"
 test $rc -eq 0 || fail "the next run failed: exit $rc"
 out=$TMPD/out err=$TMPD/err
 assert_grep "aborting the backup job an interrupted vckpt run left behind" "$err"
-assert_grep "cleaned up after an interrupted backup \(checkpoint 'kill1' deleted\)" "$err"
+assert_grep "cleaned up after interrupted backup .*: partial files removed; its checkpoint 'kill1' deleted" "$err"
 jq -e '.level == "full" and .checkpoint == "a1"' "$out"
 test "$(virsh -q checkpoint-list "$dom" --name | tr -d ' \n')" = a1
 test ! -e "$R/$dom/pending.xml"

@@ -138,7 +138,7 @@ make_backup(struct vk_repo *r, enum vk_level level, const char *chk,
             struct vk_backup **out)
 {
   struct vk_backup *b = NULL;
-  if (vk_repo_begin(r, level, chk, NULL, parent, targets, NULL, &b) < 0)
+  if (vk_repo_begin(r, level, chk, NULL, parent, targets, NULL, NULL, &b) < 0)
     return -1;
   for (size_t i = 0; i < b->nr_disks; i++) {
     CLEANUP_FREE char *path = vk_repo_path(r, b->disks[i].file);
@@ -280,7 +280,7 @@ disk_not_in_parent(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, "web 1", false, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_INCREMENTAL, "x1", NULL, vk_repo_latest(r), vdc, NULL, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_INCREMENTAL, "x1", NULL, vk_repo_latest(r), vdc, NULL, NULL, &b);
   vk_repo_close(r);
   return rc;
 }
@@ -293,7 +293,7 @@ commit_missing_disk(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, "web 1", false, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "x3", NULL, NULL, vda, NULL, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "x3", NULL, NULL, vda, NULL, NULL, &b);
   if (rc == 0 && (vk_repo_write_file(r, b->domain_xml, "<a/>") < 0 ||
                   vk_repo_write_file(r, b->checkpoint_xml, "<b/>") < 0))
     rc = -2;
@@ -325,7 +325,7 @@ write_twice(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, "web 1", false, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "x2", NULL, NULL, vda, NULL, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "x2", NULL, NULL, vda, NULL, NULL, &b);
   if (rc == 0 && vk_repo_write_file(r, b->domain_xml, "<a/>") == 0)
     rc = vk_repo_write_file(r, b->domain_xml, "<b/>");
   if (b)
@@ -564,7 +564,7 @@ begin_and_die(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, c->domain, true, true, &r) < 0 ||
       vk_repo_begin(r, c->level, "crashed", NULL,
-                    c->level == VK_LEVEL_FULL ? NULL : vk_repo_latest(r), vda, NULL, &b) < 0)
+                    c->level == VK_LEVEL_FULL ? NULL : vk_repo_latest(r), vda, NULL, NULL, &b) < 0)
     return -1;
   CLEANUP_FREE char *path = vk_repo_path(r, b->disks[0].file);
   if (put(path, "partial", 7) < 0 || vk_repo_write_file(r, b->domain_xml, "<domain/>") < 0)
@@ -581,7 +581,7 @@ begin_while_pending(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, arg, false, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "again", NULL, NULL, vda, NULL, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "again", NULL, NULL, vda, NULL, NULL, &b);
   vk_repo_close(r);
   return rc;
 }
@@ -652,7 +652,7 @@ test_recovery(void)
   CLEANUP_FREE char *journal = vk_xasprintf("%s/late/pending.xml", repo);
   CLEANUP_FREE char *saved = NULL;
   size_t len = 0;
-  if (vk_repo_begin(r, VK_LEVEL_FULL, "late", NULL, NULL, vda, NULL, &b) == 0) {
+  if (vk_repo_begin(r, VK_LEVEL_FULL, "late", NULL, NULL, vda, NULL, NULL, &b) == 0) {
     saved = slurp(journal, &len);
     CLEANUP_FREE char *path = vk_repo_path(r, b->disks[0].file);
     CHECK(saved && put(path, "data", 4) == 0 &&
@@ -761,7 +761,7 @@ begin_named(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, c->domain, true, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_FULL, c->checkpoint, NULL, NULL, c->targets, NULL, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_FULL, c->checkpoint, NULL, NULL, c->targets, NULL, NULL, &b);
   if (b)
     vk_repo_abort(r, b);
   vk_repo_close(r);
@@ -1068,7 +1068,7 @@ test_journal(void)
   r = NULL;
   struct vk_backup *b = NULL;
   CHECK(vk_repo_open(repo, "journal", true, true, &r) == 0 &&
-        vk_repo_begin(r, VK_LEVEL_FULL, "j1", NULL, NULL, vda, NULL, &b) == 0, "begin");
+        vk_repo_begin(r, VK_LEVEL_FULL, "j1", NULL, NULL, vda, NULL, NULL, &b) == 0, "begin");
   CLEANUP_FREE char *text = vk_xasprintf("%s/journal/pending.xml", repo);
   CLEANUP_FREE char *jt = slurp(text, NULL);
   CLEANUP_FREE char *mark = b ? vk_xasprintf("<commit backup=\"%s\" when=\"listed\"/>", b->id)
@@ -1253,7 +1253,7 @@ commit_stopped(void *arg)
   struct vk_backup *b = NULL;
   if (vk_repo_open(repo, "stopped", true, true, &r) < 0)
     return -1;
-  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "s1", NULL, NULL, vda, NULL, &b);
+  int rc = vk_repo_begin(r, VK_LEVEL_FULL, "s1", NULL, NULL, vda, NULL, NULL, &b);
   if (rc == 0) {
     CLEANUP_FREE char *path = vk_repo_path(r, b->disks[0].file);
     if (put(path, "data", 4) < 0 || vk_repo_write_file(r, b->domain_xml, "<a/>") < 0 ||
@@ -1291,7 +1291,7 @@ make_chain(struct vk_repo *r)
     struct vk_backup *b = NULL;
     const struct vk_backup *p = i == 1 ? vk_repo_latest(r) : NULL;
     if (vk_repo_begin(r, p ? VK_LEVEL_INCREMENTAL : VK_LEVEL_FULL, chks[i], NULL, p, vda,
-                      NULL, &b) < 0)
+                      NULL, NULL, &b) < 0)
       return -1;
     const char *base = b->disks[0].backing ? strrchr(b->disks[0].backing, '/') + 1 : NULL;
     b->disks[0].virtual_size = 1 << 20;
