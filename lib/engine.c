@@ -73,7 +73,9 @@ drop_checkpoint(virDomainPtr dom, const char *name, const char *identity, char *
       return DROP_ABSENT;
     CLEANUP_FREE char *xml = c ? virDomainCheckpointGetXMLDesc(c, 0) : NULL;
     if (!xml) {
-      *why = vk_xasprintf("cannot read checkpoint '%s': %s", name, vk_virt_last_message());
+      *why = virConnectIsAlive(virDomainGetConnect(dom)) != 1
+        ? vk_xstrdup("libvirtd unreachable")
+        : vk_xasprintf("cannot read checkpoint '%s': %s", name, vk_virt_last_message());
       return DROP_FAILED;
     }
     struct vk_ckpt ck = { 0 };
