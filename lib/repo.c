@@ -772,15 +772,24 @@ vk_repo_find_point(const struct vk_repo *r, const char *at, const struct vk_back
       vk_error(VK_EXIT_NOT_FOUND, "the repository has no complete backup of '%s'", r->m.domain);
     return *out ? 0 : -1;
   }
-  *out = vk_repo_find_by_id(r, at);
-  if (*out)
-    return 0;
+  const struct vk_backup *by_id = vk_repo_find_by_id(r, at);
   size_t n = 0;
   for (size_t i = 0; i < r->m.nr_backups; i++)
     if (strcmp(r->m.backups[i].checkpoint, at) == 0) {
       n++;
       *out = &r->m.backups[i];
     }
+  /* A checkpoint may be named like another backup's id: never guess. */
+  if (by_id && n > 0 && !(n == 1 && *out == by_id)) {
+    *out = NULL;
+    vk_error(VK_EXIT_USAGE, "'%s' is the id of backup %s and the checkpoint of another "
+             "backup: it is ambiguous (see 'vckpt list-backups')", at, by_id->id);
+    return -1;
+  }
+  if (by_id) {
+    *out = by_id;
+    return 0;
+  }
   if (n == 1)
     return 0;
   *out = NULL;

@@ -1322,6 +1322,41 @@ ambiguous_point(void *arg)
   return rc;
 }
 
+/* vk_repo_find_point in repository "shadow" (in a child). */
+static int
+shadow_point(void *arg)
+{
+  struct vk_repo *r = NULL;
+  const struct vk_backup *b = NULL;
+  if (vk_repo_open(repo, "shadow", false, false, &r) < 0)
+    return -1;
+  int rc = vk_repo_find_point(r, (const char *)arg, &b);
+  vk_repo_close(r);
+  return rc;
+}
+
+/* A checkpoint named like another backup's id: --at never guesses. */
+static void
+test_shadow(void)
+{
+  struct vk_repo *r = NULL;
+  struct vk_backup *b = NULL;
+  if (vk_repo_open(repo, "shadow", true, true, &r) < 0 ||
+      make_backup(r, VK_LEVEL_FULL, "s1", NULL, vda, "one", &b) < 0) {
+    CHECK(false, "shadow: first backup");
+    vk_repo_close(r);
+    return;
+  }
+  CLEANUP_FREE char *id = vk_xstrdup(b->id);
+  CHECK(make_backup(r, VK_LEVEL_FULL, id, NULL, vda, "two", NULL) == 0,
+        "shadow: a checkpoint named like the first backup's id");
+  vk_repo_close(r);
+  char *err = NULL;
+  int rc = in_child(shadow_point, id, &err);
+  CHECK(rc == VK_EXIT_USAGE && strstr(err, "ambiguous"), "shadowed id: %d %s", rc, err);
+  free(err);
+}
+
 /* The stop signal, file sizes and modes, points, and the chain check. */
 static void
 test_chain(void)
@@ -1412,6 +1447,7 @@ static const struct {
   { "lock", test_lock },
   { "recovery", test_recovery },
   { "recovery-incomplete", test_recovery_incomplete },
+  { "shadow", test_shadow },
   { "journal", test_journal },
   { "names", test_names },
   { "corrupt", test_corrupt },
