@@ -137,10 +137,18 @@ recover(virDomainPtr dom, struct vk_repo *repo, const struct vk_flow_cb *cb)
   CLEANUP_FREE char *why = NULL;
   CLEANUP_FREE char *id = vk_xstrdup(p->id);
   enum drop d = DROP_ABSENT;
-  /* Without a recorded identity (a journal of an older vckpt), a name that
-   * a committed backup ended at is not touched.
+  /* Never the checkpoint of a committed backup: one with the same identity
+   * (a stale or copied journal), or, without a recorded identity (a journal
+   * of an older vckpt), one with the same name.
    */
-  if (ck && (p->identity || !vk_repo_find_by_checkpoint(repo, ck)))
+  bool committed = false;
+  const struct vk_manifest *m = vk_repo_manifest(repo);
+  for (size_t i = 0; ck && i < m->nr_backups; i++)
+    if (strcmp(m->backups[i].checkpoint, ck) == 0 &&
+        (!p->identity || (m->backups[i].identity &&
+                          strcmp(m->backups[i].identity, p->identity) == 0)))
+      committed = true;
+  if (ck && !committed)
     d = drop_checkpoint(dom, ck, p->identity, &why);
   if (d == DROP_FAILED) {
     vk_error(VK_EXIT_FAILURE, "cannot finish the rollback of interrupted backup %s: its "

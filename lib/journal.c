@@ -4,6 +4,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,42 @@ same_steps(const struct vk_journal *a, const struct vk_journal *b)
   return true;
 }
 
+/* Whether NAME is a chain directory ("20261122T030000Z", "-N" suffix
+ * allowed) or, for a FILE, a file directly in one whose name does not
+ * start with '.': a journal, even a hostile one, never names anything
+ * else (the schema says so too, but it can be overridden).
+ */
+static bool
+step_name_ok(const char *name, bool file)
+{
+  const char *p = name;
+  for (int i = 0; i < 8; i++, p++)
+    if (!isdigit((unsigned char)*p))
+      return false;
+  if (*p++ != 'T')
+    return false;
+  for (int i = 0; i < 6; i++, p++)
+    if (!isdigit((unsigned char)*p))
+      return false;
+  if (*p++ != 'Z')
+    return false;
+  if (*p == '-') {
+    const char *d = ++p;
+    while (isdigit((unsigned char)*p))
+      p++;
+    if (p == d || p - d > 4)
+      return false;
+  }
+  if (!file)
+    return *p == '\0';
+  if (*p++ != '/' || *p == '.' || *p == '\0' || strchr(p, '/'))
+    return false;
+  for (; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      return false;
+  return true;
+}
+
 int
 vk_journal_parse(xmlDocPtr doc, const char *path, struct vk_journal *j)
 {
@@ -145,6 +182,13 @@ vk_journal_parse(xmlDocPtr doc, const char *path, struct vk_journal *j)
     CLEANUP_FREE char *name = vk_xpath_string(ctx, s, ".");
     if (!action || !type || !name) {
       vk_error(VK_EXIT_FAILURE, "%s: incomplete step", path);
+      return -1;
+    }
+    bool is_file = strcmp(type, "file") == 0;
+    if (!step_name_ok(name, is_file)) {
+      CLEANUP_FREE char *shown = vk_printable(name);
+      vk_error(VK_EXIT_FAILURE, "%s: step names '%s', which is not a %s of this repository",
+               path, shown, is_file ? "file in a chain directory" : "chain directory");
       return -1;
     }
     vk_journal_add_step(j, strcmp(action, "create") == 0 ? VK_STEP_CREATE : VK_STEP_REMOVE,
@@ -193,9 +237,27 @@ chain_used(const struct vk_manifest *m, const char *chain)
 static int
 remove_step_file(int dirfd, const char *dir, const struct vk_manifest *m, const char *name)
 {
-  if (vk_manifest_has_file(m, name))
+  if (vk_manifest_has_file(m, name)) {
     vk_warn("not removing %s/%s: a committed backup uses it", dir, name);
-  else if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
+    return 0;
+  }
+  /* Through the chain directory opened without following a symbolic
+   * link: a link planted in its place never leads outside the repository.
+   */
+  const char *slash = strchr(name, '/');
+  CLEANUP_FREE char *chain = slash ? strndup(name, slash - name) : NULL;
+  if (!chain) {
+    vk_warn("not removing %s/%s: not a file of a chain directory", dir, name);
+    return 1;
+  }
+  CLEANUP_CLOSE int cfd = openat(dirfd, chain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (cfd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    vk_warn("cannot remove %s/%s: %s/%s: %s", dir, name, dir, chain, strerror(errno));
+    return 1;
+  }
+  if (unlinkat(cfd, slash + 1, 0) < 0 && errno != ENOENT) {
     vk_warn("cannot remove %s/%s: %s", dir, name, strerror(errno));
     return 1;
   }
@@ -212,8 +274,12 @@ remove_step_dir(int dirfd, const char *dir, const struct vk_manifest *m, const c
   }
   vk_sweep_temps(dirfd, dir, name);
   if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+    /* Something not ours in it: leave it, and the directory, to the admin;
+     * everything the transaction wrote is gone.
+     */
+    bool foreign = errno == ENOTEMPTY || errno == EEXIST;
     vk_warn("cannot remove %s/%s: %s", dir, name, strerror(errno));
-    return 1;
+    return foreign ? 0 : 1;
   }
   return 0;
 }

@@ -26,6 +26,11 @@ vk_plan_take_findings(struct vk_plan *p, struct vk_report *from)
                   f->checkpoint, f->message, f->action);
     f->message = f->action = NULL;
   }
+  /* The disks the preflight found must be copied whole (it skipped their
+   * chain checks): the plan's disk decisions need them.
+   */
+  for (size_t i = 0; from->whole && from->whole[i]; i++)
+    vk_report_whole(&p->report, from->whole[i]);
   vk_report_clear(from);
 }
 

@@ -1136,6 +1136,35 @@ test_journal(void)
   CHECK(old_path && !file_exists(old_path) && file_exists(full_path),
         "merge finished: the unlisted file removed, the listed one kept");
 
+  /* A hostile merge journal: a chain directory that is a symbolic link
+   * to a directory elsewhere, and a step naming a file through it.  The
+   * file outside the repository stays.
+   */
+  CLEANUP_FREE char *hdom = vk_xasprintf("%s/hostile", repo);
+  CLEANUP_FREE char *victim_dir = vk_xasprintf("%s/victim", tmpdir);
+  CLEANUP_FREE char *victim = vk_xasprintf("%s/passwd", victim_dir);
+  CLEANUP_FREE char *link = vk_xasprintf("%s/20240101T000000Z", hdom);
+  CHECK(mkdir(hdom, 0700) == 0 && mkdir(victim_dir, 0700) == 0 &&
+        put(victim, "root", 4) == 0 && symlink(victim_dir, link) == 0 &&
+        put_journal("hostile", "merge", "inc-20260101T000000Z", "listed",
+                    "    <step action=\"create\" type=\"file\">20240101T000000Z/passwd</step>\n")
+        == 0, "hostile journal");
+  free(err);
+  rc = in_child(open_locked, (void *)"hostile", &err);
+  CHECK(file_exists(victim), "hostile journal: the file behind a symlinked chain stays: %d %s",
+        rc, err);
+  /* A step outside any chain directory is refused when read. */
+  CLEANUP_FREE char *hj = vk_xasprintf("%s/pending.xml", hdom);
+  unlink(hj);
+  CHECK(put_journal("hostile", "merge", "inc-20260101T000000Z", "listed",
+                    "    <step action=\"create\" type=\"file\">manifest.xml</step>\n") == 0,
+        "hostile journal 2");
+  free(err);
+  rc = in_child(open_locked, (void *)"hostile", &err);
+  CHECK(rc == VK_EXIT_FAILURE && (strstr(err, "not a file in a chain directory") ||
+                                   strstr(err, "does not match the manifest schema")),
+        "hostile journal: a step outside the chains: %d %s", rc, err);
+
   /* A backup's journal may only name that backup's own files. */
   free(err);
   rc = in_child(begin_and_die, (void *)&(struct crash_case){ "forged", VK_LEVEL_FULL }, &err);
