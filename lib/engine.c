@@ -57,6 +57,7 @@ enum drop {
   DROP_ABSENT,           /* there was no such checkpoint */
   DROP_NOT_OURS,         /* one of that name exists, with another identity: left alone */
   DROP_METADATA_ONLY,    /* only libvirt's metadata could go: the bitmaps stay */
+  DROP_COMMITTED,        /* a committed backup's: not to be touched */
 };
 
 /* Delete the checkpoint NAME a failed backup created (libvirt leaves it),
@@ -67,7 +68,7 @@ enum drop {
 static enum drop
 drop_checkpoint(virDomainPtr dom, const char *name, const char *identity, char **why)
 {
-  if (identity) {
+  {
     CLEANUP_CHECKPOINT virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, name, 0);
     if (!c && vk_virt_last_code() == VIR_ERR_NO_DOMAIN_CHECKPOINT)
       return DROP_ABSENT;
@@ -79,8 +80,8 @@ drop_checkpoint(virDomainPtr dom, const char *name, const char *identity, char *
       return DROP_FAILED;
     }
     struct vk_ckpt ck = { 0 };
-    bool ours = vk_ckpt_parse(xml, name, &ck) == 0 && ck.description &&
-                strcmp(ck.description, identity) == 0;
+    bool ours = !identity || (vk_ckpt_parse(xml, name, &ck) == 0 && ck.description &&
+                              strcmp(ck.description, identity) == 0);
     vk_ckpt_clear(&ck);
     if (!ours)
       return DROP_NOT_OURS;
@@ -108,6 +109,7 @@ drop_said(enum drop d)
   case DROP_ABSENT: return "was not created";
   case DROP_NOT_OURS: return "is not this backup's and was left alone";
   case DROP_METADATA_ONLY: return "deleted (metadata only: its bitmap stays)";
+  case DROP_COMMITTED: return "belongs to a committed backup and was kept";
   case DROP_FAILED: break;
   }
   return "could not be deleted";
@@ -148,8 +150,8 @@ recover(virDomainPtr dom, struct vk_repo *repo, const struct vk_flow_cb *cb)
         (!p->identity || (m->backups[i].identity &&
                           strcmp(m->backups[i].identity, p->identity) == 0)))
       committed = true;
-  if (ck && !committed)
-    d = drop_checkpoint(dom, ck, p->identity, &why);
+  if (ck)
+    d = committed ? DROP_COMMITTED : drop_checkpoint(dom, ck, p->identity, &why);
   if (d == DROP_FAILED) {
     vk_error(VK_EXIT_FAILURE, "cannot finish the rollback of interrupted backup %s: its "
              "checkpoint '%s' could not be deleted (%s); its journal is kept for the next run",
