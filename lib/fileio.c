@@ -261,7 +261,14 @@ vk_write_atomic(int dirfd, const char *relative, const char *path, const char *c
     unlinkat(dfd, tmp, 0);
     return -1;
   }
-  return vk_sync_fd(dfd, path);
+  /* The new file is in place: from here on it is what readers see, so a
+   * failed fsync of the directory must not make the caller undo what
+   * depends on it (a committed manifest).  Said, not failed.
+   */
+  if (fsync(dfd) < 0)
+    vk_warn("%s: fsync of its directory: %s (the file is written; a crash now could "
+            "still lose it)", path, strerror(errno));
+  return 0;
 }
 
 void

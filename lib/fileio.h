@@ -65,7 +65,9 @@ int vk_write_all(int fd, const void *buf, size_t len, const char *what);
  * (mode 0600, created O_EXCL, its name starting with VK_TMP_PREFIX) in the
  * same directory, fsync, rename over the target (only when REPLACE;
  * otherwise an existing target is an error and is never replaced), fsync
- * of the directory.
+ * of the directory.  Once the rename is done it returns 0: a failed fsync
+ * of the directory is then a warning, since the new file is what readers
+ * already see (a committed manifest must not be rolled back).
  */
 int vk_write_atomic(int dirfd, const char *relative, const char *path, const char *content,
                     bool replace);
