@@ -344,6 +344,15 @@ vk_checkpoint_redefine(virDomainPtr dom, struct vk_redefine_set *rs, char ***nam
     if (old) {
       rs->r[i].old_xml = virDomainCheckpointGetXMLDesc(old, 0);
       virDomainCheckpointFree(old);
+      /* Without it, a rollback could not put that definition back. */
+      if (!rs->r[i].old_xml) {
+        vk_virt_error("cannot read the current definition of checkpoint '%s'; nothing was "
+                      "redefined", rs->r[i].c.name);
+        return -1;
+      }
+    } else if (vk_virt_last_code() != VIR_ERR_NO_DOMAIN_CHECKPOINT) {
+      vk_virt_error("cannot look up checkpoint '%s'; nothing was redefined", rs->r[i].c.name);
+      return -1;
     }
   }
   for (size_t i = 0; i < rs->n; i++) {
