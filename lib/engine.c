@@ -309,6 +309,9 @@ roll_back_after_error(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *
   if (roll_back(dom, repo, b, &why, &said) < 0)
     vk_error(VK_EXIT_FAILURE, "the rollback is not complete (%s); the next vckpt run for this "
              "domain will finish it", why);
+  else if (vk_stop_signal && vk_error_reported())   /* the stop is reported: say the rest */
+    vk_warn("interrupted by signal %d: the backup was rolled back (checkpoint '%s' %s, files "
+            "removed)", (int)vk_stop_signal, ck, said);
   else if (vk_stop_signal)
     vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: the backup was rolled back "
              "(checkpoint '%s' %s, files removed)", (int)vk_stop_signal, ck, said);
