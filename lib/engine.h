@@ -49,6 +49,12 @@ void vk_backup_outcome_clear(struct vk_backup_outcome *o);
  */
 int vk_repo_preflight(virDomainPtr dom, const char *repo_dir, const char *since,
                       char *const *targets, struct vk_report *rep);
+/* The checkpoint backup --auto would stack on: that of the newest backup of
+ * DOMAIN in REPO_DIR (*SINCE, malloc'd), or NULL when there is none (--auto
+ * then starts a chain with a full backup).  Read-only; -1 if the repository
+ * cannot be read (reported).
+ */
+int vk_repo_next_since(const char *repo_dir, const char *domain, char **since);
 
 /* The repository directory: --repo, else $VCKPT_REPO, else the default. */
 const char *vk_default_repo(const char *given);

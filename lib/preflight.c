@@ -309,6 +309,23 @@ vk_backup_preflight(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir
 }
 
 int
+vk_repo_next_since(const char *repo_dir, const char *domain, char **since)
+{
+  *since = NULL;
+  CLEANUP_FREE char *dir = vk_xasprintf("%s/%s", repo_dir, domain);
+  if (access(dir, F_OK) != 0 && errno == ENOENT)
+    return 0;   /* no repository for the domain yet: --auto starts a chain */
+  struct vk_repo *repo = NULL;
+  if (vk_repo_open(repo_dir, domain, false, false, &repo) < 0)
+    return -1;
+  const struct vk_backup *latest = vk_repo_latest(repo);
+  if (latest)
+    *since = vk_xstrdup(latest->checkpoint);
+  vk_repo_close(repo);
+  return 0;
+}
+
+int
 vk_repo_preflight(virDomainPtr dom, const char *repo_dir, const char *since,
                   char *const *targets, struct vk_report *rep)
 {

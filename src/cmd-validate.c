@@ -45,13 +45,23 @@ cmd_validate(struct cmd_ctx *ctx, int argc, const char **argv)
   CLEANUP_DOMAIN virDomainPtr dom = vk_domain_lookup(conn, domname);
   if (!dom)
     return -1;
+  /* With --repo, what tonight's --auto would do: an incremental from the
+   * repository's newest backup, or a full backup when it has none.
+   */
+  CLEANUP_FREE char *next = NULL;
+  bool full = opts.full;
+  if (opts.repo && !opts.checkpoint && !opts.full) {
+    if (vk_repo_next_since(opts.repo, domname, &next) < 0)
+      return -1;
+    full = !next;
+  }
   struct vk_validate_opts vo = {
-    .checkpoint = opts.checkpoint, .full = opts.full, .disks = disks,
+    .checkpoint = opts.checkpoint ? opts.checkpoint : next, .full = full, .disks = disks,
   };
   struct vk_report rep;
   if (vk_validate(dom, &vo, &rep) < 0)
     return -1;
-  if (opts.repo && vk_repo_preflight(dom, opts.repo, opts.full ? NULL : rep.checkpoint,
+  if (opts.repo && vk_repo_preflight(dom, opts.repo, full ? NULL : rep.checkpoint,
                                      disks, &rep) < 0) {
     vk_report_clear(&rep);
     return -1;

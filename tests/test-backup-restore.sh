@@ -159,10 +159,17 @@ test "$(jq -r '.backups | length' <(vckpt --json list-backups "$dom" --repo "$R"
 # validate --repo: the repository side of the preflight, read-only.
 expect_exit 0 vckpt validate "$dom" --repo "$R"
 grep -q '^OK: an incremental backup' "$out"
+# A checkpoint no backup ended at: --auto ignores it (validate --repo
+# predicts --auto), an incremental from it is refused.
 expect_exit 0 vckpt checkpoint create "$dom" loose
-expect_exit 4 vckpt --json validate "$dom" --repo "$R"
+expect_exit 0 vckpt --json validate "$dom" --repo "$R"
+assert_no_finding "$out" previous-backup-missing
+expect_exit 4 vckpt --json validate "$dom" --repo "$R" --checkpoint loose
 assert_finding "$out" previous-backup-missing severity=error "message~no complete backup that ended at checkpoint 'loose'"
-expect_exit 4 vckpt --json validate "$dom" --repo "$TMPD/empty-repo"
+# An empty repository: --auto would start with a full backup.
+expect_exit 0 vckpt --json validate "$dom" --repo "$TMPD/empty-repo"
+jq -e '.checkpoint == null' "$out"
+expect_exit 4 vckpt --json validate "$dom" --repo "$TMPD/empty-repo" --checkpoint loose
 assert_finding "$out" previous-backup-missing severity=error "message~has no backup of 'web 1' yet"
 test ! -e "$TMPD/empty-repo"
 expect_exit 0 vckpt validate "$dom" --full --repo "$TMPD/empty-repo"
