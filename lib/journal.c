@@ -223,16 +223,6 @@ vk_journal_committed(const struct vk_journal *j, const struct vk_manifest *m)
   return listed == j->commit_listed;
 }
 
-/* Whether a committed backup of M is in chain directory CHAIN. */
-static bool
-chain_used(const struct vk_manifest *m, const char *chain)
-{
-  for (size_t i = 0; i < m->nr_backups; i++)
-    if (strcmp(m->backups[i].chain, chain) == 0)
-      return true;
-  return false;
-}
-
 /* Remove file NAME of step S unless M uses it; 1 if it could not be. */
 static int
 remove_step_file(int dirfd, const char *dir, const struct vk_manifest *m, const char *name)
@@ -268,7 +258,7 @@ remove_step_file(int dirfd, const char *dir, const struct vk_manifest *m, const 
 static int
 remove_step_dir(int dirfd, const char *dir, const struct vk_manifest *m, const char *name)
 {
-  if (chain_used(m, name)) {
+  if (vk_manifest_has_chain(m, name)) {
     vk_warn("not removing %s/%s: a committed backup uses it", dir, name);
     return 0;
   }

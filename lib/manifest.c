@@ -315,6 +315,15 @@ vk_manifest_has_file(const struct vk_manifest *m, const char *relative)
   return false;
 }
 
+bool
+vk_manifest_has_chain(const struct vk_manifest *m, const char *chain)
+{
+  for (size_t i = 0; i < m->nr_backups; i++)
+    if (strcmp(m->backups[i].chain, chain) == 0)
+      return true;
+  return false;
+}
+
 /* The file names of backup ID in CHAIN. */
 char *
 vk_backup_disk_file(const char *chain, const char *id, const char *target)

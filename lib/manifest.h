@@ -85,6 +85,8 @@ const struct vk_backup *vk_manifest_find_id(const struct vk_manifest *m, size_t 
                                             const char *id);
 /* Whether RELATIVE is a file of a committed backup. */
 bool vk_manifest_has_file(const struct vk_manifest *m, const char *relative);
+/* Whether CHAIN is the chain directory of a committed backup. */
+bool vk_manifest_has_chain(const struct vk_manifest *m, const char *chain);
 /* Check what the schema cannot (see above) for backup B, whose parent must
  * be among the first UPTO backups of M; PATH names the file in messages.
  */

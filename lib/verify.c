@@ -116,31 +116,6 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
   }
 }
 
-/* Whether RELATIVE (CHAIN/NAME) is a file of a backup in M. */
-static bool
-known_file(const struct vk_manifest *m, const char *relative)
-{
-  for (size_t i = 0; i < m->nr_backups; i++) {
-    const struct vk_backup *b = &m->backups[i];
-    if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0)
-      return true;
-    for (size_t j = 0; j < b->nr_disks; j++)
-      if (strcmp(b->disks[j].file, relative) == 0)
-        return true;
-  }
-  return false;
-}
-
-/* Whether CHAIN is the chain of a backup in M. */
-static bool
-known_chain(const struct vk_manifest *m, const char *chain)
-{
-  for (size_t i = 0; i < m->nr_backups; i++)
-    if (strcmp(m->backups[i].chain, chain) == 0)
-      return true;
-  return false;
-}
-
 /* Report what the manifest does not know in the domain directory: chains
  * (an error when there is no manifest at all: backups without a record)
  * and files.
@@ -176,7 +151,7 @@ verify_unknown(struct vk_repo *repo, struct vk_report *rep)
                     vk_xstrdup("inspect it; vckpt never reads it"));
       continue;
     }
-    if (!known_chain(m, n)) {
+    if (!vk_manifest_has_chain(m, n)) {
       if (!manifest)
         orphans++;
       vk_report_add(rep, "chain-unknown", manifest ? VK_SEV_WARNING : VK_SEV_ERROR, NULL, path,
@@ -203,7 +178,7 @@ verify_unknown(struct vk_repo *repo, struct vk_report *rep)
       if (strcmp(f->d_name, ".") == 0 || strcmp(f->d_name, "..") == 0)
         continue;
       CLEANUP_FREE char *rel = vk_xasprintf("%s/%s", n, f->d_name);
-      if (!known_file(m, rel)) {
+      if (!vk_manifest_has_file(m, rel)) {
         CLEANUP_FREE char *fp = vk_xasprintf("%s/%s", dir, rel);
         vk_report_add(rep, "file-unknown", VK_SEV_WARNING, NULL, fp, NULL, NULL,
                       vk_xstrdup("the manifest does not know this file"),
