@@ -37,6 +37,15 @@ int vk_target_create(const struct vk_job_disk *d);
  * its standard error is collected and reported on failure.
  */
 int vk_run(char *const argv[]);
+/* The one way vckpt runs a program: no shell, stdin and stdout on
+ * /dev/null, FD3 (if >= 0) as its descriptor 3, the stop signals at their
+ * defaults.  Its standard error goes to *MSG (the start of it, trimmed).
+ * When WAKE_FD >= 0, a stop signal (vk_stop_signal, whose handler writes
+ * to WAKE_FD) ends the child with SIGTERM: 1 is returned once it is
+ * reaped.  0 with *STATUS when it ran to its end; -1 if it could not be
+ * run (reported).
+ */
+int vk_spawn(char *const argv[], int fd3, int wake_fd, int *status, char **msg);
 
 /* The signal (SIGINT, SIGTERM) that asked the backup to stop, or 0. */
 extern volatile sig_atomic_t vk_stop_signal;

@@ -5,9 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,8 +23,6 @@
 #include "virt.h"
 #include "xml.h"
 
-
-extern char **environ;
 
 void
 vk_restored_free(struct vk_restored *r, size_t n)
@@ -192,24 +188,6 @@ start_hashing(struct restore_run *run, struct chain_file *files, size_t n)
   return vk_hasher_start(run->jobs, n, &run->hasher);
 }
 
-/* Wait until FD is readable or a stop signal came: 1 readable, 0 signal. */
-static int
-wait_readable(int fd)
-{
-  for (;;) {
-    if (vk_stop_signal)
-      return 0;
-    struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = sig_pipe[0], .events = POLLIN } };
-    int n = poll(p, 2, -1);
-    if (n < 0 && errno != EINTR)
-      return 1;   /* cannot wait: let the caller's read find out */
-    if (vk_stop_signal)
-      return 0;
-    if (n > 0 && p[0].revents)
-      return 1;
-  }
-}
-
 /* Wait for the hashing threads, waking on a signal: 0, or -1 interrupted. */
 static int
 wait_hashing(struct restore_run *run)
@@ -282,80 +260,21 @@ run_convert(struct restore_run *run, const char *src, const char *name)
   CLEANUP_FREE char *dst = vk_xasprintf("/dev/fd/3/%s", name);
   char *argv[] = { (char *)QEMU_IMG, "convert", "-q", "-f", "qcow2", "-O", "qcow2",
                    (char *)src, dst, NULL };
-  int pfd[2];
-  if (pipe2(pfd, O_CLOEXEC) < 0) {
-    vk_error(VK_EXIT_FAILURE, "pipe: %s", strerror(errno));
-    return -1;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
-  posix_spawn_file_actions_adddup2(&fa, run->tmpfd, 3);
-  posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  sigset_t none, def;
-  sigemptyset(&none);
-  sigemptyset(&def);
-  sigaddset(&def, SIGPIPE);
-  sigaddset(&def, SIGINT);
-  sigaddset(&def, SIGTERM);
-  sigaddset(&def, SIGHUP);
-  sigaddset(&def, SIGQUIT);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &def);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid;
-  int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  close(pfd[1]);
-  if (e != 0) {
-    close(pfd[0]);
-    vk_error(VK_EXIT_FAILURE, "cannot run %s: %s", argv[0], strerror(e));
-    return -1;
-  }
-  char msg[4096];
-  size_t len = 0;
-  bool stopped = false;
-  for (;;) {
-    if (!wait_readable(pfd[0])) {
-      stopped = true;
-      kill(pid, SIGTERM);
-      break;
-    }
-    char sink[512];
-    bool keep = len < sizeof msg - 1;
-    ssize_t n = read(pfd[0], keep ? msg + len : sink, keep ? sizeof msg - 1 - len : sizeof sink);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    if (keep)
-      len += n;
-  }
-  msg[len] = '\0';
-  close(pfd[0]);
   int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) {
-      vk_error(VK_EXIT_FAILURE, "waitpid: %s", strerror(errno));
-      return -1;
-    }
-  if (stopped || vk_stop_signal) {
+  CLEANUP_FREE char *msg = NULL;
+  int r = vk_spawn(argv, run->tmpfd, sig_pipe[0], &status, &msg);
+  if (r < 0)
+    return -1;
+  if (r == 1 || vk_stop_signal) {
     vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: qemu-img stopped, nothing was "
              "restored", (int)vk_stop_signal);
     return -1;
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
     return 0;
-  while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-    msg[--len] = '\0';
-  CLEANUP_FREE char *pmsg = vk_printable(msg);
   if (WIFEXITED(status))
     vk_error(VK_EXIT_FAILURE, "%s convert of %s failed (exit %d)%s%s", argv[0], src,
-             WEXITSTATUS(status), len ? ": " : "", pmsg);
+             WEXITSTATUS(status), *msg ? ": " : "", msg);
   else
     vk_error(VK_EXIT_FAILURE, "%s convert of %s killed by signal %d", argv[0], src,
              WTERMSIG(status));
