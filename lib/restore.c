@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,6 +196,32 @@ wait_hashing(struct restore_run *run)
   return vk_hasher_wait(run->hasher, sig_pipe[0]);
 }
 
+/* Empty the directory DIRFD (its regular files; anything else is left and
+ * warned about): 0 if it is empty now.
+ */
+static int
+empty_dir(int dirfd, const char *path)
+{
+  int fd = dup(dirfd);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  struct dirent *e;
+  int r = 0;
+  if (!d) {
+    if (fd >= 0)
+      close(fd);
+    vk_warn("cannot read %s: %s", path, strerror(errno));
+    return -1;
+  }
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+        unlinkat(dirfd, e->d_name, 0) < 0) {
+      vk_warn("cannot remove %s/%s: %s", path, e->d_name, strerror(errno));
+      r = -1;
+    }
+  closedir(d);
+  return r;
+}
+
 /* Remove everything in the private temporary directory, then it. */
 static void
 remove_tmpdir(struct restore_run *run)
@@ -202,18 +229,8 @@ remove_tmpdir(struct restore_run *run)
   if (!run->tmpname)
     return;
   if (run->tmpfd >= 0) {
-    int fd = dup(run->tmpfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-          unlinkat(run->tmpfd, e->d_name, 0) < 0)
-        vk_warn("cannot remove %s/%s/%s: %s", run->absdir, run->tmpname, e->d_name,
-                strerror(errno));
-    if (d)
-      closedir(d);
-    else if (fd >= 0)
-      close(fd);
+    CLEANUP_FREE char *path = vk_xasprintf("%s/%s", run->absdir, run->tmpname);
+    empty_dir(run->tmpfd, path);
     close(run->tmpfd);
     run->tmpfd = -1;
   }
@@ -223,10 +240,51 @@ remove_tmpdir(struct restore_run *run)
   run->tmpname = NULL;
 }
 
-/* Create the private temporary directory (mode 0700, unpredictable name). */
+/* Remove the private directories that killed restores left in --to: each
+ * restore holds an flock on its directory while it (or its qemu-img) runs,
+ * so a directory of ours (our uid, mode 0700) whose lock is free belongs
+ * to no one any more.  One that is in use is left alone.
+ */
+static void
+sweep_tmpdirs(struct restore_run *run)
+{
+  int fd = dup(run->tofd);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  struct dirent *e;
+  if (!d) {
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, ".vckpt-restore-", 15) != 0)
+      continue;
+    int dfd = openat(run->tofd, e->d_name,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (dfd < 0)
+      continue;
+    if (fstat(dfd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+        (st.st_mode & 0077) == 0 && flock(dfd, LOCK_EX | LOCK_NB) == 0) {
+      CLEANUP_FREE char *path = vk_xasprintf("%s/%s", run->absdir, e->d_name);
+      if (empty_dir(dfd, path) == 0 && unlinkat(run->tofd, e->d_name, AT_REMOVEDIR) == 0)
+        vk_warn("removed %s, which a killed restore left", path);
+      else if (errno != ENOENT)
+        vk_warn("cannot remove %s, which a killed restore left: %s", path, strerror(errno));
+    }
+    close(dfd);
+  }
+  closedir(d);
+}
+
+/* Create the private temporary directory (mode 0700, unpredictable name),
+ * locked (flock) for as long as the restore and its qemu-img run.
+ */
 static int
 make_tmpdir(struct restore_run *run)
 {
+  sweep_tmpdirs(run);
+
   CLEANUP_FREE char *tmpl = vk_xasprintf("%s/.vckpt-restore-XXXXXX", run->absdir);
   if (!mkdtemp(tmpl)) {
     vk_error(VK_EXIT_FAILURE, "cannot create a temporary directory in %s: %s", run->absdir,
@@ -236,7 +294,11 @@ make_tmpdir(struct restore_run *run)
   run->tmpname = vk_xstrdup(strrchr(tmpl, '/') + 1);
   run->tmpfd = openat(run->tofd, run->tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
-  if (run->tmpfd < 0 || fstat(run->tmpfd, &st) < 0 || st.st_uid != geteuid() ||
+  /* Locked before anything is written; a sweep of another restore that
+   * came between mkdtemp and the lock leaves it unlinked (nlink 0).
+   */
+  if (run->tmpfd < 0 || flock(run->tmpfd, LOCK_EX | LOCK_NB) < 0 ||
+      fstat(run->tmpfd, &st) < 0 || st.st_nlink == 0 || st.st_uid != geteuid() ||
       (st.st_mode & 0077) != 0) {
     vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl,
              run->tmpfd < 0 ? strerror(errno) : "not the private directory just created");
