@@ -346,7 +346,14 @@ plan_orphans(struct rstate *s)
     c->why_not = candidate_problem(s, &c->c);
     c->ok = !c->why_not;
   }
-  /* A parent must be defined or redefined too (parents first). */
+  /* Oldest first, as they will be redefined (parents first). */
+  for (size_t i = 1; i < nc; i++)
+    for (size_t k = i; k > 0 && cand[k].c.creation_time < cand[k - 1].c.creation_time; k--) {
+      struct candidate t = cand[k];
+      cand[k] = cand[k - 1];
+      cand[k - 1] = t;
+    }
+  /* A parent must be defined or redefined too. */
   for (bool changed = true; changed;) {
     changed = false;
     for (size_t k = 0; k < nc; k++) {
@@ -368,9 +375,9 @@ plan_orphans(struct rstate *s)
     if (cand[k].ok) {
       struct vk_repair_step *st =
         add_step(s->p, VK_REPAIR_REDEFINE, "bitmap-orphan", NULL, NULL, NULL, cand[k].c.name,
-                 vk_xasprintf("the images hold checkpoint '%s''s bitmaps intact but libvirt "
-                              "has no checkpoint '%s'; the repository saved its XML",
-                              cand[k].c.name, cand[k].c.name));
+                 vk_xasprintf("libvirt has no checkpoint '%s', but the images hold its "
+                              "bitmaps intact and the repository saved its XML",
+                              cand[k].c.name));
       st->file = vk_xstrdup(cand[k].file);
     }
 
