@@ -22,6 +22,7 @@ jq -e '[.steps[] | {action, checkpoint, state}] ==
        [{"action": "delete-checkpoint-metadata", "checkpoint": "c1", "state": "done"}]' "$out"
 jq -e '.next_backup.full == false' "$out"
 test "$(virsh -q checkpoint-list "$dom" --name)" = c2
+if virsh checkpoint-parent "$dom" c2; then fail "c2 still has a parent"; fi
 test "$(lab_bitmaps "$img")" = c2
 rp_validate
 jq -e '.findings == [] and .checkpoint == "c2"' "$out"
