@@ -4,7 +4,8 @@
 #
 # Sources functions.sh, turns on tracing and errexit, starts a lab, and
 # defines (domain $dom, one 32M disk, defined and started by rp_setup):
-#   rp_setup                start a lab, define and start $dom; the model
+#   rp_setup [DISK-OPTIONS] start a lab, define and start $dom (default one
+#                           32M disk: lab_domain_define's options); the model
 #                           image $TMPD/model.qcow2 receives every rp_put
 #   rp_put PATTERN OFF LEN  write to the guest's vda and to the model
 #   rp_img                  print the image file of vda
@@ -25,7 +26,8 @@ R=$TMPD/repo
 rp_setup ()
 {
     lab_start
-    lab_domain_define "$dom" --disk 32M
+    if [ $# -eq 0 ]; then set -- --disk 32M; fi
+    lab_domain_define "$dom" "$@"
     lab_domain_start "$dom"
     qemu-img create -q -f qcow2 "$TMPD/model.qcow2" 32M
 }
