@@ -21,7 +21,9 @@
 #include "virt.h"
 
 /* Work that must be finished before the images are judged: each is called
- * with the dry-run flag, reports its own errors and returns 0 or -1.  An
+ * with the dry-run flag, reports its own errors and returns 0 (or more) or
+ * -1, which stops the repair.  It runs with the domain's host lock held
+ * by repair (unless a dry run), so it must not take that lock itself.  An
  * interrupted overlay or commit is finished here (vk_imageop_recover,
  * lib/imageop.h, adds one line below).
  */
@@ -432,7 +434,7 @@ plan_retire(struct rstate *s)
             !removes(s->p, ch->images[k].filename, d->bitmap_name))
           add_step(s->p, VK_REPAIR_REMOVE_BITMAP, code, d->name, ch->images[k].filename,
                    d->bitmap_name, c->name,
-                   vk_xasprintf("checkpoint '%s' is deleted (%s), its bitmaps first",
+                   vk_xasprintf("checkpoint '%s' is deleted, its bitmaps first: %s",
                                 c->name, s->retire[r].why));
     }
     add_step(s->p, VK_REPAIR_DELETE_METADATA, code, NULL, NULL, NULL, c->name,
@@ -455,8 +457,9 @@ plan_next(struct rstate *s)
     const char *x = latest->checkpoint;
     for (size_t r = 0; r < s->nr_retire; r++)
       if (strcmp(s->retire[r].c->name, x) == 0)
-        need_full(s->p, vk_xasprintf("checkpoint '%s' of the newest backup (%s) is deleted: %s",
-                                     x, latest->id, s->retire[r].why));
+        need_full(s->p, vk_xasprintf("checkpoint '%s' of the newest backup (%s) is deleted "
+                                     "(%s: %s)", x, latest->id, s->retire[r].code,
+                                     s->retire[r].why));
     bool back = false;
     for (size_t i = 0; i < s->p->n; i++)
       back |= s->p->s[i].action == VK_REPAIR_REDEFINE && strcmp(s->p->s[i].checkpoint, x) == 0;
@@ -482,14 +485,14 @@ plan(struct rstate *s)
       if (f->image && f->bitmap) {
         if (!removes(s->p, f->image, f->bitmap))
           add_step(s->p, VK_REPAIR_REMOVE_BITMAP, f->code, f->disk, f->image, f->bitmap, NULL,
-                   vk_xasprintf("%s: %s", f->code, f->message));
+                   vk_xstrdup(f->message));
         continue;
       }
       break;
     case VK_FIX_DELETE_CHECKPOINT_METADATA:
     case VK_FIX_NEW_FULL_CHAIN:
       if (c) {
-        retire(s, c, f->code, vk_xasprintf("%s: %s", f->code, f->message));
+        retire(s, c, f->code, vk_xstrdup(f->message));
         continue;
       }
       if (f->fix == VK_FIX_NEW_FULL_CHAIN) {

@@ -48,8 +48,9 @@ print_plan(const struct vk_repair_plan *p)
     const struct vk_repair_step *st = &p->s[i];
     CLEANUP_FREE char *what = step_what(st);
     CLEANUP_FREE char *why = vk_printable_text(st->why);
-    vk_printf("%-8s %-27s %-5s %s\n        why: %s\n", vk_repair_state_name(st->state),
-              vk_repair_action_name(st->action), st->disk ? st->disk : "-", what, why);
+    vk_printf("%-8s %-27s %-5s %s\n        why: %s%s%s\n", vk_repair_state_name(st->state),
+              vk_repair_action_name(st->action), st->disk ? st->disk : "-", what,
+              st->code ? st->code : "", st->code ? ": " : "", why);
     if (st->error) {
       CLEANUP_FREE char *e = vk_printable_text(st->error);
       vk_printf("        %s: %s\n", st->state == VK_REPAIR_REFUSED ? "refused" : "error", e);
