@@ -268,12 +268,24 @@ retired(const struct rstate *s, const char *name)
   return false;
 }
 
+/* A finding repair leaves as it is; MESSAGE (or the finding's) says why. */
+static void
+add_left(struct vk_repair_plan *p, const struct vk_finding *f, const char *message)
+{
+  p->left = vk_xrealloc(p->left, (p->nr_left + 1) * sizeof *p->left);
+  p->left[p->nr_left++] = (struct vk_repair_left) {
+    .code = f->code, .fix = vk_fix_name(f->fix), .disk = dup_or_null(f->disk),
+    .checkpoint = dup_or_null(f->checkpoint), .message = dup_or_null(message ? message : f->message),
+  };
+}
+
 /* A checkpoint the repository could bring back. */
 struct candidate {
   char *file;            /* absolute path of its saved XML */
   struct vk_ckpt c;
-  const char *bitmap;    /* the orphan that led to it */
-  bool ok;
+  const char *name;      /* the orphan bitmap that led to it, the checkpoint's name */
+  bool ok;               /* it can be redefined */
+  bool keep;             /* its saved XML is unreadable: leave the bitmap alone */
   char *why_not;
 };
 
@@ -322,29 +334,33 @@ plan_orphans(struct rstate *s)
       continue;
     bool seen = false;
     for (size_t k = 0; k < nc && !seen; k++)
-      seen = strcmp(cand[k].c.name, f->bitmap) == 0;
+      seen = strcmp(cand[k].name, f->bitmap) == 0;
     if (seen || vk_ckpt_list_find(&s->ckpts, f->bitmap))
       continue;
     const struct vk_backup *b = vk_repo_find_by_checkpoint(s->repo, f->bitmap);
     if (!b || !b->checkpoint_xml)
       continue;
-    struct candidate *c = &cand[nc];
+    struct candidate *c = &cand[nc++];
     c->file = vk_repo_path(s->repo, b->checkpoint_xml);
-    c->bitmap = f->bitmap;
+    c->name = f->bitmap;
     CLEANUP_FREE char *xml = NULL;
+    /* A saved checkpoint that cannot be read (reported) may still be
+     * wanted: its bitmap is left alone, and the run fails.
+     */
     if (vk_read_file(c->file, 16 << 20, &xml) < 0 || vk_ckpt_parse(xml, c->file, &c->c) < 0) {
-      /* Reported as a warning: the bitmap is then removed like any orphan. */
-      free(c->file);
-      memset(c, 0, sizeof *c);
+      c->keep = true;
+      c->why_not = vk_xasprintf("the repository's XML of checkpoint '%s' cannot be read",
+                                f->bitmap);
       continue;
     }
-    if (strcmp(c->c.name, f->bitmap) != 0) {
-      vk_ckpt_clear(&c->c);
-      free(c->file);
-      memset(c, 0, sizeof *c);
+    if (strcmp(c->c.name ? c->c.name : "", f->bitmap) != 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: the repository says it defines checkpoint '%s', but it "
+               "defines '%s'", c->file, f->bitmap, c->c.name ? c->c.name : "");
+      c->keep = true;
+      c->why_not = vk_xasprintf("the repository's XML of checkpoint '%s' names another "
+                                "checkpoint", f->bitmap);
       continue;
     }
-    nc++;
     c->why_not = candidate_problem(s, &c->c);
     c->ok = !c->why_not;
   }
@@ -364,7 +380,7 @@ plan_orphans(struct rstate *s)
         continue;
       bool in_set = false;
       for (size_t j = 0; j < nc; j++)
-        in_set |= cand[j].ok && strcmp(cand[j].c.name, par) == 0;
+        in_set |= cand[j].ok && strcmp(cand[j].name, par) == 0;
       if (!in_set) {
         cand[k].ok = false;
         cand[k].why_not = vk_xasprintf("its parent checkpoint '%s' is neither defined nor "
@@ -390,15 +406,19 @@ plan_orphans(struct rstate *s)
       continue;
     const struct candidate *c = NULL;
     for (size_t k = 0; k < nc && !c; k++)
-      if (strcmp(cand[k].c.name, f->bitmap) == 0)
+      if (strcmp(cand[k].name, f->bitmap) == 0)
         c = &cand[k];
     if (c && c->ok)
       continue;
+    if (c && c->keep) {
+      add_left(s->p, f, c->why_not);
+      continue;
+    }
     if (removes(s->p, f->image, f->bitmap))
       continue;
     add_step(s->p, VK_REPAIR_REMOVE_BITMAP, f->code, f->disk, f->image, f->bitmap, NULL,
              c ? vk_xasprintf("no checkpoint owns bitmap '%s', and the repository's checkpoint "
-                              "'%s' cannot be redefined: %s", f->bitmap, c->c.name, c->why_not)
+                              "'%s' cannot be redefined: %s", f->bitmap, c->name, c->why_not)
                : vk_xasprintf("no checkpoint owns bitmap '%s'%s: a new checkpoint of that name "
                               "would fail with 'Bitmap already exists'", f->bitmap,
                               s->repo ? " and the repository has no checkpoint of that name"
@@ -504,13 +524,8 @@ plan(struct rstate *s)
     default:
       break;
     }
-    if (f->severity == VK_SEV_INFO)
-      continue;
-    s->p->left = vk_xrealloc(s->p->left, (s->p->nr_left + 1) * sizeof *s->p->left);
-    s->p->left[s->p->nr_left++] = (struct vk_repair_left) {
-      .code = f->code, .fix = vk_fix_name(f->fix), .disk = dup_or_null(f->disk),
-      .checkpoint = dup_or_null(f->checkpoint), .message = dup_or_null(f->message),
-    };
+    if (f->severity != VK_SEV_INFO)
+      add_left(s->p, f, NULL);
   }
   plan_orphans(s);
   plan_retire(s);

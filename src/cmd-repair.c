@@ -58,7 +58,7 @@ print_plan(const struct vk_repair_plan *p)
   }
   for (size_t i = 0; i < p->nr_left; i++) {
     CLEANUP_FREE char *msg = vk_printable_text(p->left[i].message);
-    vk_printf("%-8s %-27s %-5s %s\n        fix: %s (not something repair does)\n", "left",
+    vk_printf("%-8s %-27s %-5s %s\n        fix: %s (repair leaves it)\n", "left",
               p->left[i].code, p->left[i].disk ? p->left[i].disk : "-", msg, p->left[i].fix);
   }
   if (p->need_full) {
@@ -100,7 +100,7 @@ cmd_repair(struct cmd_ctx *ctx, int argc, const char **argv)
   else
     print_plan(&plan);
   int r = 0;
-  if (plan.failed || plan.refused) {
+  if (plan.failed || plan.refused || vk_error_reported()) {
     /* The steps are the output: write them, then fail. */
     if (vk_out_flush() == 0 && !vk_error_reported()) {
       if (plan.failed)
