@@ -661,6 +661,18 @@ do_redefine(struct rstate *s)
 static void
 execute(struct rstate *s)
 {
+  /* A job on the domain (a backup, a block job) would race every step. */
+  for (size_t i = 0; i < s->all.n; i++)
+    if (s->all.f[i].fix == VK_FIX_WAIT_FOR_JOB) {
+      for (size_t k = 0; k < s->p->n; k++) {
+        s->p->s[k].state = VK_REPAIR_REFUSED;
+        s->p->s[k].error = vk_xasprintf("a job runs on the domain (%s): %s; run repair "
+                                        "again when it is over", s->all.f[i].code,
+                                        s->all.f[i].message);
+        s->p->refused++;
+      }
+      return;
+    }
   do_redefine(s);
   for (size_t i = 0; i < s->p->n; i++) {
     struct vk_repair_step *st = &s->p->s[i];

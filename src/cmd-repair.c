@@ -106,11 +106,15 @@ cmd_repair(struct cmd_ctx *ctx, int argc, const char **argv)
       if (plan.failed)
         vk_error(VK_EXIT_FAILURE, "%zu repair step%s failed", plan.failed,
                  plan.failed == 1 ? "" : "s");
-      else
-        vk_error(VK_EXIT_BUSY, "%zu repair step%s refused: the domain is running and QEMU "
-                 "holds its images; libvirt has no API to remove a bitmap that no checkpoint "
-                 "owns: shut the domain down and run repair again", plan.refused,
-                 plan.refused == 1 ? "" : "s");
+      else {
+        const char *why = "";
+        for (size_t i = 0; i < plan.n && !*why; i++)
+          if (plan.s[i].state == VK_REPAIR_REFUSED && plan.s[i].error)
+            why = plan.s[i].error;
+        CLEANUP_FREE char *w = vk_printable_text(why);
+        vk_error(VK_EXIT_BUSY, "%zu repair step%s refused: %s", plan.refused,
+                 plan.refused == 1 ? "" : "s", w);
+      }
     }
     r = -1;
   }

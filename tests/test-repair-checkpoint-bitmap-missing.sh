@@ -25,6 +25,7 @@ test "$(virsh -q checkpoint-list "$dom" --name)" = c2
 if virsh checkpoint-parent "$dom" c2; then fail "c2 still has a parent"; fi
 test "$(lab_bitmaps "$img")" = c2
 rp_validate
+assert_no_finding "$out" checkpoint-bitmap-missing
 jq -e '.findings == [] and .checkpoint == "c2"' "$out"
 
 lab_domain_start "$dom"

@@ -50,6 +50,8 @@ jq -e --slurpfile plan "$TMPD/plan.json" \
 jq -e '[.steps[].state] | unique == ["done"]' "$out"
 test -z "$(lab_bitmaps "$img")"
 rp_validate
+assert_no_finding "$out" bitmap-orphan
+assert_no_finding "$out" bitmap-inconsistent
 jq -e '.errors == 0 and .warnings == 0' "$out"
 lab_domain_start "$dom"
 rp_backup --auto --name c2

@@ -24,6 +24,7 @@ jq -e '[.steps[] | {action, checkpoint, state}] ==
 jq -e '.next_backup.full == true' "$out"
 test -z "$(virsh -q checkpoint-list "$dom" --name)"
 rp_validate
+assert_no_finding "$out" bitmap-inconsistent
 jq -e '.errors == 0 and .warnings == 0' "$out"
 
 rp_put 0x22 1M 1M

@@ -32,6 +32,8 @@ lab_domain_stop "$dom"
 expect_exit 0 vckpt repair "$dom"
 grep -q '^done     remove-bitmap ' "$out"
 test -z "$(lab_bitmaps "$img")"
+rp_validate
+assert_no_finding "$out" bitmap-orphan
 lab_domain_start "$dom"
 rp_put 0x11 0 1M
 rp_backup --full --name o1

@@ -54,6 +54,8 @@ jq -e '.next_backup.full == true' "$out"
 test -z "$(lab_bitmaps "$vdb")"
 test -z "$(virsh -q checkpoint-list "$dom" --name)"
 rp_validate
+assert_no_finding "$out" bitmap-inconsistent
+assert_no_finding "$out" bitmap-missing
 jq -e '.errors == 0 and .warnings == 0' "$out"
 lab_domain_start "$dom"
 rp_backup --auto --name c2
