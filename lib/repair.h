@@ -21,12 +21,13 @@
  * checkpoint's bitmap records from its creation on, and an incremental
  * backup from a checkpoint reads that checkpoint's bitmap alone; libvirt
  * re-parents the children of a checkpoint deleted with METADATA_ONLY.  So
- * only the broken checkpoint goes (tests/test-repair-inconsistent-bitmap.sh
- * backs up incrementally from a child of a deleted checkpoint).
+ * only the broken checkpoint goes (tests/test-repair-checkpoint-bitmap-missing.sh
+ * backs up incrementally from the child of a deleted checkpoint).
  *
- * The steps run in a fixed order of phases (see PHASES in repair.c):
- * finish interrupted image operations, then redefine, then remove bitmaps,
- * then delete checkpoints.  Every step is idempotent and the plan is made
+ * The steps run in a fixed order: pre_steps[] in repair.c (finish
+ * interrupted image operations), then redefine, then remove bitmaps, then
+ * delete checkpoints.  While a job runs on the domain every step is
+ * refused.  Every step is idempotent and the plan is made
  * again from the images and libvirt on each run, so a run killed between
  * two steps leaves a state that the validator describes and the next
  * repair finishes.
