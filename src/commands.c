@@ -8,6 +8,7 @@
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_bitmaps_entry;
 extern const struct cmd_entry cmd_validate_entry;
+extern const struct cmd_entry cmd_repair_entry;
 extern const struct cmd_entry cmd_backup_entry;
 extern const struct cmd_entry cmd_restore_entry;
 extern const struct cmd_entry cmd_verify_entry;
@@ -27,6 +28,7 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_checkpoint_delete_entry,
   &cmd_checkpoint_redefine_entry,
   &cmd_validate_entry,
+  &cmd_repair_entry,
   &cmd_backup_entry,
   &cmd_list_backups_entry,
   &cmd_restore_entry,

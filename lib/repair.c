@@ -1,0 +1,785 @@
+/* vckpt - repair: act on the validator's findings by their fix kinds
+ * (repair.h).
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "backup.h"
+#include "checkpoint.h"
+#include "ckpt.h"
+#include "findings.h"
+#include "hostlock.h"
+#include "output.h"
+#include "qcow2.h"
+#include "repair.h"
+#include "repo.h"
+#include "util.h"
+#include "validate.h"
+#include "virt.h"
+
+/* Work that must be finished before the images are judged: each is called
+ * with the dry-run flag, reports its own errors and returns 0 (or more) or
+ * -1, which stops the repair.  It runs with the domain's host lock held
+ * by repair (unless a dry run), so it must not take that lock itself.  An
+ * interrupted overlay or commit is finished here (vk_imageop_recover,
+ * lib/imageop.h, adds one line below).
+ */
+typedef int (*vk_repair_pre_fn)(virConnectPtr conn, virDomainPtr dom, bool dry_run,
+                                const struct vk_flow_cb *cb);
+static const vk_repair_pre_fn pre_steps[] = {
+  NULL
+};
+
+/* One checkpoint the plan deletes, and why. */
+struct retire {
+  const struct vk_ckpt *c;
+  const char *code;
+  char *why;
+};
+
+/* What one repair run reads once and shares. */
+struct rstate {
+  virConnectPtr conn;
+  virDomainPtr dom;
+  const char *domname;
+  const struct vk_repair_request *req;
+  struct vk_repair_plan *p;
+  struct vk_repo *repo;
+  struct vk_ckpt_list ckpts;
+  struct vk_disks disks;
+  struct vk_chain *chains;   /* parallel to disks; nr_images 0: not inspected */
+  struct vk_report all;      /* the findings of every validation, once each */
+  size_t nr_retire;
+  struct retire *retire;
+};
+
+static char *
+dup_or_null(const char *s)
+{
+  return s ? vk_xstrdup(s) : NULL;
+}
+
+static bool
+same(const char *a, const char *b)
+{
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+const char *
+vk_repair_action_name(enum vk_repair_action a)
+{
+  switch (a) {
+  case VK_REPAIR_RECOVER: return "finish-image-operation";
+  case VK_REPAIR_REDEFINE: return "redefine-checkpoint";
+  case VK_REPAIR_REMOVE_BITMAP: return "remove-bitmap";
+  case VK_REPAIR_DELETE_CHECKPOINT: return "delete-checkpoint";
+  case VK_REPAIR_DELETE_METADATA: return "delete-checkpoint-metadata";
+  }
+  return "?";
+}
+
+const char *
+vk_repair_state_name(enum vk_repair_state s)
+{
+  switch (s) {
+  case VK_REPAIR_PLANNED: return "planned";
+  case VK_REPAIR_DONE: return "done";
+  case VK_REPAIR_FAILED: return "failed";
+  case VK_REPAIR_REFUSED: return "refused";
+  }
+  return "?";
+}
+
+void
+vk_repair_plan_clear(struct vk_repair_plan *p)
+{
+  for (size_t i = 0; i < p->n; i++) {
+    struct vk_repair_step *s = &p->s[i];
+    free(s->disk);
+    free(s->image);
+    free(s->bitmap);
+    free(s->checkpoint);
+    free(s->file);
+    free(s->why);
+    free(s->error);
+  }
+  free(p->s);
+  for (size_t i = 0; i < p->nr_left; i++) {
+    free(p->left[i].disk);
+    free(p->left[i].checkpoint);
+    free(p->left[i].message);
+  }
+  free(p->left);
+  free(p->domain);
+  free(p->full_reason);
+  memset(p, 0, sizeof *p);
+}
+
+/* Add a step to the plan (WHY is taken). */
+static struct vk_repair_step *
+add_step(struct vk_repair_plan *p, enum vk_repair_action a, const char *code, const char *disk,
+         const char *image, const char *bitmap, const char *checkpoint, char *why)
+{
+  p->s = vk_xrealloc(p->s, (p->n + 1) * sizeof *p->s);
+  p->s[p->n] = (struct vk_repair_step) {
+    .action = a, .code = code, .disk = dup_or_null(disk), .image = dup_or_null(image),
+    .bitmap = dup_or_null(bitmap), .checkpoint = dup_or_null(checkpoint), .why = why,
+  };
+  return &p->s[p->n++];
+}
+
+/* Whether the plan already removes BITMAP from IMAGE. */
+static bool
+removes(const struct vk_repair_plan *p, const char *image, const char *bitmap)
+{
+  for (size_t i = 0; i < p->n; i++)
+    if (p->s[i].action == VK_REPAIR_REMOVE_BITMAP && same(p->s[i].image, image) &&
+        same(p->s[i].bitmap, bitmap))
+      return true;
+  return false;
+}
+
+/* The next backup must be a new full chain, because of REASON (taken);
+ * the first reason is kept.
+ */
+static void
+need_full(struct vk_repair_plan *p, char *reason)
+{
+  if (p->need_full) {
+    free(reason);
+    return;
+  }
+  p->need_full = true;
+  p->full_reason = reason;
+}
+
+/* ---- reading the state ---- */
+
+static void
+rstate_clear(struct rstate *s)
+{
+  for (size_t i = 0; s->chains && i < s->disks.n; i++)
+    vk_chain_clear(&s->chains[i]);
+  free(s->chains);
+  vk_disks_clear(&s->disks);
+  vk_ckpt_list_clear(&s->ckpts);
+  vk_report_clear(&s->all);
+  for (size_t i = 0; i < s->nr_retire; i++)
+    free(s->retire[i].why);
+  free(s->retire);
+  if (s->repo)
+    vk_repo_close(s->repo);
+}
+
+/* Add F to the merged findings unless it is there already. */
+static void
+merge_finding(struct vk_report *all, const struct vk_finding *f)
+{
+  for (size_t i = 0; i < all->n; i++) {
+    const struct vk_finding *g = &all->f[i];
+    if (strcmp(g->code, f->code) == 0 && same(g->disk, f->disk) && same(g->image, f->image) &&
+        same(g->bitmap, f->bitmap) && same(g->checkpoint, f->checkpoint))
+      return;
+  }
+  vk_report_add(all, f->code, f->severity, f->disk, f->image, f->bitmap, f->checkpoint,
+                dup_or_null(f->message), dup_or_null(f->action));
+}
+
+/* Validate from every checkpoint (an older checkpoint's broken bitmap is
+ * not seen from the newest one) and merge the findings.
+ */
+static int
+validate_all(struct rstate *s)
+{
+  size_t runs = s->ckpts.n ? s->ckpts.n : 1;
+  for (size_t i = 0; i < runs; i++) {
+    struct vk_validate_opts o = { .checkpoint = s->ckpts.n ? s->ckpts.c[i].name : NULL };
+    struct vk_report rep;
+    if (vk_validate(s->dom, &o, &rep) < 0)
+      return -1;
+    for (size_t k = 0; k < rep.n; k++)
+      merge_finding(&s->all, &rep.f[k]);
+    vk_report_clear(&rep);
+  }
+  return 0;
+}
+
+static int
+load(struct rstate *s)
+{
+  s->p->running = vk_domain_is_active(s->dom);
+  if (vk_ckpt_list_all(s->dom, 0, &s->ckpts) < 0)
+    return -1;
+  if (vk_domain_disks(s->dom, s->p->running ? 0 : VIR_DOMAIN_XML_INACTIVE, &s->disks) < 0)
+    return -1;
+  s->chains = vk_xcalloc(s->disks.n ? s->disks.n : 1, sizeof *s->chains);
+  for (size_t i = 0; i < s->disks.n; i++) {
+    const struct vk_disk *d = &s->disks.disk[i];
+    if (strcmp(d->device, "disk") != 0 || d->readonly || !d->source ||
+        (d->type && strcmp(d->type, "file") != 0 && strcmp(d->type, "block") != 0))
+      continue;
+    CLEANUP_FREE char *err = NULL;
+    if (vk_chain_open(d->source, d->format, &s->chains[i], &err) < 0)
+      memset(&s->chains[i], 0, sizeof s->chains[i]);   /* image-unreadable: not ours */
+  }
+  if (s->req->repo_dir) {
+    struct vk_repo *r = NULL;
+    if (vk_repo_open(s->req->repo_dir, s->domname, false, false, &r) < 0)
+      return -1;
+    s->repo = r;
+  }
+  return validate_all(s);
+}
+
+/* The chain of disk TARGET, or NULL. */
+static const struct vk_chain *
+chain_of(const struct rstate *s, const char *target)
+{
+  for (size_t i = 0; i < s->disks.n; i++)
+    if (strcmp(s->disks.disk[i].target, target) == 0)
+      return s->chains[i].nr_images ? &s->chains[i] : NULL;
+  return NULL;
+}
+
+/* ---- planning ---- */
+
+/* Delete checkpoint C (CODE and WHY, taken, say why), once. */
+static void
+retire(struct rstate *s, const struct vk_ckpt *c, const char *code, char *why)
+{
+  for (size_t i = 0; i < s->nr_retire; i++)
+    if (s->retire[i].c == c) {
+      free(why);
+      return;
+    }
+  s->retire = vk_xrealloc(s->retire, (s->nr_retire + 1) * sizeof *s->retire);
+  s->retire[s->nr_retire++] = (struct retire) { .c = c, .code = code, .why = why };
+}
+
+static bool
+retired(const struct rstate *s, const char *name)
+{
+  for (size_t i = 0; i < s->nr_retire; i++)
+    if (strcmp(s->retire[i].c->name, name) == 0)
+      return true;
+  return false;
+}
+
+/* A finding repair leaves as it is; MESSAGE (or the finding's) says why. */
+static void
+add_left(struct vk_repair_plan *p, const struct vk_finding *f, const char *message)
+{
+  p->left = vk_xrealloc(p->left, (p->nr_left + 1) * sizeof *p->left);
+  p->left[p->nr_left++] = (struct vk_repair_left) {
+    .code = f->code, .fix = vk_fix_name(f->fix), .disk = dup_or_null(f->disk),
+    .checkpoint = dup_or_null(f->checkpoint), .message = dup_or_null(message ? message : f->message),
+  };
+}
+
+/* A checkpoint the repository could bring back. */
+struct candidate {
+  char *file;            /* absolute path of its saved XML */
+  struct vk_ckpt c;
+  const char *name;      /* the orphan bitmap that led to it, the checkpoint's name */
+  bool ok;               /* it can be redefined */
+  bool keep;             /* its saved XML is unreadable: leave the bitmap alone */
+  char *why_not;
+};
+
+/* Whether every bitmap candidate C names is intact in the top image of its
+ * disk (recording, saved cleanly or held by the running QEMU); else why not.
+ */
+static char *
+candidate_problem(const struct rstate *s, const struct vk_ckpt *c)
+{
+  bool any = false;
+  for (size_t i = 0; i < c->nr_disks; i++) {
+    const struct vk_ckpt_disk *d = &c->disks[i];
+    if (!d->bitmap)
+      continue;
+    any = true;
+    const struct vk_chain *ch = chain_of(s, d->name);
+    if (!ch)
+      return vk_xasprintf("its disk %s cannot be inspected or is gone", d->name);
+    const struct vk_image *top = &ch->images[0];
+    const struct vk_bitmap *b = vk_image_find_bitmap(top, d->bitmap_name);
+    if (!b)
+      return vk_xasprintf("bitmap '%s' is not in the top image of disk %s", d->bitmap_name,
+                          d->name);
+    if (b->problem || !b->enabled)
+      return vk_xasprintf("bitmap '%s' of disk %s is %s", d->bitmap_name, d->name,
+                          b->problem ? "invalid" : "not recording");
+    if (b->in_use && !(s->p->running && vk_image_held(top->filename)))
+      return vk_xasprintf("bitmap '%s' of disk %s was not saved cleanly (in-use)",
+                          d->bitmap_name, d->name);
+  }
+  return any ? NULL : vk_xstrdup("it tracks no disk");
+}
+
+/* Bitmaps no checkpoint owns: redefine their checkpoints from the
+ * repository when it has them and their bitmaps are intact, else remove
+ * them.
+ */
+static void
+plan_orphans(struct rstate *s)
+{
+  size_t nc = 0;
+  struct candidate *cand = vk_xcalloc(s->all.n + 1, sizeof *cand);
+  for (size_t i = 0; s->repo && i < s->all.n; i++) {
+    const struct vk_finding *f = &s->all.f[i];
+    if (f->fix != VK_FIX_REDEFINE_CHECKPOINT || !f->bitmap)
+      continue;
+    bool seen = false;
+    for (size_t k = 0; k < nc && !seen; k++)
+      seen = strcmp(cand[k].name, f->bitmap) == 0;
+    if (seen || vk_ckpt_list_find(&s->ckpts, f->bitmap))
+      continue;
+    const struct vk_backup *b = vk_repo_find_by_checkpoint(s->repo, f->bitmap);
+    if (!b || !b->checkpoint_xml)
+      continue;
+    struct candidate *c = &cand[nc++];
+    c->file = vk_repo_path(s->repo, b->checkpoint_xml);
+    c->name = f->bitmap;
+    CLEANUP_FREE char *xml = NULL;
+    /* A saved checkpoint that cannot be read (reported) may still be
+     * wanted: its bitmap is left alone, and the run fails.
+     */
+    if (vk_read_file(c->file, 16 << 20, &xml) < 0 || vk_ckpt_parse(xml, c->file, &c->c) < 0) {
+      c->keep = true;
+      c->why_not = vk_xasprintf("the repository's XML of checkpoint '%s' cannot be read",
+                                f->bitmap);
+      continue;
+    }
+    if (strcmp(c->c.name ? c->c.name : "", f->bitmap) != 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: the repository says it defines checkpoint '%s', but it "
+               "defines '%s'", c->file, f->bitmap, c->c.name ? c->c.name : "");
+      c->keep = true;
+      c->why_not = vk_xasprintf("the repository's XML of checkpoint '%s' names another "
+                                "checkpoint", f->bitmap);
+      continue;
+    }
+    c->why_not = candidate_problem(s, &c->c);
+    c->ok = !c->why_not;
+  }
+  /* Oldest first, as they will be redefined (parents first). */
+  for (size_t i = 1; i < nc; i++)
+    for (size_t k = i; k > 0 && cand[k].c.creation_time < cand[k - 1].c.creation_time; k--) {
+      struct candidate t = cand[k];
+      cand[k] = cand[k - 1];
+      cand[k - 1] = t;
+    }
+  /* A parent must be defined or redefined too. */
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t k = 0; k < nc; k++) {
+      const char *par = cand[k].c.parent;
+      if (!cand[k].ok || !par || (vk_ckpt_list_find(&s->ckpts, par) && !retired(s, par)))
+        continue;
+      bool in_set = false;
+      for (size_t j = 0; j < nc; j++)
+        in_set |= cand[j].ok && strcmp(cand[j].name, par) == 0;
+      if (!in_set) {
+        cand[k].ok = false;
+        cand[k].why_not = vk_xasprintf("its parent checkpoint '%s' is neither defined nor "
+                                       "redefinable", par);
+        changed = true;
+      }
+    }
+  }
+  for (size_t k = 0; k < nc; k++)
+    if (cand[k].ok) {
+      struct vk_repair_step *st =
+        add_step(s->p, VK_REPAIR_REDEFINE, "bitmap-orphan", NULL, NULL, NULL, cand[k].c.name,
+                 vk_xasprintf("libvirt has no checkpoint '%s', but the images hold its "
+                              "bitmaps intact and the repository saved its XML",
+                              cand[k].c.name));
+      st->file = vk_xstrdup(cand[k].file);
+    }
+
+  /* Every other orphan goes. */
+  for (size_t i = 0; i < s->all.n; i++) {
+    const struct vk_finding *f = &s->all.f[i];
+    if (f->fix != VK_FIX_REDEFINE_CHECKPOINT || !f->bitmap || !f->image)
+      continue;
+    const struct candidate *c = NULL;
+    for (size_t k = 0; k < nc && !c; k++)
+      if (strcmp(cand[k].name, f->bitmap) == 0)
+        c = &cand[k];
+    if (c && c->ok)
+      continue;
+    if (c && c->keep) {
+      add_left(s->p, f, c->why_not);
+      continue;
+    }
+    if (removes(s->p, f->image, f->bitmap))
+      continue;
+    add_step(s->p, VK_REPAIR_REMOVE_BITMAP, f->code, f->disk, f->image, f->bitmap, NULL,
+             c ? vk_xasprintf("no checkpoint owns bitmap '%s', and the repository's checkpoint "
+                              "'%s' cannot be redefined: %s", f->bitmap, c->name, c->why_not)
+               : vk_xasprintf("no checkpoint owns bitmap '%s'%s: a new checkpoint of that name "
+                              "would fail with 'Bitmap already exists'", f->bitmap,
+                              s->repo ? " and the repository has no checkpoint of that name"
+                                      : " (no --repo to redefine it from)"));
+  }
+  for (size_t k = 0; k < nc; k++) {
+    free(cand[k].file);
+    free(cand[k].why_not);
+    vk_ckpt_clear(&cand[k].c);
+  }
+  free(cand);
+}
+
+/* Checkpoints that can no longer serve an incremental: deleted, their
+ * bitmaps first (shut off: qemu-img; running: libvirt through QEMU).
+ */
+static void
+plan_retire(struct rstate *s)
+{
+  for (size_t r = 0; r < s->nr_retire; r++) {
+    const struct vk_ckpt *c = s->retire[r].c;
+    const char *code = s->retire[r].code;
+    if (s->p->running) {
+      add_step(s->p, VK_REPAIR_DELETE_CHECKPOINT, code, NULL, NULL, NULL, c->name,
+               vk_xstrdup(s->retire[r].why));
+      continue;
+    }
+    for (size_t i = 0; i < c->nr_disks; i++) {
+      const struct vk_ckpt_disk *d = &c->disks[i];
+      const struct vk_chain *ch = d->bitmap ? chain_of(s, d->name) : NULL;
+      for (size_t k = 0; ch && k < ch->nr_images; k++)
+        if (vk_image_find_bitmap(&ch->images[k], d->bitmap_name) &&
+            !removes(s->p, ch->images[k].filename, d->bitmap_name))
+          add_step(s->p, VK_REPAIR_REMOVE_BITMAP, code, d->name, ch->images[k].filename,
+                   d->bitmap_name, c->name,
+                   vk_xasprintf("checkpoint '%s' is deleted, its bitmaps first: %s",
+                                c->name, s->retire[r].why));
+    }
+    add_step(s->p, VK_REPAIR_DELETE_METADATA, code, NULL, NULL, NULL, c->name,
+             vk_xstrdup(s->retire[r].why));
+  }
+}
+
+/* Which checkpoint the next backup stacks on, and whether it still can. */
+static void
+plan_next(struct rstate *s)
+{
+  size_t left = 0;
+  for (size_t i = 0; i < s->ckpts.n; i++)
+    left += !retired(s, s->ckpts.c[i].name);
+  size_t redefined = 0;
+  for (size_t i = 0; i < s->p->n; i++)
+    redefined += s->p->s[i].action == VK_REPAIR_REDEFINE;
+  const struct vk_backup *latest = s->repo ? vk_repo_latest(s->repo) : NULL;
+  if (latest) {
+    const char *x = latest->checkpoint;
+    for (size_t r = 0; r < s->nr_retire; r++)
+      if (strcmp(s->retire[r].c->name, x) == 0)
+        need_full(s->p, vk_xasprintf("checkpoint '%s' of the newest backup (%s) is deleted "
+                                     "(%s: %s)", x, latest->id, s->retire[r].code,
+                                     s->retire[r].why));
+    bool back = false;
+    for (size_t i = 0; i < s->p->n; i++)
+      back |= s->p->s[i].action == VK_REPAIR_REDEFINE && strcmp(s->p->s[i].checkpoint, x) == 0;
+    if (!vk_ckpt_list_find(&s->ckpts, x) && !back)
+      need_full(s->p, vk_xasprintf("libvirt has no checkpoint '%s' of the newest backup (%s) "
+                                   "and it cannot be redefined", x, latest->id));
+  } else if (left + redefined == 0)
+    need_full(s->p, vk_xstrdup(s->ckpts.n ? "no checkpoint is left to stack an incremental on"
+                                          : "the domain has no checkpoint"));
+}
+
+/* Turn the merged findings into steps, by fix kind. */
+static void
+plan(struct rstate *s)
+{
+  for (size_t i = 0; i < s->all.n; i++) {
+    const struct vk_finding *f = &s->all.f[i];
+    const struct vk_ckpt *c = f->checkpoint ? vk_ckpt_list_find(&s->ckpts, f->checkpoint) : NULL;
+    switch (f->fix) {
+    case VK_FIX_REDEFINE_CHECKPOINT:
+      continue;   /* plan_orphans */
+    case VK_FIX_REMOVE_BITMAP:
+      if (f->image && f->bitmap) {
+        if (!removes(s->p, f->image, f->bitmap))
+          add_step(s->p, VK_REPAIR_REMOVE_BITMAP, f->code, f->disk, f->image, f->bitmap, NULL,
+                   vk_xstrdup(f->message));
+        continue;
+      }
+      break;
+    case VK_FIX_DELETE_CHECKPOINT_METADATA:
+    case VK_FIX_NEW_FULL_CHAIN:
+      if (c) {
+        retire(s, c, f->code, vk_xstrdup(f->message));
+        continue;
+      }
+      if (f->fix == VK_FIX_NEW_FULL_CHAIN) {
+        if (strcmp(f->code, "no-checkpoint") != 0)
+          need_full(s->p, vk_xasprintf("%s: %s", f->code, f->message));
+        continue;
+      }
+      break;
+    default:
+      break;
+    }
+    if (f->severity != VK_SEV_INFO)
+      add_left(s->p, f, NULL);
+  }
+  plan_orphans(s);
+  plan_retire(s);
+  plan_next(s);
+
+  /* The phases, in order: redefine, remove bitmaps, delete checkpoints. */
+  static const enum vk_repair_action order[] = {
+    VK_REPAIR_RECOVER, VK_REPAIR_REDEFINE, VK_REPAIR_REMOVE_BITMAP,
+    VK_REPAIR_DELETE_CHECKPOINT, VK_REPAIR_DELETE_METADATA,
+  };
+  struct vk_repair_step *sorted = vk_xcalloc(s->p->n ? s->p->n : 1, sizeof *sorted);
+  size_t n = 0;
+  for (size_t o = 0; o < sizeof order / sizeof order[0]; o++)
+    for (size_t i = 0; i < s->p->n; i++)
+      if (s->p->s[i].action == order[o])
+        sorted[n++] = s->p->s[i];
+  free(s->p->s);
+  s->p->s = sorted;
+}
+
+/* ---- doing ---- */
+
+static void
+step_fail(struct vk_repair_plan *p, struct vk_repair_step *st, char *error)
+{
+  st->state = VK_REPAIR_FAILED;
+  st->error = error;
+  p->failed++;
+}
+
+static void
+do_remove_bitmap(struct rstate *s, struct vk_repair_step *st)
+{
+  if (vk_domain_is_active(s->dom) || vk_image_held(st->image)) {
+    st->state = VK_REPAIR_REFUSED;
+    st->error = vk_xstrdup(vk_domain_is_active(s->dom)
+                           ? "the domain is running: QEMU holds the image, and libvirt has no "
+                             "API to remove a bitmap from it; shut the domain down and run "
+                             "repair again"
+                           : "another process holds the image open");
+    s->p->refused++;
+    return;
+  }
+  char *argv[] = { (char *)QEMU_IMG, "bitmap", "-f", "qcow2", "--remove", st->image,
+                   st->bitmap, NULL };
+  int status = 0;
+  CLEANUP_FREE char *msg = NULL;
+  if (vk_spawn(argv, -1, -1, &status, &msg) < 0) {
+    step_fail(s->p, st, vk_xstrdup("qemu-img could not be run"));
+    return;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    step_fail(s->p, st, vk_xasprintf("qemu-img bitmap --remove failed%s%s",
+                                     msg && *msg ? ": " : "", msg ? msg : ""));
+    return;
+  }
+  st->state = VK_REPAIR_DONE;
+  s->p->done++;
+}
+
+/* Whether a bitmap step of checkpoint NAME before index I did not happen. */
+static const struct vk_repair_step *
+bitmap_step_undone(const struct vk_repair_plan *p, size_t i, const char *name)
+{
+  for (size_t k = 0; k < i; k++)
+    if (p->s[k].action == VK_REPAIR_REMOVE_BITMAP && p->s[k].checkpoint &&
+        strcmp(p->s[k].checkpoint, name) == 0 && p->s[k].state != VK_REPAIR_DONE)
+      return &p->s[k];
+  return NULL;
+}
+
+static void
+do_delete(struct rstate *s, size_t i)
+{
+  struct vk_repair_step *st = &s->p->s[i];
+  const struct vk_repair_step *undone = bitmap_step_undone(s->p, i, st->checkpoint);
+  if (undone) {
+    /* Its metadata goes only with its bitmaps: else they would be orphans. */
+    st->state = undone->state == VK_REPAIR_REFUSED ? VK_REPAIR_REFUSED : VK_REPAIR_FAILED;
+    st->error = vk_xasprintf("not done: bitmap '%s' of %s could not be removed",
+                             undone->bitmap, undone->image);
+    if (st->state == VK_REPAIR_REFUSED)
+      s->p->refused++;
+    else
+      s->p->failed++;
+    return;
+  }
+  unsigned flags = st->action == VK_REPAIR_DELETE_METADATA
+    ? VK_CKPT_DELETE_METADATA_ONLY : VK_CKPT_DELETE_OR_METADATA;
+  char *why = NULL;
+  if (vk_checkpoint_delete(s->dom, st->checkpoint, flags | VK_CKPT_DELETE_MISSING_OK, &why) < 0) {
+    step_fail(s->p, st, why ? why : vk_xstrdup("libvirt could not delete it"));
+    return;
+  }
+  st->state = VK_REPAIR_DONE;
+  s->p->done++;
+}
+
+/* Redefine every checkpoint of the plan in one set: parents first, all or
+ * none (vk_checkpoint_redefine rolls back).
+ */
+static void
+do_redefine(struct rstate *s)
+{
+  size_t n = 0;
+  const char **files = vk_xcalloc(s->p->n + 1, sizeof *files);
+  for (size_t i = 0; i < s->p->n; i++)
+    if (s->p->s[i].action == VK_REPAIR_REDEFINE)
+      files[n++] = s->p->s[i].file;
+  if (n == 0) {
+    free(files);
+    return;
+  }
+  struct vk_redefine_set *set = vk_redefine_load(files, n);
+  CLEANUP_STRV char **names = NULL;
+  int r = set ? vk_checkpoint_redefine(s->dom, set, &names) : -1;
+  vk_redefine_set_free(set);
+  free(files);
+  for (size_t i = 0; i < s->p->n; i++) {
+    struct vk_repair_step *st = &s->p->s[i];
+    if (st->action != VK_REPAIR_REDEFINE)
+      continue;
+    if (r < 0)
+      step_fail(s->p, st, vk_xstrdup("the checkpoints could not be redefined (see the error "
+                                     "above); none was"));
+    else {
+      st->state = VK_REPAIR_DONE;
+      s->p->done++;
+    }
+  }
+}
+
+static void
+execute(struct rstate *s)
+{
+  /* A job on the domain (a backup, a block job) would race every step. */
+  for (size_t i = 0; i < s->all.n; i++)
+    if (s->all.f[i].fix == VK_FIX_WAIT_FOR_JOB) {
+      for (size_t k = 0; k < s->p->n; k++) {
+        s->p->s[k].state = VK_REPAIR_REFUSED;
+        s->p->s[k].error = vk_xasprintf("a job runs on the domain (%s): %s; run repair "
+                                        "again when it is over", s->all.f[i].code,
+                                        s->all.f[i].message);
+        s->p->refused++;
+      }
+      return;
+    }
+  do_redefine(s);
+  for (size_t i = 0; i < s->p->n; i++) {
+    struct vk_repair_step *st = &s->p->s[i];
+    switch (st->action) {
+    case VK_REPAIR_REMOVE_BITMAP:
+      do_remove_bitmap(s, st);
+      break;
+    case VK_REPAIR_DELETE_CHECKPOINT:
+    case VK_REPAIR_DELETE_METADATA:
+      do_delete(s, i);
+      break;
+    case VK_REPAIR_RECOVER:
+    case VK_REPAIR_REDEFINE:
+      break;
+    }
+    if (st->state != VK_REPAIR_PLANNED)
+      vk_flow_message(s->req->cb, VK_MSG_DEBUG, "%s %s: %s", vk_repair_action_name(st->action),
+                      st->checkpoint ? st->checkpoint : st->bitmap ? st->bitmap : "",
+                      vk_repair_state_name(st->state));
+  }
+}
+
+int
+vk_repair(virConnectPtr conn, virDomainPtr dom, const struct vk_repair_request *req,
+          struct vk_repair_plan *out)
+{
+  struct rstate s = { .conn = conn, .dom = dom, .domname = virDomainGetName(dom), .req = req,
+                      .p = out };
+  memset(out, 0, sizeof *out);
+  out->domain = vk_xstrdup(s.domname);
+  out->dry_run = req->dry_run;
+
+  int lockfd = -1;
+  if (!req->dry_run) {
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    if (virDomainGetUUIDString(dom, uuid) < 0) {
+      vk_virt_error("cannot read the UUID of domain '%s'", s.domname);
+      return -1;
+    }
+    if ((lockfd = vk_host_lock(s.domname, uuid, req->repo_dir ? req->repo_dir : "-")) < 0)
+      return -1;
+  }
+  int r = -1;
+  for (size_t i = 0; pre_steps[i]; i++)
+    if (pre_steps[i](conn, dom, req->dry_run, req->cb) < 0) {
+      struct vk_repair_step *st =
+        add_step(out, VK_REPAIR_RECOVER, NULL, NULL, NULL, NULL, NULL,
+                 vk_xstrdup("an interrupted image operation must be finished first"));
+      step_fail(out, st, vk_xstrdup("it could not be finished (see the error above)"));
+      r = 0;
+      goto done;
+    }
+  if (load(&s) < 0)
+    goto done;
+  plan(&s);
+  if (!req->dry_run)
+    execute(&s);
+  r = 0;
+ done:
+  rstate_clear(&s);
+  vk_host_unlock(lockfd);
+  if (r < 0)
+    vk_repair_plan_clear(out);
+  return r;
+}
+
+json_object *
+vk_repair_json(const struct vk_repair_plan *p)
+{
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "domain", vk_json_string(p->domain));
+  json_object_object_add(o, "running", json_object_new_boolean(p->running));
+  json_object_object_add(o, "dry_run", json_object_new_boolean(p->dry_run));
+  json_object *steps = json_object_new_array();
+  for (size_t i = 0; i < p->n; i++) {
+    const struct vk_repair_step *st = &p->s[i];
+    json_object *j = json_object_new_object();
+    json_object_object_add(j, "action", json_object_new_string(vk_repair_action_name(st->action)));
+    json_object_object_add(j, "state", json_object_new_string(vk_repair_state_name(st->state)));
+    json_object_object_add(j, "code", vk_json_string(st->code));
+    json_object_object_add(j, "disk", vk_json_string(st->disk));
+    json_object_object_add(j, "image", vk_json_string(st->image));
+    json_object_object_add(j, "bitmap", vk_json_string(st->bitmap));
+    json_object_object_add(j, "checkpoint", vk_json_string(st->checkpoint));
+    json_object_object_add(j, "file", vk_json_string(st->file));
+    json_object_object_add(j, "why", vk_json_string(st->why));
+    json_object_object_add(j, "error", vk_json_string(st->error));
+    json_object_array_add(steps, j);
+  }
+  json_object_object_add(o, "steps", steps);
+  json_object *left = json_object_new_array();
+  for (size_t i = 0; i < p->nr_left; i++) {
+    json_object *j = json_object_new_object();
+    json_object_object_add(j, "code", vk_json_string(p->left[i].code));
+    json_object_object_add(j, "fix", vk_json_string(p->left[i].fix));
+    json_object_object_add(j, "disk", vk_json_string(p->left[i].disk));
+    json_object_object_add(j, "checkpoint", vk_json_string(p->left[i].checkpoint));
+    json_object_object_add(j, "message", vk_json_string(p->left[i].message));
+    json_object_array_add(left, j);
+  }
+  json_object_object_add(o, "not_repaired", left);
+  json_object *next = json_object_new_object();
+  json_object_object_add(next, "full", json_object_new_boolean(p->need_full));
+  json_object_object_add(next, "reason", vk_json_string(p->full_reason));
+  json_object_object_add(o, "next_backup", next);
+  json_object_object_add(o, "done", json_object_new_int64(p->done));
+  json_object_object_add(o, "failed", json_object_new_int64(p->failed));
+  json_object_object_add(o, "refused", json_object_new_int64(p->refused));
+  return o;
+}
