@@ -150,7 +150,7 @@ ckpt_disk(const struct vk_ckpt *c, const char *target)
 }
 
 /* Running domain: libvirt could compute the checkpoint's size for this
- * disk, so QEMU has the bitmap (and every later one) live and consistent.
+ * disk, so QEMU has the bitmap live and consistent.
  */
 static bool
 live_ok(const struct vstate *s, size_t ci, const char *target)
@@ -159,19 +159,6 @@ live_ok(const struct vstate *s, size_t ci, const char *target)
     return false;
   const struct vk_ckpt_disk *d = ckpt_disk(&s->sized[ci], target);
   return d && d->bitmap && d->size >= 0;
-}
-
-/* Whether checkpoint index CI is X or a descendant of X. */
-static bool
-is_descendant(const struct vstate *s, size_t ci, const char *x)
-{
-  const struct vk_ckpt *c = &s->ckpts.c[ci];
-  for (size_t depth = 0; c && depth <= s->ckpts.n; depth++) {
-    if (strcmp(c->name, x) == 0)
-      return true;
-    c = c->parent ? find_ckpt(s, c->parent, NULL) : NULL;
-  }
-  return false;
 }
 
 /* Read each disk's backing chain and report what is wrong with the images
@@ -305,13 +292,13 @@ check_bitmap_chain(struct vstate *s, struct disk_state *ds, size_t ci, const cha
     if (any)
       vk_report_add(s->rep, "bitmap-inconsistent", sev, target,
                     ch->images[top_has ? 0 : lowest].filename, b, cname,
-                    vk_xasprintf("QEMU reports bitmap '%s' (or a later checkpoint's) missing or "
+                    vk_xasprintf("QEMU reports bitmap '%s' missing or "
                                  "inconsistent: it was not saved cleanly, e.g. QEMU was killed", b),
                     vk_xstrdup(fix));
     else
       vk_report_add(s->rep, "bitmap-missing", sev, target, ch->images[0].filename, b, cname,
-                    vk_xasprintf("the running domain has no bitmap '%s' for checkpoint '%s' "
-                                 "(or a later checkpoint's bitmap is missing)", b, cname),
+                    vk_xasprintf("the running domain has no bitmap '%s' for checkpoint '%s'",
+                                 b, cname),
                     vk_xstrdup(fix));
     return false;
   }
@@ -441,14 +428,12 @@ check_incremental(struct vstate *s, const struct vk_validate_opts *o, const char
     }
     if (!ds->inspect)
       continue;
-    /* libvirt merges the bitmaps of X and of every later checkpoint. */
-    for (size_t ci = 0; ci < s->ckpts.n; ci++) {
-      if (!is_descendant(s, ci, x))
-        continue;
-      const struct vk_ckpt_disk *c2 = ckpt_disk(&s->ckpts.c[ci], d->target);
-      if (c2 && c2->bitmap)
-        check_bitmap_chain(s, ds, ci, c2->bitmap_name, VK_SEV_ERROR);
-    }
+    /* libvirt 9.0 reads X's own bitmap alone (merged across the images
+     * that carry it): every checkpoint's bitmap records from its creation
+     * on, so a later checkpoint's broken bitmap does not matter here
+     * (tests/test-validate-later-bitmap-missing.sh).
+     */
+    check_bitmap_chain(s, ds, xi, cd->bitmap_name, VK_SEV_ERROR);
   }
 }
 
@@ -485,10 +470,10 @@ check_consistency(struct vstate *s, const char *x, const char *new_name)
       }
     }
   }
-  /* Checkpoints outside the one validated whose bitmaps are gone. */
+  /* Checkpoints other than the one validated whose bitmaps are gone. */
   for (size_t ci = 0; ci < s->ckpts.n; ci++) {
     const struct vk_ckpt *c = &s->ckpts.c[ci];
-    if (x && is_descendant(s, ci, x))
+    if (x && strcmp(c->name, x) == 0)
       continue;
     for (size_t i = 0; i < s->disks.n; i++) {
       struct disk_state *ds = &s->ds[i];

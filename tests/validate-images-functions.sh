@@ -22,6 +22,8 @@
 #   refused CODE [ARGS...]  validate ARGS refuses (exit 4, REFUSED:) with
 #                           the error finding CODE in its --json output
 #   ok [ARGS...]            validate ARGS says OK (exit 0)
+#   libvirt_backs_up_since_c1  what libvirt does with an incremental from c1
+#                           (succeeds, exactly the data since c1)
 # Both check first that the validator reads the same bitmaps as qemu-img
 # (assert_bitmaps_match, compare.sh), except for unreadable images.
 
@@ -68,4 +70,26 @@ ok ()
     assert_bitmaps_match "$img"
     expect_exit 0 vckpt validate "$dom" "$@"
     grep -q "^OK: " "$out"
+}
+
+# libvirt_backs_up_since_c1: start the domain, write 1 MiB of 0x33 at 2M,
+# and check what libvirt itself does with an incremental push backup from
+# c1: it succeeds, and the target holds exactly the 3 MiB written since c1
+# with the right bytes (read without its backing file).
+libvirt_backs_up_since_c1 ()
+{
+    lab_domain_start "$dom"
+    lab_write "$dom" 0 0x33 2M 1M
+    lab_libvirt_backup "$dom" c1 "$TMPD/since-c1" ||
+        fail "libvirt refused the incremental from c1 that validate passed"
+    lab_domain_stop "$dom"
+    local t="$TMPD/since-c1/vda.qcow2" opts
+    opts="json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":{\"driver\":\"file\",\"filename\":\"$t\"}}"
+    test "$(qemu-img map --output=json "$opts" |
+            jq '[.[] | select(.data) | .length] | add')" -eq $((3 << 20)) ||
+        fail "the backup from c1 does not hold exactly the 3 MiB written since c1"
+    if qemu-io -r -c "read -P 0x11 0 1M" -c "read -P 0x22 1M 1M" -c "read -P 0x33 2M 1M" \
+            "$opts" | grep -q "Pattern verification failed"; then
+        fail "wrong bytes in the backup from c1"
+    fi
 }
