@@ -44,3 +44,30 @@ fleet_restore_check ()
     qemu-img compare -q "$TMPD/model-$1.qcow2" "$to/vda.qcow2" ||
         fail "restore of $1 differs from what was written"
 }
+
+# fleet_held_locks: how many host locks are held now (a holder writes its
+# pid into the file; a clean release empties it).
+fleet_held_locks ()
+{
+    local f n=0
+    for f in "$LOCKS"/*.lock; do
+        [ -s "$f" ] && n=$((n + 1))
+    done
+    echo "$n"
+}
+
+# fleet_hold_readers NAME...: hold the repository lock of each domain
+# shared, as vckpt verify does, until fleet_release_readers: a backup of
+# it then takes its host lock and waits for the readers.
+fleet_hold_readers ()
+{
+    local name cmd="while [ -e '$TMPD/hold' ]; do sleep 0.05; done"
+    touch "$TMPD/hold"
+    cleanup_fn rm -f "$TMPD/hold"
+    for name in "$@"; do
+        flock -s "$R/$name/lock" sh -c "$cmd" &
+        wait_for 10 "a reader holding $name's repository lock" \
+                 eval "! flock -n -x '$R/$name/lock' true"
+    done
+}
+fleet_release_readers () { rm -f "$TMPD/hold"; }
