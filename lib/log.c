@@ -66,7 +66,8 @@ vk_log_open(const char *file, bool use_syslog)
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
       vk_error(VK_EXIT_FAILURE, "log file %s: %s", file,
-               errno == ELOOP ? "a symbolic link: refusing to follow it" : strerror(errno));
+               errno == ELOOP ? "a symbolic link: refusing to follow it"
+               : errno == ENXIO ? "a FIFO or socket, not a regular file" : strerror(errno));
       if (fd >= 0)
         close(fd);
       return -1;

@@ -210,18 +210,22 @@ check_groups(const struct cmd_entry *e)
   return 0;
 }
 
+/* The arguments and options after the command's name, for the log. */
+static const char **cmd_words;
+static int cmd_nwords;
+
 /* Log the start of command E with its arguments and options. */
 static void
-cmd_log_start(const struct cmd_entry *e, int nargs, const char **args)
+cmd_log_start(const struct cmd_entry *e)
 {
   if (!vk_log_active())
     return;
-  char *v[nargs + 1];
-  for (int i = 0; i < nargs; i++)
-    v[i] = (char *)args[i];
-  v[nargs] = NULL;
+  char *v[cmd_nwords + 1];
+  for (int i = 0; i < cmd_nwords; i++)
+    v[i] = (char *)cmd_words[i];
+  v[cmd_nwords] = NULL;
   CLEANUP_FREE char *a = vk_strv_join(v, " ");
-  vk_log(LOG_INFO, "start: %s%s%s", e->name, nargs ? " " : "", a);
+  vk_log(LOG_INFO, "start: %s%s%s", e->name, cmd_nwords ? " " : "", a);
 }
 
 /* Parse a command's options and arguments, then run it. */
@@ -266,7 +270,7 @@ run_command(const struct cmd_entry *e, poptContext pc)
   if (check_groups(e) < 0)
     return -1;
   struct cmd_ctx ctx = { .entry = e, .uri = opt_uri };
-  cmd_log_start(e, nargs, args);
+  cmd_log_start(e);
   int r = e->exec(&ctx, nargs, args);
   if (r < 0 && !vk_error_reported())
     vk_error(VK_EXIT_FAILURE, "failed");
@@ -298,6 +302,8 @@ cmd_dispatch(int nargs, const char **args)
   }
   /* popt wants argv[0]: pass the last word of the command name. */
   poptContext pc = cmd_popt_context(e, nargs - words + 1, args + words - 1);
+  cmd_words = args + words;
+  cmd_nwords = nargs - words;
   int r = run_command(e, pc);
   poptFreeContext(pc);
   return r;
