@@ -92,11 +92,14 @@ level_why(const struct vk_backup_outcome *o)
 
 /* The columns of a domain's row in the summary of backup --all. */
 static char *
-all_columns(json_object *res)
+all_columns(json_object *res, int status)
 {
   json_object *lv = NULL, *by = NULL;
   const char *level = "-";
   char bytes[32] = "-";
+  /* A failed backup's result holds no level or size of its own. */
+  if (status != VK_EXIT_OK)
+    res = NULL;
   if (res && json_object_object_get_ex(res, "level", &lv) && json_object_is_type(lv, json_type_string))
     level = json_object_get_string(lv);
   if (res && json_object_object_get_ex(res, "bytes", &by) && json_object_is_type(by, json_type_int))

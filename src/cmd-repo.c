@@ -120,7 +120,7 @@ static const struct poptOption verify_options[] = {
 
 /* The columns of a domain's row in the summary of verify --all. */
 static char *
-verify_columns(json_object *res)
+verify_columns(json_object *res, int status)
 {
   json_object *b = NULL, *f = NULL, *e = NULL;
   if (!res || !json_object_object_get_ex(res, "backups", &b) ||

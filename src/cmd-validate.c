@@ -40,7 +40,7 @@ static const char *const validate_exclusive[] = { "checkpoint", "full", NULL };
 
 /* The columns of a domain's row in the summary of validate --all. */
 static char *
-all_columns(json_object *res)
+all_columns(json_object *res, int status)
 {
   json_object *e = NULL, *w = NULL;
   if (!res || !json_object_object_get_ex(res, "errors", &e) ||

@@ -90,8 +90,7 @@ run_all(struct cmd_ctx *ctx, char *const *names, const struct run_all *ra)
     if (print && vk_json)
       vk_out_json(res ? json_object_get(res) : NULL);
     else if (print) {
-      /* A failed run's result holds no level or size of its own. */
-      CLEANUP_FREE char *cols = ra->columns(t->status == VK_EXIT_OK ? res : NULL);
+      CLEANUP_FREE char *cols = ra->columns(res, t->status);
       CLEANUP_FREE char *name = vk_printable(t->name);
       vk_printf("%-24s %-12s %s %8.1f %4d\n", name, outcome(t), cols, t->seconds, t->status);
     }

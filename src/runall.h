@@ -14,10 +14,11 @@ struct run_all {
   unsigned jobs;                  /* at most this many at once */
   const char *noun;               /* "backed up", "valid", "verified" */
   /* The columns after DOMAIN OUTCOME of a domain's row, from its child's
-   * --json result (NULL if it printed none or failed), and their header.
+   * --json result (NULL if it printed none) and exit status, and their
+   * header.
    */
   const char *header;
-  char *(*columns)(json_object *result);
+  char *(*columns)(json_object *result, int status);
 };
 
 /* Run RA over the domains NAMES, then print, as text, a table with a row
