@@ -50,6 +50,8 @@ run_all(struct cmd_ctx *ctx, char *const *names, const struct run_all *ra)
   size_t n = vk_strv_len(names);
   if (n == 0) {
     vk_warn("no domain to run over");
+    if (vk_json)
+      vk_out_json(json_object_new_array());
     return 0;
   }
   struct vk_fleet_task *tasks = vk_xcalloc(n, sizeof *tasks);
