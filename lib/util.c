@@ -15,6 +15,7 @@
 int vk_verbose;
 const char *vk_progname = "vckpt";
 static char *context;
+static void (*message_hook)(bool error, const char *line);
 
 /* Units of work (util.h): unit_stack[0] is the process itself,
  * unit_stack[depth] the unit now running.  Within a unit the first error's
@@ -31,8 +32,9 @@ struct unit {
 static struct unit unit_stack[MAX_UNITS];
 static size_t depth;
 
-static void emit(const char *kind, const char *fmt, va_list ap)
-  __attribute__((format(printf, 2, 0)));
+static void emit(const char *kind, void (*hook)(bool, const char *), bool error,
+                 const char *fmt, va_list ap)
+  __attribute__((format(printf, 4, 0)));
 
 /* The text of a message made safe and readable: line breaks (in the
  * messages of libvirt and qemu-img) start a continuation line indented by
@@ -82,10 +84,11 @@ vk_printable_text(const char *s)
 /* Print one message with the program name and context: continuation lines
  * of a multi-line message are indented, other control characters replaced.
  */
-static void emit(const char *kind, const char *fmt, va_list ap)
-  __attribute__((format(printf, 2, 0)));
+static void emit(const char *kind, void (*hook)(bool, const char *), bool error,
+                 const char *fmt, va_list ap)
+  __attribute__((format(printf, 4, 0)));
 static void
-emit(const char *kind, const char *fmt, va_list ap)
+emit(const char *kind, void (*hook)(bool, const char *), bool error, const char *fmt, va_list ap)
 {
   char *msg = NULL;
   if (vasprintf(&msg, fmt, ap) < 0)
@@ -94,6 +97,14 @@ emit(const char *kind, const char *fmt, va_list ap)
   /* The context names what the user gave (a domain name): as untrusted. */
   char *ctx = context ? readable(context, NULL) : NULL;
   fprintf(stderr, "%s: %s%s%s%s\n", vk_progname, kind, ctx ? ctx : "", ctx ? ": " : "", text);
+  if (hook) {
+    /* The log wants one line per event. */
+    char *one = readable(msg ? msg : fmt, NULL);
+    char *line = vk_xasprintf("%s%s%s%s", kind, ctx ? ctx : "", ctx ? ": " : "", one);
+    hook(error, line);
+    free(line);
+    free(one);
+  }
   free(ctx);
   free(text);
   free(msg);
@@ -104,7 +115,7 @@ vk_error(enum vk_exit code, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  emit("", fmt, ap);
+  emit("", message_hook, true, fmt, ap);
   va_end(ap);
   struct unit *u = &unit_stack[depth];
   if (!u->reported) {
@@ -114,11 +125,17 @@ vk_error(enum vk_exit code, const char *fmt, ...)
 }
 
 void
+vk_set_message_hook(void (*hook)(bool error, const char *line))
+{
+  message_hook = hook;
+}
+
+void
 vk_warn(const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  emit("warning: ", fmt, ap);
+  emit("warning: ", message_hook, false, fmt, ap);
   va_end(ap);
 }
 
@@ -129,7 +146,7 @@ vk_debug(const char *fmt, ...)
   if (!vk_verbose)
     return;
   va_start(ap, fmt);
-  emit("debug: ", fmt, ap);
+  emit("debug: ", NULL, false, fmt, ap);
   va_end(ap);
 }
 

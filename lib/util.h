@@ -27,6 +27,11 @@ enum vk_exit {
  */
 void vk_error(enum vk_exit code, const char *fmt, ...)
   __attribute__((format(printf, 2, 3)));
+/* A function that also receives every error and warning, for the log
+ * (log.h): ERROR tells which, LINE is the message on one line with its
+ * context ("backup web1: disk vda: ...").  NULL: none.
+ */
+void vk_set_message_hook(void (*hook)(bool error, const char *line));
 /* A warning on stderr that does not change the exit status. */
 void vk_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* An informational message on stderr, shown only with --verbose. */

@@ -12,4 +12,5 @@ apt-get install -y -qq --no-install-recommends \
     qemu-system-x86 qemu-utils \
     jq libxml2-utils util-linux procps \
     clang libclang-rt-14-dev valgrind \
+    systemd bash-completion debhelper dh-autoreconf dpkg-dev socat \
     > /dev/null

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "engine.h"
+#include "fleet.h"
+#include "log.h"
+#include "runall.h"
 #include "vckpt.h"
 #include "virt.h"
 
@@ -14,7 +17,8 @@ static struct {
   int full, differential, autom;
   char *incremental, *repo, *disks, *exclude, *name;
   int quiesce, dry_run, no_validate;
-} opts;
+  int all, jobs, include_shut_off;
+} opts = { .jobs = 1 };
 
 static const struct poptOption backup_options[] = {
   { "full", '\0', POPT_ARG_NONE, &opts.full, 1,
@@ -40,6 +44,12 @@ static const struct poptOption backup_options[] = {
   { "no-validate", '\0', POPT_ARG_NONE, &opts.no_validate, 11,
     "skip the preflight validator and the free-space estimate (the previous "
     "backup's files are still checked)", NULL },
+  { "all", '\0', POPT_ARG_NONE, &opts.all, 12,
+    "every running domain, each in its own process, with one summary", NULL },
+  { "jobs", '\0', POPT_ARG_INT, &opts.jobs, 13,
+    "with --all: back up N domains at once (default 1)", "N" },
+  { "include-shut-off", '\0', POPT_ARG_NONE, &opts.include_shut_off, 14,
+    "with --all: shut-off domains too", NULL },
   POPT_TABLEEND
 };
 static const char *const backup_modes[] = { "full", "incremental", "differential", "auto", NULL };
@@ -68,9 +78,104 @@ outcome_json(const char *domname, const struct vk_backup_outcome *o, bool dry)
   return j;
 }
 
+/* Why this level: the --auto reason, or the mode asked for. */
+static const char *
+level_why(const struct vk_backup_outcome *o)
+{
+  if (o->auto_reason)
+    return o->auto_reason;
+  if (opts.autom)
+    return o->since ? "--auto: stacked on the newest backup" : "--auto: a new chain";
+  return opts.full ? "--full given" : opts.differential ? "--differential given"
+       : "--incremental given";
+}
+
+/* The columns of a domain's row in the summary of backup --all. */
+static char *
+all_columns(json_object *res, int status)
+{
+  json_object *lv = NULL, *by = NULL;
+  const char *level = "-";
+  char bytes[32] = "-";
+  /* A failed backup's result holds no level or size of its own. */
+  if (status != VK_EXIT_OK)
+    res = NULL;
+  if (res && json_object_object_get_ex(res, "level", &lv) && json_object_is_type(lv, json_type_string))
+    level = json_object_get_string(lv);
+  if (res && json_object_object_get_ex(res, "bytes", &by) && json_object_is_type(by, json_type_int))
+    vk_human_size(json_object_get_int64(by), bytes, sizeof bytes);
+  return vk_xasprintf("%-12s %10s", level, bytes);
+}
+
+/* backup --all: every running domain (--include-shut-off: every one), each
+ * in its own vckpt process, --jobs at once.
+ */
+static int
+backup_all(struct cmd_ctx *ctx, int argc)
+{
+  vk_set_context("backup --all");
+  if (argc > 0) {
+    vk_error(VK_EXIT_USAGE, "a domain and --all cannot be used together");
+    return -1;
+  }
+  if (opts.incremental || opts.name || opts.disks) {
+    vk_error(VK_EXIT_USAGE, "--%s names one domain's checkpoint or disks: not with --all",
+             opts.incremental ? "incremental" : opts.name ? "name" : "disk");
+    return -1;
+  }
+  if (opts.jobs < 1 || opts.jobs > 64) {
+    vk_error(VK_EXIT_USAGE, "--jobs must be between 1 and 64");
+    return -1;
+  }
+  if (opts.repo && !*opts.repo) {
+    vk_error(VK_EXIT_USAGE, "--repo is empty");
+    return -1;
+  }
+  virConnectPtr conn = ctx_connect(ctx);
+  if (!conn)
+    return -1;
+  CLEANUP_STRV char **names = NULL;
+  if (vk_fleet_domains(conn, opts.include_shut_off, &names) < 0)
+    return -1;
+  const char *args[16];
+  size_t n = 0;
+  args[n++] = "backup";
+  args[n++] = opts.full ? "--full" : opts.differential ? "--differential" : "--auto";
+  args[n++] = "--repo";
+  args[n++] = vk_default_repo(opts.repo);
+  if (opts.exclude) {
+    args[n++] = "--exclude";
+    args[n++] = opts.exclude;
+  }
+  if (opts.quiesce)
+    args[n++] = "--quiesce";
+  if (opts.dry_run)
+    args[n++] = "--dry-run";
+  if (opts.no_validate)
+    args[n++] = "--no-validate";
+  args[n] = NULL;
+  struct run_all ra = {
+    .verb = "backup", .args = args, .jobs = opts.jobs, .noun = "backed up",
+    .header = "LEVEL             BYTES", .columns = all_columns,
+  };
+  return run_all(ctx, names, &ra);
+}
+
 static int
 cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
 {
+  if (opts.all)
+    return backup_all(ctx, argc);
+  if (argc == 0) {
+    CLEANUP_FREE char *usage = cmd_usage(ctx->entry);
+    vk_error(VK_EXIT_USAGE, "missing arguments; usage: %s", usage);
+    return -1;
+  }
+  if (cmd_option_given("jobs") || opts.include_shut_off) {
+    vk_error(VK_EXIT_USAGE, "--%s goes with --all",
+             opts.include_shut_off ? "include-shut-off" : "jobs");
+    return -1;
+  }
   const char *domname = argv[0];
   CLEANUP_STRV char **disks = NULL;
   CLEANUP_STRV char **exclude = NULL;
@@ -102,6 +207,12 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
   };
   struct vk_backup_outcome o;
   int r = vk_backup(conn, dom, &req, &o);
+  if (r == 0 && !opts.dry_run) {
+    vk_log(LOG_INFO, "backup %s: level %s%s%s (%s)", domname, vk_level_name(o.level),
+           o.since ? " since " : "", o.since ? o.since : "", level_why(&o));
+    vk_log(LOG_INFO, "backup %s: backup %s complete: %llu bytes processed, %llu written, "
+           "%.1f s", domname, o.id, o.bytes, o.written, o.seconds);
+  }
   if (o.auto_reason && !vk_json)
     vk_warn("--auto: starting a new full chain: %s", o.auto_reason);
   if (vk_json)
@@ -127,8 +238,8 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
               o.since ? " since " : "", o.since ? o.since : "",
               whole ? " (copied whole: " : "", whole ? whole : "", whole ? ")" : "",
               o.checkpoint, b, w, o.seconds, rate);
-  } else if (r == 0)
-    vk_printf("%s\n", o.id);
+  }
+  /* -q: nothing on stdout unless something failed. */
   /* A refused or failed backup still shows its findings. */
   if (r < 0 && (vk_json || o.report.errors))
     vk_out_flush();
@@ -138,11 +249,11 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
 
 const struct cmd_entry cmd_backup_entry = {
   .name = "backup",
-  .args = "DOMAIN",
+  .args = "DOMAIN|--all",
   .summary = "Back up a running domain's disks into the repository (preflight first)",
   .options = backup_options,
   .required_one = backup_modes,
   .flags = CMD_CONNECTS,
-  .min_args = 1, .max_args = 1,
+  .min_args = 0, .max_args = 1,
   .exec = cmd_backup,
 };

@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "engine.h"
+#include "fleet.h"
 #include "repo.h"
 #include "restore.h"
+#include "runall.h"
 #include "vckpt.h"
 #include "virt.h"
 
@@ -104,9 +106,70 @@ const struct cmd_entry cmd_list_backups_entry = {
 
 /* ---- verify ---- */
 
+static int opt_all, opt_jobs = 1;
+
+static const struct poptOption verify_options[] = {
+  { "repo", '\0', POPT_ARG_STRING, &opt_repo, 1,
+    "backup repository (default: $VCKPT_REPO, else /var/lib/vckpt)", "DIR" },
+  { "all", '\0', POPT_ARG_NONE, &opt_all, 2,
+    "every domain that has backups in the repository, with one summary", NULL },
+  { "jobs", '\0', POPT_ARG_INT, &opt_jobs, 3,
+    "with --all: verify N domains at once (default 1)", "N" },
+  POPT_TABLEEND
+};
+
+/* The columns of a domain's row in the summary of verify --all. */
+static char *
+verify_columns(json_object *res, int status)
+{
+  json_object *b = NULL, *f = NULL, *e = NULL;
+  if (!res || !json_object_object_get_ex(res, "backups", &b) ||
+      !json_object_object_get_ex(res, "files", &f) ||
+      !json_object_object_get_ex(res, "errors", &e))
+    return vk_xasprintf("%7s %5s %8s", "-", "-", "-");
+  return vk_xasprintf("%7lld %5lld %8lld", (long long)json_object_get_int64(b),
+                      (long long)json_object_get_int64(f), (long long)json_object_get_int64(e));
+}
+
+/* verify --all: every domain directory of the repository. */
+static int
+verify_all(struct cmd_ctx *ctx, int argc)
+{
+  vk_set_context("verify --all");
+  if (argc > 0) {
+    vk_error(VK_EXIT_USAGE, "a domain and --all cannot be used together");
+    return -1;
+  }
+  if (opt_jobs < 1 || opt_jobs > 64) {
+    vk_error(VK_EXIT_USAGE, "--jobs must be between 1 and 64");
+    return -1;
+  }
+  const char *repo = vk_default_repo(opt_repo);
+  CLEANUP_STRV char **names = NULL;
+  if (vk_fleet_repo_domains(repo, &names) < 0)
+    return -1;
+  const char *args[] = { "verify", "--repo", repo, NULL };
+  struct run_all ra = {
+    .verb = "verify", .args = args, .jobs = opt_jobs, .noun = "verified",
+    .header = "BACKUPS FILES PROBLEMS", .columns = verify_columns,
+  };
+  return run_all(ctx, names, &ra);
+}
+
 static int
 cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
 {
+  if (opt_all)
+    return verify_all(ctx, argc);
+  if (argc == 0) {
+    CLEANUP_FREE char *usage = cmd_usage(ctx->entry);
+    vk_error(VK_EXIT_USAGE, "missing arguments; usage: %s", usage);
+    return -1;
+  }
+  if (cmd_option_given("jobs")) {
+    vk_error(VK_EXIT_USAGE, "--jobs goes with --all");
+    return -1;
+  }
   const char *domain = argv[0];
   struct vk_report rep;
   size_t nb, nf;
@@ -136,10 +199,10 @@ cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
 
 const struct cmd_entry cmd_verify_entry = {
   .name = "verify",
-  .args = "DOMAIN",
+  .args = "DOMAIN|--all",
   .summary = "Check every backup of a domain: files, checksums, chain links, qemu-img check",
-  .options = list_options,
-  .min_args = 1, .max_args = 1,
+  .options = verify_options,
+  .min_args = 0, .max_args = 1,
   .exec = cmd_verify,
 };
 

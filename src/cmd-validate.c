@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "engine.h"
+#include "fleet.h"
+#include "runall.h"
 #include "validate.h"
 #include "vckpt.h"
 #include "virt.h"
@@ -14,7 +16,8 @@ static struct {
   int full;
   char *disks;
   char *repo;
-} opts;
+  int all, jobs, include_shut_off;
+} opts = { .jobs = 1 };
 
 static const struct poptOption validate_options[] = {
   { "checkpoint", '\0', POPT_ARG_STRING, &opts.checkpoint, 1,
@@ -25,13 +28,84 @@ static const struct poptOption validate_options[] = {
     "only these disks (default: every disk)", "DISK[,DISK...]" },
   { "repo", '\0', POPT_ARG_STRING, &opts.repo, 4,
     "also check the repository a backup would use: previous backup, space", "DIR" },
+  { "all", '\0', POPT_ARG_NONE, &opts.all, 5,
+    "every running domain, each in its own process, with one summary", NULL },
+  { "jobs", '\0', POPT_ARG_INT, &opts.jobs, 6,
+    "with --all: validate N domains at once (default 1)", "N" },
+  { "include-shut-off", '\0', POPT_ARG_NONE, &opts.include_shut_off, 7,
+    "with --all: shut-off domains too", NULL },
   POPT_TABLEEND
 };
 static const char *const validate_exclusive[] = { "checkpoint", "full", NULL };
 
+/* The columns of a domain's row in the summary of validate --all. */
+static char *
+all_columns(json_object *res, int status)
+{
+  json_object *e = NULL, *w = NULL;
+  if (!res || !json_object_object_get_ex(res, "errors", &e) ||
+      !json_object_object_get_ex(res, "warnings", &w))
+    return vk_xasprintf("%6s %8s", "-", "-");
+  return vk_xasprintf("%6lld %8lld", (long long)json_object_get_int64(e),
+                      (long long)json_object_get_int64(w));
+}
+
+/* validate --all: every running domain (--include-shut-off: every one). */
+static int
+validate_all(struct cmd_ctx *ctx, int argc)
+{
+  vk_set_context("validate --all");
+  if (argc > 0) {
+    vk_error(VK_EXIT_USAGE, "a domain and --all cannot be used together");
+    return -1;
+  }
+  if (opts.checkpoint || opts.disks) {
+    vk_error(VK_EXIT_USAGE, "--%s names one domain's checkpoint or disks: not with --all",
+             opts.checkpoint ? "checkpoint" : "disk");
+    return -1;
+  }
+  if (opts.jobs < 1 || opts.jobs > 64) {
+    vk_error(VK_EXIT_USAGE, "--jobs must be between 1 and 64");
+    return -1;
+  }
+  virConnectPtr conn = ctx_connect(ctx);
+  if (!conn)
+    return -1;
+  CLEANUP_STRV char **names = NULL;
+  if (vk_fleet_domains(conn, opts.include_shut_off, &names) < 0)
+    return -1;
+  const char *args[6];
+  size_t n = 0;
+  args[n++] = "validate";
+  if (opts.full)
+    args[n++] = "--full";
+  if (opts.repo) {
+    args[n++] = "--repo";
+    args[n++] = opts.repo;
+  }
+  args[n] = NULL;
+  struct run_all ra = {
+    .verb = "validate", .args = args, .jobs = opts.jobs, .noun = "valid",
+    .header = "ERRORS WARNINGS", .columns = all_columns,
+  };
+  return run_all(ctx, names, &ra);
+}
+
 static int
 cmd_validate(struct cmd_ctx *ctx, int argc, const char **argv)
 {
+  if (opts.all)
+    return validate_all(ctx, argc);
+  if (argc == 0) {
+    CLEANUP_FREE char *usage = cmd_usage(ctx->entry);
+    vk_error(VK_EXIT_USAGE, "missing arguments; usage: %s", usage);
+    return -1;
+  }
+  if (cmd_option_given("jobs") || opts.include_shut_off) {
+    vk_error(VK_EXIT_USAGE, "--%s goes with --all",
+             opts.include_shut_off ? "include-shut-off" : "jobs");
+    return -1;
+  }
   const char *domname = argv[0];
   vk_set_context("validate %s", domname);
   CLEANUP_STRV char **disks = NULL;
@@ -84,11 +158,11 @@ cmd_validate(struct cmd_ctx *ctx, int argc, const char **argv)
 
 const struct cmd_entry cmd_validate_entry = {
   .name = "validate",
-  .args = "DOMAIN",
+  .args = "DOMAIN|--all",
   .summary = "Check, before a backup, that its checkpoint's bitmaps and images are sound",
   .options = validate_options,
   .exclusive = validate_exclusive,
   .flags = CMD_CONNECTS,
-  .min_args = 1, .max_args = 1,
+  .min_args = 0, .max_args = 1,
   .exec = cmd_validate,
 };

@@ -9,11 +9,12 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "vckpt.h"
 #include "virt.h"
 
-static char *opt_uri;
-static int opt_json, opt_quiet, opt_verbose;
+static char *opt_uri, *opt_log_file;
+static int opt_json, opt_quiet, opt_verbose, opt_syslog;
 
 struct poptOption vk_common_options[] = {
   { "connect", 'c', POPT_ARG_STRING, &opt_uri, CMD_OPT_CONNECT,
@@ -24,6 +25,10 @@ struct poptOption vk_common_options[] = {
     "print nothing but errors and requested data", NULL },
   { "verbose", 'v', POPT_ARG_NONE, &opt_verbose, CMD_OPT_VERBOSE,
     "print what is being done on standard error", NULL },
+  { "log-file", '\0', POPT_ARG_STRING, &opt_log_file, CMD_OPT_LOG_FILE,
+    "append a line per event (start, level, bytes, time, failure, end) to FILE", "FILE" },
+  { "syslog", '\0', POPT_ARG_NONE, &opt_syslog, CMD_OPT_SYSLOG,
+    "send the same lines to syslog (facility daemon; the journal keeps them)", NULL },
   POPT_TABLEEND
 };
 
@@ -38,12 +43,42 @@ static const struct { int code; const char *meaning; } exit_codes[] = {
   { VK_EXIT_INTERRUPTED, "interrupted by a signal; the operation was rolled back" },
 };
 
-void
+int
 cmd_apply_common_options(void)
 {
   vk_json = opt_json;
   vk_quiet = opt_quiet;
   vk_verbose = opt_verbose;
+  if (opt_log_file || opt_syslog)
+    return vk_log_open(opt_log_file, opt_syslog);
+  return 0;
+}
+
+char **
+cmd_child_args(const struct cmd_ctx *ctx, const char *const *args)
+{
+  size_t nargs = 0;
+  while (args[nargs])
+    nargs++;
+  char **v = vk_xcalloc(12 + nargs, sizeof *v);
+  size_t n = 0;
+  if (ctx->uri) {
+    v[n++] = vk_xstrdup("--connect");
+    v[n++] = vk_xstrdup(ctx->uri);
+  }
+  v[n++] = vk_xstrdup("--json");
+  v[n++] = vk_xstrdup("--quiet");
+  if (opt_verbose)
+    v[n++] = vk_xstrdup("--verbose");
+  if (opt_log_file) {
+    v[n++] = vk_xstrdup("--log-file");
+    v[n++] = vk_xstrdup(opt_log_file);
+  }
+  if (opt_syslog)
+    v[n++] = vk_xstrdup("--syslog");
+  for (size_t i = 0; i < nargs; i++)
+    v[n++] = vk_xstrdup(args[i]);
+  return v;
 }
 
 /* Long names of the command options given, for cmd_option_given(). */
@@ -175,6 +210,24 @@ check_groups(const struct cmd_entry *e)
   return 0;
 }
 
+/* The arguments and options after the command's name, for the log. */
+static const char **cmd_words;
+static int cmd_nwords;
+
+/* Log the start of command E with its arguments and options. */
+static void
+cmd_log_start(const struct cmd_entry *e)
+{
+  if (!vk_log_active())
+    return;
+  char *v[cmd_nwords + 1];
+  for (int i = 0; i < cmd_nwords; i++)
+    v[i] = (char *)cmd_words[i];
+  v[cmd_nwords] = NULL;
+  CLEANUP_FREE char *a = vk_strv_join(v, " ");
+  vk_log(LOG_INFO, "start: %s%s%s", e->name, cmd_nwords ? " " : "", a);
+}
+
 /* Parse a command's options and arguments, then run it. */
 static int
 run_command(const struct cmd_entry *e, poptContext pc)
@@ -197,7 +250,8 @@ run_command(const struct cmd_entry *e, poptContext pc)
              poptBadOption(pc, POPT_BADOPTION_NOALIAS), poptStrerror(rc), e->name);
     return -1;
   }
-  cmd_apply_common_options();
+  if (cmd_apply_common_options() < 0)
+    return -1;
   if (help) {
     help_command(e);
     return 0;
@@ -216,6 +270,7 @@ run_command(const struct cmd_entry *e, poptContext pc)
   if (check_groups(e) < 0)
     return -1;
   struct cmd_ctx ctx = { .entry = e, .uri = opt_uri };
+  cmd_log_start(e);
   int r = e->exec(&ctx, nargs, args);
   if (r < 0 && !vk_error_reported())
     vk_error(VK_EXIT_FAILURE, "failed");
@@ -247,6 +302,8 @@ cmd_dispatch(int nargs, const char **args)
   }
   /* popt wants argv[0]: pass the last word of the command name. */
   poptContext pc = cmd_popt_context(e, nargs - words + 1, args + words - 1);
+  cmd_words = args + words;
+  cmd_nwords = nargs - words;
   int r = run_command(e, pc);
   poptFreeContext(pc);
   return r;
@@ -293,6 +350,15 @@ cmd_usage(const struct cmd_entry *e)
       }
       fputs(req ? ")" : "]", f);
       continue;
+    }
+    /* An option written into the arguments ("DOMAIN|--all") is not
+     * repeated.
+     */
+    if (e->args && o->longName) {
+      CLEANUP_FREE char *opt = vk_xasprintf("--%s", o->longName);
+      const char *p = strstr(e->args, opt);
+      if (p && !p[strlen(opt)])
+        continue;
     }
     bool must = false;
     for (size_t i = 0; e->required && e->required[i]; i++)

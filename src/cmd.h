@@ -11,13 +11,21 @@
  */
 enum {
   CMD_OPT_CONNECT = 0x100, CMD_OPT_JSON, CMD_OPT_QUIET, CMD_OPT_VERBOSE,
-  CMD_OPT_VERSION, CMD_OPT_HELP,
+  CMD_OPT_VERSION, CMD_OPT_HELP, CMD_OPT_LOG_FILE, CMD_OPT_SYSLOG,
 };
 
 /* Global options that commands accept too (--json, -q, -v, -c). */
 extern struct poptOption vk_common_options[];
-/* Set vk_json, vk_quiet, vk_verbose from the common options parsed. */
-void cmd_apply_common_options(void);
+/* Set vk_json, vk_quiet, vk_verbose from the common options parsed, and
+ * open the log (--log-file, --syslog); 0, or -1 after reporting.
+ */
+int cmd_apply_common_options(void);
+
+/* The arguments of a child of a run over many domains (fleet.h): the
+ * global options as given (-c, -v, --log-file, --syslog), --json --quiet,
+ * then the command's own ARGS (NULL-terminated).  A new vector.
+ */
+char **cmd_child_args(const struct cmd_ctx *ctx, const char *const *args);
 
 /* Find the command named by the first words of ARGV; *WORDS is set to how
  * many words its name took.  NULL if none matches.

@@ -19,6 +19,7 @@ extern const struct cmd_entry cmd_checkpoint_info_entry;
 extern const struct cmd_entry cmd_checkpoint_dumpxml_entry;
 extern const struct cmd_entry cmd_checkpoint_delete_entry;
 extern const struct cmd_entry cmd_checkpoint_redefine_entry;
+extern const struct cmd_entry cmd_complete_entry;
 
 const struct cmd_entry *const cmd_table[] = {
   &cmd_checkpoint_create_entry,
@@ -35,5 +36,6 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_verify_entry,
   &cmd_bitmaps_entry,
   &cmd_help_entry,
+  &cmd_complete_entry,
   NULL,
 };

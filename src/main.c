@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "vckpt.h"
 #include "virt.h"
 #include "xml.h"
@@ -53,7 +54,10 @@ main(int argc, const char **argv)
     poptFreeContext(pc);
     return VK_EXIT_USAGE;
   }
-  cmd_apply_common_options();
+  if (cmd_apply_common_options() < 0) {
+    poptFreeContext(pc);
+    return vk_exit_status();
+  }
 
   const char **args = poptGetArgs(pc);
   int nargs = 0;
@@ -93,5 +97,8 @@ main(int argc, const char **argv)
   vk_unit_end();
   vk_set_context(NULL);
   /* Many units: the most serious status, in the order of vk_exit_worse(). */
-  return r == 0 ? VK_EXIT_OK : vk_exit_status();
+  int status = r == 0 ? VK_EXIT_OK : vk_exit_status();
+  vk_log(status == VK_EXIT_OK ? LOG_INFO : LOG_ERR, "end: exit status %d", status);
+  vk_log_close();
+  return status;
 }
