@@ -348,10 +348,12 @@ domain_uuid(virDomainPtr dom, char *uuid)
 }
 
 /* Open the state directory (created 0700 with CREATE): a descriptor, -2 if
- * it does not exist and !CREATE, -1 after reporting.
+ * it does not exist and !CREATE, -1 after reporting.  A directory others can
+ * write to is refused: a journal planted there would make vckpt run qemu-img
+ * on files of someone else's choosing.
  */
 static int
-state_dir_open(bool create)
+state_dir_open(bool create, bool quiet)
 {
   const char *dir = vk_state_dir();
   if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -367,6 +369,10 @@ state_dir_open(bool create)
   }
   struct stat st;
   if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+    if (quiet) {
+      close(fd);
+      return -2;
+    }
     vk_error(VK_EXIT_FAILURE, "%s: not a private directory (owner %ld, mode %04o): refusing "
              "to keep a journal there", dir, (long)st.st_uid, (unsigned)(st.st_mode & 07777));
     close(fd);
@@ -391,7 +397,7 @@ set_attr(xmlNodePtr n, const char *name, const char *value)
 static int
 journal_write(const struct journal *j)
 {
-  CLEANUP_CLOSE int dfd = state_dir_open(true);
+  CLEANUP_CLOSE int dfd = state_dir_open(true, false);
   if (dfd < 0)
     return -1;
   CLEANUP_XMLDOC xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
@@ -415,12 +421,14 @@ journal_write(const struct journal *j)
   return vk_write_atomic(dfd, name, path, xml, false);
 }
 
-/* Read the journal of domain UUID: 1, 0 if there is none, -1 after reporting. */
+/* Read the journal of domain UUID: 1, 0 if there is none, -1 after
+ * reporting.  QUIET: a state directory others can write to holds none.
+ */
 static int
-journal_read(const char *uuid, struct journal *j)
+journal_read(const char *uuid, struct journal *j, bool quiet)
 {
   memset(j, 0, sizeof *j);
-  int dfd = state_dir_open(false);
+  int dfd = state_dir_open(false, quiet);
   if (dfd == -2)
     return 0;
   if (dfd < 0)
@@ -475,7 +483,7 @@ journal_read(const char *uuid, struct journal *j)
 static int
 journal_remove(const char *uuid)
 {
-  CLEANUP_CLOSE int dfd = state_dir_open(false);
+  CLEANUP_CLOSE int dfd = state_dir_open(false, false);
   if (dfd < 0)
     return dfd == -2 ? 0 : -1;
   CLEANUP_FREE char *name = journal_file(uuid);
@@ -500,6 +508,15 @@ define_sources(virDomainPtr dom, size_t n, char *const *targets, char *const *fr
                char *const *to)
 {
   const char *domname = virDomainGetName(dom);
+  /* Started meanwhile (by someone else): it runs on the old images, and a
+   * definition naming the new ones would lose its writes at the next boot.
+   */
+  if (vk_domain_is_active(dom)) {
+    vk_error(VK_EXIT_BUSY, "domain '%s' was started meanwhile, on its old images: the "
+             "definition is left as it is; shut it down and run the command again to finish",
+             domname);
+    return -1;
+  }
   CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
                                                     VIR_DOMAIN_XML_SECURE);
   if (!xml) {
@@ -980,7 +997,7 @@ vk_imageop_recover(virConnectPtr conn, virDomainPtr dom, bool dry_run,
   if (domain_uuid(dom, uuid) < 0)
     return -1;
   struct journal j;
-  int r = journal_read(uuid, &j);
+  int r = journal_read(uuid, &j, false);
   if (r <= 0)
     return r;
   r = recover_journal(dom, &j, dry_run, cb, NULL);
@@ -996,7 +1013,7 @@ vk_imageop_pending(virDomainPtr dom, char **what)
   if (domain_uuid(dom, uuid) < 0)
     return -1;
   struct journal j;
-  int r = journal_read(uuid, &j);
+  int r = journal_read(uuid, &j, true);
   if (r <= 0)
     return r;
   char **t = vk_xcalloc(j.n + 1, sizeof *t);
@@ -1032,7 +1049,7 @@ domain_begin(virDomainPtr dom, const char *what, char *uuid, int *lock,
   if (*lock < 0)
     return -1;
   struct journal j;
-  int r = journal_read(uuid, &j);
+  int r = journal_read(uuid, &j, false);
   if (r < 0)
     return -1;
   if (r > 0) {
