@@ -428,12 +428,12 @@ static int
 journal_read(const char *uuid, struct journal *j, bool quiet)
 {
   memset(j, 0, sizeof *j);
-  int dfd = state_dir_open(false, quiet);
-  if (dfd == -2)
-    return 0;
-  if (dfd < 0)
-    return -1;
-  CLEANUP_CLOSE int dfd_ = dfd;
+  CLEANUP_CLOSE int dfd = state_dir_open(false, quiet);
+  if (dfd < 0) {
+    int none = dfd == -2;
+    dfd = -1;
+    return none ? 0 : -1;
+  }
   CLEANUP_FREE char *name = journal_file(uuid);
   CLEANUP_FREE char *path = vk_xasprintf("%s/%s", vk_state_dir(), name);
   CLEANUP_FREE char *text = NULL;
@@ -484,8 +484,11 @@ static int
 journal_remove(const char *uuid)
 {
   CLEANUP_CLOSE int dfd = state_dir_open(false, false);
-  if (dfd < 0)
-    return dfd == -2 ? 0 : -1;
+  if (dfd < 0) {
+    int none = dfd == -2;
+    dfd = -1;
+    return none ? 0 : -1;
+  }
   CLEANUP_FREE char *name = journal_file(uuid);
   if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
     vk_error(VK_EXIT_FAILURE, "%s/%s: %s", vk_state_dir(), name, strerror(errno));
