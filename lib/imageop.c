@@ -258,8 +258,9 @@ make_overlay(const char *base, const char *path, const char *tmp, bool follow,
     }
     char g[32];
     snprintf(g, sizeof g, "%llu", 1ULL << b->granularity_bits);
-    char *bargv[] = { (char *)QEMU_IMG, "bitmap", "--add", "-g", g, "-f", "qcow2", (char *)tmp,
-                      b->name, NULL };
+    /* "--": a bitmap name from the image may start with '-'. */
+    char *bargv[] = { (char *)QEMU_IMG, "bitmap", "--add", "-g", g, "-f", "qcow2", "--",
+                      (char *)tmp, b->name, NULL };
     if (vk_run(bargv) < 0)
       goto fail;
     strv_push(&out->copied, vk_xstrdup(b->name));
@@ -687,7 +688,7 @@ commit_steps(const char *top, const char *base, struct vk_imageop_disk *out)
         continue;
       char g[32];
       snprintf(g, sizeof g, "%llu", 1ULL << bm->granularity_bits);
-      char *argv[11];
+      char *argv[12];
       size_t a = 0;
       argv[a++] = (char *)QEMU_IMG;
       argv[a++] = "bitmap";
@@ -698,6 +699,7 @@ commit_steps(const char *top, const char *base, struct vk_imageop_disk *out)
         argv[a++] = "--disable";
       argv[a++] = "-f";
       argv[a++] = "qcow2";
+      argv[a++] = "--";
       argv[a++] = (char *)base;
       argv[a++] = bm->name;
       argv[a] = NULL;
@@ -712,8 +714,8 @@ commit_steps(const char *top, const char *base, struct vk_imageop_disk *out)
     for (size_t i = 0; i < ch.images[k].nr_bitmaps; i++) {
       const struct vk_bitmap *bm = &ch.images[k].bitmaps[i];
       char *argv[] = { (char *)QEMU_IMG, "bitmap", "--merge", bm->name, "-b",
-                       ch.images[k].filename, "-F", "qcow2", "-f", "qcow2", (char *)base,
-                       bm->name, NULL };
+                       ch.images[k].filename, "-F", "qcow2", "-f", "qcow2", "--",
+                       (char *)base, bm->name, NULL };
       if (vk_run(argv) < 0)
         goto out;
       if (!out->copied || !vk_strv_contains(out->copied, bm->name))
@@ -917,6 +919,17 @@ recover_journal(virDomainPtr dom, const struct journal *j, bool dry_run,
     res->d[i].base = vk_xstrdup(d->base);
     res->d[i].image = vk_xstrdup(d->image);
     res->d[i].above = d->above ? vk_xstrdup(d->above) : NULL;
+    /* A definition changed by someone else since: not ours to finish. */
+    const char *old = overlay ? d->base : d->above ? d->active : d->image;
+    const char *now = overlay ? d->image : d->above ? d->active : d->base;
+    if (strcmp(vd->source, old) != 0 && strcmp(vd->source, now) != 0) {
+      CLEANUP_FREE char *ps = vk_printable(vd->source);
+      CLEANUP_FREE char *jf = journal_file(j->uuid);
+      vk_error(VK_EXIT_FAILURE, "disk %s of domain '%s' now uses %s, which the interrupted %s "
+               "did not expect: look at it, then remove %s/%s by hand", d->target, domname, ps,
+               j->kind, vk_state_dir(), jf);
+      goto out;
+    }
     if (overlay) {
       from[i] = d->base;
       to[i] = d->image;
