@@ -954,7 +954,8 @@ recover_journal(virDomainPtr dom, const struct journal *j, bool dry_run,
     if (overlay) {
       struct stat st;
       if (strcmp(vd->source, d->image) == 0 || lstat(d->image, &st) == 0) {
-        vk_flow_message(cb, VK_MSG_INFO, "disk %s: overlay %s is complete", d->target, d->image);
+        vk_flow_message(cb, VK_MSG_DEBUG, "disk %s: overlay %s is complete", d->target,
+                        d->image);
         continue;
       }
       vk_flow_message(cb, VK_MSG_INFO, "disk %s: %screate overlay %s on %s", d->target,
@@ -1049,6 +1050,18 @@ vk_imageop_pending(virDomainPtr dom, char **what)
   return 1;
 }
 
+/* The steps of an operation a command finishes go to --verbose only: the
+ * command's output says that it finished one.
+ */
+static void
+resume_message(void *opaque, enum vk_msg_level level, const char *text)
+{
+  (void)opaque;
+  (void)level;
+  vk_debug("%s", text);
+}
+static const struct vk_flow_cb resume_cb = { .message = resume_message };
+
 /* Take the host lock of DOM, finish a pending operation if there is one
  * (1: RES says so), else refuse a running domain: 0 to go on with the lock
  * held in *LOCK, -1 after reporting.
@@ -1069,7 +1082,7 @@ domain_begin(virDomainPtr dom, const char *what, char *uuid, int *lock,
   if (r < 0)
     return -1;
   if (r > 0) {
-    r = recover_journal(dom, &j, false, NULL, res);
+    r = recover_journal(dom, &j, false, &resume_cb, res);
     journal_clear(&j);
     return r < 0 ? -1 : 1;
   }
