@@ -573,13 +573,8 @@ define_sources(virDomainPtr dom, size_t n, char *const *targets, char *const *fr
   }
   if (!changed)
     return 0;
-  xmlChar *out = NULL;
-  int len = 0;
-  xmlDocDumpMemory(doc, &out, &len);
-  if (!out)
-    abort();
-  virDomainPtr d = virDomainDefineXML(virDomainGetConnect(dom), (const char *)out);
-  xmlFree(out);
+  CLEANUP_FREE char *out = vk_xml_format(doc);
+  virDomainPtr d = virDomainDefineXML(virDomainGetConnect(dom), out);
   if (!d) {
     vk_virt_error("cannot define domain '%s' with its new disk images", domname);
     return -1;
