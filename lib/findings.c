@@ -70,6 +70,8 @@ const struct vk_finding_def vk_findings[] = {
     "a disk image was not closed cleanly" },
   { "image-locked", E, VK_FIX_STOP_PROCESS,
     "the domain is shut off but another process holds its image open" },
+  { "image-operation-pending", E, VK_FIX_FINISH_OPERATION,
+    "an overlay or commit of the domain's images was interrupted and must be finished" },
   { "image-unreadable", E, VK_FIX_REPAIR_IMAGE,
     "an image or its backing chain cannot be read as qcow2" },
   { "job-running", E, VK_FIX_WAIT_FOR_JOB,
@@ -108,6 +110,7 @@ static const char *const fix_names[VK_FIX_COUNT_] = {
   [VK_FIX_CHOOSE_NAME] = "choose-name",
   [VK_FIX_STOP_PROCESS] = "stop-process",
   [VK_FIX_INSPECT] = "inspect",
+  [VK_FIX_FINISH_OPERATION] = "finish-operation",
 };
 
 static int

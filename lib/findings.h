@@ -31,6 +31,7 @@ enum vk_fix {
   VK_FIX_CHOOSE_NAME,                /* "choose-name": another checkpoint name */
   VK_FIX_STOP_PROCESS,               /* "stop-process": the one holding the image */
   VK_FIX_INSPECT,                    /* "inspect": a person must look */
+  VK_FIX_FINISH_OPERATION,           /* "finish-operation": an interrupted overlay/commit */
   VK_FIX_COUNT_
 };
 

@@ -12,6 +12,7 @@
 #include "ckpt.h"
 #include "findings.h"
 #include "hostlock.h"
+#include "imageop.h"
 #include "output.h"
 #include "qcow2.h"
 #include "repair.h"
@@ -24,12 +25,12 @@
  * with the dry-run flag, reports its own errors and returns 0 (or more) or
  * -1, which stops the repair.  It runs with the domain's host lock held
  * by repair (unless a dry run), so it must not take that lock itself.  An
- * interrupted overlay or commit is finished here (vk_imageop_recover,
- * lib/imageop.h, adds one line below).
+ * interrupted overlay or commit is finished here (vk_imageop_recover).
  */
 typedef int (*vk_repair_pre_fn)(virConnectPtr conn, virDomainPtr dom, bool dry_run,
                                 const struct vk_flow_cb *cb);
 static const vk_repair_pre_fn pre_steps[] = {
+  vk_imageop_recover,
   NULL
 };
 

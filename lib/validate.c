@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "imageop.h"
 #include "meta.h"
 #include "output.h"
 #include "qcow2.h"
@@ -522,6 +523,21 @@ check_jobs(struct vstate *s)
   return 0;
 }
 
+/* An overlay or commit of the domain's images that did not finish. */
+static int
+check_pending(struct vstate *s)
+{
+  char *what = NULL;
+  int r = vk_imageop_pending(s->dom, &what);
+  if (r <= 0)
+    return r;
+  vk_report_add(s->rep, "image-operation-pending", VK_SEV_ERROR, NULL, NULL, NULL, NULL, what,
+                vk_xasprintf("finish it with the domain shut off: run the same vckpt overlay "
+                             "create or commit command on %s again (or vckpt repair %s)",
+                             s->qdom, s->qdom));
+  return 0;
+}
+
 static int
 load(struct vstate *s)
 {
@@ -575,6 +591,8 @@ vk_validate(virDomainPtr dom, const struct vk_validate_opts *o, struct vk_report
   if (load(&s) < 0 || vk_disks_check(&s.disks, s.domname, o->disks) < 0 || check_jobs(&s) < 0)
     goto done;
   rep->running = s.running;
+  if (check_pending(&s) < 0)
+    goto done;
   check_images(&s, o->disks);
 
   const char *x = o->checkpoint;

@@ -20,6 +20,8 @@ extern const struct cmd_entry cmd_checkpoint_dumpxml_entry;
 extern const struct cmd_entry cmd_checkpoint_delete_entry;
 extern const struct cmd_entry cmd_checkpoint_redefine_entry;
 extern const struct cmd_entry cmd_complete_entry;
+extern const struct cmd_entry cmd_overlay_create_entry;
+extern const struct cmd_entry cmd_commit_entry;
 
 const struct cmd_entry *const cmd_table[] = {
   &cmd_checkpoint_create_entry,
@@ -34,6 +36,8 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_list_backups_entry,
   &cmd_restore_entry,
   &cmd_verify_entry,
+  &cmd_overlay_create_entry,
+  &cmd_commit_entry,
   &cmd_bitmaps_entry,
   &cmd_help_entry,
   &cmd_complete_entry,

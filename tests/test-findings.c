@@ -28,7 +28,7 @@ static const char *const fix_kinds[] = {
   "none", "new-full-chain", "delete-checkpoint-metadata", "remove-bitmap",
   "redefine-checkpoint", "exclude-disk", "wait-for-job", "free-space",
   "fix-permissions", "restore-file", "repair-image", "choose-name",
-  "stop-process", "inspect",
+  "stop-process", "inspect", "finish-operation",
 };
 
 int

@@ -1,0 +1,86 @@
+# Shared set-up of the overlay and commit tests (tests/chain.am).
+#
+#   . "${srcdir:-.}/chain-functions.sh"
+#
+# Sources functions.sh, turns on tracing and errexit, points
+# VCKPT_STATE_DIR (the journals of overlay and commit) into $TMPD, and
+# defines:
+#   cf_setup               start a lab, define and start domain $dom (one
+#                          32M qcow2 disk vda), write 0x11 at 0 and back up
+#                          full (checkpoint c1), write 0x22 at 1M and back up
+#                          incremental (c2) into $R, then shut it off
+#   cf_put PATTERN OFF LEN a guest write to vda, and the same write to the
+#                          model image $TMPD/model.qcow2
+#   cf_backup NAME ARGS... vckpt backup into $R creating checkpoint NAME;
+#                          the model as it is now becomes $TMPD/m-NAME.qcow2
+#   cf_restore_check NAME  restore the backup of checkpoint NAME and compare
+#                          it bit for bit with $TMPD/m-NAME.qcow2
+#   cf_validate_clean      vckpt validate $dom: exit 0, no error, no warning
+#   cf_no_journal          the state directory holds no journal
+#   cf_bitmap_granularity IMAGE BITMAP   print its granularity
+. "${srcdir:-.}/functions.sh"
+set -e -x
+requires_root
+export VCKPT_XMLDIR=${VCKPT_XMLDIR:-$abs_top_srcdir/xml}
+export VCKPT_STATE_DIR=$TMPD/state
+
+dom=chain
+R=$TMPD/repo
+
+cf_put ()
+{
+    lab_write "$dom" vda "$1" "$2" "$3"
+    qemu-io -f qcow2 -c "write -P $1 $2 $3" "$TMPD/model.qcow2" >/dev/null
+}
+
+cf_backup ()
+{
+    local name="$1"
+    shift
+    expect_exit 0 vckpt --json backup "$dom" --repo "$R" --name "$name" "$@"
+    cp "$TMPD/model.qcow2" "$TMPD/m-$name.qcow2"
+}
+
+cf_restore_check ()
+{
+    local d="$TMPD/r-$1"
+    rm -rf "$d"
+    mkdir "$d"
+    expect_exit 0 vckpt restore "$dom" --repo "$R" --at "$1" --to "$d"
+    qemu-img compare -q "$TMPD/m-$1.qcow2" "$d/vda.qcow2" ||
+        fail "the restore at $1 differs from what was written"
+}
+
+cf_setup ()
+{
+    lab_start
+    lab_domain_define "$dom" --disk 32M
+    lab_domain_start "$dom"
+    qemu-img create -q -f qcow2 "$TMPD/model.qcow2" 32M
+    cf_put 0x11 0 1M
+    cf_backup c1 --full
+    cf_put 0x22 1M 1M
+    cf_backup c2 --incremental c1
+    lab_domain_stop "$dom"
+}
+
+cf_validate_clean ()
+{
+    expect_exit 0 vckpt --json validate "$dom" "$@"
+    jq -e '.errors == 0 and .warnings == 0' "$out" >/dev/null ||
+        fail "validate is not clean"
+}
+
+cf_no_journal ()
+{
+    if [ -n "$(ls -A "$VCKPT_STATE_DIR" 2>/dev/null)" ]; then
+        ls -la "$VCKPT_STATE_DIR" >&2
+        fail "a journal was left in $VCKPT_STATE_DIR"
+    fi
+}
+
+cf_bitmap_granularity ()
+{
+    qemu-img info -U --output=json "$1" |
+        jq -r --arg b "$2" '."format-specific".data.bitmaps[] | select(.name == $b) | .granularity'
+}
