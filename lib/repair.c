@@ -132,6 +132,16 @@ add_step(struct vk_repair_plan *p, enum vk_repair_action a, const char *code, co
   return &p->s[p->n++];
 }
 
+/* Whether the plan has a step of ACTION. */
+static bool
+has_action(const struct vk_repair_plan *p, enum vk_repair_action a)
+{
+  for (size_t i = 0; i < p->n; i++)
+    if (p->s[i].action == a)
+      return true;
+  return false;
+}
+
 /* Whether the plan already removes BITMAP from IMAGE. */
 static bool
 removes(const struct vk_repair_plan *p, const char *image, const char *bitmap)
@@ -502,6 +512,10 @@ plan(struct rstate *s)
     switch (f->fix) {
     case VK_FIX_REDEFINE_CHECKPOINT:
       continue;   /* plan_orphans */
+    case VK_FIX_FINISH_OPERATION:
+      if (has_action(s->p, VK_REPAIR_RECOVER))
+        continue;   /* a pre-step finishes it (a dry run: the validator still sees it) */
+      break;
     case VK_FIX_REMOVE_BITMAP:
       if (f->image && f->bitmap) {
         if (!removes(s->p, f->image, f->bitmap))
@@ -666,6 +680,8 @@ execute(struct rstate *s)
   for (size_t i = 0; i < s->all.n; i++)
     if (s->all.f[i].fix == VK_FIX_WAIT_FOR_JOB) {
       for (size_t k = 0; k < s->p->n; k++) {
+        if (s->p->s[k].state != VK_REPAIR_PLANNED)
+          continue;
         s->p->s[k].state = VK_REPAIR_REFUSED;
         s->p->s[k].error = vk_xasprintf("a job runs on the domain (%s): %s; run repair "
                                         "again when it is over", s->all.f[i].code,
@@ -696,6 +712,25 @@ execute(struct rstate *s)
   }
 }
 
+/* The messages of a pre-step, gathered into the text of its step. */
+struct collect {
+  char *text;
+  const struct vk_flow_cb *next;   /* where debug messages still go */
+};
+
+static void
+collect_message(void *opaque, enum vk_msg_level level, const char *text)
+{
+  struct collect *c = opaque;
+  if (level == VK_MSG_DEBUG) {
+    vk_flow_message(c->next, level, "%s", text);
+    return;
+  }
+  char *t = c->text ? vk_xasprintf("%s; %s", c->text, text) : vk_xstrdup(text);
+  free(c->text);
+  c->text = t;
+}
+
 int
 vk_repair(virConnectPtr conn, virDomainPtr dom, const struct vk_repair_request *req,
           struct vk_repair_plan *out)
@@ -717,15 +752,31 @@ vk_repair(virConnectPtr conn, virDomainPtr dom, const struct vk_repair_request *
       return -1;
   }
   int r = -1;
-  for (size_t i = 0; pre_steps[i]; i++)
-    if (pre_steps[i](conn, dom, req->dry_run, req->cb) < 0) {
+  for (size_t i = 0; pre_steps[i]; i++) {
+    struct collect col = { .next = req->cb };
+    struct vk_flow_cb cb = { .message = collect_message, .opaque = &col, .quiet = true };
+    int pr = pre_steps[i](conn, dom, req->dry_run, &cb);
+    if (pr < 0) {
       struct vk_repair_step *st =
-        add_step(out, VK_REPAIR_RECOVER, NULL, NULL, NULL, NULL, NULL,
-                 vk_xstrdup("an interrupted image operation must be finished first"));
+        add_step(out, VK_REPAIR_RECOVER, "image-operation-pending", NULL, NULL, NULL, NULL,
+                 col.text ? col.text
+                          : vk_xstrdup("an interrupted image operation must be finished first"));
       step_fail(out, st, vk_xstrdup("it could not be finished (see the error above)"));
       r = 0;
       goto done;
     }
+    if (pr == 0) {
+      free(col.text);
+      continue;
+    }
+    struct vk_repair_step *st =
+      add_step(out, VK_REPAIR_RECOVER, "image-operation-pending", NULL, NULL, NULL, NULL,
+               col.text ? col.text : vk_xstrdup("an interrupted image operation"));
+    if (!req->dry_run) {
+      st->state = VK_REPAIR_DONE;
+      out->done++;
+    }
+  }
   if (load(&s) < 0)
     goto done;
   plan(&s);

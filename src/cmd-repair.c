@@ -38,7 +38,7 @@ step_what(const struct vk_repair_step *st)
   case VK_REPAIR_RECOVER:
     break;
   }
-  return vk_xstrdup("interrupted image operations");
+  return vk_xstrdup("an interrupted overlay or commit");
 }
 
 static void
