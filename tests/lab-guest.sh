@@ -54,8 +54,11 @@
 #   lab_guest_wait_count NAME N [SECONDS]
 #                                  wait until it has recorded at least N
 #   lab_guest_shutdown NAME [MODE] virsh shutdown (default --mode acpi:
-#                                  the power button, busybox acpid), wait
-#                                  until shut off; the guest unmounts /data
+#                                  the power button, busybox acpid; agent
+#                                  works too, and so does a plain virsh
+#                                  shutdown), wait until shut off; the
+#                                  guest stops the workload and unmounts
+#                                  /data first, so the disk is clean
 #   lab_guest_console NAME         print the console log file of a guest
 #   lab_guest_check_image IMAGE [--replay] [--min N]
 #                                  check a data disk image (any format) on
@@ -85,9 +88,6 @@ _lab_guest_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${LAB_GUEST_CACHE:=${abs_top_builddir:-$(dirname "$_lab_guest_dir")}/tests/lab-cache/guest}"
 : "${LAB_GUEST_BOOT_TIMEOUT:=180}"
 
-# The guest's packages: the kernel (a metapackage naming the real one),
-# busybox, and the agent with the libraries it needs.
-_lab_guest_packages="linux-image-cloud-amd64 busybox-static qemu-guest-agent"
 # Modules the guest loads (with what they depend on): the virtio disk and
 # serial port, and the power button for ACPI shutdown.
 _lab_guest_modules="virtio_pci virtio_blk virtio_console button evdev"
@@ -421,7 +421,7 @@ lab_guest_build ()
 # throwaway kvm domain starts and the guest kernel boots in it (a nested
 # /dev/kvm can start a domain that sits in the BIOS and still hang every
 # Linux kernel), qemu (TCG) otherwise.  The answer is kept in the guest
-# cache for this host, QEMU and build.
+# cache for this host kernel, CPU, QEMU and guest kernel.
 _lab_guest_probe_xml ()
 {
     cat <<EOF
@@ -456,7 +456,8 @@ lab_guest_virttype ()
         return 0
     fi
     [ -n "${LAB_GUEST_KERNEL:-}" ] || lab_guest_build
-    key=$( { uname -r; qemu-system-x86_64 --version; echo "$LAB_GUEST_KERNEL";
+    key=$( { uname -r; qemu-system-x86_64 --version;
+             grep '^linux-image-' "$(dirname "$LAB_GUEST_KERNEL")/packages";
              grep -m1 '^model name' /proc/cpuinfo; } | sha256sum | cut -c1-16)
     f="$LAB_GUEST_CACHE/virttype-$key"
     if [ ! -f "$f" ]; then
