@@ -450,7 +450,7 @@ EOF
 }
 lab_guest_virttype ()
 {
-    local vt=qemu name xml console key f i
+    local vt=qemu name xml console key f i lockfd
     if [ -n "${LAB_GUEST_VIRTTYPE:-}" ]; then
         echo "$LAB_GUEST_VIRTTYPE"
         return 0
@@ -460,6 +460,9 @@ lab_guest_virttype ()
              grep '^linux-image-' "$(dirname "$LAB_GUEST_KERNEL")/packages";
              grep -m1 '^model name' /proc/cpuinfo; } | sha256sum | cut -c1-16)
     f="$LAB_GUEST_CACHE/virttype-$key"
+    # One probe at a time: tests starting together wait for the first.
+    exec {lockfd}>"$LAB_GUEST_CACHE/lock"
+    flock "$lockfd"
     if [ ! -f "$f" ]; then
         name="vckpt-kvm-probe-$$"
         xml="$LAB/xml/$name.xml"
@@ -481,6 +484,7 @@ lab_guest_virttype ()
         mv -f "$f.tmp.$$" "$f"
         echo "lab-guest: guests run with domain type '$vt' (probed)" >&2
     fi
+    exec {lockfd}>&-
     cat "$f"
 }
 
