@@ -716,9 +716,9 @@ lab_guest_shutdown ()
 # Check a guest's data disk image; see the top of this file.
 lab_guest_check_image ()
 {
-    local img="$1" replay= min=0 s raw feat out rc line kind sum path
+    local img="$1" replay='' min=0 s raw feat out rc line sum path
     local -A live=()
-    local nrec=0 nlive=0 bad=0 torn=
+    local nrec=0 nlive=0 bad=0 torn=''
     shift
     while [ $# -gt 0 ]; do
         case "$1" in
