@@ -81,6 +81,12 @@
 #   LAB_GUEST_KVM_PROBE_TIMEOUT  seconds the kvm probe may take (30)
 #   LAB_GUEST_BOOT_TIMEOUT  seconds lab_guest_wait_agent waits (180)
 #
+# The guest prints markers on its serial console (ttyS0, logged to
+# lab_guest_console NAME): "VCKPT-GUEST-READY" once the agent runs (a
+# console marker for restore drills), "VCKPT-GUEST-POWEROFF" when it
+# shuts down cleanly, "VCKPT-GUEST-FAILED: REASON" before it powers off
+# after a failed boot step.
+#
 # Read images only while no QEMU has them open (lab.sh says why).
 
 _lab_guest_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
