@@ -13,4 +13,8 @@ apt-get install -y -qq --no-install-recommends \
     jq libxml2-utils util-linux procps \
     clang libclang-rt-14-dev valgrind \
     systemd bash-completion debhelper dh-autoreconf dpkg-dev socat \
+    e2fsprogs cpio gzip binutils \
     > /dev/null
+# The real guest of the tests (tests/lab-guest.sh) is built from Debian
+# packages that apt-get download fetches into the build tree: the kernel,
+# busybox-static and qemu-guest-agent are never installed on the host.
