@@ -77,6 +77,43 @@ define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *n
     xmlUnlinkNode(node);
     xmlFreeNode(node);
   }
+  /* Character devices that write to or listen on a host path (a console
+   * log file, a unix socket, a pipe, a host tty) would be shared with the
+   * original: the new domain gets a pty instead, and a guest agent
+   * channel a socket libvirt names for it.  Their <log> files go too.
+   */
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr chr =
+    vk_xpath_nodes(ctx, NULL, "/domain/devices/*[self::serial or self::console or "
+                              "self::parallel or self::channel]"
+                              "[@type='file' or @type='unix' or @type='pipe' or @type='dev']");
+  for (int i = 0; i < vk_xpath_count(chr); i++) {
+    xmlNodePtr node = chr->nodesetval->nodeTab[i];
+    CLEANUP_FREE char *type = vk_xpath_string(ctx, node, "@type");
+    CLEANUP_FREE char *src = vk_xpath_string(ctx, node, "source/@path");
+    CLEANUP_FREE char *tname = vk_xpath_string(ctx, node, "target/@name");
+    bool agent = strcmp((const char *)node->name, "channel") == 0 && type &&
+                 strcmp(type, "unix") == 0 && tname &&
+                 strcmp(tname, "org.qemu.guest_agent.0") == 0;
+    for (xmlNodePtr c = node->children, next; c; c = next) {
+      next = c->next;
+      if (c->type != XML_ELEMENT_NODE)
+        continue;
+      if (xmlStrcmp(c->name, (const xmlChar *)"log") == 0 ||
+          (!agent && xmlStrcmp(c->name, (const xmlChar *)"source") == 0)) {
+        xmlUnlinkNode(c);
+        xmlFreeNode(c);
+      } else if (agent && xmlStrcmp(c->name, (const xmlChar *)"source") == 0)
+        xmlUnsetProp(c, (const xmlChar *)"path");
+    }
+    if (!agent)
+      xmlSetProp(node, (const xmlChar *)"type", (const xmlChar *)"pty");
+    if (src) {
+      CLEANUP_FREE char *p = vk_printable(src);
+      vk_warn("domain '%s': <%s type='%s'> of the original uses %s: the new one gets %s", name,
+              (const char *)node->name, type ? type : "?", p,
+              agent ? "a socket of its own" : "a pty instead");
+    }
+  }
   /* New name, no UUID (libvirt makes one), no MAC addresses, no id. */
   CLEANUP_XPATHOBJ xmlXPathObjectPtr drop =
     vk_xpath_nodes(ctx, NULL, "/domain/uuid | /domain/devices/interface/mac | /domain/@id"
