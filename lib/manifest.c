@@ -331,6 +331,39 @@ vk_backup_disk_file(const char *chain, const char *id, const char *target)
   return vk_xasprintf("%s/%s.%s.qcow2", chain, id, target);
 }
 
+unsigned
+vk_backup_disk_file_rev(const struct vk_backup *b, const struct vk_backup_disk *d)
+{
+  /* "CHAIN/ID-rN.TARGET.qcow2": ids hold no '.', so the revision is
+   * never confused with a part of the target's name.
+   */
+  size_t lc = strlen(b->chain), li = strlen(b->id);
+  const char *f = d->file;
+  if (strncmp(f, b->chain, lc) != 0 || f[lc] != '/' || strncmp(f + lc + 1, b->id, li) != 0)
+    return 0;
+  const char *p = f + lc + 1 + li;
+  if (p[0] != '-' || p[1] != 'r' || p[2] < '1' || p[2] > '9')
+    return 0;
+  unsigned rev = 0;
+  for (p += 2; *p >= '0' && *p <= '9'; p++) {
+    rev = rev * 10 + (*p - '0');
+    if (rev > VK_MAX_REV)
+      return 0;
+  }
+  size_t lt = strlen(d->target);
+  if (*p != '.' || strncmp(p + 1, d->target, lt) != 0 || strcmp(p + 1 + lt, ".qcow2") != 0)
+    return 0;
+  return rev;
+}
+
+char *
+vk_backup_disk_file_at(const char *chain, const char *id, const char *target, unsigned rev)
+{
+  if (rev == 0)
+    return vk_backup_disk_file(chain, id, target);
+  return vk_xasprintf("%s/%s-r%u.%s.qcow2", chain, id, rev, target);
+}
+
 /* Check what the schema cannot: file names are exactly those derived from
  * the chain, id and target (so no name leads outside the repository), and
  * the links to the parent among the first UPTO backups of M hold.
@@ -339,8 +372,11 @@ int
 vk_manifest_check_backup(const char *path, const struct vk_manifest *m, size_t upto,
              const struct vk_backup *b)
 {
+  /* A full backup may carry the id of the incremental or differential
+   * backup it was made from when retention merged its chain's full into it.
+   */
   CLEANUP_FREE char *prefix = vk_xasprintf("%s-", vk_level_prefix(b->level));
-  if (strncmp(b->id, prefix, strlen(prefix)) != 0) {
+  if (strncmp(b->id, prefix, strlen(prefix)) != 0 && b->level != VK_LEVEL_FULL) {
     vk_error(VK_EXIT_FAILURE, "%s: backup %s: id does not match level %s",
              path, b->id, vk_level_name(b->level));
     return -1;
@@ -370,9 +406,9 @@ vk_manifest_check_backup(const char *path, const struct vk_manifest *m, size_t u
   for (size_t i = 0; i < b->nr_disks; i++) {
     const struct vk_backup_disk *d = &b->disks[i];
     CLEANUP_FREE char *want = vk_backup_disk_file(b->chain, b->id, d->target);
-    if (strcmp(d->file, want) != 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: file must be '%s'",
-               path, b->id, d->target, want);
+    if (strcmp(d->file, want) != 0 && vk_backup_disk_file_rev(b, d) == 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: file must be '%s' (or a "
+               "revision of it written by prune)", path, b->id, d->target, want);
       return -1;
     }
     if (vk_backup_find_disk(b, d->target) != d) {

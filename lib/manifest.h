@@ -78,6 +78,18 @@ const struct vk_backup_disk *vk_backup_find_disk(const struct vk_backup *b, cons
 /* The name of the disk file of TARGET of backup ID in CHAIN: "CHAIN/ID.TARGET.qcow2". */
 char *vk_backup_disk_file(const char *chain, const char *id, const char *target);
 
+/* The largest revision of a disk file (vk_backup_disk_file_at). */
+#define VK_MAX_REV 9999
+/* The name of revision REV of that file: REV 0 is vk_backup_disk_file's
+ * name, REV N >= 1 "CHAIN/ID-rN.TARGET.qcow2" (written by prune, which
+ * never rewrites a file a committed backup uses in place).
+ */
+char *vk_backup_disk_file_at(const char *chain, const char *id, const char *target, unsigned rev);
+/* The revision of disk D's file of backup B: N >= 1 when its name is
+ * revision N's, 0 otherwise.
+ */
+unsigned vk_backup_disk_file_rev(const struct vk_backup *b, const struct vk_backup_disk *d);
+
 /* Free the contents of M, not the struct. */
 void vk_manifest_clear(struct vk_manifest *m);
 /* The backup ID among the first UPTO backups of M, or NULL. */

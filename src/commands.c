@@ -11,6 +11,8 @@ extern const struct cmd_entry cmd_validate_entry;
 extern const struct cmd_entry cmd_backup_entry;
 extern const struct cmd_entry cmd_restore_entry;
 extern const struct cmd_entry cmd_verify_entry;
+extern const struct cmd_entry cmd_prune_entry;
+extern const struct cmd_entry cmd_config_check_entry;
 extern const struct cmd_entry cmd_list_backups_entry;
 extern const struct cmd_entry cmd_checkpoint_create_entry;
 extern const struct cmd_entry cmd_checkpoint_list_entry;
@@ -31,6 +33,8 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_list_backups_entry,
   &cmd_restore_entry,
   &cmd_verify_entry,
+  &cmd_prune_entry,
+  &cmd_config_check_entry,
   &cmd_bitmaps_entry,
   &cmd_help_entry,
   NULL,
