@@ -535,7 +535,7 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
   int rc = 0;
   for (size_t k = 0; k < p->nr_ops && rc == 0; k++) {
     const struct op *op = &p->ops[k];
-    vk_flow_message(cb, VK_MSG_INFO, "writing %s (%s)", op->to,
+    vk_flow_message(cb, VK_MSG_DEBUG, "writing %s (%s)", op->to,
                     !op->rebase_old ? "new backing file name" :
                     *op->rebase_old ? "merged" : "made standalone");
     rc = do_op(r, op);
@@ -597,7 +597,7 @@ vk_checkpoints_follow_manifest(virDomainPtr dom, const struct vk_manifest *m,
         rc = -1;
         continue;
       }
-      vk_flow_message(cb, VK_MSG_INFO, "deleted checkpoint '%s' of backup %s",
+      vk_flow_message(cb, VK_MSG_DEBUG, "deleted checkpoint '%s' of backup %s",
                       b->checkpoint, b->id);
     }
     if (deleted)
@@ -706,7 +706,7 @@ vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
       return -1;
     }
     if (!dom)
-      vk_flow_message(req->cb, VK_MSG_INFO, "domain '%s' is not defined: no checkpoint to "
+      vk_flow_message(req->cb, VK_MSG_DEBUG, "domain '%s' is not defined: no checkpoint to "
                       "delete", req->domain);
   }
   struct vk_repo *r = NULL;
