@@ -277,6 +277,11 @@ vk_manifest_build(const struct vk_manifest *m, const struct vk_backup *extra)
     vk_manifest_add_backup(root, &m->backups[i], true);
   if (extra)
     vk_manifest_add_backup(root, extra, true);
+  for (size_t i = 0; i < m->nr_retired; i++) {
+    xmlNodePtr n = xmlNewChild(root, NULL, (const xmlChar *)"retired", NULL);
+    xmlNewProp(n, (const xmlChar *)"checkpoint", (const xmlChar *)m->retired[i].checkpoint);
+    xmlNewProp(n, (const xmlChar *)"identity", (const xmlChar *)m->retired[i].identity);
+  }
   return doc;
 }
 
@@ -530,6 +535,16 @@ vk_manifest_parse(xmlDocPtr doc, const char *path, const char *domain, struct vk
   CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/manifest/backup");
   int n = vk_xpath_count(nodes);
   m->backups = vk_xcalloc(n, sizeof *m->backups);
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr ret = vk_xpath_nodes(ctx, NULL, "/manifest/retired");
+  for (int i = 0; i < vk_xpath_count(ret); i++) {
+    CLEANUP_FREE char *ck = vk_xpath_string(ctx, ret->nodesetval->nodeTab[i], "@checkpoint");
+    CLEANUP_FREE char *id = vk_xpath_string(ctx, ret->nodesetval->nodeTab[i], "@identity");
+    if (!ck || !id) {
+      vk_error(VK_EXIT_FAILURE, "%s: incomplete retired checkpoint", path);
+      return -1;
+    }
+    vk_manifest_add_retired(m, ck, id);
+  }
   for (int i = 0; i < n; i++) {
     struct vk_backup *b = &m->backups[m->nr_backups++];
     if (vk_manifest_parse_backup(ctx, nodes->nodesetval->nodeTab[i], path, b) < 0 ||
@@ -544,8 +559,22 @@ vk_manifest_parse(xmlDocPtr doc, const char *path, const char *domain, struct vk
 }
 
 void
+vk_manifest_add_retired(struct vk_manifest *m, const char *checkpoint, const char *identity)
+{
+  m->retired = vk_xrealloc(m->retired, (m->nr_retired + 1) * sizeof *m->retired);
+  m->retired[m->nr_retired++] = (struct vk_retired) {
+    .checkpoint = vk_xstrdup(checkpoint), .identity = vk_xstrdup(identity),
+  };
+}
+
+void
 vk_manifest_clear(struct vk_manifest *m)
 {
+  for (size_t i = 0; i < m->nr_retired; i++) {
+    free(m->retired[i].checkpoint);
+    free(m->retired[i].identity);
+  }
+  free(m->retired);
   for (size_t i = 0; i < m->nr_backups; i++)
     vk_backup_clear(&m->backups[i]);
   free(m->backups);

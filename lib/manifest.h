@@ -54,13 +54,25 @@ struct vk_backup {
                             (backups made before vckpt recorded it) */
 };
 
+/* A checkpoint vckpt created whose backup is gone but which could not be
+ * deleted yet (see prune.h): its name and the identity it was created with.
+ */
+struct vk_retired {
+  char *checkpoint, *identity;
+};
+
 /* What the repository holds for one domain. */
 struct vk_manifest {
   char *domain;
   char *uuid;            /* NULL until a backup recorded it */
   size_t nr_backups;
   struct vk_backup *backups;   /* oldest first */
+  size_t nr_retired;
+  struct vk_retired *retired;
 };
+/* Append a retired checkpoint to M. */
+void vk_manifest_add_retired(struct vk_manifest *m, const char *checkpoint,
+                             const char *identity);
 
 /* "full", "incremental" or "differential". */
 const char *vk_level_name(enum vk_level level);

@@ -569,40 +569,78 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
 
 /* ---- checkpoints ---- */
 
-int
-vk_checkpoints_follow_manifest(virDomainPtr dom, const struct vk_manifest *m,
-                               char *const *needed, bool dry_run,
-                               const struct vk_flow_cb *cb, char ***deleted)
+/* Whether NAME with IDENTITY is in list L: the checkpoint vckpt created. */
+static bool
+ours_in(const struct vk_ckpt_list *l, const char *name, const char *identity)
+{
+  const struct vk_ckpt *c = vk_ckpt_list_find(l, name);
+  return c && c->description && strcmp(c->description, identity) == 0;
+}
+
+/* Checkpoints follow manifest M: delete from DOM each checkpoint that a
+ * backup of M created (or that M lists as retired), with the identity
+ * recorded, unless NEEDED names it.  GOING (per backup of M, or NULL)
+ * marks the backups a prune removes: their checkpoints, and the retired
+ * ones, that still exist afterwards (the domain is shut off, or libvirt
+ * refused) are added to NEXT's retired list, so that a later run deletes
+ * them.  Names deleted (or, with DRY_RUN, to delete) go to *DELETED.
+ */
+static int
+follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *const *needed,
+       bool dry_run, const struct vk_flow_cb *cb, char ***deleted, struct vk_manifest *next)
 {
   struct vk_ckpt_list list = { 0 };
-  if (vk_ckpt_list_all(dom, 0, &list) < 0)
+  if (vk_ckpt_list_all(dom, 0, &list) < 0) {
+    /* Nothing known: every record that could still be needed is kept. */
+    for (size_t i = 0; next && i < m->nr_backups; i++)
+      if (going && going[i] && m->backups[i].identity)
+        vk_manifest_add_retired(next, m->backups[i].checkpoint, m->backups[i].identity);
+    for (size_t i = 0; next && i < m->nr_retired; i++)
+      vk_manifest_add_retired(next, m->retired[i].checkpoint, m->retired[i].identity);
     return -1;
+  }
+  bool active = vk_domain_is_active(dom);
   int rc = 0;
+  size_t left = 0;
   CLEANUP_STRV char **done = NULL;
-  for (size_t i = 0; i < m->nr_backups; i++) {
-    const struct vk_backup *b = &m->backups[i];
-    if (!b->identity || vk_strv_contains(needed, b->checkpoint) ||
-        (done && vk_strv_contains(done, b->checkpoint)))
+  size_t n = m->nr_backups + m->nr_retired;
+  for (size_t i = 0; i < n; i++) {
+    bool retired = i >= m->nr_backups;
+    const char *name = retired ? m->retired[i - m->nr_backups].checkpoint
+                               : m->backups[i].checkpoint;
+    const char *identity = retired ? m->retired[i - m->nr_backups].identity
+                                   : m->backups[i].identity;
+    bool keep_record = retired || (going && going[i]);
+    if (!identity || vk_strv_contains(needed, name) ||
+        (done && vk_strv_contains(done, name)) || !ours_in(&list, name, identity))
       continue;
-    const struct vk_ckpt *c = vk_ckpt_list_find(&list, b->checkpoint);
-    /* Only the checkpoint this backup created: same name and identity. */
-    if (!c || !c->description || strcmp(c->description, b->identity) != 0)
+    strv_add(&done, name);
+    if (!active) {
+      left++;
+      if (keep_record && next)
+        vk_manifest_add_retired(next, name, identity);
       continue;
-    strv_add(&done, b->checkpoint);
+    }
     if (!dry_run) {
       CLEANUP_FREE char *why = NULL;
-      if (vk_checkpoint_delete(dom, b->checkpoint, 0, &why) < 0) {
-        vk_error(VK_EXIT_FAILURE, "cannot delete checkpoint '%s' of backup %s: %s",
-                 b->checkpoint, b->id, why ? why : "unknown error");
+      if (vk_checkpoint_delete(dom, name, 0, &why) < 0) {
+        vk_error(VK_EXIT_FAILURE, "cannot delete checkpoint '%s': %s", name,
+                 why ? why : "unknown error");
+        if (keep_record && next)
+          vk_manifest_add_retired(next, name, identity);
         rc = -1;
         continue;
       }
-      vk_flow_message(cb, VK_MSG_DEBUG, "deleted checkpoint '%s' of backup %s",
-                      b->checkpoint, b->id);
+      vk_flow_message(cb, VK_MSG_DEBUG, "deleted checkpoint '%s'", name);
     }
     if (deleted)
-      strv_add(deleted, b->checkpoint);
+      strv_add(deleted, name);
   }
+  if (left)
+    vk_flow_message(cb, VK_MSG_WARNING, "domain '%s' is shut off and libvirt deletes "
+                    "checkpoints of running domains only: %zu checkpoint%s no backup needs "
+                    "%s left for the next prune while it runs", virDomainGetName(dom), left,
+                    left == 1 ? "" : "s", left == 1 ? "is" : "are");
   vk_ckpt_list_clear(&list);
   return rc;
 }
@@ -613,9 +651,9 @@ vk_checkpoints_follow_manifest(virDomainPtr dom, const struct vk_manifest *m,
 static char **
 needed_checkpoints(const struct vk_manifest *m)
 {
-  char **v = NULL;
+  char **v = vk_xcalloc(1, sizeof *v);
   if (m->nr_backups == 0)
-    return vk_xcalloc(1, sizeof *v);
+    return v;
   const struct vk_backup *last = &m->backups[m->nr_backups - 1];
   strv_add(&v, last->checkpoint);
   for (size_t i = 0; i < m->nr_backups; i++)
@@ -624,16 +662,35 @@ needed_checkpoints(const struct vk_manifest *m)
   return v;
 }
 
+/* Whether the retired lists of A and B are the same. */
+static bool
+same_retired(const struct vk_manifest *a, const struct vk_manifest *b)
+{
+  if (a->nr_retired != b->nr_retired)
+    return false;
+  for (size_t i = 0; i < a->nr_retired; i++)
+    if (strcmp(a->retired[i].checkpoint, b->retired[i].checkpoint) != 0 ||
+        strcmp(a->retired[i].identity, b->retired[i].identity) != 0)
+      return false;
+  return true;
+}
+
 int
 vk_checkpoints_follow(virConnectPtr conn, virDomainPtr dom, const char *repo_dir,
                       bool dry_run, const struct vk_flow_cb *cb)
 {
   (void)conn;
   struct vk_repo *r = NULL;
-  if (vk_repo_open_shared(repo_dir, virDomainGetName(dom), &r) < 0)
+  if (vk_repo_open(repo_dir, virDomainGetName(dom), false, !dry_run, &r) < 0)
     return -1;
-  CLEANUP_STRV char **needed = needed_checkpoints(vk_repo_manifest(r));
-  int rc = vk_checkpoints_follow_manifest(dom, vk_repo_manifest(r), needed, dry_run, cb, NULL);
+  const struct vk_manifest *m = vk_repo_manifest(r);
+  CLEANUP_STRV char **needed = needed_checkpoints(m);
+  struct vk_manifest next = { 0 };
+  int rc = follow(dom, m, NULL, needed, dry_run, cb, NULL, &next);
+  if (!dry_run && !same_retired(m, &next) &&
+      vk_repo_set_retired(r, next.retired, next.nr_retired) < 0)
+    rc = -1;
+  vk_manifest_clear(&next);
   vk_repo_close(r);
   return rc;
 }
@@ -725,24 +782,39 @@ vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
   }
   struct plan p = { 0 };
   int rc = plan_make(&p, r, &req->policy);
-  int follow = 0;
+  int follow_rc = 0;
   if (rc == 0) {
     plan_result(&p, out);
     if (dom) {
       /* Checkpoints first: a backup whose checkpoint is gone still
        * restores, and an interrupted merge then leaves none behind.  One
-       * that cannot be deleted does not stop the merge.
+       * that cannot be deleted does not stop the merge: it is recorded as
+       * retired, for the next prune.
        */
       CLEANUP_STRV char **needed = needed_checkpoints(&p.next);
+      CLEANUP_FREE bool *going = vk_xcalloc(p.n + 1, sizeof *going);
+      for (size_t i = 0; i < p.n; i++)
+        going[i] = !p.reasons[i];
       out->checkpoints = vk_xcalloc(1, sizeof *out->checkpoints);
-      follow = vk_checkpoints_follow_manifest(dom, p.m, needed, req->dry_run, req->cb,
-                                              &out->checkpoints);
+      follow_rc = follow(dom, p.m, going, needed, req->dry_run, req->cb, &out->checkpoints,
+                         &p.next);
       out->checkpoints_checked = true;
+    } else if (!req->conn) {
+      /* Not looked at: every checkpoint of an expired backup stays recorded. */
+      for (size_t i = 0; i < p.n; i++)
+        if (!p.reasons[i] && p.m->backups[i].identity)
+          vk_manifest_add_retired(&p.next, p.m->backups[i].checkpoint,
+                                  p.m->backups[i].identity);
+      for (size_t i = 0; i < p.m->nr_retired; i++)
+        vk_manifest_add_retired(&p.next, p.m->retired[i].checkpoint, p.m->retired[i].identity);
     }
     if (!req->dry_run && out->expired > 0 && !vk_stop_signal)
       rc = plan_run(&p, r, req->cb);
+    else if (!req->dry_run && !same_retired(p.m, &p.next) &&
+             vk_repo_set_retired(r, p.next.retired, p.next.nr_retired) < 0)
+      rc = -1;
   }
-  if (follow < 0)
+  if (follow_rc < 0)
     rc = -1;
   plan_clear(&p);
   vk_repo_close(r);

@@ -87,18 +87,17 @@ void vk_prune_result_clear(struct vk_prune_result *res);
  * identity the manifest recorded for it) and that neither the next
  * incremental backup (the newest backup's checkpoint) nor the next
  * differential one (the checkpoint of that backup's chain's full backup)
- * needs.  libvirt merges their bitmaps into their neighbours'.  A
- * checkpoint vckpt did not create, or that a backup of another
- * repository created, is never touched.  After it, at most two
- * checkpoints per domain and repository are vckpt's.  Opens the
- * repository shared (call it with the repository closed).  DELETED, if
- * not NULL, gets the names (NULL-terminated); DRY_RUN deletes nothing.
+ * needs, and those the manifest lists as retired (a prune removed their
+ * backups while the domain was shut off).  libvirt merges their bitmaps
+ * into their neighbours'.  A checkpoint vckpt did not create, or that a
+ * backup of another repository created, is never touched.  After it, at
+ * most two checkpoints per domain and repository are vckpt's.  libvirt
+ * deletes checkpoints of running domains only: for a shut-off domain
+ * nothing is deleted (a warning says so).  Takes the repository's lock
+ * (call it with the repository closed, e.g. right after a backup);
+ * DRY_RUN deletes nothing and reads the repository unlocked.
  */
 int vk_checkpoints_follow(virConnectPtr conn, virDomainPtr dom, const char *repo_dir,
                           bool dry_run, const struct vk_flow_cb *cb);
-/* The same for manifest M, keeping the checkpoints named in NEEDED. */
-int vk_checkpoints_follow_manifest(virDomainPtr dom, const struct vk_manifest *m,
-                                   char *const *needed, bool dry_run,
-                                   const struct vk_flow_cb *cb, char ***deleted);
 
 #endif

@@ -717,6 +717,32 @@ vk_repo_abort(struct vk_repo *r, struct vk_backup *b)
 
 /* ---- retention's merge ---- */
 
+int
+vk_repo_set_retired(struct vk_repo *r, const struct vk_retired *retired, size_t n)
+{
+  if (need_lock(r, "vk_repo_set_retired") < 0)
+    return -1;
+  struct vk_manifest next = { 0 };
+  for (size_t i = 0; i < n; i++)
+    vk_manifest_add_retired(&next, retired[i].checkpoint, retired[i].identity);
+  struct vk_manifest m = r->m;
+  m.nr_retired = next.nr_retired;
+  m.retired = next.retired;
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_manifest_build(&m, NULL);
+  if (write_doc(r, doc, MANIFEST) < 0) {
+    vk_manifest_clear(&next);
+    return -1;
+  }
+  /* Swap the lists: the old one is freed with NEXT. */
+  next.retired = r->m.retired;
+  next.nr_retired = r->m.nr_retired;
+  r->m.retired = m.retired;
+  r->m.nr_retired = m.nr_retired;
+  vk_manifest_clear(&next);
+  r->have_manifest = true;
+  return 0;
+}
+
 void
 vk_repo_test_kill_point(const char *step)
 {

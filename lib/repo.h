@@ -114,6 +114,10 @@ int vk_repo_merge_begin(struct vk_repo *r, const struct vk_journal *j);
 int vk_repo_seal_disk(struct vk_repo *r, struct vk_backup_disk *d);
 int vk_repo_merge_commit(struct vk_repo *r, struct vk_manifest *next, const struct vk_journal *j);
 int vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j);
+/* Replace the manifest's retired checkpoints (manifest.h) by the N of
+ * RETIRED and write the manifest (crash-safe; needs LOCK).
+ */
+int vk_repo_set_retired(struct vk_repo *r, const struct vk_retired *retired, size_t n);
 /* Test only: when $VCKPT_TEST_KILL_AT is STEP, kill this process with
  * SIGKILL here (the tests of a killed merge use "merge-rewritten", after
  * the first new file, and "merge-committed", after the manifest).
