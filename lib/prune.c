@@ -384,7 +384,7 @@ copy_file(struct vk_repo *r, const char *rel_from, const char *rel_to)
   for (;;) {
     ssize_t n;
     if (!plain) {
-      n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+      n = copy_file_range(in, NULL, out, NULL, 64 << 20, 0);
       if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
                     errno == EOPNOTSUPP)) {
         plain = true;
@@ -412,13 +412,52 @@ copy_file(struct vk_repo *r, const char *rel_from, const char *rel_to)
   }
 }
 
-/* Run qemu-img ARGV; a stop signal makes it an interruption. */
+/* The self-pipe the signal handler writes to: a stop ends qemu-img. */
+static int sig_pipe[2] = { -1, -1 };
+
+static void
+on_prune_signal(int sig)
+{
+  int saved = errno;
+  vk_stop_signal = sig;
+  char c = 1;
+  if (sig_pipe[1] >= 0 && write(sig_pipe[1], &c, 1) < 0) {
+    /* full: a wake-up is pending anyway */
+  }
+  errno = saved;
+}
+
+/* Catch SIGINT, SIGTERM and SIGHUP while the merge runs (ON), or stop. */
+static void
+catch_stops(bool on)
+{
+  static struct sigaction old[3];
+  static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+  if (on) {
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+      sig_pipe[0] = sig_pipe[1] = -1;
+    struct sigaction sa = { .sa_handler = on_prune_signal, .sa_flags = SA_RESTART };
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < 3; i++)
+      sigaction(sigs[i], &sa, &old[i]);
+    return;
+  }
+  for (size_t i = 0; i < 3; i++)
+    sigaction(sigs[i], &old[i], NULL);
+  for (size_t i = 0; i < 2; i++)
+    if (sig_pipe[i] >= 0) {
+      close(sig_pipe[i]);
+      sig_pipe[i] = -1;
+    }
+}
+
+/* Run qemu-img ARGV; a stop signal ends it and makes it an interruption. */
 static int
 run_qemu_img(char *const argv[], const char *what)
 {
   int status = 0;
   CLEANUP_FREE char *msg = NULL;
-  if (vk_spawn(argv, -1, -1, &status, &msg) < 0)
+  if (vk_spawn(argv, -1, sig_pipe[0], &status, &msg) < 0)
     return -1;
   if (vk_stop_signal) {
     vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
@@ -531,7 +570,7 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
     vk_journal_clear(&j);
     return -1;
   }
-  vk_stop_catch_begin();
+  catch_stops(true);
   int rc = 0;
   for (size_t k = 0; k < p->nr_ops && rc == 0; k++) {
     const struct op *op = &p->ops[k];
@@ -551,6 +590,10 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
         vk_repo_test_kill_point("merge-rewritten");
     }
   }
+  if (rc == 0 && vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+    rc = -1;
+  }
   if (rc == 0)
     rc = vk_repo_merge_commit(r, &p->next, &j);
   if (rc < 0 && vk_manifest_find_id(vk_repo_manifest(r), vk_repo_manifest(r)->nr_backups,
@@ -562,7 +605,7 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
       vk_flow_message(cb, VK_MSG_WARNING, "prune interrupted: rolled back, every backup is "
                       "as it was");
   }
-  vk_stop_catch_end();
+  catch_stops(false);
   vk_journal_clear(&j);
   return rc;
 }
