@@ -32,6 +32,8 @@ struct parse_err {
 static struct parse_err *current_err;
 
 /* Keep libconfuse's first error (called while parsing). */
+static void on_error(cfg_t *cfg, const char *fmt, va_list ap)
+  __attribute__((format(printf, 2, 0)));
 static void
 on_error(cfg_t *cfg, const char *fmt, va_list ap)
 {
