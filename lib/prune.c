@@ -35,13 +35,15 @@ struct op {
 };
 
 struct plan {
-  const struct vk_manifest *m;
+  const struct vk_manifest *m;   /* the repository's: the old manifest until the
+                                    merge commits, the new one after */
   size_t n;
   unsigned *reasons;
   int *new_parent;        /* index in M, -1: none */
   bool *promoted;
   bool *sibling;          /* NEW_PARENT is the chain's new full, not an ancestor */
   char ***new_file;       /* [backup][disk]: the new relative name, or NULL */
+  size_t *nr_disks;       /* of each backup (M changes when the merge commits) */
   size_t nr_ops;
   struct op *ops;
   struct vk_manifest next;
@@ -52,12 +54,13 @@ plan_clear(struct plan *p)
 {
   for (size_t i = 0; i < p->n; i++) {
     if (p->new_file && p->new_file[i]) {
-      for (size_t d = 0; d < p->m->backups[i].nr_disks; d++)
+      for (size_t d = 0; d < p->nr_disks[i]; d++)
         free(p->new_file[i][d]);
       free(p->new_file[i]);
     }
   }
   free(p->new_file);
+  free(p->nr_disks);
   for (size_t i = 0; i < p->nr_ops; i++) {
     free(p->ops[i].from);
     free(p->ops[i].to);
@@ -255,10 +258,12 @@ plan_make(struct plan *p, const struct vk_repo *r, const struct vk_retention *po
   p->promoted = vk_xcalloc(p->n + 1, sizeof *p->promoted);
   p->sibling = vk_xcalloc(p->n + 1, sizeof *p->sibling);
   p->new_file = vk_xcalloc(p->n + 1, sizeof *p->new_file);
+  p->nr_disks = vk_xcalloc(p->n + 1, sizeof *p->nr_disks);
   long long *times = vk_xcalloc(p->n + 1, sizeof *times);
   for (size_t i = 0; i < p->n; i++) {
     times[i] = m->backups[i].start;
     p->new_file[i] = vk_xcalloc(m->backups[i].nr_disks + 1, sizeof **p->new_file);
+    p->nr_disks[i] = m->backups[i].nr_disks;
   }
   vk_retention_select(pol, times, p->n, p->reasons);
   free(times);
