@@ -12,6 +12,9 @@
  *                                differential ones are qcow2 overlays whose
  *                                backing file is the parent's file of the
  *                                same disk, named relative to CHAIN/
+ *   REPO/DOMAIN/CHAIN/ID-rN.TARGET.qcow2   revision N of a disk file, written by
+ *                                prune (prune.h) instead of changing a file a
+ *                                committed backup uses
  *   REPO/DOMAIN/CHAIN/ID.domain.xml        domain XML at backup time
  *   REPO/DOMAIN/CHAIN/ID.checkpoint.xml    the checkpoint created by the backup
  *
