@@ -2,8 +2,9 @@
  *
  * A transaction writes its journal before it changes anything, commits by
  * writing the manifest, and removes the journal last.  The journal names
- *   - its KIND: a backup (the first kind), a retention merge of a point
- *     into its neighbour, a repair;
+ *   - its KIND: a backup (the first kind), a retention merge (prune.h:
+ *     expired points merged into the kept ones, in one transaction), a
+ *     repair;
  *   - its commit mark: the backup whose presence in the manifest
  *     (COMMIT_LISTED) or absence means the transaction committed;
  *   - its steps: each file or chain directory it creates, and each it

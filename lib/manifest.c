@@ -277,6 +277,11 @@ vk_manifest_build(const struct vk_manifest *m, const struct vk_backup *extra)
     vk_manifest_add_backup(root, &m->backups[i], true);
   if (extra)
     vk_manifest_add_backup(root, extra, true);
+  for (size_t i = 0; i < m->nr_retired; i++) {
+    xmlNodePtr n = xmlNewChild(root, NULL, (const xmlChar *)"retired", NULL);
+    xmlNewProp(n, (const xmlChar *)"checkpoint", (const xmlChar *)m->retired[i].checkpoint);
+    xmlNewProp(n, (const xmlChar *)"identity", (const xmlChar *)m->retired[i].identity);
+  }
   return doc;
 }
 
@@ -331,6 +336,39 @@ vk_backup_disk_file(const char *chain, const char *id, const char *target)
   return vk_xasprintf("%s/%s.%s.qcow2", chain, id, target);
 }
 
+unsigned
+vk_backup_disk_file_rev(const struct vk_backup *b, const struct vk_backup_disk *d)
+{
+  /* "CHAIN/ID-rN.TARGET.qcow2": ids hold no '.', so the revision is
+   * never confused with a part of the target's name.
+   */
+  size_t lc = strlen(b->chain), li = strlen(b->id);
+  const char *f = d->file;
+  if (strncmp(f, b->chain, lc) != 0 || f[lc] != '/' || strncmp(f + lc + 1, b->id, li) != 0)
+    return 0;
+  const char *p = f + lc + 1 + li;
+  if (p[0] != '-' || p[1] != 'r' || p[2] < '1' || p[2] > '9')
+    return 0;
+  unsigned rev = 0;
+  for (p += 2; *p >= '0' && *p <= '9'; p++) {
+    rev = rev * 10 + (*p - '0');
+    if (rev > VK_MAX_REV)
+      return 0;
+  }
+  size_t lt = strlen(d->target);
+  if (*p != '.' || strncmp(p + 1, d->target, lt) != 0 || strcmp(p + 1 + lt, ".qcow2") != 0)
+    return 0;
+  return rev;
+}
+
+char *
+vk_backup_disk_file_at(const char *chain, const char *id, const char *target, unsigned rev)
+{
+  if (rev == 0)
+    return vk_backup_disk_file(chain, id, target);
+  return vk_xasprintf("%s/%s-r%u.%s.qcow2", chain, id, rev, target);
+}
+
 /* Check what the schema cannot: file names are exactly those derived from
  * the chain, id and target (so no name leads outside the repository), and
  * the links to the parent among the first UPTO backups of M hold.
@@ -339,8 +377,11 @@ int
 vk_manifest_check_backup(const char *path, const struct vk_manifest *m, size_t upto,
              const struct vk_backup *b)
 {
+  /* A full backup may carry the id of the incremental or differential
+   * backup it was made from when retention merged its chain's full into it.
+   */
   CLEANUP_FREE char *prefix = vk_xasprintf("%s-", vk_level_prefix(b->level));
-  if (strncmp(b->id, prefix, strlen(prefix)) != 0) {
+  if (strncmp(b->id, prefix, strlen(prefix)) != 0 && b->level != VK_LEVEL_FULL) {
     vk_error(VK_EXIT_FAILURE, "%s: backup %s: id does not match level %s",
              path, b->id, vk_level_name(b->level));
     return -1;
@@ -370,9 +411,9 @@ vk_manifest_check_backup(const char *path, const struct vk_manifest *m, size_t u
   for (size_t i = 0; i < b->nr_disks; i++) {
     const struct vk_backup_disk *d = &b->disks[i];
     CLEANUP_FREE char *want = vk_backup_disk_file(b->chain, b->id, d->target);
-    if (strcmp(d->file, want) != 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: file must be '%s'",
-               path, b->id, d->target, want);
+    if (strcmp(d->file, want) != 0 && vk_backup_disk_file_rev(b, d) == 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: disk %s: file must be '%s' (or a "
+               "revision of it written by prune)", path, b->id, d->target, want);
       return -1;
     }
     if (vk_backup_find_disk(b, d->target) != d) {
@@ -494,6 +535,16 @@ vk_manifest_parse(xmlDocPtr doc, const char *path, const char *domain, struct vk
   CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/manifest/backup");
   int n = vk_xpath_count(nodes);
   m->backups = vk_xcalloc(n, sizeof *m->backups);
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr ret = vk_xpath_nodes(ctx, NULL, "/manifest/retired");
+  for (int i = 0; i < vk_xpath_count(ret); i++) {
+    CLEANUP_FREE char *ck = vk_xpath_string(ctx, ret->nodesetval->nodeTab[i], "@checkpoint");
+    CLEANUP_FREE char *id = vk_xpath_string(ctx, ret->nodesetval->nodeTab[i], "@identity");
+    if (!ck || !id) {
+      vk_error(VK_EXIT_FAILURE, "%s: incomplete retired checkpoint", path);
+      return -1;
+    }
+    vk_manifest_add_retired(m, ck, id);
+  }
   for (int i = 0; i < n; i++) {
     struct vk_backup *b = &m->backups[m->nr_backups++];
     if (vk_manifest_parse_backup(ctx, nodes->nodesetval->nodeTab[i], path, b) < 0 ||
@@ -508,8 +559,22 @@ vk_manifest_parse(xmlDocPtr doc, const char *path, const char *domain, struct vk
 }
 
 void
+vk_manifest_add_retired(struct vk_manifest *m, const char *checkpoint, const char *identity)
+{
+  m->retired = vk_xrealloc(m->retired, (m->nr_retired + 1) * sizeof *m->retired);
+  m->retired[m->nr_retired++] = (struct vk_retired) {
+    .checkpoint = vk_xstrdup(checkpoint), .identity = vk_xstrdup(identity),
+  };
+}
+
+void
 vk_manifest_clear(struct vk_manifest *m)
 {
+  for (size_t i = 0; i < m->nr_retired; i++) {
+    free(m->retired[i].checkpoint);
+    free(m->retired[i].identity);
+  }
+  free(m->retired);
   for (size_t i = 0; i < m->nr_backups; i++)
     vk_backup_clear(&m->backups[i]);
   free(m->backups);

@@ -54,13 +54,25 @@ struct vk_backup {
                             (backups made before vckpt recorded it) */
 };
 
+/* A checkpoint vckpt created whose backup is gone but which could not be
+ * deleted yet (see prune.h): its name and the identity it was created with.
+ */
+struct vk_retired {
+  char *checkpoint, *identity;
+};
+
 /* What the repository holds for one domain. */
 struct vk_manifest {
   char *domain;
   char *uuid;            /* NULL until a backup recorded it */
   size_t nr_backups;
   struct vk_backup *backups;   /* oldest first */
+  size_t nr_retired;
+  struct vk_retired *retired;
 };
+/* Append a retired checkpoint to M. */
+void vk_manifest_add_retired(struct vk_manifest *m, const char *checkpoint,
+                             const char *identity);
 
 /* "full", "incremental" or "differential". */
 const char *vk_level_name(enum vk_level level);
@@ -77,6 +89,18 @@ void vk_backup_copy(struct vk_backup *dst, const struct vk_backup *src);
 const struct vk_backup_disk *vk_backup_find_disk(const struct vk_backup *b, const char *target);
 /* The name of the disk file of TARGET of backup ID in CHAIN: "CHAIN/ID.TARGET.qcow2". */
 char *vk_backup_disk_file(const char *chain, const char *id, const char *target);
+
+/* The largest revision of a disk file (vk_backup_disk_file_at). */
+#define VK_MAX_REV 9999
+/* The name of revision REV of that file: REV 0 is vk_backup_disk_file's
+ * name, REV N >= 1 "CHAIN/ID-rN.TARGET.qcow2" (written by prune, which
+ * never rewrites a file a committed backup uses in place).
+ */
+char *vk_backup_disk_file_at(const char *chain, const char *id, const char *target, unsigned rev);
+/* The revision of disk D's file of backup B: N >= 1 when its name is
+ * revision N's, 0 otherwise.
+ */
+unsigned vk_backup_disk_file_rev(const struct vk_backup *b, const struct vk_backup_disk *d);
 
 /* Free the contents of M, not the struct. */
 void vk_manifest_clear(struct vk_manifest *m);

@@ -614,6 +614,12 @@ vk_repo_write_file(struct vk_repo *r, const char *relative, const char *content)
 static int
 seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
 {
+  return vk_repo_seal_disk(r, d);
+}
+
+int
+vk_repo_seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
+{
   CLEANUP_FREE char *path = vk_repo_path(r, d->file);
   struct stat st;
   CLEANUP_CLOSE int fd = vk_open_regular_quiet(r->dirfd, d->file, VK_READ_NOFOLLOW, &st);
@@ -707,6 +713,143 @@ vk_repo_abort(struct vk_repo *r, struct vk_backup *b)
     return -1;
   r->state = CUR_DONE;
   return 0;
+}
+
+/* ---- retention's merge ---- */
+
+int
+vk_repo_set_retired(struct vk_repo *r, const struct vk_retired *retired, size_t n)
+{
+  if (need_lock(r, "vk_repo_set_retired") < 0)
+    return -1;
+  struct vk_manifest next = { 0 };
+  for (size_t i = 0; i < n; i++)
+    vk_manifest_add_retired(&next, retired[i].checkpoint, retired[i].identity);
+  struct vk_manifest m = r->m;
+  m.nr_retired = next.nr_retired;
+  m.retired = next.retired;
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_manifest_build(&m, NULL);
+  if (write_doc(r, doc, MANIFEST) < 0) {
+    vk_manifest_clear(&next);
+    return -1;
+  }
+  /* Swap the lists: the old one is freed with NEXT. */
+  next.retired = r->m.retired;
+  next.nr_retired = r->m.nr_retired;
+  r->m.retired = m.retired;
+  r->m.nr_retired = m.nr_retired;
+  vk_manifest_clear(&next);
+  r->have_manifest = true;
+  return 0;
+}
+
+void
+vk_repo_test_kill_point(const char *step)
+{
+  const char *at = getenv("VCKPT_TEST_KILL_AT");
+  if (at && strcmp(at, step) == 0)
+    raise(SIGKILL);
+}
+
+int
+vk_repo_dirfd(const struct vk_repo *r)
+{
+  return r->dirfd;
+}
+
+int
+vk_repo_merge_begin(struct vk_repo *r, const struct vk_journal *j)
+{
+  if (need_lock(r, "vk_repo_merge_begin") < 0)
+    return -1;
+  if (r->pending || r->state == CUR_ACTIVE) {
+    vk_error(VK_EXIT_FAILURE, "backup %s of domain '%s' was interrupted and must be "
+             "recovered first (the next backup does it)",
+             r->pending ? r->pending->id : r->current->id, r->m.domain);
+    return -1;
+  }
+  if (j->kind != VK_TXN_MERGE || j->commit_listed ||
+      !vk_manifest_find_id(&r->m, r->m.nr_backups, j->commit_id)) {
+    vk_error(VK_EXIT_FAILURE, "internal error: a merge is committed once a listed backup "
+             "is no longer listed");
+    return -1;
+  }
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_journal_build(&r->m, j);
+  return write_doc(r, doc, JOURNAL);
+}
+
+/* fsync each chain directory a step of J names, once. */
+static int
+sync_chains(struct vk_repo *r, const struct vk_journal *j)
+{
+  for (size_t i = 0; i < j->nr_steps; i++) {
+    const char *n = j->steps[i].name;
+    size_t len = j->steps[i].type == VK_STEP_FILE ? strcspn(n, "/") : strlen(n);
+    bool seen = false;
+    for (size_t k = 0; k < i && !seen; k++)
+      seen = strncmp(j->steps[k].name, n, len) == 0 &&
+             (j->steps[k].name[len] == '/' || j->steps[k].name[len] == '\0');
+    if (seen || j->steps[i].action != VK_STEP_CREATE)
+      continue;
+    CLEANUP_FREE char *chain = vk_xasprintf("%.*s", (int)len, n);
+    CLEANUP_FREE char *path = vk_repo_path(r, chain);
+    CLEANUP_CLOSE int cfd = openat(r->dirfd, chain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (cfd < 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
+      return -1;
+    }
+    if (sync_fd(cfd, path) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int
+vk_repo_merge_commit(struct vk_repo *r, struct vk_manifest *next, const struct vk_journal *j)
+{
+  if (need_lock(r, "vk_repo_merge_commit") < 0)
+    return -1;
+  CLEANUP_FREE char *path = vk_repo_path(r, MANIFEST);
+  for (size_t i = 0; i < next->nr_backups; i++)
+    if (vk_manifest_check_backup(path, next, i, &next->backups[i]) < 0)
+      return -1;
+  if (vk_manifest_find_id(next, next->nr_backups, j->commit_id)) {
+    vk_error(VK_EXIT_FAILURE, "internal error: the merge keeps its commit mark %s", j->commit_id);
+    return -1;
+  }
+  if (sync_chains(r, j) < 0)
+    return -1;
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_manifest_build(next, NULL);
+  if (write_doc(r, doc, MANIFEST) < 0)
+    return -1;
+  vk_repo_test_kill_point("merge-committed");
+  /* Committed: the old files go, then the journal. */
+  vk_manifest_clear(&r->m);
+  r->m = *next;
+  memset(next, 0, sizeof *next);
+  int failed = vk_journal_roll_forward(j, r->dirfd, r->dir, &r->m);
+  if (failed) {
+    vk_error(VK_EXIT_FAILURE, "%d file%s of the merge could not be removed (above); the "
+             "journal %s/%s is kept and the next run removes them", failed,
+             failed == 1 ? "" : "s", r->dir, JOURNAL);
+    return -1;
+  }
+  return remove_journal(r);
+}
+
+int
+vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j)
+{
+  if (need_lock(r, "vk_repo_merge_abort") < 0)
+    return -1;
+  int failed = vk_journal_roll_back(j, r->dirfd, r->dir, &r->m);
+  if (failed) {
+    vk_error(VK_EXIT_FAILURE, "%d file%s of the merge could not be removed (above); the "
+             "journal %s/%s is kept and the next run removes them", failed,
+             failed == 1 ? "" : "s", r->dir, JOURNAL);
+    return -1;
+  }
+  return remove_journal(r);
 }
 
 const struct vk_backup *

@@ -12,6 +12,9 @@
  *                                differential ones are qcow2 overlays whose
  *                                backing file is the parent's file of the
  *                                same disk, named relative to CHAIN/
+ *   REPO/DOMAIN/CHAIN/ID-rN.TARGET.qcow2   revision N of a disk file, written by
+ *                                prune (prune.h) instead of changing a file a
+ *                                committed backup uses
  *   REPO/DOMAIN/CHAIN/ID.domain.xml        domain XML at backup time
  *   REPO/DOMAIN/CHAIN/ID.checkpoint.xml    the checkpoint created by the backup
  *
@@ -35,6 +38,8 @@
 
 #include "checksum.h"
 #include "manifest.h"
+
+struct vk_journal;
 
 struct vk_repo;
 
@@ -94,6 +99,35 @@ int vk_repo_commit(struct vk_repo *r, struct vk_backup *b);
  * and the next run that opens the repository with LOCK finishes the job.
  */
 int vk_repo_abort(struct vk_repo *r, struct vk_backup *b);
+
+/* ---- retention's merge transaction (journal kind merge) ----
+ * vk_repo_merge_begin writes journal J (built by the caller: the commit
+ * mark is an expiring backup, unlisted once committed; CREATE steps for
+ * the new files, REMOVE steps for what goes after the commit) before
+ * anything is written; the caller then creates the new files in the chain
+ * directories (vk_repo_dirfd), seals each (vk_repo_seal_disk), and
+ * commits NEXT, the whole manifest after the merge, with
+ * vk_repo_merge_commit: every backup of NEXT is checked as a loaded
+ * manifest would be, NEXT is written crash-safely, then the steps' old
+ * files go and the journal last.  vk_repo_merge_abort rolls back.  A run
+ * killed anywhere is rolled back or finished by the next open with LOCK.
+ */
+int vk_repo_merge_begin(struct vk_repo *r, const struct vk_journal *j);
+/* fsync disk file D->file (mode 0600) and record its SHA-256 and size. */
+int vk_repo_seal_disk(struct vk_repo *r, struct vk_backup_disk *d);
+int vk_repo_merge_commit(struct vk_repo *r, struct vk_manifest *next, const struct vk_journal *j);
+int vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j);
+/* Replace the manifest's retired checkpoints (manifest.h) by the N of
+ * RETIRED and write the manifest (crash-safe; needs LOCK).
+ */
+int vk_repo_set_retired(struct vk_repo *r, const struct vk_retired *retired, size_t n);
+/* Test only: when $VCKPT_TEST_KILL_AT is STEP, kill this process with
+ * SIGKILL here (the tests of a killed merge use "merge-rewritten", after
+ * the first new file, and "merge-committed", after the manifest).
+ */
+void vk_repo_test_kill_point(const char *step);
+/* The descriptor of the domain directory (valid until vk_repo_close). */
+int vk_repo_dirfd(const struct vk_repo *r);
 
 /* The journal of a backup interrupted by a crash, found when the repository
  * was opened with LOCK, or NULL (a journal of another kind was rolled back

@@ -12,6 +12,8 @@ extern const struct cmd_entry cmd_repair_entry;
 extern const struct cmd_entry cmd_backup_entry;
 extern const struct cmd_entry cmd_restore_entry;
 extern const struct cmd_entry cmd_verify_entry;
+extern const struct cmd_entry cmd_prune_entry;
+extern const struct cmd_entry cmd_config_check_entry;
 extern const struct cmd_entry cmd_list_backups_entry;
 extern const struct cmd_entry cmd_checkpoint_create_entry;
 extern const struct cmd_entry cmd_checkpoint_list_entry;
@@ -38,6 +40,8 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_verify_entry,
   &cmd_overlay_create_entry,
   &cmd_commit_entry,
+  &cmd_prune_entry,
+  &cmd_config_check_entry,
   &cmd_bitmaps_entry,
   &cmd_help_entry,
   &cmd_complete_entry,

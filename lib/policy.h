@@ -1,0 +1,70 @@
+/* vckpt - the policy file (lib/policy.c; default /etc/vckpt/vckpt.conf), read with
+ * libconfuse (typed values, titled sections, errors with file and line).
+ *
+ *   repository = "/srv/backup"        # default repository
+ *   jobs = 2                          # domains backed up at a time (--all)
+ *   quiesce = false
+ *   full-every-backups = 7            # level schedule: a new full chain
+ *   full-every-days = 30              #   every N backups, or N days
+ *   exclude-disks = {"vdc"}
+ *   retention {
+ *     keep-last = 3
+ *     keep-daily = 7
+ *     keep-weekly = 4
+ *     keep-monthly = 6
+ *     keep-yearly = 1
+ *     keep-hourly = 0
+ *     keep-within = "2d"
+ *   }
+ *   domain "web*" {                   # a name or a glob pattern (fnmatch)
+ *     repository = ...  jobs ... (any setting above but jobs)
+ *     retention { ... }
+ *   }
+ *
+ * A domain's policy: the section whose title is exactly its name, else
+ * the first whose pattern matches it (in the order of the file), else
+ * none; each setting the section leaves out comes from the top level.
+ * A retention block replaces the top level's as a whole.
+ */
+#ifndef VCKPT_POLICY_H
+#define VCKPT_POLICY_H
+
+#include <stdbool.h>
+
+#include "retention.h"
+
+#define VK_CONFIG_DEFAULT "/etc/vckpt/vckpt.conf"
+
+struct vk_config;
+
+/* The policy of one domain.  Strings point into the config. */
+struct vk_policy {
+  const char *section;       /* the domain section's title, or NULL */
+  const char *repo;          /* or NULL */
+  int jobs;                  /* 0: not set */
+  int quiesce;               /* -1: not set, else 0 or 1 */
+  int full_every_backups;    /* 0: not set */
+  int full_every_days;       /* 0: not set */
+  char **exclude_disks;      /* NULL-terminated; never NULL; owned by the config */
+  struct vk_retention retention;
+};
+
+/* The file to read: GIVEN (--config), else $VCKPT_CONFIG, else the
+ * default; *EXPLICIT says whether it was named (a named file must exist,
+ * the default may not).
+ */
+const char *vk_config_path(const char *given, bool *explicit_);
+/* Read and check the policy file (see vk_config_path); a missing default
+ * file is an empty policy.  Errors are VK_EXIT_USAGE, "FILE:LINE: ...";
+ * a named file that does not exist is VK_EXIT_NOT_FOUND.
+ */
+int vk_config_load(const char *given, struct vk_config **out);
+/* The file it was read from, or NULL when there was none. */
+const char *vk_config_file(const struct vk_config *cfg);
+/* The policy of domain NAME (CFG may be NULL: an empty policy). */
+void vk_config_domain(const struct vk_config *cfg, const char *name, struct vk_policy *out);
+/* The number of domain sections. */
+unsigned vk_config_sections(const struct vk_config *cfg);
+void vk_config_free(struct vk_config *cfg);
+
+#endif

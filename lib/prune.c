@@ -1,0 +1,894 @@
+/* vckpt - retention: prune a domain's backups, merging what expires into
+ * the points kept (prune.h), and checkpoints that follow the repository.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libvirt/virterror.h>
+
+#include "backup.h"
+#include "checkpoint.h"
+#include "checksum.h"
+#include "journal.h"
+#include "prune.h"
+#include "repo.h"
+#include "util.h"
+#include "virt.h"
+
+/* One file rewritten: disk DI of kept backup BI. */
+struct op {
+  size_t bi, di;
+  char *from, *to;        /* relative names */
+  char *rebase_old;       /* safe rebase onto this (old, relative) file; "" standalone;
+                             NULL: header only */
+  char *onto;             /* the backing file afterwards (relative), or NULL */
+  char **sources;         /* files whose data land in TO (checked against the manifest) */
+  uint64_t bytes;
+};
+
+struct plan {
+  const struct vk_manifest *m;   /* the repository's: the old manifest until the
+                                    merge commits, the new one after */
+  size_t n;
+  unsigned *reasons;
+  int *new_parent;        /* index in M, -1: none */
+  bool *promoted;
+  bool *sibling;          /* NEW_PARENT is the chain's new full, not an ancestor */
+  char ***new_file;       /* [backup][disk]: the new relative name, or NULL */
+  size_t *nr_disks;       /* of each backup (M changes when the merge commits) */
+  size_t nr_ops;
+  struct op *ops;
+  struct vk_manifest next;
+};
+
+static void
+plan_clear(struct plan *p)
+{
+  for (size_t i = 0; i < p->n; i++) {
+    if (p->new_file && p->new_file[i]) {
+      for (size_t d = 0; d < p->nr_disks[i]; d++)
+        free(p->new_file[i][d]);
+      free(p->new_file[i]);
+    }
+  }
+  free(p->new_file);
+  free(p->nr_disks);
+  for (size_t i = 0; i < p->nr_ops; i++) {
+    free(p->ops[i].from);
+    free(p->ops[i].to);
+    free(p->ops[i].rebase_old);
+    free(p->ops[i].onto);
+    vk_strv_free(p->ops[i].sources);
+  }
+  free(p->ops);
+  free(p->reasons);
+  free(p->new_parent);
+  free(p->promoted);
+  free(p->sibling);
+  vk_manifest_clear(&p->next);
+  memset(p, 0, sizeof *p);
+}
+
+/* The index of backup ID in M, or -1. */
+static int
+index_of(const struct vk_manifest *m, const char *id)
+{
+  for (size_t i = 0; id && i < m->nr_backups; i++)
+    if (strcmp(m->backups[i].id, id) == 0)
+      return (int)i;
+  return -1;
+}
+
+/* The backup and disk whose file is REL in M: 0, or -1. */
+static int
+find_file(const struct vk_manifest *m, const char *rel, size_t *bi, size_t *di)
+{
+  for (size_t i = 0; i < m->nr_backups; i++)
+    for (size_t d = 0; d < m->backups[i].nr_disks; d++)
+      if (strcmp(m->backups[i].disks[d].file, rel) == 0) {
+        *bi = i;
+        *di = d;
+        return 0;
+      }
+  return -1;
+}
+
+/* Append S (copied) to the NULL-terminated vector *V. */
+static void
+strv_add(char ***v, const char *s)
+{
+  size_t n = vk_strv_len(*v);
+  *v = vk_xrealloc(*v, (n + 2) * sizeof **v);
+  (*v)[n] = vk_xstrdup(s);
+  (*v)[n + 1] = NULL;
+}
+
+/* The size recorded for disk file D (0 when unknown). */
+static uint64_t
+recorded_size(const struct vk_backup_disk *d)
+{
+  return d->file_size ? d->file_size : d->bytes;
+}
+
+/* The kept root of CHAIN among the first UPTO backups: a kept full backup
+ * or a point promoted to full; -1 if none.
+ */
+static int
+chain_root(const struct plan *p, const char *chain, size_t upto)
+{
+  for (size_t k = 0; k < upto; k++) {
+    const struct vk_backup *b = &p->m->backups[k];
+    if (p->reasons[k] && strcmp(b->chain, chain) == 0 &&
+        (b->level == VK_LEVEL_FULL || p->promoted[k]))
+      return (int)k;
+  }
+  return -1;
+}
+
+/* A name for the next revision of disk file D of B that nothing uses. */
+static char *
+next_revision(const struct vk_repo *r, const struct vk_backup *b, const struct vk_backup_disk *d)
+{
+  for (unsigned rev = vk_backup_disk_file_rev(b, d) + 1; rev <= VK_MAX_REV; rev++) {
+    char *name = vk_backup_disk_file_at(b->chain, b->id, d->target, rev);
+    struct stat st;
+    if (!vk_manifest_has_file(vk_repo_manifest(r), name) &&
+        fstatat(vk_repo_dirfd(r), name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+      return name;
+    free(name);
+  }
+  vk_error(VK_EXIT_FAILURE, "backup %s: disk %s: no free name for a new revision of %s",
+           b->id, d->target, d->file);
+  return NULL;
+}
+
+/* Decide the file of disk DI of kept backup I (see prune.h); adds an op
+ * when it must be rewritten.
+ */
+static int
+plan_disk(struct plan *p, const struct vk_repo *r, size_t i, size_t di)
+{
+  const struct vk_manifest *m = p->m;
+  const struct vk_backup *b = &m->backups[i];
+  const struct vk_backup_disk *od = &b->disks[di];
+  if (!od->backing)
+    return 0;                   /* standalone already: stays as it is */
+  /* The nearest file below it that a kept point owns, and those between. */
+  CLEANUP_STRV char **sources = NULL;
+  strv_add(&sources, od->file);
+  uint64_t bytes = recorded_size(od);
+  const char *target = NULL;
+  size_t towner = 0, tdisk = 0;
+  for (const char *f = od->backing; f; ) {
+    size_t ob, odi;
+    if (find_file(m, f, &ob, &odi) < 0) {
+      vk_error(VK_EXIT_FAILURE, "backup %s: disk %s: its backing file %s is not in the "
+               "manifest", b->id, od->target, f);
+      return -1;
+    }
+    if (p->reasons[ob]) {
+      target = f;
+      towner = ob;
+      tdisk = odi;
+      break;
+    }
+    strv_add(&sources, f);
+    bytes += recorded_size(&m->backups[ob].disks[odi]);
+    f = m->backups[ob].disks[odi].backing;
+  }
+
+  struct op op = { .bi = i, .di = di };
+  int np = p->new_parent[i];
+  if (target && (int)towner != np) {
+    vk_error(VK_EXIT_FAILURE, "internal error: backup %s: disk %s stacks on %s, not on the "
+             "point's new parent", b->id, od->target, target);
+    return -1;
+  }
+  if (target) {
+    const char *renamed = p->new_file[towner][tdisk];
+    if (strcmp(target, od->backing) == 0) {
+      if (!renamed)
+        return 0;               /* its parent stays as it is */
+      op.onto = vk_xstrdup(renamed);   /* header only */
+      bytes = recorded_size(od);
+    } else {
+      op.rebase_old = vk_xstrdup(target);
+      op.onto = vk_xstrdup(renamed ? renamed : target);
+    }
+  } else if (np >= 0 && p->sibling[i]) {
+    /* A sibling of the chain's new full: stacked on that full's file when
+     * it has the disk (a safe rebase compares the two views).
+     */
+    const struct vk_backup *pb = &m->backups[np];
+    const struct vk_backup_disk *pd = vk_backup_find_disk(pb, od->target);
+    if (pd) {
+      const char *renamed = p->new_file[np][pd - pb->disks];
+      op.rebase_old = vk_xstrdup(pd->file);
+      op.onto = vk_xstrdup(renamed ? renamed : pd->file);
+    } else
+      op.rebase_old = vk_xstrdup("");
+  } else {
+    /* The chain's new full, or a disk whose chain ends (copied whole)
+     * below the kept ancestor: standalone.
+     */
+    op.rebase_old = vk_xstrdup("");
+  }
+  op.from = vk_xstrdup(od->file);
+  op.to = next_revision(r, b, od);
+  if (!op.to) {
+    free(op.from);
+    free(op.rebase_old);
+    free(op.onto);
+    return -1;
+  }
+  if (!op.rebase_old) {
+    /* A header-only rewrite copies the file alone. */
+    vk_strv_free(sources);
+    sources = NULL;
+    strv_add(&sources, od->file);
+  }
+  op.sources = sources;
+  sources = NULL;
+  op.bytes = bytes;
+  p->new_file[i][di] = vk_xstrdup(op.to);
+  p->ops = vk_xrealloc(p->ops, (p->nr_ops + 1) * sizeof *p->ops);
+  p->ops[p->nr_ops++] = op;
+  return 0;
+}
+
+/* Decide everything: who is kept, new parents, files to rewrite, and the
+ * manifest afterwards.
+ */
+static int
+plan_make(struct plan *p, const struct vk_repo *r, const struct vk_retention *pol)
+{
+  const struct vk_manifest *m = vk_repo_manifest(r);
+  p->m = m;
+  p->n = m->nr_backups;
+  p->reasons = vk_xcalloc(p->n + 1, sizeof *p->reasons);
+  p->new_parent = vk_xcalloc(p->n + 1, sizeof *p->new_parent);
+  p->promoted = vk_xcalloc(p->n + 1, sizeof *p->promoted);
+  p->sibling = vk_xcalloc(p->n + 1, sizeof *p->sibling);
+  p->new_file = vk_xcalloc(p->n + 1, sizeof *p->new_file);
+  p->nr_disks = vk_xcalloc(p->n + 1, sizeof *p->nr_disks);
+  long long *times = vk_xcalloc(p->n + 1, sizeof *times);
+  for (size_t i = 0; i < p->n; i++) {
+    times[i] = m->backups[i].start;
+    p->new_file[i] = vk_xcalloc(m->backups[i].nr_disks + 1, sizeof **p->new_file);
+    p->nr_disks[i] = m->backups[i].nr_disks;
+  }
+  vk_retention_select(pol, times, p->n, p->reasons);
+  free(times);
+
+  p->next.domain = vk_xstrdup(m->domain);
+  p->next.uuid = m->uuid ? vk_xstrdup(m->uuid) : NULL;
+  p->next.backups = vk_xcalloc(p->n + 1, sizeof *p->next.backups);
+  for (size_t i = 0; i < p->n; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    p->new_parent[i] = -1;
+    if (!p->reasons[i])
+      continue;
+    int a = -1;
+    for (int k = index_of(m, b->parent); k >= 0; k = index_of(m, m->backups[k].parent))
+      if (p->reasons[k]) {
+        a = k;
+        break;
+      }
+    if (b->level != VK_LEVEL_FULL) {
+      if (a >= 0)
+        p->new_parent[i] = a;
+      else if ((p->new_parent[i] = chain_root(p, b->chain, i)) < 0)
+        p->promoted[i] = true;
+      else
+        p->sibling[i] = true;
+    }
+    for (size_t d = 0; d < b->nr_disks; d++)
+      if (plan_disk(p, r, i, d) < 0)
+        return -1;
+
+    struct vk_backup *nb = &p->next.backups[p->next.nr_backups++];
+    vk_backup_copy(nb, b);
+    int np = p->new_parent[i];
+    if (p->promoted[i]) {
+      nb->level = VK_LEVEL_FULL;
+      free(nb->parent);
+      free(nb->since);
+      nb->parent = nb->since = NULL;
+      if (!nb->note)
+        nb->note = vk_xstrdup("made its chain's full backup by prune: the full backup it "
+                              "stacked on expired and was merged into it");
+    } else if (np >= 0 && strcmp(m->backups[np].id, b->parent) != 0) {
+      free(nb->parent);
+      free(nb->since);
+      nb->parent = vk_xstrdup(m->backups[np].id);
+      nb->since = vk_xstrdup(m->backups[np].checkpoint);
+    }
+    for (size_t d = 0; d < nb->nr_disks; d++) {
+      const char *nf = p->new_file[i][d];
+      if (!nf)
+        continue;
+      const struct op *o = NULL;
+      for (size_t k = 0; k < p->nr_ops && !o; k++)
+        if (p->ops[k].bi == i && p->ops[k].di == d)
+          o = &p->ops[k];
+      free(nb->disks[d].file);
+      free(nb->disks[d].backing);
+      free(nb->disks[d].sha256);
+      nb->disks[d].file = vk_xstrdup(nf);
+      nb->disks[d].backing = o && o->onto ? vk_xstrdup(o->onto) : NULL;
+      nb->disks[d].sha256 = NULL;
+      nb->disks[d].file_size = 0;
+    }
+  }
+  return 0;
+}
+
+/* ---- carrying it out ---- */
+
+/* Check the file REL against the size and SHA-256 the manifest records. */
+static int
+check_source(struct vk_repo *r, const char *rel)
+{
+  size_t bi, di;
+  const struct vk_manifest *m = vk_repo_manifest(r);
+  if (find_file(m, rel, &bi, &di) < 0)
+    return -1;
+  const struct vk_backup_disk *d = &m->backups[bi].disks[di];
+  CLEANUP_FREE char *path = vk_repo_path(r, rel);
+  struct stat st;
+  CLEANUP_CLOSE int fd = vk_open_regular_quiet(vk_repo_dirfd(r), rel, VK_READ_NOFOLLOW, &st);
+  if (fd < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s: nothing is merged (see 'vckpt verify')", path,
+             vk_open_error(errno, &st));
+    return -1;
+  }
+  char hex[65];
+  if (vk_sha256_fd(fd, path, hex) < 0)
+    return -1;
+  if ((d->file_size && (uint64_t)st.st_size != d->file_size) ||
+      !d->sha256 || strcmp(hex, d->sha256) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: SHA-256 %s, the manifest records %s: the file changed "
+             "since the backup; nothing is merged (see 'vckpt verify')", path, hex,
+             d->sha256 ? d->sha256 : "none");
+    return -1;
+  }
+  return 0;
+}
+
+/* Copy REL_FROM to the new file REL_TO (created, mode 0600). */
+static int
+copy_file(struct vk_repo *r, const char *rel_from, const char *rel_to)
+{
+  CLEANUP_FREE char *from = vk_repo_path(r, rel_from);
+  CLEANUP_FREE char *to = vk_repo_path(r, rel_to);
+  CLEANUP_CLOSE int in = vk_open_regular(vk_repo_dirfd(r), rel_from, from, VK_READ_NOFOLLOW);
+  if (in < 0)
+    return -1;
+  const char *slash = strchr(rel_to, '/');
+  CLEANUP_FREE char *chain = vk_xasprintf("%.*s", (int)(slash - rel_to), rel_to);
+  CLEANUP_CLOSE int cfd = openat(vk_repo_dirfd(r), chain,
+                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  CLEANUP_CLOSE int out = cfd < 0 ? -1 :
+    openat(cfd, slash + 1, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    vk_error(VK_EXIT_FAILURE, "cannot create %s: %s", to, strerror(errno));
+    return -1;
+  }
+  /* copy_file_range shares the blocks where the file system can (XFS,
+   * Btrfs); otherwise the kernel copies them.
+   */
+  bool plain = false;
+  for (;;) {
+    ssize_t n;
+    if (!plain) {
+      n = copy_file_range(in, NULL, out, NULL, 64 << 20, 0);
+      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+                    errno == EOPNOTSUPP)) {
+        plain = true;
+        continue;
+      }
+    } else {
+      static char buf[1 << 16];
+      n = read(in, buf, sizeof buf);
+      if (n > 0 && vk_write_all(out, buf, n, to) < 0)
+        return -1;
+    }
+    if (n < 0) {
+      if (errno == EINTR && !vk_stop_signal)
+        continue;
+      vk_error(errno == EINTR ? VK_EXIT_INTERRUPTED : VK_EXIT_FAILURE, "copying %s to %s: %s",
+               from, to, errno == EINTR ? "interrupted" : strerror(errno));
+      return -1;
+    }
+    if (n == 0)
+      return 0;
+    if (vk_stop_signal) {
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+      return -1;
+    }
+  }
+}
+
+/* The self-pipe the signal handler writes to: a stop ends qemu-img. */
+static int sig_pipe[2] = { -1, -1 };
+
+static void
+on_prune_signal(int sig)
+{
+  int saved = errno;
+  vk_stop_signal = sig;
+  char c = 1;
+  if (sig_pipe[1] >= 0 && write(sig_pipe[1], &c, 1) < 0) {
+    /* full: a wake-up is pending anyway */
+  }
+  errno = saved;
+}
+
+/* Catch SIGINT, SIGTERM and SIGHUP while the merge runs (ON), or stop. */
+static void
+catch_stops(bool on)
+{
+  static struct sigaction old[3];
+  static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+  if (on) {
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+      sig_pipe[0] = sig_pipe[1] = -1;
+    struct sigaction sa = { .sa_handler = on_prune_signal, .sa_flags = SA_RESTART };
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < 3; i++)
+      sigaction(sigs[i], &sa, &old[i]);
+    return;
+  }
+  for (size_t i = 0; i < 3; i++)
+    sigaction(sigs[i], &old[i], NULL);
+  for (size_t i = 0; i < 2; i++)
+    if (sig_pipe[i] >= 0) {
+      close(sig_pipe[i]);
+      sig_pipe[i] = -1;
+    }
+}
+
+/* Run qemu-img ARGV; a stop signal ends it and makes it an interruption. */
+static int
+run_qemu_img(char *const argv[], const char *what)
+{
+  int status = 0;
+  CLEANUP_FREE char *msg = NULL;
+  if (vk_spawn(argv, -1, sig_pipe[0], &status, &msg) < 0)
+    return -1;
+  if (vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+    return -1;
+  }
+  if (status != 0) {
+    CLEANUP_FREE char *shown = msg ? vk_printable_text(msg) : NULL;
+    vk_error(VK_EXIT_FAILURE, "%s: qemu-img rebase failed: %s", what,
+             shown && *shown ? shown : "no message");
+    return -1;
+  }
+  return 0;
+}
+
+/* The base name of relative file REL (both are in one chain directory). */
+static const char *
+base_name(const char *rel)
+{
+  const char *s = strrchr(rel, '/');
+  return s ? s + 1 : rel;
+}
+
+/* Write the new file of OP. */
+static int
+do_op(struct vk_repo *r, const struct op *op)
+{
+  CLEANUP_FREE char *to = vk_repo_path(r, op->to);
+  if (copy_file(r, op->from, op->to) < 0)
+    return -1;
+  if (op->rebase_old) {
+    char *safe[] = { (char *)QEMU_IMG, "rebase", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                     (char *)base_name(op->rebase_old), to, NULL };
+    char *alone[] = { (char *)QEMU_IMG, "rebase", "-q", "-f", "qcow2", "-b", "", to, NULL };
+    if (run_qemu_img(*op->rebase_old ? safe : alone, to) < 0)
+      return -1;
+  }
+  if (op->onto && (!op->rebase_old || strcmp(op->onto, op->rebase_old) != 0)) {
+    /* The same data under a new name: the header alone changes. */
+    char *hdr[] = { (char *)QEMU_IMG, "rebase", "-q", "-u", "-f", "qcow2", "-F", "qcow2", "-b",
+                    (char *)base_name(op->onto), to, NULL };
+    if (run_qemu_img(hdr, to) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Build the journal of plan P. */
+static void
+plan_journal(const struct plan *p, struct vk_journal *j)
+{
+  const struct vk_manifest *m = p->m;
+  j->kind = VK_TXN_MERGE;
+  j->commit_listed = false;
+  for (size_t i = 0; i < p->n && !j->commit_id; i++)
+    if (!p->reasons[i])
+      j->commit_id = vk_xstrdup(m->backups[i].id);
+  for (size_t k = 0; k < p->nr_ops; k++)
+    vk_journal_add_step(j, VK_STEP_CREATE, VK_STEP_FILE, p->ops[k].to);
+  for (size_t k = 0; k < p->nr_ops; k++)
+    vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, p->ops[k].from);
+  for (size_t i = 0; i < p->n; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    if (p->reasons[i])
+      continue;
+    for (size_t d = 0; d < b->nr_disks; d++)
+      vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->disks[d].file);
+    vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->domain_xml);
+    vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->checkpoint_xml);
+  }
+  for (size_t i = 0; i < p->n; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    if (b->level != VK_LEVEL_FULL || vk_manifest_has_chain(&p->next, b->chain))
+      continue;
+    bool seen = false;
+    for (size_t k = 0; k < i && !seen; k++)
+      seen = m->backups[k].level == VK_LEVEL_FULL && strcmp(m->backups[k].chain, b->chain) == 0;
+    if (!seen)
+      vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_DIRECTORY, b->chain);
+  }
+}
+
+/* Carry out plan P on R: one merge transaction. */
+static int
+plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
+{
+  /* What is copied must be what was backed up, and the chains read sound. */
+  CLEANUP_STRV char **checked = NULL;
+  for (size_t k = 0; k < p->nr_ops; k++) {
+    const struct vk_backup *b = &p->m->backups[p->ops[k].bi];
+    CLEANUP_FREE char *why = NULL;
+    int rc = vk_repo_check_disk_chain(r, b, b->disks[p->ops[k].di].target, true, &why);
+    if (rc != 0) {
+      if (rc > 0)
+        vk_error(VK_EXIT_FAILURE, "backup %s: %s: nothing is merged (see 'vckpt verify')",
+                 b->id, why);
+      return -1;
+    }
+    for (char **s = p->ops[k].sources; s && *s; s++) {
+      if (checked && vk_strv_contains(checked, *s))
+        continue;
+      if (check_source(r, *s) < 0)
+        return -1;
+      strv_add(&checked, *s);
+    }
+  }
+
+  struct vk_journal j = { .kind = VK_TXN_MERGE };
+  plan_journal(p, &j);
+  if (vk_repo_merge_begin(r, &j) < 0) {
+    vk_journal_clear(&j);
+    return -1;
+  }
+  catch_stops(true);
+  int rc = 0;
+  for (size_t k = 0; k < p->nr_ops && rc == 0; k++) {
+    const struct op *op = &p->ops[k];
+    vk_flow_message(cb, VK_MSG_DEBUG, "writing %s (%s)", op->to,
+                    !op->rebase_old ? "new backing file name" :
+                    *op->rebase_old ? "merged" : "made standalone");
+    rc = do_op(r, op);
+    if (rc == 0) {
+      struct vk_backup *nb = (struct vk_backup *)vk_manifest_find_id(
+        &p->next, p->next.nr_backups, p->m->backups[op->bi].id);
+      struct vk_backup_disk *nd = &nb->disks[op->di];
+      struct stat st;
+      rc = vk_repo_seal_disk(r, nd);
+      if (rc == 0 && fstatat(vk_repo_dirfd(r), nd->file, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        nd->bytes = (uint64_t)st.st_blocks * 512;
+      if (rc == 0 && k == 0)
+        vk_repo_test_kill_point("merge-rewritten");
+    }
+  }
+  if (rc == 0 && vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+    rc = -1;
+  }
+  if (rc == 0)
+    rc = vk_repo_merge_commit(r, &p->next, &j);
+  if (rc < 0 && vk_manifest_find_id(vk_repo_manifest(r), vk_repo_manifest(r)->nr_backups,
+                                    j.commit_id)) {
+    /* Not committed: undo.  (A commit whose old files could not all be
+     * removed keeps its journal for the next run.)
+     */
+    if (vk_repo_merge_abort(r, &j) == 0 && vk_stop_signal)
+      vk_flow_message(cb, VK_MSG_WARNING, "prune interrupted: rolled back, every backup is "
+                      "as it was");
+  }
+  catch_stops(false);
+  vk_journal_clear(&j);
+  return rc;
+}
+
+/* ---- checkpoints ---- */
+
+/* Whether NAME with IDENTITY is in list L: the checkpoint vckpt created. */
+static bool
+ours_in(const struct vk_ckpt_list *l, const char *name, const char *identity)
+{
+  const struct vk_ckpt *c = vk_ckpt_list_find(l, name);
+  return c && c->description && strcmp(c->description, identity) == 0;
+}
+
+/* Checkpoints follow manifest M: delete from DOM each checkpoint that a
+ * backup of M created (or that M lists as retired), with the identity
+ * recorded, unless NEEDED names it.  GOING (per backup of M, or NULL)
+ * marks the backups a prune removes: their checkpoints, and the retired
+ * ones, that still exist afterwards (the domain is shut off, or libvirt
+ * refused) are added to NEXT's retired list, so that a later run deletes
+ * them.  Names deleted (or, with DRY_RUN, to delete) go to *DELETED.
+ */
+static int
+follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *const *needed,
+       bool dry_run, const struct vk_flow_cb *cb, char ***deleted, struct vk_manifest *next)
+{
+  struct vk_ckpt_list list = { 0 };
+  if (vk_ckpt_list_all(dom, 0, &list) < 0) {
+    /* Nothing known: every record that could still be needed is kept. */
+    for (size_t i = 0; next && i < m->nr_backups; i++)
+      if (going && going[i] && m->backups[i].identity)
+        vk_manifest_add_retired(next, m->backups[i].checkpoint, m->backups[i].identity);
+    for (size_t i = 0; next && i < m->nr_retired; i++)
+      vk_manifest_add_retired(next, m->retired[i].checkpoint, m->retired[i].identity);
+    return -1;
+  }
+  bool active = vk_domain_is_active(dom);
+  int rc = 0;
+  size_t left = 0;
+  CLEANUP_STRV char **done = NULL;
+  size_t n = m->nr_backups + m->nr_retired;
+  for (size_t i = 0; i < n; i++) {
+    bool retired = i >= m->nr_backups;
+    const char *name = retired ? m->retired[i - m->nr_backups].checkpoint
+                               : m->backups[i].checkpoint;
+    const char *identity = retired ? m->retired[i - m->nr_backups].identity
+                                   : m->backups[i].identity;
+    bool keep_record = retired || (going && going[i]);
+    if (!identity || vk_strv_contains(needed, name) ||
+        (done && vk_strv_contains(done, name)) || !ours_in(&list, name, identity))
+      continue;
+    strv_add(&done, name);
+    if (!active) {
+      left++;
+      if (keep_record && next)
+        vk_manifest_add_retired(next, name, identity);
+      continue;
+    }
+    if (!dry_run) {
+      CLEANUP_FREE char *why = NULL;
+      if (vk_checkpoint_delete(dom, name, 0, &why) < 0) {
+        vk_error(VK_EXIT_FAILURE, "cannot delete checkpoint '%s': %s", name,
+                 why ? why : "unknown error");
+        if (keep_record && next)
+          vk_manifest_add_retired(next, name, identity);
+        rc = -1;
+        continue;
+      }
+      vk_flow_message(cb, VK_MSG_DEBUG, "deleted checkpoint '%s'", name);
+    }
+    if (deleted)
+      strv_add(deleted, name);
+  }
+  if (left)
+    vk_flow_message(cb, VK_MSG_WARNING, "domain '%s' is shut off and libvirt deletes "
+                    "checkpoints of running domains only: %zu checkpoint%s no backup needs "
+                    "%s left for the next prune while it runs", virDomainGetName(dom), left,
+                    left == 1 ? "" : "s", left == 1 ? "is" : "are");
+  vk_ckpt_list_clear(&list);
+  return rc;
+}
+
+/* The checkpoints the next backups need in M: the newest backup's and its
+ * chain's full backup's.
+ */
+static char **
+needed_checkpoints(const struct vk_manifest *m)
+{
+  char **v = vk_xcalloc(1, sizeof *v);
+  if (m->nr_backups == 0)
+    return v;
+  const struct vk_backup *last = &m->backups[m->nr_backups - 1];
+  strv_add(&v, last->checkpoint);
+  for (size_t i = 0; i < m->nr_backups; i++)
+    if (m->backups[i].level == VK_LEVEL_FULL && strcmp(m->backups[i].chain, last->chain) == 0)
+      strv_add(&v, m->backups[i].checkpoint);
+  return v;
+}
+
+/* Whether the retired lists of A and B are the same. */
+static bool
+same_retired(const struct vk_manifest *a, const struct vk_manifest *b)
+{
+  if (a->nr_retired != b->nr_retired)
+    return false;
+  for (size_t i = 0; i < a->nr_retired; i++)
+    if (strcmp(a->retired[i].checkpoint, b->retired[i].checkpoint) != 0 ||
+        strcmp(a->retired[i].identity, b->retired[i].identity) != 0)
+      return false;
+  return true;
+}
+
+int
+vk_checkpoints_follow(virConnectPtr conn, virDomainPtr dom, const char *repo_dir,
+                      bool dry_run, const struct vk_flow_cb *cb)
+{
+  (void)conn;
+  struct vk_repo *r = NULL;
+  if (vk_repo_open(repo_dir, virDomainGetName(dom), false, !dry_run, &r) < 0)
+    return -1;
+  const struct vk_manifest *m = vk_repo_manifest(r);
+  CLEANUP_STRV char **needed = needed_checkpoints(m);
+  struct vk_manifest next = { 0 };
+  int rc = follow(dom, m, NULL, needed, dry_run, cb, NULL, &next);
+  if (!dry_run && !same_retired(m, &next) &&
+      vk_repo_set_retired(r, next.retired, next.nr_retired) < 0)
+    rc = -1;
+  vk_manifest_clear(&next);
+  vk_repo_close(r);
+  return rc;
+}
+
+/* ---- prune ---- */
+
+/* Fill RES from plan P. */
+static void
+plan_result(const struct plan *p, struct vk_prune_result *res)
+{
+  const struct vk_manifest *m = p->m;
+  res->nr_points = p->n;
+  res->points = vk_xcalloc(p->n + 1, sizeof *res->points);
+  for (size_t i = 0; i < p->n; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    struct vk_prune_point *pt = &res->points[i];
+    pt->id = vk_xstrdup(b->id);
+    pt->chain = vk_xstrdup(b->chain);
+    pt->level = b->level;
+    pt->start = b->start;
+    pt->reasons = p->reasons[i];
+    pt->promoted = p->promoted[i];
+    if (p->reasons[i]) {
+      res->kept++;
+      int np = p->new_parent[i];
+      pt->new_parent = np >= 0 ? vk_xstrdup(m->backups[np].id) : NULL;
+    } else
+      res->expired++;
+  }
+  res->nr_files = p->nr_ops;
+  res->files = vk_xcalloc(p->nr_ops + 1, sizeof *res->files);
+  for (size_t k = 0; k < p->nr_ops; k++) {
+    const struct op *op = &p->ops[k];
+    const struct vk_backup *b = &m->backups[op->bi];
+    struct vk_prune_file *f = &res->files[k];
+    f->id = vk_xstrdup(b->id);
+    f->target = vk_xstrdup(b->disks[op->di].target);
+    f->from = vk_xstrdup(op->from);
+    f->to = vk_xstrdup(op->to);
+    f->onto = op->onto ? vk_xstrdup(op->onto) : NULL;
+    f->header_only = !op->rebase_old;
+    f->bytes = op->bytes;
+    res->bytes += op->bytes;
+    /* The expired points whose data went into this file. */
+    for (char **s = op->sources ? op->sources + 1 : NULL; s && *s; s++) {
+      size_t bi, di;
+      if (find_file(m, *s, &bi, &di) == 0 && !p->reasons[bi] && !res->points[bi].merged_into)
+        res->points[bi].merged_into = vk_xstrdup(b->id);
+    }
+  }
+}
+
+int
+vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
+{
+  memset(out, 0, sizeof *out);
+  if (!vk_retention_any(&req->policy)) {
+    vk_error(VK_EXIT_USAGE, "no retention rule given (--keep-last, --keep-daily, ...) and "
+             "none in the policy file: nothing would expire");
+    return -1;
+  }
+  /* The domain, for its checkpoints: looked up first, so that a failure
+   * to reach libvirt changes nothing in the repository.
+   */
+  virDomainPtr dom = NULL;
+  if (req->conn) {
+    dom = virDomainLookupByName(req->conn, req->domain);
+    if (!dom && vk_virt_last_code() != VIR_ERR_NO_DOMAIN) {
+      vk_virt_error("cannot look up domain '%s'", req->domain);
+      return -1;
+    }
+    if (!dom)
+      vk_flow_message(req->cb, VK_MSG_DEBUG, "domain '%s' is not defined: no checkpoint to "
+                      "delete", req->domain);
+  }
+  struct vk_repo *r = NULL;
+  if (vk_repo_open(req->repo_dir, req->domain, false, !req->dry_run, &r) < 0) {
+    if (dom)
+      virDomainFree(dom);
+    return -1;
+  }
+  if (!req->dry_run && vk_repo_pending(r)) {
+    vk_error(VK_EXIT_FAILURE, "backup %s of domain '%s' was interrupted: the next backup "
+             "cleans it up; prune after it", vk_repo_pending(r)->id, req->domain);
+    vk_repo_close(r);
+    if (dom)
+      virDomainFree(dom);
+    return -1;
+  }
+  struct plan p = { 0 };
+  int rc = plan_make(&p, r, &req->policy);
+  int follow_rc = 0;
+  if (rc == 0) {
+    plan_result(&p, out);
+    if (dom) {
+      /* Checkpoints first: a backup whose checkpoint is gone still
+       * restores, and an interrupted merge then leaves none behind.  One
+       * that cannot be deleted does not stop the merge: it is recorded as
+       * retired, for the next prune.
+       */
+      CLEANUP_STRV char **needed = needed_checkpoints(&p.next);
+      CLEANUP_FREE bool *going = vk_xcalloc(p.n + 1, sizeof *going);
+      for (size_t i = 0; i < p.n; i++)
+        going[i] = !p.reasons[i];
+      out->checkpoints = vk_xcalloc(1, sizeof *out->checkpoints);
+      follow_rc = follow(dom, p.m, going, needed, req->dry_run, req->cb, &out->checkpoints,
+                         &p.next);
+      out->checkpoints_checked = true;
+    } else if (!req->conn) {
+      /* Not looked at: every checkpoint of an expired backup stays recorded. */
+      for (size_t i = 0; i < p.n; i++)
+        if (!p.reasons[i] && p.m->backups[i].identity)
+          vk_manifest_add_retired(&p.next, p.m->backups[i].checkpoint,
+                                  p.m->backups[i].identity);
+      for (size_t i = 0; i < p.m->nr_retired; i++)
+        vk_manifest_add_retired(&p.next, p.m->retired[i].checkpoint, p.m->retired[i].identity);
+    }
+    if (!req->dry_run && out->expired > 0 && !vk_stop_signal)
+      rc = plan_run(&p, r, req->cb);
+    else if (!req->dry_run && !same_retired(p.m, &p.next) &&
+             vk_repo_set_retired(r, p.next.retired, p.next.nr_retired) < 0)
+      rc = -1;
+  }
+  if (follow_rc < 0)
+    rc = -1;
+  plan_clear(&p);
+  vk_repo_close(r);
+  if (dom)
+    virDomainFree(dom);
+  return rc;
+}
+
+void
+vk_prune_result_clear(struct vk_prune_result *res)
+{
+  for (size_t i = 0; i < res->nr_points; i++) {
+    free(res->points[i].id);
+    free(res->points[i].chain);
+    free(res->points[i].merged_into);
+    free(res->points[i].new_parent);
+  }
+  free(res->points);
+  for (size_t k = 0; k < res->nr_files; k++) {
+    free(res->files[k].id);
+    free(res->files[k].target);
+    free(res->files[k].from);
+    free(res->files[k].to);
+    free(res->files[k].onto);
+  }
+  free(res->files);
+  vk_strv_free(res->checkpoints);
+  memset(res, 0, sizeof *res);
+}

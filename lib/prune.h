@@ -1,0 +1,103 @@
+/* vckpt - retention: prune a domain's backups by a policy (retention.h),
+ * merging what expires into the points kept, and checkpoints that follow
+ * the repository.
+ *
+ * Points are backups, not chains.  A point that expires is removed from
+ * the manifest; its data still needed by a kept point above it is merged
+ * into that point's files:
+ *   - a kept point whose parent expires is rebased (qemu-img rebase, safe
+ *     mode, on a copy) onto its nearest kept ancestor: the copy receives
+ *     what the expired layers held and the ancestor does not;
+ *   - a kept point none of whose ancestors is kept (its chain's full
+ *     expires) is made standalone (rebased onto nothing) and becomes the
+ *     chain's full backup; other such points of the chain stack on it;
+ *   - a kept point whose parent's file was rewritten is copied and its
+ *     backing name updated (the data are the same: qemu-img rebase -u).
+ * A rewritten file is a new file, "CHAIN/ID-rN.TARGET.qcow2", never a
+ * file a committed backup uses changed in place; the merge is one
+ * transaction (journal kind merge, lib/journal.h).  The data copied into
+ * a new file are first checked against the manifest's SHA-256.  The
+ * manifest's last backup (the one an incremental backup stacks on) is
+ * always kept.
+ */
+#ifndef VCKPT_PRUNE_H
+#define VCKPT_PRUNE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <libvirt/libvirt.h>
+
+#include "job.h"
+#include "manifest.h"
+#include "retention.h"
+
+struct vk_prune_request {
+  const char *repo_dir, *domain;
+  struct vk_retention policy;
+  bool dry_run;
+  /* The domain's connection: checkpoints vckpt created for backups that
+   * no longer need them are deleted (vk_checkpoints_follow).  NULL, or a
+   * domain that is not defined there: no checkpoint is touched.
+   */
+  virConnectPtr conn;
+  const struct vk_flow_cb *cb;
+};
+
+/* One point (backup) of the manifest before the prune. */
+struct vk_prune_point {
+  char *id, *chain;
+  enum vk_level level;
+  long long start;
+  unsigned reasons;     /* VK_KEEP_*; 0: expires */
+  char *merged_into;    /* expires: the kept point its data went into, or NULL */
+  char *new_parent;     /* kept: its parent after the prune (NULL: a full) */
+  bool promoted;        /* kept: becomes its chain's full backup */
+};
+
+/* One disk file written by the prune. */
+struct vk_prune_file {
+  char *id, *target;    /* the kept point and disk */
+  char *from, *to;      /* its file before and after (relative) */
+  char *onto;           /* its backing file after, or NULL (standalone) */
+  bool header_only;     /* only the backing file's name changes */
+  uint64_t bytes;       /* at most this many bytes written */
+};
+
+struct vk_prune_result {
+  size_t nr_points;
+  struct vk_prune_point *points;     /* manifest order, oldest first */
+  size_t nr_files;
+  struct vk_prune_file *files;
+  uint64_t bytes;                    /* at most this many bytes written */
+  size_t kept, expired;
+  char **checkpoints;                /* deleted (dry run: to delete), NULL-terminated */
+  bool checkpoints_checked;          /* the domain was found and its checkpoints read */
+};
+
+/* Prune REQ->domain's backups in REQ->repo_dir by REQ->policy (which must
+ * have a rule): decide, delete the checkpoints no longer needed, merge.
+ * With DRY_RUN only decide (and say which checkpoints would go).  OUT is
+ * filled on success (free with vk_prune_result_clear).
+ */
+int vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out);
+void vk_prune_result_clear(struct vk_prune_result *res);
+
+/* Checkpoints follow the repository: delete DOM's checkpoints that a
+ * backup of REPO_DIR/DOMAIN created (the description libvirt holds is the
+ * identity the manifest recorded for it) and that neither the next
+ * incremental backup (the newest backup's checkpoint) nor the next
+ * differential one (the checkpoint of that backup's chain's full backup)
+ * needs, and those the manifest lists as retired (a prune removed their
+ * backups while the domain was shut off).  libvirt merges their bitmaps
+ * into their neighbours'.  A checkpoint vckpt did not create, or that a
+ * backup of another repository created, is never touched.  After it, at
+ * most two checkpoints per domain and repository are vckpt's.  libvirt
+ * deletes checkpoints of running domains only: for a shut-off domain
+ * nothing is deleted (a warning says so).  Takes the repository's lock
+ * (call it with the repository closed, e.g. right after a backup);
+ * DRY_RUN deletes nothing and reads the repository unlocked.
+ */
+int vk_checkpoints_follow(virConnectPtr conn, virDomainPtr dom, const char *repo_dir,
+                          bool dry_run, const struct vk_flow_cb *cb);
+
+#endif

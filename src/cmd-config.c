@@ -1,0 +1,41 @@
+/* vckpt - config check: validate the policy file (lib/config.h). */
+#include <config.h>
+
+#include <stdio.h>
+
+#include "policy.h"
+#include "vckpt.h"
+
+static int
+cmd_config_check(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  bool named;
+  const char *path = vk_config_path(argc > 0 ? argv[0] : NULL, &named);
+  vk_set_context("config check");
+  struct vk_config *cfg = NULL;
+  if (vk_config_load(argc > 0 ? argv[0] : NULL, &cfg) < 0)
+    return -1;
+  unsigned n = vk_config_sections(cfg);
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "file", vk_json_string(path));
+    json_object_object_add(o, "exists", json_object_new_boolean(cfg != NULL));
+    json_object_object_add(o, "domain_sections", json_object_new_int64(n));
+    vk_out_json(o);
+  } else if (!vk_quiet) {
+    if (cfg)
+      vk_printf("%s: valid, %u domain section%s\n", path, n, n == 1 ? "" : "s");
+    else
+      vk_printf("%s: no policy file (every setting has its default)\n", path);
+  }
+  vk_config_free(cfg);
+  return 0;
+}
+
+const struct cmd_entry cmd_config_check_entry = {
+  .name = "config check",
+  .args = "[FILE]",
+  .summary = "Check the policy file (default $VCKPT_CONFIG, else /etc/vckpt/vckpt.conf)",
+  .min_args = 0, .max_args = 1,
+  .exec = cmd_config_check,
+};

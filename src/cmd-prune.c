@@ -1,0 +1,219 @@
+/* vckpt - prune: retention of a domain's backups (lib/prune.h). */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy.h"
+#include "engine.h"
+#include "prune.h"
+#include "vckpt.h"
+
+static struct {
+  char *repo, *within;
+  int last, hourly, daily, weekly, monthly, yearly;
+  int dry_run;
+} po = { .last = -1, .hourly = -1, .daily = -1, .weekly = -1, .monthly = -1, .yearly = -1 };
+
+static const struct poptOption prune_options[] = {
+  { "repo", '\0', POPT_ARG_STRING, &po.repo, 1,
+    "backup repository (default: the policy file's, $VCKPT_REPO, else /var/lib/vckpt)", "DIR" },
+  { "keep-last", '\0', POPT_ARG_INT, &po.last, 2, "keep the N newest backups", "N" },
+  { "keep-hourly", '\0', POPT_ARG_INT, &po.hourly, 3,
+    "keep the newest backup of each of the last N hours that have backups", "N" },
+  { "keep-daily", '\0', POPT_ARG_INT, &po.daily, 4,
+    "keep the newest backup of each of the last N days that have backups", "N" },
+  { "keep-weekly", '\0', POPT_ARG_INT, &po.weekly, 5,
+    "keep the newest backup of each of the last N ISO weeks that have backups", "N" },
+  { "keep-monthly", '\0', POPT_ARG_INT, &po.monthly, 6,
+    "keep the newest backup of each of the last N months that have backups", "N" },
+  { "keep-yearly", '\0', POPT_ARG_INT, &po.yearly, 7,
+    "keep the newest backup of each of the last N years that have backups", "N" },
+  { "keep-within", '\0', POPT_ARG_STRING, &po.within, 8,
+    "keep every backup made within DURATION (1y2m3w4d5h) before the newest", "DURATION" },
+  { "dry-run", '\0', POPT_ARG_NONE, &po.dry_run, 9,
+    "print the plan (what each rule keeps, what is merged into what), change nothing", NULL },
+  POPT_TABLEEND
+};
+
+/* A backup's time as the rules see it: UTC. */
+static void
+utc(long long t, char *buf, size_t len)
+{
+  time_t tt = t;
+  struct tm tm;
+  if (!gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    snprintf(buf, len, "%lld", t);
+}
+
+/* What happens to point P, in words. */
+static char *
+action(const struct vk_prune_point *p)
+{
+  if (p->reasons)
+    return p->promoted ? vk_xstrdup("keep (becomes its chain's full)") :
+      p->new_parent ? vk_xasprintf("keep (on %s)", p->new_parent) : vk_xstrdup("keep");
+  return p->merged_into ? vk_xasprintf("merge into %s", p->merged_into) : vk_xstrdup("remove");
+}
+
+static void
+print_text(const char *domain, const struct vk_prune_result *res, bool dry_run)
+{
+  vk_printf("%-28s %-12s %-20s %-24s %s\n", "BACKUP", "LEVEL", "START (UTC)", "KEPT BY", "ACTION");
+  for (size_t i = 0; i < res->nr_points; i++) {
+    const struct vk_prune_point *p = &res->points[i];
+    char when[32];
+    utc(p->start, when, sizeof when);
+    CLEANUP_FREE char *why = vk_retention_reasons(p->reasons);
+    CLEANUP_FREE char *what = action(p);
+    vk_printf("%-28s %-12s %-20s %-24s %s\n", p->id, vk_level_name(p->level), when,
+              *why ? why : "-", what);
+  }
+  for (size_t k = 0; k < res->nr_files; k++) {
+    const struct vk_prune_file *f = &res->files[k];
+    char size[32];
+    vk_human_size(f->bytes, size, sizeof size);
+    vk_printf("%s %s -> %s (%s%s%s, at most %s)\n", dry_run ? "would write" : "wrote",
+              f->from, f->to, f->header_only ? "new backing file name " :
+              f->onto ? "merged, on " : "standalone", f->onto ? f->onto : "",
+              "", size);
+  }
+  if (res->checkpoints_checked) {
+    CLEANUP_FREE char *names = vk_strv_join(res->checkpoints, ", ");
+    vk_printf("checkpoints %s: %s\n", dry_run ? "to delete" : "deleted", *names ? names : "none");
+  }
+  char size[32];
+  vk_human_size(res->bytes, size, sizeof size);
+  if (!vk_quiet)
+    vk_printf("%s %s: %zu kept, %zu expired, at most %s written\n",
+              dry_run ? "Would prune" : "Pruned", domain, res->kept, res->expired, size);
+}
+
+static json_object *
+result_json(const char *domain, const struct vk_prune_result *res, bool dry_run)
+{
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "domain", vk_json_string(domain));
+  json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
+  json_object *pts = json_object_new_array();
+  for (size_t i = 0; i < res->nr_points; i++) {
+    const struct vk_prune_point *p = &res->points[i];
+    json_object *j = json_object_new_object();
+    json_object_object_add(j, "id", vk_json_string(p->id));
+    json_object_object_add(j, "chain", vk_json_string(p->chain));
+    json_object_object_add(j, "level", json_object_new_string(vk_level_name(p->level)));
+    json_object_object_add(j, "start", json_object_new_int64(p->start));
+    json_object_object_add(j, "kept", json_object_new_boolean(p->reasons != 0));
+    json_object *why = json_object_new_array();
+    CLEANUP_FREE char *reasons = vk_retention_reasons(p->reasons);
+    CLEANUP_STRV char **v = NULL;
+    if (*reasons && vk_split_list("reason", reasons, &v) == 0)
+      for (char **s = v; *s; s++)
+        json_object_array_add(why, json_object_new_string(*s));
+    json_object_object_add(j, "reasons", why);
+    json_object_object_add(j, "merged_into", vk_json_string(p->merged_into));
+    json_object_object_add(j, "parent", vk_json_string(p->new_parent));
+    json_object_object_add(j, "promoted", json_object_new_boolean(p->promoted));
+    json_object_array_add(pts, j);
+  }
+  json_object_object_add(o, "backups", pts);
+  json_object *files = json_object_new_array();
+  for (size_t k = 0; k < res->nr_files; k++) {
+    const struct vk_prune_file *f = &res->files[k];
+    json_object *j = json_object_new_object();
+    json_object_object_add(j, "backup", vk_json_string(f->id));
+    json_object_object_add(j, "target", vk_json_string(f->target));
+    json_object_object_add(j, "from", vk_json_string(f->from));
+    json_object_object_add(j, "to", vk_json_string(f->to));
+    json_object_object_add(j, "backing", vk_json_string(f->onto));
+    json_object_object_add(j, "header_only", json_object_new_boolean(f->header_only));
+    json_object_object_add(j, "bytes", json_object_new_int64(f->bytes));
+    json_object_array_add(files, j);
+  }
+  json_object_object_add(o, "files", files);
+  json_object_object_add(o, "bytes", json_object_new_int64(res->bytes));
+  json_object *ck = NULL;
+  if (res->checkpoints_checked) {
+    ck = json_object_new_array();
+    for (char **s = res->checkpoints; s && *s; s++)
+      json_object_array_add(ck, json_object_new_string(*s));
+  }
+  json_object_object_add(o, "checkpoints", ck);
+  return o;
+}
+
+static int
+cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domain = argv[0];
+  vk_set_context("prune %s", domain);
+  if (vk_check_lookup_name("domain", domain) < 0)
+    return -1;
+  const char *counts[] = { "keep-last", "keep-hourly", "keep-daily", "keep-weekly",
+                          "keep-monthly", "keep-yearly" };
+  int *nums[] = { &po.last, &po.hourly, &po.daily, &po.weekly, &po.monthly, &po.yearly };
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+    if (cmd_option_given(counts[i]) && *nums[i] < 0) {
+      vk_error(VK_EXIT_USAGE, "--%s must be 0 or more, not %d", counts[i], *nums[i]);
+      return -1;
+    }
+  /* The policy file's retention and repository, unless the command line
+   * says otherwise: any --keep-* replaces the file's rules as a whole.
+   */
+  struct vk_config *cfg = NULL;
+  if (vk_config_load(NULL, &cfg) < 0)
+    return -1;
+  struct vk_policy pol;
+  vk_config_domain(cfg, domain, &pol);
+  struct vk_retention keep = { 0 };
+  bool given = po.last >= 0 || po.hourly >= 0 || po.daily >= 0 || po.weekly >= 0 ||
+               po.monthly >= 0 || po.yearly >= 0 || po.within;
+  if (given) {
+    keep.last = po.last > 0 ? po.last : 0;
+    keep.hourly = po.hourly > 0 ? po.hourly : 0;
+    keep.daily = po.daily > 0 ? po.daily : 0;
+    keep.weekly = po.weekly > 0 ? po.weekly : 0;
+    keep.monthly = po.monthly > 0 ? po.monthly : 0;
+    keep.yearly = po.yearly > 0 ? po.yearly : 0;
+    if (po.within && vk_duration_parse("--keep-within", po.within, &keep.within) < 0) {
+      vk_config_free(cfg);
+      return -1;
+    }
+  } else
+    keep = pol.retention;
+  CLEANUP_FREE char *repo = vk_xstrdup(po.repo ? po.repo :
+                                       pol.repo ? pol.repo : vk_default_repo(NULL));
+  vk_config_free(cfg);
+  if (!vk_retention_any(&keep)) {
+    vk_error(VK_EXIT_USAGE, "no retention rule: give --keep-last, --keep-daily, ... or set "
+             "them in the policy file");
+    return -1;
+  }
+  virConnectPtr conn = ctx_connect(ctx);
+  if (!conn)
+    return -1;
+  struct vk_prune_request req = {
+    .repo_dir = repo, .domain = domain, .policy = keep, .dry_run = po.dry_run, .conn = conn,
+  };
+  struct vk_prune_result res;
+  int rc = vk_prune(&req, &res);
+  if (res.points) {
+    if (vk_json)
+      vk_out_json(result_json(domain, &res, po.dry_run));
+    else
+      print_text(domain, &res, po.dry_run);
+  }
+  vk_prune_result_clear(&res);
+  return rc;
+}
+
+const struct cmd_entry cmd_prune_entry = {
+  .name = "prune",
+  .args = "DOMAIN",
+  .summary = "Apply retention: merge expired backups away, keep every kept one restorable",
+  .options = prune_options,
+  .flags = CMD_CONNECTS,
+  .min_args = 1, .max_args = 1,
+  .exec = cmd_prune,
+};
