@@ -23,6 +23,8 @@ backup --incremental k0 --name k1
 test "$(jq -r '.level, .since' "$out" | tr '\n' ' ')" = "incremental k0 "
 # Only the changed 1 MiB was copied (the bitmap was used).
 jq -e '.bytes >= 1048576 and .bytes < 4194304' "$out"
+# Nothing on stderr: no libvirt call that needs a running domain.
+if [ -s "$err" ]; then cat "$err"; fail "the offline incremental backup printed messages"; fi
 snap 1
 
 put vda 0x12 4M 1M
