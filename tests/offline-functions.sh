@@ -18,7 +18,8 @@
 #
 # Functions:
 #   put DISK PATTERN OFFSET LENGTH   guest write (domain started if shut
-#                                    off) and the same write into the model
+#                                    off) and the same write into the model;
+#                                    PATTERN a byte (0xab) or "zero"
 #   off                              stop the domain gracefully, wait
 #   snap N                           keep the models as point N
 #   restored_ok CHECKPOINT N         restore at CHECKPOINT and compare every
@@ -73,7 +74,11 @@ put ()
 {
     [ "$(lab_domain_state "$dom")" = running ] || lab_domain_start "$dom"
     lab_write "$dom" "$1" "$2" "$3" "$4"
-    qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
+    if [ "$2" = zero ]; then
+        qemu-io -f qcow2 -c "write -z $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
+    else
+        qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
+    fi
 }
 
 off ()
@@ -157,4 +162,26 @@ qsd_of ()
         fi
     done
     fail "process $1 runs no qemu-storage-daemon"
+}
+
+# rolled_back NAME NBACKUPS NFILES
+#
+# After a failed or interrupted offline backup that was to create
+# checkpoint NAME: no such checkpoint, no such bitmap in any disk, no
+# bitmap in-use, the repository holds NBACKUPS backups and NFILES image
+# files, and no qemu-storage-daemon holds the images.
+rolled_back ()
+{
+    local d
+    virsh -q checkpoint-list "$dom" --name > "$TMPD/checkpoints"
+    assert_no_grep "^$1\$" "$TMPD/checkpoints"
+    for d in "${disks[@]}"; do no_bitmap "$d" "$1"; done
+    in_use_none
+    test "$(nbackups)" = "$2" || fail "$(nbackups) backups, expected $2"
+    test "$(disk_files)" = "$3" || fail "$(disk_files) image files, expected $3"
+    for d in "${disks[@]}"; do
+        if fuser -s "$(lab_disk_path "$dom" "$d")"; then
+            fail "a process still holds disk $d"
+        fi
+    done
 }
