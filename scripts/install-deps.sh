@@ -13,3 +13,7 @@ apt-get install -y -qq --no-install-recommends \
     jq libxml2-utils util-linux procps \
     clang libclang-rt-14-dev valgrind \
     > /dev/null
+# The peer tool the benches compare with (bench/bench-backup.sh,
+# bench/bench-offline.sh); they skip it where the package is missing.
+apt-get install -y -qq --no-install-recommends virtnbdbackup > /dev/null ||
+    echo "install-deps: virtnbdbackup not installed: the benches will skip" >&2
