@@ -45,6 +45,13 @@ backup --auto --name k4
 test "$(jq -r '.level, .since' "$out" | tr '\n' ' ')" = "incremental k3 "
 snap 4
 
+# A dry run of an offline backup starts nothing and writes nothing.
+find "$R" -printf '%p %s\n' | sort > "$TMPD/before"
+expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --dry-run --name k9
+jq -r .backup_xml "$out" | grep -q 'offline: run by qemu-storage-daemon'
+find "$R" -printf '%p %s\n' | sort | diff "$TMPD/before" -
+no_bitmap vda k9
+
 test "$(checkpoints)" = "k0 k1 k2 k3 k4 "
 for k in k0 k1 k2 k3 k4; do
     for d in vda vdb; do bitmap_sound "$d" "$k"; done
