@@ -30,6 +30,7 @@ snap 1
 put vda 0x12 4M 1M
 put vda 0x13 0 512K
 put vdb 0x21 8M 3M
+put vda zero 2M 512K         # zeros over k1's data: k1's must not show through
 off
 backup --auto --name k2
 test "$(jq -r '.level, .since, .auto_reason' "$out" | tr '\n' ' ')" = "incremental k1 null "
