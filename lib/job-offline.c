@@ -636,7 +636,6 @@ add_bitmaps(struct offline *o, const struct vk_flow_cb *cb, char **why)
                         o->ck_name, err);
     return -1;
   }
-  vk_test_hook("offline-read-write");
   int r = 0;
   for (size_t i = 0; i < o->n && r == 0; i++) {
     if (!o->d[i].track)
@@ -656,6 +655,7 @@ add_bitmaps(struct offline *o, const struct vk_flow_cb *cb, char **why)
       r = -1;
     }
   }
+  vk_test_hook("offline-read-write");
   /* On failure, take back what was added before going read-only. */
   for (size_t i = 0; r < 0 && i < o->n; i++) {
     if (!o->d[i].added)

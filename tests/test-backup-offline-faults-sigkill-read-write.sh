@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SIGKILL of vckpt in the one window where its qemu-storage-daemon holds
-# the top images read-write (adding the new checkpoint's bitmap; held there
-# by the test hook): the daemon gets SIGTERM (PR_SET_PDEATHSIG) and closes
-# the images cleanly, so no bitmap stays in-use; the next run removes the
-# new checkpoint and its bitmap (the domain is shut off: qemu-img) and the
-# files, and then backs up correctly.
+# the top images read-write, just after it added the new checkpoint's
+# bitmap (held there by the test hook): the daemon gets SIGTERM
+# (PR_SET_PDEATHSIG) and closes the images cleanly, storing that bitmap, so
+# no bitmap stays in-use; the next run removes the new checkpoint and its
+# bitmap (the domain is shut off: qemu-img bitmap --remove) and the files,
+# and then backs up correctly.
 . "${srcdir:-.}/offline-functions.sh"
 set -e -x
 offline_setup
@@ -27,6 +28,7 @@ wait_for 30 "qemu-storage-daemon $qsd ending with vckpt" test ! -e "/proc/$qsd"
 in_use_none
 bitmap_sound vda k0
 bitmap_sound vdb k0
+bitmap_sound vda k1          # stored by the daemon's clean exit
 
 # The next run (a dry run writes nothing, so a real one) rolls it back.
 expect_exit 0 vckpt backup "$dom" --repo "$R" --incremental k0 --name k1b
