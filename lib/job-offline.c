@@ -859,6 +859,22 @@ holds(const char *pid, char *const *files)
   return found;
 }
 
+/* Whether process PID still runs (a zombie does not). */
+static bool
+running(pid_t pid)
+{
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return false;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')');
+  return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 /* A qemu-storage-daemon a killed run left (it dies with vckpt, but one
  * could have been stopped or be slow to go): found by its open files.
  */
@@ -886,9 +902,9 @@ offline_reclaim(const struct vk_job_spec *spec, char *const *files, const struct
                     "interrupted vckpt run left", (int)pid);
     kill(pid, SIGTERM);
     kill(pid, SIGCONT);
-    for (int i = 0; i < 300 && kill(pid, 0) == 0; i++)   /* up to 30 s */
+    for (int i = 0; i < 300 && running(pid); i++)   /* up to 30 s */
       usleep(100000);
-    if (kill(pid, 0) == 0)
+    if (running(pid))
       kill(pid, SIGKILL);
     found = 1;
   }
