@@ -5,6 +5,8 @@
  *   prepare   create the target files (the journal already lists them)
  *   start     start copying; the job's point in time; a checkpoint to
  *             create at that point (CHECKPOINT_XML) is created with it
+ *             (or, by a kind whose point in time lasts until the copy is
+ *             done, at the end of wait: the offline job)
  *   wait      see it to its end, reporting progress; on SIGINT/SIGTERM
  *             (vk_stop_signal) it calls abort and waits for the end
  *   abort     ask a started job to stop (callable at any time after start)
