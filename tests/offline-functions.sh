@@ -6,12 +6,13 @@
 #   #!/usr/bin/env bash
 #   . "${srcdir:-.}/offline-functions.sh"
 #   set -e -x
-#   offline_setup [--disk SIZE]... [--small-fs]
+#   offline_setup [--disk SIZE | --raw-disk SIZE]... [--small-fs]
 #
 # offline_setup starts a lab with the domain $dom ("off": by default vda
-# 64 MiB and vdb 32 MiB, qcow2), shut off, and an empty model image
-# $TMPD/model-vdX.qcow2 of each disk.  --small-fs mounts a 48 MiB tmpfs on
-# $TMPD/small first (before the lab, so QEMU sees the same one).  The
+# 64 MiB and vdb 32 MiB, qcow2; --raw-disk makes one raw), shut off, and an
+# empty model image $TMPD/model-vdX.qcow2 of each disk.  --small-fs mounts
+# a 48 MiB tmpfs on $TMPD/small first (before the lab, so QEMU sees the
+# same one).  The
 # repository is $R.  Guest data can only be written while the domain runs
 # (dirty bitmaps must see it): put starts the domain if needed, writes to
 # the guest and the model; off stops it gracefully.
@@ -50,6 +51,7 @@ offline_setup ()
     while [ $# -gt 0 ]; do
         case $1 in
             --disk) sizes+=("$2"); shift 2 ;;
+            --raw-disk) sizes+=("raw:$2"); shift 2 ;;
             --small-fs)
                 mkdir "$TMPD/small"
                 mount -t tmpfs -o size=48M tmpfs "$TMPD/small"
@@ -64,8 +66,11 @@ offline_setup ()
     for (( i = 0; i < ${#sizes[@]}; i++ )); do
         t=vd$(printf "\\x$(printf %x $((97 + i)))")
         disks+=("$t")
-        a+=(--disk "${sizes[$i]}")
-        qemu-img create -q -f qcow2 "$TMPD/model-$t.qcow2" "${sizes[$i]}"
+        case ${sizes[$i]} in
+            raw:*) a+=(--raw-disk "${sizes[$i]#raw:}") ;;
+            *) a+=(--disk "${sizes[$i]}") ;;
+        esac
+        qemu-img create -q -f qcow2 "$TMPD/model-$t.qcow2" "${sizes[$i]#raw:}"
     done
     lab_domain_define "$dom" "${a[@]}"
 }
