@@ -12,10 +12,9 @@
 # 64 MiB and vdb 32 MiB, qcow2; --raw-disk makes one raw), shut off, and an
 # empty model image $TMPD/model-vdX.qcow2 of each disk.  --small-fs mounts
 # a 48 MiB tmpfs on $TMPD/small first (before the lab, so QEMU sees the
-# same one).  The
-# repository is $R.  Guest data can only be written while the domain runs
-# (dirty bitmaps must see it): put starts the domain if needed, writes to
-# the guest and the model; off stops it gracefully.
+# same one).  The repository is $R.  Guest data can only be written while
+# the domain runs (dirty bitmaps must see it): put starts the domain if
+# needed, writes to the guest and the model; off stops it gracefully.
 #
 # Functions:
 #   put DISK PATTERN OFFSET LENGTH   guest write (domain started if shut
