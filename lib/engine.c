@@ -86,6 +86,24 @@ drop_checkpoint(virDomainPtr dom, const char *name, const char *identity, char *
     if (!ours)
       return DROP_NOT_OURS;
   }
+  /* A shut-off domain: libvirt 9.0 deletes only the metadata of its
+   * checkpoints.  The bitmaps go first, with qemu-img (which fails on QEMU's
+   * image lock if the domain started meanwhile: then libvirt deletes them).
+   */
+  if (!vk_domain_is_active(dom)) {
+    CLEANUP_FREE char *w = NULL;
+    int removed = vk_offline_remove_bitmaps(dom, name, &w);
+    if (removed >= 0 || !vk_domain_is_active(dom)) {
+      if (vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_METADATA_ONLY |
+                               VK_CKPT_DELETE_MISSING_OK, why) < 0)
+        return DROP_FAILED;
+      if (removed >= 0)
+        return DROP_DELETED;
+      vk_warn("only the metadata of checkpoint '%s' could be deleted (%s); its bitmap '%s' "
+              "stays in the disk images (validate reports it as bitmap-orphan)", name, w, name);
+      return DROP_METADATA_ONLY;
+    }
+  }
   CLEANUP_FREE char *ignored = NULL;
   int r = vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_MISSING_OK, &ignored);
   if (r == 0)
@@ -444,11 +462,12 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
 }
 
 /* Everything that happens while the repository is open and locked: plan,
- * journal, job, seal, commit or roll back.
+ * journal, job, seal, commit or roll back.  OFFLINE: the domain is shut
+ * off, the offline job runs instead of libvirt's push job.
  */
 static int
 backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
-              const struct vk_backup_request *req, struct vk_backup_outcome *out)
+              const struct vk_backup_request *req, bool offline, struct vk_backup_outcome *out)
 {
   const char *domname = virDomainGetName(dom);
   CLEANUP_STRV char **targets = NULL;
@@ -570,12 +589,16 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   xmlDocPtr cdoc = vk_ckpt_build(&spec);
   out->checkpoint_xml = vk_xml_format(cdoc);
   xmlFreeDoc(cdoc);
+  if (offline && req->quiesce)
+    vk_flow_message(req->cb, VK_MSG_INFO, "domain '%s' is shut off: its file systems are "
+                    "quiescent, --quiesce has nothing to freeze", domname);
   struct vk_job_spec js = {
     .conn = conn, .dom = dom, .incremental = out->since, .disks = jd, .n = nt,
-    .all = alltargets, .checkpoint_xml = out->checkpoint_xml, .quiesce = req->quiesce,
+    .all = alltargets, .checkpoint_xml = out->checkpoint_xml,
+    .quiesce = req->quiesce && !offline,
   };
   struct vk_job job;
-  vk_job_init(&job, &vk_job_push_ops, &js);
+  vk_job_init(&job, offline ? &vk_job_offline_ops : &vk_job_push_ops, &js);
   out->backup_xml = job.ops->describe(&job);
   out->checkpoint = vk_xstrdup(name);
   vk_flow_message(req->cb, VK_MSG_DEBUG, "backup XML:\n%s\ncheckpoint XML:\n%s", out->backup_xml,
@@ -602,11 +625,11 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
   req = &withcb;
 
   memset(out, 0, sizeof *out);
-  if (!vk_domain_is_active(dom)) {
-    vk_error(VK_EXIT_FAILURE, "domain '%s' is not running: libvirt backs up running domains "
-             "only (start it, paused if need be: virsh start --paused)", domname);
-    return -1;
-  }
+  /* A running domain: libvirt's push job; a shut-off one: the offline job.
+   * A domain that starts after this check makes the offline job fail
+   * cleanly (busy): it never copies an image a running QEMU writes.
+   */
+  bool offline = !vk_domain_is_active(dom);
   if (req->name && vk_check_name("checkpoint", req->name) < 0)
     return -1;
   char uuid[VIR_UUID_STRING_BUFLEN];
@@ -628,13 +651,13 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
     /* Read-only: no directory, no lock file, no journal is created. */
     CLEANUP_FREE char *dir = vk_xasprintf("%s/%s", req->repo_dir, domname);
     if (access(dir, F_OK) != 0 && errno == ENOENT)
-      r = backup_locked(conn, dom, NULL, req, out);
+      r = backup_locked(conn, dom, NULL, req, offline, out);
     else if (vk_repo_open(req->repo_dir, domname, false, false, &repo) == 0) {
-      r = backup_locked(conn, dom, repo, req, out);
+      r = backup_locked(conn, dom, repo, req, offline, out);
       vk_repo_close(repo);
     }
   } else if (vk_repo_open(req->repo_dir, domname, true, true, &repo) == 0) {
-    r = backup_locked(conn, dom, repo, req, out);
+    r = backup_locked(conn, dom, repo, req, offline, out);
     vk_repo_close(repo);
   }
   vk_host_unlock(lockfd);

@@ -358,4 +358,4 @@ const struct vk_job_ops vk_job_push_ops = {
   .reclaim = push_reclaim,
 };
 
-const struct vk_job_ops *const vk_job_kinds[] = { &vk_job_push_ops, NULL };
+const struct vk_job_ops *const vk_job_kinds[] = { &vk_job_push_ops, &vk_job_offline_ops, NULL };

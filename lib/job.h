@@ -5,14 +5,16 @@
  *   prepare   create the target files (the journal already lists them)
  *   start     start copying; the job's point in time; a checkpoint to
  *             create at that point (CHECKPOINT_XML) is created with it
+ *             (or, by a kind whose point in time lasts until the copy is
+ *             done, at the end of wait: the offline job)
  *   wait      see it to its end, reporting progress; on SIGINT/SIGTERM
  *             (vk_stop_signal) it calls abort and waits for the end
  *   abort     ask a started job to stop (callable at any time after start)
  *   close     release what the job holds (always called, once)
  *
  * The push job (job-push.c: libvirt's virDomainBackupBegin in push mode) is
- * the first kind; an offline job (qemu-storage-daemon on a shut-off
- * domain's images) is meant to be the second.  Nothing in the flow may
+ * the first kind; the offline job (job-offline.c: qemu-storage-daemon on a
+ * shut-off domain's images) is the second.  Nothing in the flow may
  * assume libvirt's push job: everything job-specific goes through here.
  */
 #ifndef VCKPT_JOB_H
@@ -99,6 +101,23 @@ struct vk_job {
  * REUSE_EXTERNAL targets created by prepare).
  */
 extern const struct vk_job_ops vk_job_push_ops;
+/* The offline job (job-offline.c): a shut-off domain's images copied by a
+ * qemu-storage-daemon vckpt drives over QMP (qmp.h).  Its point in time
+ * lasts from start to the end of wait (the images are locked read-only),
+ * so it creates CHECKPOINT_XML at the end of wait, once the copy is
+ * complete: libvirt REDEFINE, then the bitmaps.
+ */
+extern const struct vk_job_ops vk_job_offline_ops;
+/* Remove bitmap NAME from the top image of each qcow2 disk of the shut-off
+ * DOM that has it (qemu-img bitmap --remove, which takes QEMU's image lock:
+ * it fails if the domain started meanwhile).  The number removed, or -1
+ * with *WHY (nothing reported).
+ */
+int vk_offline_remove_bitmaps(virDomainPtr dom, const char *name, char **why);
+/* Tests only: when $VCKPT_TEST_HOOK is POINT, stop the process (SIGSTOP)
+ * until it is continued, so that a test acts at a known point.
+ */
+void vk_test_hook(const char *point);
 /* Every kind, NULL-terminated: recovery asks each to reclaim a leftover job. */
 extern const struct vk_job_ops *const vk_job_kinds[];
 

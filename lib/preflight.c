@@ -255,7 +255,9 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir,
   /* Estimated size: the checkpoint's changed bytes, or the allocation. */
   unsigned long long need = 0;
   struct vk_ckpt c = { 0 };
-  virDomainCheckpointPtr chk = since ? virDomainCheckpointLookupByName(dom, since, 0) : NULL;
+  /* libvirt knows the changed bytes of a running domain only. */
+  virDomainCheckpointPtr chk = since && vk_domain_is_active(dom)
+    ? virDomainCheckpointLookupByName(dom, since, 0) : NULL;
   bool sized = chk && vk_ckpt_get(chk, true, &c) == 0;
   if (chk)
     virDomainCheckpointFree(chk);

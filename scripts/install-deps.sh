@@ -18,3 +18,8 @@ apt-get install -y -qq --no-install-recommends \
 # The real guest of the tests (tests/lab-guest.sh) is built from Debian
 # packages that apt-get download fetches into the build tree: the kernel,
 # busybox-static and qemu-guest-agent are never installed on the host.
+
+# The peer tool the benches compare with (bench/bench-backup.sh,
+# bench/bench-offline.sh); they skip it where the package is missing.
+apt-get install -y -qq --no-install-recommends virtnbdbackup > /dev/null ||
+    echo "install-deps: virtnbdbackup not installed: the benches will skip" >&2
