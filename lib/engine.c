@@ -18,6 +18,7 @@
 #include "ckpt.h"
 #include "engine.h"
 #include "hostlock.h"
+#include "prune.h"
 #include "job.h"
 #include "meta.h"
 #include "preflight.h"
@@ -659,6 +660,14 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
   } else if (vk_repo_open(req->repo_dir, domname, true, true, &repo) == 0) {
     r = backup_locked(conn, dom, repo, req, offline, out);
     vk_repo_close(repo);
+    /* Checkpoints follow the repository (prune.h): the previous newest
+     * backup's checkpoint is not needed any more.  The backup is
+     * committed either way; a checkpoint libvirt refuses to delete is
+     * reported (status 1), recorded, and deleted by the next run.
+     */
+    if (r == 0 && !vk_stop_signal &&
+        vk_checkpoints_follow(conn, dom, req->repo_dir, false, req->cb) < 0)
+      r = -1;
   }
   vk_host_unlock(lockfd);
   if (r == 0 && vk_stop_signal && !req->dry_run)

@@ -18,6 +18,7 @@
 #include "checkpoint.h"
 #include "checksum.h"
 #include "journal.h"
+#include "job.h"
 #include "prune.h"
 #include "repo.h"
 #include "util.h"
@@ -663,10 +664,27 @@ follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *c
         (done && vk_strv_contains(done, name)) || !ours_in(&list, name, identity))
       continue;
     strv_add(&done, name);
-    if (!active) {
-      left++;
-      if (keep_record && next)
-        vk_manifest_add_retired(next, name, identity);
+    if (!active && !dry_run) {
+      /* libvirt deletes only the metadata of a shut-off domain's
+       * checkpoint: its bitmaps go first, as the offline rollback does
+       * (qemu-img takes QEMU's image lock, so a domain that started
+       * meanwhile makes it fail: the checkpoint is then left for later).
+       */
+      CLEANUP_FREE char *why = NULL;
+      if (vk_offline_remove_bitmaps(dom, name, &why) < 0 ||
+          vk_checkpoint_delete(dom, name, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY,
+                               &why) < 0) {
+        vk_flow_message(cb, VK_MSG_DEBUG, "checkpoint '%s' of shut-off domain '%s' left: %s",
+                        name, virDomainGetName(dom), why ? why : "unknown error");
+        left++;
+        if (keep_record && next)
+          vk_manifest_add_retired(next, name, identity);
+        continue;
+      }
+      vk_flow_message(cb, VK_MSG_DEBUG, "deleted checkpoint '%s' (shut off: bitmaps, then "
+                      "metadata)", name);
+      if (deleted)
+        strv_add(deleted, name);
       continue;
     }
     if (!dry_run) {
@@ -685,10 +703,10 @@ follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *c
       strv_add(deleted, name);
   }
   if (left)
-    vk_flow_message(cb, VK_MSG_WARNING, "domain '%s' is shut off and libvirt deletes "
-                    "checkpoints of running domains only: %zu checkpoint%s no backup needs "
-                    "%s left for the next prune while it runs", virDomainGetName(dom), left,
-                    left == 1 ? "" : "s", left == 1 ? "is" : "are");
+    vk_flow_message(cb, VK_MSG_WARNING, "domain '%s' is shut off and %zu checkpoint%s no "
+                    "backup needs could not be deleted (see --verbose): %s left for the next "
+                    "prune or backup", virDomainGetName(dom), left, left == 1 ? "" : "s",
+                    left == 1 ? "it is" : "they are");
   vk_ckpt_list_clear(&list);
   return rc;
 }

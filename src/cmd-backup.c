@@ -250,7 +250,7 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
 const struct cmd_entry cmd_backup_entry = {
   .name = "backup",
   .args = "DOMAIN|--all",
-  .summary = "Back up a running domain's disks into the repository (preflight first)",
+  .summary = "Back up a domain's disks, running or shut off, into the repository (preflight first)",
   .options = backup_options,
   .required_one = backup_modes,
   .flags = CMD_CONNECTS,

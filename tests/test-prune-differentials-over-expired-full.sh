@@ -2,8 +2,9 @@
 # A full backup with two differential backups on it; the full expires
 # (--keep-last 2): the older differential becomes the chain's full, the
 # newer one is rebased onto it (a sibling, not a descendant: the rebase
-# compares both views); both restore bit for bit, verify passes, and the
-# next differential stacks on the new full and restores.
+# compares both views); both restore bit for bit, verify passes; the new
+# full's checkpoint is gone (it was not the newest when the next backup was
+# made), so a differential is refused and --auto stacks on the newest.
 . "${srcdir:-.}/prune-functions.sh"
 pf_setup 16M
 pf_put 0x51 0 6M
@@ -24,7 +25,14 @@ pf_restore_ok 2
 expect_exit 0 pf_vckpt --json verify "$dom" --repo "$R"
 jq -e '.findings | length == 0' "$out" || fail "verify found problems after the prune"
 
+# Checkpoints follow the repository: backup 1's checkpoint went when backup
+# 2 was made, so the promoted full cannot serve a differential: refused,
+# nothing made; --auto stacks on the newest.
 pf_put 0x55 10M 1M
-pf_backup 3 --differential
-test "$(jq -r .since "$out")" = "$(jq -r '.backups[0].checkpoint' "$TMPD/list.json")"
+expect_exit 4 vckpt --json backup "$dom" --repo "$R" --differential
+assert_finding "$out" checkpoint-not-found severity=error
+test "$(vckpt --json list-backups "$dom" --repo "$R" | jq '.backups | length')" -eq 2
+pf_backup 3 --auto
+test "$(jq -r '.level, .since' "$out" | tr '\n' ' ')" = \
+     "incremental $(jq -r '.backups[1].checkpoint' "$TMPD/list.json") "
 pf_restore_ok 3
