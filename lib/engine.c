@@ -662,12 +662,11 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
     vk_repo_close(repo);
     /* Checkpoints follow the repository (prune.h): the previous newest
      * backup's checkpoint is not needed any more.  The backup is
-     * committed either way; a checkpoint libvirt refuses to delete is
-     * reported (status 1), recorded, and deleted by the next run.
+     * committed either way: a checkpoint that cannot be deleted is a
+     * warning, recorded, and deleted by the next backup or prune.
      */
-    if (r == 0 && !vk_stop_signal &&
-        vk_checkpoints_follow(conn, dom, req->repo_dir, false, req->cb) < 0)
-      r = -1;
+    if (r == 0 && !vk_stop_signal && !req->keep_checkpoints)
+      vk_checkpoints_follow(conn, dom, req->repo_dir, false, req->cb);
   }
   vk_host_unlock(lockfd);
   if (r == 0 && vk_stop_signal && !req->dry_run)

@@ -672,8 +672,8 @@ follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *c
        */
       CLEANUP_FREE char *why = NULL;
       if (vk_offline_remove_bitmaps(dom, name, &why) < 0 ||
-          vk_checkpoint_delete(dom, name, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY,
-                               &why) < 0) {
+          vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_METADATA_ONLY |
+                               VK_CKPT_DELETE_MISSING_OK, &why) < 0) {
         vk_flow_message(cb, VK_MSG_DEBUG, "checkpoint '%s' of shut-off domain '%s' left: %s",
                         name, virDomainGetName(dom), why ? why : "unknown error");
         left++;
@@ -689,9 +689,15 @@ follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *c
     }
     if (!dry_run) {
       CLEANUP_FREE char *why = NULL;
-      if (vk_checkpoint_delete(dom, name, 0, &why) < 0) {
-        vk_error(VK_EXIT_FAILURE, "cannot delete checkpoint '%s': %s", name,
-                 why ? why : "unknown error");
+      /* A checkpoint whose bitmap a killed QEMU broke cannot be merged
+       * away: libvirt refuses ("bitmap not found"), and the checkpoint
+       * is useless anyway, so its metadata goes (OR_METADATA).
+       */
+      if (vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_OR_METADATA | VK_CKPT_DELETE_MISSING_OK,
+                               &why) < 0) {
+        vk_flow_message(cb, VK_MSG_WARNING, "cannot delete checkpoint '%s': %s; it is recorded "
+                        "and deleted by the next backup or prune", name,
+                        why ? why : "unknown error");
         if (keep_record && next)
           vk_manifest_add_retired(next, name, identity);
         rc = -1;
@@ -880,8 +886,11 @@ vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
              vk_repo_set_retired(r, p.next.retired, p.next.nr_retired) < 0)
       rc = -1;
   }
-  if (follow_rc < 0)
+  if (follow_rc < 0 && rc == 0) {
+    vk_error(VK_EXIT_FAILURE, "checkpoints that no backup needs could not be deleted (see the "
+             "warnings above)");
     rc = -1;
+  }
   plan_clear(&p);
   vk_repo_close(r);
   if (dom)

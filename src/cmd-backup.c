@@ -16,7 +16,7 @@
 static struct {
   int full, differential, autom;
   char *incremental, *repo, *disks, *exclude, *name;
-  int quiesce, dry_run, no_validate;
+  int quiesce, dry_run, no_validate, keep_checkpoints;
   int all, jobs, include_shut_off;
 } opts = { .jobs = 1 };
 
@@ -44,6 +44,9 @@ static const struct poptOption backup_options[] = {
   { "no-validate", '\0', POPT_ARG_NONE, &opts.no_validate, 11,
     "skip the preflight validator and the free-space estimate (the previous "
     "backup's files are still checked)", NULL },
+  { "keep-checkpoints", '\0', POPT_ARG_NONE, &opts.keep_checkpoints, 20,
+    "leave the checkpoints earlier backups made (default: delete those no next backup "
+    "needs; prune does it later)", NULL },
   { "all", '\0', POPT_ARG_NONE, &opts.all, 12,
     "every running domain, each in its own process, with one summary", NULL },
   { "jobs", '\0', POPT_ARG_INT, &opts.jobs, 13,
@@ -153,6 +156,8 @@ backup_all(struct cmd_ctx *ctx, int argc)
     args[n++] = "--dry-run";
   if (opts.no_validate)
     args[n++] = "--no-validate";
+  if (opts.keep_checkpoints)
+    args[n++] = "--keep-checkpoints";
   args[n] = NULL;
   struct run_all ra = {
     .verb = "backup", .args = args, .jobs = opts.jobs, .noun = "backed up",
@@ -203,6 +208,7 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
           : opts.differential ? VK_MODE_DIFFERENTIAL : VK_MODE_AUTO,
     .since = opts.incremental, .disks = disks, .exclude = exclude, .name = opts.name,
     .quiesce = opts.quiesce, .dry_run = opts.dry_run, .no_validate = opts.no_validate,
+    .keep_checkpoints = opts.keep_checkpoints,
     .quiet = vk_quiet,
   };
   struct vk_backup_outcome o;
