@@ -227,7 +227,12 @@ plan_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_reques
     .mode = req->mode, .since = req->since, .latest = latest,
     .since_backup = repo && req->since ? vk_repo_find_by_checkpoint(repo, req->since) : NULL,
     .chain_full = latest ? vk_repo_chain_full(repo, latest->chain) : NULL,
+    .full_every_backups = req->full_every_backups, .full_every_days = req->full_every_days,
+    .now = (long long)time(NULL),
   };
+  const struct vk_manifest *m = repo ? vk_repo_manifest(repo) : NULL;
+  for (size_t i = 0; latest && m && i < m->nr_backups; i++)
+    f.chain_backups += strcmp(m->backups[i].chain, latest->chain) == 0;
   struct vk_report trial = { 0 };
   if (req->mode == VK_MODE_AUTO && latest) {
     /* The preflight of an incremental backup from the newest one. */

@@ -24,6 +24,10 @@ struct vk_backup_request {
   bool quiesce, dry_run, no_validate, quiet;
   bool keep_checkpoints;      /* no vk_checkpoints_follow after the backup */
   const struct vk_flow_cb *cb; /* progress and messages; NULL: printed as usual */
+  /* --auto's level schedule (policy file; 0: none): a new full chain every
+   * N backups, or when the chain's full backup is N days old.
+   */
+  int full_every_backups, full_every_days;
 };
 
 struct vk_backup_outcome {
