@@ -7,6 +7,7 @@
 #include "drill.h"
 #include "engine.h"
 #include "fleet.h"
+#include "instant.h"
 #include "repo.h"
 #include "restore.h"
 #include "runall.h"
@@ -311,7 +312,7 @@ const struct cmd_entry cmd_verify_entry = {
 
 static struct {
   char *at, *to, *disks, *define;
-  int latest, no_verify;
+  int latest, no_verify, instant, finish;
 } ro;
 
 static const struct poptOption restore_options[] = {
@@ -329,8 +330,86 @@ static const struct poptOption restore_options[] = {
     "define a new domain of this name on the restored images", "NAME" },
   { "no-verify", '\0', POPT_ARG_NONE, &ro.no_verify, 7,
     "skip checking the size and SHA-256 of every file read", NULL },
+  { "instant", '\0', POPT_ARG_NONE, &ro.instant, 8,
+    "with --define: run the new domain at once on overlays in --to over the backup", NULL },
+  { "finish", '\0', POPT_ARG_NONE, &ro.finish, 9,
+    "move the disks of instant domain DOMAIN onto standalone images in --to, running", NULL },
   POPT_TABLEEND
 };
+
+/* Print the disks and a summary line of a restore. */
+static void
+print_restored(const char *id, const char *what, const struct vk_restored *r, size_t n,
+               const char *line)
+{
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "backup", vk_json_string(id));
+    json_object_object_add(o, "defined", vk_json_string(ro.define));
+    json_object_object_add(o, "mode", json_object_new_string(what));
+    json_object_object_add(o, "verified", json_object_new_boolean(!ro.no_verify &&
+                                                                  !ro.instant && !ro.finish));
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+      json_object *d = json_object_new_object();
+      json_object_object_add(d, "target", vk_json_string(r[i].target));
+      json_object_object_add(d, "path", vk_json_string(r[i].path));
+      json_object_array_add(arr, d);
+    }
+    json_object_object_add(o, "disks", arr);
+    vk_out_json(o);
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    vk_printf("%s: %s\n", r[i].target, r[i].path);
+  if (!vk_quiet)
+    vk_printf("%s\n", line);
+}
+
+/* restore --instant and restore --finish. */
+static int
+restore_instant(struct cmd_ctx *ctx, const char *domain)
+{
+  if (ro.instant && ro.finish) {
+    vk_error(VK_EXIT_USAGE, "--instant and --finish cannot be used together");
+    return -1;
+  }
+  if (ro.disks || ro.no_verify || (ro.finish && (ro.at || ro.latest || ro.define))) {
+    vk_error(VK_EXIT_USAGE, ro.finish ? "--finish takes only --to (and --repo)"
+                                      : "--instant cannot take --disk or --no-verify");
+    return -1;
+  }
+  if (ro.instant && !ro.define) {
+    vk_error(VK_EXIT_USAGE, "--instant needs --define NAME: the new domain to run");
+    return -1;
+  }
+  virConnectPtr conn = ctx_connect(ctx);
+  if (!conn)
+    return -1;
+  struct vk_restored *r = NULL;
+  size_t n = 0;
+  CLEANUP_FREE char *id = NULL, *line = NULL;
+  if (ro.instant) {
+    struct vk_restore_request req = {
+      .repo_dir = vk_default_repo(opt_repo), .domain = domain, .at = ro.at, .to = ro.to,
+      .define = ro.define,
+    };
+    if (vk_instant_start(conn, &req, &id, &r, &n) < 0)
+      return -1;
+    line = vk_xasprintf("Domain %s runs from backup %s of %s; move it off the repository "
+                        "with: vckpt restore --finish %s --to DIR", ro.define, id, domain,
+                        ro.define);
+    print_restored(id, "instant", r, n, line);
+  } else {
+    if (vk_instant_finish(conn, vk_default_repo(opt_repo), domain, ro.to, &r, &n) < 0)
+      return -1;
+    line = vk_xasprintf("Domain %s runs on standalone images; it no longer needs the "
+                        "repository", domain);
+    print_restored(NULL, "finish", r, n, line);
+  }
+  vk_restored_free(r, n);
+  return 0;
+}
 static const char *const restore_exclusive[] = { "at", "latest", NULL };
 static const char *const restore_required[] = { "to", NULL };
 
@@ -340,6 +419,10 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
   const char *domain = argv[0];
   CLEANUP_STRV char **disks = NULL;
   vk_set_context("restore %s", domain);
+  if (ro.define && vk_check_name("domain", ro.define) < 0)
+    return -1;
+  if (ro.instant || ro.finish)
+    return restore_instant(ctx, domain);
   if ((ro.disks && vk_split_list("disk", ro.disks, &disks) < 0) ||
       (ro.at && vk_check_lookup_name("checkpoint", ro.at) < 0) ||
       (ro.define && vk_check_name("domain", ro.define) < 0))
@@ -356,27 +439,10 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
   CLEANUP_FREE char *id = NULL;
   if (vk_restore(conn, &req, &id, &r, &n) < 0)
     return -1;
-  if (vk_json) {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "backup", vk_json_string(id));
-    json_object_object_add(o, "defined", vk_json_string(ro.define));
-    json_object_object_add(o, "verified", json_object_new_boolean(!ro.no_verify));
-    json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < n; i++) {
-      json_object *d = json_object_new_object();
-      json_object_object_add(d, "target", vk_json_string(r[i].target));
-      json_object_object_add(d, "path", vk_json_string(r[i].path));
-      json_object_array_add(arr, d);
-    }
-    json_object_object_add(o, "disks", arr);
-    vk_out_json(o);
-  } else {
-    for (size_t i = 0; i < n; i++)
-      vk_printf("%s: %s\n", r[i].target, r[i].path);
-    if (!vk_quiet)
-      vk_printf("Restored backup %s of %s%s%s\n", id, domain,
-                ro.define ? " as new domain " : "", ro.define ? ro.define : "");
-  }
+  CLEANUP_FREE char *line = vk_xasprintf("Restored backup %s of %s%s%s", id, domain,
+                                         ro.define ? " as new domain " : "",
+                                         ro.define ? ro.define : "");
+  print_restored(id, "copy", r, n, line);
   vk_restored_free(r, n);
   return 0;
 }
