@@ -263,12 +263,9 @@ find_record(const char *repo_dir, const char *name, char **dir, json_object **en
   CLEANUP_STRV char **names = NULL;
   if (vk_fleet_repo_domains(repo_dir, &names) < 0)
     return -1;
-  for (size_t i = 0; names[i]; i++) {
-    struct vk_repo *repo = NULL;
-    if (vk_repo_open(repo_dir, names[i], false, false, &repo) < 0)
-      return -1;
-    CLEANUP_FREE char *d = vk_xstrdup(vk_repo_dir(repo));
-    vk_repo_close(repo);
+  CLEANUP_FREE char *absrepo = realpath(repo_dir, NULL);
+  for (size_t i = 0; absrepo && names[i]; i++) {
+    CLEANUP_FREE char *d = vk_xasprintf("%s/%s", absrepo, names[i]);
     CLEANUP_CLOSE int dfd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
       continue;
