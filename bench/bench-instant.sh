@@ -49,7 +49,7 @@ gone() {
     virsh -c "$LAB_URI" undefine "$1" >/dev/null
 }
 
-for i in $(seq $RUNS); do
+for i in $(seq "$RUNS"); do
     rm -rf "$TMPD/i" "$TMPD/f" "$TMPD/c"; mkdir "$TMPD/i" "$TMPD/f" "$TMPD/c"; sync
     t0=$(now)
     "$VCKPT" -q restore "$dom" --repo "$R" --instant --define bi --to "$TMPD/i" >/dev/null

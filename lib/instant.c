@@ -417,8 +417,9 @@ copy_and_pivot(virDomainPtr dom, const char *target, const char *dest)
 {
   CLEANUP_FREE char *xml = copy_dest_xml(dest);
   /* libvirt 9.0 refuses a copy job that would outlive a persistent domain
-   * ("domain is not transient"): the job is made transient, and the
-   * persistent definition is updated by us after the pivot.
+   * ("domain is not transient"): the job is made transient.  libvirt 9.0
+   * still updates the persistent definition at the pivot; the caller
+   * checks it (redefine_disk) in case a libvirt does not.
    */
   if (virDomainBlockCopy(dom, target, xml, NULL, 0, VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) < 0) {
     vk_virt_error("disk %s: cannot start the block copy onto %s", target, dest);

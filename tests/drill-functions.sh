@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers of the restore drill and instant recovery tests (tests/drill.am).
 # Sourced after functions.sh and lab-guest.sh.
 
