@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -581,6 +582,15 @@ drill_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   return 0;
 }
 
+/* SIGHUP (a dropped session) and SIGQUIT stop a drill as SIGINT and
+ * SIGTERM do (vk_stop_catch_begin).
+ */
+static void
+on_drill_signal(int sig)
+{
+  vk_stop_signal = sig;
+}
+
 int
 vk_drill(virConnectPtr conn, const struct vk_drill_request *req, struct vk_drill_record *out)
 {
@@ -596,9 +606,15 @@ vk_drill(virConnectPtr conn, const struct vk_drill_request *req, struct vk_drill
   out->backup = vk_xstrdup(b->id);
   struct drill_run run = { .pd = { .basefd = -1, .fd = -1 }, .console_fd = -1 };
   double t0 = 0;
+  struct sigaction sa = { .sa_handler = on_drill_signal }, old_hup, old_quit;
+  sigemptyset(&sa.sa_mask);
   vk_stop_catch_begin();
+  sigaction(SIGHUP, &sa, &old_hup);
+  sigaction(SIGQUIT, &sa, &old_quit);
   int rc = drill_run(conn, repo, b, req, &run, out, &t0);
   drill_cleanup(&run);
+  sigaction(SIGHUP, &old_hup, NULL);
+  sigaction(SIGQUIT, &old_quit, NULL);
   vk_stop_catch_end();
   /* A drill that started is recorded, booted or not; an interrupted one
    * or one that never started the domain is not.
