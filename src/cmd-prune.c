@@ -7,14 +7,16 @@
 
 #include "policy.h"
 #include "engine.h"
+#include "fleet.h"
 #include "prune.h"
+#include "runall.h"
 #include "vckpt.h"
 
 static struct {
   char *repo, *within;
   int last, hourly, daily, weekly, monthly, yearly;
-  int dry_run;
-} po = { .last = -1, .hourly = -1, .daily = -1, .weekly = -1, .monthly = -1, .yearly = -1 };
+  int dry_run, all, jobs;
+} po = { .jobs = 1, .last = -1, .hourly = -1, .daily = -1, .weekly = -1, .monthly = -1, .yearly = -1 };
 
 static const struct poptOption prune_options[] = {
   { "repo", '\0', POPT_ARG_STRING, &po.repo, 1,
@@ -34,6 +36,10 @@ static const struct poptOption prune_options[] = {
     "keep every backup made within DURATION (1y2m3w4d5h) before the newest", "DURATION" },
   { "dry-run", '\0', POPT_ARG_NONE, &po.dry_run, 9,
     "print the plan (what each rule keeps, what is merged into what), change nothing", NULL },
+  { "all", '\0', POPT_ARG_NONE, &po.all, 10,
+    "every domain that has backups in the repository, with one summary", NULL },
+  { "jobs", '\0', POPT_ARG_INT, &po.jobs, 11,
+    "with --all: prune N domains at once (default 1)", "N" },
   POPT_TABLEEND
 };
 
@@ -143,9 +149,99 @@ result_json(const char *domain, const struct vk_prune_result *res, bool dry_run)
   return o;
 }
 
+/* The columns of a domain's row in the summary of prune --all. */
+static char *
+all_columns(json_object *res, int status)
+{
+  json_object *pts = NULL, *by = NULL;
+  (void)status;
+  if (!res || !json_object_object_get_ex(res, "backups", &pts) ||
+      !json_object_is_type(pts, json_type_array))
+    return vk_xasprintf("%5s %7s %10s", "-", "-", "-");
+  size_t kept = 0, n = json_object_array_length(pts);
+  for (size_t i = 0; i < n; i++) {
+    json_object *k = NULL;
+    if (json_object_object_get_ex(json_object_array_get_idx(pts, i), "kept", &k) &&
+        json_object_get_boolean(k))
+      kept++;
+  }
+  char bytes[32] = "-";
+  if (json_object_object_get_ex(res, "bytes", &by))
+    vk_human_size(json_object_get_int64(by), bytes, sizeof bytes);
+  return vk_xasprintf("%5zu %7zu %10s", kept, n - kept, bytes);
+}
+
+/* prune --all: every domain directory of the repository (--repo, else the
+ * policy file's top-level one, else the default), each in its own vckpt
+ * process; each domain's retention comes from the command line or its
+ * section of the policy file.
+ */
+static int
+prune_all(struct cmd_ctx *ctx, int argc)
+{
+  vk_set_context("prune --all");
+  if (argc > 0) {
+    vk_error(VK_EXIT_USAGE, "a domain and --all cannot be used together");
+    return -1;
+  }
+  if (po.jobs < 1 || po.jobs > 64) {
+    vk_error(VK_EXIT_USAGE, "--jobs must be between 1 and 64");
+    return -1;
+  }
+  struct vk_config *cfg = NULL;
+  if (vk_config_load(cmd_policy_file(), &cfg) < 0)
+    return -1;
+  struct vk_policy pol;
+  vk_config_domain(cfg, "", &pol);
+  CLEANUP_FREE char *repo = vk_xstrdup(po.repo ? po.repo :
+                                       pol.repo ? pol.repo : vk_default_repo(NULL));
+  vk_config_free(cfg);
+  CLEANUP_STRV char **names = NULL;
+  if (vk_fleet_repo_domains(repo, &names) < 0)
+    return -1;
+  const char *keep_names[] = { "--keep-last", "--keep-hourly", "--keep-daily", "--keep-weekly",
+                               "--keep-monthly", "--keep-yearly" };
+  int nums[] = { po.last, po.hourly, po.daily, po.weekly, po.monthly, po.yearly };
+  char numbuf[6][16];
+  const char *args[24];
+  size_t n = 0;
+  args[n++] = "prune";
+  args[n++] = "--repo";
+  args[n++] = repo;
+  for (size_t i = 0; i < 6; i++)
+    if (nums[i] >= 0) {
+      snprintf(numbuf[i], sizeof numbuf[i], "%d", nums[i]);
+      args[n++] = keep_names[i];
+      args[n++] = numbuf[i];
+    }
+  if (po.within) {
+    args[n++] = "--keep-within";
+    args[n++] = po.within;
+  }
+  if (po.dry_run)
+    args[n++] = "--dry-run";
+  args[n] = NULL;
+  struct run_all ra = {
+    .verb = "prune", .args = args, .jobs = po.jobs, .noun = "pruned",
+    .header = " KEPT EXPIRED    WRITTEN", .columns = all_columns,
+  };
+  return run_all(ctx, names, &ra);
+}
+
 static int
 cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
 {
+  if (po.all)
+    return prune_all(ctx, argc);
+  if (argc == 0) {
+    CLEANUP_FREE char *usage = cmd_usage(ctx->entry);
+    vk_error(VK_EXIT_USAGE, "missing arguments; usage: %s", usage);
+    return -1;
+  }
+  if (cmd_option_given("jobs")) {
+    vk_error(VK_EXIT_USAGE, "--jobs goes with --all");
+    return -1;
+  }
   const char *domain = argv[0];
   vk_set_context("prune %s", domain);
   if (vk_check_lookup_name("domain", domain) < 0)
@@ -210,10 +306,10 @@ cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
 
 const struct cmd_entry cmd_prune_entry = {
   .name = "prune",
-  .args = "DOMAIN",
+  .args = "DOMAIN|--all",
   .summary = "Apply retention: merge expired backups away, keep every kept one restorable",
   .options = prune_options,
   .flags = CMD_CONNECTS,
-  .min_args = 1, .max_args = 1,
+  .min_args = 0, .max_args = 1,
   .exec = cmd_prune,
 };

@@ -33,6 +33,7 @@ dpkg -x "$deb" "$root"
 for f in usr/bin/vckpt usr/share/man/man1/vckpt.1.gz usr/share/vckpt/manifest.rng \
          usr/share/bash-completion/completions/vckpt \
          lib/systemd/system/vckpt-backup.service lib/systemd/system/vckpt-backup.timer \
+         lib/systemd/system/vckpt-prune.service lib/systemd/system/vckpt-prune.timer \
          etc/default/vckpt usr/share/doc/vckpt/examples/vckpt.cron; do
     test -s "$root/$f" || fail "the package lacks /$f"
 done
