@@ -20,6 +20,7 @@
 #include "qcow2.h"
 #include "repo.h"
 #include "restore.h"
+#include "state.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
@@ -62,12 +63,12 @@ define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *n
               const struct vk_restored *r, size_t n)
 {
   CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-  /* Nothing of the original's host state may be shared: its UEFI
-   * variables, pass-through LUNs and shared directories are left out.
+  /* Nothing of the original's host state may be shared: pass-through
+   * LUNs and shared directories are left out (the UEFI variables are a
+   * copy of the backup's: vk_state_restore_nvram).
    */
   CLEANUP_XPATHOBJ xmlXPathObjectPtr shared =
-    vk_xpath_nodes(ctx, NULL, "/domain/os/nvram | /domain/devices/disk[@device='lun']"
-                              " | /domain/devices/filesystem");
+    vk_xpath_nodes(ctx, NULL, "/domain/devices/disk[@device='lun'] | /domain/devices/filesystem");
   for (int i = 0; i < vk_xpath_count(shared); i++) {
     xmlNodePtr node = shared->nodesetval->nodeTab[i];
     shared->nodesetval->nodeTab[i] = NULL;
@@ -566,8 +567,14 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   }
   if (fsync(run->tofd) < 0)
     vk_warn("%s: fsync: %s", run->absdir, strerror(errno));
-  if (req->define && define_domain(conn, ddoc, dxml_path, req->define, out, *n) < 0)
+  if (req->define &&
+      (vk_state_restore_nvram(repo, b, ddoc, run->tofd, run->absdir, req->define,
+                              !req->no_verify) < 0 ||
+       define_domain(conn, ddoc, dxml_path, req->define, out, *n) < 0 ||
+       vk_state_restore_tpm(conn, repo, b, req->define, !req->no_verify) < 0)) {
+    vk_state_restore_undo(run->tofd);
     return -1;
+  }
   return 0;
 }
 
