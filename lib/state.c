@@ -399,14 +399,17 @@ write_tpm(const char *uuid, const char *buf, size_t len)
     vk_error(VK_EXIT_FAILURE, "%s: %s", dir, strerror(errno));
     return -1;
   }
-  /* A new UUID: a directory already there is someone else's state. */
-  if (mkdirat(dfd, uuid, 0700) < 0) {
+  /* A new UUID: a directory already there is someone else's state.  Mode
+   * 0711 as libvirt makes it: swtpm runs as its own user (qemu.conf's
+   * swtpm_user), to which libvirt gives tpm2/ and its files at start.
+   */
+  if (mkdirat(dfd, uuid, 0711) < 0) {
     vk_error(VK_EXIT_FAILURE, "cannot create %s: %s", udir, strerror(errno));
     return -1;
   }
   CLEANUP_CLOSE int ufd = openat(dfd, uuid, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (ufd < 0 || make_dir(ufd, "tpm2", tdir) < 0) {
-    if (ufd < 0)
+  if (ufd < 0 || fchmod(ufd, 0711) < 0 || make_dir(ufd, "tpm2", tdir) < 0) {
+    if (!vk_error_reported())
       vk_error(VK_EXIT_FAILURE, "%s: %s", udir, strerror(errno));
     return -1;
   }
