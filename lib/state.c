@@ -112,15 +112,18 @@ read_consistent(const char *path, const char *what, char **buf, size_t *len)
   for (int t = 0; t < STATE_TRIES; t++) {
     CLEANUP_FREE char *a = NULL, *b = NULL;
     size_t la = 0, lb = 0;
-    struct stat s1, s2, s3;
+    struct stat s1 = { 0 }, s2 = { 0 }, s3;
     int e = read_once(AT_FDCWD, path, &a, &la, &s1);
+    struct stat *es = &s1;
     vk_test_hook("state-read");    /* tests change the file here */
-    if (!e)
+    if (!e) {
       e = read_once(AT_FDCWD, path, &b, &lb, &s2);
+      es = &s2;
+    }
     if (e) {
       CLEANUP_FREE char *p = vk_printable(path);
       vk_error(e == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s %s: %s", what, p,
-               e == EFBIG ? "larger than 64 MiB" : vk_open_error(e, &s1));
+               e == EFBIG ? "larger than 64 MiB" : vk_open_error(e, es));
       return -1;
     }
     if (stat(path, &s3) == 0 && same_stat(&s1, &s2) && same_stat(&s2, &s3) &&
