@@ -22,6 +22,7 @@
 #include "job.h"
 #include "meta.h"
 #include "preflight.h"
+#include "state.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
@@ -460,7 +461,9 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
   /* The last libvirt call comes before hashing, which can take minutes. */
   vk_meta_record(dom, name, targets);
   vk_flow_message(req->cb, VK_MSG_DEBUG, "hashing and committing the backup files");
-  if (vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 || vk_repo_commit(repo, b) < 0) {
+  /* Host state besides the disks (UEFI variables, TPM): state.h. */
+  if (vk_state_store(repo, b, dom, dxml) < 0 ||
+      vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 || vk_repo_commit(repo, b) < 0) {
     roll_back_after_error(dom, repo, b);
     return -1;
   }

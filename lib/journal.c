@@ -13,6 +13,7 @@
 
 #include "fileio.h"
 #include "journal.h"
+#include "state.h"
 #include "util.h"
 #include "xml.h"
 
@@ -50,6 +51,7 @@ vk_journal_for_backup(struct vk_journal *j, const struct vk_backup *b)
     vk_journal_add_step(j, VK_STEP_CREATE, VK_STEP_FILE, b->disks[i].file);
   vk_journal_add_step(j, VK_STEP_CREATE, VK_STEP_FILE, b->domain_xml);
   vk_journal_add_step(j, VK_STEP_CREATE, VK_STEP_FILE, b->checkpoint_xml);
+  vk_state_journal_steps(j, b, VK_STEP_CREATE);
 }
 
 void

@@ -43,6 +43,10 @@ vk_backup_clear(struct vk_backup *b)
     free(b->disks[i].sha256);
   }
   free(b->disks);
+  free(b->nvram.file);
+  free(b->nvram.sha256);
+  free(b->tpm.file);
+  free(b->tpm.sha256);
   memset(b, 0, sizeof *b);
 }
 
@@ -85,6 +89,10 @@ vk_backup_copy(struct vk_backup *dst, const struct vk_backup *src)
     dst->disks[i].backing = xstrdup_null(src->disks[i].backing);
     dst->disks[i].sha256 = xstrdup_null(src->disks[i].sha256);
   }
+  dst->nvram.file = xstrdup_null(src->nvram.file);
+  dst->nvram.sha256 = xstrdup_null(src->nvram.sha256);
+  dst->tpm.file = xstrdup_null(src->tpm.file);
+  dst->tpm.sha256 = xstrdup_null(src->tpm.sha256);
 }
 
 const char *
@@ -263,6 +271,21 @@ vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool commit
       }
     }
   }
+  /* Host state besides the disks: only when the domain had some. */
+  if (committed && (b->nvram.file || b->tpm.file)) {
+    xmlNodePtr st = xmlNewChild(n, NULL, (const xmlChar *)"state", NULL);
+    const struct vk_state_file *sf[] = { &b->nvram, &b->tpm };
+    static const char *const names[] = { "nvram", "tpm" };
+    for (size_t i = 0; i < 2; i++) {
+      if (!sf[i]->file)
+        continue;
+      xmlNodePtr fn = xmlNewChild(st, NULL, (const xmlChar *)names[i], NULL);
+      vk_xml_add_text(fn, "file", sf[i]->file);
+      snprintf(num, sizeof num, "%llu", (unsigned long long)sf[i]->size);
+      vk_xml_add_text(fn, "size", num);
+      vk_xml_add_text(fn, "sha256", sf[i]->sha256 ? sf[i]->sha256 : "");
+    }
+  }
 }
 
 xmlDocPtr
@@ -311,7 +334,9 @@ vk_manifest_has_file(const struct vk_manifest *m, const char *relative)
 {
   for (size_t i = 0; i < m->nr_backups; i++) {
     const struct vk_backup *b = &m->backups[i];
-    if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0)
+    if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0 ||
+        (b->nvram.file && strcmp(b->nvram.file, relative) == 0) ||
+        (b->tpm.file && strcmp(b->tpm.file, relative) == 0))
       return true;
     for (size_t j = 0; j < b->nr_disks; j++)
       if (strcmp(b->disks[j].file, relative) == 0)
@@ -327,6 +352,12 @@ vk_manifest_has_chain(const struct vk_manifest *m, const char *chain)
     if (strcmp(m->backups[i].chain, chain) == 0)
       return true;
   return false;
+}
+
+char *
+vk_backup_state_name(const char *chain, const char *id, bool tpm)
+{
+  return vk_xasprintf("%s/%s.%s", chain, id, tpm ? "tpm2-00.permall" : "nvram.fd");
 }
 
 /* The file names of backup ID in CHAIN. */
@@ -392,6 +423,15 @@ vk_manifest_check_backup(const char *path, const struct vk_manifest *m, size_t u
     vk_error(VK_EXIT_FAILURE, "%s: backup %s: XML file names must be '%s' and '%s'",
              path, b->id, dx, cx);
     return -1;
+  }
+  const struct vk_state_file *sf[] = { &b->nvram, &b->tpm };
+  for (size_t i = 0; i < 2; i++) {
+    CLEANUP_FREE char *want = vk_backup_state_name(b->chain, b->id, i == 1);
+    if (sf[i]->file && strcmp(sf[i]->file, want) != 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: its %s file must be '%s'", path, b->id,
+               i ? "TPM state" : "NVRAM", want);
+      return -1;
+    }
   }
   const struct vk_backup *p = NULL;
   if (b->level != VK_LEVEL_FULL) {
@@ -473,6 +513,18 @@ vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *pa
     d->virtual_size = vs ? strtoull(vs, NULL, 10) : 0;
     d->bytes = bytes ? strtoull(bytes, NULL, 10) : 0;
     d->file_size = size ? strtoull(size, NULL, 10) : 0;
+  }
+  struct vk_state_file *sf[] = { &b->nvram, &b->tpm };
+  static const char *const sn[] = { "state/nvram", "state/tpm" };
+  for (size_t i = 0; i < 2; i++) {
+    CLEANUP_XPATHOBJ xmlXPathObjectPtr sx = vk_xpath_nodes(ctx, node, sn[i]);
+    if (vk_xpath_count(sx) != 1)
+      continue;
+    xmlNodePtr sxn = sx->nodesetval->nodeTab[0];
+    sf[i]->file = vk_xpath_string(ctx, sxn, "file");
+    sf[i]->sha256 = vk_xpath_string(ctx, sxn, "sha256");
+    CLEANUP_FREE char *size = vk_xpath_string(ctx, sxn, "size");
+    sf[i]->size = size ? strtoull(size, NULL, 10) : 0;
   }
   if (!b->chain || !b->checkpoint || !b->domain_xml || !b->checkpoint_xml ||
       (b->level != VK_LEVEL_FULL && (!b->since || !b->parent))) {

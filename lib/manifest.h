@@ -37,6 +37,15 @@ struct vk_backup_disk {
                             manifests written before vckpt recorded it */
 };
 
+/* A file of host state a backup keeps besides its disks (lib/state.h):
+ * FILE is NULL when the domain had none.
+ */
+struct vk_state_file {
+  char *file;            /* relative: "CHAIN/ID.nvram.fd", "CHAIN/ID.tpm2-00.permall" */
+  uint64_t size;
+  char *sha256;
+};
+
 /* One backup: a full backup starts a chain, the others stack on PARENT. */
 struct vk_backup {
   char *id, *chain;
@@ -52,6 +61,7 @@ struct vk_backup {
                             caller may set it before vk_repo_commit */
   char *identity;        /* description of CHECKPOINT as created, or NULL
                             (backups made before vckpt recorded it) */
+  struct vk_state_file nvram, tpm;   /* UEFI variables, swtpm state (state.h) */
 };
 
 /* A checkpoint vckpt created whose backup is gone but which could not be
@@ -89,6 +99,11 @@ void vk_backup_copy(struct vk_backup *dst, const struct vk_backup *src);
 const struct vk_backup_disk *vk_backup_find_disk(const struct vk_backup *b, const char *target);
 /* The name of the disk file of TARGET of backup ID in CHAIN: "CHAIN/ID.TARGET.qcow2". */
 char *vk_backup_disk_file(const char *chain, const char *id, const char *target);
+
+/* The name of a state file of backup ID in CHAIN: "CHAIN/ID.nvram.fd"
+ * (TPM false) or "CHAIN/ID.tpm2-00.permall" (TPM true).
+ */
+char *vk_backup_state_name(const char *chain, const char *id, bool tpm);
 
 /* The largest revision of a disk file (vk_backup_disk_file_at). */
 #define VK_MAX_REV 9999

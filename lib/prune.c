@@ -23,6 +23,7 @@
 #include "job.h"
 #include "prune.h"
 #include "repo.h"
+#include "state.h"
 #include "util.h"
 #include "virt.h"
 
@@ -573,6 +574,7 @@ plan_journal(const struct plan *p, struct vk_journal *j)
       vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->disks[d].file);
     vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->domain_xml);
     vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->checkpoint_xml);
+    vk_state_journal_steps(j, b, VK_STEP_REMOVE);
   }
   for (size_t i = 0; i < p->n; i++) {
     const struct vk_backup *b = &m->backups[i];

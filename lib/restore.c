@@ -20,6 +20,7 @@
 #include "qcow2.h"
 #include "repo.h"
 #include "restore.h"
+#include "state.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
@@ -92,12 +93,20 @@ vk_domain_rewrite(xmlDocPtr doc, const char *path, const struct vk_domain_rewrit
   }
   if (rw->console)
     drop_nodes(ctx, "/domain/devices/serial | /domain/devices/console");
-  /* Nothing of the original's host state may be shared: its UEFI
-   * variables, pass-through LUNs and shared directories are left out.
+  /* Nothing of the original's host state may be shared: pass-through
+   * LUNs and shared directories are left out, and the UEFI variables
+   * too unless they are the backup's restored copy (restore --define:
+   * vk_state_restore_nvram) -- a drill or an instant domain never writes
+   * into the original's variables file.
    */
+  if (!rw->own_nvram) {
+    CLEANUP_XPATHOBJ xmlXPathObjectPtr nv = vk_xpath_nodes(ctx, NULL, "/domain/os/nvram");
+    if (vk_xpath_count(nv) > 0 && !rw->quiet)
+      vk_warn("domain '%s': <nvram> of the original domain is left out of the new one", name);
+    drop_nodes(ctx, "/domain/os/nvram");
+  }
   CLEANUP_XPATHOBJ xmlXPathObjectPtr shared =
-    vk_xpath_nodes(ctx, NULL, "/domain/os/nvram | /domain/devices/disk[@device='lun']"
-                              " | /domain/devices/filesystem");
+    vk_xpath_nodes(ctx, NULL, "/domain/devices/disk[@device='lun'] | /domain/devices/filesystem");
   for (int i = 0; i < vk_xpath_count(shared); i++) {
     xmlNodePtr node = shared->nodesetval->nodeTab[i];
     shared->nodesetval->nodeTab[i] = NULL;
@@ -206,7 +215,8 @@ static int
 define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *name,
               const struct vk_restored *r, size_t n)
 {
-  struct vk_domain_rewrite rw = { .name = name, .disks = r, .n = n };
+  /* vk_state_restore_nvram ran first: <nvram> is the copy, or gone. */
+  struct vk_domain_rewrite rw = { .name = name, .disks = r, .n = n, .own_nvram = true };
   CLEANUP_FREE char *out = vk_domain_rewrite(doc, path, &rw);
   if (!out)
     return -1;
@@ -615,8 +625,14 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   }
   if (fsync(run->tofd) < 0)
     vk_warn("%s: fsync: %s", run->absdir, strerror(errno));
-  if (req->define && define_domain(conn, ddoc, dxml_path, req->define, out, *n) < 0)
+  if (req->define &&
+      (vk_state_restore_nvram(repo, b, ddoc, run->tofd, run->absdir, req->define,
+                              !req->no_verify) < 0 ||
+       define_domain(conn, ddoc, dxml_path, req->define, out, *n) < 0 ||
+       vk_state_restore_tpm(conn, repo, b, req->define, !req->no_verify) < 0)) {
+    vk_state_restore_undo(run->tofd);
     return -1;
+  }
   return 0;
 }
 

@@ -55,6 +55,8 @@ struct vk_domain_rewrite {
   bool isolated;                    /* no <interface>, graphics, audio, host devices */
   const char *console;              /* if set: the only serial port, logged to this file */
   bool quiet;                       /* no warnings about what is left out */
+  bool own_nvram;                   /* <nvram> already names the new domain's own copy
+                                       (vk_state_restore_nvram); else it is dropped */
 };
 /* Rewrite DOC (read from PATH) for a new domain that shares nothing with
  * the original: new name, no UUID, id or MAC addresses, no NVRAM, LUN or

@@ -19,6 +19,7 @@
 #include "qcow2.h"
 #include "repo.h"
 #include "restore.h"
+#include "state.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
@@ -227,6 +228,7 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
     (*backups)++;
     for (size_t j = 0; j < b->nr_disks && !vk_stop_signal; j++, (*files)++)
       verify_disk(repo, b, &b->disks[j], rep);
+    vk_state_verify(repo, b, rep, files);
     const char *meta[] = { b->domain_xml, b->checkpoint_xml };
     for (size_t k = 0; k < 2; k++) {
       CLEANUP_FREE char *p = vk_repo_path(repo, meta[k]);

@@ -14,6 +14,7 @@ apt-get install -y -qq --no-install-recommends \
     clang libclang-rt-14-dev valgrind \
     systemd bash-completion debhelper dh-autoreconf dpkg-dev socat \
     e2fsprogs cpio gzip binutils \
+    ovmf swtpm swtpm-tools \
     > /dev/null
 # The real guest of the tests (tests/lab-guest.sh) is built from Debian
 # packages that apt-get download fetches into the build tree: the kernel,
