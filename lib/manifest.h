@@ -37,6 +37,11 @@ struct vk_backup_disk {
                             manifests written before vckpt recorded it */
 };
 
+/* Whether a backup's file systems were frozen (quiesce.h) at its point in
+ * time: not recorded (older vckpt), no, yes.
+ */
+enum vk_quiesced { VK_QUIESCED_UNKNOWN, VK_QUIESCED_NO, VK_QUIESCED_YES };
+
 /* One backup: a full backup starts a chain, the others stack on PARENT. */
 struct vk_backup {
   char *id, *chain;
@@ -52,6 +57,7 @@ struct vk_backup {
                             caller may set it before vk_repo_commit */
   char *identity;        /* description of CHECKPOINT as created, or NULL
                             (backups made before vckpt recorded it) */
+  enum vk_quiesced quiesced;   /* attribute quiesced="yes|no", optional */
 };
 
 /* A checkpoint vckpt created whose backup is gone but which could not be
