@@ -1,9 +1,11 @@
 /* vckpt - quiesce: a guarded freeze of the guest's file systems (quiesce.h).
  *
- * The guard is a forked child of vckpt (no shell, no exec): it opens its
- * own libvirt connection (the parent's is never used across fork) when it
- * starts, to prove it can, and again when it has to thaw.  The protocol on
- * the socket pair, one byte each:
+ * The guard is this program re-executed (/proc/self/exe, posix_spawn, no
+ * shell) as the hidden command "quiesce-guard URI UUID", in its own process
+ * group, with its end of a socket pair as descriptor 3: a fresh process
+ * with its own libvirt connection (libvirt's client state is not safe to
+ * use in a forked copy), opened when it starts, to prove it can, and again
+ * when it has to thaw.  The protocol on the socket pair, one byte each:
  *   guard -> parent  'R' ready (it reached libvirt and found the domain),
  *                    'E' it cannot (the parent does not freeze then);
  *   parent -> guard  'T' thawed: the guard answers 'K' and exits, thawing
@@ -17,8 +19,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +33,8 @@
 #include <unistd.h>
 
 #include "quiesce.h"
+
+extern char **environ;
 #include "util.h"
 #include "virt.h"
 
@@ -110,7 +116,7 @@ write_byte(int fd, char c)
     ;
 }
 
-/* ---- the guard (child) ---- */
+/* ---- the guard (its own process) ---- */
 
 static volatile sig_atomic_t guard_signal;
 
@@ -135,34 +141,35 @@ guard_domain(const char *uri, const char *uuid, virConnectPtr *conn)
   return d;
 }
 
-static void __attribute__((noreturn))
-guard_main(int fd, const char *uri, const char *uuid, const char *domname, const char *marker)
+int
+vk_quiesce_guard(const char *uri, const char *uuid)
 {
-  /* Its own process group: the terminal's Ctrl-C goes to vckpt, which
-   * thaws; SIGTERM or SIGHUP sent to the guard itself make it thaw.
+  const int fd = 3;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+    vk_error(VK_EXIT_USAGE, "quiesce-guard is started by backup --quiesce only");
+    return -1;
+  }
+  /* The terminal's Ctrl-C goes to vckpt, which thaws; SIGTERM or SIGHUP
+   * sent to the guard itself make it thaw.
    */
-  setpgid(0, 0);
   struct sigaction sa = { .sa_handler = guard_on_signal };
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
   signal(SIGINT, SIG_IGN);
   signal(SIGPIPE, SIG_IGN);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  /* Only the socket: no lock of the parent's stays held by the guard. */
-  long max = sysconf(_SC_OPEN_MAX);
-  for (int i = 3; i < (max > 0 && max < 65536 ? max : 1024); i++)
-    if (i != fd)
-      close(i);
+  CLEANUP_FREE char *marker = vk_xasprintf("%s/%s.frozen", marker_dir(), uuid);
 
   virConnectPtr conn = NULL;
   virDomainPtr d = guard_domain(uri, uuid, &conn);
   if (!d) {
     write_byte(fd, 'E');
-    _exit(1);
+    vk_error(VK_EXIT_FAILURE, "quiesce guard: cannot reach domain %s: %s", uuid,
+             vk_virt_last_message());
+    return -1;
   }
+  CLEANUP_FREE char *domname = vk_xstrdup(virDomainGetName(d));
   virDomainFree(d);
   virConnectClose(conn);
   write_byte(fd, 'R');
@@ -181,8 +188,6 @@ guard_main(int fd, const char *uri, const char *uuid, const char *domname, const
     }
     struct pollfd p = { .fd = fd, .events = POLLIN };
     int n = poll(&p, 1, left);
-    if (n < 0 && errno == EINTR)
-      continue;
     if (n <= 0)
       continue;
     unsigned char c;
@@ -191,13 +196,13 @@ guard_main(int fd, const char *uri, const char *uuid, const char *domname, const
       continue;
     if (r == 1 && c == 'T') {
       write_byte(fd, 'K');
-      _exit(0);
+      return 0;
     }
     if (r <= 0)
       why = "vckpt ended while the guest was frozen";
   }
-  int rc = 1;
-  for (int attempt = 0; attempt < 3 && rc; attempt++) {
+  int rc = -1;
+  for (int attempt = 0; attempt < 3 && rc < 0; attempt++) {
     d = guard_domain(uri, uuid, &conn);
     if (d && virDomainFSThaw(d, NULL, 0, 0) >= 0)
       rc = 0;
@@ -205,21 +210,61 @@ guard_main(int fd, const char *uri, const char *uuid, const char *domname, const
       virDomainFree(d);
     if (conn)
       virConnectClose(conn);
-    if (rc)
+    if (rc < 0)
       sleep(1);
   }
   if (rc == 0) {
     unlink(marker);
-    fprintf(stderr, "vckpt: %s: the guard thawed the file systems of domain '%s'\n", why,
-            domname);
+    vk_warn("%s: the guard thawed the file systems of domain '%s'", why, domname);
   } else
-    fprintf(stderr, "vckpt: %s: the guard could not thaw the file systems of domain '%s'; "
-            "the next backup of the domain thaws them (marker %s)\n", why, domname, marker);
+    vk_error(VK_EXIT_FAILURE, "%s: the guard could not thaw the file systems of domain '%s' "
+             "(%s); the next backup of the domain thaws them (marker %s)", why, domname,
+             vk_virt_last_message(), marker);
   write_byte(fd, 'X');
-  _exit(rc);
+  return rc;
 }
 
 /* ---- the parent ---- */
+
+/* Start "PROGRAM quiesce-guard URI UUID" with FD as its descriptor 3, in
+ * its own process group, stdin and stdout /dev/null, no signal blocked,
+ * the stop signals at their defaults.  0 with *PID, or an errno.
+ */
+static int
+spawn_guard(const char *uri, const char *uuid, int fd, pid_t *pid)
+{
+  /* The program itself, by path: /proc/self/exe (under valgrind, the
+   * program valgrind runs, not valgrind).
+   */
+  char program[PATH_MAX];
+  ssize_t l = readlink("/proc/self/exe", program, sizeof program - 1);
+  if (l <= 0)
+    return errno ? errno : ENOENT;
+  program[l] = '\0';
+  char *argv[] = { program, (char *)"quiesce-guard", (char *)uri, (char *)uuid, NULL };
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fd, 3);
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  sigset_t none, def;
+  sigemptyset(&none);
+  sigemptyset(&def);
+  sigaddset(&def, SIGINT);
+  sigaddset(&def, SIGTERM);
+  sigaddset(&def, SIGPIPE);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &def);
+  posix_spawnattr_setpgroup(&at, 0);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                           POSIX_SPAWN_SETPGROUP);
+  int e = posix_spawn(pid, program, &fa, &at, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  return e;
+}
 
 static int
 write_marker(const char *path, const char *domname)
@@ -306,22 +351,16 @@ vk_quiesce_freeze(virConnectPtr conn, virDomainPtr dom, struct vk_quiesce **qp, 
     q_free(q);
     return -1;
   }
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid < 0) {
-    *why = vk_xasprintf("cannot start the thaw guard: fork: %s", strerror(errno));
+  pid_t pid = -1;
+  int e = spawn_guard(uri, uuid, sv[1], &pid);
+  close(sv[1]);
+  if (e != 0) {
+    *why = vk_xasprintf("cannot start the thaw guard: %s", strerror(e));
     close(sv[0]);
-    close(sv[1]);
     unlink(q->marker);
     q_free(q);
     return -1;
   }
-  if (pid == 0) {
-    close(sv[0]);
-    guard_main(sv[1], uri, uuid, domname, q->marker);
-  }
-  close(sv[1]);
   q->guard = pid;
   q->fd = sv[0];
   int c = read_byte(q->fd, 30000);

@@ -3,7 +3,8 @@
  *
  * A freeze is guarded three ways:
  *   - the caller thaws (vk_quiesce_thaw) on every path, signals included;
- *   - a guard process, forked before the freeze, holds one end of a socket
+ *   - a guard process (this program re-executed as the hidden command
+ *     "quiesce-guard"), started before the freeze, holds one end of a socket
  *     pair: when the socket closes before the caller said "thawed" (vckpt
  *     was killed, SIGKILL included) the guard thaws at once; it also thaws
  *     after a timeout (VK_QUIESCE_TIMEOUT seconds, $VCKPT_QUIESCE_TIMEOUT)
@@ -41,5 +42,10 @@ int vk_quiesce_thaw(struct vk_quiesce *q, char **why);
  * through CB.  0, or -1 after reporting (the thaw failed: the marker stays).
  */
 int vk_quiesce_recover(virDomainPtr dom, const struct vk_flow_cb *cb);
+/* The guard itself (the hidden command "quiesce-guard URI UUID"): its
+ * socket is descriptor 3.  0 when vckpt thawed, or it thawed on its own;
+ * -1 after reporting.
+ */
+int vk_quiesce_guard(const char *uri, const char *uuid);
 
 #endif

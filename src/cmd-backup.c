@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "fleet.h"
 #include "log.h"
+#include "quiesce.h"
 #include "runall.h"
 #include "vckpt.h"
 #include "virt.h"
@@ -285,4 +286,28 @@ const struct cmd_entry cmd_backup_entry = {
   .flags = CMD_CONNECTS,
   .min_args = 0, .max_args = 1,
   .exec = cmd_backup,
+};
+
+/* The thaw guard of backup --quiesce (quiesce.h): started by vckpt itself,
+ * never by hand.
+ */
+static int
+cmd_quiesce_guard(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  vk_set_context("quiesce-guard");
+  return vk_quiesce_guard(argv[0], argv[1]);
+}
+
+static const struct poptOption quiesce_guard_options[] = {
+  POPT_TABLEEND
+};
+
+const struct cmd_entry cmd_quiesce_guard_entry = {
+  .name = "quiesce-guard",
+  .args = "URI UUID",
+  .summary = "Internal: thaw a guest if backup --quiesce ends while it is frozen",
+  .options = quiesce_guard_options,
+  .flags = CMD_HIDDEN,
+  .min_args = 2, .max_args = 2,
+  .exec = cmd_quiesce_guard,
 };
