@@ -415,10 +415,14 @@ vk_quiesce_recover(virDomainPtr dom, const struct vk_flow_cb *cb)
   const char *domname = virDomainGetName(dom);
   if (vk_domain_is_active(dom)) {
     if (virDomainFSThaw(dom, NULL, 0, 0) < 0) {
-      vk_error(VK_EXIT_FAILURE, "an interrupted vckpt run may have left the file systems of "
-               "domain '%s' frozen (marker %s), and they cannot be thawed: %s", domname,
-               marker, vk_virt_last_message());
-      return -1;
+      /* The backup itself is not at risk (a frozen guest is consistent):
+       * say it loudly, keep the marker for the next run, go on.
+       */
+      vk_flow_message(cb, VK_MSG_WARNING, "an interrupted vckpt run may have left the file "
+                      "systems of domain '%s' frozen (marker %s), and they cannot be thawed: "
+                      "%s; check the guest (virsh domfsthaw), then remove the marker", domname,
+                      marker, vk_virt_last_message());
+      return 0;
     }
     vk_flow_message(cb, VK_MSG_WARNING, "thawed the file systems of domain '%s': an "
                     "interrupted vckpt run may have left them frozen (marker %s)", domname,

@@ -39,7 +39,9 @@ int vk_quiesce_freeze(virConnectPtr conn, virDomainPtr dom, struct vk_quiesce **
 int vk_quiesce_thaw(struct vk_quiesce *q, char **why);
 /* Under the host lock of DOM: if a killed run's marker says a freeze may
  * be left, thaw (a running domain) and remove the marker, saying so
- * through CB.  0, or -1 after reporting (the thaw failed: the marker stays).
+ * through CB.  A thaw that fails is a warning (the marker stays for the
+ * next run): a frozen guest's backup is still consistent.  0, or -1 after
+ * reporting.
  */
 int vk_quiesce_recover(virDomainPtr dom, const struct vk_flow_cb *cb);
 /* The guard itself (the hidden command "quiesce-guard URI UUID"): its
