@@ -164,8 +164,8 @@ backup_all(struct cmd_ctx *ctx, int argc)
 }
 
 /* --quiesce takes an optional "=try".  popt also takes a separate word
- * after it as its value ("--quiesce DOMAIN"): anything but "try" or "yes"
- * is then the positional argument it swallowed, put back into ARGV.
+ * after it as its value ("--quiesce DOMAIN"): anything but "try" is then
+ * the positional argument it swallowed, put back into ARGV.
  * OPTS.QUIESCE: 0 off, 1 on, 2 try.
  */
 static const char *quiesce_argv[2];
@@ -176,7 +176,7 @@ quiesce_option(int *argc, const char ***argv)
     return;
   const char *v = opts.quiesce_arg;
   opts.quiesce = v && strcmp(v, "try") == 0 ? 2 : 1;
-  if (!v || strcmp(v, "try") == 0 || strcmp(v, "yes") == 0)
+  if (!v || strcmp(v, "try") == 0)
     return;
   if (*argc == 0) {
     quiesce_argv[0] = v;
@@ -232,8 +232,8 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
     .mode = opts.full ? VK_MODE_FULL : opts.incremental ? VK_MODE_INCREMENTAL
           : opts.differential ? VK_MODE_DIFFERENTIAL : VK_MODE_AUTO,
     .since = opts.incremental, .disks = disks, .exclude = exclude, .name = opts.name,
-    .quiesce = opts.quiesce > 0, .quiesce_try = opts.quiesce > 1, .dry_run = opts.dry_run, .no_validate = opts.no_validate,
-    .quiet = vk_quiet,
+    .quiesce = opts.quiesce > 0, .quiesce_try = opts.quiesce > 1, .dry_run = opts.dry_run,
+    .no_validate = opts.no_validate, .quiet = vk_quiet,
   };
   struct vk_backup_outcome o;
   int r = vk_backup(conn, dom, &req, &o);
