@@ -228,7 +228,12 @@ plan_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_reques
     .mode = req->mode, .since = req->since, .latest = latest,
     .since_backup = repo && req->since ? vk_repo_find_by_checkpoint(repo, req->since) : NULL,
     .chain_full = latest ? vk_repo_chain_full(repo, latest->chain) : NULL,
+    .full_every_backups = req->full_every_backups, .full_every_days = req->full_every_days,
+    .now = (long long)time(NULL),
   };
+  const struct vk_manifest *m = repo ? vk_repo_manifest(repo) : NULL;
+  for (size_t i = 0; latest && m && i < m->nr_backups; i++)
+    f.chain_backups += strcmp(m->backups[i].chain, latest->chain) == 0;
   struct vk_report trial = { 0 };
   if (req->mode == VK_MODE_AUTO && latest) {
     /* The preflight of an incremental backup from the newest one. */
@@ -673,12 +678,11 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
     vk_repo_close(repo);
     /* Checkpoints follow the repository (prune.h): the previous newest
      * backup's checkpoint is not needed any more.  The backup is
-     * committed either way; a checkpoint libvirt refuses to delete is
-     * reported (status 1), recorded, and deleted by the next run.
+     * committed either way: a checkpoint that cannot be deleted is a
+     * warning, recorded, and deleted by the next backup or prune.
      */
-    if (r == 0 && !vk_stop_signal &&
-        vk_checkpoints_follow(conn, dom, req->repo_dir, false, req->cb) < 0)
-      r = -1;
+    if (r == 0 && !vk_stop_signal && !req->keep_checkpoints)
+      vk_checkpoints_follow(conn, dom, req->repo_dir, false, req->cb);
   }
   vk_host_unlock(lockfd);
   if (r == 0 && vk_stop_signal && !req->dry_run)

@@ -23,7 +23,12 @@ struct vk_backup_request {
   const char *name;           /* --name, or NULL: generated */
   bool quiesce, dry_run, no_validate, quiet;
   bool quiesce_try;           /* with quiesce: without a guest agent, warn and go on */
+  bool keep_checkpoints;      /* no vk_checkpoints_follow after the backup */
   const struct vk_flow_cb *cb; /* progress and messages; NULL: printed as usual */
+  /* --auto's level schedule (policy file; 0: none): a new full chain every
+   * N backups, or when the chain's full backup is N days old.
+   */
+  int full_every_backups, full_every_days;
 };
 
 struct vk_backup_outcome {

@@ -71,6 +71,22 @@ vk_plan_level(const struct vk_plan_facts *f, struct vk_plan *p)
       p->auto_reason = vk_xstrdup("the repository has no backup of this domain yet");
       return;
     }
+    if (f->full_every_backups > 0 && f->chain_backups >= (size_t)f->full_every_backups) {
+      p->level = VK_LEVEL_FULL;
+      p->auto_reason = vk_xasprintf("the policy asks for a new full chain every %d backup%s, "
+                                    "and the chain has %zu", f->full_every_backups,
+                                    f->full_every_backups == 1 ? "" : "s", f->chain_backups);
+      return;
+    }
+    if (f->full_every_days > 0 && f->chain_full &&
+        f->now - f->chain_full->start >= (long long)f->full_every_days * 86400) {
+      p->level = VK_LEVEL_FULL;
+      p->auto_reason = vk_xasprintf("the policy asks for a new full chain every %d day%s, and "
+                                    "the chain's full backup is %lld days old",
+                                    f->full_every_days, f->full_every_days == 1 ? "" : "s",
+                                    (f->now - f->chain_full->start) / 86400);
+      return;
+    }
     if (f->trial && f->trial->errors == 0) {
       /* The trial was this very backup's preflight: it is not run again. */
       p->level = VK_LEVEL_INCREMENTAL;

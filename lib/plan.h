@@ -38,6 +38,13 @@ struct vk_plan_facts {
    * checks).  vk_plan_level takes its findings when it chooses it.
    */
   struct vk_report *trial;
+  /* --auto's level schedule (the policy file): a new full chain once
+   * LATEST's chain holds FULL_EVERY_BACKUPS backups, or its full backup is
+   * FULL_EVERY_DAYS days old at NOW (0: no such rule).
+   */
+  int full_every_backups, full_every_days;
+  size_t chain_backups;                 /* backups in LATEST's chain */
+  long long now;                        /* unix time */
 };
 
 /* What the way each disk is copied depends on (non-full levels). */

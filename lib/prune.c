@@ -12,11 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <libvirt/virterror.h>
 
 #include "backup.h"
 #include "checkpoint.h"
 #include "checksum.h"
+#include "instant.h"
 #include "journal.h"
 #include "job.h"
 #include "prune.h"
@@ -245,6 +247,43 @@ plan_disk(struct plan *p, const struct vk_repo *r, size_t i, size_t di)
   return 0;
 }
 
+/* Keep every backup a domain runs from (restore --instant records it in
+ * instant.json until restore --finish) and each backup it stacks on: its
+ * overlays name those files, which must stay as they are.  -1 if the
+ * record exists but cannot be read (reported): nothing is pruned then.
+ */
+static int
+keep_instant(const struct vk_repo *r, const struct vk_manifest *m, unsigned *reasons)
+{
+  CLEANUP_FREE char *text = NULL;
+  CLEANUP_FREE char *path = vk_repo_path(r, VK_INSTANT_FILE);
+  int dfd = vk_repo_dirfd(r);
+  struct stat st;
+  if (fstatat(dfd, VK_INSTANT_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+    return 0;
+  if (vk_read_file_at(dfd, VK_INSTANT_FILE, path, 1 << 20, VK_READ_NOFOLLOW, &text) < 0)
+    return -1;
+  json_object *j = json_tokener_parse(text);
+  json_object *doms = NULL;
+  if (!j || !json_object_object_get_ex(j, "domains", &doms) ||
+      !json_object_is_type(doms, json_type_array)) {
+    vk_error(VK_EXIT_FAILURE, "%s: not a record of instant domains: nothing is pruned", path);
+    json_object_put(j);
+    return -1;
+  }
+  for (size_t i = 0; i < json_object_array_length(doms); i++) {
+    json_object *b = NULL;
+    json_object *d = json_object_array_get_idx(doms, i);
+    if (!json_object_object_get_ex(d, "backup", &b) || !json_object_is_type(b, json_type_string))
+      continue;
+    for (int k = index_of(m, json_object_get_string(b)); k >= 0;
+         k = index_of(m, m->backups[k].parent))
+      reasons[k] |= VK_KEEP_INSTANT;
+  }
+  json_object_put(j);
+  return 0;
+}
+
 /* Decide everything: who is kept, new parents, files to rewrite, and the
  * manifest afterwards.
  */
@@ -268,6 +307,8 @@ plan_make(struct plan *p, const struct vk_repo *r, const struct vk_retention *po
   }
   vk_retention_select(pol, times, p->n, p->reasons);
   free(times);
+  if (keep_instant(r, m, p->reasons) < 0)
+    return -1;
 
   p->next.domain = vk_xstrdup(m->domain);
   p->next.uuid = m->uuid ? vk_xstrdup(m->uuid) : NULL;
@@ -672,8 +713,8 @@ follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *c
        */
       CLEANUP_FREE char *why = NULL;
       if (vk_offline_remove_bitmaps(dom, name, &why) < 0 ||
-          vk_checkpoint_delete(dom, name, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY,
-                               &why) < 0) {
+          vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_METADATA_ONLY |
+                               VK_CKPT_DELETE_MISSING_OK, &why) < 0) {
         vk_flow_message(cb, VK_MSG_DEBUG, "checkpoint '%s' of shut-off domain '%s' left: %s",
                         name, virDomainGetName(dom), why ? why : "unknown error");
         left++;
@@ -689,9 +730,15 @@ follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *c
     }
     if (!dry_run) {
       CLEANUP_FREE char *why = NULL;
-      if (vk_checkpoint_delete(dom, name, 0, &why) < 0) {
-        vk_error(VK_EXIT_FAILURE, "cannot delete checkpoint '%s': %s", name,
-                 why ? why : "unknown error");
+      /* A checkpoint whose bitmap a killed QEMU broke cannot be merged
+       * away: libvirt refuses ("bitmap not found"), and the checkpoint
+       * is useless anyway, so its metadata goes (OR_METADATA).
+       */
+      if (vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_OR_METADATA | VK_CKPT_DELETE_MISSING_OK,
+                               &why) < 0) {
+        vk_flow_message(cb, VK_MSG_WARNING, "cannot delete checkpoint '%s': %s; it is recorded "
+                        "and deleted by the next backup or prune", name,
+                        why ? why : "unknown error");
         if (keep_record && next)
           vk_manifest_add_retired(next, name, identity);
         rc = -1;
@@ -880,8 +927,11 @@ vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
              vk_repo_set_retired(r, p.next.retired, p.next.nr_retired) < 0)
       rc = -1;
   }
-  if (follow_rc < 0)
+  if (follow_rc < 0 && rc == 0) {
+    vk_error(VK_EXIT_FAILURE, "checkpoints that no backup needs could not be deleted (see the "
+             "warnings above)");
     rc = -1;
+  }
   plan_clear(&p);
   vk_repo_close(r);
   if (dom)

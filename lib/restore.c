@@ -49,6 +49,12 @@ prepare_define(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup 
     vk_error(VK_EXIT_FAILURE, "a domain named '%s' already exists: nothing was restored", name);
     return NULL;
   }
+  return vk_backup_domain_doc(repo, b);
+}
+
+xmlDocPtr
+vk_backup_domain_doc(const struct vk_repo *repo, const struct vk_backup *b)
+{
   CLEANUP_FREE char *path = vk_repo_path(repo, b->domain_xml);
   CLEANUP_FREE char *xml = NULL;
   if (vk_read_file_flags(path, 64 << 20, VK_READ_NOFOLLOW | VK_READ_NONEMPTY, &xml) < 0)
@@ -56,12 +62,36 @@ prepare_define(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup 
   return vk_xml_parse(xml, path);
 }
 
-/* Define a new domain from the backed-up XML DOC on the restored images. */
-static int
-define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *name,
-              const struct vk_restored *r, size_t n)
+/* Remove every node of XPath EXPR (relative to the document). */
+static void
+drop_nodes(xmlXPathContextPtr ctx, const char *expr)
 {
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr drop = vk_xpath_nodes(ctx, NULL, expr);
+  for (int i = 0; i < vk_xpath_count(drop); i++) {
+    xmlNodePtr node = drop->nodesetval->nodeTab[i];
+    drop->nodesetval->nodeTab[i] = NULL;
+    xmlUnlinkNode(node);
+    xmlFreeNode(node);
+  }
+}
+
+char *
+vk_domain_rewrite(xmlDocPtr doc, const char *path, const struct vk_domain_rewrite *rw)
+{
+  const char *name = rw->name;
+  const struct vk_restored *r = rw->disks;
+  size_t n = rw->n;
   CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  if (rw->isolated) {
+    /* A drill touches nothing outside: no network at all, no display,
+     * and its serial console goes to a file of its own (below).
+     */
+    drop_nodes(ctx, "/domain/devices/interface | /domain/devices/graphics"
+                    " | /domain/devices/audio | /domain/devices/redirdev"
+                    " | /domain/devices/hostdev | /domain/devices/smartcard");
+  }
+  if (rw->console)
+    drop_nodes(ctx, "/domain/devices/serial | /domain/devices/console");
   /* Nothing of the original's host state may be shared: its UEFI
    * variables, pass-through LUNs and shared directories are left out.
    */
@@ -71,9 +101,10 @@ define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *n
   for (int i = 0; i < vk_xpath_count(shared); i++) {
     xmlNodePtr node = shared->nodesetval->nodeTab[i];
     shared->nodesetval->nodeTab[i] = NULL;
-    vk_warn("domain '%s': <%s%s> of the original domain is left out of the new one",
-            name, (const char *)node->name,
-            xmlStrcmp(node->name, (const xmlChar *)"disk") == 0 ? " device='lun'" : "");
+    if (!rw->quiet)
+      vk_warn("domain '%s': <%s%s> of the original domain is left out of the new one",
+              name, (const char *)node->name,
+              xmlStrcmp(node->name, (const xmlChar *)"disk") == 0 ? " device='lun'" : "");
     xmlUnlinkNode(node);
     xmlFreeNode(node);
   }
@@ -107,7 +138,7 @@ define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *n
     }
     if (!agent)
       xmlSetProp(node, (const xmlChar *)"type", (const xmlChar *)"pty");
-    if (src) {
+    if (src && !rw->quiet) {
       CLEANUP_FREE char *p = vk_printable(src);
       vk_warn("domain '%s': <%s type='%s'> of the original uses %s: the new one gets %s", name,
               (const char *)node->name, type ? type : "?", p,
@@ -115,19 +146,12 @@ define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *n
     }
   }
   /* New name, no UUID (libvirt makes one), no MAC addresses, no id. */
-  CLEANUP_XPATHOBJ xmlXPathObjectPtr drop =
-    vk_xpath_nodes(ctx, NULL, "/domain/uuid | /domain/devices/interface/mac | /domain/@id"
-                              " | /domain/devices/disk/backingStore");
-  for (int i = 0; i < vk_xpath_count(drop); i++) {
-    xmlNodePtr node = drop->nodesetval->nodeTab[i];
-    drop->nodesetval->nodeTab[i] = NULL;
-    xmlUnlinkNode(node);
-    xmlFreeNode(node);
-  }
+  drop_nodes(ctx, "/domain/uuid | /domain/devices/interface/mac | /domain/@id"
+                  " | /domain/devices/disk/backingStore");
   CLEANUP_XPATHOBJ xmlXPathObjectPtr nm = vk_xpath_nodes(ctx, NULL, "/domain/name");
   if (vk_xpath_count(nm) != 1) {
     vk_error(VK_EXIT_FAILURE, "%s: no <name> in the domain XML", path);
-    return -1;
+    return NULL;
   }
   xmlNodeSetContent(nm->nodesetval->nodeTab[0], NULL);
   xmlNodeAddContent(nm->nodesetval->nodeTab[0], (const xmlChar *)name);
@@ -160,7 +184,32 @@ define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *n
         xmlSetProp(c, (const xmlChar *)"type", (const xmlChar *)"qcow2");
     }
   }
-  CLEANUP_FREE char *out = vk_xml_format(doc);
+  if (rw->console) {
+    CLEANUP_XPATHOBJ xmlXPathObjectPtr dev = vk_xpath_nodes(ctx, NULL, "/domain/devices");
+    if (vk_xpath_count(dev) != 1) {
+      vk_error(VK_EXIT_FAILURE, "%s: no <devices> in the domain XML", path);
+      return NULL;
+    }
+    xmlNodePtr serial = xmlNewChild(dev->nodesetval->nodeTab[0], NULL,
+                                    (const xmlChar *)"serial", NULL);
+    xmlSetProp(serial, (const xmlChar *)"type", (const xmlChar *)"file");
+    xmlNodePtr src = xmlNewChild(serial, NULL, (const xmlChar *)"source", NULL);
+    xmlSetProp(src, (const xmlChar *)"path", (const xmlChar *)rw->console);
+    xmlNodePtr tgt = xmlNewChild(serial, NULL, (const xmlChar *)"target", NULL);
+    xmlSetProp(tgt, (const xmlChar *)"port", (const xmlChar *)"0");
+  }
+  return vk_xml_format(doc);
+}
+
+/* Define a new domain from the backed-up XML DOC on the restored images. */
+static int
+define_domain(virConnectPtr conn, xmlDocPtr doc, const char *path, const char *name,
+              const struct vk_restored *r, size_t n)
+{
+  struct vk_domain_rewrite rw = { .name = name, .disks = r, .n = n };
+  CLEANUP_FREE char *out = vk_domain_rewrite(doc, path, &rw);
+  if (!out)
+    return -1;
   virDomainPtr dom = virDomainDefineXML(conn, out);
   if (!dom) {
     vk_virt_error("cannot define domain '%s'", name);

@@ -5,7 +5,12 @@
 #include <stdbool.h>
 #include <libvirt/libvirt.h>
 
+#include <libxml/tree.h>
+
 #include "validate.h"
+
+struct vk_repo;
+struct vk_backup;
 
 struct vk_restore_request {
   const char *repo_dir, *domain;
@@ -36,6 +41,28 @@ struct vk_restored {
 int vk_restore(virConnectPtr conn, const struct vk_restore_request *req,
                char **backup_id, struct vk_restored **out, size_t *n);
 void vk_restored_free(struct vk_restored *r, size_t n);
+
+/* The domain XML saved with backup B, parsed (a regular file, no symbolic
+ * link), or NULL (reported).
+ */
+xmlDocPtr vk_backup_domain_doc(const struct vk_repo *repo, const struct vk_backup *b);
+
+/* How vk_domain_rewrite turns a backed-up domain XML into a new domain. */
+struct vk_domain_rewrite {
+  const char *name;                 /* the new domain's name */
+  const struct vk_restored *disks;  /* each disk's new image; other disks are dropped */
+  size_t n;
+  bool isolated;                    /* no <interface>, graphics, audio, host devices */
+  const char *console;              /* if set: the only serial port, logged to this file */
+  bool quiet;                       /* no warnings about what is left out */
+};
+/* Rewrite DOC (read from PATH) for a new domain that shares nothing with
+ * the original: new name, no UUID, id or MAC addresses, no NVRAM, LUN or
+ * shared directory, no character device on a host path (a pty instead;
+ * the guest agent channel gets a socket libvirt names), every disk on its
+ * new image.  Returns the XML, or NULL (reported).
+ */
+char *vk_domain_rewrite(xmlDocPtr doc, const char *path, const struct vk_domain_rewrite *rw);
 
 /* Check every backup of DOMAIN, reading only (the repository lock taken
  * shared; a read-only repository works): each file a regular, readable

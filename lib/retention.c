@@ -166,7 +166,7 @@ char *
 vk_retention_reasons(unsigned reasons)
 {
   static const char *const names[] = {
-    "newest", "last", "hourly", "daily", "weekly", "monthly", "yearly", "within",
+    "newest", "last", "hourly", "daily", "weekly", "monthly", "yearly", "within", "instant",
   };
   char *s = vk_xstrdup("");
   for (size_t b = 0; b < sizeof names / sizeof names[0]; b++)

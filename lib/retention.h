@@ -32,6 +32,7 @@ enum {
   VK_KEEP_MONTHLY = 1 << 5,
   VK_KEEP_YEARLY = 1 << 6,
   VK_KEEP_WITHIN = 1 << 7,
+  VK_KEEP_INSTANT = 1 << 8,   /* a domain runs from it (restore --instant): prune.c */
 };
 
 /* A duration of calendar units, as --keep-within takes it. */

@@ -14,6 +14,8 @@
 
 #include "backup.h"
 #include "checksum.h"
+#include "drill.h"
+#include "instant.h"
 #include "qcow2.h"
 #include "repo.h"
 #include "restore.h"
@@ -141,7 +143,8 @@ verify_unknown(struct vk_repo *repo, struct vk_report *rep)
   while ((e = readdir(d)) != NULL) {
     const char *n = e->d_name;
     if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strcmp(n, "lock") == 0 ||
-        strcmp(n, "manifest.xml") == 0 || strcmp(n, "pending.xml") == 0)
+        strcmp(n, "manifest.xml") == 0 || strcmp(n, "pending.xml") == 0 ||
+        strcmp(n, VK_DRILLS_FILE) == 0 || strcmp(n, VK_INSTANT_FILE) == 0)
       continue;
     struct stat st;
     CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, n);

@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "fleet.h"
 #include "log.h"
+#include "policy.h"
 #include "quiesce.h"
 #include "runall.h"
 #include "vckpt.h"
@@ -17,7 +18,7 @@
 static struct {
   int full, differential, autom;
   char *incremental, *repo, *disks, *exclude, *name, *quiesce_arg;
-  int quiesce, dry_run, no_validate;
+  int quiesce, dry_run, no_validate, keep_checkpoints;
   int all, jobs, include_shut_off;
 } opts = { .jobs = 1 };
 
@@ -46,6 +47,9 @@ static const struct poptOption backup_options[] = {
   { "no-validate", '\0', POPT_ARG_NONE, &opts.no_validate, 11,
     "skip the preflight validator and the free-space estimate (the previous "
     "backup's files are still checked)", NULL },
+  { "keep-checkpoints", '\0', POPT_ARG_NONE, &opts.keep_checkpoints, 20,
+    "leave the checkpoints earlier backups made (default: delete those no next backup "
+    "needs; prune does it later)", NULL },
   { "all", '\0', POPT_ARG_NONE, &opts.all, 12,
     "every running domain, each in its own process, with one summary", NULL },
   { "jobs", '\0', POPT_ARG_INT, &opts.jobs, 13,
@@ -109,6 +113,13 @@ all_columns(json_object *res, int status)
   return vk_xasprintf("%-12s %10s", level, bytes);
 }
 
+static void
+free_config(struct vk_config **cfg)
+{
+  vk_config_free(*cfg);
+}
+#define CLEANUP_CONFIG __attribute__((cleanup(free_config)))
+
 /* backup --all: every running domain (--include-shut-off: every one), each
  * in its own vckpt process, --jobs at once.
  */
@@ -133,6 +144,13 @@ backup_all(struct cmd_ctx *ctx, int argc)
     vk_error(VK_EXIT_USAGE, "--repo is empty");
     return -1;
   }
+  /* The policy file: --jobs when not given (each child reads the rest). */
+  CLEANUP_CONFIG struct vk_config *cfg = NULL;
+  if (vk_config_load(cmd_policy_file(), &cfg) < 0)
+    return -1;
+  struct vk_policy pol;
+  vk_config_domain(cfg, "", &pol);
+  int jobs = !cmd_option_given("jobs") && pol.jobs > 0 ? pol.jobs : opts.jobs;
   virConnectPtr conn = ctx_connect(ctx);
   if (!conn)
     return -1;
@@ -143,8 +161,10 @@ backup_all(struct cmd_ctx *ctx, int argc)
   size_t n = 0;
   args[n++] = "backup";
   args[n++] = opts.full ? "--full" : opts.differential ? "--differential" : "--auto";
-  args[n++] = "--repo";
-  args[n++] = vk_default_repo(opts.repo);
+  if (opts.repo) {            /* else each domain's from the policy, or the default */
+    args[n++] = "--repo";
+    args[n++] = opts.repo;
+  }
   if (opts.exclude) {
     args[n++] = "--exclude";
     args[n++] = opts.exclude;
@@ -155,9 +175,11 @@ backup_all(struct cmd_ctx *ctx, int argc)
     args[n++] = "--dry-run";
   if (opts.no_validate)
     args[n++] = "--no-validate";
+  if (opts.keep_checkpoints)
+    args[n++] = "--keep-checkpoints";
   args[n] = NULL;
   struct run_all ra = {
-    .verb = "backup", .args = args, .jobs = opts.jobs, .noun = "backed up",
+    .verb = "backup", .args = args, .jobs = jobs, .noun = "backed up",
     .header = "LEVEL             BYTES", .columns = all_columns,
   };
   return run_all(ctx, names, &ra);
@@ -226,14 +248,30 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
   CLEANUP_DOMAIN virDomainPtr dom = vk_domain_lookup(conn, domname);
   if (!dom)
     return -1;
+  /* The policy file fills in what the command line leaves out. */
+  CLEANUP_CONFIG struct vk_config *cfg = NULL;
+  if (vk_config_load(cmd_policy_file(), &cfg) < 0)
+    return -1;
+  struct vk_policy pol;
+  vk_config_domain(cfg, domname, &pol);
+  if (!opts.exclude && !opts.disks && pol.exclude_disks[0]) {
+    size_t k = 0;
+    while (pol.exclude_disks[k])
+      k++;
+    exclude = vk_xcalloc(k + 1, sizeof *exclude);
+    for (size_t i = 0; i < k; i++)
+      exclude[i] = vk_xstrdup(pol.exclude_disks[i]);
+  }
 
   struct vk_backup_request req = {
-    .repo_dir = vk_default_repo(opts.repo),
+    .repo_dir = opts.repo ? opts.repo : pol.repo ? pol.repo : vk_default_repo(NULL),
     .mode = opts.full ? VK_MODE_FULL : opts.incremental ? VK_MODE_INCREMENTAL
           : opts.differential ? VK_MODE_DIFFERENTIAL : VK_MODE_AUTO,
     .since = opts.incremental, .disks = disks, .exclude = exclude, .name = opts.name,
-    .quiesce = opts.quiesce > 0, .quiesce_try = opts.quiesce > 1, .dry_run = opts.dry_run,
-    .no_validate = opts.no_validate, .quiet = vk_quiet,
+    .quiesce = opts.quiesce > 0 || pol.quiesce == 1, .quiesce_try = opts.quiesce > 1,
+    .dry_run = opts.dry_run, .no_validate = opts.no_validate, .quiet = vk_quiet,
+    .keep_checkpoints = opts.keep_checkpoints,
+    .full_every_backups = pol.full_every_backups, .full_every_days = pol.full_every_days,
   };
   struct vk_backup_outcome o;
   int r = vk_backup(conn, dom, &req, &o);

@@ -10,10 +10,10 @@ static int
 cmd_config_check(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   bool named;
-  const char *path = vk_config_path(argc > 0 ? argv[0] : NULL, &named);
+  const char *path = vk_config_path(argc > 0 ? argv[0] : cmd_policy_file(), &named);
   vk_set_context("config check");
   struct vk_config *cfg = NULL;
-  if (vk_config_load(argc > 0 ? argv[0] : NULL, &cfg) < 0)
+  if (vk_config_load(argc > 0 ? argv[0] : cmd_policy_file(), &cfg) < 0)
     return -1;
   unsigned n = vk_config_sections(cfg);
   if (vk_json) {

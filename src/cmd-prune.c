@@ -162,7 +162,7 @@ cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
    * says otherwise: any --keep-* replaces the file's rules as a whole.
    */
   struct vk_config *cfg = NULL;
-  if (vk_config_load(NULL, &cfg) < 0)
+  if (vk_config_load(cmd_policy_file(), &cfg) < 0)
     return -1;
   struct vk_policy pol;
   vk_config_domain(cfg, domain, &pol);

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "drill.h"
 #include "engine.h"
 #include "fleet.h"
+#include "instant.h"
 #include "repo.h"
 #include "restore.h"
 #include "runall.h"
@@ -22,8 +24,33 @@ static const struct poptOption list_options[] = {
   POPT_TABLEEND
 };
 
+/* The last drill of backup ID among R (N of them), or NULL. */
+static const struct vk_drill_record *
+find_drill(const struct vk_drill_record *r, size_t n, const char *id)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(r[i].backup, id) == 0)
+      return &r[i];
+  return NULL;
+}
+
+/* The JSON of a drill record, or JSON null. */
 static json_object *
-backup_json(const struct vk_backup *b)
+drill_json(const struct vk_drill_record *d)
+{
+  if (!d)
+    return NULL;
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "result", json_object_new_string(d->ok ? "booted" : "failed"));
+  json_object_object_add(o, "method", vk_json_string(d->method));
+  json_object_object_add(o, "start", json_object_new_int64(d->start));
+  json_object_object_add(o, "seconds", json_object_new_double(d->seconds));
+  json_object_object_add(o, "message", vk_json_string(d->message));
+  return o;
+}
+
+static json_object *
+backup_json(const struct vk_backup *b, const struct vk_drill_record *drill)
 {
   json_object *o = json_object_new_object();
   json_object_object_add(o, "id", vk_json_string(b->id));
@@ -52,6 +79,7 @@ backup_json(const struct vk_backup *b)
     json_object_array_add(disks, jd);
   }
   json_object_object_add(o, "disks", disks);
+  json_object_object_add(o, "last_drill", drill_json(drill));
   return o;
 }
 
@@ -64,6 +92,9 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
   if (vk_repo_open(vk_default_repo(opt_repo), domain, false, false, &repo) < 0)
     return -1;
   const struct vk_manifest *m = vk_repo_manifest(repo);
+  struct vk_drill_record *drills = NULL;
+  size_t nd = 0;
+  vk_drill_load(repo, &drills, &nd);
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "domain", vk_json_string(m->domain));
@@ -71,7 +102,8 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
     json_object_object_add(o, "repository", vk_json_string(vk_repo_dir(repo)));
     json_object *arr = json_object_new_array();
     for (size_t i = 0; i < m->nr_backups; i++)
-      json_object_array_add(arr, backup_json(&m->backups[i]));
+      json_object_array_add(arr, backup_json(&m->backups[i],
+                                             find_drill(drills, nd, m->backups[i].id)));
     json_object_object_add(o, "backups", arr);
     vk_out_json(o);
   } else {
@@ -93,8 +125,18 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
       }
       if (b->quiesced == VK_QUIESCED_YES)   /* --json also says "false" */
         vk_printf("    quiesced: yes\n");
+      const struct vk_drill_record *d = find_drill(drills, nd, b->id);
+      if (d) {
+        char at[64];
+        vk_format_time(d->start, at, sizeof at);
+        CLEANUP_FREE char *msg = d->message ? vk_printable(d->message) : NULL;
+        vk_printf("    last drill: %s, %s, %.1f s (%s)%s%s\n", at,
+                  d->ok ? "booted" : "FAILED", d->seconds, d->method, msg ? ": " : "",
+                  msg ? msg : "");
+      }
     }
   }
+  vk_drill_records_free(drills, nd);
   vk_repo_close(repo);
   return 0;
 }
@@ -110,7 +152,8 @@ const struct cmd_entry cmd_list_backups_entry = {
 
 /* ---- verify ---- */
 
-static int opt_all, opt_jobs = 1;
+static int opt_all, opt_jobs = 1, opt_boot, opt_timeout = 300;
+static char *opt_at, *opt_marker;
 
 static const struct poptOption verify_options[] = {
   { "repo", '\0', POPT_ARG_STRING, &opt_repo, 1,
@@ -119,8 +162,56 @@ static const struct poptOption verify_options[] = {
     "every domain that has backups in the repository, with one summary", NULL },
   { "jobs", '\0', POPT_ARG_INT, &opt_jobs, 3,
     "with --all: verify N domains at once (default 1)", "N" },
+  { "boot", '\0', POPT_ARG_NONE, &opt_boot, 4,
+    "restore drill: boot the backup in a transient domain without copying it", NULL },
+  { "at", '\0', POPT_ARG_STRING, &opt_at, 5,
+    "with --boot: this backup (its id, or the checkpoint it created; default: newest)",
+    "ID|CHK" },
+  { "timeout", '\0', POPT_ARG_INT, &opt_timeout, 6,
+    "with --boot: seconds the guest has to answer (default 300)", "S" },
+  { "marker", '\0', POPT_ARG_STRING, &opt_marker, 7,
+    "with --boot: wait for TEXT on the serial console instead of the guest agent", "TEXT" },
   POPT_TABLEEND
 };
+
+/* verify DOMAIN --boot: a restore drill. */
+static int
+verify_boot(struct cmd_ctx *ctx, const char *domain)
+{
+  vk_set_context("verify --boot %s", domain);
+  if (opt_timeout < 1 || opt_timeout > 86400) {
+    vk_error(VK_EXIT_USAGE, "--timeout must be between 1 and 86400 seconds");
+    return -1;
+  }
+  if ((opt_at && vk_check_lookup_name("backup", opt_at) < 0) ||
+      (opt_marker && vk_check_lookup_name("marker", opt_marker) < 0))
+    return -1;
+  virConnectPtr conn = ctx_connect(ctx);
+  if (!conn)
+    return -1;
+  struct vk_drill_request req = {
+    .repo_dir = vk_default_repo(opt_repo), .domain = domain, .at = opt_at,
+    .marker = opt_marker, .timeout = opt_timeout,
+  };
+  struct vk_drill_record res;
+  int r = vk_drill(conn, &req, &res);
+  if (r == 0) {
+    if (vk_json) {
+      json_object *o = drill_json(&res);
+      json_object_object_add(o, "domain", vk_json_string(domain));
+      json_object_object_add(o, "backup", vk_json_string(res.backup));
+      vk_out_json(o);
+    } else if (!vk_quiet)
+      vk_printf("Backup %s of %s booted in %.1f s (%s); nothing of the drill is left\n",
+                res.backup, domain, res.seconds,
+                strcmp(res.method, "agent") == 0 ? "the guest agent answered"
+                                                 : "the console marker showed");
+  }
+  free(res.backup);
+  free(res.method);
+  free(res.message);
+  return r;
+}
 
 /* The columns of a domain's row in the summary of verify --all. */
 static char *
@@ -163,6 +254,10 @@ verify_all(struct cmd_ctx *ctx, int argc)
 static int
 cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
 {
+  if (opt_all && opt_boot) {
+    vk_error(VK_EXIT_USAGE, "--boot and --all cannot be used together");
+    return -1;
+  }
   if (opt_all)
     return verify_all(ctx, argc);
   if (argc == 0) {
@@ -175,6 +270,12 @@ cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
     return -1;
   }
   const char *domain = argv[0];
+  if (opt_boot)
+    return verify_boot(ctx, domain);
+  if (cmd_option_given("at") || cmd_option_given("timeout") || cmd_option_given("marker")) {
+    vk_error(VK_EXIT_USAGE, "--at, --timeout and --marker go with --boot");
+    return -1;
+  }
   struct vk_report rep;
   size_t nb, nf;
   vk_set_context("verify %s", domain);
@@ -206,6 +307,7 @@ const struct cmd_entry cmd_verify_entry = {
   .args = "DOMAIN|--all",
   .summary = "Check every backup of a domain: files, checksums, chain links, qemu-img check",
   .options = verify_options,
+  .flags = CMD_CONNECTS,
   .min_args = 0, .max_args = 1,
   .exec = cmd_verify,
 };
@@ -214,7 +316,7 @@ const struct cmd_entry cmd_verify_entry = {
 
 static struct {
   char *at, *to, *disks, *define;
-  int latest, no_verify;
+  int latest, no_verify, instant, finish;
 } ro;
 
 static const struct poptOption restore_options[] = {
@@ -232,8 +334,86 @@ static const struct poptOption restore_options[] = {
     "define a new domain of this name on the restored images", "NAME" },
   { "no-verify", '\0', POPT_ARG_NONE, &ro.no_verify, 7,
     "skip checking the size and SHA-256 of every file read", NULL },
+  { "instant", '\0', POPT_ARG_NONE, &ro.instant, 8,
+    "with --define: run the new domain at once on overlays in --to over the backup", NULL },
+  { "finish", '\0', POPT_ARG_NONE, &ro.finish, 9,
+    "move the disks of instant domain DOMAIN onto standalone images in --to, running", NULL },
   POPT_TABLEEND
 };
+
+/* Print the disks and a summary line of a restore. */
+static void
+print_restored(const char *id, const char *what, const struct vk_restored *r, size_t n,
+               const char *line)
+{
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "backup", vk_json_string(id));
+    json_object_object_add(o, "defined", vk_json_string(ro.define));
+    json_object_object_add(o, "mode", json_object_new_string(what));
+    json_object_object_add(o, "verified", json_object_new_boolean(!ro.no_verify &&
+                                                                  !ro.instant && !ro.finish));
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+      json_object *d = json_object_new_object();
+      json_object_object_add(d, "target", vk_json_string(r[i].target));
+      json_object_object_add(d, "path", vk_json_string(r[i].path));
+      json_object_array_add(arr, d);
+    }
+    json_object_object_add(o, "disks", arr);
+    vk_out_json(o);
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    vk_printf("%s: %s\n", r[i].target, r[i].path);
+  if (!vk_quiet)
+    vk_printf("%s\n", line);
+}
+
+/* restore --instant and restore --finish. */
+static int
+restore_instant(struct cmd_ctx *ctx, const char *domain)
+{
+  if (ro.instant && ro.finish) {
+    vk_error(VK_EXIT_USAGE, "--instant and --finish cannot be used together");
+    return -1;
+  }
+  if (ro.disks || ro.no_verify || (ro.finish && (ro.at || ro.latest || ro.define))) {
+    vk_error(VK_EXIT_USAGE, ro.finish ? "--finish takes only --to (and --repo)"
+                                      : "--instant cannot take --disk or --no-verify");
+    return -1;
+  }
+  if (ro.instant && !ro.define) {
+    vk_error(VK_EXIT_USAGE, "--instant needs --define NAME: the new domain to run");
+    return -1;
+  }
+  virConnectPtr conn = ctx_connect(ctx);
+  if (!conn)
+    return -1;
+  struct vk_restored *r = NULL;
+  size_t n = 0;
+  CLEANUP_FREE char *id = NULL, *line = NULL;
+  if (ro.instant) {
+    struct vk_restore_request req = {
+      .repo_dir = vk_default_repo(opt_repo), .domain = domain, .at = ro.at, .to = ro.to,
+      .define = ro.define,
+    };
+    if (vk_instant_start(conn, &req, &id, &r, &n) < 0)
+      return -1;
+    line = vk_xasprintf("Domain %s runs from backup %s of %s; move it off the repository "
+                        "with: vckpt restore --finish %s --to DIR", ro.define, id, domain,
+                        ro.define);
+    print_restored(id, "instant", r, n, line);
+  } else {
+    if (vk_instant_finish(conn, vk_default_repo(opt_repo), domain, ro.to, &r, &n) < 0)
+      return -1;
+    line = vk_xasprintf("Domain %s runs on standalone images; it no longer needs the "
+                        "repository", domain);
+    print_restored(NULL, "finish", r, n, line);
+  }
+  vk_restored_free(r, n);
+  return 0;
+}
 static const char *const restore_exclusive[] = { "at", "latest", NULL };
 static const char *const restore_required[] = { "to", NULL };
 
@@ -243,6 +423,10 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
   const char *domain = argv[0];
   CLEANUP_STRV char **disks = NULL;
   vk_set_context("restore %s", domain);
+  if (ro.define && vk_check_name("domain", ro.define) < 0)
+    return -1;
+  if (ro.instant || ro.finish)
+    return restore_instant(ctx, domain);
   if ((ro.disks && vk_split_list("disk", ro.disks, &disks) < 0) ||
       (ro.at && vk_check_lookup_name("checkpoint", ro.at) < 0) ||
       (ro.define && vk_check_name("domain", ro.define) < 0))
@@ -259,27 +443,10 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
   CLEANUP_FREE char *id = NULL;
   if (vk_restore(conn, &req, &id, &r, &n) < 0)
     return -1;
-  if (vk_json) {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "backup", vk_json_string(id));
-    json_object_object_add(o, "defined", vk_json_string(ro.define));
-    json_object_object_add(o, "verified", json_object_new_boolean(!ro.no_verify));
-    json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < n; i++) {
-      json_object *d = json_object_new_object();
-      json_object_object_add(d, "target", vk_json_string(r[i].target));
-      json_object_object_add(d, "path", vk_json_string(r[i].path));
-      json_object_array_add(arr, d);
-    }
-    json_object_object_add(o, "disks", arr);
-    vk_out_json(o);
-  } else {
-    for (size_t i = 0; i < n; i++)
-      vk_printf("%s: %s\n", r[i].target, r[i].path);
-    if (!vk_quiet)
-      vk_printf("Restored backup %s of %s%s%s\n", id, domain,
-                ro.define ? " as new domain " : "", ro.define ? ro.define : "");
-  }
+  CLEANUP_FREE char *line = vk_xasprintf("Restored backup %s of %s%s%s", id, domain,
+                                         ro.define ? " as new domain " : "",
+                                         ro.define ? ro.define : "");
+  print_restored(id, "copy", r, n, line);
   vk_restored_free(r, n);
   return 0;
 }

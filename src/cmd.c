@@ -9,11 +9,12 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "policy.h"
 #include "log.h"
 #include "vckpt.h"
 #include "virt.h"
 
-static char *opt_uri, *opt_log_file;
+static char *opt_uri, *opt_log_file, *opt_config;
 static int opt_json, opt_quiet, opt_verbose, opt_syslog;
 
 struct poptOption vk_common_options[] = {
@@ -29,8 +30,16 @@ struct poptOption vk_common_options[] = {
     "append a line per event (start, level, bytes, time, failure, end) to FILE", "FILE" },
   { "syslog", '\0', POPT_ARG_NONE, &opt_syslog, CMD_OPT_SYSLOG,
     "send the same lines to syslog (facility daemon; the journal keeps them)", NULL },
+  { "config", '\0', POPT_ARG_STRING, &opt_config, CMD_OPT_CONFIG,
+    "policy file (default: $VCKPT_CONFIG, else " VK_CONFIG_DEFAULT ")", "FILE" },
   POPT_TABLEEND
 };
+
+const char *
+cmd_policy_file(void)
+{
+  return opt_config && *opt_config ? opt_config : NULL;
+}
 
 /* One line per exit status; the man page and README list the same. */
 static const struct { int code; const char *meaning; } exit_codes[] = {
@@ -60,7 +69,7 @@ cmd_child_args(const struct cmd_ctx *ctx, const char *const *args)
   size_t nargs = 0;
   while (args[nargs])
     nargs++;
-  char **v = vk_xcalloc(12 + nargs, sizeof *v);
+  char **v = vk_xcalloc(14 + nargs, sizeof *v);
   size_t n = 0;
   if (ctx->uri) {
     v[n++] = vk_xstrdup("--connect");
@@ -76,6 +85,10 @@ cmd_child_args(const struct cmd_ctx *ctx, const char *const *args)
   }
   if (opt_syslog)
     v[n++] = vk_xstrdup("--syslog");
+  if (opt_config) {
+    v[n++] = vk_xstrdup("--config");
+    v[n++] = vk_xstrdup(opt_config);
+  }
   for (size_t i = 0; i < nargs; i++)
     v[n++] = vk_xstrdup(args[i]);
   return v;

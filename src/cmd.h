@@ -11,7 +11,7 @@
  */
 enum {
   CMD_OPT_CONNECT = 0x100, CMD_OPT_JSON, CMD_OPT_QUIET, CMD_OPT_VERBOSE,
-  CMD_OPT_VERSION, CMD_OPT_HELP, CMD_OPT_LOG_FILE, CMD_OPT_SYSLOG,
+  CMD_OPT_VERSION, CMD_OPT_HELP, CMD_OPT_LOG_FILE, CMD_OPT_SYSLOG, CMD_OPT_CONFIG,
 };
 
 /* Global options that commands accept too (--json, -q, -v, -c). */
@@ -22,7 +22,7 @@ extern struct poptOption vk_common_options[];
 int cmd_apply_common_options(void);
 
 /* The arguments of a child of a run over many domains (fleet.h): the
- * global options as given (-c, -v, --log-file, --syslog), --json --quiet,
+ * global options as given (-c, -v, --log-file, --syslog, --config), --json --quiet,
  * then the command's own ARGS (NULL-terminated).  A new vector.
  */
 char **cmd_child_args(const struct cmd_ctx *ctx, const char *const *args);

@@ -54,6 +54,10 @@ virConnectPtr ctx_connect(struct cmd_ctx *ctx);
 int cmd_option_given(const char *longname);
 /* Usage line of a command, generated from its table entry. */
 char *cmd_usage(const struct cmd_entry *e);
+/* The policy file named by --config, or NULL (lib/policy.h then looks at
+ * $VCKPT_CONFIG and the default).
+ */
+const char *cmd_policy_file(void);
 
 /* Findings and reports, printed the same way by every command
  * (print_findings and friends, print.c).

@@ -11,7 +11,8 @@
 #                          incremental (c2) into $R, then shut it off
 #   cf_put PATTERN OFF LEN a guest write to vda, and the same write to the
 #                          model image $TMPD/model.qcow2
-#   cf_backup NAME ARGS... vckpt backup into $R creating checkpoint NAME;
+#   cf_backup NAME ARGS... vckpt backup into $R creating checkpoint NAME,
+#                          keeping the earlier checkpoints;
 #                          the model as it is now becomes $TMPD/m-NAME.qcow2
 #   cf_restore_check NAME  restore the backup of checkpoint NAME and compare
 #                          it bit for bit with $TMPD/m-NAME.qcow2
@@ -37,7 +38,9 @@ cf_backup ()
 {
     local name="$1"
     shift
-    expect_exit 0 vckpt --json backup "$dom" --repo "$R" --name "$name" "$@"
+    # --keep-checkpoints: the cases back up from every checkpoint after
+    # an overlay or a commit.
+    expect_exit 0 vckpt --json backup "$dom" --repo "$R" --name "$name" --keep-checkpoints "$@"
     cp "$TMPD/model.qcow2" "$TMPD/m-$name.qcow2"
 }
 

@@ -3,7 +3,9 @@
 # nothing system-wide touched) with a throwaway VM that has no OS, vckpt
 # takes a checkpoint and shows it, validates, makes a full and an
 # incremental backup, verifies the repository and restores the latest
-# backup, checking the restored bytes against what was written.
+# backup, checking the restored bytes against what was written; then it
+# backs up a real Linux guest and runs a restore drill (verify --boot) of
+# that backup.
 # Run from the top of a built tree: tests/demo.sh
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,5 +54,22 @@ show restore demo-vm --repo "$repo" --latest --to "$TMPD/restored"
 qemu-img compare -q "$TMPD/model.qcow2" "$TMPD/restored/vda.qcow2" ||
     fail "the restored disk differs from what the guest wrote"
 echo "restored vda.qcow2 is identical, byte for byte, to what the guest wrote"
+
+step "A restore drill: a real Linux guest is backed up, and its backup booted without copying it"
+. "$top/tests/lab-guest.sh"
+if ( lab_guest_build ) >"$TMPD/guest-build.log" 2>&1; then
+    lab_guest_build
+    echo "(a Debian cloud kernel with busybox and the QEMU guest agent, built from"
+    echo " Debian packages into tests/lab-cache; nothing is installed on the host)"
+    lab_guest_define demo-linux
+    lab_guest_start demo-linux
+    show backup demo-linux --full --quiesce --repo "$repo"
+    lab_guest_shutdown demo-linux
+    show verify demo-linux --boot --repo "$repo" --timeout 300
+    show list-backups demo-linux --repo "$repo"
+else
+    tail -3 "$TMPD/guest-build.log"
+    echo "(skipped: the guest cannot be built here, e.g. no network on a first run)"
+fi
 
 step "Done; tearing the lab down"

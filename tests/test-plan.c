@@ -53,6 +53,9 @@ struct row {
   enum trial trial;
   const char *preflight_error;   /* the level's own preflight finds this error code */
   struct vk_plan_disk_facts disks[MAXD];
+  int full_every_backups, full_every_days;   /* the policy's level schedule */
+  size_t chain_backups;
+  long long now;
   /* expected */
   enum vk_level level;
   const char *want_since;
@@ -86,6 +89,26 @@ static const struct row rows[] = {
     .disks = { D("vda"), D("vdb") },
     .level = VK_LEVEL_FULL, .reason = "bitmap-inconsistent vda: the bitmap is broken",
     .whole = "", .bitmaps = "vda,vdb" },
+  { .name = "auto, schedule every 3 backups, chain of 2 -> incremental", .mode = VK_MODE_AUTO,
+    .latest = &I2, .chain_full = &F1, .trial = TRIAL_OK, .full_every_backups = 3,
+    .chain_backups = 2, .disks = { D("vda") }, .level = VK_LEVEL_INCREMENTAL,
+    .want_since = "c2", .want_parent = &I2, .preflight_done = true, .whole = "",
+    .bitmaps = "vda" },
+  { .name = "auto, schedule every 2 backups, chain of 2 -> full with reason",
+    .mode = VK_MODE_AUTO, .latest = &I2, .chain_full = &F1, .trial = TRIAL_OK,
+    .full_every_backups = 2, .chain_backups = 2, .disks = { D("vda") },
+    .level = VK_LEVEL_FULL, .reason = "a new full chain every 2 backups, and the chain has 2",
+    .whole = "", .bitmaps = "vda" },
+  { .name = "auto, schedule every 7 days, full 8 days old -> full with reason",
+    .mode = VK_MODE_AUTO, .latest = &I2, .chain_full = &F1, .trial = TRIAL_OK,
+    .full_every_days = 7, .chain_backups = 2, .now = 8 * 86400, .disks = { D("vda") },
+    .level = VK_LEVEL_FULL, .reason = "every 7 days, and the chain's full backup is 8 days old",
+    .whole = "", .bitmaps = "vda" },
+  { .name = "auto, schedule every 7 days, full 6 days old -> incremental",
+    .mode = VK_MODE_AUTO, .latest = &I2, .chain_full = &F1, .trial = TRIAL_OK,
+    .full_every_days = 7, .chain_backups = 2, .now = 6 * 86400, .disks = { D("vda") },
+    .level = VK_LEVEL_INCREMENTAL, .want_since = "c2", .want_parent = &I2,
+    .preflight_done = true, .whole = "", .bitmaps = "vda" },
   { .name = "auto with a damaged parent -> full", .mode = VK_MODE_AUTO, .latest = &I2,
     .chain_full = &F1, .trial = TRIAL_DAMAGED, .disks = { D("vda") },
     .level = VK_LEVEL_FULL, .reason = "previous-backup-damaged vda:", .whole = "",
@@ -187,7 +210,8 @@ run_row(const struct row *c)
   struct vk_report trial;
   struct vk_plan_facts f = {
     .mode = c->mode, .since = c->since, .latest = c->latest, .since_backup = c->since_backup,
-    .chain_full = c->chain_full,
+    .chain_full = c->chain_full, .full_every_backups = c->full_every_backups,
+    .full_every_days = c->full_every_days, .chain_backups = c->chain_backups, .now = c->now,
   };
   if (c->trial != NO_TRIAL) {
     make_trial(c->trial, &trial);
@@ -223,7 +247,10 @@ run_row(const struct row *c)
     CHECK(strncmp(first, c->refused_code, strlen(c->refused_code)) == 0, "first error %s",
           first);
   }
-  if (c->trial == TRIAL_OK)
+  if (c->trial == TRIAL_OK && c->level == VK_LEVEL_FULL)
+    CHECK(p.report.n == 0 && !p.preflight_done,
+          "a trial the schedule overrides is not the full backup's preflight");
+  else if (c->trial == TRIAL_OK)
     CHECK(p.report.n == 1 && strcmp(p.report.f[0].code, "disk-raw") == 0 &&
           p.report.running, "the trial's findings are the plan's");
   if (c->trial == TRIAL_REFUSED || c->trial == TRIAL_DAMAGED)

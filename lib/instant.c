@@ -1,0 +1,561 @@
+/* vckpt - instant recovery (instant.h). */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <libvirt/virterror.h>
+
+#include "backup.h"
+#include "drill.h"
+#include "fleet.h"
+#include "instant.h"
+#include "output.h"
+#include "repo.h"
+#include "util.h"
+#include "virt.h"
+#include "xml.h"
+
+/* ---- the record ---- */
+
+/* The domains array of the record in DFD (PATH names it): a new reference,
+ * an empty array when there is no file.  NULL: the file is unusable
+ * (reported), so nothing may be written over it.
+ */
+static json_object *
+load_domains(int dfd, const char *path)
+{
+  CLEANUP_FREE char *text = NULL;
+  if (vk_read_file_at(dfd, VK_INSTANT_FILE, path, 16 << 20,
+                      VK_READ_NOFOLLOW | VK_READ_MISSING_OK, &text) < 0)
+    return NULL;
+  if (!text)
+    return json_object_new_array();
+  json_object *root = json_tokener_parse(text), *arr = NULL, *v = NULL;
+  if (!root || !json_object_is_type(root, json_type_object) ||
+      !json_object_object_get_ex(root, "version", &v) || json_object_get_int(v) != 1 ||
+      !json_object_object_get_ex(root, "domains", &arr) ||
+      !json_object_is_type(arr, json_type_array)) {
+    vk_error(VK_EXIT_FAILURE, "%s: not an instant recovery record of version 1", path);
+    json_object_put(root);
+    return NULL;
+  }
+  json_object_get(arr);
+  json_object_put(root);
+  return arr;
+}
+
+/* The entry of domain NAME in ARR, or NULL. */
+static json_object *
+find_entry(json_object *arr, const char *name, size_t *idx)
+{
+  for (size_t i = 0; i < json_object_array_length(arr); i++) {
+    json_object *e = json_object_array_get_idx(arr, i), *v = NULL;
+    if (json_object_is_type(e, json_type_object) && json_object_object_get_ex(e, "name", &v) &&
+        json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), name) == 0) {
+      if (idx)
+        *idx = i;
+      return e;
+    }
+  }
+  return NULL;
+}
+
+/* Write ARR as the record in DFD. */
+static int
+save_domains(int dfd, const char *path, json_object *arr)
+{
+  json_object *root = json_object_new_object();
+  json_object_object_add(root, "version", json_object_new_int(1));
+  json_object_object_add(root, "domains", json_object_get(arr));
+  CLEANUP_FREE char *text = vk_xasprintf("%s\n", json_object_to_json_string_ext(
+    root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(root);
+  return vk_write_atomic(dfd, VK_INSTANT_FILE, path, text, true);
+}
+
+/* Open the domain directory DIR and take its flock (the record's lock). */
+static int
+open_record_dir(const char *dir)
+{
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", dir, strerror(errno));
+    if (dfd >= 0)
+      close(dfd);
+    return -1;
+  }
+  return dfd;
+}
+
+/* Add NAME (running from backup ID on the overlays R) to the record of DIR;
+ * a name already there is refused.
+ */
+static int
+record_add(const char *dir, const char *name, const char *id, const struct vk_restored *r,
+           size_t n)
+{
+  CLEANUP_CLOSE int dfd = open_record_dir(dir);
+  if (dfd < 0)
+    return -1;
+  CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, VK_INSTANT_FILE);
+  json_object *arr = load_domains(dfd, path);
+  if (!arr)
+    return -1;
+  if (find_entry(arr, name, NULL)) {
+    vk_error(VK_EXIT_BUSY, "'%s' already runs from a backup here (%s): finish it first "
+             "(vckpt restore --finish %s --to DIR)", name, path, name);
+    json_object_put(arr);
+    return -1;
+  }
+  json_object *e = json_object_new_object();
+  json_object_object_add(e, "name", vk_json_string(name));
+  json_object_object_add(e, "backup", vk_json_string(id));
+  json_object *ov = json_object_new_array();
+  for (size_t i = 0; i < n; i++)
+    json_object_array_add(ov, vk_json_string(r[i].path));
+  json_object_object_add(e, "overlays", ov);
+  json_object_object_add(e, "start", json_object_new_int64(time(NULL)));
+  json_object_array_add(arr, e);
+  int rc = save_domains(dfd, path, arr);
+  json_object_put(arr);
+  return rc;
+}
+
+/* Remove NAME from the record of DIR (quietly absent). */
+static int
+record_remove(const char *dir, const char *name)
+{
+  CLEANUP_CLOSE int dfd = open_record_dir(dir);
+  if (dfd < 0)
+    return -1;
+  CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, VK_INSTANT_FILE);
+  json_object *arr = load_domains(dfd, path);
+  if (!arr)
+    return -1;
+  size_t idx;
+  int rc = 0;
+  if (find_entry(arr, name, &idx)) {
+    json_object_array_del_idx(arr, idx, 1);
+    if (json_object_array_length(arr) == 0) {
+      if (unlinkat(dfd, VK_INSTANT_FILE, 0) < 0) {
+        vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
+        rc = -1;
+      } else
+        vk_sync_fd(dfd, dir);
+    } else
+      rc = save_domains(dfd, path, arr);
+  }
+  json_object_put(arr);
+  return rc;
+}
+
+/* ---- restore --instant ---- */
+
+int
+vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char **backup_id,
+                 struct vk_restored **out, size_t *n)
+{
+  *out = NULL;
+  *n = 0;
+  virDomainPtr clash = virDomainLookupByName(conn, req->define);
+  if (clash) {
+    virDomainFree(clash);
+    vk_error(VK_EXIT_FAILURE, "a domain named '%s' already exists: nothing was done",
+             req->define);
+    return -1;
+  }
+  CLEANUP_FREE char *absdir = realpath(req->to, NULL);
+  CLEANUP_CLOSE int tofd = absdir ? open(absdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (tofd < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : errno == ENOTDIR ? VK_EXIT_USAGE
+                                                                    : VK_EXIT_FAILURE,
+             "--to %s: %s", req->to, errno == ENOTDIR ? "not a directory" : strerror(errno));
+    return -1;
+  }
+  struct vk_repo *repo = NULL;
+  if (vk_repo_open_shared(req->repo_dir, req->domain, &repo) < 0)
+    return -1;
+  const struct vk_backup *b = NULL;
+  CLEANUP_FREE char *why = NULL;
+  CLEANUP_XMLDOC xmlDocPtr doc = NULL;
+  int rc = vk_repo_find_point(repo, req->at, &b);
+  if (rc == 0 && (rc = vk_repo_check_chain(repo, b, &why)) > 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be used", vk_repo_dir(repo), why,
+             b->id);
+    rc = -1;
+  }
+  if (rc == 0 && !(doc = vk_backup_domain_doc(repo, b)))
+    rc = -1;
+  struct vk_restored *r = NULL;
+  size_t nr = 0;
+  if (rc == 0) {
+    r = vk_xcalloc(b->nr_disks, sizeof *r);
+    for (size_t i = 0; i < b->nr_disks && rc == 0; i++) {
+      CLEANUP_FREE char *name = vk_xasprintf("%s-%s.instant.qcow2", req->define,
+                                             b->disks[i].target);
+      r[i].target = vk_xstrdup(b->disks[i].target);
+      r[i].path = vk_xasprintf("%s/%s", absdir, name);
+      nr = i + 1;
+      struct stat st;
+      if (fstatat(tofd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+        vk_error(VK_EXIT_FAILURE, "%s already exists: nothing was done", r[i].path);
+        rc = -1;
+      }
+    }
+  }
+  if (rc == 0)
+    rc = record_add(vk_repo_dir(repo), req->define, b->id, r, nr);
+  bool recorded = rc == 0;
+  size_t made = 0;
+  for (size_t i = 0; i < nr && rc == 0; i++, made++) {
+    CLEANUP_FREE char *backing = vk_repo_path(repo, b->disks[i].file);
+    rc = vk_overlay_create(tofd, absdir, strrchr(r[i].path, '/') + 1, backing,
+                           b->disks[i].virtual_size);
+  }
+  virDomainPtr dom = NULL;
+  if (rc == 0) {
+    CLEANUP_FREE char *dpath = vk_repo_path(repo, b->domain_xml);
+    struct vk_domain_rewrite rw = { .name = req->define, .disks = r, .n = nr };
+    CLEANUP_FREE char *xml = vk_domain_rewrite(doc, dpath, &rw);
+    if (!xml)
+      rc = -1;
+    else if (!(dom = virDomainDefineXML(conn, xml))) {
+      vk_virt_error("cannot define domain '%s'", req->define);
+      rc = -1;
+    } else if (virDomainCreate(dom) < 0) {
+      vk_virt_error("cannot start domain '%s'", req->define);
+      virDomainUndefine(dom);
+      rc = -1;
+    }
+  }
+  if (dom)
+    virDomainFree(dom);
+  if (rc < 0) {
+    /* Nothing left: the overlays made, the record. */
+    for (size_t i = 0; i < made; i++)
+      unlinkat(tofd, strrchr(r[i].path, '/') + 1, 0);
+    if (recorded)
+      record_remove(vk_repo_dir(repo), req->define);
+    vk_restored_free(r, nr);
+  } else {
+    *backup_id = vk_xstrdup(b->id);
+    *out = r;
+    *n = nr;
+  }
+  vk_repo_close(repo);
+  return rc;
+}
+
+/* ---- restore --finish ---- */
+
+/* The repository directory (REPO/DOMAIN) whose record has NAME, in *DIR. */
+static int
+find_record(const char *repo_dir, const char *name, char **dir, json_object **entry)
+{
+  CLEANUP_STRV char **names = NULL;
+  if (vk_fleet_repo_domains(repo_dir, &names) < 0)
+    return -1;
+  CLEANUP_FREE char *absrepo = realpath(repo_dir, NULL);
+  for (size_t i = 0; absrepo && names[i]; i++) {
+    CLEANUP_FREE char *d = vk_xasprintf("%s/%s", absrepo, names[i]);
+    CLEANUP_CLOSE int dfd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+      continue;
+    CLEANUP_FREE char *path = vk_xasprintf("%s/%s", d, VK_INSTANT_FILE);
+    json_object *arr = load_domains(dfd, path);
+    if (!arr)
+      return -1;
+    json_object *e = find_entry(arr, name, NULL);
+    if (e) {
+      *entry = json_object_get(e);
+      *dir = d;
+      d = NULL;
+      json_object_put(arr);
+      return 0;
+    }
+    json_object_put(arr);
+  }
+  vk_error(VK_EXIT_NOT_FOUND, "no domain '%s' runs from a backup in %s (restore --instant "
+           "records it)", name, repo_dir);
+  return -1;
+}
+
+/* The disks (device='disk') of the XML of DOM: target and source file. */
+static int
+disk_sources(virDomainPtr dom, unsigned int flags, struct vk_restored **out, size_t *n)
+{
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, flags);
+  if (!xml) {
+    vk_virt_error("cannot read the domain XML");
+    return -1;
+  }
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(xml, "domain XML");
+  if (!doc)
+    return -1;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr o =
+    vk_xpath_nodes(ctx, NULL, "/domain/devices/disk[@device='disk' or not(@device)]");
+  *n = vk_xpath_count(o);
+  *out = vk_xcalloc(*n + 1, sizeof **out);
+  for (size_t i = 0; i < *n; i++) {
+    (*out)[i].target = vk_xpath_string(ctx, o->nodesetval->nodeTab[i], "target/@dev");
+    (*out)[i].path = vk_xpath_string(ctx, o->nodesetval->nodeTab[i], "source/@file");
+  }
+  return 0;
+}
+
+/* Whether any disk of DOM's live XML (or its backing chain) still reads a
+ * file under DIR or one of OVERLAYS: the offending file in *WHICH.
+ */
+static int
+depends_on(virDomainPtr dom, const char *dir, json_object *overlays, char **which)
+{
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, 0);
+  if (!xml) {
+    vk_virt_error("cannot read the domain XML");
+    return -1;
+  }
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(xml, "domain XML");
+  if (!doc)
+    return -1;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr o =
+    vk_xpath_nodes(ctx, NULL, "/domain/devices/disk//source/@file");
+  size_t len = strlen(dir);
+  for (int i = 0; i < vk_xpath_count(o); i++) {
+    CLEANUP_FREE char *f = (char *)xmlNodeGetContent(o->nodesetval->nodeTab[i]);
+    bool bad = f && strncmp(f, dir, len) == 0 && f[len] == '/';
+    for (size_t j = 0; f && !bad && j < json_object_array_length(overlays); j++)
+      bad = strcmp(f, json_object_get_string(json_object_array_get_idx(overlays, j))) == 0;
+    if (bad) {
+      *which = vk_xstrdup(f);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Point disk TARGET of the persistent definition of DOM at FILE. */
+static int
+redefine_disk(virConnectPtr conn, virDomainPtr dom, const char *target, const char *file)
+{
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
+                                                    VIR_DOMAIN_XML_SECURE);
+  if (!xml) {
+    vk_virt_error("cannot read the domain XML");
+    return -1;
+  }
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(xml, "domain XML");
+  if (!doc)
+    return -1;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr o = vk_xpath_nodes(ctx, NULL, "/domain/devices/disk");
+  bool changed = false;
+  for (int i = 0; i < vk_xpath_count(o); i++) {
+    xmlNodePtr d = o->nodesetval->nodeTab[i];
+    CLEANUP_FREE char *t = vk_xpath_string(ctx, d, "target/@dev");
+    if (!t || strcmp(t, target) != 0)
+      continue;
+    for (xmlNodePtr c = d->children, next; c; c = next) {
+      next = c->next;
+      if (c->type != XML_ELEMENT_NODE)
+        continue;
+      if (xmlStrcmp(c->name, (const xmlChar *)"source") == 0) {
+        CLEANUP_FREE char *cur = (char *)xmlGetProp(c, (const xmlChar *)"file");
+        if (!cur || strcmp(cur, file) != 0) {
+          xmlSetProp(c, (const xmlChar *)"file", (const xmlChar *)file);
+          changed = true;
+        }
+      } else if (xmlStrcmp(c->name, (const xmlChar *)"backingStore") == 0) {
+        xmlUnlinkNode(c);
+        xmlFreeNode(c);
+        changed = true;
+      }
+    }
+  }
+  if (!changed)
+    return 0;
+  CLEANUP_FREE char *out = vk_xml_format(doc);
+  virDomainPtr d = virDomainDefineXML(conn, out);
+  if (!d) {
+    vk_virt_error("cannot update the definition of the domain");
+    return -1;
+  }
+  virDomainFree(d);
+  return 0;
+}
+
+/* The destination XML of a block copy onto the qcow2 file PATH. */
+static char *
+copy_dest_xml(const char *path)
+{
+  CLEANUP_XMLDOC xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+  xmlNodePtr disk = xmlNewNode(NULL, (const xmlChar *)"disk");
+  xmlDocSetRootElement(doc, disk);
+  xmlSetProp(disk, (const xmlChar *)"type", (const xmlChar *)"file");
+  xmlNodePtr src = xmlNewChild(disk, NULL, (const xmlChar *)"source", NULL);
+  xmlSetProp(src, (const xmlChar *)"file", (const xmlChar *)path);
+  xmlNodePtr drv = xmlNewChild(disk, NULL, (const xmlChar *)"driver", NULL);
+  xmlSetProp(drv, (const xmlChar *)"type", (const xmlChar *)"qcow2");
+  return vk_xml_format(doc);
+}
+
+/* Copy disk TARGET of DOM onto DEST (full, so nothing of the backup chain
+ * is needed afterwards) and pivot to it.  A stop signal aborts the copy:
+ * the domain stays on its overlay.
+ */
+static int
+copy_and_pivot(virDomainPtr dom, const char *target, const char *dest)
+{
+  CLEANUP_FREE char *xml = copy_dest_xml(dest);
+  /* libvirt 9.0 refuses a copy job that would outlive a persistent domain
+   * ("domain is not transient"): the job is made transient.  libvirt 9.0
+   * still updates the persistent definition at the pivot; the caller
+   * checks it (redefine_disk) in case a libvirt does not.
+   */
+  if (virDomainBlockCopy(dom, target, xml, NULL, 0, VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) < 0) {
+    vk_virt_error("disk %s: cannot start the block copy onto %s", target, dest);
+    return -1;
+  }
+  for (;;) {
+    if (vk_stop_signal) {
+      virDomainBlockJobAbort(dom, target, 0);
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: disk %s: the copy was "
+               "aborted, the domain still runs from the backup", (int)vk_stop_signal, target);
+      return -1;
+    }
+    virDomainBlockJobInfo info;
+    int r = virDomainGetBlockJobInfo(dom, target, &info, 0);
+    if (r < 0) {
+      vk_virt_error("disk %s: block copy", target);
+      return -1;
+    }
+    if (r == 0) {
+      vk_error(VK_EXIT_FAILURE, "disk %s: the block copy onto %s ended before the pivot",
+               target, dest);
+      return -1;
+    }
+    if (info.end > 0 && info.cur == info.end) {
+      if (virDomainBlockJobAbort(dom, target, VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) == 0)
+        return 0;
+      if (vk_virt_last_code() != VIR_ERR_BLOCK_COPY_ACTIVE &&
+          vk_virt_last_code() != VIR_ERR_OPERATION_INVALID) {
+        vk_virt_error("disk %s: cannot pivot onto %s", target, dest);
+        virDomainBlockJobAbort(dom, target, 0);
+        return -1;
+      }
+    }
+    struct timespec ts = { 0, 100 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+  }
+}
+
+int
+vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name, const char *to,
+                  struct vk_restored **out, size_t *n)
+{
+  *out = NULL;
+  *n = 0;
+  CLEANUP_FREE char *absdir = realpath(to, NULL);
+  CLEANUP_CLOSE int tofd = absdir ? open(absdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (tofd < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : errno == ENOTDIR ? VK_EXIT_USAGE
+                                                                    : VK_EXIT_FAILURE,
+             "--to %s: %s", to, errno == ENOTDIR ? "not a directory" : strerror(errno));
+    return -1;
+  }
+  CLEANUP_FREE char *dir = NULL;
+  json_object *entry = NULL;
+  if (find_record(repo_dir, name, &dir, &entry) < 0)
+    return -1;
+  json_object *overlays = NULL;
+  json_object_object_get_ex(entry, "overlays", &overlays);
+  if (!json_object_is_type(overlays, json_type_array))
+    overlays = NULL;
+  CLEANUP_DOMAIN virDomainPtr dom = vk_domain_lookup(conn, name);
+  if (!dom) {
+    json_object_put(entry);
+    return -1;
+  }
+  if (!vk_domain_is_active(dom)) {
+    vk_error(VK_EXIT_FAILURE, "domain '%s' is not running: start it, then finish", name);
+    json_object_put(entry);
+    return -1;
+  }
+  struct vk_restored *disks = NULL;
+  size_t nd = 0;
+  if (disk_sources(dom, 0, &disks, &nd) < 0) {
+    json_object_put(entry);
+    return -1;
+  }
+  /* The disks on an overlay of the record, and their free destinations. */
+  struct vk_restored *res = vk_xcalloc(nd + 1, sizeof *res);
+  size_t nres = 0;
+  int rc = 0;
+  for (size_t i = 0; i < nd && rc == 0; i++) {
+    bool ours = false;
+    for (size_t j = 0; overlays && disks[i].path && j < json_object_array_length(overlays); j++)
+      ours |= strcmp(disks[i].path,
+                     json_object_get_string(json_object_array_get_idx(overlays, j))) == 0;
+    if (!ours)
+      continue;
+    CLEANUP_FREE char *fname = vk_xasprintf("%s-%s.qcow2", name, disks[i].target);
+    res[nres].target = vk_xstrdup(disks[i].target);
+    res[nres].path = vk_xasprintf("%s/%s", absdir, fname);
+    nres++;
+    struct stat st;
+    if (fstatat(tofd, fname, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+      vk_error(VK_EXIT_FAILURE, "%s already exists: nothing was moved", res[nres - 1].path);
+      rc = -1;
+    }
+  }
+  vk_stop_catch_begin();
+  for (size_t i = 0; i < nres && rc == 0; i++) {
+    vk_debug("disk %s: block copy onto %s", res[i].target, res[i].path);
+    rc = copy_and_pivot(dom, res[i].target, res[i].path);
+    if (rc < 0)
+      unlinkat(tofd, strrchr(res[i].path, '/') + 1, 0);
+    else if (fchmodat(tofd, strrchr(res[i].path, '/') + 1, 0600, 0) < 0)
+      vk_warn("%s: chmod: %s", res[i].path, strerror(errno));
+    if (rc == 0)
+      rc = redefine_disk(conn, dom, res[i].target, res[i].path);
+  }
+  vk_stop_catch_end();
+  CLEANUP_FREE char *which = NULL;
+  if (rc == 0) {
+    int d = depends_on(dom, dir, overlays, &which);
+    if (d < 0)
+      rc = -1;
+    else if (d > 0) {
+      CLEANUP_FREE char *p = vk_printable(which);
+      vk_error(VK_EXIT_FAILURE, "domain '%s' still reads %s after the move", name, p);
+      rc = -1;
+    }
+  }
+  if (rc == 0) {
+    /* Independent of the repository now: the overlays and the record go. */
+    for (size_t j = 0; overlays && j < json_object_array_length(overlays); j++) {
+      const char *ov = json_object_get_string(json_object_array_get_idx(overlays, j));
+      if (ov && unlink(ov) < 0 && errno != ENOENT)
+        vk_warn("cannot remove %s: %s", ov, strerror(errno));
+    }
+    rc = record_remove(dir, name);
+  }
+  json_object_put(entry);
+  vk_restored_free(disks, nd);
+  if (rc < 0) {
+    vk_restored_free(res, nres);
+    return -1;
+  }
+  *out = res;
+  *n = nres;
+  return 0;
+}

@@ -1,0 +1,26 @@
+# shellcheck shell=bash
+# Helpers of the restore drill and instant recovery tests (tests/drill.am).
+# Sourced after functions.sh and lab-guest.sh.
+
+# drill_sums REPO
+#
+# Print the SHA-256 of every backup file in REPO (the manifests, chain
+# files and XML; not the drill and instant records, the lock or
+# temporary files), sorted by path.
+drill_sums ()
+{
+    (cd "$1" && find . -type f ! -name drills.json ! -name instant.json ! -name lock \
+                     ! -name '.tmp.*' -print0 | sort -z | xargs -0 sha256sum)
+}
+
+# drill_nothing_left DIR
+#
+# Fail unless no drill domain exists in the lab and DIR (the drills'
+# TMPDIR) is empty.
+drill_nothing_left ()
+{
+    local doms
+    doms=$(virsh -c "$LAB_URI" list --all --name | grep vckpt-drill || true)
+    [ -z "$doms" ] || fail "drill domains left: $doms"
+    [ -z "$(ls -A "$1")" ] || fail "files left in $1: $(ls -A "$1")"
+}
