@@ -18,6 +18,7 @@
 #include "ckpt.h"
 #include "engine.h"
 #include "hostlock.h"
+#include "quiesce.h"
 #include "prune.h"
 #include "job.h"
 #include "meta.h"
@@ -418,6 +419,10 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
     return -1;
   }
   free(res.error);
+  /* A running domain's backup records whether it was quiesced; a shut-off
+   * domain has nothing to freeze (its consistency is that of its shutdown).
+   */
+  b->quiesced = res.quiesced ? VK_QUIESCED_YES : VK_QUIESCED_NO;
 
   /* Seal: QEMU finishes the target files when it closes them, after the
    * job's end is reported: checksums are taken once it has let go of them.
@@ -604,7 +609,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   struct vk_job_spec js = {
     .conn = conn, .dom = dom, .incremental = out->since, .disks = jd, .n = nt,
     .all = alltargets, .checkpoint_xml = out->checkpoint_xml,
-    .quiesce = req->quiesce && !offline,
+    .quiesce = req->quiesce && !offline, .quiesce_try = req->quiesce_try,
   };
   struct vk_job job;
   vk_job_init(&job, offline ? &vk_job_offline_ops : &vk_job_push_ops, &js);
@@ -652,6 +657,12 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
   vk_stop_catch_begin();
   int lockfd = -1;
   if (!req->dry_run && (lockfd = vk_host_lock(domname, uuid, req->repo_dir)) < 0) {
+    vk_stop_catch_end();
+    return -1;
+  }
+  /* A freeze a killed run may have left is thawed first (quiesce.h). */
+  if (!req->dry_run && vk_quiesce_recover(dom, req->cb) < 0) {
+    vk_host_unlock(lockfd);
     vk_stop_catch_end();
     return -1;
   }

@@ -22,6 +22,7 @@ struct vk_backup_request {
   char *const *exclude;       /* --exclude, or NULL */
   const char *name;           /* --name, or NULL: generated */
   bool quiesce, dry_run, no_validate, quiet;
+  bool quiesce_try;           /* with quiesce: without a guest agent, warn and go on */
   bool keep_checkpoints;      /* no vk_checkpoints_follow after the backup */
   const struct vk_flow_cb *cb; /* progress and messages; NULL: printed as usual */
   /* --auto's level schedule (policy file; 0: none): a new full chain every

@@ -13,6 +13,7 @@
 #include <libxml/parser.h>
 
 #include "job.h"
+#include "quiesce.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
@@ -93,6 +94,8 @@ struct push {
   bool completed;   /* job-completed event */
   bool stopped;     /* the domain stopped (QEMU died or was shut down) */
   bool catching;    /* vk_stop_catch_begin was called */
+  bool quiesced;    /* frozen from before the start until after it */
+  bool unquiesced;  /* --quiesce, but the guard thawed first: abort, fail */
   int cb_job, cb_life, timer;
   double start;
 };
@@ -165,17 +168,53 @@ push_start(struct vk_job *job)
              (int)vk_stop_signal);
     return -1;
   }
-  if (s->quiesce && virDomainFSFreeze(s->dom, NULL, 0, 0) < 0) {
-    vk_virt_error("cannot freeze the guest's file systems (--quiesce needs the guest agent)");
-    return -1;
+  /* Quiesce: the freeze lasts from here to just after virDomainBackupBegin,
+   * which creates the checkpoint at the backup's point in time; every path
+   * below thaws (a signal is only noticed here: the thaw comes first).
+   */
+  struct vk_quiesce *q = NULL;
+  if (s->quiesce) {
+    CLEANUP_FREE char *why = NULL;
+    bool no_agent = false;
+    if (vk_quiesce_freeze(s->conn, s->dom, &q, &why, &no_agent) < 0) {
+      if (!no_agent || !s->quiesce_try) {
+        vk_error(VK_EXIT_FAILURE, "cannot freeze the guest's file systems (--quiesce needs the "
+                 "guest agent): %s", why);
+        return -1;
+      }
+      vk_warn("cannot freeze the guest's file systems (%s): --quiesce=try goes on with a "
+              "crash-consistent backup", why);
+    }
   }
-  CLEANUP_FREE char *xml = push_describe(job);
-  int begun = virDomainBackupBegin(s->dom, xml, s->checkpoint_xml,
-                                   VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL);
-  if (begun < 0)
-    vk_virt_job_error("cannot start the backup");
-  if (s->quiesce && virDomainFSThaw(s->dom, NULL, 0, 0) < 0)
-    vk_warn("cannot thaw the guest's file systems: %s", vk_virt_last_message());
+  if (q)
+    vk_test_hook("quiesce-frozen");
+  int begun = -1;
+  if (q && vk_stop_signal)
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while the guest was frozen, before "
+             "the backup started", (int)vk_stop_signal);
+  else {
+    CLEANUP_FREE char *xml = push_describe(job);
+    begun = virDomainBackupBegin(s->dom, xml, s->checkpoint_xml,
+                                 VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL);
+    if (begun < 0)
+      vk_virt_job_error("cannot start the backup");
+  }
+  if (q) {
+    CLEANUP_FREE char *why = NULL;
+    int held = vk_quiesce_thaw(q, &why);
+    if (held < 0)
+      vk_warn("cannot thaw the guest's file systems: %s (the guard tries again; the next "
+              "backup of the domain thaws them too)", why);
+    else if (held == 0 && begun >= 0 && !s->quiesce_try) {
+      /* The guard thawed before the checkpoint was surely created: wait
+       * aborts the job and fails it.
+       */
+      p->unquiesced = true;
+    } else if (held == 0 && begun >= 0)
+      vk_warn("the guest's file systems were thawed by the guard before the backup started "
+              "(timeout): --quiesce=try goes on with a crash-consistent backup");
+    p->quiesced = held == 1 && begun >= 0;
+  }
   return begun < 0 ? -1 : 0;
 }
 
@@ -248,12 +287,20 @@ push_wait(struct vk_job *job, const struct vk_flow_cb *cb, struct vk_job_result 
 {
   struct push *p = job->priv;
   memset(res, 0, sizeof *res);
+  res->quiesced = p->quiesced;
   double last = 0;
   int idle = 0;
+  bool aborted = false;
   while (!p->completed && !p->stopped) {
     if (vk_stop_signal && !res->interrupted) {
       res->interrupted = true;
+      if (!aborted)
+        job->ops->abort(job);
+      aborted = true;
+    }
+    if (p->unquiesced && !aborted) {
       job->ops->abort(job);
+      aborted = true;
     }
     if (now() - last >= 0.5) {
       int type;
@@ -285,6 +332,13 @@ push_wait(struct vk_job *job, const struct vk_flow_cb *cb, struct vk_job_result 
    */
   if (!res->error)
     push_verdict(job, p, res);
+  if (p->unquiesced && !res->interrupted) {
+    res->ok = false;
+    free(res->error);
+    res->error = vk_xstrdup("the guard thawed the guest's file systems before the backup "
+                            "started (vckpt took longer than the quiesce timeout): not a "
+                            "quiesced backup");
+  }
   return 0;
 }
 

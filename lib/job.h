@@ -54,12 +54,14 @@ struct vk_job_spec {
   char *const *all;             /* every disk of the domain (the others are left out) */
   const char *checkpoint_xml;   /* checkpoint to create at the job's point in time, or NULL */
   bool quiesce;                 /* freeze the guest's file systems around the start */
+  bool quiesce_try;             /* with quiesce: no agent is a warning, not an error */
 };
 
 /* What a finished job did. */
 struct vk_job_result {
   bool ok;
   bool interrupted;       /* SIGINT/SIGTERM: aborted by us */
+  bool quiesced;          /* the file systems were frozen at the point in time */
   uint64_t bytes;         /* data processed */
   double seconds;
   char *error;            /* libvirt's error message when !ok */

@@ -233,6 +233,9 @@ vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool commit
   xmlNodePtr n = xmlNewChild(parent, NULL, (const xmlChar *)"backup", NULL);
   xmlNewProp(n, (const xmlChar *)"id", (const xmlChar *)b->id);
   xmlNewProp(n, (const xmlChar *)"level", (const xmlChar *)vk_level_name(b->level));
+  if (b->quiesced != VK_QUIESCED_UNKNOWN)
+    xmlNewProp(n, (const xmlChar *)"quiesced",
+               (const xmlChar *)(b->quiesced == VK_QUIESCED_YES ? "yes" : "no"));
   vk_xml_add_text(n, "chain", b->chain);
   vk_xml_add_text(n, "checkpoint", b->checkpoint);
   if (b->since)
@@ -492,6 +495,9 @@ vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *pa
   b->checkpoint_xml = vk_xpath_string(ctx, node, "checkpointXML");
   b->note = vk_xpath_string(ctx, node, "note");
   b->identity = vk_xpath_string(ctx, node, "identity");
+  CLEANUP_FREE char *quiesced = vk_xpath_string(ctx, node, "@quiesced");
+  b->quiesced = !quiesced ? VK_QUIESCED_UNKNOWN
+              : strcmp(quiesced, "yes") == 0 ? VK_QUIESCED_YES : VK_QUIESCED_NO;
   CLEANUP_FREE char *start = vk_xpath_string(ctx, node, "start");
   CLEANUP_FREE char *end = vk_xpath_string(ctx, node, "end");
   b->start = start ? strtoll(start, NULL, 10) : 0;

@@ -45,6 +45,10 @@ struct vk_state_file {
   uint64_t size;
   char *sha256;
 };
+/* Whether a backup's file systems were frozen (quiesce.h) at its point in
+ * time: not recorded (older vckpt), no, yes.
+ */
+enum vk_quiesced { VK_QUIESCED_UNKNOWN, VK_QUIESCED_NO, VK_QUIESCED_YES };
 
 /* One backup: a full backup starts a chain, the others stack on PARENT. */
 struct vk_backup {
@@ -62,6 +66,7 @@ struct vk_backup {
   char *identity;        /* description of CHECKPOINT as created, or NULL
                             (backups made before vckpt recorded it) */
   struct vk_state_file nvram, tpm;   /* UEFI variables, swtpm state (state.h) */
+  enum vk_quiesced quiesced;   /* attribute quiesced="yes|no", optional */
 };
 
 /* A checkpoint vckpt created whose backup is gone but which could not be

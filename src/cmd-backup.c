@@ -10,13 +10,14 @@
 #include "fleet.h"
 #include "log.h"
 #include "policy.h"
+#include "quiesce.h"
 #include "runall.h"
 #include "vckpt.h"
 #include "virt.h"
 
 static struct {
   int full, differential, autom;
-  char *incremental, *repo, *disks, *exclude, *name;
+  char *incremental, *repo, *disks, *exclude, *name, *quiesce_arg;
   int quiesce, dry_run, no_validate, keep_checkpoints;
   int all, jobs, include_shut_off;
 } opts = { .jobs = 1 };
@@ -38,8 +39,9 @@ static const struct poptOption backup_options[] = {
     "leave these disks out", "DISK[,DISK...]" },
   { "name", '\0', POPT_ARG_STRING, &opts.name, 8,
     "name of the checkpoint this backup creates (default: vckpt-TIME)", "NAME" },
-  { "quiesce", '\0', POPT_ARG_NONE, &opts.quiesce, 9,
-    "freeze guest file systems while the backup starts (needs the guest agent)", NULL },
+  { "quiesce", '\0', POPT_ARG_STRING | POPT_ARGFLAG_OPTIONAL, &opts.quiesce_arg, 9,
+    "freeze guest file systems while the backup starts (needs the guest agent; "
+    "--quiesce=try: without an agent, warn and make a crash-consistent backup)", NULL },
   { "dry-run", '\0', POPT_ARG_NONE, &opts.dry_run, 10,
     "run the preflight and print the XML, start nothing", NULL },
   { "no-validate", '\0', POPT_ARG_NONE, &opts.no_validate, 11,
@@ -168,7 +170,7 @@ backup_all(struct cmd_ctx *ctx, int argc)
     args[n++] = opts.exclude;
   }
   if (opts.quiesce)
-    args[n++] = "--quiesce";
+    args[n++] = opts.quiesce > 1 ? "--quiesce=try" : "--quiesce";
   if (opts.dry_run)
     args[n++] = "--dry-run";
   if (opts.no_validate)
@@ -183,9 +185,37 @@ backup_all(struct cmd_ctx *ctx, int argc)
   return run_all(ctx, names, &ra);
 }
 
+/* --quiesce takes an optional "=try".  popt also takes a separate word
+ * after it as its value ("--quiesce DOMAIN"): anything but "try" is then
+ * the positional argument it swallowed, put back into ARGV.
+ * OPTS.QUIESCE: 0 off, 1 on, 2 try.
+ */
+static const char *quiesce_argv[2];
+static void
+quiesce_option(int *argc, const char ***argv)
+{
+  if (!cmd_option_given("quiesce"))
+    return;
+  const char *v = opts.quiesce_arg;
+  opts.quiesce = v && strcmp(v, "try") == 0 ? 2 : 1;
+  if (!v || strcmp(v, "try") == 0)
+    return;
+  if (*argc == 0) {
+    quiesce_argv[0] = v;
+    *argv = quiesce_argv;
+    *argc = 1;
+  } else
+    *argc = 2;   /* too many arguments: a usage error below */
+}
+
 static int
 cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
 {
+  quiesce_option(&argc, &argv);
+  if (argc > 1) {
+    vk_error(VK_EXIT_USAGE, "--quiesce takes no value but =try (got '%s')", opts.quiesce_arg);
+    return -1;
+  }
   if (opts.all)
     return backup_all(ctx, argc);
   if (argc == 0) {
@@ -238,8 +268,8 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
     .mode = opts.full ? VK_MODE_FULL : opts.incremental ? VK_MODE_INCREMENTAL
           : opts.differential ? VK_MODE_DIFFERENTIAL : VK_MODE_AUTO,
     .since = opts.incremental, .disks = disks, .exclude = exclude, .name = opts.name,
-    .quiesce = opts.quiesce || pol.quiesce == 1, .dry_run = opts.dry_run,
-    .no_validate = opts.no_validate, .quiet = vk_quiet,
+    .quiesce = opts.quiesce > 0 || pol.quiesce == 1, .quiesce_try = opts.quiesce > 1,
+    .dry_run = opts.dry_run, .no_validate = opts.no_validate, .quiet = vk_quiet,
     .keep_checkpoints = opts.keep_checkpoints,
     .full_every_backups = pol.full_every_backups, .full_every_days = pol.full_every_days,
   };
@@ -294,4 +324,28 @@ const struct cmd_entry cmd_backup_entry = {
   .flags = CMD_CONNECTS,
   .min_args = 0, .max_args = 1,
   .exec = cmd_backup,
+};
+
+/* The thaw guard of backup --quiesce (quiesce.h): started by vckpt itself,
+ * never by hand.
+ */
+static int
+cmd_quiesce_guard(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  vk_set_context("quiesce-guard");
+  return vk_quiesce_guard(argv[0], argv[1]);
+}
+
+static const struct poptOption quiesce_guard_options[] = {
+  POPT_TABLEEND
+};
+
+const struct cmd_entry cmd_quiesce_guard_entry = {
+  .name = "quiesce-guard",
+  .args = "URI UUID",
+  .summary = "Internal: thaw a guest if backup --quiesce ends while it is frozen",
+  .options = quiesce_guard_options,
+  .flags = CMD_HIDDEN,
+  .min_args = 2, .max_args = 2,
+  .exec = cmd_quiesce_guard,
 };

@@ -22,6 +22,7 @@ extern const struct cmd_entry cmd_checkpoint_dumpxml_entry;
 extern const struct cmd_entry cmd_checkpoint_delete_entry;
 extern const struct cmd_entry cmd_checkpoint_redefine_entry;
 extern const struct cmd_entry cmd_complete_entry;
+extern const struct cmd_entry cmd_quiesce_guard_entry;
 extern const struct cmd_entry cmd_overlay_create_entry;
 extern const struct cmd_entry cmd_commit_entry;
 
@@ -45,5 +46,6 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_bitmaps_entry,
   &cmd_help_entry,
   &cmd_complete_entry,
+  &cmd_quiesce_guard_entry,
   NULL,
 };

@@ -4,7 +4,7 @@
 # around the start of the backup, so each restored image is clean as it
 # is (no journal to replay, e2fsck -fn exit 0) and holds every file the
 # workload recorded before the backup began; the guest is thawed after
-# each backup and its workload goes on.
+# each backup and its workload goes on; both are recorded as quiesced.
 . "${srcdir:-.}/functions.sh"
 . "${srcdir:-.}/lab-guest.sh"
 set -e -x
@@ -36,6 +36,12 @@ thawed || fail "the guest is still frozen after the backup"
 lab_guest_wait_count "$dom" $(( n1 + 2 ))
 lab_guest_workload_stop "$dom"
 expect_exit 0 vckpt verify "$dom" --repo "$R"
+# Each backup is recorded as quiesced (manifest, list-backups).
+test "$(grep -c 'quiesced="yes"' "$R/$dom/manifest.xml")" -eq 2
+expect_exit 0 vckpt --json list-backups "$dom" --repo "$R"
+test "$(jq -c '[.backups[].quiesced]' "$out")" = '[true,true]'
+expect_exit 0 vckpt list-backups "$dom" --repo "$R"
+test "$(grep -c '^    quiesced: yes$' "$out")" -eq 2
 
 for k in k0 k1; do
     mkdir "$TMPD/$k"
