@@ -145,19 +145,29 @@ private_dir_make(struct private_dir *pd, const char *base)
     return -1;
   }
   sweep_dirs(pd);
-  CLEANUP_FREE char *tmpl = vk_xasprintf("%s/" DRILL_PREFIX "XXXXXX", pd->base);
+  /* Made under a name no sweep looks at, locked, and only then renamed to
+   * the swept prefix: another drill's sweep never sees it unlocked.
+   */
+  CLEANUP_FREE char *tmpl = vk_xasprintf("%s/vckpt-new-XXXXXX", pd->base);
   if (!mkdtemp(tmpl)) {
     vk_error(VK_EXIT_FAILURE, "cannot create a directory in %s: %s", pd->base, strerror(errno));
     return -1;
   }
-  pd->name = vk_xstrdup(strrchr(tmpl, '/') + 1);
-  pd->fd = openat(pd->basefd, pd->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const char *made = strrchr(tmpl, '/') + 1;
+  pd->name = vk_xasprintf(DRILL_PREFIX "%s", made + strlen("vckpt-new-"));
+  pd->fd = openat(pd->basefd, made, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
-  if (pd->fd < 0 || flock(pd->fd, LOCK_EX | LOCK_NB) < 0 || fstat(pd->fd, &st) < 0 ||
-      st.st_nlink == 0 || st.st_uid != geteuid() || (st.st_mode & 0077) != 0) {
+  bool ours = pd->fd >= 0 && flock(pd->fd, LOCK_EX | LOCK_NB) == 0 && fstat(pd->fd, &st) == 0 &&
+              st.st_uid == geteuid() && (st.st_mode & 0077) == 0;
+  if (!ours || renameat2(pd->basefd, made, pd->basefd, pd->name, RENAME_NOREPLACE) < 0) {
     vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl,
-             pd->fd < 0 ? strerror(errno) : "not the private directory just created");
-    free(pd->name);        /* not ours: never remove it */
+             pd->fd < 0 || ours ? strerror(errno) : "not the private directory just created");
+    if (ours)
+      unlinkat(pd->basefd, made, AT_REMOVEDIR);
+    if (pd->fd >= 0)
+      close(pd->fd);
+    pd->fd = -1;
+    free(pd->name);        /* not ours (or not renamed): never remove it by that name */
     pd->name = NULL;
     return -1;
   }
@@ -560,14 +570,15 @@ drill_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   }
   vk_debug("drill: starting transient domain %s", run->name);
   *t0 = now_s();
-  res->start = time(NULL);
+  long long start = time(NULL);
   /* AUTODESTROY: if vckpt dies, libvirt ends the domain with the connection. */
   run->dom = virDomainCreateXML(conn, xml, VIR_DOMAIN_START_AUTODESTROY);
   if (!run->dom) {
-    res->message = vk_xasprintf("cannot start: %s", vk_virt_last_message());
+    /* Not the backup's fault (the host could not start it): not recorded. */
     vk_virt_error("backup %s: cannot start the drill's domain", b->id);
-    return 1;
+    return -1;
   }
+  res->start = start;
   CLEANUP_FREE char *fail = NULL;
   rc = wait_boot(run, req->marker, req->timeout, *t0, &fail);
   res->seconds = now_s() - *t0;

@@ -50,13 +50,19 @@ vk_fleet_domains(virConnectPtr conn, bool inactive, char ***names)
     vk_virt_error("cannot list the domains");
     return -1;
   }
+  /* Transient domains are left out: restore drills (vckpt-drill-*),
+   * and anything else that leaves no definition to back up for.
+   */
   char **v = vk_xcalloc(n + 1, sizeof *v);
+  int k = 0;
   for (int i = 0; i < n; i++) {
     const char *name = virDomainGetName(doms[i]);
-    v[i] = vk_xstrdup(name ? name : "");
+    if (virDomainIsPersistent(doms[i]) != 0)
+      v[k++] = vk_xstrdup(name ? name : "");
     virDomainFree(doms[i]);
   }
   free(doms);
+  n = k;
   qsort(v, n, sizeof *v, cmp_names);
   *names = v;
   return 0;
@@ -65,7 +71,10 @@ vk_fleet_domains(virConnectPtr conn, bool inactive, char ***names)
 int
 vk_fleet_repo_domains(const char *repo_dir, char ***names)
 {
-  int dfd = open(repo_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  /* The repository's own path may be a symbolic link (vk_repo_open
+   * resolves it too); nothing below it is followed.
+   */
+  int dfd = open(repo_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
   if (dfd < 0) {
     vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "repository %s: %s",
              repo_dir, strerror(errno));

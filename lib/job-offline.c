@@ -161,6 +161,16 @@ load_disks(struct vk_job *job, struct offline *o)
                  "qcow2 and raw images only", d->jd->target, d->chain.images[k].filename,
                  d->chain.images[k].format_name);
         r = -1;
+      } else if (k > 0 && d->chain.images[k].format_probed) {
+        /* A guessed format lets a guest that wrote a qcow2 header into its
+         * raw disk make the backup read any host file as "backing" data.
+         */
+        vk_error(VK_EXIT_FAILURE, "disk %s: %s names its backing file %s without a format, "
+                 "and vckpt never guesses one; record it with qemu-img rebase -u -F FORMAT "
+                 "-b %s %s", d->jd->target, d->chain.images[k - 1].filename,
+                 d->chain.images[k].filename, d->chain.images[k].filename,
+                 d->chain.images[k - 1].filename);
+        r = -1;
       }
     }
     if (r == 0 && d->chain.end != VK_CHAIN_COMPLETE) {
@@ -356,8 +366,12 @@ merge_since(struct offline *o, size_t i)
   for (size_t k = 0; k < d->chain.nr_images; k++) {
     CLEANUP_FREE char *n = node(i, k, false);
     CLEANUP_JSON json_object *bm = node_bitmaps(o, n);
+    if (!bm) {                  /* reported: never a partial merge */
+      json_object_put(sources);
+      return -1;
+    }
     json_object *b = find_bitmap(bm, d->since_bitmap), *v = NULL;
-    if (!bm || !b)
+    if (!b)
       break;
     if (flag(b, "inconsistent") || !flag(b, "recording")) {
       vk_error(VK_EXIT_FAILURE, "disk %s: bitmap '%s' in %s is %s: an incremental backup "
@@ -926,25 +940,31 @@ vk_offline_remove_bitmaps(virDomainPtr dom, const char *name, char **why)
     if (!d->source || strcmp(d->type, "file") != 0 || !d->format ||
         strcmp(d->format, "qcow2") != 0)
       continue;
-    struct vk_image img = { 0 };
+    /* From every image of the chain that has it (after an overlay, the
+     * backing images carry the checkpoint's bitmap too), not only the top.
+     */
+    struct vk_chain chain = { 0 };
     CLEANUP_FREE char *err = NULL;
-    if (vk_image_open(d->source, "qcow2", &img, &err) < 0)
+    if (vk_chain_open(d->source, "qcow2", &chain, &err) < 0)
       continue;
-    bool has = vk_image_find_bitmap(&img, name) != NULL;
-    vk_image_clear(&img);
-    if (!has)
-      continue;
-    char *argv[] = { (char *)QEMU_IMG, (char *)"bitmap", (char *)"--remove", d->source,
-                     (char *)name, NULL };
-    int status = 0;
-    CLEANUP_FREE char *msg = NULL;
-    if (vk_spawn(argv, -1, -1, &status, &msg) < 0 || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0) {
-      *why = vk_xasprintf("cannot remove bitmap '%s' from %s: %s", name, d->source,
-                          msg && *msg ? msg : "qemu-img failed");
-      return -1;
+    for (size_t k = 0; k < chain.nr_images; k++) {
+      const struct vk_image *img = &chain.images[k];
+      if (img->format != VK_FMT_QCOW2 || !vk_image_find_bitmap(img, name))
+        continue;
+      char *argv[] = { (char *)QEMU_IMG, (char *)"bitmap", (char *)"-f", (char *)"qcow2",
+                       (char *)"--remove", (char *)"--", img->filename, (char *)name, NULL };
+      int status = 0;
+      CLEANUP_FREE char *msg = NULL;
+      if (vk_spawn(argv, -1, -1, &status, &msg) < 0 || !WIFEXITED(status) ||
+          WEXITSTATUS(status) != 0) {
+        *why = vk_xasprintf("cannot remove bitmap '%s' from %s: %s", name, img->filename,
+                            msg && *msg ? msg : "qemu-img failed");
+        vk_chain_clear(&chain);
+        return -1;
+      }
+      removed++;
     }
-    removed++;
+    vk_chain_clear(&chain);
   }
   return removed;
 }

@@ -78,6 +78,15 @@ vk_log_open(const char *file, bool use_syslog)
       close(fd);
       return -1;
     }
+    /* A hard link planted in a directory others can write to would make
+     * root append to the file it names (protected_hardlinks=0).
+     */
+    if (st.st_nlink > 1 || st.st_uid != geteuid()) {
+      vk_error(VK_EXIT_FAILURE, "log file %s: %s: refusing to append to it", file,
+               st.st_nlink > 1 ? "has other hard links" : "belongs to another user");
+      close(fd);
+      return -1;
+    }
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
       fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);

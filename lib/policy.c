@@ -47,25 +47,29 @@ on_error(cfg_t *cfg, const char *fmt, va_list ap)
   current_err->set = true;
 }
 
+/* The values are stored in ints: larger ones are refused, never cut. */
+#define VK_CONFIG_MAX 1000000
+
 /* A count: 0 or more. */
 static int
 check_count(cfg_t *cfg, cfg_opt_t *opt)
 {
   long v = cfg_opt_getnint(opt, cfg_opt_size(opt) - 1);
-  if (v < 0) {
-    cfg_error(cfg, "%s must be 0 or more, not %ld", cfg_opt_name(opt), v);
+  if (v < 0 || v > VK_CONFIG_MAX) {
+    cfg_error(cfg, "%s must be between 0 and %d, not %ld", cfg_opt_name(opt), VK_CONFIG_MAX, v);
     return -1;
   }
   return 0;
 }
 
-/* A positive number. */
+/* A positive number; jobs as the command line's --jobs (1 to 64). */
 static int
 check_positive(cfg_t *cfg, cfg_opt_t *opt)
 {
   long v = cfg_opt_getnint(opt, cfg_opt_size(opt) - 1);
-  if (v < 1) {
-    cfg_error(cfg, "%s must be 1 or more, not %ld", cfg_opt_name(opt), v);
+  long max = strcmp(cfg_opt_name(opt), "jobs") == 0 ? 64 : VK_CONFIG_MAX;
+  if (v < 1 || v > max) {
+    cfg_error(cfg, "%s must be between 1 and %ld, not %ld", cfg_opt_name(opt), max, v);
     return -1;
   }
   return 0;

@@ -732,15 +732,16 @@ follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *c
     }
     if (!dry_run) {
       CLEANUP_FREE char *why = NULL;
-      /* A checkpoint whose bitmap a killed QEMU broke cannot be merged
-       * away: libvirt refuses ("bitmap not found"), and the checkpoint
-       * is useless anyway, so its metadata goes (OR_METADATA).
+      /* Never metadata alone here: bitmaps that do exist would stay in
+       * the images, recording, owned by nothing.  A checkpoint whose
+       * bitmap a killed QEMU broke (libvirt: "bitmap not found") is left
+       * for vckpt repair, which the warning names.
        */
-      if (vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_OR_METADATA | VK_CKPT_DELETE_MISSING_OK,
-                               &why) < 0) {
+      if (vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_MISSING_OK, &why) < 0) {
         vk_flow_message(cb, VK_MSG_WARNING, "cannot delete checkpoint '%s': %s; it is recorded "
-                        "and deleted by the next backup or prune", name,
-                        why ? why : "unknown error");
+                        "and tried again by the next backup or prune (if its bitmaps are "
+                        "broken, vckpt repair %s deletes it)", name,
+                        why ? why : "unknown error", virDomainGetName(dom));
         if (keep_record && next)
           vk_manifest_add_retired(next, name, identity);
         rc = -1;

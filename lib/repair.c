@@ -584,7 +584,7 @@ do_remove_bitmap(struct rstate *s, struct vk_repair_step *st)
     s->p->refused++;
     return;
   }
-  char *argv[] = { (char *)QEMU_IMG, "bitmap", "-f", "qcow2", "--remove", st->image,
+  char *argv[] = { (char *)QEMU_IMG, "bitmap", "-f", "qcow2", "--remove", "--", st->image,
                    st->bitmap, NULL };
   int status = 0;
   CLEANUP_FREE char *msg = NULL;

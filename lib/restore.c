@@ -381,21 +381,32 @@ make_tmpdir(struct restore_run *run)
 {
   sweep_tmpdirs(run);
 
-  CLEANUP_FREE char *tmpl = vk_xasprintf("%s/.vckpt-restore-XXXXXX", run->absdir);
+  /* Made under a name no sweep looks at, locked, and only then renamed to
+   * the swept prefix: another restore's sweep never sees it unlocked.
+   */
+  CLEANUP_FREE char *tmpl = vk_xasprintf("%s/.vckpt-new-XXXXXX", run->absdir);
   if (!mkdtemp(tmpl)) {
     vk_error(VK_EXIT_FAILURE, "cannot create a temporary directory in %s: %s", run->absdir,
              strerror(errno));
     return -1;
   }
-  run->tmpname = vk_xstrdup(strrchr(tmpl, '/') + 1);
-  run->tmpfd = openat(run->tofd, run->tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const char *made = strrchr(tmpl, '/') + 1;
+  run->tmpname = vk_xasprintf(".vckpt-restore-%s", made + strlen(".vckpt-new-"));
+  run->tmpfd = openat(run->tofd, made, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
-  /* Locked before anything is written; a sweep of another restore that
-   * came between mkdtemp and the lock leaves it unlinked (nlink 0).
-   */
-  if (run->tmpfd < 0 || flock(run->tmpfd, LOCK_EX | LOCK_NB) < 0 ||
-      fstat(run->tmpfd, &st) < 0 || st.st_nlink == 0 || st.st_uid != geteuid() ||
-      (st.st_mode & 0077) != 0) {
+  bool ours = run->tmpfd >= 0 && flock(run->tmpfd, LOCK_EX | LOCK_NB) == 0 &&
+              fstat(run->tmpfd, &st) == 0 && st.st_uid == geteuid() &&
+              (st.st_mode & 0077) == 0;
+  if (ours && renameat2(run->tofd, made, run->tofd, run->tmpname, RENAME_NOREPLACE) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl, strerror(errno));
+    unlinkat(run->tofd, made, AT_REMOVEDIR);
+    close(run->tmpfd);
+    run->tmpfd = -1;
+    free(run->tmpname);
+    run->tmpname = NULL;
+    return -1;
+  }
+  if (!ours) {
     vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl,
              run->tmpfd < 0 ? strerror(errno) : "not the private directory just created");
     if (run->tmpfd >= 0)

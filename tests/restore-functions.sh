@@ -69,7 +69,7 @@ rf_id ()
 
 rf_no_leftovers ()
 {
-    if ls -A "$1" | grep -q -e '^\.vckpt-restore' -e '^\.tmp\.'; then
+    if ls -A "$1" | grep -q -e '^\.vckpt-' -e '^\.tmp\.'; then
         ls -la "$1" >&2
         fail "temporary files left in $1"
     fi

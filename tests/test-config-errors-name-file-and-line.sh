@@ -40,8 +40,11 @@ printf 'repository = "/x"\n\nretention {\n  keep-dayly = 7\n}\n' |
     bad 4 "no such option 'keep-dayly'"
 printf 'domain "x" {\n  retention {\n    keep-within = "2 days"\n  }\n}\n' |
     bad 3 "keep-within: '2 days' is not a duration"
-printf '\njobs = 0\n' | bad 2 "jobs must be 1 or more"
-printf 'retention {\n keep-last = -1\n}\n' | bad 2 "keep-last must be 0 or more"
+printf '\njobs = 0\n' | bad 2 "jobs must be between 1 and 64, not 0"
+printf '\njobs = 1000\n' | bad 2 "jobs must be between 1 and 64, not 1000"
+printf 'retention {\n keep-last = -1\n}\n' | bad 2 "keep-last must be between 0 and 1000000"
+# Never cut to an int: 2^32 + 1 would keep 1.
+printf 'retention {\n keep-daily = 4294967297\n}\n' | bad 2 "keep-daily must be between 0 and 1000000"
 printf 'retention {\n keep-last = "three"\n}\n' | bad 2 "invalid integer value for option 'keep-last'"
 printf 'domain "a" {\n  exclude-disks = {"../etc"}\n}\n' | bad 2 "exclude-disks: '../etc' is not a disk"
 printf 'domain "x" { }\ndomain "x" { }\n' | bad 2 "found duplicate title 'x'"
