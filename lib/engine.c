@@ -506,6 +506,17 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
         vk_error(VK_EXIT_USAGE, "checkpoint '%s' already exists", req->name);
       return -1;
     }
+    /* A name the repository recorded for an earlier backup (whose
+     * checkpoint is gone now) would make that backup's saved checkpoint
+     * XML and this one's ambiguous: a redefine from the repository could
+     * bring back the wrong one.
+     */
+    const struct vk_backup *same = repo ? vk_repo_find_by_checkpoint(repo, req->name) : NULL;
+    if (same) {
+      vk_error(VK_EXIT_USAGE, "backup %s of the repository already ended at a checkpoint "
+               "named '%s': choose another name", same->id, req->name);
+      return -1;
+    }
     name = vk_xstrdup(req->name);
   } else
     name = new_checkpoint_name(dom);
