@@ -1249,6 +1249,20 @@ vk_commit_domain(virDomainPtr dom, const char *disk, const char *top, const char
   const struct vk_disk *d = qcow2_disk(&disks, domname, disk);
   if (!d || commit_plan(d->source, top, base, &p) < 0)
     goto out;
+  /* Committing into a base another domain uses (a linked clone) would
+   * change what that domain's disk holds.
+   */
+  {
+    CLEANUP_FREE char *other = NULL;
+    int shared = vk_image_shared(dom, p.base, &other);
+    if (shared != 0) {
+      if (shared > 0)
+        vk_error(VK_EXIT_PREFLIGHT, "%s is also in the backing chain of domain '%s': "
+                 "committing into it would change that domain's disk; nothing was done",
+                 p.base, other);
+      goto out;
+    }
+  }
   j.d = vk_xcalloc(1, sizeof *j.d);
   j.n = 1;
   j.d[0] = (struct jdisk) {
@@ -1336,4 +1350,54 @@ vk_imageop_result_json(const struct vk_imageop_result *res)
   }
   json_object_object_add(o, "disks", arr);
   return o;
+}
+
+int
+vk_image_shared(virDomainPtr dom, const char *path, char **other)
+{
+  struct stat want;
+  *other = NULL;
+  if (stat(path, &want) < 0)
+    return 0;
+  virConnectPtr conn = virDomainGetConnect(dom);
+  unsigned char uuid[VIR_UUID_BUFLEN], u[VIR_UUID_BUFLEN];
+  virDomainPtr *doms = NULL;
+  int n = conn && virDomainGetUUID(dom, uuid) == 0 ? virConnectListAllDomains(conn, &doms, 0)
+                                                  : -1;
+  if (n < 0) {
+    vk_virt_error("cannot list the domains to check who else uses %s", path);
+    return -1;
+  }
+  int r = 0;
+  for (int i = 0; i < n; i++) {
+    if (r == 0 && virDomainGetUUID(doms[i], u) == 0 && memcmp(u, uuid, sizeof u) != 0) {
+      struct vk_disks disks = { 0 };
+      if (vk_domain_disks(doms[i], VIR_DOMAIN_XML_INACTIVE, &disks) == 0) {
+        for (size_t k = 0; k < disks.n && r == 0; k++) {
+          const struct vk_disk *d = &disks.disk[k];
+          if (!d->source || !d->type || strcmp(d->type, "file") != 0)
+            continue;
+          struct vk_chain chain = { 0 };
+          char *err = NULL;
+          if (vk_chain_open(d->source, d->format ? d->format : "raw", &chain, &err) == 0) {
+            for (size_t j = 0; j < chain.nr_images && r == 0; j++) {
+              struct stat st;
+              if (stat(chain.images[j].filename, &st) == 0 && st.st_dev == want.st_dev &&
+                  st.st_ino == want.st_ino) {
+                const char *name = virDomainGetName(doms[i]);
+                *other = vk_xstrdup(name ? name : "?");
+                r = 1;
+              }
+            }
+            vk_chain_clear(&chain);
+          }
+          free(err);
+        }
+        vk_disks_clear(&disks);
+      }
+    }
+    virDomainFree(doms[i]);
+  }
+  free(doms);
+  return r;
 }

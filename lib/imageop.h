@@ -78,4 +78,12 @@ int vk_imageop_pending(virDomainPtr dom, char **what);
 /* The state directory: $VCKPT_STATE_DIR, else /var/lib/vckpt. */
 const char *vk_state_dir(void);
 
+/* Whether the image file PATH is in the backing chain of a disk of
+ * another domain of DOM's connection than DOM (a linked clone on a shared
+ * base): *OTHER is then that domain's name (malloc'd).  1 yes, 0 no, -1
+ * if the domains cannot be listed (reported).  Changing such an image
+ * (committing into it, removing its bitmaps) changes the other domain too.
+ */
+int vk_image_shared(virDomainPtr dom, const char *path, char **other);
+
 #endif

@@ -584,6 +584,20 @@ do_remove_bitmap(struct rstate *s, struct vk_repair_step *st)
     s->p->refused++;
     return;
   }
+  /* A base another domain's chain uses (a linked clone) is theirs too:
+   * the bitmap may be what their incrementals need.
+   */
+  CLEANUP_FREE char *other = NULL;
+  int shared = vk_image_shared(s->dom, st->image, &other);
+  if (shared != 0) {
+    st->state = VK_REPAIR_REFUSED;
+    st->error = shared < 0 ? vk_xstrdup("cannot tell which other domains use the image")
+                           : vk_xasprintf("the image is also in the backing chain of domain "
+                                          "'%s': removing its bitmap would change that domain "
+                                          "too; remove it by hand if neither needs it", other);
+    s->p->refused++;
+    return;
+  }
   char *argv[] = { (char *)QEMU_IMG, "bitmap", "-f", "qcow2", "--remove", "--", st->image,
                    st->bitmap, NULL };
   int status = 0;
