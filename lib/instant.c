@@ -15,6 +15,7 @@
 
 #include "backup.h"
 #include "drill.h"
+#include "job.h"
 #include "fleet.h"
 #include "instant.h"
 #include "output.h"
@@ -68,6 +69,22 @@ find_entry(json_object *arr, const char *name, size_t *idx)
   return NULL;
 }
 
+bool
+vk_instant_entry_live(json_object *entry)
+{
+  json_object *ov = NULL;
+  if (!json_object_object_get_ex(entry, "overlays", &ov) ||
+      !json_object_is_type(ov, json_type_array))
+    return true;            /* unknown: assume it runs */
+  for (size_t i = 0; i < json_object_array_length(ov); i++) {
+    const char *p = json_object_get_string(json_object_array_get_idx(ov, i));
+    struct stat st;
+    if (!p || lstat(p, &st) == 0 || errno != ENOENT)
+      return true;
+  }
+  return false;
+}
+
 /* Write ARR as the record in DFD. */
 static int
 save_domains(int dfd, const char *path, json_object *arr)
@@ -109,7 +126,19 @@ record_add(const char *dir, const char *name, const char *id, const struct vk_re
   json_object *arr = load_domains(dfd, path);
   if (!arr)
     return -1;
-  if (find_entry(arr, name, NULL)) {
+  size_t idx;
+  json_object *old = find_entry(arr, name, &idx);
+  if (old && !vk_instant_entry_live(old)) {
+    /* Left by an --instant that was interrupted before it made anything:
+     * libvirt has no such domain (checked before) and none of its
+     * overlays exists, so nothing can run from it, here or elsewhere.
+     */
+    vk_warn("'%s' in %s names no overlay that exists: a stale entry of an interrupted "
+            "restore --instant, removed", name, path);
+    json_object_array_del_idx(arr, idx, 1);
+    old = NULL;
+  }
+  if (old) {
     vk_error(VK_EXIT_BUSY, "'%s' already runs from a backup here (%s): finish it first "
              "(vckpt restore --finish %s --to DIR)", name, path, name);
     json_object_put(arr);
@@ -212,13 +241,17 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
     }
   }
   if (rc == 0)
+    vk_test_hook("instant-overlays");
+  if (rc == 0)
     rc = record_add(vk_repo_dir(repo), req->define, b->id, r, nr);
   bool recorded = rc == 0;
   size_t made = 0;
-  for (size_t i = 0; i < nr && rc == 0; i++, made++) {
+  for (size_t i = 0; i < nr && rc == 0; i++) {
     CLEANUP_FREE char *backing = vk_repo_path(repo, b->disks[i].file);
-    rc = vk_overlay_create(tofd, absdir, strrchr(r[i].path, '/') + 1, backing,
-                           b->disks[i].virtual_size);
+    rc = vk_overlay_create_in(tofd, absdir, strrchr(r[i].path, '/') + 1, backing,
+                              b->disks[i].virtual_size);
+    if (rc == 0)
+      made++;          /* only what vckpt made is removed on failure */
   }
   virDomainPtr dom = NULL;
   if (rc == 0) {
@@ -421,7 +454,8 @@ copy_and_pivot(virDomainPtr dom, const char *target, const char *dest)
    * still updates the persistent definition at the pivot; the caller
    * checks it (redefine_disk) in case a libvirt does not.
    */
-  if (virDomainBlockCopy(dom, target, xml, NULL, 0, VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) < 0) {
+  if (virDomainBlockCopy(dom, target, xml, NULL, 0, VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB |
+                         VIR_DOMAIN_BLOCK_COPY_REUSE_EXT) < 0) {
     vk_virt_error("disk %s: cannot start the block copy onto %s", target, dest);
     return -1;
   }
@@ -517,14 +551,29 @@ vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name, co
       rc = -1;
     }
   }
+  if (rc == 0)
+    vk_test_hook("finish-copies");
   vk_stop_catch_begin();
   for (size_t i = 0; i < nres && rc == 0; i++) {
+    /* The destination is made by vckpt (privately, then renamed into
+     * place, mode 0600) and reused by the copy: libvirt never creates a
+     * file of that name in --to, where a link could have been planted.
+     */
+    virDomainBlockInfo bi;
+    if (virDomainGetBlockInfo(dom, res[i].target, &bi, 0) < 0) {
+      vk_virt_error("disk %s: cannot read its size", res[i].target);
+      rc = -1;
+      break;
+    }
+    if (vk_overlay_create_in(tofd, absdir, strrchr(res[i].path, '/') + 1, NULL,
+                             bi.capacity) < 0) {
+      rc = -1;
+      break;
+    }
     vk_debug("disk %s: block copy onto %s", res[i].target, res[i].path);
     rc = copy_and_pivot(dom, res[i].target, res[i].path);
     if (rc < 0)
-      unlinkat(tofd, strrchr(res[i].path, '/') + 1, 0);
-    else if (fchmodat(tofd, strrchr(res[i].path, '/') + 1, 0600, 0) < 0)
-      vk_warn("%s: chmod: %s", res[i].path, strerror(errno));
+      unlinkat(tofd, strrchr(res[i].path, '/') + 1, 0);   /* ours: made above */
     if (rc == 0)
       rc = redefine_disk(conn, dom, res[i].target, res[i].path);
   }

@@ -13,7 +13,9 @@
 #ifndef VCKPT_INSTANT_H
 #define VCKPT_INSTANT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <json-c/json.h>
 #include <libvirt/libvirt.h>
 
 #include "restore.h"
@@ -38,5 +40,11 @@ int vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req,
  */
 int vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name,
                       const char *to, struct vk_restored **out, size_t *n);
+
+/* Whether the record ENTRY of instant.json may still be in use: false only
+ * when it lists overlays and none of them exists (a stale entry of an
+ * interrupted --instant).
+ */
+bool vk_instant_entry_live(json_object *entry);
 
 #endif

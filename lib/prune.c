@@ -275,7 +275,8 @@ keep_instant(const struct vk_repo *r, const struct vk_manifest *m, unsigned *rea
   for (size_t i = 0; i < json_object_array_length(doms); i++) {
     json_object *b = NULL;
     json_object *d = json_object_array_get_idx(doms, i);
-    if (!json_object_object_get_ex(d, "backup", &b) || !json_object_is_type(b, json_type_string))
+    if (!json_object_object_get_ex(d, "backup", &b) || !json_object_is_type(b, json_type_string) ||
+        !vk_instant_entry_live(d))
       continue;
     for (int k = index_of(m, json_object_get_string(b)); k >= 0;
          k = index_of(m, m->backups[k].parent))

@@ -8,6 +8,7 @@
 #include "policy.h"
 #include "engine.h"
 #include "fleet.h"
+#include "log.h"
 #include "prune.h"
 #include "runall.h"
 #include "vckpt.h"
@@ -297,8 +298,17 @@ cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
   if (res.points) {
     if (vk_json)
       vk_out_json(result_json(domain, &res, po.dry_run));
-    else
+    else if (!vk_quiet)     /* -q: nothing on stdout unless something failed */
       print_text(domain, &res, po.dry_run);
+    if (rc == 0 && !po.dry_run) {
+      for (size_t i = 0; i < res.nr_points; i++)
+        if (!res.points[i].reasons)
+          vk_log(LOG_INFO, "prune %s: backup %s expired%s%s", domain, res.points[i].id,
+                 res.points[i].merged_into ? ", merged into " : ", removed",
+                 res.points[i].merged_into ? res.points[i].merged_into : "");
+      vk_log(LOG_INFO, "prune %s: %zu kept, %zu expired, %llu bytes written", domain,
+             res.kept, res.expired, (unsigned long long)res.bytes);
+    }
   }
   vk_prune_result_clear(&res);
   return rc;

@@ -28,10 +28,10 @@ assert_no_finding "$out" bitmap-inconsistent
 jq -e '.errors == 0 and .warnings == 0' "$out"
 
 rp_put 0x22 1M 1M
-rp_backup --auto --name c1
+rp_backup --auto --name c2
 jq -e '.level == "full"' "$out"
 rp_restore_check
-# QEMU dropped the bitmap: only the new c1 reaches the image.
+# QEMU dropped the bitmap: only the new c2 reaches the image.
 lab_domain_stop "$dom"
-test "$(lab_bitmaps "$img")" = c1
-test "$(lab_bitmap_flags "$img" c1)" = auto
+test "$(lab_bitmaps "$img")" = c2
+test "$(lab_bitmap_flags "$img" c2)" = auto
