@@ -1278,8 +1278,18 @@ vk_commit_domain(virDomainPtr dom, const char *disk, const char *top, const char
   if (journal_write(&j) < 0)
     goto out;
   crash_point("journal");
-  if (commit_steps(p.top, p.base, &res->d[0]) < 0)
+  if (commit_steps(p.top, p.base, &res->d[0]) < 0) {
+    /* A step that failed (not a kill) will fail again: nothing above the
+     * base was switched, so the old chain is still what the guest sees
+     * (the base may hold part of the data under TOP, and extra bitmap
+     * bits, both harmless).  Keeping the journal would only make validate
+     * refuse every backup.
+     */
+    if (journal_remove(uuid) == 0)
+      vk_warn("the commit stopped before anything was switched: domain '%s' still uses "
+              "its old chain, unchanged for the guest", domname);
     goto out;
+  }
   char *targets[] = { (char *)disk, NULL };
   char *from[] = { p.above ? d->source : p.top, NULL };
   char *to[] = { p.above ? d->source : p.base, NULL };

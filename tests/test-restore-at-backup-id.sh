@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Two backups whose checkpoints share a name (deleted and created again in
-# between): restore --at NAME is a usage error listing both backup ids, and
-# each backup is restored exactly when chosen by its id, which list-backups
-# shows (text and --json).
+# between, as vckpt allowed before it refused a name the repository
+# recorded; made here by renaming the second one in the manifest): restore
+# --at NAME is a usage error listing both backup ids, and each backup is
+# restored exactly when chosen by its id, which list-backups shows (text
+# and --json).
 . "${srcdir:-.}/restore-functions.sh"
 lab_start
 lab_domain_define "$dom" --disk 16M
@@ -18,7 +20,9 @@ expect_exit 0 vckpt backup "$dom" --full --name same --repo "$R"
 expect_exit 0 vckpt checkpoint delete "$dom" same
 put 0x33 0 512K
 cp "$TMPD/model.qcow2" "$TMPD/m2.qcow2"
-expect_exit 0 vckpt backup "$dom" --full --name same --repo "$R"
+expect_exit 0 vckpt backup "$dom" --full --name same2 --repo "$R"
+sed -i 's|<checkpoint>same2</checkpoint>|<checkpoint>same</checkpoint>|' "$R/$dom/manifest.xml"
+test "$(grep -c '<checkpoint>same</checkpoint>' "$R/$dom/manifest.xml")" -eq 2
 
 id1=$(rf_id 0)
 id2=$(rf_id 1)
