@@ -129,12 +129,19 @@ spawn_daemon(char *const argv[], int errfd)
   return pid;
 }
 
-/* A directory for the socket: $TMPDIR when absolute and short, else /tmp. */
+/* A directory for the socket: $TMPDIR when absolute, short, and safe for
+ * us (ours, and nobody else can rename what we make in it: not writable
+ * by others, or sticky like /tmp), else /tmp.  Another user who could
+ * swap the new directory would reach the monitor of a daemon that runs
+ * as us and can open any file.
+ */
 static char *
 private_dir(void)
 {
   const char *t = getenv("TMPDIR");
-  if (!t || t[0] != '/' || strlen(t) > 60)
+  struct stat st;
+  if (!t || t[0] != '/' || strlen(t) > 60 || stat(t, &st) < 0 || !S_ISDIR(st.st_mode) ||
+      st.st_uid != geteuid() || ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
     t = "/tmp";
   char *dir = vk_xasprintf("%s/vckpt-qsd.XXXXXX", t);
   if (!mkdtemp(dir)) {
