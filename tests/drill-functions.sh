@@ -9,8 +9,8 @@
 # temporary files), sorted by path.
 drill_sums ()
 {
-    (cd "$1" && find . -type f ! -name drills.json ! -name instant.json ! -name lock \
-                     ! -name '.tmp.*' -print0 | sort -z | xargs -0 sha256sum)
+    (cd "$1" && find . -type f -not -name drills.json -not -name instant.json \
+                     -not -name lock -not -name '.tmp.*' -print0 | sort -z | xargs -0 sha256sum)
 }
 
 # drill_nothing_left DIR
