@@ -9,14 +9,8 @@
 # Each measurement is the median of RUNS runs (default 3), each on a fresh
 # repository / target directory.  Needs root (the lab) and virtnbdbackup.
 set -e
-here=$(cd "$(dirname "$0")" && pwd)
-: "${abs_top_builddir:=$(cd "$here/.." && pwd)}"
-export abs_top_builddir
-srcdir=$here/../tests
-. "$srcdir/functions.sh"
+. "$(dirname "$0")/bench-lib.sh"
 requires virtnbdbackup --version
-export VCKPT_XMLDIR=${VCKPT_XMLDIR:-$here/../xml}
-RUNS=${RUNS:-3}
 
 lab_start >/dev/null
 # Two identical domains: virtnbdbackup refuses checkpoints it did not make.
@@ -31,9 +25,6 @@ for d in "$dom" "$peer"; do
 done
 img=$(lab_disk_path "$dom" vda)
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 # cp of the image: the same data read from and written to the same disk.
 for i in $(seq $RUNS); do

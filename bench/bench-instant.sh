@@ -8,16 +8,10 @@
 # of RUNS runs (default 3), interleaved; `restore --finish` of the instant
 # domain (block copy while it runs, pivot) is timed too, for information.
 set -e
-here=$(cd "$(dirname "$0")" && pwd)
-: "${abs_top_builddir:=$(cd "$here/.." && pwd)}"
-export abs_top_builddir
-srcdir=$here/../tests
-. "$srcdir/functions.sh"
+. "$(dirname "$0")/bench-lib.sh"
 . "$srcdir/lab-guest.sh"
 requires_root
 lab_guest_requires
-export VCKPT_XMLDIR=${VCKPT_XMLDIR:-$here/../xml}
-RUNS=${RUNS:-3}
 FILL_MIB=${FILL_MIB:-400}
 
 lab_start >/dev/null
@@ -32,9 +26,6 @@ R=$TMPD/repo
 lab_guest_shutdown "$dom" >/dev/null
 chain_bytes=$(du -cb "$R/$dom"/*/*.qcow2 | tail -1 | cut -f1)
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 ping_ok() {
     virsh -c "$LAB_URI" qemu-agent-command "$1" '{"execute":"guest-ping"}' >/dev/null 2>&1
 }

@@ -13,14 +13,8 @@
 # Each measurement is the median of RUNS runs (default 3).  Needs root (the
 # lab) and virtnbdbackup (scripts/install-deps.sh installs it).
 set -e
-here=$(cd "$(dirname "$0")" && pwd)
-: "${abs_top_builddir:=$(cd "$here/.." && pwd)}"
-export abs_top_builddir
-srcdir=$here/../tests
-. "$srcdir/functions.sh"
+. "$(dirname "$0")/bench-lib.sh"
 requires virtnbdbackup --version
-export VCKPT_XMLDIR=${VCKPT_XMLDIR:-$here/../xml}
-RUNS=${RUNS:-3}
 
 lab_start >/dev/null
 dom=bench-off
@@ -33,9 +27,6 @@ for d in "$dom" "$peer"; do
 done
 img=$(lab_disk_path "$dom" vda)
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 vnb() { virtnbdbackup -U "$LAB_URI" -d "$peer" --noprogress "$@" >/dev/null 2>"$TMPD/vnb.err" ||
             { cat "$TMPD/vnb.err" >&2; return 1; }; }
 # Forget an offline checkpoint: libvirt's metadata and the bitmap.

@@ -8,14 +8,8 @@
 # with and without a sync of its output.  Each figure is the median of RUNS
 # runs (default 3), each into a fresh directory, measured in the same run.
 set -e
-here=$(cd "$(dirname "$0")" && pwd)
-: "${abs_top_builddir:=$(cd "$here/.." && pwd)}"
-export abs_top_builddir
-srcdir=$here/../tests
-. "$srcdir/functions.sh"
+. "$(dirname "$0")/bench-lib.sh"
 requires_root
-export VCKPT_XMLDIR=${VCKPT_XMLDIR:-$here/../xml}
-RUNS=${RUNS:-3}
 
 lab_start >/dev/null
 dom=bench
@@ -29,9 +23,6 @@ for j in $(seq 0 63); do lab_write "$dom" vda 0x77 $((j * 61 + 3))M 1M >/dev/nul
 top=$R/$dom/$("$VCKPT" --json list-backups "$dom" --repo "$R" | jq -r '.backups[-1].disks[0].file')
 chain_bytes=$(du -cb "$R/$dom"/*/*.qcow2 | tail -1 | cut -f1)
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 # Interleaved, so that each round sees the same machine state.
 for i in $(seq $RUNS); do

@@ -13,12 +13,8 @@
 #
 # Run from the build tree: bench/bench-validate.sh (needs root, as the tests).
 set -e
-here=$(cd "$(dirname "$0")" && pwd)
-: "${abs_top_builddir:=$(cd "$here/.." && pwd)}"
-export abs_top_builddir
-srcdir=$here/../tests
-. "$srcdir/functions.sh"
-RUNS=${RUNS:-30}
+RUNS=${RUNS:-30}   # short runs: more of them
+. "$(dirname "$0")/bench-lib.sh"
 NIMG=50
 NBMP=20
 
