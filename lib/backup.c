@@ -164,7 +164,10 @@ vk_target_create(const struct vk_job_disk *d)
   char size[32];
   snprintf(size, sizeof size, "%llu", (unsigned long long)d->size);
   if (d->backing) {
-    char *argv[] = { (char *)QEMU_IMG, "create", "-q", "-f", "qcow2", "-F", "qcow2",
+    /* -u: the size is given and the backing is the previous backup of the
+     * chain, which vckpt has checked: qemu-img need not open the chain.
+     */
+    char *argv[] = { (char *)QEMU_IMG, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-u",
                      "-b", (char *)d->backing, (char *)d->file, size, NULL };
     return vk_run(argv);
   }
