@@ -551,8 +551,12 @@ define_sources(virDomainPtr dom, size_t n, char *const *targets, char *const *fr
                targets[i]);
       return -1;
     }
-    if (strcmp(cur, to[i]) != 0) {
-      if (strcmp(cur, from[i]) != 0) {
+    /* The definition may name the image through another path (a linked
+     * directory) than the resolved one vckpt works with: the same file is
+     * the same image.
+     */
+    if (strcmp(cur, to[i]) != 0 && !same_file(cur, to[i])) {
+      if (strcmp(cur, from[i]) != 0 && !same_file(cur, from[i])) {
         CLEANUP_FREE char *pc = vk_printable(cur);
         CLEANUP_FREE char *pf = vk_printable(from[i]);
         vk_error(VK_EXIT_FAILURE, "disk %s of domain '%s' uses %s, not %s: its definition "
