@@ -1095,6 +1095,39 @@ domain_begin(virDomainPtr dom, const char *what, char *uuid, int *lock,
   return 0;
 }
 
+/* After domain_begin finished a pending operation (RES): 0 when it was the
+ * one asked for now (KIND; for an overlay the snapshot name SNAP if one was
+ * given, for a commit DISK and TOP), so that running the command again is
+ * how an interrupted one is finished; else -1, reported with exit 5: what
+ * was asked for has not been done, and a cron job must not read success.
+ */
+static int
+resumed_as_asked(const struct vk_imageop_result *res, const char *domname, const char *kind,
+                 const char *snap, const char *disk, const char *top)
+{
+  bool same = strcmp(res->resumed_kind, kind) == 0;
+  for (size_t i = 0; same && snap && i < res->n; i++) {
+    CLEANUP_FREE char *tail = vk_xasprintf(".%s.qcow2", snap);
+    const char *img = res->d[i].image ? res->d[i].image : "";
+    size_t il = strlen(img), tl = strlen(tail);
+    same = il >= tl && strcmp(img + il - tl, tail) == 0;
+  }
+  if (same && disk) {
+    bool found = false;
+    for (size_t i = 0; i < res->n && !found; i++)
+      found = res->d[i].target && strcmp(res->d[i].target, disk) == 0 &&
+              (!top || (res->d[i].image && (strcmp(res->d[i].image, top) == 0 ||
+                                            same_file(res->d[i].image, top))));
+    same = found;
+  }
+  if (same)
+    return 0;
+  vk_error(VK_EXIT_BUSY, "an interrupted %s of domain '%s' was pending: it is finished now, "
+           "but the %s asked for was not done; run the command again", res->resumed_kind,
+           domname, kind);
+  return -1;
+}
+
 /* The file disk TARGET of DISKS that vckpt can work on, or NULL (reported). */
 static const struct vk_disk *
 qcow2_disk(const struct vk_disks *disks, const char *domname, const char *target)
@@ -1135,7 +1168,9 @@ vk_overlay_domain(virDomainPtr dom, char *const *want, const char *snap,
   int b = domain_begin(dom, "overlay create", uuid, &lock, res);
   if (b != 0) {
     vk_host_unlock(lock);
-    return b < 0 ? -1 : 0;
+    if (b < 0)
+      return -1;
+    return resumed_as_asked(res, domname, "overlay", snap == stamp ? NULL : snap, NULL, NULL);
   }
   CLEANUP_DISKS struct vk_disks disks = { 0 };
   struct journal j = { .kind = vk_xstrdup("overlay"), .domain = vk_xstrdup(domname),
@@ -1241,7 +1276,9 @@ vk_commit_domain(virDomainPtr dom, const char *disk, const char *top, const char
   int b = domain_begin(dom, "commit", uuid, &lock, res);
   if (b != 0) {
     vk_host_unlock(lock);
-    return b < 0 ? -1 : 0;
+    if (b < 0)
+      return -1;
+    return resumed_as_asked(res, domname, "commit", NULL, disk, top);
   }
   CLEANUP_DISKS struct vk_disks disks = { 0 };
   struct cplan p = { 0 };
