@@ -850,7 +850,10 @@ offline_close(struct vk_job *job)
   job->priv = NULL;
 }
 
-/* Whether process PID has one of FILES open. */
+/* Whether process PID has one of FILES open: compared by device and inode,
+ * since the repository's path may be spelled differently (a linked
+ * directory, "..") from the name the process opened.
+ */
 static bool
 holds(const char *pid, char *const *files)
 {
@@ -861,13 +864,13 @@ holds(const char *pid, char *const *files)
   bool found = false;
   struct dirent *e;
   while (!found && (e = readdir(d))) {
-    char link[PATH_MAX], path[PATH_MAX + 64];
+    char path[PATH_MAX + 64];
+    struct stat fst, st;
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    ssize_t n = readlink(path, link, sizeof link - 1);
-    if (n <= 0)
+    if (e->d_name[0] == '.' || stat(path, &fst) < 0 || !S_ISREG(fst.st_mode))
       continue;
-    link[n] = '\0';
-    found = vk_strv_contains(files, link);
+    for (size_t i = 0; files && files[i] && !found; i++)
+      found = stat(files[i], &st) == 0 && st.st_dev == fst.st_dev && st.st_ino == fst.st_ino;
   }
   closedir(d);
   return found;
