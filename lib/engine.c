@@ -694,14 +694,18 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
     }
   } else if (vk_repo_open(req->repo_dir, domname, true, true, &repo) == 0) {
     r = backup_locked(conn, dom, repo, req, offline, out);
-    vk_repo_close(repo);
     /* Checkpoints follow the repository (prune.h): the previous newest
      * backup's checkpoint is not needed any more.  The backup is
      * committed either way: a checkpoint that cannot be deleted is a
-     * warning, recorded, and deleted by the next backup or prune.
+     * warning, recorded, and deleted by the next backup or prune.  Done
+     * under the backup's own lock: a reader (verify) taking the
+     * repository in between would make it wait.
      */
+    if (r == 0)
+      vk_test_hook("backup-committed");
     if (r == 0 && !vk_stop_signal && !req->keep_checkpoints)
-      vk_checkpoints_follow(conn, dom, req->repo_dir, false, req->cb);
+      vk_checkpoints_follow_locked(dom, repo, req->cb);
+    vk_repo_close(repo);
   }
   vk_host_unlock(lockfd);
   if (r == 0 && vk_stop_signal && !req->dry_run)

@@ -792,14 +792,10 @@ same_retired(const struct vk_manifest *a, const struct vk_manifest *b)
   return true;
 }
 
-int
-vk_checkpoints_follow(virConnectPtr conn, virDomainPtr dom, const char *repo_dir,
-                      bool dry_run, const struct vk_flow_cb *cb)
+/* vk_checkpoints_follow on the open repository R. */
+static int
+follow_open(virDomainPtr dom, struct vk_repo *r, bool dry_run, const struct vk_flow_cb *cb)
 {
-  (void)conn;
-  struct vk_repo *r = NULL;
-  if (vk_repo_open(repo_dir, virDomainGetName(dom), false, !dry_run, &r) < 0)
-    return -1;
   const struct vk_manifest *m = vk_repo_manifest(r);
   CLEANUP_STRV char **needed = needed_checkpoints(m);
   struct vk_manifest next = { 0 };
@@ -808,8 +804,26 @@ vk_checkpoints_follow(virConnectPtr conn, virDomainPtr dom, const char *repo_dir
       vk_repo_set_retired(r, next.retired, next.nr_retired) < 0)
     rc = -1;
   vk_manifest_clear(&next);
+  return rc;
+}
+
+int
+vk_checkpoints_follow(virConnectPtr conn, virDomainPtr dom, const char *repo_dir,
+                      bool dry_run, const struct vk_flow_cb *cb)
+{
+  (void)conn;
+  struct vk_repo *r = NULL;
+  if (vk_repo_open(repo_dir, virDomainGetName(dom), false, !dry_run, &r) < 0)
+    return -1;
+  int rc = follow_open(dom, r, dry_run, cb);
   vk_repo_close(r);
   return rc;
+}
+
+int
+vk_checkpoints_follow_locked(virDomainPtr dom, struct vk_repo *r, const struct vk_flow_cb *cb)
+{
+  return follow_open(dom, r, false, cb);
 }
 
 /* ---- prune ---- */

@@ -94,10 +94,18 @@ void vk_prune_result_clear(struct vk_prune_result *res);
  * most two checkpoints per domain and repository are vckpt's.  libvirt
  * deletes checkpoints of running domains only: for a shut-off domain
  * nothing is deleted (a warning says so).  Takes the repository's lock
- * (call it with the repository closed, e.g. right after a backup);
+ * (call it with the repository closed; vk_checkpoints_follow_locked
+ * works on one the caller holds);
  * DRY_RUN deletes nothing and reads the repository unlocked.
  */
 int vk_checkpoints_follow(virConnectPtr conn, virDomainPtr dom, const char *repo_dir,
                           bool dry_run, const struct vk_flow_cb *cb);
+
+/* vk_checkpoints_follow on repository R, opened and locked by the caller
+ * (a backup, right after its commit, before it lets go of the lock: no
+ * reader can slip in between and make the follow wait behind it).
+ */
+int vk_checkpoints_follow_locked(virDomainPtr dom, struct vk_repo *r,
+                                 const struct vk_flow_cb *cb);
 
 #endif
