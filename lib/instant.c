@@ -188,6 +188,17 @@ record_remove(const char *dir, const char *name)
 
 /* ---- restore --instant ---- */
 
+/* Whether a stop signal came (reported: exit 6, nothing is left behind). */
+static bool
+instant_stopped(void)
+{
+  if (!vk_stop_signal)
+    return false;
+  vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: the instant recovery was undone, "
+           "nothing was left behind", (int)vk_stop_signal);
+  return true;
+}
+
 int
 vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char **backup_id,
                  struct vk_restored **out, size_t *n)
@@ -212,6 +223,8 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
   struct vk_repo *repo = NULL;
   if (vk_repo_open_shared(req->repo_dir, req->domain, &repo) < 0)
     return -1;
+  /* From here a SIGINT or SIGTERM undoes what was made, as a failure does. */
+  vk_stop_catch_begin();
   const struct vk_backup *b = NULL;
   CLEANUP_FREE char *why = NULL;
   CLEANUP_XMLDOC xmlDocPtr doc = NULL;
@@ -242,6 +255,8 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
   }
   if (rc == 0)
     vk_test_hook("instant-overlays");
+  if (rc == 0 && instant_stopped())
+    rc = -1;
   if (rc == 0)
     rc = record_add(vk_repo_dir(repo), req->define, b->id, r, nr);
   bool recorded = rc == 0;
@@ -252,6 +267,8 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
                               b->disks[i].virtual_size);
     if (rc == 0)
       made++;          /* only what vckpt made is removed on failure */
+    if (rc == 0 && instant_stopped())
+      rc = -1;
   }
   virDomainPtr dom = NULL;
   if (rc == 0) {
@@ -262,6 +279,9 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
       rc = -1;
     else if (!(dom = virDomainDefineXML(conn, xml))) {
       vk_virt_error("cannot define domain '%s'", req->define);
+      rc = -1;
+    } else if (vk_test_hook("instant-defined"), instant_stopped()) {
+      virDomainUndefine(dom);
       rc = -1;
     } else if (virDomainCreate(dom) < 0) {
       vk_virt_error("cannot start domain '%s'", req->define);
@@ -284,6 +304,7 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
     *n = nr;
   }
   vk_repo_close(repo);
+  vk_stop_catch_end();
   return rc;
 }
 
