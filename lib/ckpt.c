@@ -120,12 +120,24 @@ vk_ckpt_clear(struct vk_ckpt *c)
 int
 vk_ckpt_get(virDomainCheckpointPtr chk, bool with_size, struct vk_ckpt *out)
 {
+  CLEANUP_FREE char *why = NULL;
+  if (vk_ckpt_get_quiet(chk, with_size, out, &why) == 0)
+    return 0;
+  if (why)     /* libvirt's last error is still this one */
+    vk_virt_error("cannot read checkpoint '%s'", virDomainCheckpointGetName(chk));
+  return -1;    /* else the parse reported it */
+}
+
+int
+vk_ckpt_get_quiet(virDomainCheckpointPtr chk, bool with_size, struct vk_ckpt *out, char **why)
+{
+  *why = NULL;
   unsigned int flags = VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN;
   if (with_size)
     flags |= VIR_DOMAIN_CHECKPOINT_XML_SIZE;
   CLEANUP_FREE char *xml = virDomainCheckpointGetXMLDesc(chk, flags);
   if (!xml) {
-    vk_virt_error("cannot read checkpoint '%s'", virDomainCheckpointGetName(chk));
+    *why = vk_xstrdup(vk_virt_last_message());
     return -1;
   }
   return vk_ckpt_parse(xml, "checkpoint XML", out);

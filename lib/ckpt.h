@@ -50,6 +50,12 @@ void vk_ckpt_clear(struct vk_ckpt *c);
 
 /* Read a checkpoint's description from libvirt (XML_SIZE with WITH_SIZE). */
 int vk_ckpt_get(virDomainCheckpointPtr chk, bool with_size, struct vk_ckpt *out);
+/* vk_ckpt_get, but when libvirt cannot give the XML, -1 with its message in
+ * *WHY (allocated) and nothing reported (a parse error is reported, *WHY
+ * NULL).
+ */
+int vk_ckpt_get_quiet(virDomainCheckpointPtr chk, bool with_size, struct vk_ckpt *out,
+                      char **why);
 
 /* All checkpoints of a domain, parsed, sorted by creation time then name. */
 struct vk_ckpt_list {

@@ -258,7 +258,8 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir,
   /* libvirt knows the changed bytes of a running domain only. */
   virDomainCheckpointPtr chk = since && vk_domain_is_active(dom)
     ? virDomainCheckpointLookupByName(dom, since, 0) : NULL;
-  bool sized = chk && vk_ckpt_get(chk, true, &c) == 0;
+  CLEANUP_FREE char *why = NULL;   /* no size known: the allocation is the estimate */
+  bool sized = chk && vk_ckpt_get_quiet(chk, true, &c, &why) == 0;
   if (chk)
     virDomainCheckpointFree(chk);
   for (size_t i = 0; targets[i]; i++) {
