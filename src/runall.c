@@ -153,6 +153,7 @@ run_here(struct cmd_ctx *ctx, const struct run_all *ra, struct row *rows, size_t
     struct row *r = &rows[i];
     if (vk_stop_signal) {
       r->status = VK_EXIT_INTERRUPTED;
+      summarise(ra, r, NULL);
       continue;
     }
     struct timespec t0;
