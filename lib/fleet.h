@@ -1,6 +1,7 @@
-/* vckpt - runs over many domains (backup, validate and verify --all): the
- * domains to run, and the runner that runs each in its own vckpt process,
- * at most N at once.  vckpt's error and output state is per process, so a
+/* vckpt - runs over many domains (backup, validate, verify and prune
+ * --all): the domains to run, and the runner that runs each in its own
+ * vckpt process, at most N at once (validate --all runs its domains in its
+ * own process: src/runall.c).  vckpt's error and output state is per process, so a
  * domain's child can never see, or taint, another's (HACKING.md).
  */
 #ifndef VCKPT_FLEET_H

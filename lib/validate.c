@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "engine.h"
 #include "imageop.h"
 #include "meta.h"
 #include "output.h"
@@ -638,4 +639,32 @@ vk_validate(virDomainPtr dom, const struct vk_validate_opts *o, struct vk_report
   if (r < 0)
     vk_report_clear(rep);
   return r;
+}
+
+int
+vk_validate_domain(virConnectPtr conn, const struct vk_validate_request *req,
+                   struct vk_report *rep)
+{
+  memset(rep, 0, sizeof *rep);
+  CLEANUP_DOMAIN virDomainPtr dom = vk_domain_lookup(conn, req->domain);
+  if (!dom)
+    return -1;
+  CLEANUP_FREE char *next = NULL;
+  bool full = req->full;
+  if (req->repo && !req->checkpoint && !req->full) {
+    if (vk_repo_next_since(req->repo, req->domain, &next) < 0)
+      return -1;
+    full = !next;
+  }
+  struct vk_validate_opts vo = {
+    .checkpoint = req->checkpoint ? req->checkpoint : next, .full = full, .disks = req->disks,
+  };
+  if (vk_validate(dom, &vo, rep) < 0)
+    return -1;
+  if (req->repo && vk_repo_preflight(dom, req->repo, full ? NULL : rep->checkpoint,
+                                     req->disks, rep) < 0) {
+    vk_report_clear(rep);
+    return -1;
+  }
+  return 0;
 }

@@ -127,17 +127,11 @@ static int
 backup_all(struct cmd_ctx *ctx, int argc)
 {
   vk_set_context("backup --all");
-  if (argc > 0) {
-    vk_error(VK_EXIT_USAGE, "a domain and --all cannot be used together");
+  if (run_all_check(argc, opts.jobs) < 0)
     return -1;
-  }
   if (opts.incremental || opts.name || opts.disks) {
     vk_error(VK_EXIT_USAGE, "--%s names one domain's checkpoint or disks: not with --all",
              opts.incremental ? "incremental" : opts.name ? "name" : "disk");
-    return -1;
-  }
-  if (opts.jobs < 1 || opts.jobs > 64) {
-    vk_error(VK_EXIT_USAGE, "--jobs must be between 1 and 64");
     return -1;
   }
   if (opts.repo && !*opts.repo) {

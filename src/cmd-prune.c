@@ -181,14 +181,8 @@ static int
 prune_all(struct cmd_ctx *ctx, int argc)
 {
   vk_set_context("prune --all");
-  if (argc > 0) {
-    vk_error(VK_EXIT_USAGE, "a domain and --all cannot be used together");
+  if (run_all_check(argc, po.jobs) < 0)
     return -1;
-  }
-  if (po.jobs < 1 || po.jobs > 64) {
-    vk_error(VK_EXIT_USAGE, "--jobs must be between 1 and 64");
-    return -1;
-  }
   struct vk_config *cfg = NULL;
   if (vk_config_load(cmd_policy_file(), &cfg) < 0)
     return -1;

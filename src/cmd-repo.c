@@ -231,14 +231,8 @@ static int
 verify_all(struct cmd_ctx *ctx, int argc)
 {
   vk_set_context("verify --all");
-  if (argc > 0) {
-    vk_error(VK_EXIT_USAGE, "a domain and --all cannot be used together");
+  if (run_all_check(argc, opt_jobs) < 0)
     return -1;
-  }
-  if (opt_jobs < 1 || opt_jobs > 64) {
-    vk_error(VK_EXIT_USAGE, "--jobs must be between 1 and 64");
-    return -1;
-  }
   const char *repo = vk_default_repo(opt_repo);
   CLEANUP_STRV char **names = NULL;
   if (vk_fleet_repo_domains(repo, &names) < 0)

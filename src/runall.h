@@ -1,5 +1,6 @@
 /* vckpt - DOMAIN|--all: run a command over many domains, each in its own
- * vckpt process (lib/fleet.h), and print one result per domain.
+ * vckpt process (lib/fleet.h) or, for short read-only commands, one after
+ * another in this process, and print one result per domain.
  */
 #ifndef VCKPT_RUNALL_H
 #define VCKPT_RUNALL_H
@@ -19,7 +20,23 @@ struct run_all {
    */
   const char *header;
   char *(*columns)(json_object *result, int status);
+  /* Set for a command run in this process instead (validate: a few
+   * milliseconds of work against a process start-up several times that):
+   * RUN does the command for domain NAME inside the domain's own unit of
+   * work (util.h), reports its failure there, and sets *RESULT to what
+   * its --json would print (NULL if nothing; a refused preflight prints its
+   * report).  The domains then run one after another (JOBS is not used),
+   * ARGS is not used, and each domain's result is dropped once its row is
+   * made, unless --json prints it.  0, or -1 after reporting.
+   */
+  int (*run)(struct cmd_ctx *ctx, const char *name, json_object **result);
 };
+
+/* The checks of DOMAIN|--all every command makes before anything else:
+ * no DOMAIN with --all (ARGC is the number of arguments), JOBS between 1
+ * and 64.  0, or -1 after reporting a usage error.
+ */
+int run_all_check(int argc, int jobs);
 
 /* Run RA over the domains NAMES, then print, as text, a table with a row
  * per domain (domain, outcome, the command's columns, seconds, exit

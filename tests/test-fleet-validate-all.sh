@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # validate --all --repo checks every running domain against the repository,
-# each in its own process: one whose newest backup lost a file is refused
+# each in its own unit of work: one whose newest backup lost a file is refused
 # (4) with its finding, the others pass; the run exits 4 and each domain's
 # status is in the summary.
 . "${srcdir:-.}/fleet-functions.sh"
