@@ -1,5 +1,5 @@
-/* vckpt - checksums: SHA-256 of files, and the parallel hasher restore
- * uses while qemu-img convert runs.
+/* vckpt - checksums: SHA-256 (GnuTLS) and XXH3-128 (libxxhash) of files,
+ * and the parallel hasher restore uses while qemu-img convert runs.
  */
 #include <config.h>
 
@@ -16,6 +16,7 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
+#include <xxhash.h>
 
 #include "backup.h"
 #include "checksum.h"
@@ -24,72 +25,108 @@
 #define HASH_CHUNK (1024 * 1024)
 #define HASH_THREADS_MAX 8
 
-/* The hex digits of DIGEST. */
+const char *
+vk_sum_name(enum vk_sum_type t)
+{
+  switch (t) {
+  case VK_SUM_SHA256: return "sha256";
+  case VK_SUM_XXH3_128: return "xxh3-128";
+  }
+  return "?";
+}
+
+int
+vk_sum_parse(const char *name, enum vk_sum_type *out)
+{
+  for (enum vk_sum_type t = VK_SUM_SHA256; t <= VK_SUM_XXH3_128; t++)
+    if (name && strcmp(name, vk_sum_name(t)) == 0) {
+      *out = t;
+      return 0;
+    }
+  return -1;
+}
+
+size_t
+vk_sum_hex_len(enum vk_sum_type t)
+{
+  return t == VK_SUM_XXH3_128 ? 32 : 64;
+}
+
+/* The hex digits of the LEN bytes of DIGEST. */
 static void
-to_hex(const unsigned char digest[32], char hex[65])
+to_hex(const unsigned char *digest, size_t len, char hex[VK_SUM_HEX_MAX])
 {
-  for (int i = 0; i < 32; i++)
-    snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-}
-
-int
-vk_sha256_fd(int fd, const char *path, char hex[65])
-{
-  gnutls_hash_hd_t h;
-  int e = gnutls_hash_init(&h, GNUTLS_DIG_SHA256);
-  if (e < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: SHA-256: %s", path, gnutls_strerror(e));
-    return -1;
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < len; i++) {
+    hex[2 * i] = digits[digest[i] >> 4];
+    hex[2 * i + 1] = digits[digest[i] & 15];
   }
-  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  CLEANUP_FREE char *buf = vk_xmalloc(HASH_CHUNK);
-  for (;;) {
-    if (vk_stop_signal) {
-      vk_error(VK_EXIT_INTERRUPTED, "%s: interrupted by signal %d while computing its SHA-256",
-               path, (int)vk_stop_signal);
-      gnutls_hash_deinit(h, NULL);
-      return -1;
+  hex[2 * len] = '\0';
+}
+
+/* A running checksum of either algorithm. */
+struct sum_ctx {
+  enum vk_sum_type type;
+  gnutls_hash_hd_t sha;
+  XXH3_state_t *xxh;
+};
+
+/* Start C: 0, or an errno. */
+static int
+ctx_init(struct sum_ctx *c, enum vk_sum_type t)
+{
+  c->type = t;
+  c->sha = NULL;
+  c->xxh = NULL;
+  if (t == VK_SUM_XXH3_128) {
+    if (!(c->xxh = XXH3_createState()))
+      return ENOMEM;
+    if (XXH3_128bits_reset(c->xxh) != XXH_OK) {
+      XXH3_freeState(c->xxh);
+      return ENOMEM;
     }
-    ssize_t n = read(fd, buf, HASH_CHUNK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(errno));
-      gnutls_hash_deinit(h, NULL);
-      return -1;
-    }
-    if (n == 0)
-      break;
-    if ((e = gnutls_hash(h, buf, n)) < 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: SHA-256: %s", path, gnutls_strerror(e));
-      gnutls_hash_deinit(h, NULL);
-      return -1;
-    }
+    return 0;
   }
-  unsigned char digest[32];
-  gnutls_hash_deinit(h, digest);
-  to_hex(digest, hex);
-  return 0;
+  return gnutls_hash_init(&c->sha, GNUTLS_DIG_SHA256) < 0 ? ENOMEM : 0;
+}
+
+/* Add N bytes: 0, or an errno. */
+static int
+ctx_update(struct sum_ctx *c, const void *buf, size_t n)
+{
+  if (c->type == VK_SUM_XXH3_128)
+    return XXH3_128bits_update(c->xxh, buf, n) == XXH_OK ? 0 : EINVAL;
+  return gnutls_hash(c->sha, buf, n) < 0 ? ENOMEM : 0;
+}
+
+/* End C, writing its hex digits to HEX unless it is NULL. */
+static void
+ctx_final(struct sum_ctx *c, char hex[VK_SUM_HEX_MAX])
+{
+  if (c->type == VK_SUM_XXH3_128) {
+    XXH128_canonical_t can;
+    XXH128_canonicalFromHash(&can, XXH3_128bits_digest(c->xxh));
+    XXH3_freeState(c->xxh);
+    if (hex)
+      to_hex(can.digest, sizeof can.digest, hex);
+  } else {
+    unsigned char digest[32];
+    gnutls_hash_deinit(c->sha, digest);
+    if (hex)
+      to_hex(digest, sizeof digest, hex);
+  }
 }
 
 int
-vk_sha256_file(const char *path, char hex[65])
+vk_sum_fd_quiet(enum vk_sum_type t, int fd, char hex[VK_SUM_HEX_MAX], volatile int *stop)
 {
-  CLEANUP_CLOSE int fd = vk_open_regular(AT_FDCWD, path, path, VK_READ_NOFOLLOW);
-  if (fd < 0)
-    return -1;
-  return vk_sha256_fd(fd, path, hex);
-}
-
-int
-vk_sha256_fd_quiet(int fd, char hex[65], volatile int *stop)
-{
-  gnutls_hash_hd_t h;
-  if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-    return ENOMEM;
+  struct sum_ctx c;
+  int e = ctx_init(&c, t);
+  if (e)
+    return e;
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   char *buf = malloc(HASH_CHUNK);
-  int e = buf ? 0 : ENOMEM;
+  e = buf ? 0 : ENOMEM;
   while (e == 0) {
     if (vk_stop_signal || (stop && *stop)) {
       e = EINTR;
@@ -102,15 +139,65 @@ vk_sha256_fd_quiet(int fd, char hex[65], volatile int *stop)
       e = errno;
     else if (n == 0)
       break;
-    else if (gnutls_hash(h, buf, n) < 0)
-      e = ENOMEM;
+    else
+      e = ctx_update(&c, buf, n);
   }
   free(buf);
-  unsigned char digest[32];
-  gnutls_hash_deinit(h, digest);
-  if (e == 0)
-    to_hex(digest, hex);
+  ctx_final(&c, e == 0 ? hex : NULL);
   return e;
+}
+
+int
+vk_sum_fd(enum vk_sum_type t, int fd, const char *path, char hex[VK_SUM_HEX_MAX])
+{
+  int e = vk_sum_fd_quiet(t, fd, hex, NULL);
+  if (e == EINTR)
+    vk_error(VK_EXIT_INTERRUPTED, "%s: interrupted by signal %d while computing its %s",
+             path, (int)vk_stop_signal, vk_sum_name(t));
+  else if (e)
+    vk_error(VK_EXIT_FAILURE, "%s: read for its %s: %s", path, vk_sum_name(t), strerror(e));
+  return e ? -1 : 0;
+}
+
+int
+vk_sum_file(enum vk_sum_type t, const char *path, char hex[VK_SUM_HEX_MAX])
+{
+  CLEANUP_CLOSE int fd = vk_open_regular(AT_FDCWD, path, path, VK_READ_NOFOLLOW);
+  if (fd < 0)
+    return -1;
+  return vk_sum_fd(t, fd, path, hex);
+}
+
+int
+vk_sum_buf(enum vk_sum_type t, const void *buf, size_t len, char hex[VK_SUM_HEX_MAX])
+{
+  struct sum_ctx c;
+  int e = ctx_init(&c, t);
+  if (!e) {
+    e = ctx_update(&c, buf, len);
+    ctx_final(&c, e ? NULL : hex);
+  }
+  if (e)
+    vk_error(VK_EXIT_FAILURE, "%s: %s", vk_sum_name(t), strerror(e));
+  return e ? -1 : 0;
+}
+
+int
+vk_sha256_fd(int fd, const char *path, char hex[65])
+{
+  return vk_sum_fd(VK_SUM_SHA256, fd, path, hex);
+}
+
+int
+vk_sha256_file(const char *path, char hex[65])
+{
+  return vk_sum_file(VK_SUM_SHA256, path, hex);
+}
+
+int
+vk_sha256_fd_quiet(int fd, char hex[65], volatile int *stop)
+{
+  return vk_sum_fd_quiet(VK_SUM_SHA256, fd, hex, stop);
 }
 
 /* ---- the parallel hasher ---- */
@@ -137,7 +224,8 @@ hash_worker(void *opaque)
     pthread_mutex_unlock(&h->lock);
     if (i == h->n)
       break;
-    h->jobs[i].err = vk_sha256_fd_quiet(h->jobs[i].fd, h->jobs[i].hex, &h->stop);
+    h->jobs[i].err = vk_sum_fd_quiet(h->jobs[i].type, h->jobs[i].fd, h->jobs[i].hex,
+                                     &h->stop);
   }
   char c = 1;
   while (write(h->done_pipe[1], &c, 1) < 0 && errno == EINTR)

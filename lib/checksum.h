@@ -1,28 +1,58 @@
-/* vckpt - checksums: the SHA-256 of backup files, alone or in parallel. */
+/* vckpt - checksums of backup files: SHA-256 (records written before
+ * XXH3-128 was added) and XXH3-128 (every new record), alone or in parallel.
+ *
+ * The checksum detects corruption, not tampering (the manifest is not
+ * signed): XXH3-128 does that as well as SHA-256 at ~20x the speed.
+ */
 #ifndef VCKPT_CHECKSUM_H
 #define VCKPT_CHECKSUM_H
 
 #include <stddef.h>
 
-/* The SHA-256 of a file as 64 hex digits (read in 1 MiB chunks); only a
- * regular file is read, a symlink is not followed.  Stops with
+/* The algorithms a manifest record may name.  SHA-256 is 0 so that a
+ * zeroed record is an old one.
+ */
+enum vk_sum_type { VK_SUM_SHA256, VK_SUM_XXH3_128 };
+/* The algorithm of every new record. */
+#define VK_SUM_DEFAULT VK_SUM_XXH3_128
+/* Room for the hex digits of any algorithm, with the NUL. */
+#define VK_SUM_HEX_MAX 65
+
+/* "sha256" or "xxh3-128": the name in the manifest, JSON and messages. */
+const char *vk_sum_name(enum vk_sum_type t);
+/* The algorithm called NAME: 0, or -1 (not reported). */
+int vk_sum_parse(const char *name, enum vk_sum_type *out);
+/* The number of hex digits of T's checksum: 64 or 32. */
+size_t vk_sum_hex_len(enum vk_sum_type t);
+
+/* The checksum T of a file as hex (read in 1 MiB chunks); only a regular
+ * file is read, a symlink is not followed.  Stops with
  * VK_EXIT_INTERRUPTED when vk_stop_signal is set.
  */
-int vk_sha256_file(const char *path, char hex[65]);
+int vk_sum_file(enum vk_sum_type t, const char *path, char hex[VK_SUM_HEX_MAX]);
 /* The same for the rest of the open file FD (PATH names it in errors). */
-int vk_sha256_fd(int fd, const char *path, char hex[65]);
+int vk_sum_fd(enum vk_sum_type t, int fd, const char *path, char hex[VK_SUM_HEX_MAX]);
 /* The same without reporting (safe in a thread): 0, or an errno (EINTR:
  * vk_stop_signal or *STOP was set).
  */
+int vk_sum_fd_quiet(enum vk_sum_type t, int fd, char hex[VK_SUM_HEX_MAX], volatile int *stop);
+/* The checksum T of LEN bytes at BUF (0, or -1 reported). */
+int vk_sum_buf(enum vk_sum_type t, const void *buf, size_t len, char hex[VK_SUM_HEX_MAX]);
+
+/* The SHA-256 forms, kept for callers that want that algorithm. */
+int vk_sha256_file(const char *path, char hex[65]);
+int vk_sha256_fd(int fd, const char *path, char hex[65]);
 int vk_sha256_fd_quiet(int fd, char hex[65], volatile int *stop);
 
-/* One file for the parallel hasher: FD is read to its end; ERR and HEX
- * are the result of vk_sha256_fd_quiet.
+/* One file for the parallel hasher: FD is read to its end with TYPE; ERR
+ * and HEX are the result of vk_sum_fd_quiet.  Set TYPE to the algorithm
+ * the record names.
  */
 struct vk_hash_job {
   int fd;
+  enum vk_sum_type type;
   int err;
-  char hex[65];
+  char hex[VK_SUM_HEX_MAX];
 };
 struct vk_hasher;
 

@@ -47,7 +47,7 @@ const struct vk_finding_def vk_findings[] = {
   { "checkpoint-unverified", E, VK_FIX_NEW_FULL_CHAIN,
     "whether the checkpoint is the one the previous backup ended at is unknown" },
   { "checksum-mismatch", E, VK_FIX_NEW_FULL_CHAIN,
-    "a backup file's SHA-256 differs from the recorded one" },
+    "a backup file's checksum differs from the recorded one" },
   { "disk-not-covered", W, VK_FIX_EXCLUDE_DISK,
     "the checkpoint does not track a disk, so it is copied whole" },
   { "disk-not-in-backup", W, VK_FIX_EXCLUDE_DISK,

@@ -40,13 +40,13 @@ vk_backup_clear(struct vk_backup *b)
     free(b->disks[i].target);
     free(b->disks[i].file);
     free(b->disks[i].backing);
-    free(b->disks[i].sha256);
+    free(b->disks[i].checksum);
   }
   free(b->disks);
   free(b->nvram.file);
-  free(b->nvram.sha256);
+  free(b->nvram.checksum);
   free(b->tpm.file);
-  free(b->tpm.sha256);
+  free(b->tpm.checksum);
   memset(b, 0, sizeof *b);
 }
 
@@ -87,12 +87,12 @@ vk_backup_copy(struct vk_backup *dst, const struct vk_backup *src)
     dst->disks[i].target = xstrdup_null(src->disks[i].target);
     dst->disks[i].file = xstrdup_null(src->disks[i].file);
     dst->disks[i].backing = xstrdup_null(src->disks[i].backing);
-    dst->disks[i].sha256 = xstrdup_null(src->disks[i].sha256);
+    dst->disks[i].checksum = xstrdup_null(src->disks[i].checksum);
   }
   dst->nvram.file = xstrdup_null(src->nvram.file);
-  dst->nvram.sha256 = xstrdup_null(src->nvram.sha256);
+  dst->nvram.checksum = xstrdup_null(src->nvram.checksum);
   dst->tpm.file = xstrdup_null(src->tpm.file);
-  dst->tpm.sha256 = xstrdup_null(src->tpm.sha256);
+  dst->tpm.checksum = xstrdup_null(src->tpm.checksum);
 }
 
 const char *
@@ -225,6 +225,46 @@ vk_manifest_add_domain(xmlNodePtr root, const struct vk_manifest *m)
     vk_xml_add_text(d, "uuid", m->uuid);
 }
 
+/* Add the checksum HEX of algorithm T to the record PARENT: <sha256> as
+ * manifests always had it, any other algorithm as <checksum type="T">.
+ */
+static void
+add_checksum(xmlNodePtr parent, enum vk_sum_type t, const char *hex)
+{
+  if (t == VK_SUM_SHA256) {
+    vk_xml_add_text(parent, "sha256", hex ? hex : "");
+    return;
+  }
+  xmlNodePtr n = vk_xml_add_text(parent, "checksum", hex ? hex : "");
+  xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)vk_sum_name(t));
+}
+
+/* Read the checksum of the record NODE into *HEX and *T (NULL and sha256
+ * when it has none).
+ */
+static void
+parse_checksum(xmlXPathContextPtr ctx, xmlNodePtr node, char **hex, enum vk_sum_type *t)
+{
+  *t = VK_SUM_SHA256;
+  *hex = vk_xpath_string(ctx, node, "sha256");
+  if (*hex)
+    return;
+  CLEANUP_FREE char *type = vk_xpath_string(ctx, node, "checksum/@type");
+  if (type && vk_sum_parse(type, t) == 0)
+    *hex = vk_xpath_string(ctx, node, "checksum");
+}
+
+/* Whether backup B has a record of another algorithm than SHA-256. */
+static bool
+needs_version_2(const struct vk_backup *b)
+{
+  for (size_t i = 0; i < b->nr_disks; i++)
+    if (b->disks[i].checksum_type != VK_SUM_SHA256)
+      return true;
+  return (b->nvram.file && b->nvram.checksum_type != VK_SUM_SHA256) ||
+         (b->tpm.file && b->tpm.checksum_type != VK_SUM_SHA256);
+}
+
 /* Add a <backup>; COMMITTED adds what only the manifest has (end, sums). */
 void
 vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool committed)
@@ -267,7 +307,7 @@ vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool commit
       vk_xml_add_text(dn, "virtualSize", num);
       snprintf(num, sizeof num, "%llu", (unsigned long long)d->bytes);
       vk_xml_add_text(dn, "bytes", num);
-      vk_xml_add_text(dn, "sha256", d->sha256 ? d->sha256 : "");
+      add_checksum(dn, d->checksum_type, d->checksum);
       if (d->file_size) {
         snprintf(num, sizeof num, "%llu", (unsigned long long)d->file_size);
         vk_xml_add_text(dn, "size", num);
@@ -286,7 +326,7 @@ vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool commit
       vk_xml_add_text(fn, "file", sf[i]->file);
       snprintf(num, sizeof num, "%llu", (unsigned long long)sf[i]->size);
       vk_xml_add_text(fn, "size", num);
-      vk_xml_add_text(fn, "sha256", sf[i]->sha256 ? sf[i]->sha256 : "");
+      add_checksum(fn, sf[i]->checksum_type, sf[i]->checksum);
     }
   }
 }
@@ -297,7 +337,14 @@ vk_manifest_build(const struct vk_manifest *m, const struct vk_backup *extra)
   xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
   xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)"manifest");
   xmlDocSetRootElement(doc, root);
-  xmlNewProp(root, (const xmlChar *)"version", (const xmlChar *)"1");
+  /* Version 2 as soon as a record uses another algorithm than SHA-256, so
+   * that a vckpt which knows only <sha256> refuses the manifest instead of
+   * misreading it.
+   */
+  bool v2 = extra && needs_version_2(extra);
+  for (size_t i = 0; i < m->nr_backups && !v2; i++)
+    v2 = needs_version_2(&m->backups[i]);
+  xmlNewProp(root, (const xmlChar *)"version", (const xmlChar *)(v2 ? "2" : "1"));
   vk_manifest_add_domain(root, m);
   for (size_t i = 0; i < m->nr_backups; i++)
     vk_manifest_add_backup(root, &m->backups[i], true);
@@ -512,7 +559,7 @@ vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *pa
     d->target = vk_xpath_string(ctx, dn, "@target");
     d->file = vk_xpath_string(ctx, dn, "file");
     d->backing = vk_xpath_string(ctx, dn, "backing");
-    d->sha256 = vk_xpath_string(ctx, dn, "sha256");
+    parse_checksum(ctx, dn, &d->checksum, &d->checksum_type);
     CLEANUP_FREE char *vs = vk_xpath_string(ctx, dn, "virtualSize");
     CLEANUP_FREE char *bytes = vk_xpath_string(ctx, dn, "bytes");
     CLEANUP_FREE char *size = vk_xpath_string(ctx, dn, "size");
@@ -528,7 +575,7 @@ vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *pa
       continue;
     xmlNodePtr sxn = sx->nodesetval->nodeTab[0];
     sf[i]->file = vk_xpath_string(ctx, sxn, "file");
-    sf[i]->sha256 = vk_xpath_string(ctx, sxn, "sha256");
+    parse_checksum(ctx, sxn, &sf[i]->checksum, &sf[i]->checksum_type);
     CLEANUP_FREE char *size = vk_xpath_string(ctx, sxn, "size");
     sf[i]->size = size ? strtoull(size, NULL, 10) : 0;
   }
@@ -564,14 +611,16 @@ vk_manifest_load_doc(int dirfd, const char *name, const char *path, const char *
              path, (const char *)xmlDocGetRootElement(d)->name, root);
     return -1;
   }
-  /* The journal has a version 2 (journal.h); the manifest only 1. */
-  bool journal = strcmp(root, "pending") == 0;
+  /* The journal has a version 2 (journal.h: kinds and steps); so has the
+   * manifest (records with a <checksum> other than <sha256>:
+   * vk_manifest_parse refuses one in a version 1 manifest).
+   */
   xmlChar *version = xmlGetProp(xmlDocGetRootElement(d), (const xmlChar *)"version");
   bool known = !version || xmlStrcmp(version, (const xmlChar *)"1") == 0 ||
-               (journal && xmlStrcmp(version, (const xmlChar *)"2") == 0);
+               xmlStrcmp(version, (const xmlChar *)"2") == 0;
   if (!known)
     vk_error(VK_EXIT_FAILURE, "%s: format version %.20s is not supported by this vckpt "
-             "(it reads version %s)", path, (const char *)version, journal ? "1 and 2" : "1");
+             "(it reads version 1 and 2)", path, (const char *)version);
   xmlFree(version);
   if (!known || vk_manifest_validate(schema, d, path, false) < 0)
     return -1;
@@ -586,6 +635,8 @@ int
 vk_manifest_parse(xmlDocPtr doc, const char *path, const char *domain, struct vk_manifest *m)
 {
   CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_FREE char *version = vk_xpath_string(ctx, NULL, "/manifest/@version");
+  bool v1 = !version || strcmp(version, "1") == 0;
   CLEANUP_FREE char *name = vk_xpath_string(ctx, NULL, "/manifest/domain/name");
   if (name && strcmp(name, domain) != 0)
     vk_warn("%s records domain '%s'; the next backup will record '%s'", path, name, domain);
@@ -610,6 +661,12 @@ vk_manifest_parse(xmlDocPtr doc, const char *path, const char *domain, struct vk
       return -1;
     if (vk_manifest_find_id(m, i, b->id)) {
       vk_error(VK_EXIT_FAILURE, "%s: backup %s listed twice", path, b->id);
+      return -1;
+    }
+    /* A version 1 manifest is what a vckpt without <checksum> reads. */
+    if (v1 && needs_version_2(b)) {
+      vk_error(VK_EXIT_FAILURE, "%s: backup %s: a <checksum> record in a format version 1 "
+               "manifest", path, b->id);
       return -1;
     }
   }

@@ -18,6 +18,8 @@
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 
+#include "checksum.h"
+
 /* The largest manifest or journal read. */
 #define VK_MANIFEST_MAX (64 * 1024 * 1024)
 
@@ -32,7 +34,9 @@ struct vk_backup_disk {
                             both are in CHAIN/, so the overlay records its base name */
   uint64_t virtual_size; /* set by the caller before vk_repo_commit */
   uint64_t bytes;        /* bytes allocated by the file after the backup; set by the caller */
-  char *sha256;          /* hex SHA-256 of the whole file, set by vk_repo_commit */
+  char *checksum;        /* hex checksum of the whole file, set by vk_repo_commit */
+  enum vk_sum_type checksum_type;   /* its algorithm: sha256 in records written
+                                       before XXH3-128 was added, xxh3-128 since */
   uint64_t file_size;    /* st_size of the file, set by vk_repo_commit; 0 in
                             manifests written before vckpt recorded it */
 };
@@ -43,7 +47,8 @@ struct vk_backup_disk {
 struct vk_state_file {
   char *file;            /* relative: "CHAIN/ID.nvram.fd", "CHAIN/ID.tpm2-00.permall" */
   uint64_t size;
-  char *sha256;
+  char *checksum;        /* hex, of algorithm CHECKSUM_TYPE (as for a disk) */
+  enum vk_sum_type checksum_type;
 };
 /* Whether a backup's file systems were frozen (quiesce.h) at its point in
  * time: not recorded (older vckpt), no, yes.

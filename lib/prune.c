@@ -365,10 +365,10 @@ plan_make(struct plan *p, const struct vk_repo *r, const struct vk_retention *po
           o = &p->ops[k];
       free(nb->disks[d].file);
       free(nb->disks[d].backing);
-      free(nb->disks[d].sha256);
+      free(nb->disks[d].checksum);
       nb->disks[d].file = vk_xstrdup(nf);
       nb->disks[d].backing = o && o->onto ? vk_xstrdup(o->onto) : NULL;
-      nb->disks[d].sha256 = NULL;
+      nb->disks[d].checksum = NULL;   /* sealed with the new algorithm */
       nb->disks[d].file_size = 0;
     }
   }
@@ -377,7 +377,7 @@ plan_make(struct plan *p, const struct vk_repo *r, const struct vk_retention *po
 
 /* ---- carrying it out ---- */
 
-/* Check the file REL against the size and SHA-256 the manifest records. */
+/* Check the file REL against the size and checksum the manifest records. */
 static int
 check_source(struct vk_repo *r, const char *rel)
 {
@@ -394,14 +394,14 @@ check_source(struct vk_repo *r, const char *rel)
              vk_open_error(errno, &st));
     return -1;
   }
-  char hex[65];
-  if (vk_sha256_fd(fd, path, hex) < 0)
+  char hex[VK_SUM_HEX_MAX];
+  if (vk_sum_fd(d->checksum_type, fd, path, hex) < 0)
     return -1;
   if ((d->file_size && (uint64_t)st.st_size != d->file_size) ||
-      !d->sha256 || strcmp(hex, d->sha256) != 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: SHA-256 %s, the manifest records %s: the file changed "
-             "since the backup; nothing is merged (see 'vckpt verify')", path, hex,
-             d->sha256 ? d->sha256 : "none");
+      !d->checksum || strcmp(hex, d->checksum) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s mismatch: %s, the manifest records %s: the file "
+             "changed since the backup; nothing is merged (see 'vckpt verify')", path,
+             vk_sum_name(d->checksum_type), hex, d->checksum ? d->checksum : "none");
     return -1;
   }
   return 0;

@@ -16,7 +16,7 @@
  * A rewritten file is a new file, "CHAIN/ID-rN.TARGET.qcow2", never a
  * file a committed backup uses changed in place; the merge is one
  * transaction (journal kind merge, lib/journal.h).  The data copied into
- * a new file are first checked against the manifest's SHA-256.  The
+ * a new file are first checked against the manifest's checksum.  The
  * manifest's last backup (the one an incremental backup stacks on) is
  * always kept.
  */

@@ -610,7 +610,7 @@ vk_repo_write_file(struct vk_repo *r, const char *relative, const char *content)
   return write_atomic(r, relative, content, false);
 }
 
-/* fsync a disk file of B and compute its SHA-256. */
+/* fsync a disk file of B and compute its checksum. */
 static int
 seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
 {
@@ -633,11 +633,23 @@ vk_repo_seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
     vk_error(VK_EXIT_FAILURE, "disk %s: %s: chmod: %s", d->target, path, strerror(errno));
     return -1;
   }
-  char hex[65];
-  if (sync_fd(fd, path) < 0 || fstat(fd, &st) < 0 || vk_sha256_fd(fd, path, hex) < 0)
+  /* Start writing back what QEMU left in the page cache, hash the file
+   * from there meanwhile, then wait for the writeback with fsync: the
+   * file is on disk before the manifest names it, and the hash overlaps
+   * the writeback instead of following it.  (sync_file_range is only a
+   * hint: fsync is what counts.)
+   */
+  (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  if (fstat(fd, &st) < 0) {
+    vk_error(VK_EXIT_FAILURE, "disk %s: %s: stat: %s", d->target, path, strerror(errno));
     return -1;
-  free(d->sha256);
-  d->sha256 = vk_xstrdup(hex);
+  }
+  char hex[VK_SUM_HEX_MAX];
+  if (vk_sum_fd(VK_SUM_DEFAULT, fd, path, hex) < 0 || sync_fd(fd, path) < 0)
+    return -1;
+  free(d->checksum);
+  d->checksum = vk_xstrdup(hex);
+  d->checksum_type = VK_SUM_DEFAULT;
   d->file_size = st.st_size;
   return 0;
 }

@@ -91,7 +91,7 @@ int vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint
  */
 int vk_repo_write_file(struct vk_repo *r, const char *relative, const char *content);
 /* Finish B: every file of B must exist; fsync the disk files and compute
- * their SHA-256, append B to the manifest (crash-safe), remove the journal.
+ * their checksum (XXH3-128, VK_SUM_DEFAULT), append B to the manifest (crash-safe), remove the journal.
  */
 int vk_repo_commit(struct vk_repo *r, struct vk_backup *b);
 /* Give up B: remove its files, its new chain directory, then the journal.
@@ -113,7 +113,9 @@ int vk_repo_abort(struct vk_repo *r, struct vk_backup *b);
  * killed anywhere is rolled back or finished by the next open with LOCK.
  */
 int vk_repo_merge_begin(struct vk_repo *r, const struct vk_journal *j);
-/* fsync disk file D->file (mode 0600) and record its SHA-256 and size. */
+/* fsync disk file D->file (mode 0600) and record its checksum (of the
+ * algorithm of new records, VK_SUM_DEFAULT) and size.
+ */
 int vk_repo_seal_disk(struct vk_repo *r, struct vk_backup_disk *d);
 int vk_repo_merge_commit(struct vk_repo *r, struct vk_manifest *next, const struct vk_journal *j);
 int vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j);
@@ -179,7 +181,7 @@ int vk_repo_open_shared(const char *repo_dir, const char *domain, struct vk_repo
 /* Whether REPO/DOMAIN has a manifest.xml (an empty repository has none). */
 bool vk_repo_has_manifest(const struct vk_repo *r);
 
-/* vk_sha256_file and vk_sha256_fd: see checksum.h. */
+/* vk_sum_file and vk_sum_fd: see checksum.h. */
 
 /* Open RELATIVE (to DIRFD, or a path with AT_FDCWD) read-only without
  * following a symlink or blocking on a FIFO, and refuse anything but a

@@ -280,8 +280,10 @@ static int
 start_hashing(struct restore_run *run, struct chain_file *files, size_t n)
 {
   run->jobs = vk_xcalloc(n, sizeof *run->jobs);
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     run->jobs[i].fd = files[i].fd;
+    run->jobs[i].type = files[i].d->checksum_type;
+  }
   return vk_hasher_start(run->jobs, n, &run->hasher);
 }
 
@@ -527,11 +529,11 @@ check_hashes(struct vk_repo *repo, const struct vk_backup *b, struct chain_file 
       vk_error(VK_EXIT_FAILURE, "%s: read: %s: backup %s cannot be restored", path,
                strerror(jobs[i].err), b->id);
       r = -1;
-    } else if (!files[i].d->sha256 || strcmp(jobs[i].hex, files[i].d->sha256) != 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: SHA-256 %s, the manifest says %s: the file changed "
-               "since the backup; backup %s was not restored (--no-verify restores it "
-               "anyway)", path, jobs[i].hex, files[i].d->sha256 ? files[i].d->sha256 : "none",
-               b->id);
+    } else if (!files[i].d->checksum || strcmp(jobs[i].hex, files[i].d->checksum) != 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: %s mismatch: %s, the manifest says %s: the file "
+               "changed since the backup; backup %s was not restored (--no-verify restores "
+               "it anyway)", path, vk_sum_name(jobs[i].type), jobs[i].hex,
+               files[i].d->checksum ? files[i].d->checksum : "none", b->id);
       r = -1;
     }
   }

@@ -9,9 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
 
+#include "checksum.h"
 #include "fileio.h"
 #include "job.h"
 #include "state.h"
@@ -31,21 +30,6 @@ vk_state_swtpm_dir(void)
 {
   const char *d = getenv("VCKPT_SWTPM_DIR");
   return d && *d == '/' ? d : "/var/lib/libvirt/swtpm";
-}
-
-/* The SHA-256 of LEN bytes at BUF as hex. */
-static int
-sha256_buf(const char *buf, size_t len, char hex[65])
-{
-  unsigned char md[32];
-  int e = gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, len, md);
-  if (e < 0) {
-    vk_error(VK_EXIT_FAILURE, "SHA-256: %s", gnutls_strerror(e));
-    return -1;
-  }
-  for (size_t i = 0; i < 32; i++)
-    snprintf(hex + 2 * i, 3, "%02x", md[i]);
-  return 0;
 }
 
 /* Read the regular file RELATIVE (to DIRFD) whole into *BUF, *LEN bytes;
@@ -174,16 +158,18 @@ store_one(struct vk_repo *repo, const char *path, const char *what, char *relati
 {
   CLEANUP_FREE char *buf = NULL;
   size_t len = 0;
-  char hex[65];
+  char hex[VK_SUM_HEX_MAX];
   CLEANUP_FREE char *dst = vk_repo_path(repo, relative);
-  if (read_consistent(path, what, &buf, &len) < 0 || sha256_buf(buf, len, hex) < 0 ||
+  if (read_consistent(path, what, &buf, &len) < 0 ||
+      vk_sum_buf(VK_SUM_DEFAULT, buf, len, hex) < 0 ||
       write_new(vk_repo_dirfd(repo), relative, dst, buf, len) < 0) {
     free(relative);
     return -1;
   }
   sf->file = relative;
   sf->size = len;
-  sf->sha256 = vk_xstrdup(hex);
+  sf->checksum = vk_xstrdup(hex);
+  sf->checksum_type = VK_SUM_DEFAULT;
   vk_debug("%s %s: %zu bytes kept as %s", what, path, len, dst);
   return 0;
 }
@@ -276,8 +262,8 @@ vk_state_verify(struct vk_repo *repo, const struct vk_backup *b, struct vk_repor
                                  vk_open_error(errno, &st)), vk_xstrdup(action));
       continue;
     }
-    char hex[65];
-    int e = vk_sha256_fd_quiet(fd, hex, NULL);
+    char hex[VK_SUM_HEX_MAX];
+    int e = vk_sum_fd_quiet(sf->checksum_type, fd, hex, NULL);
     if (e == EINTR)
       return;
     if (e) {
@@ -286,12 +272,14 @@ vk_state_verify(struct vk_repo *repo, const struct vk_backup *b, struct vk_repor
                     vk_xstrdup(action));
       continue;
     }
-    if ((uint64_t)st.st_size != sf->size || !sf->sha256 || strcmp(hex, sf->sha256) != 0)
+    if ((uint64_t)st.st_size != sf->size || !sf->checksum || strcmp(hex, sf->checksum) != 0)
       vk_report_add(rep, "checksum-mismatch", VK_SEV_ERROR, NULL, path, NULL, b->checkpoint,
-                    vk_xasprintf("backup %s: %s copy: size %llu bytes, SHA-256 %s; recorded "
-                                 "%llu, %s: the file changed since the backup", b->id, what,
+                    vk_xasprintf("backup %s: %s copy: %s mismatch: size %llu bytes, %s; "
+                                 "recorded %llu, %s: the file changed since the backup",
+                                 b->id, what, vk_sum_name(sf->checksum_type),
                                  (unsigned long long)st.st_size, hex,
-                                 (unsigned long long)sf->size, sf->sha256 ? sf->sha256 : "none"),
+                                 (unsigned long long)sf->size,
+                                 sf->checksum ? sf->checksum : "none"),
                     vk_xstrdup(action));
   }
 }
@@ -311,14 +299,15 @@ read_copy(struct vk_repo *repo, const struct vk_backup *b, const struct vk_state
              path, what, b->id, e == EFBIG ? "larger than 64 MiB" : vk_open_error(e, &st));
     return -1;
   }
-  char hex[65];
-  if (verify && (sha256_buf(*buf, *len, hex) < 0 || *len != sf->size || !sf->sha256 ||
-                 strcmp(hex, sf->sha256) != 0)) {
+  char hex[VK_SUM_HEX_MAX];
+  if (verify && (vk_sum_buf(sf->checksum_type, *buf, *len, hex) < 0 || *len != sf->size ||
+                 !sf->checksum || strcmp(hex, sf->checksum) != 0)) {
     if (!vk_error_reported())
-      vk_error(VK_EXIT_FAILURE, "%s: %s copy: size %zu, SHA-256 %s; the manifest says %llu, "
-               "%s: the file changed since the backup; backup %s was not restored "
-               "(--no-verify restores it anyway)", path, what, *len, hex,
-               (unsigned long long)sf->size, sf->sha256 ? sf->sha256 : "none", b->id);
+      vk_error(VK_EXIT_FAILURE, "%s: %s copy: %s mismatch: size %zu, %s; the manifest says "
+               "%llu, %s: the file changed since the backup; backup %s was not restored "
+               "(--no-verify restores it anyway)", path, what, vk_sum_name(sf->checksum_type),
+               *len, hex, (unsigned long long)sf->size, sf->checksum ? sf->checksum : "none",
+               b->id);
     free(*buf);
     *buf = NULL;
     return -1;

@@ -4,7 +4,7 @@
  *
  * Each is a copy in the backup's chain directory (CHAIN/ID.nvram.fd,
  * CHAIN/ID.tpm2-00.permall, mode 0600), recorded in the manifest with its
- * size and SHA-256 (<state>), checked by verify and restore.  A file is
+ * size and checksum (<state>), checked by verify and restore.  A file is
  * read until two reads in a row give the same bytes and its size and
  * times did not change meanwhile (a running guest rarely writes them); a
  * file that keeps changing fails the backup, which is rolled back.
@@ -43,7 +43,7 @@ int vk_state_store(struct vk_repo *repo, struct vk_backup *b, virDomainPtr dom,
 void vk_state_journal_steps(struct vk_journal *j, const struct vk_backup *b,
                             enum vk_step_action action);
 
-/* Verify B's state files (present, regular, recorded size and SHA-256):
+/* Verify B's state files (present, regular, recorded size and checksum):
  * findings into REP; *FILES counts the files checked.
  */
 void vk_state_verify(struct vk_repo *repo, const struct vk_backup *b, struct vk_report *rep,

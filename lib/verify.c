@@ -26,7 +26,7 @@
 
 
 /* Verify one disk file of backup B: a regular file of the recorded size
- * and SHA-256, a qcow2 image with the recorded backing file and virtual
+ * and checksum, a qcow2 image with the recorded backing file and virtual
  * size, and qemu-img check.  Anything that cannot be read is a finding.
  */
 static void
@@ -44,8 +44,8 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
                   vk_xstrdup("take a full backup to start a new chain (vckpt backup --full)"));
     return;
   }
-  char hex[65];
-  int e = vk_sha256_fd_quiet(fd, hex, NULL);
+  char hex[VK_SUM_HEX_MAX];
+  int e = vk_sum_fd_quiet(d->checksum_type, fd, hex, NULL);
   if (e == EINTR)
     return;
   if (e) {
@@ -56,13 +56,14 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
   }
   /* One finding for changed contents, whatever shows it. */
   bool size_ok = !d->file_size || (uint64_t)st.st_size == d->file_size;
-  if (!d->sha256 || strcmp(hex, d->sha256) != 0 || !size_ok) {
+  if (!d->checksum || strcmp(hex, d->checksum) != 0 || !size_ok) {
     CLEANUP_FREE char *sz = size_ok ? vk_xstrdup("") :
       vk_xasprintf("size %llu bytes, recorded %llu; ", (unsigned long long)st.st_size,
                    (unsigned long long)d->file_size);
     vk_report_add(rep, "checksum-mismatch", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
-                  vk_xasprintf("backup %s: %sSHA-256 %s, recorded %s: the file changed since "
-                               "the backup", b->id, sz, hex, d->sha256 ? d->sha256 : "none"),
+                  vk_xasprintf("backup %s: %s%s mismatch: %s, recorded %s: the file changed "
+                               "since the backup", b->id, sz, vk_sum_name(d->checksum_type),
+                               hex, d->checksum ? d->checksum : "none"),
                   vk_xstrdup("take a full backup to start a new chain; keep the damaged file "
                              "for inspection"));
   }

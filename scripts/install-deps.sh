@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     gcc make autoconf automake libtool pkg-config perl \
-    libvirt-dev libxml2-dev libpopt-dev libjson-c-dev libgnutls28-dev libconfuse-dev \
+    libvirt-dev libxml2-dev libpopt-dev libjson-c-dev libgnutls28-dev libxxhash-dev libconfuse-dev xxhash \
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
     qemu-system-x86 qemu-utils \
     jq libxml2-utils util-linux procps \

@@ -74,7 +74,12 @@ backup_json(const struct vk_backup *b, const struct vk_drill_record *drill)
     json_object_object_add(jd, "backing", vk_json_string(d->backing));
     json_object_object_add(jd, "virtual_size", json_object_new_int64(d->virtual_size));
     json_object_object_add(jd, "bytes", json_object_new_int64(d->bytes));
-    json_object_object_add(jd, "sha256", vk_json_string(d->sha256));
+    json_object_object_add(jd, "checksum", vk_json_string(d->checksum));
+    json_object_object_add(jd, "checksum_type",
+                           json_object_new_string(vk_sum_name(d->checksum_type)));
+    /* The key of old output, for records of that algorithm alone. */
+    if (d->checksum_type == VK_SUM_SHA256)
+      json_object_object_add(jd, "sha256", vk_json_string(d->checksum));
     json_object_object_add(jd, "size", d->file_size ? json_object_new_int64(d->file_size) : NULL);
     json_object_array_add(disks, jd);
   }

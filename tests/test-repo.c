@@ -183,7 +183,8 @@ same_backup(const struct vk_backup *a, const struct vk_backup *b)
     const struct vk_backup_disk *x = &a->disks[i], *y = &b->disks[i];
     if (!same(x->target, y->target) || !same(x->file, y->file) ||
         !same(x->backing, y->backing) || x->virtual_size != y->virtual_size ||
-        x->bytes != y->bytes || !same(x->sha256, y->sha256))
+        x->bytes != y->bytes || !same(x->checksum, y->checksum) ||
+        x->checksum_type != y->checksum_type)
       return false;
   }
   return true;
@@ -210,22 +211,31 @@ count_temps(const char *dir)
   return n;
 }
 
-/* ---- SHA-256 known answers ---- */
+/* ---- SHA-256 and XXH3-128 known answers ---- */
 
 static const struct {
   size_t len;          /* of TEXT, or of that many "a" */
   const char *text;    /* used instead when set */
   const char *sha256;
+  const char *xxh3;    /* as xxh128sum prints it */
 } hashes[] = {
-  { 0, "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
-  { 3, "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
-  { 1000000, NULL, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0" },
-  { 1048576, NULL, "9bc1b2a288b26af7257a36277ae3816a7d4f16e89c1e7e77d0a5c48bad62b360" },
-  { 1048577, NULL, "4a3f0c0c213adea174f9a3d4c13177315b588bdb2e9c1012d3d0bf0453ca0f6a" },
-  { 3000000, NULL, "2a152c894398719c0570f83fac34ac03a0f6e8e474b995c2403aa5434f7b9dd4" },
+  { 0, "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "99aa06d3014798d86001c324468d497f" },
+  { 3, "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    "06b05ab6733a618578af5f94892f3950" },
+  { 1000000, NULL, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+    "a545df8e384a9579b1fd6fae5285c4eb" },
+  { 1048576, NULL, "9bc1b2a288b26af7257a36277ae3816a7d4f16e89c1e7e77d0a5c48bad62b360",
+    "d9c8388c188701b8c9b8a70a3f30f7b1" },
+  { 1048577, NULL, "4a3f0c0c213adea174f9a3d4c13177315b588bdb2e9c1012d3d0bf0453ca0f6a",
+    "500e3d2743b6c231ef34b2ae16936ab0" },
+  { 3000000, NULL, "2a152c894398719c0570f83fac34ac03a0f6e8e474b995c2403aa5434f7b9dd4",
+    "9220778898dfe2af488fe7c89469a712" },
 };
 
-/* vk_sha256_file against known answers, across the 1 MiB read size. */
+/* vk_sum_file and vk_sum_buf of both algorithms against known answers,
+ * across the 1 MiB read size.
+ */
 static void
 test_sha256(void)
 {
@@ -236,10 +246,16 @@ test_sha256(void)
       memcpy(data, hashes[i].text, hashes[i].len);
     else
       memset(data, 'a', hashes[i].len);
-    char hex[65] = "";
+    char hex[VK_SUM_HEX_MAX] = "";
     CHECK(put(path, data, hashes[i].len) == 0, "create %s", path);
-    CHECK(vk_sha256_file(path, hex) == 0 && strcmp(hex, hashes[i].sha256) == 0,
+    CHECK(vk_sum_file(VK_SUM_SHA256, path, hex) == 0 && strcmp(hex, hashes[i].sha256) == 0,
           "sha256 of %zu bytes: %s", hashes[i].len, hex);
+    CHECK(vk_sum_file(VK_SUM_XXH3_128, path, hex) == 0 && strcmp(hex, hashes[i].xxh3) == 0,
+          "xxh3-128 of %zu bytes: %s", hashes[i].len, hex);
+    CHECK(vk_sum_buf(VK_SUM_XXH3_128, data, hashes[i].len, hex) == 0 &&
+          strcmp(hex, hashes[i].xxh3) == 0, "xxh3-128 of %zu bytes in memory", hashes[i].len);
+    CHECK(vk_sum_buf(VK_SUM_SHA256, data, hashes[i].len, hex) == 0 &&
+          strcmp(hex, hashes[i].sha256) == 0, "sha256 of %zu bytes in memory", hashes[i].len);
     unlink(path);
   }
 }
@@ -374,8 +390,10 @@ test_roundtrip(void)
   CHECK(same(full->disks[0].file, f0) && !full->disks[0].backing, "file %s",
         full->disks[0].file);
   CLEANUP_FREE char *p0 = vk_repo_path(r, full->disks[0].file);
-  char hex[65];
-  CHECK(vk_sha256_file(p0, hex) == 0 && same(hex, full->disks[0].sha256), "sha256");
+  char hex[VK_SUM_HEX_MAX];
+  CHECK(full->disks[0].checksum_type == VK_SUM_XXH3_128 &&
+        vk_sum_file(VK_SUM_XXH3_128, p0, hex) == 0 && same(hex, full->disks[0].checksum),
+        "checksum");
   CHECK(full->end >= full->start && full->start > 0, "times");
 
   CHECK(make_backup(r, VK_LEVEL_INCREMENTAL, "c2", vk_repo_latest(r), vda_vdb, "inc", &inc) == 0,
@@ -807,9 +825,13 @@ static const struct corrupt_case corrupt[] = {
   { "", NULL, NULL, "malformed XML" },
   { "", "<manifest", "", "malformed XML" },
   { "", "level=\"full\"", "level=\"fulll\"", "does not match the manifest schema" },
-  { "", "<sha256>", "<sha256>zz", "does not match the manifest schema" },
-  { "", "version=\"1\"", "version=\"2\"", "format version 2 is not supported" },
-  { "", " version=\"1\"", "", "does not match the manifest schema" },
+  { "", "<checksum type=\"xxh3-128\">", "<checksum type=\"xxh3-128\">zz",
+    "does not match the manifest schema" },
+  { "", "type=\"xxh3-128\"", "type=\"md5\"", "does not match the manifest schema" },
+  { "", "<checksum type=\"xxh3-128\">", "<checksum>", "does not match the manifest schema" },
+  { "", "version=\"2\"", "version=\"3\"", "format version 3 is not supported" },
+  { "", "version=\"2\"", "version=\"1\"", "a <checksum> record in a format version 1" },
+  { "", " version=\"2\"", "", "does not match the manifest schema" },
   { "", ".vda.qcow2</file>", "/../../../etc/passwd</file>", "does not match the manifest schema" },
   { "", ".vda.qcow2</file>", ".vdb.qcow2</file>", "file must be" },
   { "", "<since>c1</since>", "<since>c9</since>", "does not match its parent" },
@@ -980,7 +1002,8 @@ check_after_kill(size_t before, int *had_journal)
     for (size_t j = 0; j < m->backups[i].nr_disks; j++) {
       CLEANUP_FREE char *path = vk_repo_path(r, m->backups[i].disks[j].file);
       char hex[65];
-      ok = ok && vk_sha256_file(path, hex) == 0 && same(hex, m->backups[i].disks[j].sha256);
+      ok = ok && vk_sum_file(m->backups[i].disks[j].checksum_type, path, hex) == 0 &&
+           same(hex, m->backups[i].disks[j].checksum);
     }
   const struct vk_backup *p = vk_repo_pending(r);
   if (p && ok) {

@@ -13,7 +13,7 @@ printf '\x99' | dd of="$f" bs=1 seek=$((off + 100)) conv=notrunc status=none
 
 mkdir "$TMPD/to"
 expect_exit 1 rf_vckpt restore "$dom" --repo "$R" --to "$TMPD/to"
-grep -q "$(basename "$f"): SHA-256 [0-9a-f]*, the manifest says" "$err"
+grep -q "$(basename "$f"): xxh3-128 mismatch: [0-9a-f]*, the manifest says" "$err"
 test -z "$(ls -A "$TMPD/to")" || fail "restore left files behind: $(ls -A "$TMPD/to")"
 
 expect_exit 0 rf_vckpt --json restore "$dom" --repo "$R" --to "$TMPD/to" --no-verify

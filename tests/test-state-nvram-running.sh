@@ -13,8 +13,9 @@ after=$(sf_sha "$orig")
 id=$(xmllint --xpath "string(/manifest/backup[1]/@id)" "$R/$dom/manifest.xml")
 copy=$(sf_nvram_file "$id")
 stored=$(sf_sha "$copy")
-assert_eq "$stored" "$(xmllint --xpath "string(/manifest/backup[1]/state/nvram/sha256)" \
-                       "$R/$dom/manifest.xml")" "the manifest's SHA-256"
+assert_eq "$(xxh128sum <"$copy" | cut -d' ' -f1)" \
+          "$(xmllint --xpath "string(/manifest/backup[1]/state/nvram/checksum[@type='xxh3-128'])" \
+                     "$R/$dom/manifest.xml")" "the manifest's XXH3-128"
 # The copy is the file as it was during the backup.
 if [ "$before" = "$after" ]; then
     assert_eq "$before" "$stored" "the stored copy"

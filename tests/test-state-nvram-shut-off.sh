@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A shut-off UEFI domain: the backup keeps its variables file (<nvram>) as
-# a file of the backup (0600, SHA-256 in the manifest); restore --define
+# a file of the backup (0600, XXH3-128 in the manifest); restore --define
 # gives the new domain its own copy with the same bytes at a new path, the
 # original's file untouched; verify and restore detect a flipped byte in
 # the stored copy.
@@ -19,8 +19,9 @@ assert_eq "$R/$dom/$(xmllint --xpath "string(/manifest/backup[1]/chain)" \
                      "$R/$dom/manifest.xml")/$id.nvram.fd" "$copy" "the copy's name"
 assert_eq "$sum" "$(sf_sha "$copy")" "the stored copy"
 assert_eq 600 "$(stat -c %a "$copy")" "the copy's mode"
-assert_eq "$sum" "$(xmllint --xpath "string(/manifest/backup[1]/state/nvram/sha256)" \
-                    "$R/$dom/manifest.xml")" "the manifest's SHA-256"
+assert_eq "$(xxh128sum <"$copy" | cut -d' ' -f1)" \
+          "$(xmllint --xpath "string(/manifest/backup[1]/state/nvram/checksum[@type='xxh3-128'])" \
+                     "$R/$dom/manifest.xml")" "the manifest's XXH3-128"
 assert_eq 540672 "$(xmllint --xpath "string(/manifest/backup[1]/state/nvram/size)" \
                     "$R/$dom/manifest.xml")" "the manifest's size"
 expect_exit 0 vckpt verify "$dom" --repo "$R"
