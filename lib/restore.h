@@ -18,7 +18,7 @@ struct vk_restore_request {
   const char *to;            /* directory for the restored images */
   char *const *disks;        /* NULL: every disk of the backup */
   const char *define;        /* define a new domain of this name, or NULL */
-  bool no_verify;            /* skip the size and SHA-256 checks */
+  bool no_verify;            /* skip the size and checksum checks */
 };
 
 /* One restored disk image. */
@@ -29,7 +29,7 @@ struct vk_restored {
 /* Write standalone qcow2 images (mode 0600) of the disks as they were at
  * the chosen backup.  Every file each disk's chain reads must be a regular
  * file whose qcow2 header names the recorded backing file and, unless
- * REQ->no_verify, of the recorded size and SHA-256 (hashed in threads
+ * REQ->no_verify, of the recorded size and checksum (hashed in threads
  * while qemu-img convert runs, without a shell).  The images are written
  * into a private temporary directory inside REQ->to and renamed into place
  * at the end, never replacing a file; on any failure or SIGINT/SIGTERM
@@ -68,7 +68,7 @@ char *vk_domain_rewrite(xmlDocPtr doc, const char *path, const struct vk_domain_
 
 /* Check every backup of DOMAIN, reading only (the repository lock taken
  * shared; a read-only repository works): each file a regular, readable
- * file of the recorded size and SHA-256, qcow2 chain links and virtual
+ * file of the recorded size and checksum, qcow2 chain links and virtual
  * sizes, qemu-img check of each file alone; files and chain directories
  * the manifest does not know, and chains without a manifest.  Each problem
  * is a finding in REP (the validator's report type); *BACKUPS and *FILES

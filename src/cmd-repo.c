@@ -332,7 +332,7 @@ static const struct poptOption restore_options[] = {
   { "define", '\0', POPT_ARG_STRING, &ro.define, 6,
     "define a new domain of this name on the restored images", "NAME" },
   { "no-verify", '\0', POPT_ARG_NONE, &ro.no_verify, 7,
-    "skip checking the size and SHA-256 of every file read", NULL },
+    "skip checking the size and checksum of every file read", NULL },
   { "instant", '\0', POPT_ARG_NONE, &ro.instant, 8,
     "with --define: run the new domain at once on overlays in --to over the backup", NULL },
   { "finish", '\0', POPT_ARG_NONE, &ro.finish, 9,
