@@ -5,9 +5,12 @@
 #           written on the same file system) and virtnbdbackup -l full
 #   incr:   64 MiB in 64 scattered 1 MiB writes, then vckpt backup
 #           --incremental against virtnbdbackup -l inc
-#   scale:  the same 64 MiB scattered over a 256 GiB sparse disk: vckpt's
-#           incremental there against the one of the 4 GiB disk (its cost
-#           should follow the changed bytes, not the disk size)
+#   scale:  64 MiB on a 256 GiB sparse disk: vckpt's incremental there
+#           against the one of the 4 GiB disk (its cost should follow the
+#           changed bytes, not the disk size), once at the same offsets as
+#           on the 4 GiB disk and once scattered over the whole 256 GiB
+#           (64 writes 4001 MiB apart: 64 regions of 512 MiB touched
+#           instead of 8, each costing the target image a new L2 table)
 #   memory: vckpt's peak RSS for a full backup of a 1 GiB and a 4 GiB disk,
 #           and for the incrementals of the 4 GiB and the 256 GiB disks
 # Each measurement is the median of RUNS runs (default 3), each on a fresh
@@ -30,9 +33,12 @@ done
 img=$(lab_disk_path "$dom" vda)
 # The 256 GiB sparse disk: 256 MiB of data, the rest never written.
 huge=bench-huge
-lab_domain_define "$huge" --disk 256G --memory 128 >/dev/null
-lab_domain_start "$huge" >/dev/null
-lab_write "$huge" vda 0x55 0 256M >/dev/null
+near=bench-huge-near
+for d in "$huge" "$near"; do
+    lab_domain_define "$d" --disk 256G --memory 128 >/dev/null
+    lab_domain_start "$d" >/dev/null
+    lab_write "$d" vda 0x55 0 256M >/dev/null
+done
 
 
 # cp of the image: the same data read from and written to the same disk.
@@ -62,9 +68,10 @@ done | median > "$TMPD/t_vnb_full"
 
 # Incremental: both tools start a chain, then 64 x 1 MiB scattered writes
 # (every 61 MiB on the 4 GiB disks, every 4001 MiB on the 256 GiB one).
-rm -rf "$TMPD/repo" "$TMPD/vnb" "$TMPD/repo-huge"
+rm -rf "$TMPD/repo" "$TMPD/vnb" "$TMPD/repo-huge" "$TMPD/repo-near"
 "$VCKPT" -q backup "$dom" --full --repo "$TMPD/repo" --name base >/dev/null
 "$VCKPT" -q backup "$huge" --full --repo "$TMPD/repo-huge" --name base >/dev/null
+"$VCKPT" -q backup "$near" --full --repo "$TMPD/repo-near" --name base >/dev/null
 vnb -l full -o "$TMPD/vnb"
 last() { vckpt --json list-backups "$1" --repo "$2" | jq -r '.backups[-1].checkpoint'; }
 for i in $(seq $RUNS); do
@@ -72,8 +79,10 @@ for i in $(seq $RUNS); do
         lab_write "$dom" vda 0x7$((i % 10)) $((j * 61 + i))M 1M >/dev/null
         lab_write "$peer" vda 0x7$((i % 10)) $((j * 61 + i))M 1M >/dev/null
         lab_write "$huge" vda 0x7$((i % 10)) $((j * 4001 + i))M 1M >/dev/null
+        lab_write "$near" vda 0x7$((i % 10)) $((j * 61 + i))M 1M >/dev/null
     done
     prev=$(last "$dom" "$TMPD/repo"); prev_huge=$(last "$huge" "$TMPD/repo-huge")
+    prev_near=$(last "$near" "$TMPD/repo-near")
     t0=$(now)
     "$VCKPT" -q backup "$dom" --incremental "$prev" --repo "$TMPD/repo" --name inc$i >/dev/null
     t1=$(now)
@@ -81,11 +90,14 @@ for i in $(seq $RUNS); do
     t2=$(now)
     "$VCKPT" -q backup "$huge" --incremental "$prev_huge" --repo "$TMPD/repo-huge" --name inc$i >/dev/null
     t3=$(now)
-    echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc) $(echo "$t3 - $t2" | bc)"
+    "$VCKPT" -q backup "$near" --incremental "$prev_near" --repo "$TMPD/repo-near" --name inc$i >/dev/null
+    t4=$(now)
+    echo "$(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc) $(echo "$t3 - $t2" | bc) $(echo "$t4 - $t3" | bc)"
 done > "$TMPD/t_inc"
 awk '{print $1}' "$TMPD/t_inc" | median > "$TMPD/t_vckpt_inc"
 awk '{print $2}' "$TMPD/t_inc" | median > "$TMPD/t_vnb_inc"
 awk '{print $3}' "$TMPD/t_inc" | median > "$TMPD/t_vckpt_huge"
+awk '{print $4}' "$TMPD/t_inc" | median > "$TMPD/t_vckpt_near"
 # The increments really hold 64 MiB.
 inc_bytes=$(vckpt --json list-backups "$dom" --repo "$TMPD/repo" | jq '.backups[-1].disks[0].bytes')
 huge_bytes=$(vckpt --json list-backups "$huge" --repo "$TMPD/repo-huge" | jq '.backups[-1].disks[0].bytes')
@@ -107,6 +119,7 @@ rss_inc_256g=$(rss_inc "$huge" 4001 "$TMPD/repo-huge")
 
 t_cp=$(cat "$TMPD/t_cp"); t_vf=$(cat "$TMPD/t_vckpt_full"); t_nf=$(cat "$TMPD/t_vnb_full")
 t_vi=$(cat "$TMPD/t_vckpt_inc"); t_ni=$(cat "$TMPD/t_vnb_inc"); t_vh=$(cat "$TMPD/t_vckpt_huge")
+t_vn=$(cat "$TMPD/t_vckpt_near")
 echo "full backup, 4 GiB disk with 1 GiB of data (median of $RUNS):"
 echo "  cp of the image (physical limit)  ${t_cp} s"
 echo "  vckpt backup --full               ${t_vf} s   $(ratio "$t_vf" "$t_cp")x the time of cp"
@@ -114,6 +127,7 @@ echo "  virtnbdbackup -l full             ${t_nf} s   vckpt is $(ratio "$t_nf" "
 echo "incremental, 64 x 1 MiB scattered writes (median of $RUNS):"
 echo "  vckpt backup --incremental        ${t_vi} s   (increment file: $inc_bytes bytes allocated)"
 echo "  virtnbdbackup -l inc              ${t_ni} s   vckpt is $(ratio "$t_ni" "$t_vi")x faster"
-echo "  vckpt, the same on a 256 GiB disk ${t_vh} s   $(ratio "$t_vh" "$t_vi")x the 4 GiB disk's (increment: $huge_bytes bytes)"
+echo "  vckpt, 256 GiB disk, same offsets ${t_vn} s   $(ratio "$t_vn" "$t_vi")x the 4 GiB disk's"
+echo "  vckpt, 256 GiB disk, spread out   ${t_vh} s   $(ratio "$t_vh" "$t_vi")x the 4 GiB disk's (increment: $huge_bytes bytes)"
 echo "vckpt peak RSS, full backup: 1 GiB disk ${rss_1g} KiB, 4 GiB disk ${rss_4g} KiB"
 echo "vckpt peak RSS, incremental of 64 MiB: 4 GiB disk ${rss_inc_4g} KiB, 256 GiB disk ${rss_inc_256g} KiB"
