@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -450,6 +452,105 @@ run_convert(struct restore_run *run, const char *src, const char *name)
   return -1;
 }
 
+/* Writeback while qemu-img converts: qemu-img writes the image into the
+ * page cache (its default cache mode for the output is "unsafe": no
+ * flushes), and the fsync before the rename into place then had to wait
+ * for the whole image to reach the disk, after the conversion.  A thread
+ * starts the writeback of what is dirty every FLUSH_PERIOD_MS
+ * (sync_file_range SYNC_FILE_RANGE_WRITE: it starts writes, never waits
+ * for them), so the disk writes while qemu-img still reads and converts,
+ * and the fsync of seal_image waits only for the tail.  Durability still
+ * rests on that fsync alone: sync_file_range guarantees nothing (no
+ * metadata, no disk cache flush), it only moves the writes earlier.
+ * Measured on the 2-core build machine (HACKING.md, "Restore"): against
+ * -t none (O_DIRECT, with -W) and -W, this is the fastest convert + fsync.
+ */
+#define FLUSH_PERIOD_MS 50
+
+struct flusher {
+  int dirfd;              /* the private temporary directory */
+  const char *name;       /* the image qemu-img writes in it */
+  int stop[2];            /* closing stop[1] ends the thread */
+  pthread_t thread;
+};
+
+static void *
+flusher_main(void *arg)
+{
+  struct flusher *f = arg;
+  struct pollfd p = { .fd = f->stop[0], .events = POLLIN };
+  int fd = -1;
+  for (;;) {
+    int n = poll(&p, 1, FLUSH_PERIOD_MS);
+    if (n > 0 || (n < 0 && errno != EINTR))
+      break;
+    if (n < 0)
+      continue;
+    if (fd < 0) {
+      /* Until qemu-img has created it; the directory is ours (0700, locked). */
+      struct stat st;
+      fd = openat(f->dirfd, f->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+      if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+      }
+      if (fd < 0)
+        continue;
+    }
+    /* Errors are the fsync's to report. */
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  }
+  if (fd >= 0)
+    close(fd);
+  return NULL;
+}
+
+/* Start the writeback thread for NAME in DIRFD: 0, or -1 (then none runs;
+ * the restore goes on, its fsync writes everything).
+ */
+static int
+flusher_start(struct flusher *f, int dirfd, const char *name)
+{
+  *f = (struct flusher) { .dirfd = dirfd, .name = name };
+  if (pipe2(f->stop, O_CLOEXEC) < 0)
+    return -1;
+  /* The thread takes no signal: the main thread's handlers see them all. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int e = pthread_create(&f->thread, NULL, flusher_main, f);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (e != 0) {
+    vk_debug("no writeback thread: %s", strerror(e));
+    close(f->stop[0]);
+    close(f->stop[1]);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+flusher_stop(struct flusher *f)
+{
+  close(f->stop[1]);
+  pthread_join(f->thread, NULL);
+  close(f->stop[0]);
+}
+
+/* qemu-img convert of SRC into NAME (run_convert) with the writeback
+ * thread running alongside.
+ */
+static int
+convert_image(struct restore_run *run, const char *src, const char *name)
+{
+  struct flusher f;
+  bool flushing = flusher_start(&f, run->tmpfd, name) == 0;
+  int r = run_convert(run, src, name);
+  if (flushing)
+    flusher_stop(&f);
+  return r;
+}
+
 /* Make the image NAME in the temporary directory private (0600) and durable. */
 static int
 seal_image(struct restore_run *run, const char *name)
@@ -597,7 +698,7 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
         d = &b->disks[j];
     CLEANUP_FREE char *src = vk_repo_path(repo, d->file);
     vk_debug("disk %s: qemu-img convert %s", d->target, src);
-    if (run_convert(run, src, name) < 0 || seal_image(run, name) < 0)
+    if (convert_image(run, src, name) < 0 || seal_image(run, name) < 0)
       return -1;
   }
   if (!req->no_verify) {
