@@ -75,6 +75,9 @@ fresh
 vnr "$TMPD/out"
 vnr_out=$(find "$TMPD/out" -maxdepth 1 -type f -not -name '*.xml' | head -1)
 [ -n "$vnr_out" ] || fail "virtnbdrestore wrote no image"
+# Its qemu-nbd may still hold the image's write lock for a moment.
+unlocked() { qemu-img info "$1" >/dev/null 2>&1; }
+wait_for 30 "the release of virtnbdrestore's image" unlocked "$vnr_out"
 qemu-img compare -q "$peer_ref" "$vnr_out" || fail "virtnbdrestore: wrong output"
 
 for i in $(seq "$RUNS"); do
