@@ -473,10 +473,11 @@ run_convert(struct restore_run *run, const char *src, const char *name, bool dir
  *   for them), so the disk writes while qemu-img converts and the fsync
  *   waits only for the tail.  sync_file_range guarantees nothing by itself.
  *
- * Measured on the 2-core build machine (HACKING.md, "Restore"): both
- * halve the verified restore's time against convert then fsync; with the
- * checksum threads running, O_DIRECT costs the least CPU and was the
- * faster or as fast, the thread's writeback far less steady.
+ * Measured on the 2-core build machine (HACKING.md, "Restore"): with
+ * other work on its cores, both halve the verified restore's time against
+ * convert then fsync, O_DIRECT costing the least CPU and being as fast or
+ * faster, the thread's writeback far less steady; on a quiet machine all
+ * three are bound by the disk's write speed and within noise.
  */
 #define FLUSH_PERIOD_MS 50
 
