@@ -41,7 +41,7 @@ for k in $(seq "$INCS"); do
             lab_write "$d" 0 $((k + 0x60)) $(((j * 61 + k * 7) % 4032 + 3))M 1M >/dev/null
         done
     done
-    "$VCKPT" -q backup "$dom" --incremental "$prev" --repo "$R" --name inc$k >/dev/null
+    "$VCKPT" -q backup "$dom" --incremental "$prev" --repo "$R" --name "inc$k" >/dev/null
     vnb -l inc -o "$TMPD/vnb"
     prev=inc$k
 done

@@ -23,7 +23,7 @@ for k in $(seq 10); do
     # A block of its own, and one that overwrites the middle of the previous.
     write $((0x20 + k)) $((32 + 3 * k))M 1M
     write $((0x40 + k)) $((k * 2))M 3M
-    vckpt -q backup "$dom" --incremental c$((k - 1)) --name c$k --repo "$R"
+    vckpt -q backup "$dom" --incremental c$((k - 1)) --name "c$k" --repo "$R"
     if [ "$k" -eq 5 ]; then cp "$TMPD/model.qcow2" "$TMPD/m5-vda.qcow2"; fi
 done
 test "$(vckpt --json list-backups "$dom" --repo "$R" | jq '.backups | length')" -eq 11
