@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -154,6 +155,40 @@ int
 vk_read_file(const char *path, size_t max, char **out)
 {
   return vk_read_file_flags(path, max, 0, out);
+}
+
+void
+vk_writeback_open(struct vk_writeback *wb, const char *const *paths, size_t n)
+{
+  wb->fds = vk_xcalloc(n ? n : 1, sizeof *wb->fds);
+  wb->n = n;
+  wb->last = 0;
+  for (size_t i = 0; i < n; i++)
+    wb->fds[i] = open(paths[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
+void
+vk_writeback_kick(struct vk_writeback *wb)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double t = ts.tv_sec + ts.tv_nsec / 1e9;
+  if (t - wb->last < 0.05)
+    return;
+  wb->last = t;
+  for (size_t i = 0; i < wb->n; i++)
+    if (wb->fds[i] >= 0)
+      sync_file_range(wb->fds[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
+void
+vk_writeback_close(struct vk_writeback *wb)
+{
+  for (size_t i = 0; i < wb->n; i++)
+    if (wb->fds[i] >= 0)
+      close(wb->fds[i]);
+  free(wb->fds);
+  memset(wb, 0, sizeof *wb);
 }
 
 bool

@@ -51,6 +51,22 @@ int vk_read_file(const char *path, size_t max, char **out);
 /* The same with VK_READ_* FLAGS. */
 int vk_read_file_flags(const char *path, size_t max, unsigned flags, char **out);
 
+/* Early writeback of files another program (QEMU) is writing: open them
+ * read-only (no links, no FIFO waits; one that cannot be opened is left
+ * out), then vk_writeback_kick starts the writeback of what they hold so
+ * far, without waiting for it, at most every 50 ms.  The data must reach
+ * the disk before vckpt commits anyway: started while the writer runs, it
+ * goes out meanwhile instead of all at the final fsync.
+ */
+struct vk_writeback {
+  int *fds;
+  size_t n;
+  double last;
+};
+void vk_writeback_open(struct vk_writeback *wb, const char *const *paths, size_t n);
+void vk_writeback_kick(struct vk_writeback *wb);
+void vk_writeback_close(struct vk_writeback *wb);
+
 /* Whether some process (a QEMU) has the image open: QEMU takes
  * open-file-description locks on bytes 100-299 of every image it opens.
  */

@@ -35,6 +35,7 @@
 
 #include "checkpoint.h"
 #include "ckpt.h"
+#include "fileio.h"
 #include "job.h"
 #include "qcow2.h"
 #include "qmp.h"
@@ -64,6 +65,7 @@ struct offline {
   struct vk_qmp *q;
   char *ck_name;                /* the new checkpoint */
   double start;
+  struct vk_writeback wb;       /* of the targets (fileio.h) */
 };
 
 static double
@@ -522,6 +524,11 @@ offline_start(struct vk_job *job)
       return -1;
     d->started = true;
   }
+  const char **files = vk_xcalloc(o->n + 1, sizeof *files);
+  for (size_t i = 0; i < o->n; i++)
+    files[i] = o->d[i].jd->file;
+  vk_writeback_open(&o->wb, files, o->n);
+  free(files);
   vk_test_hook("offline-copying");
   return 0;
 }
@@ -798,7 +805,8 @@ offline_wait(struct vk_job *job, const struct vk_flow_cb *cb, struct vk_job_resu
       offline_abort(job);
     }
     bool gone = false;
-    json_object *ev = vk_qmp_event(o->q, 250, &gone);
+    json_object *ev = vk_qmp_event(o->q, 50, &gone);
+    vk_writeback_kick(&o->wb);
     if (ev) {
       on_event(o, ev);
       json_object_put(ev);
@@ -844,6 +852,7 @@ offline_close(struct vk_job *job)
     return;
   if (o->q)
     vk_qmp_stop(o->q, 10000);
+  vk_writeback_close(&o->wb);
   odisks_free(o);
   free(o->ck_name);
   free(o);
