@@ -570,8 +570,8 @@ load(struct vstate *s)
       virDomainCheckpointPtr c = virDomainCheckpointLookupByName(s->dom, s->ckpts.c[i].name, 0);
       /* libvirt sizes a checkpoint by merging its bitmap across the images
        * that carry it, and fails when they differ in size (an overlay grown
-       * after it): that is a finding of the checkpoint (check_bitmap_chain),
-       * not a reason to stop validating.
+       * after it): the disk was resized since (check_incremental), not a
+       * reason to stop validating.
        */
       int r = c ? vk_ckpt_get_quiet(c, true, &s->sized[i], &s->size_error[i]) : -1;
       if (r < 0 && s->size_error[i])
