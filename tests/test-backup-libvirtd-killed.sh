@@ -23,14 +23,24 @@ put vda 0x32 256M 256M
 qemu_pid() { cat "/proc/$LAB_DAEMON_PID/root/run/libvirt/qemu/$dom.pid"; }
 qpid=$(qemu_pid)
 
+# QEMU is stopped (SIGSTOP) as soon as the job shows, so that the job is
+# surely still running when libvirtd dies: a job of 512 MiB ends in well
+# under a second.  QEMU goes on (SIGCONT) once libvirtd is dead.
 "$VCKPT" backup "$dom" --repo "$R" --full --name dead1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
+seen=
 for (( i = 0; i < 400; i++ )); do
-    virsh domjobinfo "$dom" | grep -q '^Operation: *Backup' && break
+    if virsh domjobinfo "$dom" | grep -q '^Operation: *Backup'; then
+        kill -STOP "$qpid"
+        seen=1
+        break
+    fi
     kill -0 $pid 2>/dev/null || { cat "$TMPD/e" >&2; fail "vckpt ended before its job started"; }
     sleep 0.05
 done
-virsh domjobinfo "$dom" | grep -q '^Operation: *Backup' || fail "no backup job started"
+cleanup_fn kill -CONT "$qpid"
+test -n "$seen" || fail "no backup job started"
 lab_daemon_kill KILL
+kill -CONT "$qpid"
 rc=0; wait $pid || rc=$?
 cat "$TMPD/e"
 test $rc -eq 1 || fail "exit $rc, want 1"
