@@ -112,6 +112,16 @@ same_file(const char *a, const char *b)
          sa.st_ino == sb.st_ino;
 }
 
+/* Whether A and B name the same image: the same string, or (a definition
+ * naming it through a linked directory, vckpt by its resolved path) the
+ * same file.
+ */
+static bool
+same_image(const char *a, const char *b)
+{
+  return a && b && (strcmp(a, b) == 0 || same_file(a, b));
+}
+
 /* Refuse unless PATH does not exist. */
 static int
 check_absent(const char *path)
@@ -555,8 +565,8 @@ define_sources(virDomainPtr dom, size_t n, char *const *targets, char *const *fr
      * directory) than the resolved one vckpt works with: the same file is
      * the same image.
      */
-    if (strcmp(cur, to[i]) != 0 && !same_file(cur, to[i])) {
-      if (strcmp(cur, from[i]) != 0 && !same_file(cur, from[i])) {
+    if (!same_image(cur, to[i])) {
+      if (!same_image(cur, from[i])) {
         CLEANUP_FREE char *pc = vk_printable(cur);
         CLEANUP_FREE char *pf = vk_printable(from[i]);
         vk_error(VK_EXIT_FAILURE, "disk %s of domain '%s' uses %s, not %s: its definition "
@@ -921,7 +931,7 @@ recover_journal(virDomainPtr dom, const struct journal *j, bool dry_run,
     /* A definition changed by someone else since: not ours to finish. */
     const char *old = overlay ? d->base : d->above ? d->active : d->image;
     const char *now = overlay ? d->image : d->above ? d->active : d->base;
-    if (strcmp(vd->source, old) != 0 && strcmp(vd->source, now) != 0) {
+    if (!same_image(vd->source, old) && !same_image(vd->source, now)) {
       CLEANUP_FREE char *ps = vk_printable(vd->source);
       CLEANUP_FREE char *jf = journal_file(j->uuid);
       vk_error(VK_EXIT_FAILURE, "disk %s of domain '%s' now uses %s, which the interrupted %s "
@@ -932,14 +942,14 @@ recover_journal(virDomainPtr dom, const struct journal *j, bool dry_run,
     if (overlay) {
       from[i] = d->base;
       to[i] = d->image;
-      all_switched &= strcmp(vd->source, d->image) == 0;
+      all_switched &= same_image(vd->source, d->image);
     } else if (d->above) {
       from[i] = to[i] = d->active;
       all_switched &= rebased(d->above, d->base);
     } else {
       from[i] = d->image;
       to[i] = d->base;
-      all_switched &= strcmp(vd->source, d->base) == 0;
+      all_switched &= same_image(vd->source, d->base);
     }
   }
   if (!all_switched && vk_domain_is_active(dom)) {
@@ -952,7 +962,7 @@ recover_journal(virDomainPtr dom, const struct journal *j, bool dry_run,
     const struct vk_disk *vd = vk_disks_find(&disks, d->target);
     if (overlay) {
       struct stat st;
-      if (strcmp(vd->source, d->image) == 0 || lstat(d->image, &st) == 0) {
+      if (same_image(vd->source, d->image) || lstat(d->image, &st) == 0) {
         vk_flow_message(cb, VK_MSG_DEBUG, "disk %s: overlay %s is complete", d->target,
                         d->image);
         continue;
@@ -968,7 +978,7 @@ recover_journal(virDomainPtr dom, const struct journal *j, bool dry_run,
       if (make_overlay(d->base, d->image, d->tmp, true, &res->d[i]) < 0)
         goto out;
     } else {
-      bool done = d->above ? rebased(d->above, d->base) : strcmp(vd->source, d->base) == 0;
+      bool done = d->above ? rebased(d->above, d->base) : same_image(vd->source, d->base);
       if (done)
         continue;
       vk_flow_message(cb, VK_MSG_INFO, "disk %s: %scommit %s into %s%s%s", d->target,
