@@ -164,6 +164,16 @@ live_ok(const struct vstate *s, size_t ci, const char *target)
   return d && d->bitmap && d->size >= 0;
 }
 
+/* Running, but libvirt could not size checkpoint CI (its bitmap is in
+ * images of different sizes on some disk, load()): QEMU's view is unknown,
+ * so its disks are judged by their images, as for a shut-off domain.
+ */
+static bool
+unsized(const struct vstate *s, size_t ci)
+{
+  return s->running && s->size_error && s->size_error[ci];
+}
+
 /* Read each disk's backing chain and report what is wrong with the images
  * whatever the backup level.
  */
@@ -274,9 +284,9 @@ check_bitmap_chain(struct vstate *s, struct disk_state *ds, size_t ci, const cha
   const char *target = ds->disk->target;
   const char *cname = s->ckpts.c[ci].name;
   const struct vk_chain *ch = &ds->chain;
-  bool live = live_ok(s, ci, target);
   bool valid = true;
   bool top_has = ch->nr_images > 0 && vk_image_find_bitmap(&ch->images[0], b);
+  bool live = live_ok(s, ci, target) || (unsized(s, ci) && top_has);
   size_t lowest = 0;
   bool any = false;
 
@@ -493,12 +503,9 @@ check_consistency(struct vstate *s, const char *x, const char *new_name)
       const struct vk_ckpt_disk *cd = ckpt_disk(c, ds->disk->target);
       if (!ds->inspect || !cd || !cd->bitmap)
         continue;
-      /* A checkpoint libvirt cannot size (its bitmap spans images of
-       * different sizes) still has its bitmap: an incremental from it
-       * copies the resized disk whole (check_incremental).
-       */
-      bool present = s->running ? live_ok(s, ci, cd->name) || s->size_error[ci]
-                                : vk_image_find_bitmap(&ds->chain.images[0], cd->bitmap_name) != NULL;
+      /* A checkpoint libvirt cannot size: judged by the top image. */
+      bool in_top = vk_image_find_bitmap(&ds->chain.images[0], cd->bitmap_name) != NULL;
+      bool present = s->running && !unsized(s, ci) ? live_ok(s, ci, cd->name) : in_top;
       if (!present)
         vk_report_add(s->rep, "checkpoint-bitmap-missing", VK_SEV_WARNING, cd->name,
                       ds->chain.images[0].filename, cd->bitmap_name, c->name,
@@ -569,13 +576,19 @@ load(struct vstate *s)
     for (size_t i = 0; i < s->ckpts.n; i++) {
       virDomainCheckpointPtr c = virDomainCheckpointLookupByName(s->dom, s->ckpts.c[i].name, 0);
       /* libvirt sizes a checkpoint by merging its bitmap across the images
-       * that carry it, and fails when they differ in size (an overlay grown
-       * after it): the disk was resized since (check_incremental), not a
-       * reason to stop validating.
+       * that carry it, and QEMU refuses when they differ in size ("Bitmaps
+       * are of different sizes": an overlay grown after it).  That disk was
+       * resized since (check_incremental); the checkpoint's other disks are
+       * judged by their images (unsized()).  Any other failure stops here.
        */
       int r = c ? vk_ckpt_get_quiet(c, true, &s->sized[i], &s->size_error[i]) : -1;
-      if (r < 0 && s->size_error[i])
+      if (r < 0 && s->size_error[i] && strstr(s->size_error[i], "different sizes"))
         r = vk_ckpt_get(c, false, &s->sized[i]);
+      else if (r < 0 && s->size_error[i]) {
+        vk_virt_error("cannot read checkpoint '%s'", s->ckpts.c[i].name);
+        virDomainCheckpointFree(c);
+        return -1;
+      }
       if (c)
         virDomainCheckpointFree(c);
       if (r < 0) {
