@@ -878,8 +878,12 @@ holds(const char *pid, char *const *files)
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     if (e->d_name[0] == '.' || stat(path, &fst) < 0 || !S_ISREG(fst.st_mode))
       continue;
+    /* lstat: a link planted in place of a journaled file must not point
+     * at another run's target (that daemon would be stopped).
+     */
     for (size_t i = 0; files && files[i] && !found; i++)
-      found = stat(files[i], &st) == 0 && st.st_dev == fst.st_dev && st.st_ino == fst.st_ino;
+      found = lstat(files[i], &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == fst.st_dev &&
+              st.st_ino == fst.st_ino;
   }
   closedir(d);
   return found;
