@@ -569,11 +569,25 @@ direct_io_works(struct restore_run *run)
   if (fd < 0) {
     vk_debug("%s: no O_DIRECT (%s): qemu-img writes through the page cache", run->absdir,
              strerror(errno));
+    unlinkat(run->tmpfd, probe, 0);   /* some file systems create it, then refuse */
     return false;
   }
+  /* Some file systems open with O_DIRECT but refuse or botch direct writes
+   * (FUSE, 9p): one aligned block written and synced must go through.
+   */
+  void *buf = NULL;
+  bool ok = posix_memalign(&buf, 4096, 4096) == 0;
+  if (ok) {
+    memset(buf, 0, 4096);
+    ok = pwrite(fd, buf, 4096, 0) == 4096 && fdatasync(fd) == 0;
+    if (!ok)
+      vk_debug("%s: O_DIRECT write refused (%s): qemu-img writes through the page cache",
+               run->absdir, strerror(errno));
+  }
+  free(buf);
   close(fd);
   unlinkat(run->tmpfd, probe, 0);
-  return true;
+  return ok;
 }
 
 /* qemu-img convert of SRC into NAME (run_convert): with O_DIRECT, or with
