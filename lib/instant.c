@@ -280,14 +280,21 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
     else if (!(dom = virDomainDefineXML(conn, xml))) {
       vk_virt_error("cannot define domain '%s'", req->define);
       rc = -1;
-    } else if (vk_test_hook("instant-defined"), instant_stopped()) {
-      virDomainUndefine(dom);
+    } else if (vk_test_hook("instant-defined"), vk_stop_signal) {
+      if (virDomainUndefine(dom) < 0)
+        vk_virt_error("interrupted by signal %d, but domain '%s' could not be undefined "
+                      "(undefine it by hand)", (int)vk_stop_signal, req->define);
+      else
+        instant_stopped();
       rc = -1;
     } else if (virDomainCreate(dom) < 0) {
       vk_virt_error("cannot start domain '%s'", req->define);
-      virDomainUndefine(dom);
+      if (virDomainUndefine(dom) < 0)
+        vk_virt_error("domain '%s' could not be undefined (undefine it by hand)", req->define);
       rc = -1;
-    }
+    } else if (vk_stop_signal)
+      vk_warn("signal %d came too late to stop the instant recovery: domain '%s' runs",
+              (int)vk_stop_signal, req->define);
   }
   if (dom)
     virDomainFree(dom);
