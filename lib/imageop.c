@@ -1106,16 +1106,25 @@ domain_begin(virDomainPtr dom, const char *what, char *uuid, int *lock,
 }
 
 /* After domain_begin finished a pending operation (RES): 0 when it was the
- * one asked for now (KIND; for an overlay the snapshot name SNAP if one was
- * given, for a commit DISK and TOP), so that running the command again is
+ * one asked for now (KIND; for an overlay the snapshot name SNAP and the
+ * disks WANT if given, for a commit DISK and TOP), so that running the command again is
  * how an interrupted one is finished; else -1, reported with exit 5: what
  * was asked for has not been done, and a cron job must not read success.
  */
 static int
 resumed_as_asked(const struct vk_imageop_result *res, const char *domname, const char *kind,
-                 const char *snap, const char *disk, const char *top)
+                 const char *snap, char *const *want, const char *disk, const char *top)
 {
   bool same = strcmp(res->resumed_kind, kind) == 0;
+  /* An overlay of named disks: the same disks. */
+  for (size_t i = 0; same && want && want[i]; i++) {
+    bool found = false;
+    for (size_t k = 0; k < res->n && !found; k++)
+      found = res->d[k].target && strcmp(res->d[k].target, want[i]) == 0;
+    same = found;
+  }
+  for (size_t k = 0; same && want && k < res->n; k++)
+    same = res->d[k].target && vk_strv_contains(want, res->d[k].target);
   for (size_t i = 0; same && snap && i < res->n; i++) {
     CLEANUP_FREE char *tail = vk_xasprintf(".%s.qcow2", snap);
     const char *img = res->d[i].image ? res->d[i].image : "";
@@ -1180,7 +1189,8 @@ vk_overlay_domain(virDomainPtr dom, char *const *want, const char *snap,
     vk_host_unlock(lock);
     if (b < 0)
       return -1;
-    return resumed_as_asked(res, domname, "overlay", snap == stamp ? NULL : snap, NULL, NULL);
+    return resumed_as_asked(res, domname, "overlay", snap == stamp ? NULL : snap, want, NULL,
+                            NULL);
   }
   CLEANUP_DISKS struct vk_disks disks = { 0 };
   struct journal j = { .kind = vk_xstrdup("overlay"), .domain = vk_xstrdup(domname),
@@ -1288,7 +1298,7 @@ vk_commit_domain(virDomainPtr dom, const char *disk, const char *top, const char
     vk_host_unlock(lock);
     if (b < 0)
       return -1;
-    return resumed_as_asked(res, domname, "commit", NULL, disk, top);
+    return resumed_as_asked(res, domname, "commit", NULL, NULL, disk, top);
   }
   CLEANUP_DISKS struct vk_disks disks = { 0 };
   struct cplan p = { 0 };
