@@ -572,7 +572,10 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   size_t nt = vk_strv_len(targets);
   struct vk_backup *b = NULL;
   CLEANUP_STRV char **files = vk_xcalloc(nt + 1, sizeof *files);
-  CLEANUP_STRV char **backing = vk_xcalloc(nt + 1, sizeof *backing);
+  /* Not a NULL-terminated list: a disk copied whole has no backing, and
+   * those after it may (freed one by one at the end).
+   */
+  char **backing = vk_xcalloc(nt + 1, sizeof *backing);
   CLEANUP_FREE struct vk_job_disk *jd = vk_xcalloc(nt + 1, sizeof *jd);
   CLEANUP_FREE char *identity = vk_ckpt_new_identity();
   if (req->dry_run) {
@@ -592,6 +595,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, whole, identity,
                       &b) < 0) {
       vk_plan_clear(&plan);
+      free(backing);
       return -1;
     }
     for (size_t i = 0; i < nt; i++) {
@@ -638,6 +642,9 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     r = run(dom, repo, b, req, &job, targets, out);
   vk_job_close(&job);
   vk_plan_clear(&plan);
+  for (size_t i = 0; i < nt; i++)
+    free(backing[i]);
+  free(backing);
   return r;
 }
 
