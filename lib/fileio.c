@@ -173,7 +173,7 @@ vk_writeback_kick(struct vk_writeback *wb)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   double t = ts.tv_sec + ts.tv_nsec / 1e9;
-  if (t - wb->last < 0.05)
+  if (t - wb->last < 0.04)   /* kicked every 50 ms: no tick is lost to jitter */
     return;
   wb->last = t;
   for (size_t i = 0; i < wb->n; i++)

@@ -54,9 +54,9 @@ int vk_read_file_flags(const char *path, size_t max, unsigned flags, char **out)
 /* Early writeback of files another program (QEMU) is writing: open them
  * read-only (no links, no FIFO waits; one that cannot be opened is left
  * out), then vk_writeback_kick starts the writeback of what they hold so
- * far, without waiting for it, at most every 50 ms.  The data must reach
- * the disk before vckpt commits anyway: started while the writer runs, it
- * goes out meanwhile instead of all at the final fsync.
+ * far, without waiting for it (at most every 40 ms; callers kick every 50).
+ * The data must reach the disk before vckpt commits anyway: started while
+ * the writer runs, it goes out meanwhile instead of all at the final fsync.
  */
 struct vk_writeback {
   int *fds;
