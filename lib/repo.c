@@ -16,6 +16,7 @@
 
 #include <libxml/relaxng.h>
 
+#include "access.h"
 #include "backup.h"
 #include "checksum.h"
 #include "journal.h"
@@ -259,6 +260,37 @@ vk_repo_open(const char *repo_dir, const char *domain, bool create, bool lock,
   return repo_open(repo_dir, domain, create, lock ? LOCK_MODE_EXCLUSIVE : LOCK_MODE_NONE, out);
 }
 
+/* Refuse a directory of the repository (the domain's, a chain's) that is
+ * not vckpt's own: another user owns or may write it.  With FIX, one vckpt
+ * made private (0700, older versions) becomes searchable (VK_DIR_MODE), so
+ * QEMU's user can reach the backup targets libvirt hands it.
+ */
+static int
+check_own_dir(int fd, const char *path, bool fix)
+{
+  struct stat st;
+  const char *why;
+  if (fstat(fd, &st) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (st.st_uid != geteuid()) {
+    why = "owned by another user";
+  } else if (!vk_dir_trusted(&st, false, &why)) {
+  } else {
+    if (fix && (st.st_mode & 07777) != VK_DIR_MODE && fchmod(fd, VK_DIR_MODE) < 0) {
+      vk_error(VK_EXIT_FAILURE, "%s: chmod: %s", path, strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
+  vk_error(VK_EXIT_USAGE,
+           "%s is %s (owner uid %u, mode %04o): that user could replace backup files; "
+           "the repository's directories must be vckpt's alone", path, why,
+           (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+  return -1;
+}
+
 /* vk_repo_open with a lock mode. */
 static int
 repo_open(const char *repo_dir, const char *domain, bool create, enum lock_mode mode,
@@ -268,27 +300,21 @@ repo_open(const char *repo_dir, const char *domain, bool create, enum lock_mode 
   *out = NULL;
   if (check_domain_name(domain) < 0)
     return -1;
-  if (create && mkdir(repo_dir, 0700) < 0 && errno != EEXIST) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "cannot create repository %s: %s", repo_dir, strerror(errno));
+  /* Every directory on the way is one only root can change: a repository
+   * another user may write would let them swap a chain directory for a
+   * link between vckpt's calls (access.h).
+   */
+  CLEANUP_FREE char *abs = NULL;
+  CLEANUP_CLOSE int repofd = vk_dir_open_trusted(repo_dir, "repository", create, &abs);
+  if (repofd < 0)
     return -1;
-  }
-  CLEANUP_FREE char *abs = realpath(repo_dir, NULL);
-  if (!abs) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE,
-             "repository %s: %s", repo_dir, strerror(errno));
-    return -1;
-  }
   struct vk_repo *r = vk_xcalloc(1, sizeof *r);
   r->dirfd = r->lockfd = r->shlockfd = -1;
   r->dir = vk_xasprintf("%s/%s", strcmp(abs, "/") == 0 ? "" : abs, domain);
 
   if (create) {
-    if (mkdir(r->dir, 0700) == 0) {
-      CLEANUP_CLOSE int pfd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (pfd < 0 || sync_fd(pfd, abs) < 0) {
-        if (pfd < 0)
-          vk_error(VK_EXIT_FAILURE, "%s: %s", abs, strerror(errno));
+    if (mkdirat(repofd, domain, VK_DIR_MODE) == 0) {
+      if (sync_fd(repofd, abs) < 0) {
         vk_repo_close(r);
         return -1;
       }
@@ -298,13 +324,17 @@ repo_open(const char *repo_dir, const char *domain, bool create, enum lock_mode 
       return -1;
     }
   }
-  r->dirfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  r->dirfd = openat(repofd, domain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (r->dirfd < 0) {
     if (errno == ENOENT)
       vk_error(VK_EXIT_NOT_FOUND, "no backups of domain '%s' in %s", domain, abs);
     else
       vk_error(VK_EXIT_FAILURE, "%s: %s", r->dir,
                errno == ELOOP || errno == ENOTDIR ? "not a directory" : strerror(errno));
+    vk_repo_close(r);
+    return -1;
+  }
+  if (check_own_dir(r->dirfd, r->dir, create) < 0) {
     vk_repo_close(r);
     return -1;
   }
@@ -568,7 +598,7 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
   r->current = b;
   r->state = CUR_ACTIVE;
   if (level == VK_LEVEL_FULL) {
-    if (mkdirat(r->dirfd, b->chain, 0700) < 0) {
+    if (mkdirat(r->dirfd, b->chain, VK_DIR_MODE) < 0) {
       vk_error(VK_EXIT_FAILURE, "cannot create %s/%s: %s", r->dir, b->chain, strerror(errno));
       vk_repo_abort(r, b);
       return -1;
@@ -577,6 +607,21 @@ vk_repo_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint,
       vk_repo_abort(r, b);
       return -1;
     }
+  }
+  /* QEMU's user writes the targets libvirt hands it in there: the chain
+   * directory must be vckpt's alone and searchable (access.h).
+   */
+  CLEANUP_FREE char *chain_path = vk_repo_path(r, b->chain);
+  CLEANUP_CLOSE int chainfd = openat(r->dirfd, b->chain,
+                                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (chainfd < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", chain_path, strerror(errno));
+    vk_repo_abort(r, b);
+    return -1;
+  }
+  if (check_own_dir(chainfd, chain_path, true) < 0) {
+    vk_repo_abort(r, b);
+    return -1;
   }
   vk_debug("backup %s: chain %s, journal written", b->id, b->chain);
   *out = b;
@@ -628,9 +673,11 @@ vk_repo_seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
              "disk %s: %s: %s", d->target, path, vk_open_error(errno, &st));
     return -1;
   }
-  /* Guest data: readable by root alone, whatever created the file. */
-  if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
-    vk_error(VK_EXIT_FAILURE, "disk %s: %s: chmod: %s", d->target, path, strerror(errno));
+  /* Guest data: vckpt's user's alone (0600), whatever created the file and
+   * whoever libvirt's DAC driver chowned it to while QEMU wrote it.
+   */
+  if (vk_give_back_fd(fd) < 0) {
+    vk_error(VK_EXIT_FAILURE, "disk %s: %s: chown/chmod: %s", d->target, path, strerror(errno));
     return -1;
   }
   /* Start writing back what QEMU left in the page cache, hash the file

@@ -1,11 +1,16 @@
 /* vckpt - libvirt access. */
 #include <config.h>
 
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <libvirt/virterror.h>
 
+#include "access.h"
+#include "cleanup.h"
 #include "virt.h"
 #include "xml.h"
 
@@ -267,4 +272,75 @@ vk_disks_clear(struct vk_disks *d)
   free(d->disk);
   d->disk = NULL;
   d->n = 0;
+}
+
+/* Parse a DAC label, "+UID:+GID" or "USER:GROUP" (names resolved here). */
+static bool
+parse_dac_label(const char *label, struct vk_qemu_user *out)
+{
+  const char *colon = label ? strchr(label, ':') : NULL;
+  if (!colon)
+    return false;
+  CLEANUP_FREE char *user = vk_xasprintf("%.*s", (int)(colon - label), label);
+  const char *group = colon + 1;
+  char *end;
+  if (user[0] == '+') {
+    unsigned long u = strtoul(user + 1, &end, 10);
+    if (*end || end == user + 1)
+      return false;
+    out->uid = u;
+  } else {
+    struct passwd *pw = getpwnam(user);
+    if (!pw)
+      return false;
+    out->uid = pw->pw_uid;
+  }
+  if (group[0] == '+') {
+    unsigned long g = strtoul(group + 1, &end, 10);
+    if (*end || end == group + 1)
+      return false;
+    out->gid = g;
+  } else {
+    struct group *gr = getgrnam(group);
+    if (!gr)
+      return false;
+    out->gid = gr->gr_gid;
+  }
+  out->known = true;
+  return true;
+}
+
+int
+vk_qemu_user(virDomainPtr dom, struct vk_qemu_user *out)
+{
+  *out = (struct vk_qemu_user){ 0 };
+  /* The domain's own label (a running domain always shows the one it runs
+   * with), else the host's default for the domain type.
+   */
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, 0);
+  CLEANUP_XMLDOC xmlDocPtr doc = xml ? vk_xml_parse(xml, "domain XML") : NULL;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
+  if (!ctx)
+    return 0;
+  CLEANUP_FREE char *label =
+    vk_xpath_string(ctx, NULL, "string(/domain/seclabel[@model='dac']/imagelabel)");
+  if (!label || !*label) {
+    free(label);
+    label = vk_xpath_string(ctx, NULL, "string(/domain/seclabel[@model='dac']/label)");
+  }
+  if (label && parse_dac_label(label, out))
+    return 0;
+  CLEANUP_FREE char *type = vk_xpath_string(ctx, NULL, "string(/domain/@type)");
+  CLEANUP_FREE char *caps = virConnectGetCapabilities(virDomainGetConnect(dom));
+  CLEANUP_XMLDOC xmlDocPtr cdoc = caps ? vk_xml_parse(caps, "capabilities") : NULL;
+  CLEANUP_XPATHCTX xmlXPathContextPtr cctx = cdoc ? xmlXPathNewContext(cdoc) : NULL;
+  if (!cctx || !type)
+    return 0;
+  CLEANUP_FREE char *expr = vk_xasprintf(
+    "string(/capabilities/host/secmodel[model='dac']/baselabel[@type='%s'])",
+    strcmp(type, "kvm") == 0 ? "kvm" : "qemu");
+  CLEANUP_FREE char *base = vk_xpath_string(cctx, NULL, expr);
+  if (base)
+    parse_dac_label(base, out);
+  return 0;
 }

@@ -58,4 +58,11 @@ const struct vk_disk *vk_disks_find(const struct vk_disks *d, const char *target
 int vk_disks_check(const struct vk_disks *d, const char *domname, char *const *targets);
 void vk_disks_clear(struct vk_disks *d);
 
+struct vk_qemu_user;
+/* QEMU's user and group for domain DOM, as libvirt's DAC driver runs it:
+ * the domain's own label, else the host's default (capabilities).  Not
+ * known (OUT->known false) when libvirt does not say.  Always 0.
+ */
+int vk_qemu_user(virDomainPtr dom, struct vk_qemu_user *out);
+
 #endif

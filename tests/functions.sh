@@ -262,6 +262,9 @@ _remove_tmpd ()
 # The per-test temporary directory, removed at exit (registered first,
 # so it runs last, after everything using it has been torn down).
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/vckpt-test.XXXXXX")
+# Traversable, not listable: QEMU runs as its own user (lab.sh) and must
+# reach the images and repositories a test makes in here, as on a host.
+chmod 0711 "$TMPD"
 export TMPD
 cleanup_fn _remove_tmpd "$TMPD"
 

@@ -368,6 +368,8 @@ _lab_guest_make ()
         fail "lab_guest_build: cannot write the initramfs"
     echo "$3" >"$tmp/packages"
     rm -rf "$tmp/x" "$tmp/r"
+    # QEMU runs as its own user: it must read the kernel and initramfs.
+    chmod 0755 "$tmp"
     touch "$tmp/complete"
     rm -rf "$dest"
     mv "$tmp" "$dest"

@@ -279,12 +279,19 @@ _lab_write_config ()
     # are not copied from a host that has them.
     rm -rf "$dir/etc/qemu" "$dir/etc/storage" "$dir/etc/nwfilter" \
            "$dir/etc/secrets" "$dir/etc/lxc"
-    cat >"$dir/etc/qemu.conf" <<'EOF'
-# vckpt test lab: QEMU runs as root, unconfined, outside cgroups.
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
+    # As the distributions ship it: QEMU runs as its unprivileged user and
+    # libvirt's DAC driver chowns each image to it while a domain uses it
+    # (and gives the top image back, remember_owner).  No AppArmor or
+    # SELinux on these machines (security_driver none leaves DAC on).  A
+    # test that truly needs root QEMU sets LAB_QEMU_USER=root and says why.
+    local quser="${LAB_QEMU_USER:-libvirt-qemu}" dyn=1
+    [ "$quser" = root ] && dyn=0
+    cat >"$dir/etc/qemu.conf" <<EOF
+# vckpt test lab: QEMU as user $quser, unconfined, outside cgroups.
+user = "$quser"
+group = "$quser"
+dynamic_ownership = $dyn
+remember_owner = $dyn
 security_driver = "none"
 cgroup_controllers = [ ]
 namespaces = [ ]

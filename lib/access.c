@@ -1,0 +1,261 @@
+/* vckpt - who may reach what (access.h). */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "access.h"
+#include "cleanup.h"
+#include "util.h"
+
+/* Links followed on one path at most (the kernel's own limit). */
+#define MAX_LINKS 40
+
+bool
+vk_dir_trusted(const struct stat *st, bool sticky_ok, const char **why)
+{
+  if (st->st_uid != 0 && st->st_uid != geteuid()) {
+    *why = "owned by another user";
+    return false;
+  }
+  bool others_write = (st->st_mode & S_IWOTH) || ((st->st_mode & S_IWGRP) && st->st_gid != 0);
+  if (others_write && !(sticky_ok && st->st_uid == 0 && (st->st_mode & S_ISVTX))) {
+    *why = "writable by other users";
+    return false;
+  }
+  return true;
+}
+
+/* Report directory ABS as untrusted for WHAT. */
+static void
+untrusted(const char *what, const char *path, const char *abs, const struct stat *st,
+          const char *why)
+{
+  vk_error(VK_EXIT_USAGE,
+           "%s %s: %s is %s (owner uid %u, mode %04o): that user could replace what vckpt "
+           "puts there; use a directory only root can change",
+           what, path, *abs ? abs : "/", why, (unsigned)st->st_uid,
+           (unsigned)(st->st_mode & 07777));
+}
+
+/* Append component NAME to the path in *ABS. */
+static void
+push_name(char **abs, const char *name, size_t len)
+{
+  char *next = vk_xasprintf("%s/%.*s", *abs, (int)len, name);
+  free(*abs);
+  *abs = next;
+}
+
+int
+vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_out)
+{
+  CLEANUP_FREE char *rest = NULL;
+  if (path[0] == '/')
+    rest = vk_xstrdup(path);
+  else {
+    CLEANUP_FREE char *cwd = getcwd(NULL, 0);
+    if (!cwd) {
+      vk_error(VK_EXIT_FAILURE, "%s %s: getcwd: %s", what, path, strerror(errno));
+      return -1;
+    }
+    rest = vk_xasprintf("%s/%s", cwd, path);
+  }
+  CLEANUP_FREE char *abs = vk_xstrdup("");
+  CLEANUP_CLOSE int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
+  const char *why;
+  if (fd < 0 || fstat(fd, &st) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s %s: /: %s", what, path, strerror(errno));
+    return -1;
+  }
+  if (!vk_dir_trusted(&st, true, &why)) {
+    untrusted(what, path, "/", &st, why);
+    return -1;
+  }
+
+  int links = 0;
+  size_t pos = 0;
+  for (;;) {
+    while (rest[pos] == '/')
+      pos++;
+    if (!rest[pos])
+      break;
+    const char *name = rest + pos;
+    size_t len = strcspn(name, "/");
+    pos += len;
+    bool last = rest[pos + strspn(rest + pos, "/")] == '\0';
+    if (len == 1 && name[0] == '.')
+      continue;
+    CLEANUP_FREE char *comp = vk_xasprintf("%.*s", (int)len, name);
+    if (strcmp(comp, "..") == 0) {
+      int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (up < 0) {
+        vk_error(VK_EXIT_FAILURE, "%s %s: %s/..: %s", what, path, abs, strerror(errno));
+        return -1;
+      }
+      close(fd);
+      fd = up;
+      char *slash = strrchr(abs, '/');
+      if (slash)
+        *slash = '\0';
+      continue;
+    }
+
+    if (fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT && last && create) {
+        if (mkdirat(fd, comp, VK_DIR_MODE) < 0 && errno != EEXIST) {
+          vk_error(VK_EXIT_FAILURE, "cannot create %s %s/%s: %s", what, abs, comp,
+                   strerror(errno));
+          return -1;
+        }
+        if (fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+            st.st_uid == geteuid() && (st.st_mode & 07777) != VK_DIR_MODE)
+          (void)fchmodat(fd, comp, VK_DIR_MODE, 0);   /* the umask's doing */
+        pos -= len;     /* look at it again, as made */
+        continue;
+      }
+      vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s %s: %s/%s: %s",
+               what, path, abs, comp, strerror(errno));
+      return -1;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      /* Planted by root or vckpt's user: the directory holding it is trusted. */
+      char target[PATH_MAX];
+      ssize_t n = readlinkat(fd, comp, target, sizeof target - 1);
+      if (n < 0 || ++links > MAX_LINKS) {
+        vk_error(VK_EXIT_FAILURE, "%s %s: %s/%s: %s", what, path, abs, comp,
+                 n < 0 ? strerror(errno) : strerror(ELOOP));
+        return -1;
+      }
+      target[n] = '\0';
+      char *next = vk_xasprintf("%s/%s", target, rest + pos);
+      free(rest);
+      rest = next;
+      pos = 0;
+      if (target[0] == '/') {
+        int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0) {
+          vk_error(VK_EXIT_FAILURE, "%s %s: /: %s", what, path, strerror(errno));
+          return -1;
+        }
+        close(fd);
+        fd = root;
+        abs[0] = '\0';
+      }
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      vk_error(VK_EXIT_USAGE, "%s %s: %s/%s: not a directory", what, path, abs, comp);
+      return -1;
+    }
+    int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0 || fstat(next, &st) < 0) {
+      vk_error(VK_EXIT_FAILURE, "%s %s: %s/%s: %s", what, path, abs, comp,
+               errno == ELOOP ? "replaced by a link meanwhile" : strerror(errno));
+      if (next >= 0)
+        close(next);
+      return -1;
+    }
+    close(fd);
+    fd = next;
+    push_name(&abs, name, len);
+    if (!vk_dir_trusted(&st, true, &why)) {
+      untrusted(what, path, abs, &st, why);
+      return -1;
+    }
+  }
+  if (abs_out) {
+    *abs_out = *abs ? abs : vk_xstrdup("/");
+    if (*abs)
+      abs = NULL;
+  }
+  int r = fd;
+  fd = -1;
+  return r;
+}
+
+/* Whether GID is among the groups of user UID (primary or supplementary). */
+static bool
+in_groups(uid_t uid, gid_t primary, gid_t gid)
+{
+  if (gid == primary)
+    return true;
+  struct passwd pw, *res = NULL;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) != 0 || !res)
+    return false;
+  gid_t groups[256];
+  int n = 256;
+  if (getgrouplist(pw.pw_name, primary, groups, &n) < 0)
+    return false;
+  for (int i = 0; i < n; i++)
+    if (groups[i] == gid)
+      return true;
+  return false;
+}
+
+bool
+vk_qemu_may_search(const struct vk_qemu_user *qu, const struct stat *st)
+{
+  if (!qu->known || qu->uid == 0)
+    return true;
+  if (st->st_uid == qu->uid)
+    return st->st_mode & S_IXUSR;
+  if (in_groups(qu->uid, qu->gid, st->st_gid))
+    return st->st_mode & S_IXGRP;
+  return st->st_mode & S_IXOTH;
+}
+
+char *
+vk_qemu_blocker(const struct vk_qemu_user *qu, const char *dir, mode_t *mode, uid_t *uid)
+{
+  if (!qu->known || qu->uid == 0)
+    return NULL;
+  CLEANUP_FREE char *abs = realpath(dir, NULL);
+  if (!abs)
+    return NULL;        /* whoever uses it reports that */
+  for (char *p = abs;; ) {
+    char *slash = strchr(p + 1, '/');
+    if (slash)
+      *slash = '\0';
+    struct stat st;
+    const char *d = *abs ? abs : "/";
+    if (stat(d, &st) == 0 && S_ISDIR(st.st_mode) && !vk_qemu_may_search(qu, &st)) {
+      *mode = st.st_mode & 07777;
+      *uid = st.st_uid;
+      return vk_xstrdup(d);
+    }
+    if (!slash)
+      return NULL;
+    *slash = '/';
+    p = slash;
+  }
+}
+
+int
+vk_give_back_fd(int fd)
+{
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return -1;
+  int changed = 0;
+  if (st.st_uid != geteuid() || st.st_gid != getegid()) {
+    if (fchown(fd, geteuid(), getegid()) < 0)
+      return -1;
+    changed = 1;
+  }
+  if ((st.st_mode & 07777) != 0600) {
+    if (fchmod(fd, 0600) < 0)
+      return -1;
+    changed = 1;
+  }
+  return changed;
+}
