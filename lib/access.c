@@ -15,6 +15,10 @@
 #include "cleanup.h"
 #include "util.h"
 
+/* Report an error unless the walk is quiet (errno is kept). */
+#define REPORT(...) \
+  do { int e_ = errno; if (!quiet) vk_error(__VA_ARGS__); errno = e_; } while (0)
+
 /* Links followed on one path at most (the kernel's own limit). */
 #define MAX_LINKS 40
 
@@ -54,8 +58,69 @@ push_name(char **abs, const char *name, size_t len)
   *abs = next;
 }
 
+/* vk_dir_open_trusted; QUIET: errno set and nothing reported. */
+static int
+walk(const char *path, const char *what, bool create, char **abs_out, bool quiet);
+
 int
 vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_out)
+{
+  return walk(path, what, create, abs_out, false);
+}
+
+bool
+vk_dir_is_trusted(const char *path)
+{
+  int fd = walk(path, "", false, NULL, true);
+  if (fd < 0)
+    return false;
+  close(fd);
+  return true;
+}
+
+int
+vk_dir_open_private(const char *path, const char *what, mode_t mode)
+{
+  CLEANUP_FREE char *parent = vk_xstrdup(path);
+  char *slash = strrchr(parent, '/');
+  const char *base = path;
+  if (slash) {
+    base = path + (slash - parent) + 1;
+    if (slash == parent)
+      slash[1] = '\0';
+    else
+      *slash = '\0';
+  } else {
+    free(parent);
+    parent = vk_xstrdup(".");
+  }
+  CLEANUP_CLOSE int pfd = vk_dir_open_trusted(parent, what, false, NULL);
+  if (pfd < 0)
+    return -1;
+  if (mkdirat(pfd, base, mode) < 0 && errno != EEXIST) {
+    vk_error(VK_EXIT_FAILURE, "cannot create %s %s: %s", what, path, strerror(errno));
+    return -1;
+  }
+  int fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s %s: %s", what, path,
+             errno == ELOOP || errno == ENOTDIR ? "not a directory" : strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+    vk_error(VK_EXIT_FAILURE, "%s %s: not a private directory (owner %ld, mode %04o): "
+             "refusing to use it", what, path, (long)st.st_uid, (unsigned)(st.st_mode & 07777));
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int
+walk(const char *path, const char *what, bool create, char **abs_out, bool quiet)
 {
   CLEANUP_FREE char *rest = NULL;
   if (path[0] == '/')
@@ -63,7 +128,7 @@ vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_
   else {
     CLEANUP_FREE char *cwd = getcwd(NULL, 0);
     if (!cwd) {
-      vk_error(VK_EXIT_FAILURE, "%s %s: getcwd: %s", what, path, strerror(errno));
+      REPORT(VK_EXIT_FAILURE, "%s %s: getcwd: %s", what, path, strerror(errno));
       return -1;
     }
     rest = vk_xasprintf("%s/%s", cwd, path);
@@ -73,11 +138,13 @@ vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_
   struct stat st;
   const char *why;
   if (fd < 0 || fstat(fd, &st) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s %s: /: %s", what, path, strerror(errno));
+    REPORT(VK_EXIT_FAILURE, "%s %s: /: %s", what, path, strerror(errno));
     return -1;
   }
   if (!vk_dir_trusted(&st, true, &why)) {
-    untrusted(what, path, "/", &st, why);
+    if (!quiet)
+      untrusted(what, path, "/", &st, why);
+    errno = EPERM;
     return -1;
   }
 
@@ -98,7 +165,7 @@ vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_
     if (strcmp(comp, "..") == 0) {
       int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (up < 0) {
-        vk_error(VK_EXIT_FAILURE, "%s %s: %s/..: %s", what, path, abs, strerror(errno));
+        REPORT(VK_EXIT_FAILURE, "%s %s: %s/..: %s", what, path, abs, strerror(errno));
         return -1;
       }
       close(fd);
@@ -112,7 +179,7 @@ vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_
     if (fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
       if (errno == ENOENT && last && create) {
         if (mkdirat(fd, comp, VK_DIR_MODE) < 0 && errno != EEXIST) {
-          vk_error(VK_EXIT_FAILURE, "cannot create %s %s/%s: %s", what, abs, comp,
+          REPORT(VK_EXIT_FAILURE, "cannot create %s %s/%s: %s", what, abs, comp,
                    strerror(errno));
           return -1;
         }
@@ -122,7 +189,7 @@ vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_
         pos -= len;     /* look at it again, as made */
         continue;
       }
-      vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s %s: %s/%s: %s",
+      REPORT(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s %s: %s/%s: %s",
                what, path, abs, comp, strerror(errno));
       return -1;
     }
@@ -131,7 +198,7 @@ vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_
       char target[PATH_MAX];
       ssize_t n = readlinkat(fd, comp, target, sizeof target - 1);
       if (n < 0 || ++links > MAX_LINKS) {
-        vk_error(VK_EXIT_FAILURE, "%s %s: %s/%s: %s", what, path, abs, comp,
+        REPORT(VK_EXIT_FAILURE, "%s %s: %s/%s: %s", what, path, abs, comp,
                  n < 0 ? strerror(errno) : strerror(ELOOP));
         return -1;
       }
@@ -143,7 +210,7 @@ vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_
       if (target[0] == '/') {
         int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (root < 0) {
-          vk_error(VK_EXIT_FAILURE, "%s %s: /: %s", what, path, strerror(errno));
+          REPORT(VK_EXIT_FAILURE, "%s %s: /: %s", what, path, strerror(errno));
           return -1;
         }
         close(fd);
@@ -153,12 +220,12 @@ vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_
       continue;
     }
     if (!S_ISDIR(st.st_mode)) {
-      vk_error(VK_EXIT_USAGE, "%s %s: %s/%s: not a directory", what, path, abs, comp);
+      REPORT(VK_EXIT_USAGE, "%s %s: %s/%s: not a directory", what, path, abs, comp);
       return -1;
     }
     int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0 || fstat(next, &st) < 0) {
-      vk_error(VK_EXIT_FAILURE, "%s %s: %s/%s: %s", what, path, abs, comp,
+      REPORT(VK_EXIT_FAILURE, "%s %s: %s/%s: %s", what, path, abs, comp,
                errno == ELOOP ? "replaced by a link meanwhile" : strerror(errno));
       if (next >= 0)
         close(next);
@@ -168,7 +235,9 @@ vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_
     fd = next;
     push_name(&abs, name, len);
     if (!vk_dir_trusted(&st, true, &why)) {
-      untrusted(what, path, abs, &st, why);
+      if (!quiet)
+        untrusted(what, path, abs, &st, why);
+      errno = EPERM;
       return -1;
     }
   }
@@ -258,4 +327,20 @@ vk_give_back_fd(int fd)
     changed = 1;
   }
   return changed;
+}
+
+int
+vk_qemu_check_reach(const struct vk_qemu_user *qu, const char *dir, const char *what)
+{
+  mode_t mode;
+  uid_t owner;
+  CLEANUP_FREE char *blocker = vk_qemu_blocker(qu, dir, &mode, &owner);
+  if (!blocker)
+    return 0;
+  vk_error(VK_EXIT_PREFLIGHT,
+           "%s %s: QEMU runs as uid %u and cannot reach it: it cannot search %s "
+           "(owner uid %u, mode %04o); make it searchable (chmod o+x %s, or give it "
+           "QEMU's group %u and g+x)", what, dir, (unsigned)qu->uid, blocker,
+           (unsigned)owner, (unsigned)mode, blocker, (unsigned)qu->gid);
+  return -1;
 }

@@ -47,6 +47,18 @@ struct vk_qemu_user {
  */
 int vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs);
 
+/* Whether vk_dir_open_trusted would accept directory PATH (nothing is
+ * reported).
+ */
+bool vk_dir_is_trusted(const char *path);
+
+/* Open (making it, MODE, if missing) a private directory of vckpt's such as
+ * the host-wide lock directory: its parent passes vk_dir_open_trusted, and
+ * the directory itself is vckpt's user's and writable by no one else.  A
+ * descriptor, or -1 (reported).
+ */
+int vk_dir_open_private(const char *path, const char *what, mode_t mode);
+
 /* Whether a directory with status ST is one vckpt may trust: owned by root
  * or vckpt's user and writable by no one else (a sticky one of root's is
  * accepted when STICKY_OK).  *WHY, when not, says why (static text).
@@ -61,6 +73,12 @@ bool vk_qemu_may_search(const struct vk_qemu_user *qu, const struct stat *st);
  * QEMU can reach DIR, or QU is unknown or root.  Allocated.
  */
 char *vk_qemu_blocker(const struct vk_qemu_user *qu, const char *dir, mode_t *mode, uid_t *uid);
+
+/* Refuse (VK_EXIT_PREFLIGHT, reported) directory DIR, the place of WHAT
+ * ("--to"), when QEMU's user QU cannot reach it, naming the directory to
+ * change and how.  0 when it can (or QU is unknown).
+ */
+int vk_qemu_check_reach(const struct vk_qemu_user *qu, const char *dir, const char *what);
 
 /* Give FD (a regular file of vckpt's, such as a repository image libvirt
  * chowned to QEMU's user for a domain) back to vckpt's user, mode 0600.

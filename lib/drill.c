@@ -21,6 +21,7 @@
 #include "backup.h"
 #include "drill.h"
 #include "output.h"
+#include "access.h"
 #include "repo.h"
 #include "restore.h"
 #include "util.h"
@@ -64,7 +65,8 @@ random_hex(char buf[7])
 
 /* ---- the private directory ---- */
 
-/* A private directory (mode 0700, unpredictable name, flock'd for as long
+/* A private directory (mode 0711: QEMU's user reaches the overlays in it,
+ * no one else lists or writes it; unpredictable name, flock'd for as long
  * as the drill runs) in BASE.
  */
 struct private_dir {
@@ -97,8 +99,8 @@ empty_dir(int dirfd, const char *path)
   return r;
 }
 
-/* Remove the directories of drills that were killed: ours (uid, 0700)
- * whose lock nobody holds.
+/* Remove the directories of drills that were killed: ours (uid, 0700 or
+ * 0711) whose lock nobody holds.
  */
 static void
 sweep_dirs(struct private_dir *pd)
@@ -120,7 +122,7 @@ sweep_dirs(struct private_dir *pd)
     if (dfd < 0)
       continue;
     if (fstat(dfd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-        (st.st_mode & 0077) == 0 && flock(dfd, LOCK_EX | LOCK_NB) == 0) {
+        (st.st_mode & 0066) == 0 && flock(dfd, LOCK_EX | LOCK_NB) == 0) {
       CLEANUP_FREE char *path = vk_xasprintf("%s/%s", pd->base, e->d_name);
       if (empty_dir(dfd, path) == 0 && unlinkat(pd->basefd, e->d_name, AT_REMOVEDIR) == 0)
         vk_warn("removed %s, which a killed drill left", path);
@@ -138,12 +140,10 @@ private_dir_make(struct private_dir *pd, const char *base)
     base = getenv("TMPDIR");
   if (!base || !*base)
     base = "/var/tmp";
-  pd->base = realpath(base, NULL);
-  pd->basefd = pd->base ? open(pd->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-  if (pd->basefd < 0) {
-    vk_error(VK_EXIT_FAILURE, "temporary directory %s: %s", base, strerror(errno));
+  /* The domain's overlays will be named by path in there. */
+  pd->basefd = vk_dir_open_trusted(base, "temporary directory", false, &pd->base);
+  if (pd->basefd < 0)
     return -1;
-  }
   sweep_dirs(pd);
   /* Made under a name no sweep looks at, locked, and only then renamed to
    * the swept prefix: another drill's sweep never sees it unlocked.
@@ -158,7 +158,8 @@ private_dir_make(struct private_dir *pd, const char *base)
   pd->fd = openat(pd->basefd, made, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
   bool ours = pd->fd >= 0 && flock(pd->fd, LOCK_EX | LOCK_NB) == 0 && fstat(pd->fd, &st) == 0 &&
-              st.st_uid == geteuid() && (st.st_mode & 0077) == 0;
+              st.st_uid == geteuid() && (st.st_mode & 0077) == 0 &&
+              fchmod(pd->fd, VK_DIR_MODE) == 0;
   if (!ours || renameat2(pd->basefd, made, pd->basefd, pd->name, RENAME_NOREPLACE) < 0) {
     vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl,
              pd->fd < 0 || ours ? strerror(errno) : "not the private directory just created");
@@ -571,6 +572,12 @@ drill_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   res->method = vk_xstrdup(req->marker ? "marker" : "agent");
   if (private_dir_make(&run->pd, req->tmpdir) < 0)
     return -1;
+  /* QEMU's user opens the overlays and, through them, the backup. */
+  struct vk_qemu_user qu;
+  vk_qemu_user(conn, NULL, &qu);
+  if (vk_qemu_check_reach(&qu, run->pd.base, "temporary directory") < 0 ||
+      vk_qemu_check_reach(&qu, vk_repo_dir(repo), "repository") < 0)
+    return -1;
   CLEANUP_FREE char *dir = vk_xasprintf("%s/%s", run->pd.base, run->pd.name);
   struct vk_restored *disks = vk_xcalloc(b->nr_disks, sizeof *disks);
   size_t n = 0;
@@ -660,6 +667,8 @@ vk_drill(virConnectPtr conn, const struct vk_drill_request *req, struct vk_drill
   sigaction(SIGQUIT, &sa, &old_quit);
   int rc = drill_run(conn, repo, b, req, &run, out, &t0);
   drill_cleanup(&run);
+  /* The backing chain libvirt chowned to QEMU's user for the drill. */
+  vk_repo_give_back(repo);
   sigaction(SIGHUP, &old_hup, NULL);
   sigaction(SIGQUIT, &old_quit, NULL);
   vk_stop_catch_end();

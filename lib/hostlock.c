@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "hostlock.h"
 #include "util.h"
 
@@ -68,24 +69,11 @@ int
 vk_host_lock(const char *domname, const char *uuid, const char *repo_dir)
 {
   const char *dir = lock_dir();
-  if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-    vk_error(VK_EXIT_FAILURE, "cannot create %s: %s", dir, strerror(errno));
-    return -1;
-  }
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  /* Private, and reached through directories only root can change. */
   struct stat st;
-  if (dfd < 0 || fstat(dfd, &st) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", dir, strerror(errno));
-    if (dfd >= 0)
-      close(dfd);
+  int dfd = vk_dir_open_private(dir, "lock directory", 0700);
+  if (dfd < 0)
     return -1;
-  }
-  if (st.st_uid != geteuid() || (st.st_mode & 022)) {
-    vk_error(VK_EXIT_FAILURE, "%s: not a private directory (owner %ld, mode %04o): refusing "
-             "to keep locks there", dir, (long)st.st_uid, (unsigned)(st.st_mode & 07777));
-    close(dfd);
-    return -1;
-  }
   CLEANUP_FREE char *file = vk_xasprintf("%s.lock", uuid);
   CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, file);
   int fd = openat(dfd, file, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);

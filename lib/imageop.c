@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "backup.h"
 #include "hostlock.h"
 #include "imageop.h"
@@ -367,10 +368,8 @@ static int
 state_dir_open(bool create, bool quiet)
 {
   const char *dir = vk_state_dir();
-  if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
-    vk_error(VK_EXIT_FAILURE, "cannot create %s: %s", dir, strerror(errno));
-    return -1;
-  }
+  if (create)       /* reached through directories only root can change */
+    return vk_dir_open_private(dir, "state directory", 0700);
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT && !create)

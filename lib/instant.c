@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 #include <libvirt/virterror.h>
 
+#include "access.h"
 #include "backup.h"
 #include "drill.h"
 #include "job.h"
@@ -212,17 +213,24 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
              req->define);
     return -1;
   }
-  CLEANUP_FREE char *absdir = realpath(req->to, NULL);
-  CLEANUP_CLOSE int tofd = absdir ? open(absdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-  if (tofd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : errno == ENOTDIR ? VK_EXIT_USAGE
-                                                                    : VK_EXIT_FAILURE,
-             "--to %s: %s", req->to, errno == ENOTDIR ? "not a directory" : strerror(errno));
+  /* The domain will name its overlays by path in --to: only root may
+   * change it, and QEMU's user must reach it and the repository (access.h).
+   */
+  CLEANUP_FREE char *absdir = NULL;
+  CLEANUP_CLOSE int tofd = vk_dir_open_trusted(req->to, "--to", false, &absdir);
+  if (tofd < 0)
     return -1;
-  }
+  struct vk_qemu_user qu;
+  vk_qemu_user(conn, NULL, &qu);
+  if (vk_qemu_check_reach(&qu, absdir, "--to") < 0)
+    return -1;
   struct vk_repo *repo = NULL;
   if (vk_repo_open_shared(req->repo_dir, req->domain, &repo) < 0)
     return -1;
+  if (vk_qemu_check_reach(&qu, vk_repo_dir(repo), "repository") < 0) {
+    vk_repo_close(repo);
+    return -1;
+  }
   /* From here a SIGINT or SIGTERM undoes what was made, as a failure does. */
   vk_stop_catch_begin();
   const struct vk_backup *b = NULL;
@@ -304,6 +312,7 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
       unlinkat(tofd, strrchr(r[i].path, '/') + 1, 0);
     if (recorded)
       record_remove(vk_repo_dir(repo), req->define);
+    vk_repo_give_back(repo);    /* libvirt may have chowned the chain for the start */
     vk_restored_free(r, nr);
   } else {
     *backup_id = vk_xstrdup(b->id);
@@ -520,20 +529,36 @@ copy_and_pivot(virDomainPtr dom, const char *target, const char *dest)
   }
 }
 
+/* Give the repository's files back to vckpt's user once the domain no
+ * longer runs on them (DIR is REPO/DOMAIN, from the record).
+ */
+static void
+give_back(const char *repo_dir, const char *dir)
+{
+  struct vk_repo *repo = NULL;
+  if (vk_repo_open_shared(repo_dir, strrchr(dir, '/') + 1, &repo) < 0) {
+    vk_warn("%s: the backup files QEMU's user was given stay so until the next backup",
+            dir);
+    return;
+  }
+  vk_repo_give_back(repo);
+  vk_repo_close(repo);
+}
+
 int
 vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name, const char *to,
                   struct vk_restored **out, size_t *n)
 {
   *out = NULL;
   *n = 0;
-  CLEANUP_FREE char *absdir = realpath(to, NULL);
-  CLEANUP_CLOSE int tofd = absdir ? open(absdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-  if (tofd < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : errno == ENOTDIR ? VK_EXIT_USAGE
-                                                                    : VK_EXIT_FAILURE,
-             "--to %s: %s", to, errno == ENOTDIR ? "not a directory" : strerror(errno));
+  CLEANUP_FREE char *absdir = NULL;
+  CLEANUP_CLOSE int tofd = vk_dir_open_trusted(to, "--to", false, &absdir);
+  if (tofd < 0)
     return -1;
-  }
+  struct vk_qemu_user qu;
+  vk_qemu_user(conn, NULL, &qu);
+  if (vk_qemu_check_reach(&qu, absdir, "--to") < 0)
+    return -1;
   CLEANUP_FREE char *dir = NULL;
   json_object *entry = NULL;
   if (find_record(repo_dir, name, &dir, &entry) < 0)
@@ -626,6 +651,8 @@ vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name, co
     }
     rc = record_remove(dir, name);
   }
+  if (rc == 0)
+    give_back(repo_dir, dir);
   json_object_put(entry);
   vk_restored_free(disks, nd);
   if (rc < 0) {

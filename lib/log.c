@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
+#include "cleanup.h"
 #include "log.h"
 #include "util.h"
 
@@ -61,8 +63,19 @@ vk_log_open(const char *file, bool use_syslog)
   }
   if (file && !log_file) {
     /* O_NONBLOCK: a FIFO put in its place must not hang a cron job. */
-    int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
-                  0600);
+    /* Its directory and those above it only root can change: another
+     * user could swap one for a link to make root append elsewhere.
+     */
+    CLEANUP_FREE char *dir = vk_xstrdup(file);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? file + (slash - dir) + 1 : file;
+    if (slash)
+      slash[slash == dir ? 1 : 0] = '\0';
+    CLEANUP_CLOSE int dfd = vk_dir_open_trusted(slash ? dir : ".", "--log-file", false, NULL);
+    if (dfd < 0)
+      return -1;
+    int fd = openat(dfd, base, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+                    O_NONBLOCK, 0600);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
       vk_error(VK_EXIT_FAILURE, "log file %s: %s", file,

@@ -14,6 +14,7 @@
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 
+#include "access.h"
 #include "ckpt.h"
 #include "engine.h"
 #include "preflight.h"
@@ -249,6 +250,24 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir,
     vk_report_add(rep, "target-not-writable", VK_SEV_ERROR, NULL, dir, NULL, NULL,
                   vk_xasprintf("the repository directory is not writable: %s", strerror(errno)),
                   vk_xstrdup("fix its permissions or choose another --repo"));
+  /* A push backup: QEMU, as its own user, opens the targets libvirt hands
+   * it (chowned to it) by path; the directories vckpt makes below are
+   * searchable (access.h), the ones above are the admin's.
+   */
+  struct vk_qemu_user qu;
+  mode_t mode;
+  uid_t owner;
+  if (vk_domain_is_active(dom) && vk_qemu_user(virDomainGetConnect(dom), dom, &qu) == 0) {
+    CLEANUP_FREE char *blocker = vk_qemu_blocker(&qu, dir, &mode, &owner);
+    if (blocker)
+      vk_report_add(rep, "qemu-cannot-reach", VK_SEV_ERROR, NULL, blocker, NULL, NULL,
+                    vk_xasprintf("QEMU runs as uid %u and cannot search %s (owner uid %u, "
+                                 "mode %04o): it could not open the backup's files",
+                                 (unsigned)qu.uid, blocker, (unsigned)owner, (unsigned)mode),
+                    vk_xasprintf("make it searchable: chmod o+x %s (the repository's own "
+                                 "directories are 0711 and its files 0600), or give it "
+                                 "QEMU's group %u and g+x", blocker, (unsigned)qu.gid));
+  }
   if (!estimate)
     return;
 
@@ -353,6 +372,8 @@ vk_repo_preflight(virDomainPtr dom, const char *repo_dir, const char *since,
       vk_report_add(rep, "previous-backup-missing", VK_SEV_ERROR, NULL, repo_dir, NULL, since,
                     vk_xasprintf("the repository has no backup of '%s' yet", domname),
                     vk_xasprintf("take a full backup first (vckpt backup %s --full)", q));
+    /* Where the first backup would go: writable, reachable, room. */
+    check_repo(dom, NULL, repo_dir, NULL, NULL, targets, true, rep);
     return 0;
   }
   if (vk_repo_open(repo_dir, domname, false, false, &repo) < 0)

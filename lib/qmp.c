@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "qmp.h"
 #include "util.h"
 
@@ -141,7 +142,8 @@ private_dir(void)
   const char *t = getenv("TMPDIR");
   struct stat st;
   if (!t || t[0] != '/' || strlen(t) > 60 || stat(t, &st) < 0 || !S_ISDIR(st.st_mode) ||
-      st.st_uid != geteuid() || ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+      st.st_uid != geteuid() || ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) ||
+      !vk_dir_is_trusted(t))   /* and every directory above it */
     t = "/tmp";
   char *dir = vk_xasprintf("%s/vckpt-qsd.XXXXXX", t);
   if (!mkdtemp(dir)) {

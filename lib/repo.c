@@ -350,6 +350,10 @@ repo_open(const char *repo_dir, const char *domain, bool create, enum lock_mode 
       vk_repo_close(r);
       return -1;
     }
+    /* Files a drill or an instant domain left to QEMU's user (no drill
+     * runs: it holds the shared lock).
+     */
+    vk_repo_give_back(r);
   }
   *out = r;
   return 0;
@@ -1117,4 +1121,32 @@ vk_repo_check_chain(const struct vk_repo *r, const struct vk_backup *b, char **w
       return rc;
   }
   return 0;
+}
+
+int
+vk_repo_give_back(struct vk_repo *r)
+{
+  const struct vk_manifest *m = &r->m;
+  int n = 0;
+  for (size_t i = 0; i < m->nr_backups; i++)
+    for (size_t j = 0; j < m->backups[i].nr_disks; j++) {
+      const char *file = m->backups[i].disks[j].file;
+      struct stat st;
+      if (fstatat(r->dirfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+          (st.st_uid == geteuid() && st.st_gid == getegid() && (st.st_mode & 07777) == 0600))
+        continue;
+      CLEANUP_CLOSE int fd = vk_open_regular_quiet(r->dirfd, file, VK_READ_NOFOLLOW, &st);
+      int rc = fd < 0 ? -1 : vk_give_back_fd(fd);
+      if (rc < 0) {
+        vk_warn("%s/%s: cannot give it back to uid %u (mode 0600): %s", r->dir, file,
+                (unsigned)geteuid(), strerror(errno));
+        continue;
+      }
+      if (rc > 0) {
+        vk_debug("%s/%s: given back (was uid %u, mode %04o)", r->dir, file,
+                 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        n++;
+      }
+    }
+  return n;
 }

@@ -67,6 +67,14 @@ char *vk_repo_path(const struct vk_repo *r, const char *relative);
  */
 int vk_repo_check_uuid(struct vk_repo *r, const char *uuid);
 
+/* Give every disk file of the committed backups back to vckpt's user,
+ * mode 0600: libvirt's DAC driver chowns the images of a domain's backing
+ * chain to QEMU's user when it starts a domain on them (a drill, instant
+ * recovery) and never gives the backing layers back.  A running QEMU keeps
+ * the descriptors it opened.  The number of files changed; failures warn.
+ */
+int vk_repo_give_back(struct vk_repo *r);
+
 /* Start a backup of TARGETS (NULL-terminated disk targets) that creates
  * CHECKPOINT: allocate its id, chain and file names and write the journal
  * before anything else (then create the chain directory of a full backup).

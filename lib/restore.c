@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "access.h"
 #include "backup.h"
 #include "checksum.h"
 #include "qcow2.h"
@@ -810,17 +811,32 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
   struct stat st;
   *out = NULL;
   *n = 0;
-  CLEANUP_CLOSE int tofd = open(req->to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (tofd < 0 || fstat(tofd, &st) < 0) {
-    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : errno == ENOTDIR ? VK_EXIT_USAGE
-                                                                    : VK_EXIT_FAILURE,
-             "--to %s: %s", req->to, errno == ENOTDIR ? "not a directory" : strerror(errno));
-    return -1;
-  }
-  CLEANUP_FREE char *absdir = realpath(req->to, NULL);
-  if (!absdir) {
-    vk_error(VK_EXIT_FAILURE, "--to %s: %s", req->to, strerror(errno));
-    return -1;
+  CLEANUP_CLOSE int tofd = -1;
+  CLEANUP_FREE char *absdir = NULL;
+  if (req->define) {
+    /* The defined domain names its images by path in --to: only root may
+     * change it, and QEMU's user must reach it (access.h).
+     */
+    tofd = vk_dir_open_trusted(req->to, "--to", false, &absdir);
+    if (tofd < 0)
+      return -1;
+    struct vk_qemu_user qu;
+    vk_qemu_user(conn, NULL, &qu);
+    if (vk_qemu_check_reach(&qu, absdir, "--to") < 0)
+      return -1;
+  } else {
+    tofd = open(req->to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tofd < 0 || fstat(tofd, &st) < 0) {
+      vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : errno == ENOTDIR ? VK_EXIT_USAGE
+                                                                      : VK_EXIT_FAILURE,
+               "--to %s: %s", req->to, errno == ENOTDIR ? "not a directory" : strerror(errno));
+      return -1;
+    }
+    absdir = realpath(req->to, NULL);
+    if (!absdir) {
+      vk_error(VK_EXIT_FAILURE, "--to %s: %s", req->to, strerror(errno));
+      return -1;
+    }
   }
   if (vk_repo_open(req->repo_dir, req->domain, false, false, &repo) < 0)
     return -1;

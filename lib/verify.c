@@ -44,6 +44,18 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
                   vk_xstrdup("take a full backup to start a new chain (vckpt backup --full)"));
     return;
   }
+  /* libvirt's DAC driver chowns the images a domain runs on (a drill,
+   * instant recovery) to QEMU's user and does not give backing layers back:
+   * vckpt does (vk_repo_give_back), and a file left so is a problem.
+   */
+  if (st.st_uid != geteuid() || (st.st_mode & 07777) != 0600)
+    vk_report_add(rep, "file-owner", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: owner uid %u, mode %04o, not uid %u and 0600: "
+                               "another user (QEMU's, if a domain ran on it) can change it",
+                               b->id, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+                               (unsigned)geteuid()),
+                  vk_xstrdup("once no domain runs on this backup (restore --finish), the next "
+                             "backup or prune gives it back; or chown root: and chmod 0600 it"));
   char hex[VK_SUM_HEX_MAX];
   int e = vk_sum_fd_quiet(d->checksum_type, fd, hex, NULL);
   if (e == EINTR)

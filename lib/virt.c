@@ -311,34 +311,36 @@ parse_dac_label(const char *label, struct vk_qemu_user *out)
 }
 
 int
-vk_qemu_user(virDomainPtr dom, struct vk_qemu_user *out)
+vk_qemu_user(virConnectPtr conn, virDomainPtr dom, struct vk_qemu_user *out)
 {
   *out = (struct vk_qemu_user){ 0 };
   /* The domain's own label (a running domain always shows the one it runs
    * with), else the host's default for the domain type.
    */
-  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, 0);
-  CLEANUP_XMLDOC xmlDocPtr doc = xml ? vk_xml_parse(xml, "domain XML") : NULL;
-  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
-  if (!ctx)
-    return 0;
-  CLEANUP_FREE char *label =
-    vk_xpath_string(ctx, NULL, "string(/domain/seclabel[@model='dac']/imagelabel)");
-  if (!label || !*label) {
-    free(label);
-    label = vk_xpath_string(ctx, NULL, "string(/domain/seclabel[@model='dac']/label)");
+  CLEANUP_FREE char *type = NULL;
+  if (dom) {
+    CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, 0);
+    CLEANUP_XMLDOC xmlDocPtr doc = xml ? vk_xml_parse(xml, "domain XML") : NULL;
+    CLEANUP_XPATHCTX xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
+    if (!ctx)
+      return 0;
+    CLEANUP_FREE char *label =
+      vk_xpath_string(ctx, NULL, "string(/domain/seclabel[@model='dac']/imagelabel)");
+    if (!label) {
+      label = vk_xpath_string(ctx, NULL, "string(/domain/seclabel[@model='dac']/label)");
+    }
+    if (label && parse_dac_label(label, out))
+      return 0;
+    type = vk_xpath_string(ctx, NULL, "string(/domain/@type)");
   }
-  if (label && parse_dac_label(label, out))
-    return 0;
-  CLEANUP_FREE char *type = vk_xpath_string(ctx, NULL, "string(/domain/@type)");
-  CLEANUP_FREE char *caps = virConnectGetCapabilities(virDomainGetConnect(dom));
+  CLEANUP_FREE char *caps = virConnectGetCapabilities(conn);
   CLEANUP_XMLDOC xmlDocPtr cdoc = caps ? vk_xml_parse(caps, "capabilities") : NULL;
   CLEANUP_XPATHCTX xmlXPathContextPtr cctx = cdoc ? xmlXPathNewContext(cdoc) : NULL;
-  if (!cctx || !type)
+  if (!cctx)
     return 0;
   CLEANUP_FREE char *expr = vk_xasprintf(
     "string(/capabilities/host/secmodel[model='dac']/baselabel[@type='%s'])",
-    strcmp(type, "kvm") == 0 ? "kvm" : "qemu");
+    type && strcmp(type, "qemu") == 0 ? "qemu" : "kvm");
   CLEANUP_FREE char *base = vk_xpath_string(cctx, NULL, expr);
   if (base)
     parse_dac_label(base, out);

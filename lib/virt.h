@@ -59,10 +59,11 @@ int vk_disks_check(const struct vk_disks *d, const char *domname, char *const *t
 void vk_disks_clear(struct vk_disks *d);
 
 struct vk_qemu_user;
-/* QEMU's user and group for domain DOM, as libvirt's DAC driver runs it:
- * the domain's own label, else the host's default (capabilities).  Not
- * known (OUT->known false) when libvirt does not say.  Always 0.
+/* QEMU's user and group for domain DOM (NULL: a new domain), as libvirt's
+ * DAC driver runs it: the domain's own label, else the host's default
+ * (capabilities).  Not known (OUT->known false) when libvirt does not say.
+ * Always 0.
  */
-int vk_qemu_user(virDomainPtr dom, struct vk_qemu_user *out);
+int vk_qemu_user(virConnectPtr conn, virDomainPtr dom, struct vk_qemu_user *out);
 
 #endif

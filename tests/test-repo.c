@@ -437,7 +437,7 @@ test_roundtrip(void)
   struct stat st;
   CHECK(!file_exists(journal), "journal removed");
   CHECK(stat(lockf, &st) == 0 && st.st_size == 0, "lock file emptied on close");
-  CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700, "domain directory mode 0700");
+  CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0711, "domain directory mode 0711");
   CHECK(count_temps(dir) == 0, "no temporary files");
 
   rc = in_child(other_uuid, NULL, &err);
