@@ -45,6 +45,8 @@
 #                                  chain) all equal PATTERN (or "zero")
 #   lab_compare_images IMAGE1 IMAGE2   returns 1 unless guest-visible equal
 #   lab_image_info IMAGE           qemu-img info JSON
+#   lab_qemu_uid                   print the uid QEMU runs as in the lab
+#                                  (libvirt-qemu's, or 0 with LAB_QEMU_USER=root)
 #   lab_bitmaps IMAGE              names of the persistent bitmaps, one a line
 #   lab_bitmap_flags IMAGE BITMAP  its flags, sorted, space-separated
 #                                  ("auto", "auto in-use"); 1 if absent
@@ -867,6 +869,19 @@ lab_resize_disk ()
         qemu-img resize -q -f "$fmt" "$img" "$bytes" ||
             fail "lab_resize_disk: cannot resize $img"
     fi
+}
+
+# lab_qemu_uid
+#
+# Print the uid QEMU runs as in the current lab (libvirt's DAC label).
+lab_qemu_uid ()
+{
+    local label
+    label=$(_lab_virsh capabilities |
+            xmllint --xpath "string(//secmodel[model='dac']/baselabel[@type='qemu'])" -) ||
+        fail "lab_qemu_uid: no capabilities"
+    [[ "$label" =~ ^\+([0-9]+): ]] || fail "lab_qemu_uid: DAC label '$label'?"
+    echo "${BASH_REMATCH[1]}"
 }
 
 # lab_image_info IMAGE

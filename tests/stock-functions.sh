@@ -14,9 +14,7 @@ stock_setup ()
     R=$TMPD/repo
     mkdir -m 0755 "$R"
     lab_domain_define "$dom" --disk 64M --disk 32M
-    QEMU_UID=$(virsh capabilities |
-               xmllint --xpath "string(//secmodel[model='dac']/baselabel[@type='qemu'])" - |
-               sed 's/^+\([0-9]*\):.*/\1/')
+    QEMU_UID=$(lab_qemu_uid)
     [ -n "$QEMU_UID" ] && [ "$QEMU_UID" != 0 ] ||
         fail "the lab's QEMU runs as '$QEMU_UID', not an unprivileged user"
 }

@@ -12,9 +12,12 @@ export VCKPT_XMLDIR=${VCKPT_XMLDIR:-$abs_top_srcdir/xml}
 dom=foreignjob
 lab_domain_define "$dom" --disk 64M
 lab_domain_start "$dom"
+# QEMU (as its own user) binds the export's socket in there.
+mkdir -m 0700 "$TMPD/sock"
+chown "$(lab_qemu_uid)" "$TMPD/sock"
 cat > "$TMPD/pull.xml" <<XML
 <domainbackup mode='pull'>
-  <server transport='unix' socket='$TMPD/nbd.sock'/>
+  <server transport='unix' socket='$TMPD/sock/nbd.sock'/>
   <disks><disk name='vda' backup='yes' type='file'><scratch file='$TMPD/scratch.qcow2'/></disk></disks>
 </domainbackup>
 XML

@@ -60,8 +60,13 @@ lab_libvirt_backup ()
 # aborted with virsh domjobabort: a job that is certainly running.
 lab_libvirt_pull_start ()
 {
-    local dom=$1 sock=$2
+    local dom=$1 sock=$2 d
     shift 2
+    # QEMU, as its own user, binds the socket: in a directory it owns.
+    d=$(dirname "$sock")/qemu-sock
+    mkdir -p -m 0700 "$d"
+    chown "$(lab_qemu_uid)" "$d"
+    sock=$d/$(basename "$sock")
     _vb_xml pull "" "$sock" "$@" > "$sock.xml"
     virsh backup-begin "$dom" "$sock.xml" >&2
 }
