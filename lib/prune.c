@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -307,7 +308,7 @@ plan_make(struct plan *p, const struct vk_repo *r, const struct vk_retention *po
     p->new_file[i] = vk_xcalloc(m->backups[i].nr_disks + 1, sizeof **p->new_file);
     p->nr_disks[i] = m->backups[i].nr_disks;
   }
-  vk_retention_select(pol, times, p->n, p->reasons);
+  vk_retention_select(pol, times, p->n, (long long)time(NULL), p->reasons);
   free(times);
   if (keep_instant(r, m, p->reasons) < 0)
     return -1;
