@@ -187,6 +187,12 @@ vk_times_check(const long long *times, size_t n, long long now, struct vk_time_c
   return wrong;
 }
 
+const char *
+vk_time_fault_name(enum vk_time_fault fault)
+{
+  return fault == VK_TIME_FUTURE ? "future" : fault == VK_TIME_ORDER ? "order" : NULL;
+}
+
 void
 vk_retention_select(const struct vk_retention *pol, const long long *times, size_t n,
                     long long now, unsigned *reasons)

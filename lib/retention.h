@@ -88,6 +88,8 @@ int vk_duration_parse(const char *what, const char *s, struct vk_duration *out);
  */
 size_t vk_times_check(const long long *times, size_t n, long long now,
                       struct vk_time_check *out);
+/* "future" or "order" (for --json), NULL for VK_TIME_OK. */
+const char *vk_time_fault_name(enum vk_time_fault fault);
 /* Decide for N points with times TIMES (unix seconds, in manifest order,
  * oldest first) which POL keeps, the clock saying NOW: REASONS[i] gets the
  * VK_KEEP_* bits.

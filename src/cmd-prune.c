@@ -111,6 +111,7 @@ result_json(const char *domain, const struct vk_prune_result *res, bool dry_run)
     json_object_object_add(j, "chain", vk_json_string(p->chain));
     json_object_object_add(j, "level", json_object_new_string(vk_level_name(p->level)));
     json_object_object_add(j, "start", json_object_new_int64(p->start));
+    json_object_object_add(j, "time_fault", vk_json_string(vk_time_fault_name(p->time_fault)));
     json_object_object_add(j, "kept", json_object_new_boolean(p->reasons != 0));
     json_object *why = json_object_new_array();
     CLEANUP_FREE char *reasons = vk_retention_reasons(p->reasons);

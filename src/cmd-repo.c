@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "drill.h"
 #include "engine.h"
@@ -49,8 +50,10 @@ drill_json(const struct vk_drill_record *d)
   return o;
 }
 
+/* The JSON of a backup of the manifest; FAULT: what is wrong with its time. */
 static json_object *
-backup_json(const struct vk_backup *b, const struct vk_drill_record *drill)
+backup_json(const struct vk_backup *b, const struct vk_drill_record *drill,
+            enum vk_time_fault fault)
 {
   json_object *o = json_object_new_object();
   json_object_object_add(o, "id", vk_json_string(b->id));
@@ -61,6 +64,7 @@ backup_json(const struct vk_backup *b, const struct vk_drill_record *drill)
   json_object_object_add(o, "parent", vk_json_string(b->parent));
   json_object_object_add(o, "start", json_object_new_int64(b->start));
   json_object_object_add(o, "end", json_object_new_int64(b->end));
+  json_object_object_add(o, "time_fault", vk_json_string(vk_time_fault_name(fault)));
   json_object_object_add(o, "state", json_object_new_string("complete"));
   json_object_object_add(o, "note", vk_json_string(b->note));
   json_object_object_add(o, "quiesced", b->quiesced == VK_QUIESCED_UNKNOWN ? NULL
@@ -100,6 +104,17 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
   struct vk_drill_record *drills = NULL;
   size_t nd = 0;
   vk_drill_load(repo, &drills, &nd);
+  /* Times a wrong clock recorded: a warning each (prune places them by
+   * the manifest's order).
+   */
+  long long now = time(NULL);
+  size_t wrong = 0;
+  CLEANUP_FREE struct vk_time_check *times = vk_manifest_check_times(m, now, &wrong);
+  for (size_t i = 0; wrong && i < m->nr_backups; i++)
+    if (times[i].fault != VK_TIME_OK) {
+      CLEANUP_FREE char *why = vk_manifest_time_fault(m, i, &times[i], now);
+      vk_warn("%s; %s", why, VK_TIME_FAULT_FIX);
+    }
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "domain", vk_json_string(m->domain));
@@ -108,7 +123,8 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
     json_object *arr = json_object_new_array();
     for (size_t i = 0; i < m->nr_backups; i++)
       json_object_array_add(arr, backup_json(&m->backups[i],
-                                             find_drill(drills, nd, m->backups[i].id)));
+                                             find_drill(drills, nd, m->backups[i].id),
+                                             times[i].fault));
     json_object_object_add(o, "backups", arr);
     vk_out_json(o);
   } else {
