@@ -92,6 +92,63 @@ backup_json(const struct vk_backup *b, const struct vk_drill_record *drill,
   return o;
 }
 
+/* Widen *W to hold S. */
+static void
+widen(int *w, const char *s)
+{
+  int len = (int)strlen(s);
+  if (len > *w)
+    *w = len;
+}
+
+/* The table of list-backups: each column as wide as its widest cell. */
+static void
+print_backups(const struct vk_manifest *m, const struct vk_drill_record *drills, size_t nd)
+{
+  static const char *const head[] = { "CHAIN", "BACKUP", "LEVEL", "CHECKPOINT", "SINCE", "END" };
+  int w[6];
+  for (size_t c = 0; c < 6; c++)
+    w[c] = (int)strlen(head[c]);
+  for (size_t i = 0; i < m->nr_backups; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    char when[64];
+    vk_format_time(b->end, when, sizeof when);
+    const char *cell[] = { b->chain, b->id, vk_level_name(b->level), b->checkpoint,
+                           b->since ? b->since : "-", when };
+    for (size_t c = 0; c < 6; c++)
+      widen(&w[c], cell[c]);
+  }
+  vk_printf("%-*s %-*s %-*s %-*s %-*s %-*s %s\n", w[0], head[0], w[1], head[1], w[2], head[2],
+            w[3], head[3], w[4], head[4], w[5], head[5], "SIZE");
+  for (size_t i = 0; i < m->nr_backups; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    unsigned long long bytes = 0;
+    for (size_t j = 0; j < b->nr_disks; j++)
+      bytes += b->disks[j].bytes;
+    char when[64], size[32];
+    vk_format_time(b->end, when, sizeof when);
+    vk_human_size(bytes, size, sizeof size);
+    vk_printf("%-*s %-*s %-*s %-*s %-*s %-*s %s\n", w[0], b->chain, w[1], b->id,
+              w[2], vk_level_name(b->level), w[3], b->checkpoint, w[4], b->since ? b->since : "-",
+              w[5], when, size);
+    if (b->note) {
+      CLEANUP_FREE char *note = vk_printable(b->note);
+      vk_printf("    note: %s\n", note);
+    }
+    if (b->quiesced == VK_QUIESCED_YES)   /* --json also says "false" */
+      vk_printf("    quiesced: yes\n");
+    const struct vk_drill_record *d = find_drill(drills, nd, b->id);
+    if (d) {
+      char at[64];
+      vk_format_time(d->start, at, sizeof at);
+      CLEANUP_FREE char *msg = d->message ? vk_printable(d->message) : NULL;
+      vk_printf("    last drill: %s, %s, %.1f s (%s)%s%s\n", at,
+                d->ok ? "booted" : "FAILED", d->seconds, d->method, msg ? ": " : "",
+                msg ? msg : "");
+    }
+  }
+}
+
 static int
 cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
 {
@@ -128,34 +185,7 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
     json_object_object_add(o, "backups", arr);
     vk_out_json(o);
   } else {
-    vk_printf("%-18s %-26s %-12s %-26s %-26s %-25s %s\n", "CHAIN", "BACKUP", "LEVEL",
-              "CHECKPOINT", "SINCE", "END", "SIZE");
-    for (size_t i = 0; i < m->nr_backups; i++) {
-      const struct vk_backup *b = &m->backups[i];
-      unsigned long long bytes = 0;
-      for (size_t j = 0; j < b->nr_disks; j++)
-        bytes += b->disks[j].bytes;
-      char when[64], size[32];
-      vk_format_time(b->end, when, sizeof when);
-      vk_human_size(bytes, size, sizeof size);
-      vk_printf("%-18s %-26s %-12s %-26s %-26s %-25s %s\n", b->chain, b->id,
-                vk_level_name(b->level), b->checkpoint, b->since ? b->since : "-", when, size);
-      if (b->note) {
-        CLEANUP_FREE char *note = vk_printable(b->note);
-        vk_printf("    note: %s\n", note);
-      }
-      if (b->quiesced == VK_QUIESCED_YES)   /* --json also says "false" */
-        vk_printf("    quiesced: yes\n");
-      const struct vk_drill_record *d = find_drill(drills, nd, b->id);
-      if (d) {
-        char at[64];
-        vk_format_time(d->start, at, sizeof at);
-        CLEANUP_FREE char *msg = d->message ? vk_printable(d->message) : NULL;
-        vk_printf("    last drill: %s, %s, %.1f s (%s)%s%s\n", at,
-                  d->ok ? "booted" : "FAILED", d->seconds, d->method, msg ? ": " : "",
-                  msg ? msg : "");
-      }
-    }
+    print_backups(m, drills, nd);
   }
   vk_drill_records_free(drills, nd);
   vk_repo_close(repo);
