@@ -67,15 +67,28 @@ action(const struct vk_prune_point *p)
 static void
 print_text(const char *domain, const struct vk_prune_result *res, bool dry_run)
 {
-  vk_printf("%-28s %-12s %-20s %-24s %s\n", "BACKUP", "LEVEL", "START (UTC)", "KEPT BY", "ACTION");
+  /* Each column as wide as its widest cell. */
+  int w[4] = { 6, 5, 11, 7 };   /* BACKUP, LEVEL, START (UTC), KEPT BY */
+  for (size_t i = 0; i < res->nr_points; i++) {
+    const struct vk_prune_point *p = &res->points[i];
+    char when[32];
+    utc(p->start, when, sizeof when);
+    CLEANUP_FREE char *why = vk_retention_reasons(p->reasons);
+    const char *cell[] = { p->id, vk_level_name(p->level), when, *why ? why : "-" };
+    for (size_t c = 0; c < 4; c++)
+      if ((int)strlen(cell[c]) > w[c])
+        w[c] = (int)strlen(cell[c]);
+  }
+  vk_printf("%-*s %-*s %-*s %-*s %s\n", w[0], "BACKUP", w[1], "LEVEL", w[2], "START (UTC)",
+            w[3], "KEPT BY", "ACTION");
   for (size_t i = 0; i < res->nr_points; i++) {
     const struct vk_prune_point *p = &res->points[i];
     char when[32];
     utc(p->start, when, sizeof when);
     CLEANUP_FREE char *why = vk_retention_reasons(p->reasons);
     CLEANUP_FREE char *what = action(p);
-    vk_printf("%-28s %-12s %-20s %-24s %s\n", p->id, vk_level_name(p->level), when,
-              *why ? why : "-", what);
+    vk_printf("%-*s %-*s %-*s %-*s %s\n", w[0], p->id, w[1], vk_level_name(p->level), w[2],
+              when, w[3], *why ? why : "-", what);
   }
   for (size_t k = 0; k < res->nr_files; k++) {
     const struct vk_prune_file *f = &res->files[k];
