@@ -261,8 +261,9 @@ vk_retention_select(const struct vk_retention *pol, const long long *times, size
     if (rules[r].count > 0 && rules[r].used)
       reasons[oldest] |= rules[r].bit;
 
-  /* Unsure points: kept if some time between their sure neighbours (LO
-   * before, HI after, else now) would have a rule keep them.
+  /* Unsure points: kept if some time between their sure neighbours (the
+   * sure point made before, PREV, and the one made after, NEXT, else now:
+   * HI) would have a rule keep them.
    */
   size_t prev = n;
   for (size_t i = 0; i < n; i++) {
