@@ -18,6 +18,8 @@ const struct vk_finding_def vk_findings[] = {
     "a backing file of a disk image does not exist" },
   { "backing-unsupported", W, VK_FIX_NONE,
     "part of a backing chain is not a local file vckpt can inspect" },
+  { "backup-time-wrong", W, VK_FIX_NONE,
+    "a backup's recorded time is in the future or out of the order the backups were made in" },
   { "bitmap-disabled", E, VK_FIX_NEW_FULL_CHAIN,
     "a checkpoint's bitmap is not recording, so writes were not tracked" },
   { "bitmap-exists", E, VK_FIX_CHOOSE_NAME,

@@ -404,6 +404,45 @@ vk_manifest_has_chain(const struct vk_manifest *m, const char *chain)
   return false;
 }
 
+struct vk_time_check *
+vk_manifest_check_times(const struct vk_manifest *m, long long now, size_t *wrong)
+{
+  *wrong = 0;
+  if (m->nr_backups == 0)
+    return NULL;
+  long long *times = vk_xcalloc(m->nr_backups, sizeof *times);
+  for (size_t i = 0; i < m->nr_backups; i++)
+    times[i] = m->backups[i].start;
+  struct vk_time_check *c = vk_xcalloc(m->nr_backups, sizeof *c);
+  *wrong = vk_times_check(times, m->nr_backups, now, c);
+  free(times);
+  return c;
+}
+
+char *
+vk_manifest_time_fault(const struct vk_manifest *m, size_t i, const struct vk_time_check *c,
+                       long long now)
+{
+  const struct vk_backup *b = &m->backups[i];
+  char when[64], other[64];
+  vk_format_time(b->start, when, sizeof when);
+  if (c->fault == VK_TIME_FUTURE) {
+    vk_format_time(now, other, sizeof other);
+    return vk_xasprintf("backup %s: its recorded time, %s, is later than the host's clock now "
+                        "(%s): the clock was ahead when it was made, or is behind now", b->id,
+                        when, other);
+  }
+  const struct vk_backup *o = &m->backups[c->other];
+  vk_format_time(o->start, other, sizeof other);
+  if (c->other > i)
+    return vk_xasprintf("backup %s: its recorded time, %s, is later than that of backup %s, "
+                        "made after it (%s): the clock was ahead when %s was made, or behind "
+                        "when %s was", b->id, when, o->id, other, b->id, o->id);
+  return vk_xasprintf("backup %s: its recorded time, %s, is earlier than that of backup %s, "
+                      "made before it (%s): the clock was behind when %s was made, or ahead "
+                      "when %s was", b->id, when, o->id, other, b->id, o->id);
+}
+
 char *
 vk_backup_state_name(const char *chain, const char *id, bool tpm)
 {

@@ -19,6 +19,7 @@
 #include <libxml/xpath.h>
 
 #include "checksum.h"
+#include "retention.h"
 
 /* The largest manifest or journal read. */
 #define VK_MANIFEST_MAX (64 * 1024 * 1024)
@@ -136,6 +137,22 @@ const struct vk_backup *vk_manifest_find_id(const struct vk_manifest *m, size_t 
 bool vk_manifest_has_file(const struct vk_manifest *m, const char *relative);
 /* Whether CHAIN is the chain directory of a committed backup. */
 bool vk_manifest_has_chain(const struct vk_manifest *m, const char *chain);
+/* The verdict on the time recorded for each backup of M (vk_times_check),
+ * the clock saying NOW: an array of M->nr_backups entries (free it), or
+ * NULL when M has no backup; *WRONG gets how many cannot be right.
+ */
+struct vk_time_check *vk_manifest_check_times(const struct vk_manifest *m, long long now,
+                                              size_t *wrong);
+/* What is wrong with the time of backup I of M (C: its verdict), for
+ * people: "backup ID: its recorded time, T, is later than ...: the clock
+ * was ahead when it was made, or is behind now".
+ */
+char *vk_manifest_time_fault(const struct vk_manifest *m, size_t i,
+                             const struct vk_time_check *c, long long now);
+/* What to do about a backup whose time cannot be right. */
+#define VK_TIME_FAULT_FIX "check the host's clock (timedatectl; hwclock --systohc if the " \
+  "hardware clock is wrong); prune places this backup by the order of the backups and " \
+  "keeps it while a rule could keep it at some time it may have"
 /* Check what the schema cannot (see above) for backup B, whose parent must
  * be among the first UPTO backups of M; PATH names the file in messages.
  */

@@ -78,6 +78,16 @@ vk_plan_level(const struct vk_plan_facts *f, struct vk_plan *p)
                                     f->full_every_backups == 1 ? "" : "s", f->chain_backups);
       return;
     }
+    if (f->full_every_days > 0 && f->chain_full && f->chain_full->start > f->now) {
+      /* A wrong clock: a full "from the future" would never grow old. */
+      p->level = VK_LEVEL_FULL;
+      p->auto_reason = vk_xasprintf("the policy asks for a new full chain every %d day%s, and "
+                                    "the chain's full backup's recorded time lies in the "
+                                    "future (the clock was ahead when it was made, or is "
+                                    "behind now): its age is unknown",
+                                    f->full_every_days, f->full_every_days == 1 ? "" : "s");
+      return;
+    }
     if (f->full_every_days > 0 && f->chain_full &&
         f->now - f->chain_full->start >= (long long)f->full_every_days * 86400) {
       p->level = VK_LEVEL_FULL;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -51,6 +52,9 @@ struct plan {
   size_t nr_ops;
   struct op *ops;
   struct vk_manifest next;
+  long long now;          /* the clock when the plan was made */
+  struct vk_time_check *clock;   /* [backup]: what is wrong with its time */
+  size_t wrong_times;     /* how many times cannot be right */
 };
 
 static void
@@ -77,6 +81,7 @@ plan_clear(struct plan *p)
   free(p->new_parent);
   free(p->promoted);
   free(p->sibling);
+  free(p->clock);
   vk_manifest_clear(&p->next);
   memset(p, 0, sizeof *p);
 }
@@ -307,7 +312,12 @@ plan_make(struct plan *p, const struct vk_repo *r, const struct vk_retention *po
     p->new_file[i] = vk_xcalloc(m->backups[i].nr_disks + 1, sizeof **p->new_file);
     p->nr_disks[i] = m->backups[i].nr_disks;
   }
-  vk_retention_select(pol, times, p->n, p->reasons);
+  /* The manifest's order is the order the backups were made in: a time
+   * that disagrees with it, or lies in the future, expires nothing.
+   */
+  p->now = time(NULL);
+  p->clock = vk_manifest_check_times(m, p->now, &p->wrong_times);
+  vk_retention_select(pol, times, p->n, p->now, p->reasons);
   free(times);
   if (keep_instant(r, m, p->reasons) < 0)
     return -1;
@@ -828,6 +838,17 @@ vk_checkpoints_follow_locked(virDomainPtr dom, struct vk_repo *r, const struct v
 
 /* ---- prune ---- */
 
+/* Warn about each backup whose recorded time cannot be right. */
+static void
+warn_times(const struct plan *p, const struct vk_flow_cb *cb)
+{
+  for (size_t i = 0; p->wrong_times && i < p->n; i++)
+    if (p->clock[i].fault != VK_TIME_OK) {
+      CLEANUP_FREE char *why = vk_manifest_time_fault(p->m, i, &p->clock[i], p->now);
+      vk_flow_message(cb, VK_MSG_WARNING, "%s; %s", why, VK_TIME_FAULT_FIX);
+    }
+}
+
 /* Fill RES from plan P. */
 static void
 plan_result(const struct plan *p, struct vk_prune_result *res)
@@ -844,6 +865,7 @@ plan_result(const struct plan *p, struct vk_prune_result *res)
     pt->start = b->start;
     pt->reasons = p->reasons[i];
     pt->promoted = p->promoted[i];
+    pt->time_fault = p->clock ? p->clock[i].fault : VK_TIME_OK;
     if (p->reasons[i]) {
       res->kept++;
       int np = p->new_parent[i];
@@ -915,6 +937,7 @@ vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
   int rc = plan_make(&p, r, &req->policy);
   int follow_rc = 0;
   if (rc == 0) {
+    warn_times(&p, req->cb);
     plan_result(&p, out);
     if (dom) {
       /* Checkpoints first: a backup whose checkpoint is gone still

@@ -52,6 +52,7 @@ struct vk_prune_point {
   char *merged_into;    /* expires: the kept point its data went into, or NULL */
   char *new_parent;     /* kept: its parent after the prune (NULL: a full) */
   bool promoted;        /* kept: becomes its chain's full backup */
+  enum vk_time_fault time_fault;   /* its time cannot be right (retention.h) */
 };
 
 /* One disk file written by the prune. */

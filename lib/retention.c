@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,60 +86,162 @@ period(long long t, unsigned rule)
   }
 }
 
-/* Sort points newest first: by time, then by manifest order. */
-static const long long *sort_times;
-static int
-newest_first(const void *a, const void *b)
+/* The first of the LEN values of TAILS (ascending) greater than T, or
+ * with DOWN, of the values (descending) less than T: where T goes in a
+ * patience sort of runs that never go back (up), or never forward (down).
+ */
+static size_t
+upper_bound(const long long *tails, size_t len, long long t, bool down)
 {
-  size_t i = *(const size_t *)a, j = *(const size_t *)b;
-  if (sort_times[i] != sort_times[j])
-    return sort_times[i] > sort_times[j] ? -1 : 1;
-  return i > j ? -1 : i < j ? 1 : 0;
+  size_t lo = 0, hi = len;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (down ? tails[mid] < t : tails[mid] > t)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
+}
+
+/* Whether backup J's time contradicts backup I's, given their order. */
+static bool
+contradicts(const long long *times, size_t i, size_t j)
+{
+  return j < i ? times[j] > times[i] : times[j] < times[i];
+}
+
+size_t
+vk_times_check(const long long *times, size_t n, long long now, struct vk_time_check *out)
+{
+  if (n == 0)
+    return 0;
+  /* The times not in the future, in manifest order: IDX[0..m). */
+  size_t *idx = vk_xcalloc(n, sizeof *idx);
+  size_t m = 0, wrong = 0;
+  for (size_t i = 0; i < n; i++) {
+    out[i].fault = VK_TIME_OK;
+    out[i].other = i;
+    if (times[i] > now) {
+      out[i].fault = VK_TIME_FUTURE;
+      wrong++;
+    } else
+      idx[m++] = i;
+  }
+  /* F[k]: the longest run that never goes back ending at IDX[k]; G[k]: the
+   * longest starting there.  On some longest run: F + G - 1 == L; on every
+   * one: the only such time at its place F in the run.
+   */
+  size_t *f = vk_xcalloc(m + 1, sizeof *f), *g = vk_xcalloc(m + 1, sizeof *g);
+  size_t *at_place = vk_xcalloc(m + 2, sizeof *at_place);
+  long long *tails = vk_xcalloc(m + 1, sizeof *tails);
+  size_t len = 0, longest = 0;
+  for (size_t k = 0; k < m; k++) {
+    size_t pos = upper_bound(tails, len, times[idx[k]], false);
+    tails[pos] = times[idx[k]];
+    len += pos == len;
+    f[k] = pos + 1;
+  }
+  longest = len;
+  len = 0;
+  for (size_t k = m; k-- > 0;) {
+    size_t pos = upper_bound(tails, len, times[idx[k]], true);
+    tails[pos] = times[idx[k]];
+    len += pos == len;
+    g[k] = pos + 1;
+  }
+  for (size_t k = 0; k < m; k++)
+    if (f[k] + g[k] - 1 == longest)
+      at_place[f[k]]++;
+  for (size_t k = 0; k < m; k++)
+    if (f[k] + g[k] - 1 != longest || at_place[f[k]] != 1) {
+      out[idx[k]].fault = VK_TIME_ORDER;
+      wrong++;
+    }
+  /* Name, for each time out of order, the nearest one it contradicts:
+   * a right one if there is one (there is always one of some kind).
+   */
+  for (size_t k = 0; k < m; k++) {
+    size_t i = idx[k];
+    if (out[i].fault != VK_TIME_ORDER)
+      continue;
+    bool found = false;
+    for (int pass = 0; pass < 2 && !found; pass++)
+      for (size_t d = 1; d < n && !found; d++)
+        for (int side = 0; side < 2 && !found; side++) {
+          if (side == 0 ? d > i : i + d >= n)
+            continue;
+          size_t j = side == 0 ? i - d : i + d;
+          if (out[j].fault == VK_TIME_FUTURE || (pass == 0 && out[j].fault != VK_TIME_OK) ||
+              !contradicts(times, i, j))
+            continue;
+          out[i].other = j;
+          found = true;
+        }
+  }
+  free(idx);
+  free(f);
+  free(g);
+  free(at_place);
+  free(tails);
+  return wrong;
+}
+
+const char *
+vk_time_fault_name(enum vk_time_fault fault)
+{
+  return fault == VK_TIME_FUTURE ? "future" : fault == VK_TIME_ORDER ? "order" : NULL;
 }
 
 void
 vk_retention_select(const struct vk_retention *pol, const long long *times, size_t n,
-                    unsigned *reasons)
+                    long long now, unsigned *reasons)
 {
   if (n == 0)
     return;
   memset(reasons, 0, n * sizeof *reasons);
-  size_t *order = vk_xcalloc(n, sizeof *order);
-  for (size_t i = 0; i < n; i++)
-    order[i] = i;
-  sort_times = times;
-  qsort(order, n, sizeof *order, newest_first);
+  struct vk_time_check *chk = vk_xcalloc(n, sizeof *chk);
+  vk_times_check(times, n, now, chk);
 
-  struct { unsigned bit; int count; long long last; bool used; } rules[] = {
-    { VK_KEEP_HOURLY, pol->hourly, 0, false }, { VK_KEEP_DAILY, pol->daily, 0, false },
-    { VK_KEEP_WEEKLY, pol->weekly, 0, false }, { VK_KEEP_MONTHLY, pol->monthly, 0, false },
-    { VK_KEEP_YEARLY, pol->yearly, 0, false },
+  /* keep-last: the manifest's order is the order the points were made. */
+  int last = pol->last;
+  for (size_t i = n; i-- > 0 && last > 0; last--)
+    reasons[i] |= VK_KEEP_LAST;
+
+  struct { unsigned bit; int want, count; long long last; bool used; } rules[] = {
+    { VK_KEEP_HOURLY, pol->hourly, pol->hourly, 0, false },
+    { VK_KEEP_DAILY, pol->daily, pol->daily, 0, false },
+    { VK_KEEP_WEEKLY, pol->weekly, pol->weekly, 0, false },
+    { VK_KEEP_MONTHLY, pol->monthly, pol->monthly, 0, false },
+    { VK_KEEP_YEARLY, pol->yearly, pol->yearly, 0, false },
   };
   const size_t nr_rules = sizeof rules / sizeof rules[0];
-
-  /* keep-within: after the newest point's time minus the duration. */
   const struct vk_duration *w = &pol->within;
   bool within = w->years || w->months || w->days || w->hours;
   long long cutoff = 0;
-  if (within) {
-    time_t newest = times[order[0]];
-    struct tm tm;
-    if (gmtime_r(&newest, &tm)) {
-      tm.tm_year -= w->years;
-      tm.tm_mon -= w->months;
-      tm.tm_mday -= w->days;
-      tm.tm_hour -= w->hours;
-      cutoff = timegm(&tm);
-    }
-  }
 
-  int last = pol->last;
-  for (size_t k = 0; k < n; k++) {
-    size_t i = order[k];
-    if (last > 0) {
-      reasons[i] |= VK_KEEP_LAST;
-      last--;
+  /* The sure points, newest first: their times never go back in the
+   * manifest's order, so newest first is the manifest's order backwards
+   * (equal times too: later is newer).
+   */
+  size_t newest = n, oldest = n;
+  for (size_t i = n; i-- > 0;) {
+    if (chk[i].fault != VK_TIME_OK)
+      continue;
+    if (newest == n) {
+      newest = i;
+      /* keep-within: after the newest sure point's time minus the duration. */
+      time_t t = times[i];
+      struct tm tm;
+      if (within && gmtime_r(&t, &tm)) {
+        tm.tm_year -= w->years;
+        tm.tm_mon -= w->months;
+        tm.tm_mday -= w->days;
+        tm.tm_hour -= w->hours;
+        cutoff = timegm(&tm);
+      }
     }
+    oldest = i;
     for (size_t r = 0; r < nr_rules; r++) {
       long long p = period(times[i], rules[r].bit);
       if (rules[r].count > 0 && (!rules[r].used || p != rules[r].last)) {
@@ -156,10 +259,41 @@ vk_retention_select(const struct vk_retention *pol, const long long *times, size
    */
   for (size_t r = 0; r < nr_rules; r++)
     if (rules[r].count > 0 && rules[r].used)
-      reasons[order[n - 1]] |= rules[r].bit;
+      reasons[oldest] |= rules[r].bit;
+
+  /* Unsure points: kept if some time between their sure neighbours (the
+   * sure point made before, PREV, and the one made after, NEXT, else now:
+   * HI) would have a rule keep them.
+   */
+  size_t prev = n;
+  for (size_t i = 0; i < n; i++) {
+    if (chk[i].fault == VK_TIME_OK) {
+      prev = i;
+      continue;
+    }
+    size_t next = i + 1;
+    while (next < n && chk[next].fault != VK_TIME_OK)
+      next++;
+    long long hi = next < n ? times[next] : now;   /* sure times are not after now */
+    bool keep = within && (newest == n || hi > cutoff);
+    for (size_t r = 0; r < nr_rules && !keep; r++) {
+      if (rules[r].want <= 0)
+        continue;
+      /* After the last sure point it may be the newest of any period;
+       * else only of one that ends before HI's (the sure point after it
+       * is newer in HI's period), and only one the rule counts.
+       */
+      long long ph = period(hi, rules[r].bit);
+      keep = next == n ||
+             ((prev == n || period(times[prev], rules[r].bit) < ph) &&
+              (rules[r].count > 0 || rules[r].last < ph));
+    }
+    if (keep)
+      reasons[i] |= VK_KEEP_CLOCK;
+  }
   /* The next incremental backup stacks on the manifest's last point. */
   reasons[n - 1] |= VK_KEEP_NEWEST;
-  free(order);
+  free(chk);
 }
 
 char *
@@ -167,6 +301,7 @@ vk_retention_reasons(unsigned reasons)
 {
   static const char *const names[] = {
     "newest", "last", "hourly", "daily", "weekly", "monthly", "yearly", "within", "instant",
+    "clock",
   };
   char *s = vk_xstrdup("");
   for (size_t b = 0; b < sizeof names / sizeof names[0]; b++)

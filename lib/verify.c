@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -213,6 +214,23 @@ verify_unknown(struct vk_repo *repo, struct vk_report *rep)
                              "can be verified or restored"));
 }
 
+/* Report each backup whose recorded time cannot be right (in the future,
+ * or out of the manifest's order): a wrong clock, which prune works
+ * around but a person should fix.
+ */
+static void
+verify_times(const struct vk_manifest *m, struct vk_report *rep)
+{
+  long long now = time(NULL);
+  size_t wrong = 0;
+  CLEANUP_FREE struct vk_time_check *tc = vk_manifest_check_times(m, now, &wrong);
+  for (size_t i = 0; wrong && i < m->nr_backups; i++)
+    if (tc[i].fault != VK_TIME_OK)
+      vk_report_add(rep, "backup-time-wrong", VK_SEV_WARNING, NULL, NULL, NULL,
+                    m->backups[i].checkpoint, vk_manifest_time_fault(m, i, &tc[i], now),
+                    vk_xstrdup(VK_TIME_FAULT_FIX));
+}
+
 /* SIGINT/SIGTERM while verifying: stop after the file being read. */
 static void
 on_verify_signal(int sig)
@@ -236,6 +254,7 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
   sigaction(SIGTERM, &sa, &old_term);
   const struct vk_manifest *m = vk_repo_manifest(repo);
   verify_unknown(repo, rep);
+  verify_times(m, rep);
   for (size_t i = 0; i < m->nr_backups && !vk_stop_signal; i++) {
     const struct vk_backup *b = &m->backups[i];
     (*backups)++;

@@ -67,15 +67,28 @@ action(const struct vk_prune_point *p)
 static void
 print_text(const char *domain, const struct vk_prune_result *res, bool dry_run)
 {
-  vk_printf("%-28s %-12s %-20s %-24s %s\n", "BACKUP", "LEVEL", "START (UTC)", "KEPT BY", "ACTION");
+  /* Each column as wide as its widest cell. */
+  int w[4] = { 6, 5, 11, 7 };   /* BACKUP, LEVEL, START (UTC), KEPT BY */
+  for (size_t i = 0; i < res->nr_points; i++) {
+    const struct vk_prune_point *p = &res->points[i];
+    char when[32];
+    utc(p->start, when, sizeof when);
+    CLEANUP_FREE char *why = vk_retention_reasons(p->reasons);
+    const char *cell[] = { p->id, vk_level_name(p->level), when, *why ? why : "-" };
+    for (size_t c = 0; c < 4; c++)
+      if ((int)strlen(cell[c]) > w[c])
+        w[c] = (int)strlen(cell[c]);
+  }
+  vk_printf("%-*s %-*s %-*s %-*s %s\n", w[0], "BACKUP", w[1], "LEVEL", w[2], "START (UTC)",
+            w[3], "KEPT BY", "ACTION");
   for (size_t i = 0; i < res->nr_points; i++) {
     const struct vk_prune_point *p = &res->points[i];
     char when[32];
     utc(p->start, when, sizeof when);
     CLEANUP_FREE char *why = vk_retention_reasons(p->reasons);
     CLEANUP_FREE char *what = action(p);
-    vk_printf("%-28s %-12s %-20s %-24s %s\n", p->id, vk_level_name(p->level), when,
-              *why ? why : "-", what);
+    vk_printf("%-*s %-*s %-*s %-*s %s\n", w[0], p->id, w[1], vk_level_name(p->level), w[2],
+              when, w[3], *why ? why : "-", what);
   }
   for (size_t k = 0; k < res->nr_files; k++) {
     const struct vk_prune_file *f = &res->files[k];
@@ -111,6 +124,7 @@ result_json(const char *domain, const struct vk_prune_result *res, bool dry_run)
     json_object_object_add(j, "chain", vk_json_string(p->chain));
     json_object_object_add(j, "level", json_object_new_string(vk_level_name(p->level)));
     json_object_object_add(j, "start", json_object_new_int64(p->start));
+    json_object_object_add(j, "time_fault", vk_json_string(vk_time_fault_name(p->time_fault)));
     json_object_object_add(j, "kept", json_object_new_boolean(p->reasons != 0));
     json_object *why = json_object_new_array();
     CLEANUP_FREE char *reasons = vk_retention_reasons(p->reasons);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "drill.h"
 #include "engine.h"
@@ -49,8 +50,10 @@ drill_json(const struct vk_drill_record *d)
   return o;
 }
 
+/* The JSON of a backup of the manifest; FAULT: what is wrong with its time. */
 static json_object *
-backup_json(const struct vk_backup *b, const struct vk_drill_record *drill)
+backup_json(const struct vk_backup *b, const struct vk_drill_record *drill,
+            enum vk_time_fault fault)
 {
   json_object *o = json_object_new_object();
   json_object_object_add(o, "id", vk_json_string(b->id));
@@ -61,6 +64,7 @@ backup_json(const struct vk_backup *b, const struct vk_drill_record *drill)
   json_object_object_add(o, "parent", vk_json_string(b->parent));
   json_object_object_add(o, "start", json_object_new_int64(b->start));
   json_object_object_add(o, "end", json_object_new_int64(b->end));
+  json_object_object_add(o, "time_fault", vk_json_string(vk_time_fault_name(fault)));
   json_object_object_add(o, "state", json_object_new_string("complete"));
   json_object_object_add(o, "note", vk_json_string(b->note));
   json_object_object_add(o, "quiesced", b->quiesced == VK_QUIESCED_UNKNOWN ? NULL
@@ -88,6 +92,63 @@ backup_json(const struct vk_backup *b, const struct vk_drill_record *drill)
   return o;
 }
 
+/* Widen *W to hold S. */
+static void
+widen(int *w, const char *s)
+{
+  int len = (int)strlen(s);
+  if (len > *w)
+    *w = len;
+}
+
+/* The table of list-backups: each column as wide as its widest cell. */
+static void
+print_backups(const struct vk_manifest *m, const struct vk_drill_record *drills, size_t nd)
+{
+  static const char *const head[] = { "CHAIN", "BACKUP", "LEVEL", "CHECKPOINT", "SINCE", "END" };
+  int w[6];
+  for (size_t c = 0; c < 6; c++)
+    w[c] = (int)strlen(head[c]);
+  for (size_t i = 0; i < m->nr_backups; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    char when[64];
+    vk_format_time(b->end, when, sizeof when);
+    const char *cell[] = { b->chain, b->id, vk_level_name(b->level), b->checkpoint,
+                           b->since ? b->since : "-", when };
+    for (size_t c = 0; c < 6; c++)
+      widen(&w[c], cell[c]);
+  }
+  vk_printf("%-*s %-*s %-*s %-*s %-*s %-*s %s\n", w[0], head[0], w[1], head[1], w[2], head[2],
+            w[3], head[3], w[4], head[4], w[5], head[5], "SIZE");
+  for (size_t i = 0; i < m->nr_backups; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    unsigned long long bytes = 0;
+    for (size_t j = 0; j < b->nr_disks; j++)
+      bytes += b->disks[j].bytes;
+    char when[64], size[32];
+    vk_format_time(b->end, when, sizeof when);
+    vk_human_size(bytes, size, sizeof size);
+    vk_printf("%-*s %-*s %-*s %-*s %-*s %-*s %s\n", w[0], b->chain, w[1], b->id,
+              w[2], vk_level_name(b->level), w[3], b->checkpoint, w[4], b->since ? b->since : "-",
+              w[5], when, size);
+    if (b->note) {
+      CLEANUP_FREE char *note = vk_printable(b->note);
+      vk_printf("    note: %s\n", note);
+    }
+    if (b->quiesced == VK_QUIESCED_YES)   /* --json also says "false" */
+      vk_printf("    quiesced: yes\n");
+    const struct vk_drill_record *d = find_drill(drills, nd, b->id);
+    if (d) {
+      char at[64];
+      vk_format_time(d->start, at, sizeof at);
+      CLEANUP_FREE char *msg = d->message ? vk_printable(d->message) : NULL;
+      vk_printf("    last drill: %s, %s, %.1f s (%s)%s%s\n", at,
+                d->ok ? "booted" : "FAILED", d->seconds, d->method, msg ? ": " : "",
+                msg ? msg : "");
+    }
+  }
+}
+
 static int
 cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
 {
@@ -100,6 +161,17 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
   struct vk_drill_record *drills = NULL;
   size_t nd = 0;
   vk_drill_load(repo, &drills, &nd);
+  /* Times a wrong clock recorded: a warning each (prune places them by
+   * the manifest's order).
+   */
+  long long now = time(NULL);
+  size_t wrong = 0;
+  CLEANUP_FREE struct vk_time_check *times = vk_manifest_check_times(m, now, &wrong);
+  for (size_t i = 0; wrong && i < m->nr_backups; i++)
+    if (times[i].fault != VK_TIME_OK) {
+      CLEANUP_FREE char *why = vk_manifest_time_fault(m, i, &times[i], now);
+      vk_warn("%s; %s", why, VK_TIME_FAULT_FIX);
+    }
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "domain", vk_json_string(m->domain));
@@ -108,38 +180,12 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
     json_object *arr = json_object_new_array();
     for (size_t i = 0; i < m->nr_backups; i++)
       json_object_array_add(arr, backup_json(&m->backups[i],
-                                             find_drill(drills, nd, m->backups[i].id)));
+                                             find_drill(drills, nd, m->backups[i].id),
+                                             times[i].fault));
     json_object_object_add(o, "backups", arr);
     vk_out_json(o);
   } else {
-    vk_printf("%-18s %-26s %-12s %-26s %-26s %-25s %s\n", "CHAIN", "BACKUP", "LEVEL",
-              "CHECKPOINT", "SINCE", "END", "SIZE");
-    for (size_t i = 0; i < m->nr_backups; i++) {
-      const struct vk_backup *b = &m->backups[i];
-      unsigned long long bytes = 0;
-      for (size_t j = 0; j < b->nr_disks; j++)
-        bytes += b->disks[j].bytes;
-      char when[64], size[32];
-      vk_format_time(b->end, when, sizeof when);
-      vk_human_size(bytes, size, sizeof size);
-      vk_printf("%-18s %-26s %-12s %-26s %-26s %-25s %s\n", b->chain, b->id,
-                vk_level_name(b->level), b->checkpoint, b->since ? b->since : "-", when, size);
-      if (b->note) {
-        CLEANUP_FREE char *note = vk_printable(b->note);
-        vk_printf("    note: %s\n", note);
-      }
-      if (b->quiesced == VK_QUIESCED_YES)   /* --json also says "false" */
-        vk_printf("    quiesced: yes\n");
-      const struct vk_drill_record *d = find_drill(drills, nd, b->id);
-      if (d) {
-        char at[64];
-        vk_format_time(d->start, at, sizeof at);
-        CLEANUP_FREE char *msg = d->message ? vk_printable(d->message) : NULL;
-        vk_printf("    last drill: %s, %s, %.1f s (%s)%s%s\n", at,
-                  d->ok ? "booted" : "FAILED", d->seconds, d->method, msg ? ": " : "",
-                  msg ? msg : "");
-      }
-    }
+    print_backups(m, drills, nd);
   }
   vk_drill_records_free(drills, nd);
   vk_repo_close(repo);

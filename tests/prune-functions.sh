@@ -17,6 +17,10 @@
 #   pf_restore_ok N            restore point N (by its id) and compare it
 #                              with the model $TMPD/mN.qcow2, bit for bit
 #   pf_vckpt ARGS...           vckpt bounded by `timeout` (valgrind aware)
+#   pf_clock SHIFT CMD...      run CMD (a function too) with the clock of the
+#                              programs it starts off by SHIFT seconds
+#                              (tests/clockshift.so preloaded): a wrong host
+#                              clock, as vckpt sees it
 . "${srcdir:-.}/functions.sh"
 set -e -x
 requires_root
@@ -35,6 +39,14 @@ pf_vckpt ()
     else
         timeout -k 5 120 "$VCKPT" "$@"
     fi
+}
+
+pf_clock ()
+{
+    local by=$1 so=${abs_top_builddir:-..}/tests/clockshift.so
+    shift
+    test -f "$so" || fail "$so was not built (make -C tests clockshift.so)"
+    LD_PRELOAD="$so${LD_PRELOAD:+:$LD_PRELOAD}" VCKPT_TEST_CLOCK_SHIFT="$by" "$@"
 }
 
 pf_setup ()

@@ -41,6 +41,11 @@ static struct vk_backup I2 = { .id = "inc-2", .chain = "C1", .level = VK_LEVEL_I
                                .checkpoint = "c2", .since = "c1", .parent = "full-1",
                                .nr_disks = 2, .disks = i2_disks };
 
+/* F1 recorded with the clock a year ahead. */
+static struct vk_backup F1_AHEAD = { .id = "full-1", .chain = "C1", .level = VK_LEVEL_FULL,
+                                     .checkpoint = "c1", .nr_disks = 2, .disks = f1_disks,
+                                     .start = 365 * 86400 };
+
 enum trial { NO_TRIAL, TRIAL_OK, TRIAL_REFUSED, TRIAL_DAMAGED };
 
 #define MAXD 4
@@ -109,6 +114,12 @@ static const struct row rows[] = {
     .full_every_days = 7, .chain_backups = 2, .now = 6 * 86400, .disks = { D("vda") },
     .level = VK_LEVEL_INCREMENTAL, .want_since = "c2", .want_parent = &I2,
     .preflight_done = true, .whole = "", .bitmaps = "vda" },
+  /* A full backup recorded with the clock ahead would never be 7 days old. */
+  { .name = "auto, schedule every 7 days, full in the future -> full with reason",
+    .mode = VK_MODE_AUTO, .latest = &I2, .chain_full = &F1_AHEAD, .trial = TRIAL_OK,
+    .full_every_days = 7, .chain_backups = 2, .now = 6 * 86400, .disks = { D("vda") },
+    .level = VK_LEVEL_FULL, .reason = "full backup's recorded time lies in the future",
+    .whole = "", .bitmaps = "vda" },
   { .name = "auto with a damaged parent -> full", .mode = VK_MODE_AUTO, .latest = &I2,
     .chain_full = &F1, .trial = TRIAL_DAMAGED, .disks = { D("vda") },
     .level = VK_LEVEL_FULL, .reason = "previous-backup-damaged vda:", .whole = "",
