@@ -14,7 +14,7 @@ lab_start
 dom=d1
 R=$TMPD/repo
 dt=$TMPD/drilltmp
-mkdir -m 0700 "$dt"
+mkdir -m 0711 "$dt"      # QEMU's user reaches the drill's overlays
 lab_domain_define "$dom" --disk 64M
 cat >"$TMPD/dev.xml" <<XML
 <interface type='user'><model type='virtio'/></interface>

@@ -10,7 +10,7 @@ lab_start
 dom=d1
 R=$TMPD/repo
 dt=$TMPD/drilltmp
-mkdir -m 0700 "$dt"
+mkdir -m 0711 "$dt"      # QEMU's user reaches the drill's overlays
 lab_domain_define "$dom" --disk 64M
 lab_domain_start "$dom"
 expect_exit 0 vckpt backup "$dom" --repo "$R" --full --name c1

@@ -5,7 +5,7 @@
 # exit status, the run exits 1, and the failed domain keeps no checkpoint.
 . "${srcdir:-.}/fleet-functions.sh"
 fleet_setup fa fb fc
-mkdir -m 0700 "$R"
+mkdir -m 0711 "$R"      # QEMU's user reaches the backup targets
 echo 'not a directory' > "$R/fb"
 
 expect_exit 1 vckpt backup --all --auto --repo "$R"

@@ -5,7 +5,7 @@
 # with the exit status.  The file is created 0600 and appended to.
 . "${srcdir:-.}/fleet-functions.sh"
 fleet_setup la lb
-mkdir -m 0700 "$R"
+mkdir -m 0711 "$R"      # QEMU's user reaches the backup targets
 echo 'not a directory' > "$R/lb"
 L=$TMPD/log/vckpt.log
 mkdir "$TMPD/log"

@@ -7,7 +7,7 @@
 requires socat -V
 requires unshare --version
 fleet_setup ya yb
-mkdir -m 0700 "$R"
+mkdir -m 0711 "$R"      # QEMU's user reaches the backup targets
 echo 'not a directory' > "$R/yb"
 mkdir "$TMPD/up" "$TMPD/work"
 : > "$TMPD/syslog"
