@@ -483,7 +483,12 @@ check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, cons
              vk_level_name(level));
     return -1;
   }
-  if (since && (vk_check_name("checkpoint", since) < 0 || strcmp(since, p->checkpoint) != 0)) {
+  /* A differential backup of a full backup prune made of a later point
+   * is taken from that full's differential base (manifest.h).
+   */
+  const char *want = level == VK_LEVEL_DIFFERENTIAL && p->level == VK_LEVEL_FULL
+    ? vk_backup_diff_since(p, NULL, NULL) : p->checkpoint;
+  if (since && (vk_check_name("checkpoint", since) < 0 || strcmp(since, want) != 0)) {
     if (!vk_error_reported())
       vk_error(VK_EXIT_FAILURE, "internal error: checkpoint %s was not created by backup %s",
                since, p->id);

@@ -63,6 +63,7 @@ backup_json(const struct vk_backup *b, const struct vk_drill_record *drill)
   json_object_object_add(o, "end", json_object_new_int64(b->end));
   json_object_object_add(o, "state", json_object_new_string("complete"));
   json_object_object_add(o, "note", vk_json_string(b->note));
+  json_object_object_add(o, "differential_base", vk_json_string(b->base.checkpoint));
   json_object_object_add(o, "quiesced", b->quiesced == VK_QUIESCED_UNKNOWN ? NULL
                          : json_object_new_boolean(b->quiesced == VK_QUIESCED_YES));
   json_object *disks = json_object_new_array();
@@ -128,6 +129,8 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
         CLEANUP_FREE char *note = vk_printable(b->note);
         vk_printf("    note: %s\n", note);
       }
+      if (b->base.checkpoint)
+        vk_printf("    differentials from: %s\n", b->base.checkpoint);
       if (b->quiesced == VK_QUIESCED_YES)   /* --json also says "false" */
         vk_printf("    quiesced: yes\n");
       const struct vk_drill_record *d = find_drill(drills, nd, b->id);
