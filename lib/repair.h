@@ -70,6 +70,7 @@ struct vk_repair_step {
   const char *code;      /* the finding that asked for it (catalogue string) */
   char *disk, *image, *bitmap, *checkpoint;   /* each may be NULL */
   char *file;            /* redefine: the repository's checkpoint XML */
+  char *parent;          /* redefine: the parent it gets (NULL: a root) */
   char *why;             /* plain language: why this step */
   enum vk_repair_state state;
   char *error;           /* failed or refused: why */

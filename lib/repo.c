@@ -901,6 +901,25 @@ vk_repo_find_by_checkpoint(const struct vk_repo *r, const char *chk)
   return NULL;
 }
 
+const char *
+vk_repo_checkpoint_record(const struct vk_repo *r, const char *chk, size_t *rank)
+{
+  for (size_t i = r->m.nr_backups; i-- > 0; ) {
+    const struct vk_backup *b = &r->m.backups[i];
+    if (strcmp(b->checkpoint, chk) == 0) {
+      if (rank)
+        *rank = 2 * i + 1;
+      return b->checkpoint_xml;
+    }
+    if (b->base.checkpoint && strcmp(b->base.checkpoint, chk) == 0) {
+      if (rank)
+        *rank = 2 * i;
+      return b->base.record;
+    }
+  }
+  return NULL;
+}
+
 const struct vk_backup *
 vk_repo_latest(const struct vk_repo *r)
 {
