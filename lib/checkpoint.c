@@ -379,10 +379,12 @@ vk_redefine_load(const char *const *files, size_t nfiles)
 
 int
 vk_checkpoint_redefine(virDomainPtr dom, struct vk_redefine_set *rs, unsigned flags,
-                       char ***names, char **refused)
+                       char ***names, char **refused, char **why)
 {
   if (refused)
     *refused = NULL;
+  if (why)
+    *why = NULL;
   if (redefine_order(dom, rs->r, rs->n) < 0)
     return -1;
   for (size_t i = 0; i < rs->n; i++) {
@@ -408,9 +410,12 @@ vk_checkpoint_redefine(virDomainPtr dom, struct vk_redefine_set *rs, unsigned fl
       vflags |= VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE;
     virDomainCheckpointPtr c = virDomainCheckpointCreateXML(dom, r->xml, vflags);
     if (!c) {
-      if (refused && vk_virt_last_code() == VIR_ERR_CHECKPOINT_INCONSISTENT)
+      if (refused && why && vk_virt_last_code() == VIR_ERR_CHECKPOINT_INCONSISTENT) {
+        /* The caller's to report: the bitmaps, not the call, failed. */
         *refused = vk_xstrdup(r->c.name);
-      vk_virt_error("%s: cannot redefine checkpoint '%s'", r->file, r->c.name);
+        *why = vk_xstrdup(vk_virt_last_message());
+      } else
+        vk_virt_error("%s: cannot redefine checkpoint '%s'", r->file, r->c.name);
       redefine_rollback(dom, rs->r, i);
       return -1;
     }

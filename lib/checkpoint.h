@@ -66,7 +66,9 @@ int vk_checkpoint_delete(virDomainPtr dom, const char *name, unsigned int flags,
  * definitions are restored); *NAMES gets the names in the order they were
  * defined.  With VK_REDEFINE_VALIDATE libvirt checks that the running QEMU
  * holds each bitmap, consistent (libvirt refuses it for a shut-off
- * domain); when that check refused one, *REFUSED (if not NULL) names it.
+ * domain); when that check refused one and REFUSED and WHY are not NULL,
+ * *REFUSED names it and *WHY holds libvirt's message, and it is not
+ * reported (every other error is).
  */
 enum {
   VK_REDEFINE_VALIDATE = 1 << 0,
@@ -75,7 +77,7 @@ struct vk_redefine_set;
 struct vk_redefine_set *vk_redefine_load(const char *const *files, size_t n);
 int vk_redefine_set_parent(struct vk_redefine_set *set, const char *name, const char *parent);
 int vk_checkpoint_redefine(virDomainPtr dom, struct vk_redefine_set *set, unsigned flags,
-                           char ***names, char **refused);
+                           char ***names, char **refused, char **why);
 void vk_redefine_set_free(struct vk_redefine_set *set);
 
 #endif

@@ -759,6 +759,43 @@ do_delete(struct rstate *s, size_t i)
   s->p->done++;
 }
 
+/* Take the redefinition step I (of a checkpoint the repository's next
+ * backups need) out of the plan: libvirt found QEMU without its bitmaps
+ * (WHY).  The plan says it is not repaired, and whether the next backup
+ * must be full.
+ */
+static void
+drop_redefine(struct rstate *s, size_t i, const char *why)
+{
+  struct vk_repair_plan *p = s->p;
+  struct vk_repair_step *st = &p->s[i];
+  const struct vk_backup *latest = vk_repo_latest(s->repo);
+  bool newest = latest && strcmp(latest->checkpoint, st->checkpoint) == 0;
+  CLEANUP_FREE char *msg =
+    vk_xasprintf("libvirt has no checkpoint '%s', which the repository's next %s backup "
+                 "needs, and it cannot be redefined: QEMU does not hold its bitmaps intact "
+                 "(%s)", st->checkpoint, newest ? "incremental" : "differential", why);
+  const struct vk_finding_def *def = vk_finding_lookup("checkpoint-not-found");
+  p->left = vk_xrealloc(p->left, (p->nr_left + 1) * sizeof *p->left);
+  p->left[p->nr_left++] = (struct vk_repair_left) {
+    .code = def ? def->code : "checkpoint-not-found",
+    .fix = vk_fix_name(def ? def->fix : VK_FIX_NEW_FULL_CHAIN),
+    .checkpoint = vk_xstrdup(st->checkpoint), .message = vk_xstrdup(msg),
+  };
+  if (newest)
+    need_full(p, vk_xstrdup(msg));
+  free(st->disk);
+  free(st->image);
+  free(st->bitmap);
+  free(st->checkpoint);
+  free(st->file);
+  free(st->parent);
+  free(st->why);
+  free(st->error);
+  memmove(st, st + 1, (p->n - i - 1) * sizeof *st);
+  p->n--;
+}
+
 /* Redefine every checkpoint of the plan in one set: parents first, all or
  * none (vk_checkpoint_redefine rolls back).  A running domain's are
  * checked by libvirt against QEMU's bitmaps: one it refuses is left out
@@ -787,9 +824,9 @@ do_redefine(struct rstate *s)
         r = vk_redefine_set_parent(set, c->name, c->parent);
     }
     CLEANUP_STRV char **names = NULL;
-    CLEANUP_FREE char *refused = NULL;
+    CLEANUP_FREE char *refused = NULL, *why = NULL;
     if (r == 0)
-      r = vk_checkpoint_redefine(s->dom, set, flags, &names, &refused);
+      r = vk_checkpoint_redefine(s->dom, set, flags, &names, &refused, &why);
     vk_redefine_set_free(set);
     struct candidate *bad = r < 0 && refused ? find_candidate(s, refused) : NULL;
     for (size_t i = 0; i < s->p->n; i++) {
@@ -800,8 +837,15 @@ do_redefine(struct rstate *s)
         st->state = VK_REPAIR_DONE;
         s->p->done++;
       } else if (bad && strcmp(st->checkpoint, bad->name) == 0) {
-        step_fail(s->p, st, vk_xstrdup("libvirt refused it: QEMU does not hold its bitmaps "
-                                       "intact (see the error above)"));
+        /* The images' bitmap (an orphan) is not QEMU's: a failure.  A
+         * checkpoint tried because the repository needs it was a hope:
+         * it cannot be redefined, which the plan now says.
+         */
+        if (bad->orphan)
+          step_fail(s->p, st, vk_xasprintf("libvirt refused it: QEMU does not hold its "
+                                           "bitmaps intact: %s", why));
+        else
+          drop_redefine(s, i--, why);
       } else if (!bad)
         step_fail(s->p, st, vk_xstrdup("the checkpoints could not be redefined (see the "
                                        "error above); none was"));
@@ -810,11 +854,6 @@ do_redefine(struct rstate *s)
       break;
     /* Without it: the others' parents again, then another try. */
     bad->ok = false;
-    const struct vk_backup *latest = vk_repo_latest(s->repo);
-    if (latest && strcmp(latest->checkpoint, bad->name) == 0)
-      need_full(s->p, vk_xasprintf("checkpoint '%s' of the newest backup (%s) cannot be "
-                                   "redefined: QEMU does not hold its bitmaps intact",
-                                   bad->name, latest->id));
     choose_parents(s);
     for (size_t i = 0; i < s->p->n; i++) {
       struct vk_repair_step *st = &s->p->s[i];
