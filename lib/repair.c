@@ -447,7 +447,8 @@ defined_kept(const struct rstate *s, const char *name)
 }
 
 /* The parent each candidate that can be redefined gets: its recorded one
- * when that is defined (and kept) or redefined too; else the one libvirt
+ * when that is defined (and kept) or redefined too, or none for a root;
+ * else (its parent is gone) the one libvirt
  * would report now had it never lost them, as it re-parents the children
  * of a deleted checkpoint to that one's parent and makes every new
  * checkpoint a child of the newest: the newest older checkpoint that is
@@ -463,8 +464,8 @@ choose_parents(struct rstate *s)
       continue;
     const char *rp = c->c.parent;
     const struct candidate *pc = rp ? find_candidate(s, rp) : NULL;
-    if (rp && (defined_kept(s, rp) || (pc && pc->ok))) {
-      c->parent = rp;
+    if (!rp || defined_kept(s, rp) || (pc && pc->ok)) {
+      c->parent = rp;   /* a root stays one */
       continue;
     }
     long long best = 0;
