@@ -309,6 +309,49 @@ vk_redefine_set_free(struct vk_redefine_set *rs)
   free(rs);
 }
 
+int
+vk_redefine_set_parent(struct vk_redefine_set *rs, const char *name, const char *parent)
+{
+  struct redef *r = NULL;
+  for (size_t i = 0; i < rs->n && !r; i++)
+    if (strcmp(rs->r[i].c.name, name) == 0)
+      r = &rs->r[i];
+  if (!r) {
+    vk_error(VK_EXIT_FAILURE, "internal error: checkpoint '%s' is not in the set", name);
+    return -1;
+  }
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(r->xml, r->file);
+  if (!doc)
+    return -1;
+  xmlNodePtr root = xmlDocGetRootElement(doc);
+  xmlNodePtr old = NULL, after = NULL;
+  for (xmlNodePtr n = root->children; n; n = n->next) {
+    if (n->type != XML_ELEMENT_NODE)
+      continue;
+    if (xmlStrcmp(n->name, (const xmlChar *)"parent") == 0)
+      old = n;
+    else if (xmlStrcmp(n->name, (const xmlChar *)"creationTime") == 0)
+      after = n;
+  }
+  if (old) {
+    xmlUnlinkNode(old);
+    xmlFreeNode(old);
+  }
+  if (parent) {
+    xmlNodePtr pn = xmlNewNode(NULL, (const xmlChar *)"parent");
+    vk_xml_add_text(pn, "name", parent);
+    if (after)
+      xmlAddNextSibling(after, pn);
+    else
+      xmlAddChild(root, pn);
+  }
+  free(r->xml);
+  r->xml = vk_xml_format(doc);
+  free(r->c.parent);
+  r->c.parent = parent ? vk_xstrdup(parent) : NULL;
+  return 0;
+}
+
 struct vk_redefine_set *
 vk_redefine_load(const char *const *files, size_t nfiles)
 {
@@ -335,8 +378,13 @@ vk_redefine_load(const char *const *files, size_t nfiles)
 }
 
 int
-vk_checkpoint_redefine(virDomainPtr dom, struct vk_redefine_set *rs, char ***names)
+vk_checkpoint_redefine(virDomainPtr dom, struct vk_redefine_set *rs, unsigned flags,
+                       char ***names, char **refused, char **why)
 {
+  if (refused)
+    *refused = NULL;
+  if (why)
+    *why = NULL;
   if (redefine_order(dom, rs->r, rs->n) < 0)
     return -1;
   for (size_t i = 0; i < rs->n; i++) {
@@ -357,10 +405,17 @@ vk_checkpoint_redefine(virDomainPtr dom, struct vk_redefine_set *rs, char ***nam
   }
   for (size_t i = 0; i < rs->n; i++) {
     struct redef *r = &rs->r[i];
-    virDomainCheckpointPtr c =
-      virDomainCheckpointCreateXML(dom, r->xml, VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE);
+    unsigned vflags = VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE;
+    if (flags & VK_REDEFINE_VALIDATE)
+      vflags |= VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE;
+    virDomainCheckpointPtr c = virDomainCheckpointCreateXML(dom, r->xml, vflags);
     if (!c) {
-      vk_virt_error("%s: cannot redefine checkpoint '%s'", r->file, r->c.name);
+      if (refused && why && vk_virt_last_code() == VIR_ERR_CHECKPOINT_INCONSISTENT) {
+        /* The caller's to report: the bitmaps, not the call, failed. */
+        *refused = vk_xstrdup(r->c.name);
+        *why = vk_xstrdup(vk_virt_last_message());
+      } else
+        vk_virt_error("%s: cannot redefine checkpoint '%s'", r->file, r->c.name);
       redefine_rollback(dom, rs->r, i);
       return -1;
     }

@@ -58,14 +58,26 @@ int vk_checkpoint_delete(virDomainPtr dom, const char *name, unsigned int flags,
 
 /* Redefining checkpoints from XML files, all or none.  Load reads and
  * checks every file first (before anything is asked of libvirt): NULL
- * after reporting.  Redefine orders them parents first (a parent outside
- * the set must be defined), defines them, and on a failure undoes what
- * was done (previous definitions are restored); *NAMES gets the names in
- * the order they were defined.
+ * after reporting.  Set-parent makes checkpoint NAME of the set a child of
+ * PARENT (NULL: a root) by rewriting its XML's <parent>, for a parent
+ * that is gone (vckpt repair: the parent libvirt would now report).
+ * Redefine orders them parents first (a parent outside the set must be
+ * defined), defines them, and on a failure undoes what was done (previous
+ * definitions are restored); *NAMES gets the names in the order they were
+ * defined.  With VK_REDEFINE_VALIDATE libvirt checks that the running QEMU
+ * holds each bitmap, consistent (libvirt refuses it for a shut-off
+ * domain); when that check refused one and REFUSED and WHY are not NULL,
+ * *REFUSED names it and *WHY holds libvirt's message, and it is not
+ * reported (every other error is).
  */
+enum {
+  VK_REDEFINE_VALIDATE = 1 << 0,
+};
 struct vk_redefine_set;
 struct vk_redefine_set *vk_redefine_load(const char *const *files, size_t n);
-int vk_checkpoint_redefine(virDomainPtr dom, struct vk_redefine_set *set, char ***names);
+int vk_redefine_set_parent(struct vk_redefine_set *set, const char *name, const char *parent);
+int vk_checkpoint_redefine(virDomainPtr dom, struct vk_redefine_set *set, unsigned flags,
+                           char ***names, char **refused, char **why);
 void vk_redefine_set_free(struct vk_redefine_set *set);
 
 #endif

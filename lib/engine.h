@@ -49,18 +49,17 @@ int vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_reque
               struct vk_backup_outcome *out);
 void vk_backup_outcome_clear(struct vk_backup_outcome *o);
 
-/* The repository checks of a backup's preflight (previous backup present,
- * directory writable, free space) for validate --repo, read-only: adds
- * findings to REP.  TARGETS are the disks to back up.
+/* validate --repo: the preflight a backup of MODE into REPO_DIR would run
+ * (validator and repository checks), with its level, checkpoint and parent
+ * decided as the backup decides them (plan.h), read-only.  VK_MODE_AUTO is
+ * answered by the incremental backup from the newest one that --auto
+ * tries first, or by a full backup when the repository has none; SINCE is
+ * the checkpoint of VK_MODE_INCREMENTAL.  TARGETS are the disks to back up
+ * (NULL: those a backup would copy).  0 with REP filled (errors may be >
+ * 0), -1 after reporting.
  */
-int vk_repo_preflight(virDomainPtr dom, const char *repo_dir, const char *since,
-                      char *const *targets, struct vk_report *rep);
-/* The checkpoint backup --auto would stack on: that of the newest backup of
- * DOMAIN in REPO_DIR (*SINCE, malloc'd), or NULL when there is none (--auto
- * then starts a chain with a full backup).  Read-only; -1 if the repository
- * cannot be read (reported).
- */
-int vk_repo_next_since(const char *repo_dir, const char *domain, char **since);
+int vk_repo_validate(virDomainPtr dom, const char *repo_dir, enum vk_mode mode,
+                     const char *since, char *const *targets, struct vk_report *rep);
 
 /* The repository directory: --repo, else $VCKPT_REPO, else the default. */
 const char *vk_default_repo(const char *given);

@@ -36,6 +36,9 @@ vk_backup_clear(struct vk_backup *b)
   free(b->checkpoint_xml);
   free(b->note);
   free(b->identity);
+  free(b->base.checkpoint);
+  free(b->base.identity);
+  free(b->base.record);
   for (size_t i = 0; i < b->nr_disks; i++) {
     free(b->disks[i].target);
     free(b->disks[i].file);
@@ -81,6 +84,9 @@ vk_backup_copy(struct vk_backup *dst, const struct vk_backup *src)
   dst->checkpoint_xml = xstrdup_null(src->checkpoint_xml);
   dst->note = xstrdup_null(src->note);
   dst->identity = xstrdup_null(src->identity);
+  dst->base.checkpoint = xstrdup_null(src->base.checkpoint);
+  dst->base.identity = xstrdup_null(src->base.identity);
+  dst->base.record = xstrdup_null(src->base.record);
   dst->disks = vk_xcalloc(src->nr_disks, sizeof *dst->disks);
   for (size_t i = 0; i < src->nr_disks; i++) {
     dst->disks[i] = src->disks[i];
@@ -278,6 +284,12 @@ vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool commit
                (const xmlChar *)(b->quiesced == VK_QUIESCED_YES ? "yes" : "no"));
   vk_xml_add_text(n, "chain", b->chain);
   vk_xml_add_text(n, "checkpoint", b->checkpoint);
+  if (b->base.checkpoint) {
+    xmlNodePtr bn = xmlNewChild(n, NULL, (const xmlChar *)"differentialBase", NULL);
+    xmlNewProp(bn, (const xmlChar *)"checkpoint", (const xmlChar *)b->base.checkpoint);
+    xmlNewProp(bn, (const xmlChar *)"identity", (const xmlChar *)b->base.identity);
+    xmlNewProp(bn, (const xmlChar *)"record", (const xmlChar *)b->base.record);
+  }
   if (b->since)
     vk_xml_add_text(n, "since", b->since);
   if (b->parent)
@@ -368,6 +380,17 @@ vk_manifest_find_id(const struct vk_manifest *m, size_t upto, const char *id)
   return NULL;
 }
 
+const char *
+vk_backup_diff_since(const struct vk_backup *full, const char **identity, const char **record)
+{
+  bool base = full->base.checkpoint != NULL;
+  if (identity)
+    *identity = base ? full->base.identity : full->identity;
+  if (record)
+    *record = base ? full->base.record : full->checkpoint_xml;
+  return base ? full->base.checkpoint : full->checkpoint;
+}
+
 /* The disk TARGET of backup B, or NULL. */
 const struct vk_backup_disk *
 vk_backup_find_disk(const struct vk_backup *b, const char *target)
@@ -385,6 +408,7 @@ vk_manifest_has_file(const struct vk_manifest *m, const char *relative)
   for (size_t i = 0; i < m->nr_backups; i++) {
     const struct vk_backup *b = &m->backups[i];
     if (strcmp(b->domain_xml, relative) == 0 || strcmp(b->checkpoint_xml, relative) == 0 ||
+        (b->base.record && strcmp(b->base.record, relative) == 0) ||
         (b->nvram.file && strcmp(b->nvram.file, relative) == 0) ||
         (b->tpm.file && strcmp(b->tpm.file, relative) == 0))
       return true;
@@ -489,6 +513,37 @@ vk_backup_disk_file_at(const char *chain, const char *id, const char *target, un
   return vk_xasprintf("%s/%s-r%u.%s.qcow2", chain, id, rev, target);
 }
 
+/* Check the differential base of backup B: a full backup's, its record
+ * the saved checkpoint XML of an earlier backup of the same chain
+ * ("CHAIN/ID.checkpoint.xml", ID of the form of a backup id) and not B's
+ * own.
+ */
+static int
+check_base(const char *path, const struct vk_backup *b)
+{
+  const char *r = b->base.record;
+  size_t lc = strlen(b->chain), lr = r ? strlen(r) : 0;
+  static const char suffix[] = ".checkpoint.xml";
+  size_t ls = sizeof suffix - 1;
+  bool ok = b->level == VK_LEVEL_FULL && b->base.identity && r && lr > lc + 1 + ls &&
+            strncmp(r, b->chain, lc) == 0 && r[lc] == '/' && strcmp(r + lr - ls, suffix) == 0 &&
+            strcmp(r, b->checkpoint_xml) != 0 && strcmp(b->base.checkpoint, b->checkpoint) != 0;
+  const char *id = r ? r + lc + 1 : "";
+  size_t li = lr > lc + 1 + ls ? lr - lc - 1 - ls : 0;
+  ok = ok && (strncmp(id, "full-", 5) == 0 || strncmp(id, "inc-", 4) == 0 ||
+              strncmp(id, "diff-", 5) == 0);
+  for (size_t i = 0; ok && i < li; i++)
+    ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'z') ||
+         (id[i] >= 'A' && id[i] <= 'Z') || id[i] == '-';
+  if (!ok) {
+    vk_error(VK_EXIT_FAILURE, "%s: backup %s: its differential base must belong to a full "
+             "backup and be recorded as another backup's 'CHAIN/ID.checkpoint.xml' of its "
+             "chain", path, b->id);
+    return -1;
+  }
+  return 0;
+}
+
 /* Check what the schema cannot: file names are exactly those derived from
  * the chain, id and target (so no name leads outside the repository), and
  * the links to the parent among the first UPTO backups of M hold.
@@ -513,6 +568,8 @@ vk_manifest_check_backup(const char *path, const struct vk_manifest *m, size_t u
              path, b->id, dx, cx);
     return -1;
   }
+  if (b->base.checkpoint && check_base(path, b) < 0)
+    return -1;
   const struct vk_state_file *sf[] = { &b->nvram, &b->tpm };
   for (size_t i = 0; i < 2; i++) {
     CLEANUP_FREE char *want = vk_backup_state_name(b->chain, b->id, i == 1);
@@ -530,7 +587,13 @@ vk_manifest_check_backup(const char *path, const struct vk_manifest *m, size_t u
                path, b->id, b->parent);
       return -1;
     }
-    if (strcmp(p->chain, b->chain) != 0 || strcmp(p->checkpoint, b->since) != 0 ||
+    /* A differential backup of a full one with a differential base
+     * (prune.h) is taken from that base.
+     */
+    bool since_ok = strcmp(p->checkpoint, b->since) == 0 ||
+                    (b->level == VK_LEVEL_DIFFERENTIAL && p->base.checkpoint &&
+                     strcmp(p->base.checkpoint, b->since) == 0);
+    if (strcmp(p->chain, b->chain) != 0 || !since_ok ||
         (b->level == VK_LEVEL_DIFFERENTIAL && p->level != VK_LEVEL_FULL)) {
       vk_error(VK_EXIT_FAILURE, "%s: backup %s: does not match its parent %s "
                "(chain, checkpoint or level)", path, b->id, p->id);
@@ -581,6 +644,9 @@ vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *pa
   b->checkpoint_xml = vk_xpath_string(ctx, node, "checkpointXML");
   b->note = vk_xpath_string(ctx, node, "note");
   b->identity = vk_xpath_string(ctx, node, "identity");
+  b->base.checkpoint = vk_xpath_string(ctx, node, "differentialBase/@checkpoint");
+  b->base.identity = vk_xpath_string(ctx, node, "differentialBase/@identity");
+  b->base.record = vk_xpath_string(ctx, node, "differentialBase/@record");
   CLEANUP_FREE char *quiesced = vk_xpath_string(ctx, node, "@quiesced");
   b->quiesced = !quiesced ? VK_QUIESCED_UNKNOWN
               : strcmp(quiesced, "yes") == 0 ? VK_QUIESCED_YES : VK_QUIESCED_NO;

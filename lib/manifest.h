@@ -56,6 +56,21 @@ struct vk_state_file {
  */
 enum vk_quiesced { VK_QUIESCED_UNKNOWN, VK_QUIESCED_NO, VK_QUIESCED_YES };
 
+/* The differential base of a full backup that prune made of a later point
+ * (prune.h): the checkpoint of the expired full backup it was merged from
+ * (or that one's own base).  It was created before this backup's point in
+ * time and its bitmaps have recorded every write since, a superset of what
+ * changed since this backup: differential backups of the chain are taken
+ * from it, as this backup's own checkpoint is gone (checkpoints follow the
+ * repository).  CHECKPOINT is NULL when there is none.
+ */
+struct vk_diff_base {
+  char *checkpoint;
+  char *identity;        /* the identity it was created with */
+  char *record;          /* its saved XML: "CHAIN/ID.checkpoint.xml" of the expired
+                            backup, kept in the chain directory */
+};
+
 /* One backup: a full backup starts a chain, the others stack on PARENT. */
 struct vk_backup {
   char *id, *chain;
@@ -73,6 +88,7 @@ struct vk_backup {
                             (backups made before vckpt recorded it) */
   struct vk_state_file nvram, tpm;   /* UEFI variables, swtpm state (state.h) */
   enum vk_quiesced quiesced;   /* attribute quiesced="yes|no", optional */
+  struct vk_diff_base base;    /* full backups made by prune only */
 };
 
 /* A checkpoint vckpt created whose backup is gone but which could not be
@@ -106,6 +122,13 @@ void vk_backup_clear(struct vk_backup *b);
 void vk_backup_free(struct vk_backup *b);
 /* Deep copy of SRC into DST. */
 void vk_backup_copy(struct vk_backup *dst, const struct vk_backup *src);
+/* The checkpoint differential backups stacked on full backup FULL are
+ * taken from: its differential base when it has one, else its own
+ * checkpoint.  *IDENTITY (may be NULL) and *RECORD (the relative name of
+ * its saved XML) are set when the arguments are not NULL.
+ */
+const char *vk_backup_diff_since(const struct vk_backup *full, const char **identity,
+                                 const char **record);
 /* The disk TARGET of backup B, or NULL. */
 const struct vk_backup_disk *vk_backup_find_disk(const struct vk_backup *b, const char *target);
 /* The name of the disk file of TARGET of backup ID in CHAIN: "CHAIN/ID.TARGET.qcow2". */

@@ -63,7 +63,10 @@ vk_plan_level(const struct vk_plan_facts *f, struct vk_plan *p)
                     vk_xstrdup("take a full backup first (--full)"));
       return;
     }
-    p->since = vk_xstrdup(p->parent->checkpoint);
+    /* A full backup prune made of a later point is differentiated from
+     * its base (manifest.h): its own checkpoint is gone.
+     */
+    p->since = vk_xstrdup(vk_backup_diff_since(p->parent, NULL, NULL));
     return;
   case VK_MODE_AUTO:
     if (!f->latest) {

@@ -133,11 +133,12 @@ read_record(const char *path, char **why)
   return buf;
 }
 
-/* Whether libvirt's checkpoint SINCE is the one backup PARENT ended at:
- * the same name, creation time and identity as recorded in the repository
- * (ID.checkpoint.xml).  A checkpoint deleted and re-created under the same
- * name tracks changes only from its re-creation: stacking on PARENT would
- * lose what was written in between.
+/* Whether libvirt's checkpoint SINCE is the one backup PARENT ended at
+ * (or, for a full backup with a differential base, that base): the same
+ * name, creation time and identity as recorded in the repository
+ * (ID.checkpoint.xml, or the base's record).  A checkpoint deleted and
+ * re-created under the same name tracks changes only from its
+ * re-creation: stacking on PARENT would lose what was written in between.
  */
 static void
 check_identity(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *parent,
@@ -149,7 +150,13 @@ check_identity(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *p
   CLEANUP_FREE char *live_xml =
     virDomainCheckpointGetXMLDesc(chk, VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN);
   virDomainCheckpointFree(chk);
-  CLEANUP_FREE char *path = vk_repo_path(repo, parent->checkpoint_xml);
+  const char *record = parent->checkpoint_xml;
+  bool base = parent->base.checkpoint && strcmp(parent->base.checkpoint, since) == 0;
+  if (base)
+    record = parent->base.record;
+  CLEANUP_FREE char *what = base ? vk_xasprintf("the differential base of backup %s", parent->id)
+                                 : vk_xasprintf("the one backup %s ended at", parent->id);
+  CLEANUP_FREE char *path = vk_repo_path(repo, record);
   CLEANUP_FREE char *why = NULL;
   CLEANUP_FREE char *rec_xml = read_record(path, &why);
   CLEANUP_FREE char *fix = vk_xasprintf("take a full backup to start a new chain "
@@ -158,8 +165,8 @@ check_identity(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *p
   if (!rec_xml || identity_parse(rec_xml, &rec) < 0) {
     vk_report_add(rep, "checkpoint-unverified", VK_SEV_ERROR, NULL, path, NULL, since,
                   vk_xasprintf("the record of checkpoint '%s' of backup %s cannot be read (%s): "
-                               "whether libvirt's checkpoint is the one that backup ended at "
-                               "is unknown", since, parent->id, why ? why : "not checkpoint XML"),
+                               "whether libvirt's checkpoint is %s is unknown", since, parent->id,
+                               why ? why : "not checkpoint XML", what),
                   vk_xstrdup(fix));
     return;
   }
@@ -183,10 +190,10 @@ check_identity(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *p
     vk_format_time(rec.created, a, sizeof a);
     vk_format_time(live.created, b, sizeof b);
     vk_report_add(rep, "checkpoint-replaced", VK_SEV_ERROR, NULL, NULL, NULL, since,
-                  vk_xasprintf("checkpoint '%s' is not the one backup %s ended at (that one was "
-                               "created %s; libvirt's was created %s%s): it was deleted and "
-                               "re-created, and what was written in between is not tracked",
-                               since, parent->id, a, b,
+                  vk_xasprintf("checkpoint '%s' is not %s (that one was created %s; "
+                               "libvirt's was created %s%s): it was deleted and re-created, "
+                               "and what was written in between is not tracked",
+                               since, what, a, b,
                                live.created == rec.created ? ", with another identity" : ""),
                   vk_xstrdup(fix));
   }
@@ -331,29 +338,11 @@ vk_backup_preflight(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir
 }
 
 int
-vk_repo_next_since(const char *repo_dir, const char *domain, char **since)
+vk_repo_validate(virDomainPtr dom, const char *repo_dir, enum vk_mode mode, const char *since,
+                 char *const *targets, struct vk_report *rep)
 {
-  *since = NULL;
-  CLEANUP_FREE char *dir = vk_xasprintf("%s/%s", repo_dir, domain);
-  if (access(dir, F_OK) != 0 && errno == ENOENT)
-    return 0;   /* no repository for the domain yet: --auto starts a chain */
-  struct vk_repo *repo = NULL;
-  if (vk_repo_open(repo_dir, domain, false, false, &repo) < 0)
-    return -1;
-  const struct vk_backup *latest = vk_repo_latest(repo);
-  if (latest)
-    *since = vk_xstrdup(latest->checkpoint);
-  vk_repo_close(repo);
-  return 0;
-}
-
-int
-vk_repo_preflight(virDomainPtr dom, const char *repo_dir, const char *since,
-                  char *const *targets, struct vk_report *rep)
-{
-  struct vk_repo *repo = NULL;
+  memset(rep, 0, sizeof *rep);
   const char *domname = virDomainGetName(dom);
-  CLEANUP_FREE char *q = vk_shell_quote(domname);
   CLEANUP_FREE char *dir = vk_xasprintf("%s/%s", repo_dir, domname);
   CLEANUP_STRV char **all = NULL;
   if (!targets) {
@@ -366,26 +355,40 @@ vk_repo_preflight(virDomainPtr dom, const char *repo_dir, const char *since,
       return -1;
     targets = all;
   }
-  if (access(dir, F_OK) != 0 && errno == ENOENT) {
-    /* No repository for this domain yet: only a full backup can start it. */
-    if (since)
-      vk_report_add(rep, "previous-backup-missing", VK_SEV_ERROR, NULL, repo_dir, NULL, since,
-                    vk_xasprintf("the repository has no backup of '%s' yet", domname),
-                    vk_xasprintf("take a full backup first (vckpt backup %s --full)", q));
-    /* Where the first backup would go: writable, reachable, room. */
-    check_repo(dom, NULL, repo_dir, NULL, NULL, targets, true, rep);
-    return 0;
-  }
-  if (vk_repo_open(repo_dir, domname, false, false, &repo) < 0)
+  /* No repository for this domain yet: only a full backup can start it. */
+  struct vk_repo *repo = NULL;
+  if ((access(dir, F_OK) == 0 || errno != ENOENT) &&
+      vk_repo_open(repo_dir, domname, false, false, &repo) < 0)
     return -1;
-  const struct vk_backup *parent = since ? vk_repo_find_by_checkpoint(repo, since) : NULL;
-  if (since && !parent)
-    vk_report_add(rep, "previous-backup-missing", VK_SEV_ERROR, NULL, NULL, NULL, since,
-                  vk_xasprintf("the repository has no complete backup that ended at "
-                               "checkpoint '%s'", since),
-                  vk_xasprintf("take a full backup to start a new chain "
-                               "(vckpt backup %s --full)", q));
-  check_repo(dom, repo, repo_dir, parent, since, targets, true, rep);
-  vk_repo_close(repo);
-  return 0;
+  /* The level, checkpoint and parent, decided as backup decides them;
+   * --auto is answered by the incremental backup it tries first.
+   */
+  const struct vk_backup *latest = repo ? vk_repo_latest(repo) : NULL;
+  struct vk_plan_facts f = {
+    .mode = mode, .since = since, .latest = latest,
+    .since_backup = repo && since ? vk_repo_find_by_checkpoint(repo, since) : NULL,
+    .chain_full = latest ? vk_repo_chain_full(repo, latest->chain) : NULL,
+  };
+  if (mode == VK_MODE_AUTO) {
+    f.mode = latest ? VK_MODE_INCREMENTAL : VK_MODE_FULL;
+    f.since = latest ? latest->checkpoint : NULL;
+    f.since_backup = latest;
+  }
+  struct vk_plan plan = { 0 };
+  vk_plan_level(&f, &plan);
+  int r = vk_backup_preflight(dom, repo, repo_dir, false, plan.level, plan.since, plan.parent,
+                              targets, NULL, rep);
+  if (r == 0) {
+    /* What refuses the level outright (no backup to stack on). */
+    for (size_t i = 0; i < plan.report.n; i++) {
+      struct vk_finding *g = &plan.report.f[i];
+      vk_report_add(rep, g->code, g->severity, g->disk, g->image, g->bitmap, g->checkpoint,
+                    g->message, g->action);
+      g->message = g->action = NULL;
+    }
+  }
+  vk_plan_clear(&plan);
+  if (repo)
+    vk_repo_close(repo);
+  return r;
 }

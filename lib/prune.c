@@ -584,7 +584,13 @@ plan_journal(const struct plan *p, struct vk_journal *j)
     for (size_t d = 0; d < b->nr_disks; d++)
       vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->disks[d].file);
     vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->domain_xml);
-    vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->checkpoint_xml);
+    /* A checkpoint's record stays while a kept full backup has it as its
+     * differential base (plan_bases).
+     */
+    if (!vk_manifest_has_file(&p->next, b->checkpoint_xml))
+      vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->checkpoint_xml);
+    if (b->base.record && !vk_manifest_has_file(&p->next, b->base.record))
+      vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->base.record);
     vk_state_journal_steps(j, b, VK_STEP_REMOVE);
   }
   for (size_t i = 0; i < p->n; i++) {
@@ -680,13 +686,70 @@ ours_in(const struct vk_ckpt_list *l, const char *name, const char *identity)
   return c && c->description && strcmp(c->description, identity) == 0;
 }
 
+/* One checkpoint of a manifest that follow may delete. */
+struct known {
+  const char *name, *identity;
+  bool keep_record;       /* recorded as retired in NEXT if it stays */
+};
+
+/* The checkpoints manifest M records with their identities: each backup's,
+ * each differential base, each retired one.  GOING: see follow().
+ */
+static struct known *
+known_checkpoints(const struct vk_manifest *m, const bool *going, size_t *n)
+{
+  struct known *k = vk_xcalloc(2 * m->nr_backups + m->nr_retired + 1, sizeof *k);
+  *n = 0;
+  for (size_t i = 0; i < m->nr_backups; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    bool gone = going && going[i];
+    k[(*n)++] = (struct known) { b->checkpoint, b->identity, gone };
+    if (b->base.checkpoint)
+      k[(*n)++] = (struct known) { b->base.checkpoint, b->base.identity, gone };
+  }
+  for (size_t i = 0; i < m->nr_retired; i++)
+    k[(*n)++] = (struct known) { m->retired[i].checkpoint, m->retired[i].identity, true };
+  return k;
+}
+
+/* Whether M records checkpoint NAME: a backup's, a base, a retired one. */
+static bool
+recorded_in(const struct vk_manifest *m, const char *name)
+{
+  for (size_t i = 0; i < m->nr_backups; i++)
+    if (strcmp(m->backups[i].checkpoint, name) == 0 ||
+        (m->backups[i].base.checkpoint && strcmp(m->backups[i].base.checkpoint, name) == 0))
+      return true;
+  for (size_t i = 0; i < m->nr_retired; i++)
+    if (strcmp(m->retired[i].checkpoint, name) == 0)
+      return true;
+  return false;
+}
+
+/* Libvirt's checkpoints could not be listed: every checkpoint of M that
+ * NEXT no longer records (a going backup's, its base, a retired one) and
+ * that NEEDED does not name is recorded as retired in NEXT.
+ */
+static void
+retire_unlooked(const struct vk_manifest *m, const bool *going, char *const *needed,
+                struct vk_manifest *next)
+{
+  size_t n = 0;
+  CLEANUP_FREE struct known *known = known_checkpoints(m, going, &n);
+  for (size_t i = 0; next && i < n; i++)
+    if (known[i].keep_record && known[i].identity && !vk_strv_contains(needed, known[i].name) &&
+        !recorded_in(next, known[i].name))
+      vk_manifest_add_retired(next, known[i].name, known[i].identity);
+}
+
 /* Checkpoints follow manifest M: delete from DOM each checkpoint that a
- * backup of M created (or that M lists as retired), with the identity
- * recorded, unless NEEDED names it.  GOING (per backup of M, or NULL)
- * marks the backups a prune removes: their checkpoints, and the retired
- * ones, that still exist afterwards (the domain is shut off, or libvirt
- * refused) are added to NEXT's retired list, so that a later run deletes
- * them.  Names deleted (or, with DRY_RUN, to delete) go to *DELETED.
+ * backup of M created (or that M lists as retired, or has as a full
+ * backup's differential base), with the identity recorded, unless NEEDED
+ * names it.  GOING (per backup of M, or NULL) marks the backups a prune
+ * removes: their checkpoints, and the retired ones, that still exist
+ * afterwards (the domain is shut off, or libvirt refused) are added to
+ * NEXT's retired list, so that a later run deletes them.  Names deleted
+ * (or, with DRY_RUN, to delete) go to *DELETED.
  */
 static int
 follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *const *needed,
@@ -695,25 +758,18 @@ follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *c
   struct vk_ckpt_list list = { 0 };
   if (vk_ckpt_list_all(dom, 0, &list) < 0) {
     /* Nothing known: every record that could still be needed is kept. */
-    for (size_t i = 0; next && i < m->nr_backups; i++)
-      if (going && going[i] && m->backups[i].identity)
-        vk_manifest_add_retired(next, m->backups[i].checkpoint, m->backups[i].identity);
-    for (size_t i = 0; next && i < m->nr_retired; i++)
-      vk_manifest_add_retired(next, m->retired[i].checkpoint, m->retired[i].identity);
+    retire_unlooked(m, going, needed, next);
     return -1;
   }
   bool active = vk_domain_is_active(dom);
   int rc = 0;
   size_t left = 0;
   CLEANUP_STRV char **done = NULL;
-  size_t n = m->nr_backups + m->nr_retired;
+  size_t n = 0;
+  CLEANUP_FREE struct known *known = known_checkpoints(m, going, &n);
   for (size_t i = 0; i < n; i++) {
-    bool retired = i >= m->nr_backups;
-    const char *name = retired ? m->retired[i - m->nr_backups].checkpoint
-                               : m->backups[i].checkpoint;
-    const char *identity = retired ? m->retired[i - m->nr_backups].identity
-                                   : m->backups[i].identity;
-    bool keep_record = retired || (going && going[i]);
+    const char *name = known[i].name, *identity = known[i].identity;
+    bool keep_record = known[i].keep_record;
     if (!identity || vk_strv_contains(needed, name) ||
         (done && vk_strv_contains(done, name)) || !ours_in(&list, name, identity))
       continue;
@@ -772,8 +828,9 @@ follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *c
   return rc;
 }
 
-/* The checkpoints the next backups need in M: the newest backup's and its
- * chain's full backup's.
+/* The checkpoints the next backups need in M: the newest backup's (an
+ * incremental) and the one its chain's differentials are taken from (its
+ * full backup's, or that one's differential base).
  */
 static char **
 needed_checkpoints(const struct vk_manifest *m)
@@ -784,8 +841,10 @@ needed_checkpoints(const struct vk_manifest *m)
   const struct vk_backup *last = &m->backups[m->nr_backups - 1];
   strv_add(&v, last->checkpoint);
   for (size_t i = 0; i < m->nr_backups; i++)
-    if (m->backups[i].level == VK_LEVEL_FULL && strcmp(m->backups[i].chain, last->chain) == 0)
-      strv_add(&v, m->backups[i].checkpoint);
+    if (m->backups[i].level == VK_LEVEL_FULL && strcmp(m->backups[i].chain, last->chain) == 0) {
+      strv_add(&v, vk_backup_diff_since(&m->backups[i], NULL, NULL));
+      break;
+    }
   return v;
 }
 
@@ -847,6 +906,41 @@ warn_times(const struct plan *p, const struct vk_flow_cb *cb)
       CLEANUP_FREE char *why = vk_manifest_time_fault(p->m, i, &p->clock[i], p->now);
       vk_flow_message(cb, VK_MSG_WARNING, "%s; %s", why, VK_TIME_FAULT_FIX);
     }
+}
+
+/* The differential base of each point this prune makes its chain's full
+ * (manifest.h), in the chain of the newest backup (the only one whose
+ * differentials are still taken): the expired full backup's checkpoint,
+ * or that one's own base.  Its bitmaps have recorded every write since a
+ * moment before the point, and it stays (checkpoints follow the
+ * repository), while the point's own checkpoint was deleted when the next
+ * backup was made.  None when the point is the newest backup (its own
+ * checkpoint stays) or the expired full recorded no identity.
+ */
+static void
+plan_bases(struct plan *p)
+{
+  const struct vk_manifest *m = p->m;
+  if (p->n == 0)
+    return;
+  const char *chain = m->backups[p->n - 1].chain;
+  for (size_t i = 0; i + 1 < p->n; i++) {
+    if (!p->reasons[i] || !p->promoted[i] || strcmp(m->backups[i].chain, chain) != 0)
+      continue;
+    const struct vk_backup *full = NULL;
+    for (size_t f = 0; f < i && !full; f++)
+      if (m->backups[f].level == VK_LEVEL_FULL && strcmp(m->backups[f].chain, chain) == 0)
+        full = &m->backups[f];
+    const char *identity = NULL, *record = NULL;
+    const char *since = full ? vk_backup_diff_since(full, &identity, &record) : NULL;
+    struct vk_backup *nb = (struct vk_backup *)vk_manifest_find_id(&p->next, p->next.nr_backups,
+                                                                   m->backups[i].id);
+    if (!since || !identity || !nb)
+      continue;
+    nb->base.checkpoint = vk_xstrdup(since);
+    nb->base.identity = vk_xstrdup(identity);
+    nb->base.record = vk_xstrdup(record);
+  }
 }
 
 /* Fill RES from plan P. */
@@ -938,29 +1032,25 @@ vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
   int follow_rc = 0;
   if (rc == 0) {
     warn_times(&p, req->cb);
+    plan_bases(&p);
     plan_result(&p, out);
+    CLEANUP_STRV char **needed = needed_checkpoints(&p.next);
+    CLEANUP_FREE bool *going = vk_xcalloc(p.n + 1, sizeof *going);
+    for (size_t i = 0; i < p.n; i++)
+      going[i] = !p.reasons[i];
     if (dom) {
       /* Checkpoints first: a backup whose checkpoint is gone still
        * restores, and an interrupted merge then leaves none behind.  One
        * that cannot be deleted does not stop the merge: it is recorded as
        * retired, for the next prune.
        */
-      CLEANUP_STRV char **needed = needed_checkpoints(&p.next);
-      CLEANUP_FREE bool *going = vk_xcalloc(p.n + 1, sizeof *going);
-      for (size_t i = 0; i < p.n; i++)
-        going[i] = !p.reasons[i];
       out->checkpoints = vk_xcalloc(1, sizeof *out->checkpoints);
       follow_rc = follow(dom, p.m, going, needed, req->dry_run, req->cb, &out->checkpoints,
                          &p.next);
       out->checkpoints_checked = true;
     } else if (!req->conn) {
       /* Not looked at: every checkpoint of an expired backup stays recorded. */
-      for (size_t i = 0; i < p.n; i++)
-        if (!p.reasons[i] && p.m->backups[i].identity)
-          vk_manifest_add_retired(&p.next, p.m->backups[i].checkpoint,
-                                  p.m->backups[i].identity);
-      for (size_t i = 0; i < p.m->nr_retired; i++)
-        vk_manifest_add_retired(&p.next, p.m->retired[i].checkpoint, p.m->retired[i].identity);
+      retire_unlooked(p.m, going, needed, &p.next);
     }
     if (!req->dry_run && out->expired > 0 && !vk_stop_signal)
       rc = plan_run(&p, r, req->cb);

@@ -11,6 +11,8 @@
  *   - a kept point none of whose ancestors is kept (its chain's full
  *     expires) is made standalone (rebased onto nothing) and becomes the
  *     chain's full backup; other such points of the chain stack on it;
+ *     unless it is the newest, its differential base is the expired
+ *     full's checkpoint (manifest.h: its own checkpoint is gone);
  *   - a kept point whose parent's file was rewritten is copied and its
  *     backing name updated (the data are the same: qemu-img rebase -u).
  * A rewritten file is a new file, "CHAIN/ID-rN.TARGET.qcow2", never a
@@ -87,8 +89,9 @@ void vk_prune_result_clear(struct vk_prune_result *res);
  * backup of REPO_DIR/DOMAIN created (the description libvirt holds is the
  * identity the manifest recorded for it) and that neither the next
  * incremental backup (the newest backup's checkpoint) nor the next
- * differential one (the checkpoint of that backup's chain's full backup)
- * needs, and those the manifest lists as retired (a prune removed their
+ * differential one (the checkpoint of that backup's chain's full backup,
+ * or that one's differential base: manifest.h) needs, and those the
+ * manifest lists as retired (a prune removed their
  * backups while the domain was shut off).  libvirt merges their bitmaps
  * into their neighbours'.  A checkpoint vckpt did not create, or that a
  * backup of another repository created, is never touched.  After it, at

@@ -41,6 +41,19 @@ struct retire {
   char *why;
 };
 
+/* A checkpoint the repository could bring back. */
+struct candidate {
+  char *name;            /* the checkpoint's */
+  char *file;            /* absolute path of its saved XML */
+  struct vk_ckpt c;      /* as saved */
+  size_t rank;           /* its place in the manifest (vk_repo_checkpoint_record) */
+  bool orphan;           /* the images hold a bitmap of that name no checkpoint owns */
+  bool ok;               /* it can be redefined */
+  bool keep;             /* its saved XML is unreadable: leave the bitmap alone */
+  char *why_not;
+  const char *parent;    /* the parent it is redefined with, or NULL (choose_parents) */
+};
+
 /* What one repair run reads once and shares. */
 struct rstate {
   virConnectPtr conn;
@@ -55,6 +68,8 @@ struct rstate {
   struct vk_report all;      /* the findings of every validation, once each */
   size_t nr_retire;
   struct retire *retire;
+  size_t nc;
+  struct candidate *cand;    /* oldest first */
 };
 
 static char *
@@ -104,6 +119,7 @@ vk_repair_plan_clear(struct vk_repair_plan *p)
     free(s->bitmap);
     free(s->checkpoint);
     free(s->file);
+    free(s->parent);
     free(s->why);
     free(s->error);
   }
@@ -181,6 +197,13 @@ rstate_clear(struct rstate *s)
   for (size_t i = 0; i < s->nr_retire; i++)
     free(s->retire[i].why);
   free(s->retire);
+  for (size_t k = 0; k < s->nc; k++) {
+    free(s->cand[k].name);
+    free(s->cand[k].file);
+    free(s->cand[k].why_not);
+    vk_ckpt_clear(&s->cand[k].c);
+  }
+  free(s->cand);
   if (s->repo)
     vk_repo_close(s->repo);
 }
@@ -290,18 +313,11 @@ add_left(struct vk_repair_plan *p, const struct vk_finding *f, const char *messa
   };
 }
 
-/* A checkpoint the repository could bring back. */
-struct candidate {
-  char *file;            /* absolute path of its saved XML */
-  struct vk_ckpt c;
-  const char *name;      /* the orphan bitmap that led to it, the checkpoint's name */
-  bool ok;               /* it can be redefined */
-  bool keep;             /* its saved XML is unreadable: leave the bitmap alone */
-  char *why_not;
-};
-
-/* Whether every bitmap candidate C names is intact in the top image of its
- * disk (recording, saved cleanly or held by the running QEMU); else why not.
+/* Whether every bitmap checkpoint C names is intact in the top image of its
+ * disk (recording, saved cleanly or held by the running QEMU); else why
+ * not.  A running domain's bitmap that is not in the file yet (created
+ * during this run: QEMU writes it when it closes the image) is left to
+ * libvirt, which checks QEMU's own when the checkpoint is redefined.
  */
 static char *
 candidate_problem(const struct rstate *s, const struct vk_ckpt *c)
@@ -317,108 +333,202 @@ candidate_problem(const struct rstate *s, const struct vk_ckpt *c)
       return vk_xasprintf("its disk %s cannot be inspected or is gone", d->name);
     const struct vk_image *top = &ch->images[0];
     const struct vk_bitmap *b = vk_image_find_bitmap(top, d->bitmap_name);
+    bool live = s->p->running && vk_image_held(top->filename);
+    if (!b && live)
+      continue;
     if (!b)
       return vk_xasprintf("bitmap '%s' is not in the top image of disk %s", d->bitmap_name,
                           d->name);
     if (b->problem || !b->enabled)
       return vk_xasprintf("bitmap '%s' of disk %s is %s", d->bitmap_name, d->name,
                           b->problem ? "invalid" : "not recording");
-    if (b->in_use && !(s->p->running && vk_image_held(top->filename)))
+    if (b->in_use && !live)
       return vk_xasprintf("bitmap '%s' of disk %s was not saved cleanly (in-use)",
                           d->bitmap_name, d->name);
   }
   return any ? NULL : vk_xstrdup("it tracks no disk");
 }
 
-/* Bitmaps no checkpoint owns: redefine their checkpoints from the
- * repository when it has them and their bitmaps are intact, else remove
- * them.
+/* The candidate named NAME, or NULL. */
+static struct candidate *
+find_candidate(const struct rstate *s, const char *name)
+{
+  for (size_t k = 0; k < s->nc; k++)
+    if (strcmp(s->cand[k].name, name) == 0)
+      return &s->cand[k];
+  return NULL;
+}
+
+/* Make checkpoint NAME a candidate (once) when the repository saved its
+ * XML: read it and judge its bitmaps.  NULL if the repository has none.
+ */
+static struct candidate *
+add_candidate(struct rstate *s, const char *name)
+{
+  struct candidate *c = find_candidate(s, name);
+  if (c)
+    return c;
+  size_t rank = 0;
+  const char *rec = vk_repo_checkpoint_record(s->repo, name, &rank);
+  if (!rec)
+    return NULL;
+  s->cand = vk_xrealloc(s->cand, (s->nc + 1) * sizeof *s->cand);
+  c = &s->cand[s->nc++];
+  *c = (struct candidate) { .name = vk_xstrdup(name), .rank = rank,
+                            .file = vk_repo_path(s->repo, rec) };
+  CLEANUP_FREE char *xml = NULL;
+  /* A saved checkpoint that cannot be read (reported) may still be
+   * wanted: its bitmap is left alone, and the run fails.
+   */
+  if (vk_read_file(c->file, 16 << 20, &xml) < 0 || vk_ckpt_parse(xml, c->file, &c->c) < 0) {
+    c->keep = true;
+    c->why_not = vk_xasprintf("the repository's XML of checkpoint '%s' cannot be read", name);
+    return c;
+  }
+  if (strcmp(c->c.name ? c->c.name : "", name) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: the repository says it defines checkpoint '%s', but it "
+             "defines '%s'", c->file, name, c->c.name ? c->c.name : "");
+    c->keep = true;
+    c->why_not = vk_xasprintf("the repository's XML of checkpoint '%s' names another "
+                              "checkpoint", name);
+    return c;
+  }
+  c->why_not = candidate_problem(s, &c->c);
+  c->ok = !c->why_not;
+  return c;
+}
+
+/* The checkpoints the repository could bring back: those of bitmaps no
+ * checkpoint owns, and those its next backups need (the newest backup's,
+ * and the one its chain's differentials are taken from: prune.h) when
+ * libvirt lost them (a domain undefined and defined again, a libvirt
+ * reinstalled): their bitmaps may still be in the images (or, running, in
+ * QEMU), although the checkpoints between them are gone.  Oldest first,
+ * as they are redefined.
  */
 static void
-plan_orphans(struct rstate *s)
+gather_candidates(struct rstate *s)
 {
-  size_t nc = 0;
-  struct candidate *cand = vk_xcalloc(s->all.n + 1, sizeof *cand);
-  for (size_t i = 0; s->repo && i < s->all.n; i++) {
+  if (!s->repo)
+    return;
+  for (size_t i = 0; i < s->all.n; i++) {
     const struct vk_finding *f = &s->all.f[i];
-    if (f->fix != VK_FIX_REDEFINE_CHECKPOINT || !f->bitmap)
+    if (f->fix != VK_FIX_REDEFINE_CHECKPOINT || !f->bitmap ||
+        vk_ckpt_list_find(&s->ckpts, f->bitmap))
       continue;
-    bool seen = false;
-    for (size_t k = 0; k < nc && !seen; k++)
-      seen = strcmp(cand[k].name, f->bitmap) == 0;
-    if (seen || vk_ckpt_list_find(&s->ckpts, f->bitmap))
-      continue;
-    const struct vk_backup *b = vk_repo_find_by_checkpoint(s->repo, f->bitmap);
-    if (!b || !b->checkpoint_xml)
-      continue;
-    struct candidate *c = &cand[nc++];
-    c->file = vk_repo_path(s->repo, b->checkpoint_xml);
-    c->name = f->bitmap;
-    CLEANUP_FREE char *xml = NULL;
-    /* A saved checkpoint that cannot be read (reported) may still be
-     * wanted: its bitmap is left alone, and the run fails.
-     */
-    if (vk_read_file(c->file, 16 << 20, &xml) < 0 || vk_ckpt_parse(xml, c->file, &c->c) < 0) {
-      c->keep = true;
-      c->why_not = vk_xasprintf("the repository's XML of checkpoint '%s' cannot be read",
-                                f->bitmap);
-      continue;
-    }
-    if (strcmp(c->c.name ? c->c.name : "", f->bitmap) != 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: the repository says it defines checkpoint '%s', but it "
-               "defines '%s'", c->file, f->bitmap, c->c.name ? c->c.name : "");
-      c->keep = true;
-      c->why_not = vk_xasprintf("the repository's XML of checkpoint '%s' names another "
-                                "checkpoint", f->bitmap);
-      continue;
-    }
-    c->why_not = candidate_problem(s, &c->c);
-    c->ok = !c->why_not;
+    struct candidate *c = add_candidate(s, f->bitmap);
+    if (c)
+      c->orphan = true;
   }
-  /* Oldest first, as they will be redefined (parents first). */
-  for (size_t i = 1; i < nc; i++)
-    for (size_t k = i; k > 0 && cand[k].c.creation_time < cand[k - 1].c.creation_time; k--) {
-      struct candidate t = cand[k];
-      cand[k] = cand[k - 1];
-      cand[k - 1] = t;
+  const struct vk_backup *latest = vk_repo_latest(s->repo);
+  const struct vk_backup *full = latest ? vk_repo_chain_full(s->repo, latest->chain) : NULL;
+  const char *needed[] = { latest ? latest->checkpoint : NULL,
+                           full ? vk_backup_diff_since(full, NULL, NULL) : NULL };
+  for (size_t i = 0; i < 2; i++)
+    if (needed[i] && !vk_ckpt_list_find(&s->ckpts, needed[i]))
+      add_candidate(s, needed[i]);
+  for (size_t i = 1; i < s->nc; i++)
+    for (size_t k = i; k > 0; k--) {
+      struct candidate *a = &s->cand[k - 1], *b = &s->cand[k];
+      if (a->c.creation_time < b->c.creation_time ||
+          (a->c.creation_time == b->c.creation_time && a->rank <= b->rank))
+        break;
+      struct candidate t = *a;
+      *a = *b;
+      *b = t;
     }
-  /* A parent must be defined or redefined too. */
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t k = 0; k < nc; k++) {
-      const char *par = cand[k].c.parent;
-      if (!cand[k].ok || !par || (vk_ckpt_list_find(&s->ckpts, par) && !retired(s, par)))
-        continue;
-      bool in_set = false;
-      for (size_t j = 0; j < nc; j++)
-        in_set |= cand[j].ok && strcmp(cand[j].name, par) == 0;
-      if (!in_set) {
-        cand[k].ok = false;
-        cand[k].why_not = vk_xasprintf("its parent checkpoint '%s' is neither defined nor "
-                                       "redefinable", par);
-        changed = true;
+}
+
+/* Whether checkpoint NAME is defined in libvirt and the plan keeps it. */
+static bool
+defined_kept(const struct rstate *s, const char *name)
+{
+  return vk_ckpt_list_find(&s->ckpts, name) && !retired(s, name);
+}
+
+/* The parent each candidate that can be redefined gets: its recorded one
+ * when that is defined (and kept) or redefined too, or none for a root;
+ * else (its parent is gone) the one libvirt
+ * would report now had it never lost them, as it re-parents the children
+ * of a deleted checkpoint to that one's parent and makes every new
+ * checkpoint a child of the newest: the newest older checkpoint that is
+ * defined or redefined, or none (a root).
+ */
+static void
+choose_parents(struct rstate *s)
+{
+  for (size_t k = 0; k < s->nc; k++) {
+    struct candidate *c = &s->cand[k];
+    c->parent = NULL;
+    if (!c->ok)
+      continue;
+    const char *rp = c->c.parent;
+    const struct candidate *pc = rp ? find_candidate(s, rp) : NULL;
+    if (!rp || defined_kept(s, rp) || (pc && pc->ok)) {
+      c->parent = rp;   /* a root stays one */
+      continue;
+    }
+    long long best = 0;
+    for (size_t i = 0; i < s->ckpts.n; i++) {
+      const struct vk_ckpt *d = &s->ckpts.c[i];
+      if (!retired(s, d->name) && strcmp(d->name, c->name) != 0 &&
+          d->creation_time <= c->c.creation_time && (!c->parent || d->creation_time >= best)) {
+        c->parent = d->name;
+        best = d->creation_time;
       }
     }
+    for (size_t j = 0; j < k; j++)
+      if (s->cand[j].ok && (!c->parent || s->cand[j].c.creation_time >= best)) {
+        c->parent = s->cand[j].name;
+        best = s->cand[j].c.creation_time;
+      }
   }
-  for (size_t k = 0; k < nc; k++)
-    if (cand[k].ok) {
-      struct vk_repair_step *st =
-        add_step(s->p, VK_REPAIR_REDEFINE, "bitmap-orphan", NULL, NULL, NULL, cand[k].c.name,
-                 vk_xasprintf("libvirt has no checkpoint '%s', but the images hold its "
-                              "bitmaps intact and the repository saved its XML",
-                              cand[k].c.name));
-      st->file = vk_xstrdup(cand[k].file);
-    }
+}
+
+/* Why candidate C is redefined (for its step). */
+static char *
+redefine_why(const struct rstate *s, const struct candidate *c)
+{
+  CLEANUP_FREE char *what = c->orphan
+    ? vk_xasprintf("libvirt has no checkpoint '%s', but the images hold its bitmaps intact "
+                   "and the repository saved its XML", c->name)
+    : vk_xasprintf("libvirt has no checkpoint '%s', which the repository's next backups need; "
+                   "the repository saved its XML%s", c->name,
+                   s->p->running ? " (libvirt checks that QEMU holds its bitmaps intact as it "
+                                   "redefines it)" : ", and the images hold its bitmaps intact");
+  if (same(c->parent, c->c.parent))
+    return vk_xstrdup(what);
+  return vk_xasprintf("%s; its parent '%s' is gone, so it becomes %s%s%s", what, c->c.parent,
+                      c->parent ? "a child of '" : "a root", c->parent ? c->parent : "",
+                      c->parent ? "', as libvirt would now report it" : "");
+}
+
+/* Bitmaps no checkpoint owns, and checkpoints the next backups need:
+ * redefine their checkpoints from the repository when it has them and
+ * their bitmaps are intact; remove the other orphan bitmaps.
+ */
+static void
+plan_redefine(struct rstate *s)
+{
+  gather_candidates(s);
+  choose_parents(s);
+  for (size_t k = 0; k < s->nc; k++) {
+    const struct candidate *c = &s->cand[k];
+    if (!c->ok)
+      continue;
+    struct vk_repair_step *st =
+      add_step(s->p, VK_REPAIR_REDEFINE, c->orphan ? "bitmap-orphan" : "checkpoint-not-found",
+               NULL, NULL, NULL, c->name, redefine_why(s, c));
+    st->file = vk_xstrdup(c->file);
+    st->parent = dup_or_null(c->parent);
+  }
 
   /* Every other orphan goes. */
   for (size_t i = 0; i < s->all.n; i++) {
     const struct vk_finding *f = &s->all.f[i];
     if (f->fix != VK_FIX_REDEFINE_CHECKPOINT || !f->bitmap || !f->image)
       continue;
-    const struct candidate *c = NULL;
-    for (size_t k = 0; k < nc && !c; k++)
-      if (strcmp(cand[k].name, f->bitmap) == 0)
-        c = &cand[k];
+    const struct candidate *c = find_candidate(s, f->bitmap);
     if (c && c->ok)
       continue;
     if (c && c->keep) {
@@ -435,12 +545,6 @@ plan_orphans(struct rstate *s)
                               s->repo ? " and the repository has no checkpoint of that name"
                                       : " (no --repo to redefine it from)"));
   }
-  for (size_t k = 0; k < nc; k++) {
-    free(cand[k].file);
-    free(cand[k].why_not);
-    vk_ckpt_clear(&cand[k].c);
-  }
-  free(cand);
 }
 
 /* Checkpoints that can no longer serve an incremental: deleted, their
@@ -494,9 +598,12 @@ plan_next(struct rstate *s)
     bool back = false;
     for (size_t i = 0; i < s->p->n; i++)
       back |= s->p->s[i].action == VK_REPAIR_REDEFINE && strcmp(s->p->s[i].checkpoint, x) == 0;
+    const struct candidate *c = find_candidate(s, x);
     if (!vk_ckpt_list_find(&s->ckpts, x) && !back)
       need_full(s->p, vk_xasprintf("libvirt has no checkpoint '%s' of the newest backup (%s) "
-                                   "and it cannot be redefined", x, latest->id));
+                                   "and it cannot be redefined%s%s", x, latest->id,
+                                   c && c->why_not ? ": " : "",
+                                   c && c->why_not ? c->why_not : ""));
   } else if (left + redefined == 0)
     need_full(s->p, vk_xstrdup(s->ckpts.n ? "no checkpoint is left to stack an incremental on"
                                           : "the domain has no checkpoint"));
@@ -511,7 +618,7 @@ plan(struct rstate *s)
     const struct vk_ckpt *c = f->checkpoint ? vk_ckpt_list_find(&s->ckpts, f->checkpoint) : NULL;
     switch (f->fix) {
     case VK_FIX_REDEFINE_CHECKPOINT:
-      continue;   /* plan_orphans */
+      continue;   /* plan_redefine */
     case VK_FIX_FINISH_OPERATION:
       if (has_action(s->p, VK_REPAIR_RECOVER))
         continue;   /* a pre-step finishes it (a dry run: the validator still sees it) */
@@ -542,7 +649,7 @@ plan(struct rstate *s)
     if (f->severity != VK_SEV_INFO)
       add_left(s->p, f, NULL);
   }
-  plan_orphans(s);
+  plan_redefine(s);
   plan_retire(s);
   plan_next(s);
 
@@ -653,36 +760,110 @@ do_delete(struct rstate *s, size_t i)
   s->p->done++;
 }
 
+/* Take the redefinition step I (of a checkpoint the repository's next
+ * backups need) out of the plan: libvirt found QEMU without its bitmaps
+ * (WHY).  The plan says it is not repaired, and whether the next backup
+ * must be full.
+ */
+static void
+drop_redefine(struct rstate *s, size_t i, const char *why)
+{
+  struct vk_repair_plan *p = s->p;
+  struct vk_repair_step *st = &p->s[i];
+  const struct vk_backup *latest = vk_repo_latest(s->repo);
+  bool newest = latest && strcmp(latest->checkpoint, st->checkpoint) == 0;
+  CLEANUP_FREE char *msg =
+    vk_xasprintf("libvirt has no checkpoint '%s', which the repository's next %s backup "
+                 "needs, and it cannot be redefined: QEMU does not hold its bitmaps intact "
+                 "(%s)", st->checkpoint, newest ? "incremental" : "differential", why);
+  const struct vk_finding_def *def = vk_finding_lookup("checkpoint-not-found");
+  p->left = vk_xrealloc(p->left, (p->nr_left + 1) * sizeof *p->left);
+  p->left[p->nr_left++] = (struct vk_repair_left) {
+    .code = def ? def->code : "checkpoint-not-found",
+    .fix = vk_fix_name(def ? def->fix : VK_FIX_NEW_FULL_CHAIN),
+    .checkpoint = vk_xstrdup(st->checkpoint), .message = vk_xstrdup(msg),
+  };
+  if (newest)
+    need_full(p, vk_xstrdup(msg));
+  free(st->disk);
+  free(st->image);
+  free(st->bitmap);
+  free(st->checkpoint);
+  free(st->file);
+  free(st->parent);
+  free(st->why);
+  free(st->error);
+  memmove(st, st + 1, (p->n - i - 1) * sizeof *st);
+  p->n--;
+}
+
 /* Redefine every checkpoint of the plan in one set: parents first, all or
- * none (vk_checkpoint_redefine rolls back).
+ * none (vk_checkpoint_redefine rolls back).  A running domain's are
+ * checked by libvirt against QEMU's bitmaps: one it refuses is left out
+ * (its step fails), the parents are chosen again, and the others are
+ * redefined without it.
  */
 static void
 do_redefine(struct rstate *s)
 {
-  size_t n = 0;
-  const char **files = vk_xcalloc(s->p->n + 1, sizeof *files);
-  for (size_t i = 0; i < s->p->n; i++)
-    if (s->p->s[i].action == VK_REPAIR_REDEFINE)
-      files[n++] = s->p->s[i].file;
-  if (n == 0) {
-    free(files);
-    return;
-  }
-  struct vk_redefine_set *set = vk_redefine_load(files, n);
-  CLEANUP_STRV char **names = NULL;
-  int r = set ? vk_checkpoint_redefine(s->dom, set, &names) : -1;
-  vk_redefine_set_free(set);
-  free(files);
-  for (size_t i = 0; i < s->p->n; i++) {
-    struct vk_repair_step *st = &s->p->s[i];
-    if (st->action != VK_REPAIR_REDEFINE)
-      continue;
-    if (r < 0)
-      step_fail(s->p, st, vk_xstrdup("the checkpoints could not be redefined (see the error "
-                                     "above); none was"));
-    else {
-      st->state = VK_REPAIR_DONE;
-      s->p->done++;
+  unsigned flags = vk_domain_is_active(s->dom) ? VK_REDEFINE_VALIDATE : 0;
+  for (;;) {
+    size_t n = 0;
+    CLEANUP_FREE const char **files = vk_xcalloc(s->p->n + 1, sizeof *files);
+    for (size_t i = 0; i < s->p->n; i++)
+      if (s->p->s[i].action == VK_REPAIR_REDEFINE && s->p->s[i].state == VK_REPAIR_PLANNED)
+        files[n++] = s->p->s[i].file;
+    if (n == 0)
+      return;
+    struct vk_redefine_set *set = vk_redefine_load(files, n);
+    int r = set ? 0 : -1;
+    for (size_t i = 0; r == 0 && i < s->p->n; i++) {
+      const struct vk_repair_step *st = &s->p->s[i];
+      const struct candidate *c = st->action == VK_REPAIR_REDEFINE &&
+        st->state == VK_REPAIR_PLANNED ? find_candidate(s, st->checkpoint) : NULL;
+      if (c && !same(c->parent, c->c.parent))
+        r = vk_redefine_set_parent(set, c->name, c->parent);
+    }
+    CLEANUP_STRV char **names = NULL;
+    CLEANUP_FREE char *refused = NULL, *why = NULL;
+    if (r == 0)
+      r = vk_checkpoint_redefine(s->dom, set, flags, &names, &refused, &why);
+    vk_redefine_set_free(set);
+    struct candidate *bad = r < 0 && refused ? find_candidate(s, refused) : NULL;
+    for (size_t i = 0; i < s->p->n; i++) {
+      struct vk_repair_step *st = &s->p->s[i];
+      if (st->action != VK_REPAIR_REDEFINE || st->state != VK_REPAIR_PLANNED)
+        continue;
+      if (r == 0) {
+        st->state = VK_REPAIR_DONE;
+        s->p->done++;
+      } else if (bad && strcmp(st->checkpoint, bad->name) == 0) {
+        /* The images' bitmap (an orphan) is not QEMU's: a failure.  A
+         * checkpoint tried because the repository needs it was a hope:
+         * it cannot be redefined, which the plan now says.
+         */
+        if (bad->orphan)
+          step_fail(s->p, st, vk_xasprintf("libvirt refused it: QEMU does not hold its "
+                                           "bitmaps intact: %s", why));
+        else
+          drop_redefine(s, i--, why);
+      } else if (!bad)
+        step_fail(s->p, st, vk_xstrdup("the checkpoints could not be redefined (see the "
+                                       "error above); none was"));
+    }
+    if (r == 0 || !bad)
+      break;
+    /* Without it: the others' parents again, then another try. */
+    bad->ok = false;
+    choose_parents(s);
+    for (size_t i = 0; i < s->p->n; i++) {
+      struct vk_repair_step *st = &s->p->s[i];
+      const struct candidate *c = st->action == VK_REPAIR_REDEFINE &&
+        st->state == VK_REPAIR_PLANNED ? find_candidate(s, st->checkpoint) : NULL;
+      if (c) {
+        free(st->parent);
+        st->parent = dup_or_null(c->parent);
+      }
     }
   }
 }
@@ -824,6 +1005,8 @@ vk_repair_json(const struct vk_repair_plan *p)
     json_object_object_add(j, "bitmap", vk_json_string(st->bitmap));
     json_object_object_add(j, "checkpoint", vk_json_string(st->checkpoint));
     json_object_object_add(j, "file", vk_json_string(st->file));
+    if (st->action == VK_REPAIR_REDEFINE)
+      json_object_object_add(j, "parent", vk_json_string(st->parent));
     json_object_object_add(j, "why", vk_json_string(st->why));
     json_object_object_add(j, "error", vk_json_string(st->error));
     json_object_array_add(steps, j);

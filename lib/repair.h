@@ -4,10 +4,14 @@
  * checkpoint of the domain (so that a broken bitmap of an older
  * checkpoint is seen too), by fix kind, never by message text:
  *
- *   redefine-checkpoint   a bitmap no checkpoint owns: redefine the
- *                         checkpoint from the repository's saved XML when
- *                         every bitmap it names is intact; else the bitmap
- *                         is removed (remove-bitmap)
+ *   redefine-checkpoint   a bitmap no checkpoint owns, or (with a
+ *                         repository) a checkpoint its next backups need
+ *                         that libvirt lost: redefine the checkpoint from
+ *                         the repository's saved XML when every bitmap it
+ *                         names is intact (running: libvirt checks QEMU's),
+ *                         with the parent libvirt would now report when the
+ *                         recorded one is gone; else an orphan bitmap is
+ *                         removed (remove-bitmap)
  *   remove-bitmap         qemu-img bitmap --remove (shut-off domain only)
  *   new-full-chain        on a checkpoint (its bitmap is inconsistent,
  *                         disabled, missing, has a gap): the checkpoint
@@ -70,6 +74,7 @@ struct vk_repair_step {
   const char *code;      /* the finding that asked for it (catalogue string) */
   char *disk, *image, *bitmap, *checkpoint;   /* each may be NULL */
   char *file;            /* redefine: the repository's checkpoint XML */
+  char *parent;          /* redefine: the parent it gets (NULL: a root) */
   char *why;             /* plain language: why this step */
   enum vk_repair_state state;
   char *error;           /* failed or refused: why */

@@ -517,7 +517,12 @@ check_begin(struct vk_repo *r, enum vk_level level, const char *checkpoint, cons
              vk_level_name(level));
     return -1;
   }
-  if (since && (vk_check_name("checkpoint", since) < 0 || strcmp(since, p->checkpoint) != 0)) {
+  /* A differential backup of a full backup prune made of a later point
+   * is taken from that full's differential base (manifest.h).
+   */
+  const char *want = level == VK_LEVEL_DIFFERENTIAL && p->level == VK_LEVEL_FULL
+    ? vk_backup_diff_since(p, NULL, NULL) : p->checkpoint;
+  if (since && (vk_check_name("checkpoint", since) < 0 || strcmp(since, want) != 0)) {
     if (!vk_error_reported())
       vk_error(VK_EXIT_FAILURE, "internal error: checkpoint %s was not created by backup %s",
                since, p->id);
@@ -944,6 +949,25 @@ vk_repo_find_by_checkpoint(const struct vk_repo *r, const char *chk)
   for (size_t i = r->m.nr_backups; i-- > 0; )
     if (strcmp(r->m.backups[i].checkpoint, chk) == 0)
       return &r->m.backups[i];
+  return NULL;
+}
+
+const char *
+vk_repo_checkpoint_record(const struct vk_repo *r, const char *chk, size_t *rank)
+{
+  for (size_t i = r->m.nr_backups; i-- > 0; ) {
+    const struct vk_backup *b = &r->m.backups[i];
+    if (strcmp(b->checkpoint, chk) == 0) {
+      if (rank)
+        *rank = 2 * i + 1;
+      return b->checkpoint_xml;
+    }
+    if (b->base.checkpoint && strcmp(b->base.checkpoint, chk) == 0) {
+      if (rank)
+        *rank = 2 * i;
+      return b->base.record;
+    }
+  }
   return NULL;
 }
 

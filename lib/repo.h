@@ -150,6 +150,12 @@ int vk_repo_recover(struct vk_repo *r);
 
 /* The newest backup that created checkpoint CHK, or NULL. */
 const struct vk_backup *vk_repo_find_by_checkpoint(const struct vk_repo *r, const char *chk);
+/* The saved XML of checkpoint CHK (relative): that of the newest backup
+ * that created it, or of the full backup that has it as its differential
+ * base; NULL if none.  *RANK (if not NULL) orders checkpoints of equal
+ * creation time as the manifest does (a base before its full backup).
+ */
+const char *vk_repo_checkpoint_record(const struct vk_repo *r, const char *chk, size_t *rank);
 /* The newest backup, or NULL. */
 const struct vk_backup *vk_repo_latest(const struct vk_repo *r);
 /* The full backup that started CHAIN, or NULL. */

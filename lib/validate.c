@@ -662,22 +662,18 @@ vk_validate_domain(virConnectPtr conn, const struct vk_validate_request *req,
   CLEANUP_DOMAIN virDomainPtr dom = vk_domain_lookup(conn, req->domain);
   if (!dom)
     return -1;
-  CLEANUP_FREE char *next = NULL;
-  bool full = req->full;
-  if (req->repo && !req->checkpoint && !req->full) {
-    if (vk_repo_next_since(req->repo, req->domain, &next) < 0)
+  if (req->repo) {
+    enum vk_mode mode = req->full ? VK_MODE_FULL
+                      : req->checkpoint ? VK_MODE_INCREMENTAL
+                      : req->differential ? VK_MODE_DIFFERENTIAL : VK_MODE_AUTO;
+    if (vk_repo_validate(dom, req->repo, mode, req->checkpoint, req->disks, rep) < 0) {
+      vk_report_clear(rep);
       return -1;
-    full = !next;
+    }
+    return 0;
   }
   struct vk_validate_opts vo = {
-    .checkpoint = req->checkpoint ? req->checkpoint : next, .full = full, .disks = req->disks,
+    .checkpoint = req->checkpoint, .full = req->full, .disks = req->disks,
   };
-  if (vk_validate(dom, &vo, rep) < 0)
-    return -1;
-  if (req->repo && vk_repo_preflight(dom, req->repo, full ? NULL : rep->checkpoint,
-                                     req->disks, rep) < 0) {
-    vk_report_clear(rep);
-    return -1;
-  }
-  return 0;
+  return vk_validate(dom, &vo, rep);
 }

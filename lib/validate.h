@@ -55,11 +55,13 @@ struct vk_validate_request {
   bool full;               /* a full backup: bitmap rules do not apply */
   char *const *disks;      /* disks to back up; NULL: every disk */
   const char *repo;        /* also check this repository, or NULL */
+  bool differential;       /* with REPO: a differential backup */
 };
-/* Look the domain up and validate it; with REPO and neither CHECKPOINT nor
- * FULL, what tonight's backup --auto would do (an incremental from the
- * repository's newest backup, or a full one when it has none), then the
- * repository's own checks (engine.h: vk_repo_preflight).  0 with REP
+/* Look the domain up and validate it; with REPO, the preflight of the
+ * backup of that level (engine.h: vk_repo_validate): --full, --incremental
+ * CHECKPOINT, --differential, or, with none of them, what tonight's
+ * backup --auto would do (an incremental from the repository's newest
+ * backup, or a full one when it has none).  0 with REP
  * filled (errors may be > 0), or -1 after reporting (domain not found,
  * repository unreadable...).  Everything it opens is closed again: a run
  * over many domains calls it once per domain in one process.

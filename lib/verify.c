@@ -261,8 +261,10 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
     for (size_t j = 0; j < b->nr_disks && !vk_stop_signal; j++, (*files)++)
       verify_disk(repo, b, &b->disks[j], rep);
     vk_state_verify(repo, b, rep, files);
-    const char *meta[] = { b->domain_xml, b->checkpoint_xml };
-    for (size_t k = 0; k < 2; k++) {
+    const char *meta[] = { b->domain_xml, b->checkpoint_xml, b->base.record };
+    for (size_t k = 0; k < 3; k++) {
+      if (!meta[k])
+        continue;
       CLEANUP_FREE char *p = vk_repo_path(repo, meta[k]);
       struct stat st;
       int fd = vk_open_regular_quiet(AT_FDCWD, p, VK_READ_NOFOLLOW, &st);
@@ -276,8 +278,10 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
       vk_report_add(rep, err == ENOENT ? "file-missing" : "file-unreadable", VK_SEV_ERROR,
                     NULL, p, NULL, b->checkpoint,
                     vk_xasprintf("backup %s: %s", b->id, err ? vk_open_error(err, &st) : "empty"),
-                    vk_xstrdup(k ? "the checkpoint cannot be redefined from this backup"
-                                 : "a restore cannot --define a domain from this backup"));
+                    vk_xstrdup(k == 2 ? "the checkpoint of this chain's differential backups "
+                                        "cannot be redefined (vckpt repair)"
+                               : k ? "the checkpoint cannot be redefined from this backup"
+                                   : "a restore cannot --define a domain from this backup"));
     }
   }
   sigaction(SIGINT, &old_int, NULL);

@@ -444,7 +444,7 @@ cmd_checkpoint_redefine(struct cmd_ctx *ctx, int argc, const char **argv)
     return -1;
   CLEANUP_DOMAIN virDomainPtr dom = open_domain(ctx, domname);
   CLEANUP_STRV char **names = NULL;
-  int r = dom ? vk_checkpoint_redefine(dom, set, &names) : -1;
+  int r = dom ? vk_checkpoint_redefine(dom, set, 0, &names, NULL, NULL) : -1;
   vk_redefine_set_free(set);
   if (r < 0)
     return -1;

@@ -67,6 +67,7 @@ backup_json(const struct vk_backup *b, const struct vk_drill_record *drill,
   json_object_object_add(o, "time_fault", vk_json_string(vk_time_fault_name(fault)));
   json_object_object_add(o, "state", json_object_new_string("complete"));
   json_object_object_add(o, "note", vk_json_string(b->note));
+  json_object_object_add(o, "differential_base", vk_json_string(b->base.checkpoint));
   json_object_object_add(o, "quiesced", b->quiesced == VK_QUIESCED_UNKNOWN ? NULL
                          : json_object_new_boolean(b->quiesced == VK_QUIESCED_YES));
   json_object *disks = json_object_new_array();
@@ -135,6 +136,8 @@ print_backups(const struct vk_manifest *m, const struct vk_drill_record *drills,
       CLEANUP_FREE char *note = vk_printable(b->note);
       vk_printf("    note: %s\n", note);
     }
+    if (b->base.checkpoint)
+      vk_printf("    differentials from: %s\n", b->base.checkpoint);
     if (b->quiesced == VK_QUIESCED_YES)   /* --json also says "false" */
       vk_printf("    quiesced: yes\n");
     const struct vk_drill_record *d = find_drill(drills, nd, b->id);

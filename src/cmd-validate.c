@@ -16,6 +16,7 @@ static struct {
   char *disks;
   char *repo;
   int all, jobs, include_shut_off;
+  int differential;
 } opts = { .jobs = 1 };
 
 static const struct poptOption validate_options[] = {
@@ -33,9 +34,12 @@ static const struct poptOption validate_options[] = {
     "with --all: N > 1 validates N domains at once, each in a vckpt process of its own", "N" },
   { "include-shut-off", '\0', POPT_ARG_NONE, &opts.include_shut_off, 7,
     "with --all: shut-off domains too", NULL },
+  { "differential", '\0', POPT_ARG_NONE, &opts.differential, 8,
+    "with --repo: validate a differential backup (from the checkpoint of its chain's full "
+    "backup)", NULL },
   POPT_TABLEEND
 };
-static const char *const validate_exclusive[] = { "checkpoint", "full", NULL };
+static const char *const validate_exclusive[] = { "checkpoint", "full", "differential", NULL };
 
 /* The columns of a domain's row in the summary of validate --all. */
 static char *
@@ -59,7 +63,8 @@ validate_one(struct cmd_ctx *ctx, const char *name, json_object **result)
   virConnectPtr conn = ctx_connect(ctx);
   if (!conn)
     return -1;
-  struct vk_validate_request req = { .domain = name, .full = opts.full, .repo = opts.repo };
+  struct vk_validate_request req = { .domain = name, .full = opts.full, .repo = opts.repo,
+                                     .differential = opts.differential };
   struct vk_report rep;
   if (vk_validate_domain(conn, &req, &rep) < 0)
     return -1;
@@ -99,11 +104,13 @@ validate_all(struct cmd_ctx *ctx, int argc)
   /* --jobs N > 1: one vckpt process per domain, N at once, as for the
    * other commands; a domain whose QEMU hangs then holds up only its own.
    */
-  const char *args[6];
+  const char *args[7];
   size_t n = 0;
   args[n++] = "validate";
   if (opts.full)
     args[n++] = "--full";
+  if (opts.differential)
+    args[n++] = "--differential";
   if (opts.repo) {
     args[n++] = "--repo";
     args[n++] = opts.repo;
@@ -120,6 +127,11 @@ validate_all(struct cmd_ctx *ctx, int argc)
 static int
 cmd_validate(struct cmd_ctx *ctx, int argc, const char **argv)
 {
+  if (opts.differential && !opts.repo) {
+    vk_error(VK_EXIT_USAGE, "--differential needs --repo: its checkpoint is that of the "
+             "chain's full backup in the repository");
+    return -1;
+  }
   if (opts.all)
     return validate_all(ctx, argc);
   if (argc == 0) {
@@ -144,7 +156,7 @@ cmd_validate(struct cmd_ctx *ctx, int argc, const char **argv)
     return -1;
   struct vk_validate_request req = {
     .domain = domname, .checkpoint = opts.checkpoint, .full = opts.full, .disks = disks,
-    .repo = opts.repo,
+    .repo = opts.repo, .differential = opts.differential,
   };
   struct vk_report rep;
   if (vk_validate_domain(conn, &req, &rep) < 0)

@@ -15,6 +15,13 @@
 #   rp_state FILE           write the checkpoint list and vda's bitmaps with
 #                           their flags to FILE (dry-run comparisons)
 #   rp_validate             vckpt --json validate $dom into $out, any exit
+#   rp_chain N              a new chain of N backups (--full, then --auto),
+#                           each after a write of its own (rp_put)
+#   rp_checkpoints          libvirt's checkpoints of $dom, sorted, on one line
+#   rp_parent CHECKPOINT    its parent in libvirt ("" for a root)
+#   rp_next                 the checkpoints the repository's next backups need
+#                           (its newest backup's, and the one its chain's
+#                           differentials are taken from), sorted, one line
 . "${srcdir:-.}/functions.sh"
 set -e -x
 requires_root
@@ -71,4 +78,31 @@ rp_validate ()
     vckpt --json validate "$dom" > "$out" 2> "$TMPD/validate.err" || rc=$?
     cat "$out" >&2
     test "$rc" -eq 0 || test "$rc" -eq 4 || fail "validate exited with $rc"
+}
+
+_rp_writes=0
+rp_chain ()
+{
+    local i
+    for (( i = 1; i <= $1; ++i )); do
+        _rp_writes=$((_rp_writes + 1))
+        rp_put "$(printf '0x%02x' $((_rp_writes % 200 + 16)))" "$((_rp_writes % 30))M" 512K
+        if [ "$i" -eq 1 ]; then rp_backup --full; else rp_backup --auto; fi
+    done
+}
+
+rp_checkpoints () { virsh -q checkpoint-list "$dom" --name | sort | tr '\n' ' '; }
+
+rp_parent ()
+{
+    virsh checkpoint-dumpxml "$dom" "$1" | xmllint --xpath 'string(/domaincheckpoint/parent/name)' -
+}
+
+rp_next ()
+{
+    vckpt --json list-backups "$dom" --repo "$R" |
+        jq -r '.backups as $b | $b[-1] as $l
+               | [$l.checkpoint,
+                  ([$b[] | select(.chain == $l.chain and .level == "full")][0]
+                   | .differential_base // .checkpoint)] | unique | .[]' | tr '\n' ' '
 }

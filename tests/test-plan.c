@@ -40,6 +40,13 @@ static struct vk_backup F1 = { .id = "full-1", .chain = "C1", .level = VK_LEVEL_
 static struct vk_backup I2 = { .id = "inc-2", .chain = "C1", .level = VK_LEVEL_INCREMENTAL,
                                .checkpoint = "c2", .since = "c1", .parent = "full-1",
                                .nr_disks = 2, .disks = i2_disks };
+/* A full backup prune made of a later point (its checkpoint c5 is gone):
+ * differentials are taken from its base c4, the expired full's checkpoint.
+ */
+static struct vk_backup P5 = { .id = "inc-5", .chain = "C1", .level = VK_LEVEL_FULL,
+                               .checkpoint = "c5", .nr_disks = 2, .disks = f1_disks,
+                               .base = { .checkpoint = "c4", .record = "C1/full-4.checkpoint.xml",
+                                         .identity = "vckpt backup checkpoint, identity x" } };
 
 /* F1 recorded with the clock a year ahead. */
 static struct vk_backup F1_AHEAD = { .id = "full-1", .chain = "C1", .level = VK_LEVEL_FULL,
@@ -145,6 +152,10 @@ static const struct row rows[] = {
   { .name = "differential: the parent is the chain's full", .mode = VK_MODE_DIFFERENTIAL,
     .latest = &I2, .chain_full = &F1, .disks = { D("vda"), D("vdb") },
     .level = VK_LEVEL_DIFFERENTIAL, .want_since = "c1", .want_parent = &F1, .whole = "",
+    .bitmaps = "vda,vdb" },
+  { .name = "differential of a promoted full: from its base", .mode = VK_MODE_DIFFERENTIAL,
+    .latest = &P5, .chain_full = &P5, .disks = { D("vda"), D("vdb") },
+    .level = VK_LEVEL_DIFFERENTIAL, .want_since = "c4", .want_parent = &P5, .whole = "",
     .bitmaps = "vda,vdb" },
   { .name = "differential with no backup -> refused", .mode = VK_MODE_DIFFERENTIAL,
     .disks = { D("vda") },

@@ -4,7 +4,8 @@
 # newer one is rebased onto it (a sibling, not a descendant: the rebase
 # compares both views); both restore bit for bit, verify passes; the new
 # full's checkpoint is gone (it was not the newest when the next backup was
-# made), so a differential is refused and --auto stacks on the newest.
+# made), so a differential is taken from the expired full's checkpoint, and
+# --auto stacks on the newest.
 . "${srcdir:-.}/prune-functions.sh"
 pf_setup 16M
 pf_put 0x51 0 6M
@@ -26,13 +27,19 @@ expect_exit 0 pf_vckpt --json verify "$dom" --repo "$R"
 jq -e '.findings | length == 0' "$out" || fail "verify found problems after the prune"
 
 # Checkpoints follow the repository: backup 1's checkpoint went when backup
-# 2 was made, so the promoted full cannot serve a differential: refused,
-# nothing made; --auto stacks on the newest.
+# 2 was made, but the expired full's stays as the new full's differential
+# base: a differential is taken from it (a superset of what changed since
+# backup 1) and stacks on backup 1; --auto stacks on the newest.
+c0=$(jq -r '.backups[0].differential_base' "$TMPD/list.json")
+test "$c0" != null
 pf_put 0x55 10M 1M
-expect_exit 4 vckpt --json backup "$dom" --repo "$R" --differential
-assert_finding "$out" checkpoint-not-found severity=error
-test "$(vckpt --json list-backups "$dom" --repo "$R" | jq '.backups | length')" -eq 2
-pf_backup 3 --auto
-test "$(jq -r '.level, .since' "$out" | tr '\n' ' ')" = \
-     "incremental $(jq -r '.backups[1].checkpoint' "$TMPD/list.json") "
+pf_backup 3 --differential
+test "$(jq -r '.level, .since' "$out" | tr '\n' ' ')" = "differential $c0 "
+vckpt --json list-backups "$dom" --repo "$R" |
+    jq -e --arg p "$(cat "$TMPD/id1")" '.backups[-1].parent == $p'
 pf_restore_ok 3
+pf_put 0x56 11M 1M
+pf_backup 4 --auto
+test "$(jq -r '.level, .since' "$out" | tr '\n' ' ')" = \
+     "incremental $(vckpt --json list-backups "$dom" --repo "$R" | jq -r '.backups[2].checkpoint') "
+pf_restore_ok 4

@@ -840,6 +840,14 @@ static const struct corrupt_case corrupt[] = {
   { "", "<domainXML>", "<domainXML>\x01", "malformed XML" },
   { "", "<checkpoint>c1</checkpoint>", "<checkpoint>c1</checkpoint><checkpoint>c1</checkpoint>",
     "does not match the manifest schema" },
+  /* A differential base: its record must be a checkpoint XML of the chain. */
+  { "", "<checkpoint>c1</checkpoint>", "<checkpoint>c1</checkpoint><differentialBase "
+    "checkpoint=\"c0\" identity=\"vckpt backup checkpoint, identity "
+    "0123456789abcdef0123456789abcdef\" record=\"19990101T000000Z/full-19990101T000000Z"
+    ".checkpoint.xml\"/>", "its differential base must belong" },
+  { "", "<checkpoint>c1</checkpoint>", "<checkpoint>c1</checkpoint><differentialBase "
+    "checkpoint=\"c0\" identity=\"not ours\" record=\"19990101T000000Z/x\"/>",
+    "does not match the manifest schema" },
   /* An external entity is neither loaded nor accepted. */
   { "<!DOCTYPE manifest [<!ENTITY x SYSTEM \"/etc/hostname\">]>\n",
     "<name>web 1</name>", "<name>&x;</name>", "does not match the manifest schema" },
