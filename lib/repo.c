@@ -261,7 +261,7 @@ vk_repo_open(const char *repo_dir, const char *domain, bool create, bool lock,
 }
 
 /* Refuse a directory of the repository (the domain's, a chain's) that is
- * not vckpt's own: another user owns or may write it.  With FIX, one vckpt
+ * not vckpt's (or root's) own: another user owns or may write it.  With FIX, one vckpt
  * made private (0700, older versions) becomes searchable (VK_DIR_MODE), so
  * QEMU's user can reach the backup targets libvirt hands it.
  */
@@ -274,11 +274,12 @@ check_own_dir(int fd, const char *path, bool fix)
     vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
     return -1;
   }
-  if (st.st_uid != geteuid()) {
+  if (st.st_uid != geteuid() && st.st_uid != 0) {
     why = "owned by another user";
   } else if (!vk_dir_trusted(&st, false, &why)) {
   } else {
-    if (fix && (st.st_mode & 07777) != VK_DIR_MODE && fchmod(fd, VK_DIR_MODE) < 0) {
+    if (fix && st.st_uid == geteuid() && (st.st_mode & 07777) != VK_DIR_MODE &&
+        fchmod(fd, VK_DIR_MODE) < 0) {
       vk_error(VK_EXIT_FAILURE, "%s: chmod: %s", path, strerror(errno));
       return -1;
     }
