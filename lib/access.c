@@ -82,17 +82,21 @@ int
 vk_dir_open_private(const char *path, const char *what, mode_t mode)
 {
   CLEANUP_FREE char *parent = vk_xstrdup(path);
+  size_t len = strlen(parent);
+  while (len > 1 && parent[len - 1] == '/')
+    parent[--len] = '\0';            /* "/run/vckpt/" */
+  CLEANUP_FREE char *base = NULL;
   char *slash = strrchr(parent, '/');
-  const char *base = path;
   if (slash) {
-    base = path + (slash - parent) + 1;
-    if (slash == parent)
-      slash[1] = '\0';
-    else
-      *slash = '\0';
+    base = vk_xstrdup(slash + 1);
+    slash[slash == parent ? 1 : 0] = '\0';
   } else {
-    free(parent);
+    base = parent;
     parent = vk_xstrdup(".");
+  }
+  if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+    vk_error(VK_EXIT_USAGE, "%s %s: not a directory vckpt can make", what, path);
+    return -1;
   }
   CLEANUP_CLOSE int pfd = vk_dir_open_trusted(parent, what, false, NULL);
   if (pfd < 0)
@@ -194,7 +198,16 @@ walk(const char *path, const char *what, bool create, char **abs_out, bool quiet
       return -1;
     }
     if (S_ISLNK(st.st_mode)) {
-      /* Planted by root or vckpt's user: the directory holding it is trusted. */
+      /* Only a link root (or vckpt's user) owns: another user's, even in a
+       * directory they cannot otherwise change (/tmp), could be pointed
+       * elsewhere between vckpt's calls.
+       */
+      if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        REPORT(VK_EXIT_USAGE, "%s %s: %s/%s is a link owned by another user (uid %u): "
+               "refusing to follow it", what, path, abs, comp, (unsigned)st.st_uid);
+        errno = EPERM;
+        return -1;
+      }
       char target[PATH_MAX];
       ssize_t n = readlinkat(fd, comp, target, sizeof target - 1);
       if (n < 0 || ++links > MAX_LINKS) {
