@@ -32,11 +32,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "process.h"
 #include "quiesce.h"
-
-extern char **environ;
 #include "util.h"
 #include "virt.h"
+
+extern char **environ;
 
 struct vk_quiesce {
   pid_t guard;
@@ -252,8 +253,7 @@ spawn_guard(const char *uri, const char *uuid, int fd, pid_t *pid)
   sigset_t none, def;
   sigemptyset(&none);
   sigemptyset(&def);
-  sigaddset(&def, SIGINT);
-  sigaddset(&def, SIGTERM);
+  vk_stop_sigset(&def);
   sigaddset(&def, SIGPIPE);
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &def);
