@@ -455,7 +455,8 @@ copy_file(struct vk_repo *r, const char *rel_from, const char *rel_to)
     if (n == 0)
       return 0;
     if (vk_stop_signal) {
-      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while copying %s",
+               (int)vk_stop_signal, from);
       return -1;
     }
   }
@@ -470,7 +471,8 @@ run_qemu_img(char *const argv[], const char *what)
   if (vk_spawn(argv, -1, vk_stop_fd(), &status, &msg) < 0)
     return -1;
   if (vk_stop_signal) {
-    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while qemu-img rebased %s",
+             (int)vk_stop_signal, what);
     return -1;
   }
   if (status != 0) {
