@@ -92,6 +92,8 @@ int
 vk_spawn(char *const argv[], int fd3, int wake_fd, int *status, char **msg)
 {
   *msg = NULL;
+  if (wake_fd >= 0 && vk_stop_signal)
+    return 1;             /* stopped before it started */
   int pfd[2];
   if (pipe2(pfd, O_CLOEXEC) < 0) {
     vk_error(VK_EXIT_FAILURE, "pipe: %s", strerror(errno));

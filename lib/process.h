@@ -53,8 +53,9 @@ int vk_run(char *const argv[]);
  * /dev/null, FD3 (if >= 0) as its descriptor 3, no signal blocked and the
  * stop signals at their defaults.  Its standard error goes to *MSG (the
  * start of it, trimmed).  When WAKE_FD >= 0 (vk_stop_fd()), a stop signal
- * ends the child with SIGTERM: 1 is returned once it is reaped.  0 with
- * *STATUS when it ran to its end; -1 if it could not be run (reported).
+ * ends the child with SIGTERM: 1 is returned once it is reaped (or at
+ * once, nothing run, when the signal came before).  0 with *STATUS when it
+ * ran to its end; -1 if it could not be run (reported).
  */
 int vk_spawn(char *const argv[], int fd3, int wake_fd, int *status, char **msg);
 

@@ -728,6 +728,11 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
     return -1;
   bool direct = direct_io_works(run);
   for (size_t i = 0; i < count; i++) {
+    if (vk_stop_signal) {
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: nothing was restored",
+               (int)vk_stop_signal);
+      return -1;
+    }
     const char *name = strrchr(out[i].path, '/') + 1;
     const struct vk_backup_disk *d = NULL;
     for (size_t j = 0; j < b->nr_disks && !d; j++)
