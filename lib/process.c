@@ -25,12 +25,12 @@ static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 #define NR_STOP (sizeof stop_signals / sizeof stop_signals[0])
 
 /* The self-pipe the handler writes to, made at the first catch and kept
- * (never closed under a handler that may run); what was installed before
- * the outermost catch; how deep the catches nest.
+ * (never closed under a handler that may run); how deep the catches nest;
+ * a signal that came while no catch was open (after an operation ended).
  */
 static int wake[2] = { -1, -1 };
-static struct sigaction saved[NR_STOP];
-static int depth;
+static volatile sig_atomic_t depth;
+static volatile sig_atomic_t late;
 
 /* Note the signal and wake whoever polls vk_stop_fd. */
 static void
@@ -38,6 +38,8 @@ on_stop(int sig)
 {
   int saved_errno = errno;
   vk_stop_signal = sig;
+  if (depth == 0)
+    late = sig;
   char c = 1;
   if (wake[1] >= 0 && write(wake[1], &c, 1) < 0) {
     /* full: the descriptor is readable anyway */
@@ -55,10 +57,15 @@ vk_stop_sigset(sigset_t *set)
 void
 vk_stop_catch_begin(void)
 {
-  if (depth++ > 0)
+  static bool installed;
+  if (depth++ > 0 || installed)
     return;
-  if (wake[0] < 0 && pipe2(wake, O_CLOEXEC | O_NONBLOCK) < 0)
-    wake[0] = wake[1] = -1;   /* no wake-ups: the flag still works between steps */
+  /* The first catch installs the handler for the rest of the process. */
+  installed = true;
+  if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+    vk_warn("pipe: %s: a stop signal is seen between steps only", strerror(errno));
+    wake[0] = wake[1] = -1;
+  }
   /* SA_RESTART: reads and writes go on; waits poll vk_stop_fd, and every
    * phase looks at vk_stop_signal.  The other stop signals are blocked
    * while the handler runs.
@@ -67,16 +74,20 @@ vk_stop_catch_begin(void)
   sigemptyset(&sa.sa_mask);
   vk_stop_sigset(&sa.sa_mask);
   for (size_t i = 0; i < NR_STOP; i++)
-    sigaction(stop_signals[i], &sa, &saved[i]);
+    sigaction(stop_signals[i], &sa, NULL);
 }
 
 void
 vk_stop_catch_end(void)
 {
-  if (depth == 0 || --depth > 0)
-    return;
-  for (size_t i = 0; i < NR_STOP; i++)
-    sigaction(stop_signals[i], &saved[i], NULL);
+  if (depth > 0)
+    depth--;
+}
+
+int
+vk_stop_late(void)
+{
+  return late;
 }
 
 int

@@ -11,8 +11,10 @@
  * (and waits on the descriptor where it blocks), and either rolls back
  * what it did (exit status 6, VK_EXIT_INTERRUPTED) or, once past its
  * commit point, completes and says the signal came too late (exit 0).
- * Outside a catch the signals keep their default action: before an
- * operation has started there is nothing to undo.
+ * Before the first catch the signals keep their default action (nothing
+ * was started, nothing is undone).  After the last catch ended they stay
+ * caught: the work is done, vckpt only reports it, and a signal then is
+ * noted (vk_stop_late) and changes nothing.
  */
 #ifndef VCKPT_PROCESS_H
 #define VCKPT_PROCESS_H
@@ -23,16 +25,19 @@
 /* The stop signal that came (the last one), or 0. */
 extern volatile sig_atomic_t vk_stop_signal;
 
-/* Catch the stop signals into vk_stop_signal until the matching
- * vk_stop_catch_end (calls nest; the outermost end restores what was
- * there before the outermost begin).
+/* An operation begins (the stop signals are caught into vk_stop_signal
+ * from the first call on) and ends (calls nest).
  */
 void vk_stop_catch_begin(void);
 void vk_stop_catch_end(void);
 
+/* A stop signal that came while no operation was running (after the last
+ * one ended), or 0: main() says it changed nothing.
+ */
+int vk_stop_late(void);
+
 /* A descriptor that becomes readable (and stays so) once a stop signal
- * came during a catch: poll it beside what a wait waits for.  -1 outside
- * a catch.
+ * came: poll it beside what a wait waits for.  -1 outside a catch.
  */
 int vk_stop_fd(void);
 

@@ -3,7 +3,7 @@
 # repository, once its private directory is made (hashing started), after
 # the first image was converted: exit 6 and nothing left in --to; as the
 # images are renamed into place: exit 0, "came too late", the images are
-# complete and exact.
+# complete and exact; as the result is printed: exit 0, the output whole.
 . "${srcdir:-.}/signals-functions.sh"
 set -e -x
 sig_requires
@@ -13,10 +13,10 @@ dom=sigr
 R=$TMPD/repo
 T=$TMPD/to
 mkdir "$T"
-lab_domain_define "$dom" --disk 64M --disk 64M
+lab_domain_define "$dom" --disk 32M --disk 32M
 lab_domain_start "$dom"
-lab_write "$dom" vda 0x71 0 16M
-lab_write "$dom" vdb 0x72 1M 16M
+lab_write "$dom" vda 0x71 0 8M
+lab_write "$dom" vdb 0x72 1M 8M
 expect_exit 0 vckpt backup "$dom" --repo "$R" --full
 lab_domain_stop "$dom"
 
@@ -35,5 +35,14 @@ for sig in $STOP_SIGNALS; do
     test "$(ls -A "$T" | sort | tr '\n' ' ')" = "vda.qcow2 vdb.qcow2 "
     lab_compare_images "$(lab_disk_path "$dom" vda)" "$T/vda.qcow2"
     lab_compare_images "$(lab_disk_path "$dom" vdb)" "$T/vdb.qcow2"
+    rm "$T"/*.qcow2
+done
+# Once the work is done (the result being printed): noted, changes nothing.
+for sig in HUP QUIT; do
+    sig_at "$sig" write 1 "$TMPD/o" -- "$VCKPT" restore "$dom" --repo "$R" --to "$T"
+    [ "$rc" -eq 0 ] || fail "SIG$sig while the result was printed: exit $rc, expected 0"
+    grep -q "signal $(sig_num "$sig") came once the work was done" "$TMPD/e"
+    grep -q "vda.qcow2" "$TMPD/o"
+    lab_compare_images "$(lab_disk_path "$dom" vda)" "$T/vda.qcow2"
     rm "$T"/*.qcow2
 done
