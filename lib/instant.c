@@ -698,10 +698,6 @@ finish_caught(virConnectPtr conn, const char *repo_dir, const char *name, const 
     if (rc == 0)
       rc = redefine_disk(conn, dom, res[i].target, res[i].path);
   }
-  /* Every disk moved: the commit point.  A later signal comes too late. */
-  if (rc == 0 && vk_stop_signal)
-    vk_warn("signal %d came too late to stop restore --finish: every disk was moved",
-            (int)vk_stop_signal);
   CLEANUP_FREE char *which = NULL;
   if (rc == 0) {
     int d = depends_on(dom, dir, overlays, &which);
@@ -728,6 +724,10 @@ finish_caught(virConnectPtr conn, const char *repo_dir, const char *name, const 
     vk_restored_free(res, nres);
     return -1;
   }
+  /* Every disk moved was the commit point: a signal since came too late. */
+  if (vk_stop_signal)
+    vk_warn("signal %d came too late to stop restore --finish: every disk was moved",
+            (int)vk_stop_signal);
   *out = res;
   *n = nres;
   return 0;

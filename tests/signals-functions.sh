@@ -11,6 +11,10 @@
 #                                 directory, by name or descriptor, if
 #                                 given); exit status in $rc, standard
 #                                 output and error in $TMPD/o and $TMPD/e
+#   sig_held SIG HOOK -- CMD [ARGS...]
+#                                 run CMD with VCKPT_TEST_HOOK=HOOK (it
+#                                 stops itself there), send SIG, continue
+#                                 it: for moments no system call marks
 #   sig_stopped SIG               assert exit 6 and a message naming SIG
 #   sig_too_late SIG              assert exit 0 and "came too late"
 #
@@ -46,6 +50,24 @@ sig_at ()
     strace -qq -o /dev/null "${path[@]}" -e trace="$sc" \
            -e inject="$sc:signal=SIG$sig:when=$when" "$@" >"$TMPD/o" 2>"$TMPD/e" || rc=$?
     echo "--- SIG$sig at $sc #$when${path:+ on ${path[1]}}: exit $rc; stderr:" >&2
+    cat "$TMPD/e" >&2
+}
+
+sig_held ()
+{
+    local sig="$1" hook="$2" pid
+    shift 2
+    [ "$1" = -- ] || fail "sig_held: -- expected before the command"
+    shift
+    rc=0
+    VCKPT_TEST_HOOK=$hook "$@" >"$TMPD/o" 2>"$TMPD/e" &
+    pid=$!
+    wait_for 60 "the command to stop at $hook" \
+        sh -c "test \"\$(ps -o stat= -p $pid | cut -c1)\" = T"
+    kill "-$sig" "$pid"
+    kill -CONT "$pid"
+    wait "$pid" || rc=$?
+    echo "--- SIG$sig at hook $hook: exit $rc; stderr:" >&2
     cat "$TMPD/e" >&2
 }
 
