@@ -495,14 +495,15 @@ mirror_of(virDomainPtr dom, const char *target)
 }
 
 /* Clear what a killed restore --finish left on disk TARGET of domain NAME
- * (DOM): its block copy onto DEST (the file this finish copies to, in the
- * directory TOFD) is aborted and the file removed, so that the copy starts
- * again; 0 when no job runs or it was that one.  Any other block job is
- * not ours: -1, reported with the command that clears it.
+ * (DOM, recorded in REPO_DIR): its block copy onto DEST (the file this
+ * finish copies to, in the directory TOFD) is aborted and the file removed,
+ * so that the copy starts again; 0 when no job runs or it was that one.
+ * Any other block job is not ours: -1, reported with the command that
+ * clears it.
  */
 static int
-clear_leftover_copy(virDomainPtr dom, const char *name, const char *target, int tofd,
-                    const char *dest)
+clear_leftover_copy(virDomainPtr dom, const char *name, const char *repo_dir,
+                    const char *target, int tofd, const char *dest)
 {
   virDomainBlockJobInfo info;
   int r = virDomainGetBlockJobInfo(dom, target, &info, 0);
@@ -537,8 +538,8 @@ clear_leftover_copy(virDomainPtr dom, const char *name, const char *target, int 
     /* The same file name elsewhere: a restore --finish with another --to. */
     vk_error(VK_EXIT_BUSY, "disk %s of domain '%s': a block copy onto %s runs, left by a "
              "restore --finish with another --to: finish it with 'vckpt restore --finish %s "
-             "--to %.*s', or abort it with 'virsh blockjob %s %s --abort'", target, name, pm,
-             name, (int)(slash - mirror), pm, name, target);
+             "--to %.*s --repo %s', or abort it with 'virsh blockjob %s %s --abort'", target,
+             name, pm, name, (int)(slash - mirror), pm, repo_dir, name, target);
   else
     vk_error(VK_EXIT_BUSY, "disk %s of domain '%s': a %s job%s%s runs, not one of restore "
              "--finish: let it end or abort it ('virsh blockjob %s %s --abort'), then run "
@@ -653,7 +654,8 @@ finish_caught(virConnectPtr conn, const char *repo_dir, const char *name, const 
     res[nres].target = vk_xstrdup(disks[i].target);
     res[nres].path = vk_xasprintf("%s/%s", absdir, fname);
     nres++;
-    if (clear_leftover_copy(dom, name, disks[i].target, tofd, res[nres - 1].path) < 0) {
+    if (clear_leftover_copy(dom, name, repo_dir, disks[i].target, tofd,
+                            res[nres - 1].path) < 0) {
       rc = -1;
       break;
     }

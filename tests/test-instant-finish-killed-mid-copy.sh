@@ -78,7 +78,7 @@ finished n2 0x62
 mkdir "$TMPD/elsewhere"
 finish_killed n3 "$TMPD/elsewhere"
 expect_exit 5 vckpt restore --finish n3 --to "$F" --repo "$R"
-grep -q "vckpt restore --finish n3 --to $TMPD/elsewhere" "$err"
+grep -q "vckpt restore --finish n3 --to $TMPD/elsewhere --repo $R" "$err"
 copy_job n3 || fail "the other --finish's copy was stopped"
 expect_exit 0 vckpt restore --finish n3 --to "$TMPD/elsewhere" --repo "$R"
 test "$(lab_disk_path n3 vda)" = "$TMPD/elsewhere/n3-vda.qcow2"
