@@ -4,7 +4,9 @@
 # target files are created, during the job, while the new files are
 # hashed: exit 6 and nothing left (no new checkpoint, file, journal or
 # job); as the manifest is committed: exit 0, "came too late", the backup
-# is complete.  Afterwards the next --auto is sound and restores exactly.
+# is complete.  A shut-off domain's backup (the offline job) rolls back the
+# same while it hashes.  Afterwards the next --auto is sound and restores
+# exactly.
 . "${srcdir:-.}/signals-functions.sh"
 set -e -x
 sig_requires
@@ -50,6 +52,17 @@ for sig in $STOP_SIGNALS; do
     vckpt --json list-backups "$dom" --repo "$R" | jq -e --argjson n "$n" '.backups | length == $n + 1'
     test ! -e "$R/$dom/pending.xml"
 done
+
+# A shut-off domain's backup (the offline job) the same, while it hashes.
+lab_domain_stop "$dom"
+for sig in $STOP_SIGNALS; do
+    before=$(state)
+    sig_at "$sig" fadvise64 1 -- "$VCKPT" backup "$dom" --repo "$R" --auto
+    sig_stopped "$sig"
+    assert_eq "$before" "$(state)" "SIG$sig while an offline backup hashed: left behind"
+    test ! -e "$R/$dom/pending.xml"
+done
+lab_domain_start "$dom"
 
 put 0x43 100M 8M
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto
