@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every stop signal at every phase of a restore: as it opens the
-# repository, once its private directory is made (hashing started), after
+# repository, as it starts hashing (its private directory made), after
 # the first image was converted: exit 6 and nothing left in --to; as the
 # images are renamed into place: exit 0, "came too late", the images are
 # complete and exact; as the result is printed: exit 0, the output whole.
@@ -20,7 +20,7 @@ lab_write "$dom" vdb 0x72 1M 8M
 expect_exit 0 vckpt backup "$dom" --repo "$R" --full
 lab_domain_stop "$dom"
 
-for moment in "openat 1 $R/$dom" "fdatasync 1" "fsync 1"; do
+for moment in "openat 1 $R/$dom" "clone3 1" "fsync 1"; do
     for sig in $STOP_SIGNALS; do
         # shellcheck disable=SC2086
         sig_at "$sig" $moment -- "$VCKPT" restore "$dom" --repo "$R" --to "$T"
