@@ -47,6 +47,7 @@ on_stop(int sig)
   errno = saved_errno;
 }
 
+/* Add the stop signals to SET (process.h). */
 void
 vk_stop_sigset(sigset_t *set)
 {
@@ -54,11 +55,15 @@ vk_stop_sigset(sigset_t *set)
     sigaddset(set, stop_signals[i]);
 }
 
+/* An operation begins: catch the stop signals (process.h). */
 void
 vk_stop_catch_begin(void)
 {
   static bool installed;
-  if (depth++ > 0 || installed)
+  if (depth++ > 0)
+    return;
+  late = 0;               /* a signal since the last operation: this one sees it */
+  if (installed)
     return;
   /* The first catch installs the handler for the rest of the process. */
   installed = true;
@@ -77,6 +82,7 @@ vk_stop_catch_begin(void)
     sigaction(stop_signals[i], &sa, NULL);
 }
 
+/* An operation ends (process.h). */
 void
 vk_stop_catch_end(void)
 {
@@ -84,12 +90,14 @@ vk_stop_catch_end(void)
     depth--;
 }
 
+/* The signal that came after the last operation ended (process.h). */
 int
 vk_stop_late(void)
 {
   return late;
 }
 
+/* The descriptor a stop signal makes readable (process.h). */
 int
 vk_stop_fd(void)
 {
