@@ -1,15 +1,17 @@
-/* vckpt - the pieces of a push-mode backup: the backup XML, target files,
- * running external programs, and catching stop signals.  The job itself
- * runs through job.h (job-push.c).
+/* vckpt - the pieces of a push-mode backup: the backup XML and the target
+ * files.  The job itself runs through job.h (job-push.c).  Running programs
+ * and the stop signals are process.h's (included here for the files that
+ * still reach them through this header).
  */
 #ifndef VCKPT_BACKUP_H
 #define VCKPT_BACKUP_H
 
 #include <stdbool.h>
-#include <signal.h>
 #include <stdint.h>
 #include <libxml/tree.h>
 #include <libvirt/libvirt.h>
+
+#include "process.h"
 
 /* One disk of a backup job. */
 struct vk_job_disk {
@@ -32,28 +34,5 @@ xmlDocPtr vk_backup_xml(const char *incremental, const struct vk_job_disk *disks
  * an overlay on its backing file (qemu-img, run without a shell).
  */
 int vk_target_create(const struct vk_job_disk *d);
-
-/* Run a program (argv[0] looked up in PATH) without a shell and wait for it;
- * its standard error is collected and reported on failure.
- */
-int vk_run(char *const argv[]);
-/* The one way vckpt runs a program: no shell, stdin and stdout on
- * /dev/null, FD3 (if >= 0) as its descriptor 3, the stop signals at their
- * defaults.  Its standard error goes to *MSG (the start of it, trimmed).
- * When WAKE_FD >= 0, a stop signal (vk_stop_signal, whose handler writes
- * to WAKE_FD) ends the child with SIGTERM: 1 is returned once it is
- * reaped.  0 with *STATUS when it ran to its end; -1 if it could not be
- * run (reported).
- */
-int vk_spawn(char *const argv[], int fd3, int wake_fd, int *status, char **msg);
-
-/* The signal (SIGINT, SIGTERM) that asked the backup to stop, or 0. */
-extern volatile sig_atomic_t vk_stop_signal;
-/* Catch SIGINT and SIGTERM into vk_stop_signal until the matching
- * vk_stop_catch_end (calls nest): the engine does it for a whole backup,
- * the push job for its run.
- */
-void vk_stop_catch_begin(void);
-void vk_stop_catch_end(void);
 
 #endif

@@ -18,7 +18,7 @@
 #include <gnutls/crypto.h>
 #include <xxhash.h>
 
-#include "backup.h"
+#include "process.h"
 #include "checksum.h"
 #include "util.h"
 
@@ -265,8 +265,7 @@ vk_hasher_start(struct vk_hash_job *jobs, size_t n, struct vk_hasher **out)
     want = n;
   sigset_t block, old;
   sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGTERM);
+  vk_stop_sigset(&block);
   pthread_sigmask(SIG_BLOCK, &block, &old);
   for (size_t i = 0; i < want; i++) {
     int e = pthread_create(&h->threads[i], NULL, hash_worker, h);

@@ -57,13 +57,12 @@ struct vk_hash_job {
 struct vk_hasher;
 
 /* Hash JOBS[0..N) (taken in that order: put the largest first) in up to
- * 8 threads, one per CPU, which never take SIGINT or SIGTERM (the calling
- * thread does).  The caller keeps JOBS until vk_hasher_free.
+ * 8 threads, one per CPU, which never take a stop signal (process.h: the
+ * calling thread does).  The caller keeps JOBS until vk_hasher_free.
  */
 int vk_hasher_start(struct vk_hash_job *jobs, size_t n, struct vk_hasher **out);
 /* Wait until every job is done: 0.  -1 (not reported) when vk_stop_signal
- * is set first; WAKE_FD (or -1), a pipe a signal handler writes to, ends
- * the wait at once.
+ * is set first; WAKE_FD (vk_stop_fd(), or -1) ends the wait at once.
  */
 int vk_hasher_wait(struct vk_hasher *h, int wake_fd);
 /* Stop the threads (a job not finished gets EINTR), join and free them. */

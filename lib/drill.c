@@ -636,47 +636,36 @@ drill_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   return 0;
 }
 
-/* SIGHUP (a dropped session) and SIGQUIT stop a drill as SIGINT and
- * SIGTERM do (vk_stop_catch_begin).
- */
-static void
-on_drill_signal(int sig)
-{
-  vk_stop_signal = sig;
-}
-
 int
 vk_drill(virConnectPtr conn, const struct vk_drill_request *req, struct vk_drill_record *out)
 {
   memset(out, 0, sizeof *out);
   struct vk_repo *repo = NULL;
-  if (vk_repo_open_shared(req->repo_dir, req->domain, &repo) < 0)
+  /* From here a stop signal removes everything and records nothing. */
+  vk_stop_catch_begin();
+  if (vk_repo_open_shared(req->repo_dir, req->domain, &repo) < 0) {
+    vk_stop_catch_end();
     return -1;
+  }
   const struct vk_backup *b = NULL;
   if (vk_repo_find_point(repo, req->at, &b) < 0) {
     vk_repo_close(repo);
+    vk_stop_catch_end();
     return -1;
   }
   out->backup = vk_xstrdup(b->id);
   struct drill_run run = { .pd = { .basefd = -1, .fd = -1 }, .console_fd = -1 };
   double t0 = 0;
-  struct sigaction sa = { .sa_handler = on_drill_signal }, old_hup, old_quit;
-  sigemptyset(&sa.sa_mask);
-  vk_stop_catch_begin();
-  sigaction(SIGHUP, &sa, &old_hup);
-  sigaction(SIGQUIT, &sa, &old_quit);
   int rc = drill_run(conn, repo, b, req, &run, out, &t0);
   drill_cleanup(&run);
   /* The backing chain libvirt chowned to QEMU's user for the drill. */
   vk_repo_give_back(repo);
-  sigaction(SIGHUP, &old_hup, NULL);
-  sigaction(SIGQUIT, &old_quit, NULL);
-  vk_stop_catch_end();
   /* A drill that started is recorded, booted or not; an interrupted one
    * or one that never started the domain is not.
    */
   if (rc >= 0 && out->method && out->start)
     record(repo, out);
   vk_repo_close(repo);
+  vk_stop_catch_end();
   return rc == 0 ? 0 : -1;
 }

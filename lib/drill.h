@@ -49,7 +49,7 @@ void vk_drill_records_free(struct vk_drill_record *r, size_t n);
  * result is recorded (a read-only repository: a warning) and returned in
  * *OUT (*OUT->ok false: the guest did not answer in time, or stopped;
  * reported as VK_EXIT_FAILURE).  Returns 0 when the guest booted, -1
- * otherwise (VK_EXIT_INTERRUPTED after SIGINT/SIGTERM, nothing recorded).
+ * otherwise (VK_EXIT_INTERRUPTED after a stop signal, nothing recorded).
  */
 int vk_drill(virConnectPtr conn, const struct vk_drill_request *req,
              struct vk_drill_record *out);

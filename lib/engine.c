@@ -345,7 +345,7 @@ roll_back_after_error(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *
     vk_warn("the backup was rolled back: checkpoint '%s' %s, files removed", ck, said);
 }
 
-/* If SIGINT or SIGTERM came, give up B (nothing started in libvirt yet
+/* If a stop signal came, give up B (nothing started in libvirt yet
  * that the rollback does not undo) and report it.
  */
 static bool

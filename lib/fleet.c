@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backup.h"
+#include "process.h"
 #include "fleet.h"
 #include "util.h"
 #include "virt.h"
@@ -167,10 +167,7 @@ start_child(const char *program, struct vk_fleet_task *task, struct child *c)
   sigemptyset(&none);
   sigemptyset(&def);
   sigaddset(&def, SIGPIPE);
-  sigaddset(&def, SIGINT);
-  sigaddset(&def, SIGTERM);
-  sigaddset(&def, SIGHUP);
-  sigaddset(&def, SIGQUIT);
+  vk_stop_sigset(&def);
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &def);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
@@ -270,8 +267,7 @@ vk_fleet_run(struct vk_fleet_task *tasks, size_t n, unsigned jobs)
    */
   sigset_t stop, orig;
   sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
+  vk_stop_sigset(&stop);
   vk_stop_catch_begin();
   sigprocmask(SIG_BLOCK, &stop, &orig);
   for (;;) {

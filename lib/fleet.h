@@ -40,7 +40,7 @@ int vk_fleet_repo_domains(const char *repo_dir, char ***names);
 /* Run the N TASKS, each in a child process running this program with the
  * task's arguments (no shell; standard input /dev/null, standard output
  * collected into the task's output, standard error shared), at most JOBS
- * at once, in order.  SIGINT and SIGTERM are forwarded to the children
+ * at once, in order.  The stop signals (process.h) are forwarded to the children
  * running (they roll back and exit 6); the tasks not started by then are
  * not started and get VK_EXIT_INTERRUPTED.  A task's failure never stops
  * the others.  Returns 0 once every task has ended, -1 after reporting if

@@ -276,6 +276,11 @@ make_overlay(const char *base, const char *path, const char *tmp, bool follow,
       goto fail;
     strv_push(&out->copied, vk_xstrdup(b->name));
   }
+  if (vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: %s was not made",
+             (int)vk_stop_signal, ppath);
+    goto fail;
+  }
   if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0) {
     if (errno == EEXIST)
       vk_error(VK_EXIT_FAILURE, "%s already exists: not replacing it", ppath);
@@ -294,8 +299,9 @@ make_overlay(const char *base, const char *path, const char *tmp, bool follow,
   return r;
 }
 
-int
-vk_overlay_image(const char *base, const char *new_image, struct vk_imageop_result *res)
+/* vk_overlay_image under its catch of the stop signals. */
+static int
+overlay_image_caught(const char *base, const char *new_image, struct vk_imageop_result *res)
 {
   memset(res, 0, sizeof *res);
   res->kind = "overlay";
@@ -311,6 +317,16 @@ vk_overlay_image(const char *base, const char *new_image, struct vk_imageop_resu
   res->d[0].base = vk_xstrdup(abase);
   res->d[0].image = vk_xstrdup(anew);
   return make_overlay(abase, anew, tmp, false, &res->d[0]);
+}
+
+/* Overlay an image: a stop signal rolls back or comes too late (process.h). */
+int
+vk_overlay_image(const char *base, const char *new_image, struct vk_imageop_result *res)
+{
+  vk_stop_catch_begin();
+  int r = overlay_image_caught(base, new_image, res);
+  vk_stop_catch_end();
+  return r;
 }
 
 /* ---- the journal of a domain ---- */
@@ -730,6 +746,11 @@ commit_steps(const char *top, const char *base, struct vk_imageop_disk *out)
         strv_push(&out->copied, vk_xstrdup(bm->name));
     }
   crash_point("bitmaps");
+  if (vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the data was committed",
+             (int)vk_stop_signal);
+    goto out;
+  }
   char *cargv[] = { (char *)QEMU_IMG, "commit", "-q", "-f", "qcow2", "-d", "-b", (char *)base,
                     (char *)top, NULL };
   if (vk_run(cargv) < 0)
@@ -867,9 +888,10 @@ commit_plan(const char *active, const char *top, const char *base, struct cplan 
   return r;
 }
 
-int
-vk_commit_image(const char *active, const char *top, const char *base,
-                struct vk_imageop_result *res)
+/* vk_commit_image under its catch of the stop signals. */
+static int
+commit_image_caught(const char *active, const char *top, const char *base,
+                    struct vk_imageop_result *res)
 {
   memset(res, 0, sizeof *res);
   res->kind = "commit";
@@ -882,11 +904,28 @@ vk_commit_image(const char *active, const char *top, const char *base,
   res->d[0].image = vk_xstrdup(p.top);
   res->d[0].above = p.above ? vk_xstrdup(p.above) : NULL;
   int r = commit_steps(p.top, p.base, &res->d[0]);
-  if (r == 0 && p.above)
+  if (r == 0 && p.above && vk_stop_signal) {
+    CLEANUP_FREE char *pa = vk_printable(p.above);
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before %s was rebased: the old "
+             "chain is unchanged for its readers; run the command again to finish",
+             (int)vk_stop_signal, pa);
+    r = -1;
+  } else if (r == 0 && p.above)
     r = rebase_above(p.above, p.base);
   if (r == 0)
     crash_point("switch");
   cplan_clear(&p);
+  return r;
+}
+
+/* Commit an image: a stop signal rolls back or comes too late (process.h). */
+int
+vk_commit_image(const char *active, const char *top, const char *base,
+                struct vk_imageop_result *res)
+{
+  vk_stop_catch_begin();
+  int r = commit_image_caught(active, top, base, res);
+  vk_stop_catch_end();
   return r;
 }
 
@@ -996,6 +1035,11 @@ recover_journal(virDomainPtr dom, const struct journal *j, bool dry_run,
                   dry_run ? "would " : "", domname);
   if (dry_run) {
     r = 1;
+    goto out;
+  }
+  if (vk_stop_signal) {
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: the interrupted %s is still "
+             "pending; run the command again to finish it", (int)vk_stop_signal, j->kind);
     goto out;
   }
   if (define_sources(dom, j->n, targets, from, to) < 0)
@@ -1165,9 +1209,10 @@ qcow2_disk(const struct vk_disks *disks, const char *domname, const char *target
   return d;
 }
 
-int
-vk_overlay_domain(virDomainPtr dom, char *const *want, const char *snap,
-                  struct vk_imageop_result *res)
+/* vk_overlay_domain under its catch of the stop signals. */
+static int
+overlay_domain_caught(virDomainPtr dom, char *const *want, const char *snap,
+                      struct vk_imageop_result *res)
 {
   memset(res, 0, sizeof *res);
   res->kind = "overlay";
@@ -1246,16 +1291,20 @@ vk_overlay_domain(virDomainPtr dom, char *const *want, const char *snap,
     from[i] = j.d[i].base;
     to[i] = j.d[i].image;
   }
-  for (; made < j.n; made++) {
+  for (; made < j.n && !vk_stop_signal; made++) {
     if (make_overlay(j.d[made].base, j.d[made].image, j.d[made].tmp, true, &res->d[made]) < 0)
       break;
     crash_point("overlay");
   }
-  bool defined = made == j.n && define_sources(dom, j.n, targets, from, to) == 0;
+  /* The switch of the definition is the commit point: a stop signal
+   * before it undoes the overlays, one after it comes too late.
+   */
+  bool stopped = vk_stop_signal != 0;
+  bool defined = made == j.n && !stopped && define_sources(dom, j.n, targets, from, to) == 0;
   free(targets);
   free(from);
   free(to);
-  if (made < j.n) {
+  if (made < j.n || stopped) {
     /* Nothing refers to the overlays made so far: remove them, and the
      * journal, so that the domain is as it was.
      */
@@ -1265,6 +1314,13 @@ vk_overlay_domain(virDomainPtr dom, char *const *want, const char *snap,
         clean = false;
     if (clean)
       journal_remove(uuid);
+    const char *said = clean ? "the overlays made were removed, the domain uses its old "
+                               "images" : "some overlays could not be removed (run the "
+                               "command again)";
+    if (stopped && vk_error_reported())   /* the stop is reported: say the rest */
+      vk_warn("interrupted by signal %d: %s", (int)vk_stop_signal, said);
+    else if (stopped)
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: %s", (int)vk_stop_signal, said);
     goto out;
   }
   if (!defined) {
@@ -1276,6 +1332,9 @@ vk_overlay_domain(virDomainPtr dom, char *const *want, const char *snap,
   crash_point("define");
   if (journal_remove(uuid) < 0)
     goto out;
+  if (vk_stop_signal)
+    vk_warn("signal %d came too late to stop the overlay: it is complete",
+            (int)vk_stop_signal);
   r = 0;
  out:
   journal_clear(&j);
@@ -1283,9 +1342,21 @@ vk_overlay_domain(virDomainPtr dom, char *const *want, const char *snap,
   return r;
 }
 
+/* Overlay a domain's disks: a stop signal rolls back or comes too late (process.h). */
 int
-vk_commit_domain(virDomainPtr dom, const char *disk, const char *top, const char *base,
-                 struct vk_imageop_result *res)
+vk_overlay_domain(virDomainPtr dom, char *const *want, const char *snap,
+                  struct vk_imageop_result *res)
+{
+  vk_stop_catch_begin();
+  int r = overlay_domain_caught(dom, want, snap, res);
+  vk_stop_catch_end();
+  return r;
+}
+
+/* vk_commit_domain under its catch of the stop signals. */
+static int
+commit_domain_caught(virDomainPtr dom, const char *disk, const char *top, const char *base,
+                     struct vk_imageop_result *res)
 {
   memset(res, 0, sizeof *res);
   res->kind = "commit";
@@ -1350,6 +1421,16 @@ vk_commit_domain(virDomainPtr dom, const char *disk, const char *top, const char
               "its old chain, unchanged for the guest", domname);
     goto out;
   }
+  /* The switch (rebase of the image above, or the definition) is the
+   * commit point: a stop signal before it leaves the old chain in use.
+   */
+  if (vk_stop_signal) {
+    if (journal_remove(uuid) == 0)
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the switch: domain '%s' "
+               "still uses its old chain, unchanged for the guest (its base holds the "
+               "committed data too)", (int)vk_stop_signal, domname);
+    goto out;
+  }
   char *targets[] = { (char *)disk, NULL };
   char *from[] = { p.above ? d->source : p.top, NULL };
   char *to[] = { p.above ? d->source : p.base, NULL };
@@ -1361,11 +1442,25 @@ vk_commit_domain(virDomainPtr dom, const char *disk, const char *top, const char
   crash_point("define");
   if (journal_remove(uuid) < 0)
     goto out;
+  if (vk_stop_signal)
+    vk_warn("signal %d came too late to stop the commit: it is complete",
+            (int)vk_stop_signal);
   r = 0;
  out:
   cplan_clear(&p);
   journal_clear(&j);
   vk_host_unlock(lock);
+  return r;
+}
+
+/* Commit a domain's disk: a stop signal rolls back or comes too late (process.h). */
+int
+vk_commit_domain(virDomainPtr dom, const char *disk, const char *top, const char *base,
+                 struct vk_imageop_result *res)
+{
+  vk_stop_catch_begin();
+  int r = commit_domain_caught(dom, disk, top, base, res);
+  vk_stop_catch_end();
   return r;
 }
 

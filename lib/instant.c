@@ -225,14 +225,17 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
   if (vk_qemu_check_reach(&qu, absdir, "--to") < 0)
     return -1;
   struct vk_repo *repo = NULL;
-  if (vk_repo_open_shared(req->repo_dir, req->domain, &repo) < 0)
-    return -1;
-  if (vk_qemu_check_reach(&qu, vk_repo_dir(repo), "repository") < 0) {
-    vk_repo_close(repo);
+  /* From here a stop signal undoes what was made, as a failure does. */
+  vk_stop_catch_begin();
+  if (vk_repo_open_shared(req->repo_dir, req->domain, &repo) < 0) {
+    vk_stop_catch_end();
     return -1;
   }
-  /* From here a SIGINT or SIGTERM undoes what was made, as a failure does. */
-  vk_stop_catch_begin();
+  if (vk_qemu_check_reach(&qu, vk_repo_dir(repo), "repository") < 0) {
+    vk_repo_close(repo);
+    vk_stop_catch_end();
+    return -1;
+  }
   const struct vk_backup *b = NULL;
   CLEANUP_FREE char *why = NULL;
   CLEANUP_XMLDOC xmlDocPtr doc = NULL;
@@ -478,6 +481,83 @@ copy_dest_xml(const char *path)
   return vk_xml_format(doc);
 }
 
+/* The file a block job of disk TARGET of DOM mirrors into (its live XML's
+ * <mirror>), or NULL.
+ */
+static char *
+mirror_of(virDomainPtr dom, const char *target)
+{
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, 0);
+  CLEANUP_XMLDOC xmlDocPtr doc = xml ? vk_xml_parse(xml, "domain XML") : NULL;
+  if (!doc)
+    return NULL;
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr o = vk_xpath_nodes(ctx, NULL, "/domain/devices/disk");
+  for (int i = 0; i < vk_xpath_count(o); i++) {
+    xmlNodePtr d = o->nodesetval->nodeTab[i];
+    CLEANUP_FREE char *t = vk_xpath_string(ctx, d, "target/@dev");
+    if (!t || strcmp(t, target) != 0)
+      continue;
+    char *f = vk_xpath_string(ctx, d, "mirror/source/@file");
+    return f ? f : vk_xpath_string(ctx, d, "mirror/@file");
+  }
+  return NULL;
+}
+
+/* Clear what a killed restore --finish left on disk TARGET of domain NAME
+ * (DOM, recorded in REPO_DIR): its block copy onto DEST (the file this
+ * finish copies to, in the directory TOFD) is aborted and the file removed,
+ * so that the copy starts again; 0 when no job runs or it was that one.
+ * Any other block job is not ours: -1, reported with the command that
+ * clears it.
+ */
+static int
+clear_leftover_copy(virDomainPtr dom, const char *name, const char *repo_dir,
+                    const char *target, int tofd, const char *dest)
+{
+  virDomainBlockJobInfo info;
+  int r = virDomainGetBlockJobInfo(dom, target, &info, 0);
+  if (r < 0) {
+    vk_virt_error("disk %s: cannot read its block job", target);
+    return -1;
+  }
+  if (r == 0)
+    return 0;
+  CLEANUP_FREE char *mirror = mirror_of(dom, target);
+  bool copy = info.type == VIR_DOMAIN_BLOCK_JOB_TYPE_COPY && mirror;
+  if (copy && strcmp(mirror, dest) == 0) {
+    if (virDomainBlockJobAbort(dom, target, 0) < 0) {
+      vk_virt_error("disk %s: cannot abort the block copy onto %s left by an interrupted "
+                    "restore --finish", target, dest);
+      return -1;
+    }
+    if (unlinkat(tofd, strrchr(dest, '/') + 1, 0) < 0 && errno != ENOENT) {
+      vk_error(VK_EXIT_FAILURE, "%s: %s", dest, strerror(errno));
+      return -1;
+    }
+    vk_warn("disk %s: the block copy onto %s left by an interrupted restore --finish was "
+            "aborted and its file removed: copying again", target, dest);
+    return 0;
+  }
+  static const char *const kinds[] = { "", "pull", "copy", "commit", "active commit", "backup" };
+  const char *kind = info.type > 0 && info.type < (int)(sizeof kinds / sizeof *kinds)
+                     ? kinds[info.type] : "block";
+  CLEANUP_FREE char *pm = mirror ? vk_printable(mirror) : NULL;
+  const char *slash = mirror ? strrchr(mirror, '/') : NULL;
+  if (copy && slash && strcmp(slash, strrchr(dest, '/')) == 0)
+    /* The same file name elsewhere: a restore --finish with another --to. */
+    vk_error(VK_EXIT_BUSY, "disk %s of domain '%s': a block copy onto %s runs, left by a "
+             "restore --finish with another --to: finish it with 'vckpt restore --finish %s "
+             "--to %.*s --repo %s', or abort it with 'virsh blockjob %s %s --abort'", target,
+             name, pm, name, (int)(slash - mirror), pm, repo_dir, name, target);
+  else
+    vk_error(VK_EXIT_BUSY, "disk %s of domain '%s': a %s job%s%s runs, not one of restore "
+             "--finish: let it end or abort it ('virsh blockjob %s %s --abort'), then run "
+             "restore --finish again", target, name, kind, pm ? " onto " : "", pm ? pm : "",
+             name, target);
+  return -1;
+}
+
 /* Copy disk TARGET of DOM onto DEST (full, so nothing of the backup chain
  * is needed afterwards) and pivot to it.  A stop signal aborts the copy:
  * the domain stays on its overlay.
@@ -496,6 +576,7 @@ copy_and_pivot(virDomainPtr dom, const char *target, const char *dest)
     vk_virt_error("disk %s: cannot start the block copy onto %s", target, dest);
     return -1;
   }
+  vk_test_hook("finish-copying");
   for (;;) {
     if (vk_stop_signal) {
       virDomainBlockJobAbort(dom, target, 0);
@@ -545,9 +626,10 @@ give_back(const char *repo_dir, const char *dir)
   vk_repo_close(repo);
 }
 
-int
-vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name, const char *to,
-                  struct vk_restored **out, size_t *n)
+/* vk_instant_finish under its catch of the stop signals. */
+static int
+finish_caught(virConnectPtr conn, const char *repo_dir, const char *name, const char *to,
+              struct vk_restored **out, size_t *n)
 {
   *out = NULL;
   *n = 0;
@@ -598,16 +680,30 @@ vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name, co
     res[nres].target = vk_xstrdup(disks[i].target);
     res[nres].path = vk_xasprintf("%s/%s", absdir, fname);
     nres++;
+    if (clear_leftover_copy(dom, name, repo_dir, disks[i].target, tofd,
+                            res[nres - 1].path) < 0) {
+      rc = -1;
+      break;
+    }
     struct stat st;
     if (fstatat(tofd, fname, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
-      vk_error(VK_EXIT_FAILURE, "%s already exists: nothing was moved", res[nres - 1].path);
+      CLEANUP_FREE char *p = vk_printable(res[nres - 1].path);
+      vk_error(VK_EXIT_FAILURE, "%s already exists: nothing was moved (a restore --finish "
+               "killed before its copy started leaves it: if so, remove it with 'rm %s', or "
+               "give another --to)", p, p);
       rc = -1;
     }
   }
   if (rc == 0)
     vk_test_hook("finish-copies");
-  vk_stop_catch_begin();
   for (size_t i = 0; i < nres && rc == 0; i++) {
+    if (vk_stop_signal) {
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before disk %s was copied: the "
+               "domain still runs from the backup%s", (int)vk_stop_signal, res[i].target,
+               i > 0 ? " (the disks before it were moved)" : "");
+      rc = -1;
+      break;
+    }
     /* The destination is made by vckpt (privately, then renamed into
      * place, mode 0600) and reused by the copy: libvirt never creates a
      * file of that name in --to, where a link could have been planted.
@@ -630,7 +726,6 @@ vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name, co
     if (rc == 0)
       rc = redefine_disk(conn, dom, res[i].target, res[i].path);
   }
-  vk_stop_catch_end();
   CLEANUP_FREE char *which = NULL;
   if (rc == 0) {
     int d = depends_on(dom, dir, overlays, &which);
@@ -659,7 +754,22 @@ vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name, co
     vk_restored_free(res, nres);
     return -1;
   }
+  /* Every disk moved was the commit point: a signal since came too late. */
+  if (vk_stop_signal)
+    vk_warn("signal %d came too late to stop restore --finish: every disk was moved",
+            (int)vk_stop_signal);
   *out = res;
   *n = nres;
   return 0;
+}
+
+int
+vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name, const char *to,
+                  struct vk_restored **out, size_t *n)
+{
+  /* A stop signal aborts the copy running; the disks moved stay moved. */
+  vk_stop_catch_begin();
+  int r = finish_caught(conn, repo_dir, name, to, out, n);
+  vk_stop_catch_end();
+  return r;
 }

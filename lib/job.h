@@ -7,7 +7,7 @@
  *             create at that point (CHECKPOINT_XML) is created with it
  *             (or, by a kind whose point in time lasts until the copy is
  *             done, at the end of wait: the offline job)
- *   wait      see it to its end, reporting progress; on SIGINT/SIGTERM
+ *   wait      see it to its end, reporting progress; on a stop signal
  *             (vk_stop_signal) it calls abort and waits for the end
  *   abort     ask a started job to stop (callable at any time after start)
  *   close     release what the job holds (always called, once)
@@ -60,7 +60,7 @@ struct vk_job_spec {
 /* What a finished job did. */
 struct vk_job_result {
   bool ok;
-  bool interrupted;       /* SIGINT/SIGTERM: aborted by us */
+  bool interrupted;       /* a stop signal: aborted by us */
   bool quiesced;          /* the file systems were frozen at the point in time */
   uint64_t bytes;         /* data processed */
   double seconds;

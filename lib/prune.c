@@ -465,49 +465,11 @@ copy_file(struct vk_repo *r, const char *rel_from, const char *rel_to)
     if (n == 0)
       return 0;
     if (vk_stop_signal) {
-      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while copying %s",
+               (int)vk_stop_signal, from);
       return -1;
     }
   }
-}
-
-/* The self-pipe the signal handler writes to: a stop ends qemu-img. */
-static int sig_pipe[2] = { -1, -1 };
-
-static void
-on_prune_signal(int sig)
-{
-  int saved = errno;
-  vk_stop_signal = sig;
-  char c = 1;
-  if (sig_pipe[1] >= 0 && write(sig_pipe[1], &c, 1) < 0) {
-    /* full: a wake-up is pending anyway */
-  }
-  errno = saved;
-}
-
-/* Catch SIGINT, SIGTERM and SIGHUP while the merge runs (ON), or stop. */
-static void
-catch_stops(bool on)
-{
-  static struct sigaction old[3];
-  static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-  if (on) {
-    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-      sig_pipe[0] = sig_pipe[1] = -1;
-    struct sigaction sa = { .sa_handler = on_prune_signal, .sa_flags = SA_RESTART };
-    sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < 3; i++)
-      sigaction(sigs[i], &sa, &old[i]);
-    return;
-  }
-  for (size_t i = 0; i < 3; i++)
-    sigaction(sigs[i], &old[i], NULL);
-  for (size_t i = 0; i < 2; i++)
-    if (sig_pipe[i] >= 0) {
-      close(sig_pipe[i]);
-      sig_pipe[i] = -1;
-    }
 }
 
 /* Run qemu-img ARGV; a stop signal ends it and makes it an interruption. */
@@ -516,10 +478,11 @@ run_qemu_img(char *const argv[], const char *what)
 {
   int status = 0;
   CLEANUP_FREE char *msg = NULL;
-  if (vk_spawn(argv, -1, sig_pipe[0], &status, &msg) < 0)
+  if (vk_spawn(argv, -1, vk_stop_fd(), &status, &msg) < 0)
     return -1;
   if (vk_stop_signal) {
-    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while qemu-img rebased %s",
+             (int)vk_stop_signal, what);
     return -1;
   }
   if (status != 0) {
@@ -636,7 +599,6 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
     vk_journal_clear(&j);
     return -1;
   }
-  catch_stops(true);
   int rc = 0;
   for (size_t k = 0; k < p->nr_ops && rc == 0; k++) {
     const struct op *op = &p->ops[k];
@@ -657,11 +619,16 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
     }
   }
   if (rc == 0 && vk_stop_signal) {
-    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the merge was committed",
+             (int)vk_stop_signal);
     rc = -1;
   }
-  if (rc == 0)
+  if (rc == 0) {
     rc = vk_repo_merge_commit(r, &p->next, &j);
+    if (rc == 0 && vk_stop_signal)
+      vk_flow_message(cb, VK_MSG_WARNING, "signal %d came too late to stop the prune: the "
+                      "merge was committed and is complete", (int)vk_stop_signal);
+  }
   if (rc < 0 && vk_manifest_find_id(vk_repo_manifest(r), vk_repo_manifest(r)->nr_backups,
                                     j.commit_id)) {
     /* Not committed: undo.  (A commit whose old files could not all be
@@ -671,7 +638,6 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
       vk_flow_message(cb, VK_MSG_WARNING, "prune interrupted: rolled back, every backup is "
                       "as it was");
   }
-  catch_stops(false);
   vk_journal_clear(&j);
   return rc;
 }
@@ -990,15 +956,10 @@ plan_result(const struct plan *p, struct vk_prune_result *res)
   }
 }
 
-int
-vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
+/* Prune under vk_prune's catch of the stop signals. */
+static int
+prune_caught(const struct vk_prune_request *req, struct vk_prune_result *out)
 {
-  memset(out, 0, sizeof *out);
-  if (!vk_retention_any(&req->policy)) {
-    vk_error(VK_EXIT_USAGE, "no retention rule given (--keep-last, --keep-daily, ...) and "
-             "none in the policy file: nothing would expire");
-    return -1;
-  }
   /* The domain, for its checkpoints: looked up first, so that a failure
    * to reach libvirt changes nothing in the repository.
    */
@@ -1052,7 +1013,12 @@ vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
       /* Not looked at: every checkpoint of an expired backup stays recorded. */
       retire_unlooked(p.m, going, needed, &p.next);
     }
-    if (!req->dry_run && out->expired > 0 && !vk_stop_signal)
+    if (vk_stop_signal) {
+      /* Checkpoints deleted so far were not needed: every backup restores. */
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the merge: no backup "
+               "was changed", (int)vk_stop_signal);
+      rc = -1;
+    } else if (!req->dry_run && out->expired > 0)
       rc = plan_run(&p, r, req->cb);
     else if (!req->dry_run && !same_retired(p.m, &p.next) &&
              vk_repo_set_retired(r, p.next.retired, p.next.nr_retired) < 0)
@@ -1067,6 +1033,22 @@ vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
   vk_repo_close(r);
   if (dom)
     virDomainFree(dom);
+  return rc;
+}
+
+int
+vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out)
+{
+  memset(out, 0, sizeof *out);
+  if (!vk_retention_any(&req->policy)) {
+    vk_error(VK_EXIT_USAGE, "no retention rule given (--keep-last, --keep-daily, ...) and "
+             "none in the policy file: nothing would expire");
+    return -1;
+  }
+  /* From here a stop signal rolls the merge back, or comes too late. */
+  vk_stop_catch_begin();
+  int rc = prune_caught(req, out);
+  vk_stop_catch_end();
   return rc;
 }
 

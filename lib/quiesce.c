@@ -32,11 +32,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "process.h"
 #include "quiesce.h"
-
-extern char **environ;
 #include "util.h"
 #include "virt.h"
+
+extern char **environ;
 
 struct vk_quiesce {
   pid_t guard;
@@ -118,14 +119,6 @@ write_byte(int fd, char c)
 
 /* ---- the guard (its own process) ---- */
 
-static volatile sig_atomic_t guard_signal;
-
-static void
-guard_on_signal(int sig)
-{
-  guard_signal = sig;
-}
-
 /* Open a connection to URI and look up UUID: the domain, or NULL. */
 static virDomainPtr
 guard_domain(const char *uri, const char *uuid, virConnectPtr *conn)
@@ -150,15 +143,11 @@ vk_quiesce_guard(const char *uri, const char *uuid)
     vk_error(VK_EXIT_USAGE, "quiesce-guard is started by backup --quiesce only");
     return -1;
   }
-  /* The terminal's Ctrl-C goes to vckpt, which thaws; SIGTERM or SIGHUP
-   * sent to the guard itself make it thaw.
+  /* The terminal's Ctrl-C goes to vckpt (the guard has its own process
+   * group), which thaws; a stop signal sent to the guard itself makes it
+   * thaw.  The catch lasts until the guard's process ends.
    */
-  struct sigaction sa = { .sa_handler = guard_on_signal };
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
-  signal(SIGINT, SIG_IGN);
-  signal(SIGPIPE, SIG_IGN);
+  vk_stop_catch_begin();
   CLEANUP_FREE char *marker = vk_xasprintf("%s/%s.frozen", marker_dir(), uuid);
 
   virConnectPtr conn = NULL;
@@ -177,7 +166,7 @@ vk_quiesce_guard(const char *uri, const char *uuid)
   const char *why = NULL;
   double end = now() + guard_timeout();
   while (!why) {
-    if (guard_signal) {
+    if (vk_stop_signal) {
       why = "the guard was asked to stop";
       break;
     }
@@ -186,9 +175,10 @@ vk_quiesce_guard(const char *uri, const char *uuid)
       why = "vckpt did not thaw in time";
       break;
     }
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    int n = poll(&p, 1, left);
-    if (n <= 0)
+    struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+                           { .fd = vk_stop_fd(), .events = POLLIN } };
+    int n = poll(p, p[1].fd >= 0 ? 2 : 1, left);
+    if (n <= 0 || !p[0].revents)
       continue;
     unsigned char c;
     ssize_t r = read(fd, &c, 1);
@@ -252,8 +242,7 @@ spawn_guard(const char *uri, const char *uuid, int fd, pid_t *pid)
   sigset_t none, def;
   sigemptyset(&none);
   sigemptyset(&def);
-  sigaddset(&def, SIGINT);
-  sigaddset(&def, SIGTERM);
+  vk_stop_sigset(&def);
   sigaddset(&def, SIGPIPE);
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &def);

@@ -8,7 +8,7 @@
  *     pair: when the socket closes before the caller said "thawed" (vckpt
  *     was killed, SIGKILL included) the guard thaws at once; it also thaws
  *     after a timeout (VK_QUIESCE_TIMEOUT seconds, $VCKPT_QUIESCE_TIMEOUT)
- *     if the caller hangs, and on SIGTERM/SIGHUP;
+ *     if the caller hangs, and on a stop signal (process.h);
  *   - a marker, $VCKPT_LOCK_DIR (else /run/vckpt) /UUID.frozen, written
  *     before the freeze and removed once thawed: the next backup of the
  *     domain (vk_quiesce_recover, under the host lock) thaws first.

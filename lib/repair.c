@@ -885,8 +885,12 @@ execute(struct rstate *s)
       }
       return;
     }
-  do_redefine(s);
-  for (size_t i = 0; i < s->p->n; i++) {
+  /* A stop signal ends the run between two steps: each can be repeated,
+   * and the next run plans again from what is there.
+   */
+  if (!vk_stop_signal)
+    do_redefine(s);
+  for (size_t i = 0; i < s->p->n && !vk_stop_signal; i++) {
     struct vk_repair_step *st = &s->p->s[i];
     switch (st->action) {
     case VK_REPAIR_REMOVE_BITMAP:
@@ -905,6 +909,29 @@ execute(struct rstate *s)
                       st->checkpoint ? st->checkpoint : st->bitmap ? st->bitmap : "",
                       vk_repair_state_name(st->state));
   }
+}
+
+/* After a stop signal: exit 6 when steps of plan P were left undone (the
+ * next repair plans again and does them), else the repair is complete.
+ */
+static void
+stopped(const struct vk_repair_plan *p, bool dry_run)
+{
+  if (!vk_stop_signal)
+    return;
+  size_t left = 0;
+  for (size_t i = 0; i < p->n; i++)
+    left += p->s[i].state == VK_REPAIR_PLANNED;
+  if (dry_run)
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: nothing was changed",
+             (int)vk_stop_signal);
+  else if (left > 0)
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: %zu step%s done, %zu not "
+             "started; run repair again to finish", (int)vk_stop_signal, p->done,
+             p->done == 1 ? "" : "s", left);
+  else
+    vk_warn("signal %d came too late to stop the repair: every step was done",
+            (int)vk_stop_signal);
 }
 
 /* The messages of a pre-step, gathered into the text of its step. */
@@ -946,6 +973,7 @@ vk_repair(virConnectPtr conn, virDomainPtr dom, const struct vk_repair_request *
     if ((lockfd = vk_host_lock(s.domname, uuid, req->repo_dir ? req->repo_dir : "-")) < 0)
       return -1;
   }
+  vk_stop_catch_begin();
   int r = -1;
   for (size_t i = 0; pre_steps[i]; i++) {
     struct collect col = { .next = req->cb };
@@ -978,9 +1006,11 @@ vk_repair(virConnectPtr conn, virDomainPtr dom, const struct vk_repair_request *
   if (!req->dry_run)
     execute(&s);
   r = 0;
+  stopped(out, req->dry_run);
  done:
   rstate_clear(&s);
   vk_host_unlock(lockfd);
+  vk_stop_catch_end();
   if (r < 0)
     vk_repair_plan_clear(out);
   return r;

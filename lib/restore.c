@@ -243,21 +243,6 @@ struct chain_file {
   uint64_t size;
 };
 
-/* The self-pipe the signal handler writes to, so waits wake up. */
-static int sig_pipe[2] = { -1, -1 };
-
-static void
-on_restore_signal(int sig)
-{
-  int saved = errno;
-  vk_stop_signal = sig;
-  char c = 1;
-  if (sig_pipe[1] >= 0 && write(sig_pipe[1], &c, 1) < 0) {
-    /* full: a wake-up is pending anyway */
-  }
-  errno = saved;
-}
-
 /* What a restore has under way, for the cleanup on every path. */
 struct restore_run {
   int tofd;               /* --to */
@@ -266,8 +251,6 @@ struct restore_run {
   int tmpfd;
   struct vk_hash_job *jobs; /* one per chain_file, in the same order */
   struct vk_hasher *hasher; /* hashing them, or NULL */
-  struct sigaction old_int, old_term, old_hup, old_quit;
-  bool handlers;
 };
 
 /* Stop and join the hashing threads. */
@@ -294,7 +277,7 @@ start_hashing(struct restore_run *run, struct chain_file *files, size_t n)
 static int
 wait_hashing(struct restore_run *run)
 {
-  return vk_hasher_wait(run->hasher, sig_pipe[0]);
+  return vk_hasher_wait(run->hasher, vk_stop_fd());
 }
 
 /* Empty the directory DIRFD (its regular files; anything else is left and
@@ -439,7 +422,7 @@ run_convert(struct restore_run *run, const char *src, const char *name, bool dir
   char **argv = direct ? odirect : plain;
   int status;
   CLEANUP_FREE char *msg = NULL;
-  int r = vk_spawn(argv, run->tmpfd, sig_pipe[0], &status, &msg);
+  int r = vk_spawn(argv, run->tmpfd, vk_stop_fd(), &status, &msg);
   if (r < 0)
     return -1;
   if (r == 1 || vk_stop_signal) {
@@ -746,6 +729,11 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
     return -1;
   bool direct = direct_io_works(run);
   for (size_t i = 0; i < count; i++) {
+    if (vk_stop_signal) {
+      vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: nothing was restored",
+               (int)vk_stop_signal);
+      return -1;
+    }
     const char *name = strrchr(out[i].path, '/') + 1;
     const struct vk_backup_disk *d = NULL;
     for (size_t j = 0; j < b->nr_disks && !d; j++)
@@ -838,8 +826,14 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
       return -1;
     }
   }
-  if (vk_repo_open(req->repo_dir, req->domain, false, false, &repo) < 0)
+  /* From here a stop signal removes what was written (exit 6); once the
+   * images are in place it comes too late.
+   */
+  vk_stop_catch_begin();
+  if (vk_repo_open(req->repo_dir, req->domain, false, false, &repo) < 0) {
+    vk_stop_catch_end();
     return -1;
+  }
   const struct vk_backup *b = NULL;
   if (vk_repo_find_point(repo, req->at, &b) < 0)
     b = NULL;
@@ -854,28 +848,20 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
   }
   if (!b) {
     vk_repo_close(repo);
+    vk_stop_catch_end();
     return -1;
   }
   struct restore_run run = { .tofd = tofd, .absdir = absdir, .tmpfd = -1 };
   struct chain_file *files = NULL;
   size_t nfiles = 0;
-  int r = -1;
-  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-    vk_error(VK_EXIT_FAILURE, "pipe: %s", strerror(errno));
-  else {
-    struct sigaction sa = { .sa_handler = on_restore_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &run.old_int);
-    sigaction(SIGTERM, &sa, &run.old_term);
-    sigaction(SIGHUP, &sa, &run.old_hup);    /* a dropped ssh session */
-    sigaction(SIGQUIT, &sa, &run.old_quit);
-    run.handlers = true;
-    *out = vk_xcalloc(b->nr_disks, sizeof **out);
-    r = restore_run(conn, repo, b, req, &run, *out, n, &files, &nfiles);
-    stop_hashing(&run);
-  }
+  *out = vk_xcalloc(b->nr_disks, sizeof **out);
+  int r = restore_run(conn, repo, b, req, &run, *out, n, &files, &nfiles);
+  stop_hashing(&run);
   free(run.jobs);
   remove_tmpdir(&run);
+  if (r == 0 && vk_stop_signal)
+    vk_warn("signal %d came too late to stop the restore: it is complete",
+            (int)vk_stop_signal);
   if (r == 0)
     *backup_id = vk_xstrdup(b->id);
   else if (*out) {
@@ -889,17 +875,7 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
   for (size_t i = 0; i < nfiles; i++)
     close(files[i].fd);
   free(files);
-  if (run.handlers) {
-    sigaction(SIGINT, &run.old_int, NULL);
-    sigaction(SIGTERM, &run.old_term, NULL);
-    sigaction(SIGHUP, &run.old_hup, NULL);
-    sigaction(SIGQUIT, &run.old_quit, NULL);
-  }
-  for (int i = 0; i < 2; i++) {
-    if (sig_pipe[i] >= 0)
-      close(sig_pipe[i]);
-    sig_pipe[i] = -1;
-  }
   vk_repo_close(repo);
+  vk_stop_catch_end();
   return r;
 }

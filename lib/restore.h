@@ -32,7 +32,7 @@ struct vk_restored {
  * REQ->no_verify, of the recorded size and checksum (hashed in threads
  * while qemu-img convert runs, without a shell).  The images are written
  * into a private temporary directory inside REQ->to and renamed into place
- * at the end, never replacing a file; on any failure or SIGINT/SIGTERM
+ * at the end, never replacing a file; on any failure or a stop signal
  * (VK_EXIT_INTERRUPTED, the qemu-img child ended) nothing is left.  With
  * REQ->define (CONN needed) the name is checked before anything is copied,
  * then a new domain is defined on the images.  Returns 0 with the images

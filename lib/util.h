@@ -18,7 +18,7 @@ enum vk_exit {
   VK_EXIT_NOT_FOUND = 3,   /* domain, checkpoint, disk or file not found */
   VK_EXIT_PREFLIGHT = 4,   /* preflight validation refused the operation */
   VK_EXIT_BUSY = 5,        /* another job or vckpt run holds the domain */
-  VK_EXIT_INTERRUPTED = 6, /* stopped by SIGINT/SIGTERM, rolled back */
+  VK_EXIT_INTERRUPTED = 6, /* stopped by a stop signal (process.h), rolled back */
 };
 
 /* Report an error once, where it happens: "vckpt: CONTEXT: MESSAGE".

@@ -231,13 +231,6 @@ verify_times(const struct vk_manifest *m, struct vk_report *rep)
                     vk_xstrdup(VK_TIME_FAULT_FIX));
 }
 
-/* SIGINT/SIGTERM while verifying: stop after the file being read. */
-static void
-on_verify_signal(int sig)
-{
-  vk_stop_signal = sig;
-}
-
 int
 vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
           size_t *backups, size_t *files)
@@ -246,12 +239,12 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
   memset(rep, 0, sizeof *rep);
   rep->domain = vk_xstrdup(domain);
   *backups = *files = 0;
-  if (vk_repo_open_shared(repo_dir, domain, &repo) < 0)
+  /* A stop signal ends the check after the file being read. */
+  vk_stop_catch_begin();
+  if (vk_repo_open_shared(repo_dir, domain, &repo) < 0) {
+    vk_stop_catch_end();
     return -1;
-  struct sigaction sa = { .sa_handler = on_verify_signal }, old_int, old_term;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  }
   const struct vk_manifest *m = vk_repo_manifest(repo);
   verify_unknown(repo, rep);
   verify_times(m, rep);
@@ -284,9 +277,8 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
                                    : "a restore cannot --define a domain from this backup"));
     }
   }
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGTERM, &old_term, NULL);
   vk_repo_close(repo);
+  vk_stop_catch_end();
   if (vk_stop_signal) {
     vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d", (int)vk_stop_signal);
     return -1;

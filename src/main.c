@@ -11,6 +11,7 @@
 
 #include "cmd.h"
 #include "log.h"
+#include "process.h"
 #include "vckpt.h"
 #include "virt.h"
 #include "xml.h"
@@ -96,6 +97,8 @@ main(int argc, const char **argv)
   }
   vk_unit_end();
   vk_set_context(NULL);
+  if (vk_stop_late())
+    vk_warn("signal %d came once the work was done: it changed nothing", vk_stop_late());
   /* Many units: the most serious status, in the order of vk_exit_worse(). */
   int status = r == 0 ? VK_EXIT_OK : vk_exit_status();
   vk_log(status == VK_EXIT_OK ? LOG_INFO : LOG_ERR, "end: exit status %d", status);
