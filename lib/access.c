@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "access.h"
@@ -60,18 +61,25 @@ push_name(char **abs, const char *name, size_t len)
 
 /* vk_dir_open_trusted; QUIET: errno set and nothing reported. */
 static int
-walk(const char *path, const char *what, bool create, char **abs_out, bool quiet);
+walk(const char *path, const char *what, bool create, char **abs_out, bool quiet,
+     bool sticky_last);
 
 int
 vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs_out)
 {
-  return walk(path, what, create, abs_out, false);
+  return walk(path, what, create, abs_out, false, false);
+}
+
+int
+vk_dir_open_trusted_base(const char *path, const char *what, char **abs_out)
+{
+  return walk(path, what, false, abs_out, false, true);
 }
 
 bool
 vk_dir_is_trusted(const char *path)
 {
-  int fd = walk(path, "", false, NULL, true);
+  int fd = walk(path, "", false, NULL, true, true);
   if (fd < 0)
     return false;
   close(fd);
@@ -98,7 +106,7 @@ vk_dir_open_private(const char *path, const char *what, mode_t mode)
     vk_error(VK_EXIT_USAGE, "%s %s: not a directory vckpt can make", what, path);
     return -1;
   }
-  CLEANUP_CLOSE int pfd = vk_dir_open_trusted(parent, what, false, NULL);
+  CLEANUP_CLOSE int pfd = vk_dir_open_trusted_base(parent, what, NULL);
   if (pfd < 0)
     return -1;
   if (mkdirat(pfd, base, mode) < 0 && errno != EEXIST) {
@@ -124,7 +132,8 @@ vk_dir_open_private(const char *path, const char *what, mode_t mode)
 }
 
 static int
-walk(const char *path, const char *what, bool create, char **abs_out, bool quiet)
+walk(const char *path, const char *what, bool create, char **abs_out, bool quiet,
+     bool sticky_last)
 {
   CLEANUP_FREE char *rest = NULL;
   if (path[0] == '/')
@@ -247,7 +256,16 @@ walk(const char *path, const char *what, bool create, char **abs_out, bool quiet
     close(fd);
     fd = next;
     push_name(&abs, name, len);
-    if (!vk_dir_trusted(&st, true, &why)) {
+    /* Group write through an ACL (a named user's entry shows as the mask
+     * in the group bits): refused whatever the owning group.
+     */
+    if ((st.st_mode & S_IWGRP) && fgetxattr(fd, "system.posix_acl_access", NULL, 0) > 0) {
+      st.st_gid = (gid_t)-1;
+    }
+    /* A sticky directory such as /tmp is fine on the way, not as the place
+     * itself (unless the caller makes a private directory in it).
+     */
+    if (!vk_dir_trusted(&st, !last || sticky_last, &why)) {
       if (!quiet)
         untrusted(what, path, abs, &st, why);
       errno = EPERM;
@@ -329,13 +347,14 @@ vk_give_back_fd(int fd)
   if (fstat(fd, &st) < 0)
     return -1;
   int changed = 0;
-  if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-    if (fchown(fd, geteuid(), getegid()) < 0)
+  /* The mode first: never root's with a mode QEMU's user chose. */
+  if ((st.st_mode & 07777) != 0600) {
+    if (fchmod(fd, 0600) < 0)
       return -1;
     changed = 1;
   }
-  if ((st.st_mode & 07777) != 0600) {
-    if (fchmod(fd, 0600) < 0)
+  if (st.st_uid != geteuid() || st.st_gid != getegid()) {
+    if (fchown(fd, geteuid(), getegid()) < 0)
       return -1;
     changed = 1;
   }

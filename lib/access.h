@@ -41,11 +41,18 @@ struct vk_qemu_user {
  * a purpose WHAT ("repository", "--to"), following only symbolic links that
  * sit in directories only root (or vckpt's user) can change, and refusing
  * (VK_EXIT_USAGE, reported) a directory on the way that another user owns
- * or may write, unless it is root's and sticky (/tmp) and not the last one.
+ * or may write (an ACL's group-write counts), unless it is root's and
+ * sticky (/tmp) and not the last one.
  * With CREATE, a missing last component is made (VK_DIR_MODE).  *ABS, if
  * not NULL, gets the absolute path without links.  A descriptor, or -1.
  */
 int vk_dir_open_trusted(const char *path, const char *what, bool create, char **abs);
+
+/* vk_dir_open_trusted for a base directory the caller makes its own
+ * private directory in (a drill's $TMPDIR, the lock directory's parent): a
+ * root-owned sticky directory (/tmp, /var/tmp) is accepted as the last one.
+ */
+int vk_dir_open_trusted_base(const char *path, const char *what, char **abs);
 
 /* Whether vk_dir_open_trusted would accept directory PATH (nothing is
  * reported).

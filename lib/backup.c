@@ -1,8 +1,10 @@
 /* vckpt - push-mode backup jobs through libvirt. */
 #include <config.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backup.h"
 #include "util.h"
@@ -44,6 +46,20 @@ vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n
 }
 
 /* Create one disk's target file with qemu-img (backup.h). */
+/* Make the new target FILE 0600 at once: a default ACL on the chain
+ * directory would override the umask, and the directory is searchable.
+ * (The directory is vckpt's alone: the name cannot have been swapped.)
+ */
+static int
+private_target(const char *file)
+{
+  if (chmod(file, 0600) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: chmod: %s", file, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 int
 vk_target_create(const struct vk_job_disk *d)
 {
@@ -55,9 +71,9 @@ vk_target_create(const struct vk_job_disk *d)
      */
     char *argv[] = { (char *)QEMU_IMG, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-u",
                      "-b", (char *)d->backing, (char *)d->file, size, NULL };
-    return vk_run(argv);
+    return vk_run(argv) < 0 ? -1 : private_target(d->file);
   }
   char *argv[] = { (char *)QEMU_IMG, "create", "-q", "-f", "qcow2", (char *)d->file,
                    size, NULL };
-  return vk_run(argv);
+  return vk_run(argv) < 0 ? -1 : private_target(d->file);
 }

@@ -141,7 +141,7 @@ private_dir_make(struct private_dir *pd, const char *base)
   if (!base || !*base)
     base = "/var/tmp";
   /* The domain's overlays will be named by path in there. */
-  pd->basefd = vk_dir_open_trusted(base, "temporary directory", false, &pd->base);
+  pd->basefd = vk_dir_open_trusted_base(base, "temporary directory", &pd->base);
   if (pd->basefd < 0)
     return -1;
   sweep_dirs(pd);
@@ -575,8 +575,9 @@ drill_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   /* QEMU's user opens the overlays and, through them, the backup. */
   struct vk_qemu_user qu;
   vk_qemu_user(conn, NULL, &qu);
+  CLEANUP_FREE char *chain = vk_repo_path(repo, b->chain);
   if (vk_qemu_check_reach(&qu, run->pd.base, "temporary directory") < 0 ||
-      vk_qemu_check_reach(&qu, vk_repo_dir(repo), "repository") < 0)
+      vk_qemu_check_reach(&qu, chain, "repository") < 0)
     return -1;
   CLEANUP_FREE char *dir = vk_xasprintf("%s/%s", run->pd.base, run->pd.name);
   struct vk_restored *disks = vk_xcalloc(b->nr_disks, sizeof *disks);

@@ -231,6 +231,20 @@ skip_reason(const struct vk_image *img, const struct vk_bitmap *b)
   return NULL;
 }
 
+/* Refuse (status 2) the image PATH when its directory, or one above it,
+ * is one another user may change: qemu-img runs as root on names there.
+ */
+static int
+check_dir_of(const char *path, const char *what)
+{
+  CLEANUP_FREE char *dir = vk_xstrdup(path);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    slash[slash == dir ? 1 : 0] = '\0';
+  CLEANUP_CLOSE int fd = vk_dir_open_trusted_base(slash ? dir : ".", what, NULL);
+  return fd < 0 ? -1 : 0;
+}
+
 /* Create the overlay PATH on BASE (absolute paths) through the temporary
  * file TMP in PATH's directory, carrying every recording and consistent
  * bitmap of BASE with its granularity, then rename TMP to PATH (never over
@@ -241,7 +255,7 @@ make_overlay(const char *base, const char *path, const char *tmp, bool follow,
              struct vk_imageop_disk *out)
 {
   struct vk_image img = { 0 };
-  if (open_qcow2(base, follow, &img) < 0)
+  if (check_dir_of(path, "overlay directory") < 0 || open_qcow2(base, follow, &img) < 0)
     return -1;
   int r = -1;
   CLEANUP_FREE char *bname = backing_name(path, base);
@@ -681,6 +695,9 @@ commit_steps(const char *top, const char *base, struct vk_imageop_disk *out)
 {
   struct vk_chain ch = { 0 };
   char *err = NULL;
+  if (check_dir_of(top, "commit's top image directory") < 0 ||
+      check_dir_of(base, "commit's base image directory") < 0)
+    return -1;
   if (vk_chain_open(top, "qcow2", &ch, &err) < 0) {
     CLEANUP_FREE char *m = vk_printable(err ? err : "out of memory");
     vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s", m);

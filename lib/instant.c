@@ -231,15 +231,16 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
     vk_stop_catch_end();
     return -1;
   }
-  if (vk_qemu_check_reach(&qu, vk_repo_dir(repo), "repository") < 0) {
-    vk_repo_close(repo);
-    vk_stop_catch_end();
-    return -1;
-  }
   const struct vk_backup *b = NULL;
   CLEANUP_FREE char *why = NULL;
   CLEANUP_XMLDOC xmlDocPtr doc = NULL;
   int rc = vk_repo_find_point(repo, req->at, &b);
+  if (rc == 0) {
+    /* QEMU's user opens the backup's files in its chain directory. */
+    CLEANUP_FREE char *chain = vk_repo_path(repo, b->chain);
+    if (vk_qemu_check_reach(&qu, chain, "repository") < 0)
+      rc = -1;
+  }
   if (rc == 0 && (rc = vk_repo_check_chain(repo, b, &why)) > 0) {
     vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be used", vk_repo_dir(repo), why,
              b->id);

@@ -71,7 +71,7 @@ vk_log_open(const char *file, bool use_syslog)
     const char *base = slash ? file + (slash - dir) + 1 : file;
     if (slash)
       slash[slash == dir ? 1 : 0] = '\0';
-    CLEANUP_CLOSE int dfd = vk_dir_open_trusted(slash ? dir : ".", "--log-file", false, NULL);
+    CLEANUP_CLOSE int dfd = vk_dir_open_trusted_base(slash ? dir : ".", "--log-file", NULL);
     if (dfd < 0)
       return -1;
     int fd = openat(dfd, base, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |

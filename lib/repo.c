@@ -292,6 +292,29 @@ check_own_dir(int fd, const char *path, bool fix)
   return -1;
 }
 
+/* Make every chain directory of the manifest searchable (older versions
+ * made them 0700): drills and instant domains open files in any of them.
+ * A directory that is not the repository's own is left for the backup
+ * that uses it to refuse; failures here only warn.
+ */
+static void
+fix_chain_dirs(struct vk_repo *r)
+{
+  for (size_t i = 0; i < r->m.nr_backups; i++) {
+    const char *chain = r->m.backups[i].chain;
+    if (i > 0 && strcmp(chain, r->m.backups[i - 1].chain) == 0)
+      continue;
+    CLEANUP_CLOSE int fd = openat(r->dirfd, chain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                  O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
+        (st.st_mode & 07777) != 0700)
+      continue;
+    if (fchmod(fd, VK_DIR_MODE) < 0)
+      vk_warn("%s/%s: chmod: %s", r->dir, chain, strerror(errno));
+  }
+}
+
 /* vk_repo_open with a lock mode. */
 static int
 repo_open(const char *repo_dir, const char *domain, bool create, enum lock_mode mode,
@@ -355,6 +378,7 @@ repo_open(const char *repo_dir, const char *domain, bool create, enum lock_mode 
      * runs: it holds the shared lock).
      */
     vk_repo_give_back(r);
+    fix_chain_dirs(r);
   }
   *out = r;
   return 0;
