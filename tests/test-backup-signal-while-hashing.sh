@@ -24,17 +24,16 @@ put vda 0x32 256M 256M
 "$VCKPT" --verbose backup "$dom" --repo "$R" --full --name h1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
 # The phase: the job ran and ended, the journal is still there.
 jobstate() { virsh domjobinfo "$dom" | awk '/^Job type:/ { print $3 }'; }
-for (( i = 0; i < 1200; i++ )); do
-    [ "$(jobstate)" = Unbounded ] && break
+# Whether the backup job runs; fails the test if vckpt ($pid) ended.
+job_runs ()
+{
+    [ "$(jobstate)" = Unbounded ] && return 0
     kill -0 $pid 2>/dev/null || { cat "$TMPD/e" >&2; fail "vckpt ended before its job started"; }
-    sleep 0.02
-done
-[ "$(jobstate)" = Unbounded ] || fail "no backup job started"
-for (( i = 0; i < 3000; i++ )); do
-    [ "$(jobstate)" = None ] && break
-    sleep 0.01
-done
-[ "$(jobstate)" = None ] || fail "the backup job did not end"
+    return 1
+}
+job_ended () { [ "$(jobstate)" = None ]; }
+wait_for 60 "the backup job" job_runs
+wait_for 30 "the backup job ending" job_ended
 test -e "$R/$dom/pending.xml" || { cat "$TMPD/e" >&2; fail "already committed: hashing not caught"; }
 kill -TERM $pid
 rc=0; wait $pid || rc=$?
