@@ -46,12 +46,6 @@ vk_sum_parse(const char *name, enum vk_sum_type *out)
   return -1;
 }
 
-size_t
-vk_sum_hex_len(enum vk_sum_type t)
-{
-  return t == VK_SUM_XXH3_128 ? 32 : 64;
-}
-
 /* The hex digits of the LEN bytes of DIGEST. */
 static void
 to_hex(const unsigned char *digest, size_t len, char hex[VK_SUM_HEX_MAX])
@@ -180,24 +174,6 @@ vk_sum_buf(enum vk_sum_type t, const void *buf, size_t len, char hex[VK_SUM_HEX_
   if (e)
     vk_error(VK_EXIT_FAILURE, "%s: %s", vk_sum_name(t), strerror(e));
   return e ? -1 : 0;
-}
-
-int
-vk_sha256_fd(int fd, const char *path, char hex[65])
-{
-  return vk_sum_fd(VK_SUM_SHA256, fd, path, hex);
-}
-
-int
-vk_sha256_file(const char *path, char hex[65])
-{
-  return vk_sum_file(VK_SUM_SHA256, path, hex);
-}
-
-int
-vk_sha256_fd_quiet(int fd, char hex[65], volatile int *stop)
-{
-  return vk_sum_fd_quiet(VK_SUM_SHA256, fd, hex, stop);
 }
 
 /* ---- the parallel hasher ---- */

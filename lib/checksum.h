@@ -22,8 +22,6 @@ enum vk_sum_type { VK_SUM_SHA256, VK_SUM_XXH3_128 };
 const char *vk_sum_name(enum vk_sum_type t);
 /* The algorithm called NAME: 0, or -1 (not reported). */
 int vk_sum_parse(const char *name, enum vk_sum_type *out);
-/* The number of hex digits of T's checksum: 64 or 32. */
-size_t vk_sum_hex_len(enum vk_sum_type t);
 
 /* The checksum T of a file as hex (read in 1 MiB chunks); only a regular
  * file is read, a symlink is not followed.  Stops with
@@ -38,11 +36,6 @@ int vk_sum_fd(enum vk_sum_type t, int fd, const char *path, char hex[VK_SUM_HEX_
 int vk_sum_fd_quiet(enum vk_sum_type t, int fd, char hex[VK_SUM_HEX_MAX], volatile int *stop);
 /* The checksum T of LEN bytes at BUF (0, or -1 reported). */
 int vk_sum_buf(enum vk_sum_type t, const void *buf, size_t len, char hex[VK_SUM_HEX_MAX]);
-
-/* The SHA-256 forms, kept for callers that want that algorithm. */
-int vk_sha256_file(const char *path, char hex[65]);
-int vk_sha256_fd(int fd, const char *path, char hex[65]);
-int vk_sha256_fd_quiet(int fd, char hex[65], volatile int *stop);
 
 /* One file for the parallel hasher: FD is read to its end with TYPE; ERR
  * and HEX are the result of vk_sum_fd_quiet.  Set TYPE to the algorithm

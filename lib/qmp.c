@@ -85,12 +85,6 @@ vk_qmp_exit_text(struct vk_qmp *q)
   return vk_xasprintf("qemu-storage-daemon %s%s%s", how, *e ? ": " : "", e);
 }
 
-pid_t
-vk_qmp_pid(const struct vk_qmp *q)
-{
-  return q->pid;
-}
-
 /* Fork and exec ARGV[0] with stdin/stdout on /dev/null and stderr on
  * ERRFD, in its own process group (a terminal's Ctrl-C goes to vckpt,
  * which stops the job in order), killed with SIGTERM if vckpt dies.

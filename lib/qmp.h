@@ -21,8 +21,6 @@ struct vk_qmp;
  * greeting and leave negotiation mode.  NULL after reporting.
  */
 struct vk_qmp *vk_qmp_start(const char *program);
-/* The daemon's process id (0 once reaped). */
-pid_t vk_qmp_pid(const struct vk_qmp *q);
 /* Run COMMAND with ARGS (taken, may be NULL).  0 with *RET (if RET is not
  * NULL) the "return" value (a new reference); -1 with *ERR (malloc'd) the
  * daemon's error description, or why there was no answer (the daemon

@@ -106,18 +106,6 @@ sweep_temps(const struct vk_repo *r, const char *sub)
   vk_sweep_temps(r->dirfd, r->dir, sub);
 }
 
-int
-vk_repo_regular_fd(int fd, const char *path)
-{
-  return vk_regular_fd(fd, path);
-}
-
-int
-vk_repo_open_regular(int dirfd, const char *relative, const char *path)
-{
-  return vk_open_regular(dirfd, relative, path, VK_READ_NOFOLLOW);
-}
-
 /* Read and validate NAME (manifest or journal), whose root must be ROOT;
  * *DOC is NULL when the file does not exist.
  */

@@ -195,15 +195,4 @@ int vk_repo_open_shared(const char *repo_dir, const char *domain, struct vk_repo
 /* Whether REPO/DOMAIN has a manifest.xml (an empty repository has none). */
 bool vk_repo_has_manifest(const struct vk_repo *r);
 
-/* vk_sum_file and vk_sum_fd: see checksum.h. */
-
-/* Open RELATIVE (to DIRFD, or a path with AT_FDCWD) read-only without
- * following a symlink or blocking on a FIFO, and refuse anything but a
- * regular file; PATH names it in errors.  Returns the descriptor (its
- * O_NONBLOCK cleared) or -1 (reported).
- */
-int vk_repo_open_regular(int dirfd, const char *relative, const char *path);
-/* Refuse FD unless it is a regular file; clear O_NONBLOCK.  0 or -1. */
-int vk_repo_regular_fd(int fd, const char *path);
-
 #endif

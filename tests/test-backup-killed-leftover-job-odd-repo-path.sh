@@ -22,12 +22,15 @@ put() {
 put 0x51 0 256M
 put 0x52 256M 256M
 
-"$VCKPT" backup "$dom" --repo "$R" --full --name kill1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
-for (( i = 0; i < 400; i++ )); do
-    virsh domjobinfo "$dom" | grep -q '^Operation: *Backup' && break
+# Whether libvirt runs a backup job of $dom; fails the test if $pid ended.
+job_started ()
+{
+    virsh domjobinfo "$dom" | grep -q '^Operation: *Backup' && return 0
     kill -0 $pid 2>/dev/null || { cat "$TMPD/e" >&2; fail "vckpt ended before its job started"; }
-    sleep 0.05
-done
+    return 1
+}
+"$VCKPT" backup "$dom" --repo "$R" --full --name kill1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
+wait_for 20 "the backup job" job_started
 kill -KILL $pid
 wait $pid || true
 # The job goes on in QEMU, writing into the repository.  Freeze QEMU so that
@@ -44,11 +47,13 @@ grep -q "a&amp;b" "$TMPD/job.xml" || fail "libvirt no longer escapes '&'"
 test -e "$R/$dom/pending.xml"
 
 vckpt --json backup "$dom" --repo "$R" --auto --name a1 > "$TMPD/out" 2> "$TMPD/err" & pid=$!
-for (( i = 0; i < 2400; i++ )); do
-    grep -q "aborting the backup job an interrupted vckpt run left behind" "$TMPD/err" && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.05
-done
+# The next run says it recognised the job (or it ended: checked below).
+recognised_or_ended ()
+{
+    grep -q "aborting the backup job an interrupted vckpt run left behind" "$TMPD/err" ||
+        ! kill -0 $pid 2>/dev/null
+}
+wait_for 120 "the next run recognising the job" recognised_or_ended
 kill -CONT "$qpid"
 rc=0; wait $pid || rc=$?
 cat "$TMPD/err"

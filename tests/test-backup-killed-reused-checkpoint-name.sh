@@ -32,10 +32,14 @@ hold_before_job ()
 {
     local name="$1" i
     start_backup backup "$dom" --repo "$R" --full --name "$name"
+    # Not wait_for: its 50 ms steps would mostly miss the short time
+    # between the journal and the job; this polls every 5 ms.
     for (( i = 0; i < 2000; i++ )); do
         test -e "$R/$dom/pending.xml" && break
         sleep 0.005
     done
+    test -e "$R/$dom/pending.xml" ||
+        { cat "$TMPD/e" >&2; fail "run $name wrote no journal within 10 s"; }
     kill -STOP $pid
     if ! _backup_job_runs && ! virsh -q checkpoint-list "$dom" --name | grep -qx "$name"; then
         return 0

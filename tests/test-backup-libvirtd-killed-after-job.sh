@@ -20,25 +20,21 @@ qemu-io -f qcow2 -c "write -P 0x31 0 512M" "$TMPD/model-vda.qcow2" >/dev/null
 qpid=$(cat "/proc/$LAB_DAEMON_PID/root/run/libvirt/qemu/$dom.pid")
 jobstate() { virsh domjobinfo "$dom" | awk '/^Job type:/ { print $3 }'; }
 
-"$VCKPT" backup "$dom" --repo "$R" --full --name dead1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
-started=
-for (( i = 0; i < 400; i++ )); do
-    if [ "$(jobstate)" = Unbounded ]; then
-        # Hold vckpt while QEMU finishes the job, then take libvirtd away.
-        kill -STOP $pid
-        started=1
-        break
-    fi
+# Whether the backup job runs; fails the test if vckpt ($pid) ended.
+job_runs ()
+{
+    [ "$(jobstate)" = Unbounded ] && return 0
     kill -0 $pid 2>/dev/null || { cat "$TMPD/e" >&2; fail "vckpt ended before its job started"; }
-    sleep 0.02
-done
-[ -n "$started" ] || fail "no backup job started"
+    return 1
+}
+job_ended () { [ "$(jobstate)" = None ]; }
+
+"$VCKPT" backup "$dom" --repo "$R" --full --name dead1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
+wait_for 20 "the backup job" job_runs
+# Hold vckpt while QEMU finishes the job, then take libvirtd away.
+kill -STOP $pid
 cleanup_fn kill -CONT $pid
-for (( i = 0; i < 3000; i++ )); do
-    [ "$(jobstate)" = None ] && break
-    sleep 0.02
-done
-[ "$(jobstate)" = None ] || fail "the backup job did not end"
+wait_for 60 "the backup job ending" job_ended
 test "$(virsh -q checkpoint-list "$dom" --name)" = dead1
 lab_daemon_kill KILL
 kill -CONT $pid

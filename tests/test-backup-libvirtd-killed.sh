@@ -26,19 +26,17 @@ qpid=$(qemu_pid)
 # QEMU is stopped (SIGSTOP) as soon as the job shows, so that the job is
 # surely still running when libvirtd dies: a job of 512 MiB ends in well
 # under a second.  QEMU goes on (SIGCONT) once libvirtd is dead.
-"$VCKPT" backup "$dom" --repo "$R" --full --name dead1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
-seen=
-for (( i = 0; i < 400; i++ )); do
-    if virsh domjobinfo "$dom" | grep -q '^Operation: *Backup'; then
-        kill -STOP "$qpid"
-        seen=1
-        break
-    fi
+# Whether libvirt runs a backup job of $dom; fails the test if $pid ended.
+job_started ()
+{
+    virsh domjobinfo "$dom" | grep -q '^Operation: *Backup' && return 0
     kill -0 $pid 2>/dev/null || { cat "$TMPD/e" >&2; fail "vckpt ended before its job started"; }
-    sleep 0.05
-done
+    return 1
+}
+"$VCKPT" backup "$dom" --repo "$R" --full --name dead1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
+wait_for 20 "the backup job" job_started
+kill -STOP "$qpid"
 cleanup_fn kill -CONT "$qpid"
-test -n "$seen" || fail "no backup job started"
 lab_daemon_kill KILL
 kill -CONT "$qpid"
 rc=0; wait $pid || rc=$?

@@ -16,13 +16,15 @@ lab_domain_define "$dom" --disk 64M --disk 64M --disk 64M --disk 64M \
 lab_domain_start "$dom"
 lab_write "$dom" vda 0x31 0 1M
 
-"$VCKPT" --verbose backup "$dom" --repo "$R" --full --name b1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
-for (( i = 0; i < 2000; i++ )); do
-    grep -q 'journal written' "$TMPD/e" && break
+# Whether vckpt ($pid) wrote its journal; fails the test if it ended.
+journal_written ()
+{
+    grep -q 'journal written' "$TMPD/e" && return 0
     kill -0 $pid 2>/dev/null || { cat "$TMPD/e" >&2; fail "vckpt ended before writing its journal"; }
-    sleep 0.01
-done
-grep -q 'journal written' "$TMPD/e" || fail "vckpt did not write its journal within 20 s"
+    return 1
+}
+"$VCKPT" --verbose backup "$dom" --repo "$R" --full --name b1 > "$TMPD/o" 2> "$TMPD/e" & pid=$!
+wait_for 20 "vckpt writing its journal" journal_written
 kill -TERM $pid
 rc=0; wait $pid || rc=$?
 cat "$TMPD/e"

@@ -13,13 +13,15 @@ lab_domain_start "$dom"
 lab_write "$dom" vda 0x31 0 256M
 lab_write "$dom" vda 0x32 256M 256M
 
-"$VCKPT" backup "$dom" --repo "$TMPD/r1" --full --name one > "$TMPD/o" 2> "$TMPD/e" & pid=$!
-for (( i = 0; i < 400; i++ )); do
-    virsh domjobinfo "$dom" | grep -q '^Operation: *Backup' && break
+# Whether libvirt runs a backup job of $dom; fails the test if $pid ended.
+job_started ()
+{
+    virsh domjobinfo "$dom" | grep -q '^Operation: *Backup' && return 0
     kill -0 $pid 2>/dev/null || { cat "$TMPD/e" >&2; fail "the first run ended before its job started"; }
-    sleep 0.05
-done
-virsh domjobinfo "$dom" | grep -q '^Operation: *Backup' || fail "no backup job started"
+    return 1
+}
+"$VCKPT" backup "$dom" --repo "$TMPD/r1" --full --name one > "$TMPD/o" 2> "$TMPD/e" & pid=$!
+wait_for 20 "the first run's backup job" job_started
 # Hold the first run where it is (its job goes on in QEMU) so the second
 # surely meets it, however slow its start (valgrind).
 kill -STOP $pid

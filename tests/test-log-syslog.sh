@@ -12,12 +12,13 @@ echo 'not a directory' > "$R/yb"
 mkdir "$TMPD/up" "$TMPD/work"
 : > "$TMPD/syslog"
 
+# The script below runs in its own bash: it gets wait_for from here.
+export -f wait_for fail
 cat > "$TMPD/run.sh" <<EOS
 set -e
 mount -t overlay overlay -o lowerdir=/dev,upperdir=$TMPD/up,workdir=$TMPD/work /dev
 socat -u UNIX-RECV:/dev/log OPEN:$TMPD/syslog,append &
-for (( i = 0; i < 200; i++ )); do [ -S /dev/log ] && break; sleep 0.05; done
-[ -S /dev/log ]
+wait_for 10 "socat listening on /dev/log" test -S /dev/log
 rc=0
 "$VCKPT" --syslog backup --all --auto --repo "$R" || rc=\$?
 kill %1

@@ -18,14 +18,15 @@ if [ -n "${VCKPT_VALGRIND:-}" ]; then
 fi
 "${run[@]}" prune "$dom" --repo "$R" --keep-last 1 > "$TMPD/p.out" 2> "$TMPD/p.err" &
 pid=$!
-qpid=
-for (( i = 0; i < 1200; i++ )); do
-    qpid=$(pgrep -P "$pid" qemu-img || true)
-    [ -n "$qpid" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-done
-[ -n "$qpid" ] || fail "prune never ran qemu-img (or ended first)"
+# Whether prune ($pid) runs its qemu-img child (its pid in $qpid); fails the
+# test if prune ended.
+qemu_img_runs ()
+{
+    qpid=$(pgrep -P "$pid" qemu-img) && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$TMPD/p.err" >&2; fail "prune ended before it ran qemu-img"; }
+    return 1
+}
+wait_for 60 "prune running qemu-img" qemu_img_runs
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?

@@ -223,15 +223,14 @@ if command -v qemu-nbd; then
     cp bm.qcow2 inuse.qcow2
     qemu-nbd -k "$TMPD/nbd.sock" -f qcow2 inuse.qcow2 &
     nbd_pid=$!
-    for ((i = 0; i < 300; i++)); do
-        if "$dump" inuse.qcow2 | grep -q '^image.0.bitmap.0.flags=in-use'; then
-            break
-        fi
+    # Whether qemu-nbd flagged the bitmaps; fails the test if it ended.
+    flagged_in_use ()
+    {
+        "$dump" inuse.qcow2 | grep -q '^image.0.bitmap.0.flags=in-use' && return 0
         kill -0 $nbd_pid 2>/dev/null || fail "qemu-nbd ended before it opened the image"
-        sleep 0.1
-    done
-    "$dump" inuse.qcow2 | grep -q '^image.0.bitmap.0.flags=in-use' ||
-        fail "qemu-nbd did not flag the bitmaps in-use within 30 s"
+        return 1
+    }
+    wait_for 30 "qemu-nbd flagging the bitmaps in-use" flagged_in_use
     kill -9 $nbd_pid
     wait $nbd_pid || :
     rm -f nbd.sock

@@ -26,7 +26,10 @@ test "$(grep -c '<checkpoint>same</checkpoint>' "$R/$dom/manifest.xml")" -eq 2
 
 id1=$(rf_id 0)
 id2=$(rf_id 1)
-test -n "$id1" && test -n "$id2" && test "$id1" != "$id2"
+# Two full backups, two different ids (jq prints "null" for a missing one).
+if [[ ! "$id1" =~ ^full- || ! "$id2" =~ ^full- || "$id1" = "$id2" ]]; then
+    fail "expected two different full backup ids, got '$id1' and '$id2'"
+fi
 expect_exit 0 vckpt list-backups "$dom" --repo "$R"
 grep -q -F " $id1 " "$out"
 grep -q -F " $id2 " "$out"

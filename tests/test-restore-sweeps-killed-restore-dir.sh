@@ -8,14 +8,15 @@ rf_setup_big
 mkdir "$TMPD/to"
 "$VCKPT" restore "$dom" --repo "$R" --to "$TMPD/to" >/dev/null 2>"$TMPD/r.err" &
 pid=$!
-qpid=
-for (( i = 0; i < 1200; i++ )); do
-    qpid=$(pgrep -P "$pid" qemu-img || true)
-    [ -n "$qpid" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-done
-[ -n "$qpid" ] || fail "restore never ran qemu-img (or ended first)"
+# Whether restore ($pid) runs its qemu-img child (its pid in $qpid); fails the
+# test if restore ended.
+qemu_img_runs ()
+{
+    qpid=$(pgrep -P "$pid" qemu-img) && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$TMPD/r.err" >&2; fail "restore ended before it ran qemu-img"; }
+    return 1
+}
+wait_for 60 "restore running qemu-img" qemu_img_runs
 kill -KILL "$pid"
 wait "$pid" || true
 # The orphaned qemu-img holds the directory's lock until it ends.

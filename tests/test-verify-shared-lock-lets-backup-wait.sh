@@ -10,20 +10,26 @@ touch "$TMPD/hold"
 flock -s "$R/$dom/lock" sh -c "while [ -e '$TMPD/hold' ]; do sleep 0.1; done" &
 reader=$!
 cleanup_fn rm -f "$TMPD/hold"
-for (( i = 0; i < 600; i++ )); do
-    if ! flock -n -x "$R/$dom/lock" true; then break; fi
+# Whether the reader holds the lock; fails the test if it ended.
+reader_holds_lock ()
+{
+    if ! flock -n -x "$R/$dom/lock" true; then return 0; fi
     kill -0 $reader 2>/dev/null || fail "the reader ended before it took the lock"
-    sleep 0.1
-done
-if flock -n -x "$R/$dom/lock" true; then fail "the reader did not take the lock within 60 s"; fi
+    return 1
+}
+wait_for 60 "the reader taking the lock" reader_holds_lock
 lab_write "$dom" vda 0x44 2M 1M
 "$VCKPT" -v backup "$dom" --auto --name c3 --repo "$R" >"$TMPD/b.out" 2>"$TMPD/b.err" &
 backup=$!
-for (( i = 0; i < 600; i++ )); do
-    grep -q 'waiting for readers' "$TMPD/b.err" && break
-    kill -0 $backup 2>/dev/null || break
-    sleep 0.1
-done
+# Whether the backup waits for the reader; fails the test if it ended.
+backup_waits ()
+{
+    grep -q 'waiting for readers' "$TMPD/b.err" && return 0
+    kill -0 $backup 2>/dev/null ||
+        { cat "$TMPD/b.err" >&2; fail "the backup ended while a reader held the lock"; }
+    return 1
+}
+wait_for 60 "the backup waiting for readers" backup_waits
 cat "$TMPD/b.err" >&2
 kill -0 $backup || fail "the backup ended while a reader held the lock"
 grep -q 'waiting for readers' "$TMPD/b.err"
