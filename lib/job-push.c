@@ -102,6 +102,15 @@ struct push {
   struct vk_writeback wb;   /* of the targets */
 };
 
+/* libvirt takes every event callback as its one generic type
+ * (VIR_DOMAIN_EVENT_CALLBACK casts to it) and calls it with the event's own
+ * arguments.  Cast through void (*)(void), the type gcc and clang treat as
+ * "any function", so that clang 19's -Wcast-function-type-mismatch (in
+ * -Wextra) accepts the cast libvirt's API requires.
+ */
+#define EVENT_CALLBACK(cb) VIR_DOMAIN_EVENT_CALLBACK((void (*)(void))(cb))
+
+/* The job-completed event: the backup job ended (how, the wait asks). */
 static void
 on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params,
                  int nparams, void *opaque)
@@ -109,6 +118,7 @@ on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr para
   ((struct push *)opaque)->completed = true;
 }
 
+/* The lifecycle event: notes that the domain stopped or crashed. */
 static int
 on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
@@ -164,10 +174,10 @@ push_start(struct vk_job *job)
   p->cb_job = p->cb_life = p->timer = p->flusher = -1;
   job->priv = p;
   p->cb_job = virConnectDomainEventRegisterAny(s->conn, s->dom, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
-                                               VIR_DOMAIN_EVENT_CALLBACK(on_job_completed), p,
+                                               EVENT_CALLBACK(on_job_completed), p,
                                                NULL);
   p->cb_life = virConnectDomainEventRegisterAny(s->conn, s->dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), p, NULL);
+                                                EVENT_CALLBACK(on_lifecycle), p, NULL);
   if (p->cb_job < 0 || p->cb_life < 0) {
     vk_virt_error("cannot watch the backup job");
     return -1;
