@@ -15,7 +15,7 @@ apt-get install -y -qq --no-install-recommends \
     jq libxml2-utils util-linux procps psmisc \
     clang libclang-rt-dev valgrind \
     systemd bash-completion debhelper dh-autoreconf dpkg-dev socat git \
-    e2fsprogs cpio gzip binutils \
+    e2fsprogs cpio gzip xz-utils binutils \
     ovmf swtpm swtpm-tools \
     > /dev/null
 # The real guest of the tests (tests/lab-guest.sh) is built from Debian
