@@ -12,7 +12,7 @@ apt-get install -y -qq --no-install-recommends \
     libvirt-dev libxml2-dev libpopt-dev libjson-c-dev libgnutls28-dev libxxhash-dev libconfuse-dev xxhash \
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
     qemu-system-x86 qemu-utils \
-    jq libxml2-utils util-linux procps psmisc \
+    jq libxml2-utils util-linux procps psmisc python3 \
     clang libclang-rt-dev valgrind \
     systemd bash-completion debhelper dh-autoreconf dpkg-dev socat git \
     e2fsprogs cpio gzip xz-utils binutils \
