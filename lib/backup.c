@@ -21,6 +21,15 @@
 extern char **environ;
 volatile sig_atomic_t vk_stop_signal;
 
+unsigned int
+vk_backup_begin_flags(unsigned long libvirt_version)
+{
+  unsigned int flags = VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL;
+  if (libvirt_version >= 11010000)
+    flags |= VIR_DOMAIN_BACKUP_BEGIN_PRESERVE_SHUTDOWN_DOMAIN;
+  return flags;
+}
+
 xmlDocPtr
 vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,
               char *const *all)
