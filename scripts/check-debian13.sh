@@ -37,9 +37,13 @@
 #                       (LAB_GUEST_CACHE of tests/lab-guest.sh)
 #   run.*               the copy of the root a run works in
 # Environment:
+#   VCKPT_TRIXIE_CACHE   the cache directory (above)
+#   VCKPT_TRIXIE_MAX_AGE days after which the root is built anew (14)
 #   VCKPT_TRIXIE_MIRROR  mirror arguments for mmdebstrap, separated by
 #                        blanks (default: none, mmdebstrap's own: Debian's
 #                        archive with trixie-updates and trixie-security)
+#   VCKPT_TRIXIE_COUNTS  a file to write the suite's "PASSED FAILED
+#                        SKIPPED" to (.ci/run adds them up)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
