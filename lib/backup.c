@@ -10,6 +10,15 @@
 #include "util.h"
 #include "xml.h"
 
+unsigned int
+vk_backup_begin_flags(unsigned long libvirt_version)
+{
+  unsigned int flags = VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL;
+  if (libvirt_version >= 11010000)
+    flags |= VIR_DOMAIN_BACKUP_BEGIN_PRESERVE_SHUTDOWN_DOMAIN;
+  return flags;
+}
+
 /* The <domainbackup> document of a push job (backup.h). */
 xmlDocPtr
 vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,

@@ -30,6 +30,24 @@ struct vk_job_disk {
 xmlDocPtr vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,
                         char *const *all);
 
+/* libvirt 11.10's virDomainBackupBegin flag (older headers lack it): a
+ * guest that shuts down during the backup is reset and paused instead of
+ * ending, the backup finishes, then libvirt ends QEMU.
+ */
+#if !LIBVIR_CHECK_VERSION(11, 10, 0)
+# define VIR_DOMAIN_BACKUP_BEGIN_PRESERVE_SHUTDOWN_DOMAIN (1 << 1)
+#endif
+/* The lifecycle event's detail for that pause (libvirt 11.10). */
+#define VK_EVENT_SUSPENDED_GUEST_SHUTDOWN 9
+
+/* The flags of virDomainBackupBegin for a push backup on a libvirt daemon
+ * of version LIBVIRT_VERSION (virConnectGetLibVersion, major * 1000000 +
+ * minor * 1000 + micro): REUSE_EXTERNAL (vckpt creates the targets), and
+ * PRESERVE_SHUTDOWN_DOMAIN where the daemon knows it (11.10 and later;
+ * older ones refuse an unknown flag).
+ */
+unsigned int vk_backup_begin_flags(unsigned long libvirt_version);
+
 /* Create the target file of one disk: an empty qcow2 of the right size, or
  * an overlay on its backing file (qemu-img, run without a shell).
  */

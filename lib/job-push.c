@@ -94,6 +94,7 @@ vk_job_close(struct vk_job *job)
 struct push {
   bool completed;   /* job-completed event */
   bool stopped;     /* the domain stopped (QEMU died or was shut down) */
+  bool guest_shutdown;  /* the guest shut down; libvirt kept QEMU for the backup */
   bool catching;    /* vk_stop_catch_begin was called */
   bool quiesced;    /* frozen from before the start until after it */
   bool unquiesced;  /* --quiesce, but the guard thawed first: abort, fail */
@@ -102,6 +103,15 @@ struct push {
   struct vk_writeback wb;   /* of the targets */
 };
 
+/* libvirt takes every event callback as its one generic type
+ * (VIR_DOMAIN_EVENT_CALLBACK casts to it) and calls it with the event's own
+ * arguments.  Cast through void (*)(void), the type gcc and clang treat as
+ * "any function", so that clang 19's -Wcast-function-type-mismatch (in
+ * -Wextra) accepts the cast libvirt's API requires.
+ */
+#define EVENT_CALLBACK(cb) VIR_DOMAIN_EVENT_CALLBACK((void (*)(void))(cb))
+
+/* The job-completed event: the backup job ended (how, the wait asks). */
 static void
 on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params,
                  int nparams, void *opaque)
@@ -109,11 +119,17 @@ on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr para
   ((struct push *)opaque)->completed = true;
 }
 
+/* The lifecycle event: notes that the domain stopped or crashed, or that
+ * the guest shut down and libvirt paused it until the backup ends.
+ */
 static int
 on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
+  struct push *p = opaque;
   if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_CRASHED)
-    ((struct push *)opaque)->stopped = true;
+    p->stopped = true;
+  else if (event == VIR_DOMAIN_EVENT_SUSPENDED && detail == VK_EVENT_SUSPENDED_GUEST_SHUTDOWN)
+    p->guest_shutdown = true;
   return 0;
 }
 
@@ -164,10 +180,10 @@ push_start(struct vk_job *job)
   p->cb_job = p->cb_life = p->timer = p->flusher = -1;
   job->priv = p;
   p->cb_job = virConnectDomainEventRegisterAny(s->conn, s->dom, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
-                                               VIR_DOMAIN_EVENT_CALLBACK(on_job_completed), p,
+                                               EVENT_CALLBACK(on_job_completed), p,
                                                NULL);
   p->cb_life = virConnectDomainEventRegisterAny(s->conn, s->dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), p, NULL);
+                                                EVENT_CALLBACK(on_lifecycle), p, NULL);
   if (p->cb_job < 0 || p->cb_life < 0) {
     vk_virt_error("cannot watch the backup job");
     return -1;
@@ -215,8 +231,13 @@ push_start(struct vk_job *job)
              "the backup started", (int)vk_stop_signal);
   else {
     CLEANUP_FREE char *xml = push_describe(job);
-    begun = virDomainBackupBegin(s->dom, xml, s->checkpoint_xml,
-                                 VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL);
+    /* The daemon's version, not the library's: a daemon older than 11.10
+     * refuses PRESERVE_SHUTDOWN_DOMAIN.
+     */
+    unsigned long version = 0;
+    if (virConnectGetLibVersion(s->conn, &version) < 0)
+      version = 0;
+    begun = virDomainBackupBegin(s->dom, xml, s->checkpoint_xml, vk_backup_begin_flags(version));
     if (begun < 0)
       vk_virt_job_error("cannot start the backup");
   }
@@ -353,6 +374,9 @@ push_wait(struct vk_job *job, const struct vk_flow_cb *cb, struct vk_job_result 
    */
   if (!res->error)
     push_verdict(job, p, res);
+  if (p->guest_shutdown && res->ok)
+    vk_warn("the guest shut down during the backup: libvirt kept the domain paused until the "
+            "backup finished and then ended it ('virsh resume' before that boots it again)");
   if (p->unquiesced && !res->interrupted) {
     res->ok = false;
     free(res->error);

@@ -1,19 +1,21 @@
 #!/bin/sh
-# Install the Debian 12 packages vckpt needs to build, test and run its demo.
-# Run as root. Installs libvirt's daemon binaries but starts no system service:
+# Install the packages vckpt needs to build, test and run its demo, on
+# Debian 12 (bookworm) or 13 (trixie): every name below exists in both
+# (scripts/check-debian13.sh runs this in a fresh trixie root).  Run as
+# root.  Installs libvirt's daemon binaries but starts no system service:
 # the tests and the demo run their own private libvirtd.
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    gcc make autoconf automake libtool pkg-config perl \
+    build-essential gcc make autoconf automake libtool pkg-config perl \
     libvirt-dev libxml2-dev libpopt-dev libjson-c-dev libgnutls28-dev libxxhash-dev libconfuse-dev xxhash \
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
     qemu-system-x86 qemu-utils \
-    jq libxml2-utils util-linux procps strace \
-    clang libclang-rt-14-dev valgrind \
-    systemd bash-completion debhelper dh-autoreconf dpkg-dev socat \
-    e2fsprogs cpio gzip binutils \
+    jq libxml2-utils util-linux procps psmisc python3 strace \
+    clang libclang-rt-dev valgrind \
+    systemd bash-completion debhelper dh-autoreconf dpkg-dev socat git \
+    e2fsprogs cpio gzip xz-utils binutils \
     ovmf swtpm swtpm-tools \
     > /dev/null
 # The real guest of the tests (tests/lab-guest.sh) is built from Debian

@@ -116,6 +116,7 @@ lab_guest_requires ()
     requires apt-cache --version
     requires readelf --version
     requires strings --version
+    requires xz --version
     requires flock --version
     requires sha256sum --version
     requires base64 --version
@@ -225,24 +226,47 @@ _lab_guest_fetch ()
          -o APT::Sandbox::User=root "${missing[@]}" >&2)
 }
 
+# _lab_guest_modcat FILE
+#
+# Print the contents of module FILE (.ko, or .ko.xz as Debian 13 ships
+# them), decompressed.
+_lab_guest_modcat ()
+{
+    case "$1" in
+        *.ko) cat "$1" ;;
+        *.ko.xz) xz -dc "$1" ;;
+        *) fail "lab_guest_build: module $1: unknown compression" ;;
+    esac
+}
+
 # _lab_guest_modorder KMODDIR MODULE...
 #
-# Print the modules (with their dependencies, from each .ko's modinfo
-# "depends=") in an order insmod accepts, as paths under KMODDIR.
+# Print the modules (with their dependencies, from each module's modinfo
+# "depends=") in an order insmod accepts, as paths under KMODDIR (.ko or
+# .ko.xz).  Modules the kernel has built in (KMODDIR/../modules.builtin:
+# Debian 13's cloud kernel has virtio_pci and virtio_console there) are
+# left out.
 _lab_guest_modorder ()
 {
     local kdir="$1" m f d
     shift
     local -A done_=() busy=()
+    if [ -f "$kdir/../modules.builtin" ]; then
+        while read -r f; do
+            m=$(basename "$f" .ko)
+            done_[${m//-/_}]=1
+        done <"$kdir/../modules.builtin"
+    fi
     _lab_guest_visit ()
     {
-        local m="$1" f d
+        local m="${1//-/_}" f d
         [ -z "${done_[$m]:-}" ] || return 0
         [ -z "${busy[$m]:-}" ] || fail "lab_guest_build: module dependency loop at $m"
         busy[$m]=1
-        f=$(find "$kdir" \( -name "$m.ko" -o -name "${m//_/-}.ko" \) -print -quit)
+        f=$(find "$kdir" \( -name "$m.ko" -o -name "${m//_/-}.ko" \
+                            -o -name "$m.ko.xz" -o -name "${m//_/-}.ko.xz" \) -print -quit)
         [ -n "$f" ] || fail "lab_guest_build: no module $m in the kernel package"
-        for d in $(strings -a "$f" | sed -n 's/^depends=//p' | tr ',' ' '); do
+        for d in $(_lab_guest_modcat "$f" | strings -a | sed -n 's/^depends=//p' | tr ',' ' '); do
             _lab_guest_visit "$d"
         done
         done_[$m]=1
@@ -295,7 +319,10 @@ _lab_guest_assemble ()
     local -A have=()
     mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,lib/x86_64-linux-gnu,lib64,lib/modules,etc/acpi/PWRF,dev,proc,sys,run,tmp,data}
 
-    cp "$x/bin/busybox" "$r/bin/busybox" ||
+    # Debian 12 ships /bin/busybox, Debian 13 (usr-merged) /usr/bin/busybox.
+    f=$x/usr/bin/busybox
+    [ -f "$f" ] || f=$x/bin/busybox
+    cp "$f" "$r/bin/busybox" ||
         fail "lab_guest_build: no busybox in busybox-static"
     ln -s busybox "$r/bin/sh"
     install -m 0755 "$_lab_guest_dir/guest/init" "$r/init"
@@ -306,14 +333,18 @@ _lab_guest_assemble ()
     ln -s guest-poweroff "$r/sbin/shutdown"
     ln -s /sbin/guest-poweroff "$r/etc/acpi/PWRF/00000080"
 
-    # Modules, in load order.
-    kdir=$(echo "$x"/lib/modules/*/kernel)
+    # Modules, in load order, uncompressed (busybox insmod reads .ko);
+    # under /usr/lib/modules on Debian 13.
+    kdir=$(echo "$x"/usr/lib/modules/*/kernel)
+    [ -d "$kdir" ] || kdir=$(echo "$x"/lib/modules/*/kernel)
     [ -d "$kdir" ] || fail "lab_guest_build: no modules in the kernel package"
     order=$(_lab_guest_modorder "$kdir" $_lab_guest_modules) ||
         fail "lab_guest_build: cannot order the modules"
+    : >"$r/lib/modules/load-order"
     for f in $order; do
-        m=$(basename "$f" .ko)
-        cp "$f" "$r/lib/modules/$m.ko"
+        m=$(basename "${f%.xz}" .ko)
+        _lab_guest_modcat "$f" >"$r/lib/modules/$m.ko" ||
+            fail "lab_guest_build: cannot unpack module $f"
         echo "$m" >>"$r/lib/modules/load-order"
     done
 
@@ -324,7 +355,10 @@ _lab_guest_assemble ()
              sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
     [ "$interp" = /lib64/ld-linux-x86-64.so.2 ] ||
         fail "lab_guest_build: unexpected ELF interpreter '$interp'"
+    # Debian 13's libc6 ships it under /usr only (/lib64 -> usr/lib64 is
+    # the root file system's link, not libc6's).
     src=$(_lab_guest_resolve_link "$x" "$x$interp") && [ -f "$src" ] ||
+        src=$(_lab_guest_resolve_link "$x" "$x/usr$interp") && [ -f "$src" ] ||
         fail "lab_guest_build: no $interp in libc6"
     cp "$src" "$r/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
     ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$r/lib64/ld-linux-x86-64.so.2"

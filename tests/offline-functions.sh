@@ -38,6 +38,9 @@
 
 . "${srcdir:-.}/functions.sh"
 requires_root
+# rolled_back asks fuser (psmisc) whether a process still holds a disk:
+# without it that check would pass whatever holds them.
+requires fuser -V
 export VCKPT_XMLDIR=${VCKPT_XMLDIR:-$abs_top_srcdir/xml}
 
 dom=off

@@ -26,6 +26,7 @@ sf_define ()
     local name="$1" tpm=
     [ "${2:-}" = --tpm ] && tpm=1
     requires test -r "$SF_CODE" -a -r "$SF_VARS"   # apt-get install ovmf
+    requires python3 --version
     lab_domain_define "$name" --disk 16M --memory 128
     cp "$SF_VARS" "$TMPD/${name}_VARS.fd"
     virsh dumpxml "$name" > "$TMPD/$name.xml"

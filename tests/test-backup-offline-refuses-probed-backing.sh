@@ -7,6 +7,7 @@
 . "${srcdir:-.}/functions.sh"
 set -e -x
 requires_root
+requires python3 --version
 lab_start
 dom=probe
 lab_domain_define "$dom" --disk 32M

@@ -10,9 +10,13 @@ lab_guest_requires
 lab_guest_build                 # downloads only if the cache is empty
 kernel=$LAB_GUEST_KERNEL
 
-# A copy of the cache (hard links) without apt's cached answers, and apt
+# A copy of the cache (hard links, or a plain copy when the cache is on
+# another file system than $TMPD) without apt's cached answers, and apt
 # tools that fail as without network.
-cp -al "$LAB_GUEST_CACHE" "$TMPD/cache"
+cp -al "$LAB_GUEST_CACHE" "$TMPD/cache" 2>/dev/null || {
+    rm -rf "$TMPD/cache"
+    cp -a "$LAB_GUEST_CACHE" "$TMPD/cache"
+}
 rm -f "$TMPD/cache"/resolved-*
 mkdir "$TMPD/bin"
 for t in apt-get apt-cache; do

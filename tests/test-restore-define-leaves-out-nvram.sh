@@ -4,6 +4,7 @@
 # of the backed-up domain XML are left out, with a warning, and the
 # original's files are untouched.
 . "${srcdir:-.}/restore-functions.sh"
+requires python3 --version
 lab_start
 lab_domain_define "$dom" --disk 16M
 lab_domain_start "$dom"

@@ -4,6 +4,7 @@
 # are not shared with the original: the new domain gets a pty and a socket
 # of its own, with a warning, and both domains run at the same time.
 . "${srcdir:-.}/restore-functions.sh"
+requires python3 --version
 lab_start
 lab_domain_define "$dom" --disk 16M
 virsh dumpxml --inactive "$dom" > "$TMPD/dom.xml"
