@@ -13,7 +13,7 @@ lab_start
 dom=d1
 R=$TMPD/repo
 dt=$TMPD/drilltmp
-mkdir -m 0700 "$dt"
+mkdir -m 0711 "$dt"      # QEMU's user reaches the drill's overlays
 lab_domain_define "$dom" --disk 32M
 lab_domain_start "$dom"
 lab_write "$dom" vda 0x51 0 4M
