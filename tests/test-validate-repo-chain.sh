@@ -20,7 +20,8 @@ assert_finding "$out" previous-backup-missing severity=error "message~no complet
 expect_exit 0 vckpt --json validate "$dom" --repo "$TMPD/empty-repo"
 jq -e '.checkpoint == null' "$out"
 expect_exit 4 vckpt --json validate "$dom" --repo "$TMPD/empty-repo" --checkpoint loose
-assert_finding "$out" previous-backup-missing severity=error "message~has no backup of 'web 1' yet"
+assert_finding "$out" previous-backup-missing severity=error checkpoint=loose \
+               "message~no complete backup that ended at checkpoint 'loose'"
 test ! -e "$TMPD/empty-repo"
 expect_exit 0 vckpt validate "$dom" --full --repo "$TMPD/empty-repo"
 expect_exit 0 vckpt checkpoint delete "$dom" loose
