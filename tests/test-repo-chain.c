@@ -219,6 +219,7 @@ static const struct repo_test tests[] = {
   { "chain", test_chain },
 };
 
+/* The cases above, or the one named by argv[1]. */
 int
 main(int argc, char **argv)
 {

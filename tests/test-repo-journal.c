@@ -381,6 +381,7 @@ static const struct repo_test tests[] = {
   { "journal", test_journal },
 };
 
+/* The cases above, or the one named by argv[1]. */
 int
 main(int argc, char **argv)
 {

@@ -211,6 +211,7 @@ static const struct repo_test tests[] = {
   { "killed", test_killed },
 };
 
+/* The cases above, or the one named by argv[1]. */
 int
 main(int argc, char **argv)
 {

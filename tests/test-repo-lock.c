@@ -91,6 +91,7 @@ static const struct repo_test tests[] = {
   { "lock", test_lock },
 };
 
+/* The cases above, or the one named by argv[1]. */
 int
 main(int argc, char **argv)
 {

@@ -482,6 +482,7 @@ static const struct repo_test tests[] = {
   { "corrupt", test_corrupt },
 };
 
+/* The cases above, or the one named by argv[1]. */
 int
 main(int argc, char **argv)
 {
