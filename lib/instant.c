@@ -774,3 +774,24 @@ vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name, co
   vk_stop_catch_end();
   return r;
 }
+
+int
+vk_instant_live_backups(const struct vk_repo *r, char ***out)
+{
+  *out = NULL;
+  CLEANUP_FREE char *path = vk_repo_path(r, VK_INSTANT_FILE);
+  json_object *arr = load_domains(vk_repo_dirfd(r), path);
+  if (!arr)
+    return -1;
+  size_t n = json_object_array_length(arr), k = 0;
+  char **ids = vk_xcalloc(n + 1, sizeof *ids);
+  for (size_t i = 0; i < n; i++) {
+    json_object *d = json_object_array_get_idx(arr, i), *b = NULL;
+    if (json_object_object_get_ex(d, "backup", &b) && json_object_is_type(b, json_type_string) &&
+        vk_instant_entry_live(d))
+      ids[k++] = vk_xstrdup(json_object_get_string(b));
+  }
+  json_object_put(arr);
+  *out = ids;
+  return 0;
+}

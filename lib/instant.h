@@ -47,4 +47,11 @@ int vk_instant_finish(virConnectPtr conn, const char *repo_dir, const char *name
  */
 bool vk_instant_entry_live(json_object *entry);
 
+struct vk_repo;
+/* The ids of the backups instant domains may run from (live entries of
+ * R's record), NULL-terminated in *OUT (freed with vk_strv_free); an empty
+ * list without a record.  -1 if the record cannot be read (reported).
+ */
+int vk_instant_live_backups(const struct vk_repo *r, char ***out);
+
 #endif

@@ -32,7 +32,7 @@
  */
 static void
 verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_backup_disk *d,
-            struct vk_report *rep)
+            bool instant_running, struct vk_report *rep)
 {
   CLEANUP_FREE char *path = vk_repo_path(repo, d->file);
   struct stat st;
@@ -49,7 +49,18 @@ verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_bac
    * instant recovery) to QEMU's user and does not give backing layers back:
    * vckpt does (vk_repo_give_back), and a file left so is a problem.
    */
-  if (st.st_uid != geteuid() || (st.st_mode & 07777) != 0600)
+  /* While an instant domain runs from the repository, libvirt has given
+   * its backing chain to QEMU's user: expected, said, not a problem.
+   */
+  if ((st.st_uid != geteuid() || (st.st_mode & 07777) != 0600) && instant_running)
+    vk_report_add(rep, "file-owner", VK_SEV_INFO, d->target, path, NULL, b->checkpoint,
+                  vk_xasprintf("backup %s: owner uid %u, mode %04o: an instant domain runs "
+                               "from this repository (restore --instant), and libvirt gave "
+                               "the files under it to QEMU's user", b->id,
+                               (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777)),
+                  vk_xstrdup("restore --finish moves the domain off the backup; the next "
+                             "backup or prune then gives the files back"));
+  else if (st.st_uid != geteuid() || (st.st_mode & 07777) != 0600)
     vk_report_add(rep, "file-owner", VK_SEV_ERROR, d->target, path, NULL, b->checkpoint,
                   vk_xasprintf("backup %s: owner uid %u, mode %04o, not uid %u and 0600: "
                                "another user (QEMU's, if a domain ran on it) can change it",
@@ -246,13 +257,15 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
     return -1;
   }
   const struct vk_manifest *m = vk_repo_manifest(repo);
+  CLEANUP_STRV char **instant = NULL;
+  (void)vk_instant_live_backups(repo, &instant);   /* unreadable: reported, owners judged strictly */
   verify_unknown(repo, rep);
   verify_times(m, rep);
   for (size_t i = 0; i < m->nr_backups && !vk_stop_signal; i++) {
     const struct vk_backup *b = &m->backups[i];
     (*backups)++;
     for (size_t j = 0; j < b->nr_disks && !vk_stop_signal; j++, (*files)++)
-      verify_disk(repo, b, &b->disks[j], rep);
+      verify_disk(repo, b, &b->disks[j], instant && instant[0], rep);
     vk_state_verify(repo, b, rep, files);
     const char *meta[] = { b->domain_xml, b->checkpoint_xml, b->base.record };
     for (size_t k = 0; k < 3; k++) {
