@@ -75,7 +75,7 @@ rm -f "$I"/*
 T=$TMPD/to
 mkdir -m 0755 "$T"
 setpriv --reuid=nobody --regid=nogroup --clear-groups bash -c "$(declare -f swapper); TMPD=$TMPD; swapper $T" 2>/dev/null &
-pids+=($!)
+cleanup_fn kill $!
 expect_exit 0 vckpt restore "$dom" --repo "$R" --at k0 --to "$T" --define s1r
 test "$(stat -c %u "$T/s1r-vda.qcow2")" = 0
 qemu-img info --output=json "$T/s1r-vda.qcow2" | jq -e 'has("backing-filename") | not'
