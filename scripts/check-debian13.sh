@@ -122,6 +122,12 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 mkdir "$root/root/vckpt"
 (cd "$top" && git ls-files -co --exclude-standard -z |
      tar --null -T - --ignore-failed-read -cf - 2>/dev/null) | tar -xf - -C "$root/root/vckpt"
+# Committed there as one snapshot, so that the tests that ask git which
+# files are the tree's (the .deb build, the tarball's completeness) run.
+git -C "$root/root/vckpt" init -q
+git -C "$root/root/vckpt" add -A
+git -C "$root/root/vckpt" -c user.name=check-debian13 -c user.email=check-debian13@localhost \
+    commit -q --no-verify -m "the tree under test"
 
 if [ ${#cmd[@]} -eq 0 ]; then
     readme_cmd=$("$top/scripts/readme-command.sh" "$readme")
