@@ -46,7 +46,7 @@ faults_setup ()
 {
     if [ "${1:-}" = --small-fs ]; then
         mkdir "$TMPD/small"
-        mount -t tmpfs -o size=48M tmpfs "$TMPD/small"
+        mount -t tmpfs -o size=48M,mode=0755 tmpfs "$TMPD/small"   # root's, like a disk an admin mounts
         cleanup_fn umount -l "$TMPD/small"
     fi
     lab_start

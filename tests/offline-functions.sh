@@ -56,7 +56,7 @@ offline_setup ()
             --raw-disk) sizes+=("raw:$2"); shift 2 ;;
             --small-fs)
                 mkdir "$TMPD/small"
-                mount -t tmpfs -o size=48M tmpfs "$TMPD/small"
+                mount -t tmpfs -o size=48M,mode=0755 tmpfs "$TMPD/small"
                 cleanup_fn umount -l "$TMPD/small"
                 shift ;;
             *) fail "offline_setup: unknown option $1" ;;
