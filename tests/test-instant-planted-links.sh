@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# restore --instant and --finish create their files in --to, which may be
-# a directory other users can write to (mode 1777): a symbolic link
-# planted under the name after vckpt checked it is free is never followed
-# (the file is made privately and renamed into place, never replacing
-# anything); the target of the link is untouched and nothing is left.
+# restore --instant and --finish create their files in --to: a symbolic
+# link planted under the name after vckpt checked it is free is never
+# followed (the file is made privately and renamed into place, never
+# replacing anything); the target of the link is untouched and nothing is
+# left.  (A --to other users can write is refused outright:
+# test-stock-other-users-to-refused.sh; here the test plants the links.)
 . "${srcdir:-.}/functions.sh"
 set -e -x
 requires_root
@@ -11,9 +12,9 @@ lab_start
 dom=d1
 R=$TMPD/repo
 I=$TMPD/shared
-mkdir -m 1777 "$I"
+mkdir -m 0755 "$I"
 mkdir "$TMPD/fin"
-chmod 1777 "$TMPD/fin"
+chmod 0755 "$TMPD/fin"
 echo precious > "$TMPD/precious"
 lab_domain_define "$dom" --disk 16M
 lab_domain_start "$dom"
