@@ -50,8 +50,12 @@ vckpt --json backup "$dom" --repo "$R" --auto --name a1 > "$TMPD/out" 2> "$TMPD/
 # The next run says it recognised the job (or it ended: checked below).
 recognised_or_ended ()
 {
-    grep -q "aborting the backup job an interrupted vckpt run left behind" "$TMPD/err" ||
-        ! kill -0 $pid 2>/dev/null
+    grep -q "aborting the backup job an interrupted vckpt run left behind" "$TMPD/err" &&
+        return 0
+    if kill -0 $pid 2>/dev/null; then
+        return 1        # still running, not recognised yet
+    fi
+    return 0
 }
 wait_for 120 "the next run recognising the job" recognised_or_ended
 kill -CONT "$qpid"
