@@ -217,12 +217,9 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
    * change it, and QEMU's user must reach it and the repository (access.h).
    */
   CLEANUP_FREE char *absdir = NULL;
-  CLEANUP_CLOSE int tofd = vk_dir_open_trusted(req->to, "--to", false, &absdir);
-  if (tofd < 0)
-    return -1;
   struct vk_qemu_user qu;
-  vk_qemu_user(conn, NULL, &qu);
-  if (vk_qemu_check_reach(&qu, absdir, "--to") < 0)
+  CLEANUP_CLOSE int tofd = vk_domain_dir_open(conn, req->to, "--to", &absdir, &qu);
+  if (tofd < 0)
     return -1;
   struct vk_repo *repo = NULL;
   /* From here a stop signal undoes what was made, as a failure does. */
@@ -635,12 +632,9 @@ finish_caught(virConnectPtr conn, const char *repo_dir, const char *name, const 
   *out = NULL;
   *n = 0;
   CLEANUP_FREE char *absdir = NULL;
-  CLEANUP_CLOSE int tofd = vk_dir_open_trusted(to, "--to", false, &absdir);
-  if (tofd < 0)
-    return -1;
   struct vk_qemu_user qu;
-  vk_qemu_user(conn, NULL, &qu);
-  if (vk_qemu_check_reach(&qu, absdir, "--to") < 0)
+  CLEANUP_CLOSE int tofd = vk_domain_dir_open(conn, to, "--to", &absdir, &qu);
+  if (tofd < 0)
     return -1;
   CLEANUP_FREE char *dir = NULL;
   json_object *entry = NULL;

@@ -805,12 +805,9 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
     /* The defined domain names its images by path in --to: only root may
      * change it, and QEMU's user must reach it (access.h).
      */
-    tofd = vk_dir_open_trusted(req->to, "--to", false, &absdir);
-    if (tofd < 0)
-      return -1;
     struct vk_qemu_user qu;
-    vk_qemu_user(conn, NULL, &qu);
-    if (vk_qemu_check_reach(&qu, absdir, "--to") < 0)
+    tofd = vk_domain_dir_open(conn, req->to, "--to", &absdir, &qu);
+    if (tofd < 0)
       return -1;
   } else {
     tofd = open(req->to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

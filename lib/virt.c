@@ -1,6 +1,7 @@
 /* vckpt - libvirt access. */
 #include <config.h>
 
+#include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -274,6 +275,18 @@ vk_disks_clear(struct vk_disks *d)
   d->n = 0;
 }
 
+/* A numeric id "+N" of a DAC label into *ID; false if S is not one. */
+static bool
+parse_numeric_id(const char *s, unsigned long *id)
+{
+  char *end;
+  if (s[0] != '+')
+    return false;
+  errno = 0;
+  *id = strtoul(s + 1, &end, 10);
+  return !*end && end != s + 1 && errno == 0;
+}
+
 /* Parse a DAC label, "+UID:+GID" or "USER:GROUP" (names resolved here). */
 static bool
 parse_dac_label(const char *label, struct vk_qemu_user *out)
@@ -283,29 +296,21 @@ parse_dac_label(const char *label, struct vk_qemu_user *out)
     return false;
   CLEANUP_FREE char *user = vk_xasprintf("%.*s", (int)(colon - label), label);
   const char *group = colon + 1;
-  char *end;
-  if (user[0] == '+') {
-    unsigned long u = strtoul(user + 1, &end, 10);
-    if (*end || end == user + 1)
-      return false;
-    out->uid = u;
-  } else {
-    struct passwd *pw = getpwnam(user);
-    if (!pw)
-      return false;
+  unsigned long id;
+  struct passwd *pw;
+  struct group *gr;
+  if (parse_numeric_id(user, &id))
+    out->uid = id;
+  else if (user[0] != '+' && (pw = getpwnam(user)))
     out->uid = pw->pw_uid;
-  }
-  if (group[0] == '+') {
-    unsigned long g = strtoul(group + 1, &end, 10);
-    if (*end || end == group + 1)
-      return false;
-    out->gid = g;
-  } else {
-    struct group *gr = getgrnam(group);
-    if (!gr)
-      return false;
+  else
+    return false;
+  if (parse_numeric_id(group, &id))
+    out->gid = id;
+  else if (group[0] != '+' && (gr = getgrnam(group)))
     out->gid = gr->gr_gid;
-  }
+  else
+    return false;
   out->known = true;
   return true;
 }
@@ -324,11 +329,11 @@ vk_qemu_user(virConnectPtr conn, virDomainPtr dom, struct vk_qemu_user *out)
     CLEANUP_XPATHCTX xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
     if (!ctx)
       return 0;
+    /* The process's label: QEMU searches directories as that user. */
     CLEANUP_FREE char *label =
-      vk_xpath_string(ctx, NULL, "string(/domain/seclabel[@model='dac']/imagelabel)");
-    if (!label) {
-      label = vk_xpath_string(ctx, NULL, "string(/domain/seclabel[@model='dac']/label)");
-    }
+      vk_xpath_string(ctx, NULL, "string(/domain/seclabel[@model='dac']/label)");
+    if (!label)
+      label = vk_xpath_string(ctx, NULL, "string(/domain/seclabel[@model='dac']/imagelabel)");
     if (label && parse_dac_label(label, out))
       return 0;
     type = vk_xpath_string(ctx, NULL, "string(/domain/@type)");
@@ -345,4 +350,23 @@ vk_qemu_user(virConnectPtr conn, virDomainPtr dom, struct vk_qemu_user *out)
   if (base)
     parse_dac_label(base, out);
   return 0;
+}
+
+int
+vk_domain_dir_open(virConnectPtr conn, const char *dir, const char *what, char **abs,
+                   struct vk_qemu_user *qu)
+{
+  *abs = NULL;
+  CLEANUP_CLOSE int fd = vk_dir_open_trusted(dir, what, false, abs);
+  if (fd < 0)
+    return -1;
+  vk_qemu_user(conn, NULL, qu);
+  if (vk_qemu_check_reach(qu, *abs, what) < 0) {
+    free(*abs);
+    *abs = NULL;
+    return -1;
+  }
+  int r = fd;
+  fd = -1;
+  return r;
 }

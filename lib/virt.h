@@ -65,5 +65,12 @@ struct vk_qemu_user;
  * Always 0.
  */
 int vk_qemu_user(virConnectPtr conn, virDomainPtr dom, struct vk_qemu_user *out);
+/* Open directory DIR (for WHAT, "--to") that a domain will name its images
+ * in: only root may change it (vk_dir_open_trusted, status 2) and QEMU's
+ * user, returned in *QU, must reach it (status 4).  A descriptor with the
+ * absolute path in *ABS, or -1 (reported).
+ */
+int vk_domain_dir_open(virConnectPtr conn, const char *dir, const char *what, char **abs,
+                       struct vk_qemu_user *qu);
 
 #endif
