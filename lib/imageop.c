@@ -323,7 +323,7 @@ overlay_image_caught(const char *base, const char *new_image, struct vk_imageop_
   if (!abase)
     return -1;
   CLEANUP_FREE char *anew = abs_path(new_image);
-  if (!anew || check_absent(anew) < 0)
+  if (!anew || check_dir_of(anew, "overlay directory") < 0 || check_absent(anew) < 0)
     return -1;
   CLEANUP_FREE char *tmp = temp_name(anew);
   res->d = vk_xcalloc(1, sizeof *res->d);
