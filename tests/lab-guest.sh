@@ -457,6 +457,22 @@ lab_guest_build ()
     export LAB_GUEST_KERNEL LAB_GUEST_INITRD
 }
 
+# _lab_guest_boot FILE
+#
+# Print the path of a copy of the guest's kernel or initramfs FILE in the
+# current lab: QEMU runs as its own user and may not reach the build tree
+# (a clone in a 0700 mktemp directory), while the lab is made for it.
+_lab_guest_boot ()
+{
+    local dst="$LAB/boot/$(basename "$1")"
+    if [ ! -f "$dst" ]; then
+        mkdir -p -m 0755 "$LAB/boot" || fail "lab-guest: cannot create $LAB/boot"
+        cp "$1" "$dst.tmp" && chmod 0644 "$dst.tmp" && mv -f "$dst.tmp" "$dst" ||
+            fail "lab-guest: cannot copy $1 into the lab"
+    fi
+    echo "$dst"
+}
+
 # lab_guest_virttype
 #
 # Print the domain type guests use: kvm when libvirt offers it, a
@@ -473,8 +489,8 @@ _lab_guest_probe_xml ()
   <vcpu>1</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$(_lab_xml_escape "$LAB_GUEST_KERNEL")</kernel>
-    <initrd>$(_lab_xml_escape "$LAB_GUEST_INITRD")</initrd>
+    <kernel>$(_lab_xml_escape "$(_lab_guest_boot "$LAB_GUEST_KERNEL")")</kernel>
+    <initrd>$(_lab_xml_escape "$(_lab_guest_boot "$LAB_GUEST_INITRD")")</initrd>
     <cmdline>console=ttyS0 loglevel=4 vckpt.probe=1</cmdline>
   </os>
   <on_poweroff>destroy</on_poweroff>
@@ -569,8 +585,8 @@ lab_guest_define ()
         echo "  <vcpu>1</vcpu>"
         echo "  <os>"
         echo "    <type arch='x86_64' machine='pc'>hvm</type>"
-        echo "    <kernel>$(_lab_xml_escape "$LAB_GUEST_KERNEL")</kernel>"
-        echo "    <initrd>$(_lab_xml_escape "$LAB_GUEST_INITRD")</initrd>"
+        echo "    <kernel>$(_lab_xml_escape "$(_lab_guest_boot "$LAB_GUEST_KERNEL")")</kernel>"
+        echo "    <initrd>$(_lab_xml_escape "$(_lab_guest_boot "$LAB_GUEST_INITRD")")</initrd>"
         echo "    <cmdline>console=ttyS0 panic=-1 loglevel=4</cmdline>"
         echo "  </os>"
         echo "  <features><acpi/></features>"
