@@ -27,8 +27,11 @@ STOP_SIGNALS="INT TERM HUP QUIT"
 sig_requires ()
 {
     requires strace -qq -o /dev/null true
-    # SIGQUIT's default action dumps core: not into the build tree.
-    ulimit -c 0
+    # SIGQUIT's default action dumps core: not into the build tree.  The
+    # soft limit only: the lab's libvirtd inherits the hard one, and
+    # libvirt 11 sets each QEMU's core limit, which fails (QEMU does not
+    # start) if the hard limit was lowered and it may not raise it.
+    ulimit -S -c 0
 }
 
 sig_num ()
