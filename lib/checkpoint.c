@@ -7,6 +7,7 @@
 #include <libvirt/virterror.h>
 
 #include "checkpoint.h"
+#include "fileio.h"
 #include "meta.h"
 #include "util.h"
 #include "virt.h"

@@ -18,6 +18,7 @@
 #include <gnutls/crypto.h>
 #include <xxhash.h>
 
+#include "fileio.h"
 #include "process.h"
 #include "checksum.h"
 #include "util.h"

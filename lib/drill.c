@@ -20,6 +20,7 @@
 
 #include "backup.h"
 #include "drill.h"
+#include "fileio.h"
 #include "output.h"
 #include "access.h"
 #include "repo.h"

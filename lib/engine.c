@@ -17,6 +17,7 @@
 #include "checkpoint.h"
 #include "ckpt.h"
 #include "engine.h"
+#include "fileio.h"
 #include "hostlock.h"
 #include "quiesce.h"
 #include "prune.h"

@@ -14,6 +14,7 @@
 
 #include "access.h"
 #include "backup.h"
+#include "fileio.h"
 #include "hostlock.h"
 #include "imageop.h"
 #include "output.h"

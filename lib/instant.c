@@ -16,6 +16,7 @@
 #include "access.h"
 #include "backup.h"
 #include "drill.h"
+#include "fileio.h"
 #include "job.h"
 #include "fleet.h"
 #include "instant.h"

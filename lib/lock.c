@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "fileio.h"
 #include "lock.h"
 #include "util.h"
 

@@ -11,6 +11,7 @@
 
 #include <libxml/relaxng.h>
 
+#include "fileio.h"
 #include "manifest.h"
 #include "schema.h"
 #include "util.h"

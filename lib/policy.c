@@ -11,6 +11,7 @@
 
 #include <confuse.h>
 
+#include "fileio.h"
 #include "policy.h"
 #include "util.h"
 

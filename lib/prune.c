@@ -19,6 +19,7 @@
 #include "backup.h"
 #include "checkpoint.h"
 #include "checksum.h"
+#include "fileio.h"
 #include "instant.h"
 #include "journal.h"
 #include "job.h"

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "process.h"
 #include "quiesce.h"
 #include "util.h"

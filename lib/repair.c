@@ -10,6 +10,7 @@
 #include "backup.h"
 #include "checkpoint.h"
 #include "ckpt.h"
+#include "fileio.h"
 #include "findings.h"
 #include "hostlock.h"
 #include "imageop.h"

@@ -19,6 +19,7 @@
 #include "access.h"
 #include "backup.h"
 #include "checksum.h"
+#include "fileio.h"
 #include "journal.h"
 #include "lock.h"
 #include "qcow2.h"

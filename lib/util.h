@@ -114,10 +114,6 @@ char *vk_printable(const char *s);
  */
 char *vk_printable_text(const char *s);
 
-/* The regular-file reader (vk_read_file...), vk_image_held and the
- * crash-safe writer: see fileio.h.
- */
-#include "fileio.h"
 /* "a FIFO", "a directory"... for a st_mode. */
 const char *vk_file_type_name(unsigned mode);
 

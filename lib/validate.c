@@ -9,6 +9,7 @@
 
 #include "ckpt.h"
 #include "engine.h"
+#include "fileio.h"
 #include "imageop.h"
 #include "meta.h"
 #include "output.h"

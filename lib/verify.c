@@ -16,6 +16,7 @@
 #include "backup.h"
 #include "checksum.h"
 #include "drill.h"
+#include "fileio.h"
 #include "instant.h"
 #include "qcow2.h"
 #include "repo.h"

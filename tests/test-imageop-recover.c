@@ -17,6 +17,7 @@
 #include <libvirt/libvirt.h>
 
 #include "backup.h"
+#include "fileio.h"
 #include "imageop.h"
 #include "qcow2.h"
 #include "util.h"
