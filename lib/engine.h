@@ -49,18 +49,6 @@ int vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_reque
               struct vk_backup_outcome *out);
 void vk_backup_outcome_clear(struct vk_backup_outcome *o);
 
-/* validate --repo: the preflight a backup of MODE into REPO_DIR would run
- * (validator and repository checks), with its level, checkpoint and parent
- * decided as the backup decides them (plan.h), read-only.  VK_MODE_AUTO is
- * answered by the incremental backup from the newest one that --auto
- * tries first, or by a full backup when the repository has none; SINCE is
- * the checkpoint of VK_MODE_INCREMENTAL.  TARGETS are the disks to back up
- * (NULL: those a backup would copy).  0 with REP filled (errors may be >
- * 0), -1 after reporting.
- */
-int vk_repo_validate(virDomainPtr dom, const char *repo_dir, enum vk_mode mode,
-                     const char *since, char *const *targets, struct vk_report *rep);
-
 /* The repository directory: --repo, else $VCKPT_REPO, else the default. */
 const char *vk_default_repo(const char *given);
 

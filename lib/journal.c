@@ -13,7 +13,6 @@
 
 #include "fileio.h"
 #include "journal.h"
-#include "state.h"
 #include "util.h"
 #include "xml.h"
 
@@ -51,7 +50,21 @@ vk_journal_for_backup(struct vk_journal *j, const struct vk_backup *b)
     vk_journal_add_step(j, VK_STEP_CREATE, VK_STEP_FILE, b->disks[i].file);
   vk_journal_add_step(j, VK_STEP_CREATE, VK_STEP_FILE, b->domain_xml);
   vk_journal_add_step(j, VK_STEP_CREATE, VK_STEP_FILE, b->checkpoint_xml);
-  vk_state_journal_steps(j, b, VK_STEP_CREATE);
+  vk_journal_state_steps(j, b, VK_STEP_CREATE);
+}
+
+void
+vk_journal_state_steps(struct vk_journal *j, const struct vk_backup *b,
+                       enum vk_step_action action)
+{
+  for (int tpm = 0; tpm < 2; tpm++) {
+    const struct vk_state_file *sf = tpm ? &b->tpm : &b->nvram;
+    if (action == VK_STEP_CREATE) {
+      CLEANUP_FREE char *name = vk_backup_state_name(b->chain, b->id, tpm);
+      vk_journal_add_step(j, action, VK_STEP_FILE, name);
+    } else if (sf->file)
+      vk_journal_add_step(j, action, VK_STEP_FILE, sf->file);
+  }
 }
 
 void

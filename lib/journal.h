@@ -57,6 +57,12 @@ void vk_journal_add_step(struct vk_journal *j, enum vk_step_action action,
  * disk files and its two XML files.  J keeps a copy of B.
  */
 void vk_journal_for_backup(struct vk_journal *j, const struct vk_backup *b);
+/* The journal steps of B's state files (state.h): ACTION CREATE (a backup
+ * being made) lists every name it may write, REMOVE the files B recorded.
+ */
+void vk_journal_state_steps(struct vk_journal *j, const struct vk_backup *b,
+                            enum vk_step_action action);
+
 /* Free the contents of J, not the struct. */
 void vk_journal_clear(struct vk_journal *j);
 

@@ -16,7 +16,6 @@
 
 #include "access.h"
 #include "ckpt.h"
-#include "engine.h"
 #include "preflight.h"
 #include "util.h"
 #include "virt.h"
@@ -391,4 +390,28 @@ vk_repo_validate(virDomainPtr dom, const char *repo_dir, enum vk_mode mode, cons
   if (repo)
     vk_repo_close(repo);
   return r;
+}
+
+int
+vk_validate_domain(virConnectPtr conn, const struct vk_validate_request *req,
+                   struct vk_report *rep)
+{
+  memset(rep, 0, sizeof *rep);
+  CLEANUP_DOMAIN virDomainPtr dom = vk_domain_lookup(conn, req->domain);
+  if (!dom)
+    return -1;
+  if (req->repo) {
+    enum vk_mode mode = req->full ? VK_MODE_FULL
+                      : req->checkpoint ? VK_MODE_INCREMENTAL
+                      : req->differential ? VK_MODE_DIFFERENTIAL : VK_MODE_AUTO;
+    if (vk_repo_validate(dom, req->repo, mode, req->checkpoint, req->disks, rep) < 0) {
+      vk_report_clear(rep);
+      return -1;
+    }
+    return 0;
+  }
+  struct vk_validate_opts vo = {
+    .checkpoint = req->checkpoint, .full = req->full, .disks = req->disks,
+  };
+  return vk_validate(dom, &vo, rep);
 }

@@ -555,7 +555,7 @@ plan_journal(const struct plan *p, struct vk_journal *j)
       vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->checkpoint_xml);
     if (b->base.record && !vk_manifest_has_file(&p->next, b->base.record))
       vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, b->base.record);
-    vk_state_journal_steps(j, b, VK_STEP_REMOVE);
+    vk_journal_state_steps(j, b, VK_STEP_REMOVE);
   }
   for (size_t i = 0; i < p->n; i++) {
     const struct vk_backup *b = &m->backups[i];

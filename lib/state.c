@@ -225,20 +225,6 @@ vk_state_store(struct vk_repo *repo, struct vk_backup *b, virDomainPtr dom,
 }
 
 void
-vk_state_journal_steps(struct vk_journal *j, const struct vk_backup *b,
-                       enum vk_step_action action)
-{
-  for (int tpm = 0; tpm < 2; tpm++) {
-    const struct vk_state_file *sf = tpm ? &b->tpm : &b->nvram;
-    if (action == VK_STEP_CREATE) {
-      CLEANUP_FREE char *name = vk_backup_state_name(b->chain, b->id, tpm);
-      vk_journal_add_step(j, action, VK_STEP_FILE, name);
-    } else if (sf->file)
-      vk_journal_add_step(j, action, VK_STEP_FILE, sf->file);
-  }
-}
-
-void
 vk_state_verify(struct vk_repo *repo, const struct vk_backup *b, struct vk_report *rep,
                 size_t *files)
 {

@@ -20,7 +20,6 @@
 #include <libvirt/libvirt.h>
 #include <libxml/tree.h>
 
-#include "journal.h"
 #include "manifest.h"
 #include "repo.h"
 #include "validate.h"
@@ -36,12 +35,6 @@ const char *vk_state_swtpm_dir(void);
  */
 int vk_state_store(struct vk_repo *repo, struct vk_backup *b, virDomainPtr dom,
                    const char *domain_xml);
-
-/* The journal steps of B's state files: ACTION CREATE (a backup being
- * made) lists every name it may write, REMOVE the files B recorded.
- */
-void vk_state_journal_steps(struct vk_journal *j, const struct vk_backup *b,
-                            enum vk_step_action action);
 
 /* Verify B's state files (present, regular, recorded size and checksum):
  * findings into REP; *FILES counts the files checked.

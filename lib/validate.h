@@ -48,26 +48,6 @@ struct vk_validate_opts {
  */
 int vk_validate(virDomainPtr dom, const struct vk_validate_opts *opts,
                 struct vk_report *rep);
-/* What `vckpt validate DOMAIN` checks, by name over CONN. */
-struct vk_validate_request {
-  const char *domain;
-  const char *checkpoint;  /* incremental base; NULL: see below */
-  bool full;               /* a full backup: bitmap rules do not apply */
-  char *const *disks;      /* disks to back up; NULL: every disk */
-  const char *repo;        /* also check this repository, or NULL */
-  bool differential;       /* with REPO: a differential backup */
-};
-/* Look the domain up and validate it; with REPO, the preflight of the
- * backup of that level (engine.h: vk_repo_validate): --full, --incremental
- * CHECKPOINT, --differential, or, with none of them, what tonight's
- * backup --auto would do (an incremental from the repository's newest
- * backup, or a full one when it has none).  0 with REP
- * filled (errors may be > 0), or -1 after reporting (domain not found,
- * repository unreadable...).  Everything it opens is closed again: a run
- * over many domains calls it once per domain in one process.
- */
-int vk_validate_domain(virConnectPtr conn, const struct vk_validate_request *req,
-                       struct vk_report *rep);
 /* Add a finding (used by the backup preflight for its own checks).  CODE
  * is looked up in the catalogue (findings.h), which gives the finding its
  * fix kind and summary.

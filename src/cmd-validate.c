@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fleet.h"
+#include "preflight.h"
 #include "runall.h"
 #include "validate.h"
 #include "vckpt.h"
