@@ -1,6 +1,7 @@
 /* vckpt - who may reach what (access.h). */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -375,4 +377,125 @@ vk_qemu_check_reach(const struct vk_qemu_user *qu, const char *dir, const char *
            "QEMU's group %u and g+x)", what, dir, (unsigned)qu->uid, blocker,
            (unsigned)owner, (unsigned)mode, blocker, (unsigned)qu->gid);
   return -1;
+}
+
+/* ---- private temporary directories ---- */
+
+/* Remove the regular files in DIRFD (PATH in messages; anything else is
+ * left and warned about): 0 if it is empty now.
+ */
+static int
+empty_dir(int dirfd, const char *path)
+{
+  int fd = dup(dirfd);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  struct dirent *e;
+  int r = 0;
+  if (!d) {
+    if (fd >= 0)
+      close(fd);
+    vk_warn("cannot read %s: %s", path, strerror(errno));
+    return -1;
+  }
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+        unlinkat(dirfd, e->d_name, 0) < 0) {
+      vk_warn("cannot remove %s/%s: %s", path, e->d_name, strerror(errno));
+      r = -1;
+    }
+  closedir(d);
+  return r;
+}
+
+/* Remove the directories killed runs left: each run holds an flock on its
+ * directory while it (or its child) runs, so a directory of ours (our uid,
+ * no more than MODE) whose lock is free belongs to no one any more.  One
+ * that is in use is left alone.
+ */
+static void
+sweep(int basefd, const char *base, const char *prefix, mode_t mode, const char *who)
+{
+  int fd = dup(basefd);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  struct dirent *e;
+  if (!d) {
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+      continue;
+    int dfd = openat(basefd, e->d_name,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (dfd < 0)
+      continue;
+    if (fstat(dfd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+        (st.st_mode & 0777 & ~mode) == 0 && flock(dfd, LOCK_EX | LOCK_NB) == 0) {
+      CLEANUP_FREE char *path = vk_xasprintf("%s/%s", base, e->d_name);
+      if (empty_dir(dfd, path) == 0 && unlinkat(basefd, e->d_name, AT_REMOVEDIR) == 0)
+        vk_warn("removed %s, which a killed %s left", path, who);
+      else if (errno != ENOENT)
+        vk_warn("cannot remove %s, which a killed %s left: %s", path, who, strerror(errno));
+    }
+    close(dfd);
+  }
+  closedir(d);
+}
+
+int
+vk_private_tmp_make(struct vk_private_tmp *t, int basefd, const char *base,
+                    const char *prefix, mode_t mode, const char *who)
+{
+  t->basefd = basefd;
+  t->base = base;
+  t->name = NULL;
+  t->fd = -1;
+  sweep(basefd, base, prefix, mode, who);
+
+  const char *made_as = prefix[0] == '.' ? ".vckpt-new-" : "vckpt-new-";
+  CLEANUP_FREE char *tmpl = vk_xasprintf("%s/%sXXXXXX", base, made_as);
+  if (!mkdtemp(tmpl)) {
+    vk_error(VK_EXIT_FAILURE, "cannot create a temporary directory in %s: %s", base,
+             strerror(errno));
+    return -1;
+  }
+  const char *made = strrchr(tmpl, '/') + 1;
+  t->name = vk_xasprintf("%s%s", prefix, made + strlen(made_as));
+  t->fd = openat(basefd, made, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  bool ours = t->fd >= 0 && flock(t->fd, LOCK_EX | LOCK_NB) == 0 && fstat(t->fd, &st) == 0 &&
+              st.st_uid == geteuid() && (st.st_mode & 0077) == 0 &&
+              fchmod(t->fd, mode) == 0;
+  if (!ours || renameat2(basefd, made, basefd, t->name, RENAME_NOREPLACE) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl,
+             t->fd < 0 || ours ? strerror(errno) : "not the private directory just created");
+    if (ours)
+      unlinkat(basefd, made, AT_REMOVEDIR);
+    if (t->fd >= 0)
+      close(t->fd);
+    t->fd = -1;
+    free(t->name);          /* not ours (or not renamed): never removed by that name */
+    t->name = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+void
+vk_private_tmp_remove(struct vk_private_tmp *t)
+{
+  if (t->name) {
+    CLEANUP_FREE char *path = vk_xasprintf("%s/%s", t->base, t->name);
+    if (t->fd >= 0)
+      empty_dir(t->fd, path);
+    if (unlinkat(t->basefd, t->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+      vk_warn("cannot remove %s: %s", path, strerror(errno));
+    free(t->name);
+    t->name = NULL;
+  }
+  if (t->fd >= 0)
+    close(t->fd);
+  t->fd = -1;
 }

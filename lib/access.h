@@ -93,4 +93,29 @@ int vk_qemu_check_reach(const struct vk_qemu_user *qu, const char *dir, const ch
  */
 int vk_give_back_fd(int fd);
 
+/* The private temporary directory of a run (restore's in --to, a drill's
+ * in $TMPDIR): vckpt's user's, MODE (0700; VK_DIR_MODE when QEMU's user
+ * must reach what is in it), named PREFIX and six unpredictable
+ * characters, and flock'd for as long as the run (and its children, which
+ * inherit the descriptor) lasts.  It is made under a name no sweep looks
+ * at, locked, and only then renamed to PREFIX..., so another run's sweep
+ * never sees it unlocked.
+ */
+struct vk_private_tmp {
+  int basefd;              /* the directory it is in (the caller's) */
+  const char *base;        /* its absolute path (the caller's) */
+  char *name;              /* NULL: none */
+  int fd;                  /* -1: none */
+};
+/* Sweep the directories killed runs left in BASEFD (BASE: absolute): ours,
+ * named PREFIX..., no more than MODE, their lock free ("removed PATH,
+ * which a killed WHO left"); then make T's directory there (a PREFIX
+ * starting with a dot makes a hidden one, also while it is being made).
+ * 0, or -1 (reported; T holds nothing).
+ */
+int vk_private_tmp_make(struct vk_private_tmp *t, int basefd, const char *base,
+                        const char *prefix, mode_t mode, const char *who);
+/* Remove T's directory and the regular files in it; T holds nothing after. */
+void vk_private_tmp_remove(struct vk_private_tmp *t);
+
 #endif

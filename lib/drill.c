@@ -66,135 +66,37 @@ random_hex(char buf[7])
 
 /* ---- the private directory ---- */
 
-/* A private directory (mode 0711: QEMU's user reaches the overlays in it,
- * no one else lists or writes it; unpredictable name, flock'd for as long
- * as the drill runs) in BASE.
+/* The drill's private directory (access.h): mode 0711 (QEMU's user
+ * reaches the overlays in it, no one else lists or writes it), in BASE
+ * (NULL: $TMPDIR, else /var/tmp), flock'd for as long as the drill runs.
+ * PD->basefd and PD->base are the drill's, closed and freed after
+ * private_dir_remove.
  */
-struct private_dir {
-  int basefd;
-  char *base;              /* absolute */
-  char *name;              /* NULL: none */
-  int fd;
-};
-
-/* Remove the regular files in DIRFD: 0 if it is empty now. */
 static int
-empty_dir(int dirfd, const char *path)
-{
-  int fd = dup(dirfd);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-  struct dirent *e;
-  int r = 0;
-  if (!d) {
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  while ((e = readdir(d)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-        unlinkat(dirfd, e->d_name, 0) < 0) {
-      vk_warn("cannot remove %s/%s: %s", path, e->d_name, strerror(errno));
-      r = -1;
-    }
-  closedir(d);
-  return r;
-}
-
-/* Remove the directories of drills that were killed: ours (uid, 0700 or
- * 0711) whose lock nobody holds.
- */
-static void
-sweep_dirs(struct private_dir *pd)
-{
-  int fd = dup(pd->basefd);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-  struct dirent *e;
-  if (!d) {
-    if (fd >= 0)
-      close(fd);
-    return;
-  }
-  while ((e = readdir(d)) != NULL) {
-    if (strncmp(e->d_name, DRILL_PREFIX, strlen(DRILL_PREFIX)) != 0)
-      continue;
-    int dfd = openat(pd->basefd, e->d_name,
-                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (dfd < 0)
-      continue;
-    if (fstat(dfd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-        (st.st_mode & 0066) == 0 && flock(dfd, LOCK_EX | LOCK_NB) == 0) {
-      CLEANUP_FREE char *path = vk_xasprintf("%s/%s", pd->base, e->d_name);
-      if (empty_dir(dfd, path) == 0 && unlinkat(pd->basefd, e->d_name, AT_REMOVEDIR) == 0)
-        vk_warn("removed %s, which a killed drill left", path);
-    }
-    close(dfd);
-  }
-  closedir(d);
-}
-
-/* Create the private directory in BASE (NULL: $TMPDIR, else /var/tmp). */
-static int
-private_dir_make(struct private_dir *pd, const char *base)
+private_dir_make(struct vk_private_tmp *pd, const char *base)
 {
   if (!base)
     base = getenv("TMPDIR");
   if (!base || !*base)
     base = "/var/tmp";
   /* The domain's overlays will be named by path in there. */
-  pd->basefd = vk_dir_open_trusted_base(base, "temporary directory", &pd->base);
+  char *abs = NULL;
+  pd->basefd = vk_dir_open_trusted_base(base, "temporary directory", &abs);
+  pd->base = abs;
   if (pd->basefd < 0)
     return -1;
-  sweep_dirs(pd);
-  /* Made under a name no sweep looks at, locked, and only then renamed to
-   * the swept prefix: another drill's sweep never sees it unlocked.
-   */
-  CLEANUP_FREE char *tmpl = vk_xasprintf("%s/vckpt-new-XXXXXX", pd->base);
-  if (!mkdtemp(tmpl)) {
-    vk_error(VK_EXIT_FAILURE, "cannot create a directory in %s: %s", pd->base, strerror(errno));
-    return -1;
-  }
-  const char *made = strrchr(tmpl, '/') + 1;
-  pd->name = vk_xasprintf(DRILL_PREFIX "%s", made + strlen("vckpt-new-"));
-  pd->fd = openat(pd->basefd, made, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  struct stat st;
-  bool ours = pd->fd >= 0 && flock(pd->fd, LOCK_EX | LOCK_NB) == 0 && fstat(pd->fd, &st) == 0 &&
-              st.st_uid == geteuid() && (st.st_mode & 0077) == 0 &&
-              fchmod(pd->fd, VK_DIR_MODE) == 0;
-  if (!ours || renameat2(pd->basefd, made, pd->basefd, pd->name, RENAME_NOREPLACE) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl,
-             pd->fd < 0 || ours ? strerror(errno) : "not the private directory just created");
-    if (ours)
-      unlinkat(pd->basefd, made, AT_REMOVEDIR);
-    if (pd->fd >= 0)
-      close(pd->fd);
-    pd->fd = -1;
-    free(pd->name);        /* not ours (or not renamed): never remove it by that name */
-    pd->name = NULL;
-    return -1;
-  }
-  return 0;
+  return vk_private_tmp_make(pd, pd->basefd, abs, DRILL_PREFIX, VK_DIR_MODE, "drill");
 }
 
 /* Remove the private directory and everything in it. */
 static void
-private_dir_remove(struct private_dir *pd)
+private_dir_remove(struct vk_private_tmp *pd)
 {
-  if (pd->name) {
-    CLEANUP_FREE char *path = vk_xasprintf("%s/%s", pd->base, pd->name);
-    if (pd->fd >= 0)
-      empty_dir(pd->fd, path);
-    if (unlinkat(pd->basefd, pd->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-      vk_warn("cannot remove %s: %s", path, strerror(errno));
-    free(pd->name);
-    pd->name = NULL;
-  }
-  if (pd->fd >= 0)
-    close(pd->fd);
+  vk_private_tmp_remove(pd);
   if (pd->basefd >= 0)
     close(pd->basefd);
-  free(pd->base);
-  pd->fd = pd->basefd = -1;
+  free((char *)pd->base);
+  pd->basefd = -1;
   pd->base = NULL;
 }
 
@@ -395,7 +297,7 @@ record(struct vk_repo *repo, const struct vk_drill_record *r)
 
 /* What a drill has under way, for the cleanup on every path. */
 struct drill_run {
-  struct private_dir pd;
+  struct vk_private_tmp pd;
   virDomainPtr dom;        /* the transient domain, or NULL */
   char *name;
   int console_fd;          /* the console log, once QEMU created it */

@@ -248,8 +248,7 @@ struct chain_file {
 struct restore_run {
   int tofd;               /* --to */
   char *absdir;           /* --to, absolute */
-  char *tmpname;          /* private temporary directory in --to, or NULL */
-  int tmpfd;
+  struct vk_private_tmp tmp; /* the private temporary directory in --to */
   struct vk_hash_job *jobs; /* one per chain_file, in the same order */
   struct vk_hasher *hasher; /* hashing them, or NULL */
 };
@@ -281,131 +280,15 @@ wait_hashing(struct restore_run *run)
   return vk_hasher_wait(run->hasher, vk_stop_fd());
 }
 
-/* Empty the directory DIRFD (its regular files; anything else is left and
- * warned about): 0 if it is empty now.
- */
-static int
-empty_dir(int dirfd, const char *path)
-{
-  int fd = dup(dirfd);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-  struct dirent *e;
-  int r = 0;
-  if (!d) {
-    if (fd >= 0)
-      close(fd);
-    vk_warn("cannot read %s: %s", path, strerror(errno));
-    return -1;
-  }
-  while ((e = readdir(d)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-        unlinkat(dirfd, e->d_name, 0) < 0) {
-      vk_warn("cannot remove %s/%s: %s", path, e->d_name, strerror(errno));
-      r = -1;
-    }
-  closedir(d);
-  return r;
-}
-
-/* Remove everything in the private temporary directory, then it. */
-static void
-remove_tmpdir(struct restore_run *run)
-{
-  if (!run->tmpname)
-    return;
-  if (run->tmpfd >= 0) {
-    CLEANUP_FREE char *path = vk_xasprintf("%s/%s", run->absdir, run->tmpname);
-    empty_dir(run->tmpfd, path);
-    close(run->tmpfd);
-    run->tmpfd = -1;
-  }
-  if (unlinkat(run->tofd, run->tmpname, AT_REMOVEDIR) < 0 && errno != ENOENT)
-    vk_warn("cannot remove %s/%s: %s", run->absdir, run->tmpname, strerror(errno));
-  free(run->tmpname);
-  run->tmpname = NULL;
-}
-
-/* Remove the private directories that killed restores left in --to: each
- * restore holds an flock on its directory while it (or its qemu-img) runs,
- * so a directory of ours (our uid, mode 0700) whose lock is free belongs
- * to no one any more.  One that is in use is left alone.
- */
-static void
-sweep_tmpdirs(struct restore_run *run)
-{
-  int fd = dup(run->tofd);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-  struct dirent *e;
-  if (!d) {
-    if (fd >= 0)
-      close(fd);
-    return;
-  }
-  while ((e = readdir(d)) != NULL) {
-    if (strncmp(e->d_name, ".vckpt-restore-", 15) != 0)
-      continue;
-    int dfd = openat(run->tofd, e->d_name,
-                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (dfd < 0)
-      continue;
-    if (fstat(dfd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-        (st.st_mode & 0077) == 0 && flock(dfd, LOCK_EX | LOCK_NB) == 0) {
-      CLEANUP_FREE char *path = vk_xasprintf("%s/%s", run->absdir, e->d_name);
-      if (empty_dir(dfd, path) == 0 && unlinkat(run->tofd, e->d_name, AT_REMOVEDIR) == 0)
-        vk_warn("removed %s, which a killed restore left", path);
-      else if (errno != ENOENT)
-        vk_warn("cannot remove %s, which a killed restore left: %s", path, strerror(errno));
-    }
-    close(dfd);
-  }
-  closedir(d);
-}
-
 /* Create the private temporary directory (mode 0700, unpredictable name),
- * locked (flock) for as long as the restore and its qemu-img run.
+ * locked (flock) for as long as the restore and its qemu-img run, after
+ * sweeping those killed restores left (access.h).
  */
 static int
 make_tmpdir(struct restore_run *run)
 {
-  sweep_tmpdirs(run);
-
-  /* Made under a name no sweep looks at, locked, and only then renamed to
-   * the swept prefix: another restore's sweep never sees it unlocked.
-   */
-  CLEANUP_FREE char *tmpl = vk_xasprintf("%s/.vckpt-new-XXXXXX", run->absdir);
-  if (!mkdtemp(tmpl)) {
-    vk_error(VK_EXIT_FAILURE, "cannot create a temporary directory in %s: %s", run->absdir,
-             strerror(errno));
-    return -1;
-  }
-  const char *made = strrchr(tmpl, '/') + 1;
-  run->tmpname = vk_xasprintf(".vckpt-restore-%s", made + strlen(".vckpt-new-"));
-  run->tmpfd = openat(run->tofd, made, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  struct stat st;
-  bool ours = run->tmpfd >= 0 && flock(run->tmpfd, LOCK_EX | LOCK_NB) == 0 &&
-              fstat(run->tmpfd, &st) == 0 && st.st_uid == geteuid() &&
-              (st.st_mode & 0077) == 0;
-  if (ours && renameat2(run->tofd, made, run->tofd, run->tmpname, RENAME_NOREPLACE) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl, strerror(errno));
-    unlinkat(run->tofd, made, AT_REMOVEDIR);
-    close(run->tmpfd);
-    run->tmpfd = -1;
-    free(run->tmpname);
-    run->tmpname = NULL;
-    return -1;
-  }
-  if (!ours) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl,
-             run->tmpfd < 0 ? strerror(errno) : "not the private directory just created");
-    if (run->tmpfd >= 0)
-      close(run->tmpfd);
-    run->tmpfd = -1;
-    free(run->tmpname);    /* not ours: never remove it */
-    run->tmpname = NULL;
-    return -1;
-  }
-  return 0;
+  return vk_private_tmp_make(&run->tmp, run->tofd, run->absdir, ".vckpt-restore-", 0700,
+                             "restore");
 }
 
 /* Run qemu-img convert of SRC into NAME in the temporary directory (given
@@ -423,7 +306,7 @@ run_convert(struct restore_run *run, const char *src, const char *name, bool dir
   char **argv = direct ? odirect : plain;
   int status;
   CLEANUP_FREE char *msg = NULL;
-  int r = vk_spawn(argv, run->tmpfd, vk_stop_fd(), &status, &msg);
+  int r = vk_spawn(argv, run->tmp.fd, vk_stop_fd(), &status, &msg);
   if (r < 0)
     return -1;
   if (r == 1 || vk_stop_signal) {
@@ -549,12 +432,12 @@ direct_io_works(struct restore_run *run)
     vk_debug("VCKPT_TEST_NO_DIRECT_IO: qemu-img writes through the page cache");
     return false;
   }
-  int fd = openat(run->tmpfd, probe,
+  int fd = openat(run->tmp.fd, probe,
                   O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     vk_debug("%s: no O_DIRECT (%s): qemu-img writes through the page cache", run->absdir,
              strerror(errno));
-    unlinkat(run->tmpfd, probe, 0);   /* some file systems create it, then refuse */
+    unlinkat(run->tmp.fd, probe, 0);   /* some file systems create it, then refuse */
     return false;
   }
   /* Some file systems open with O_DIRECT but refuse or botch direct writes
@@ -571,7 +454,7 @@ direct_io_works(struct restore_run *run)
   }
   free(buf);
   close(fd);
-  unlinkat(run->tmpfd, probe, 0);
+  unlinkat(run->tmp.fd, probe, 0);
   return ok;
 }
 
@@ -582,7 +465,7 @@ static int
 convert_image(struct restore_run *run, const char *src, const char *name, bool direct)
 {
   struct flusher f;
-  bool flushing = !direct && flusher_start(&f, run->tmpfd, name) == 0;
+  bool flushing = !direct && flusher_start(&f, run->tmp.fd, name) == 0;
   int r = run_convert(run, src, name, direct);
   if (flushing)
     flusher_stop(&f);
@@ -593,9 +476,9 @@ convert_image(struct restore_run *run, const char *src, const char *name, bool d
 static int
 seal_image(struct restore_run *run, const char *name)
 {
-  CLEANUP_CLOSE int fd = openat(run->tmpfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  CLEANUP_CLOSE int fd = openat(run->tmp.fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0 || fchmod(fd, 0600) < 0 || fsync(fd) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s/%s/%s: %s", run->absdir, run->tmpname, name, strerror(errno));
+    vk_error(VK_EXIT_FAILURE, "%s/%s/%s: %s", run->absdir, run->tmp.name, name, strerror(errno));
     return -1;
   }
   return 0;
@@ -762,11 +645,11 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   /* Into place, never replacing a file; on failure the ones moved go. */
   for (size_t i = 0; i < count; i++) {
     const char *name = strrchr(out[i].path, '/') + 1;
-    int rc = renameat2(run->tmpfd, name, run->tofd, name, RENAME_NOREPLACE);
+    int rc = renameat2(run->tmp.fd, name, run->tofd, name, RENAME_NOREPLACE);
     if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
-      rc = linkat(run->tmpfd, name, run->tofd, name, 0);
+      rc = linkat(run->tmp.fd, name, run->tofd, name, 0);
       if (rc == 0)
-        unlinkat(run->tmpfd, name, 0);
+        unlinkat(run->tmp.fd, name, 0);
     }
     if (rc < 0) {
       vk_error(VK_EXIT_FAILURE, "%s: %s", out[i].path,
@@ -849,14 +732,14 @@ vk_restore(virConnectPtr conn, const struct vk_restore_request *req, char **back
     vk_stop_catch_end();
     return -1;
   }
-  struct restore_run run = { .tofd = tofd, .absdir = absdir, .tmpfd = -1 };
+  struct restore_run run = { .tofd = tofd, .absdir = absdir, .tmp = { .fd = -1 } };
   struct chain_file *files = NULL;
   size_t nfiles = 0;
   *out = vk_xcalloc(b->nr_disks, sizeof **out);
   int r = restore_run(conn, repo, b, req, &run, *out, n, &files, &nfiles);
   stop_hashing(&run);
   free(run.jobs);
-  remove_tmpdir(&run);
+  vk_private_tmp_remove(&run.tmp);
   if (r == 0 && vk_stop_signal)
     vk_warn("signal %d came too late to stop the restore: it is complete",
             (int)vk_stop_signal);
