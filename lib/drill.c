@@ -167,20 +167,23 @@ vk_overlay_create_in(int dirfd, const char *dir, const char *name, const char *b
 
 /* ---- the record ---- */
 
-/* Read the drills of DIRFD (PATH names the file): an array, or NULL. */
+/* Read the drills of record REC (repo.h, "Side records"): an array, or
+ * NULL.
+ */
 static json_object *
-load_array(int dirfd, const char *path)
+load_array(const struct vk_record *rec)
 {
   CLEANUP_FREE char *text = NULL;
+  const char *path = rec->path;
   struct stat st;
-  int fd = vk_open_regular_quiet(dirfd, VK_DRILLS_FILE, VK_READ_NOFOLLOW, &st);
+  int fd = vk_record_open_quiet(rec, &st);
   if (fd < 0) {
     if (errno != ENOENT)
       vk_warn("%s: %s: the drills recorded are ignored", path, vk_open_error(errno, &st));
     return NULL;
   }
   close(fd);
-  if (vk_read_file_at(dirfd, VK_DRILLS_FILE, path, 16 << 20, VK_READ_NOFOLLOW, &text) < 0)
+  if (vk_record_read(rec, 16 << 20, 0, &text) < 0)
     return NULL;
   json_object *root = json_tokener_parse(text), *arr = NULL, *v = NULL;
   if (!root || !json_object_is_type(root, json_type_object) ||
@@ -211,12 +214,11 @@ vk_drill_load(const struct vk_repo *repo, struct vk_drill_record **out, size_t *
 {
   *out = NULL;
   *n = 0;
-  const char *dir = vk_repo_dir(repo);
-  CLEANUP_CLOSE int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd < 0)
+  struct vk_record rec;
+  if (vk_repo_record_open(repo, VK_DRILLS_FILE, false, &rec) < 0)
     return 0;
-  CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, VK_DRILLS_FILE);
-  json_object *arr = load_array(dfd, path);
+  json_object *arr = load_array(&rec);
+  vk_record_close(&rec);
   if (!arr)
     return 0;
   size_t len = json_object_array_length(arr);
@@ -252,18 +254,19 @@ vk_drill_load(const struct vk_repo *repo, struct vk_drill_record **out, size_t *
 static void
 record(struct vk_repo *repo, const struct vk_drill_record *r)
 {
-  const char *dir = vk_repo_dir(repo);
-  CLEANUP_CLOSE int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd < 0 || faccessat(dfd, ".", W_OK, AT_EACCESS) < 0) {
+  const char *dir = vk_repo_where(repo);
+  struct vk_record rec;
+  if (vk_repo_record_open(repo, VK_DRILLS_FILE, false, &rec) < 0 || !vk_record_writable(&rec)) {
     vk_warn("%s: %s: the drill's result is not recorded", dir, strerror(errno));
+    vk_record_close(&rec);
     return;
   }
-  if (flock(dfd, LOCK_EX) < 0) {
+  if (vk_record_lock(&rec) < 0) {
     vk_warn("%s: flock: %s: the drill's result is not recorded", dir, strerror(errno));
+    vk_record_close(&rec);
     return;
   }
-  CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, VK_DRILLS_FILE);
-  json_object *old = load_array(dfd, path);
+  json_object *old = load_array(&rec);
   json_object *arr = json_object_new_array();
   const struct vk_manifest *m = vk_repo_manifest(repo);
   for (size_t i = 0; old && i < json_object_array_length(old); i++) {
@@ -289,8 +292,8 @@ record(struct vk_repo *repo, const struct vk_drill_record *r)
   CLEANUP_FREE char *text = vk_xasprintf("%s\n", json_object_to_json_string_ext(
     root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(root);
-  vk_write_atomic(dfd, VK_DRILLS_FILE, path, text, true);
-  flock(dfd, LOCK_UN);
+  vk_record_write(&rec, text);
+  vk_record_close(&rec);
 }
 
 /* ---- the drill ---- */
@@ -459,7 +462,7 @@ drill_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   if (rc < 0)
     return -1;
   if (rc > 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be booted", vk_repo_dir(repo), why,
+    vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be booted", vk_repo_where(repo), why,
              b->id);
     return -1;
   }
@@ -478,7 +481,7 @@ drill_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   /* QEMU's user opens the overlays and, through them, the backup. */
   struct vk_qemu_user qu;
   vk_qemu_user(conn, NULL, &qu);
-  CLEANUP_FREE char *chain = vk_repo_path(repo, b->chain);
+  CLEANUP_FREE char *chain = vk_repo_target(repo, b->chain);
   if (vk_qemu_check_reach(&qu, run->pd.base, "temporary directory") < 0 ||
       vk_qemu_check_reach(&qu, chain, "repository") < 0)
     return -1;
@@ -488,7 +491,7 @@ drill_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
   int r = 0;
   for (size_t i = 0; i < b->nr_disks && r == 0; i++) {
     const struct vk_backup_disk *d = &b->disks[i];
-    CLEANUP_FREE char *backing = vk_repo_path(repo, d->file);
+    CLEANUP_FREE char *backing = vk_repo_target(repo, d->file);
     CLEANUP_FREE char *name = vk_xasprintf("%s.qcow2", d->target);
     disks[n].target = vk_xstrdup(d->target);
     disks[n].path = vk_xasprintf("%s/%s", dir, name);
@@ -505,7 +508,7 @@ drill_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
       .name = run->name, .disks = disks, .n = n, .isolated = true, .console = console,
       .quiet = true,
     };
-    CLEANUP_FREE char *dpath = vk_repo_path(repo, b->domain_xml);
+    CLEANUP_FREE char *dpath = vk_repo_file_where(repo, b->domain_xml);
     xml = vk_domain_rewrite(doc, dpath, &rw);
   }
   vk_restored_free(disks, n);

@@ -152,7 +152,7 @@ recover(virDomainPtr dom, struct vk_repo *repo, const struct vk_flow_cb *cb)
    */
   char **files = vk_xcalloc(p->nr_disks + 1, sizeof *files);
   for (size_t i = 0; i < p->nr_disks; i++)
-    files[i] = vk_repo_path(repo, p->disks[i].file);
+    files[i] = vk_repo_target(repo, p->disks[i].file);
   struct vk_job_spec spec = { .conn = virDomainGetConnect(dom), .dom = dom };
   for (size_t k = 0; vk_job_kinds[k]; k++)
     if (vk_job_kinds[k]->reclaim && vk_job_kinds[k]->reclaim(&spec, files, cb) > 0)
@@ -429,7 +429,7 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
    * job's end is reported: checksums are taken once it has let go of them.
    */
   for (size_t i = 0; i < b->nr_disks; i++) {
-    CLEANUP_FREE char *file = vk_repo_path(repo, b->disks[i].file);
+    CLEANUP_FREE char *file = vk_repo_target(repo, b->disks[i].file);
     /* QEMU lets go within milliseconds of the job's end: look again after
      * 1, 2, 4 ... 64 ms, then every 64 ms, up to 60 s in all.
      */
@@ -452,10 +452,7 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
   if (chk)
     virDomainCheckpointFree(chk);
   for (size_t i = 0; i < b->nr_disks; i++) {
-    struct stat st;
-    CLEANUP_FREE char *file = vk_repo_path(repo, b->disks[i].file);
-    if (stat(file, &st) == 0)
-      b->disks[i].bytes = (uint64_t)st.st_blocks * 512;
+    (void)vk_repo_file_allocated(repo, b->disks[i].file, &b->disks[i].bytes);
     out->written += b->disks[i].bytes;
   }
   if (!ck_xml) {
@@ -572,7 +569,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
    */
   size_t nt = vk_strv_len(targets);
   struct vk_backup *b = NULL;
-  CLEANUP_STRV char **files = vk_xcalloc(nt + 1, sizeof *files);
+  CLEANUP_STRV char **files = NULL;
   /* Not a NULL-terminated list: a disk copied whole has no backing, and
    * those after it may (freed one by one at the end).
    */
@@ -580,19 +577,13 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   CLEANUP_FREE struct vk_job_disk *jd = vk_xcalloc(nt + 1, sizeof *jd);
   CLEANUP_FREE char *identity = vk_ckpt_new_identity();
   if (req->dry_run) {
-    char stamp[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    static const char *const prefix[] = { "full", "inc", "diff" };
-    out->id = vk_xasprintf("%s-%s", prefix[out->level], stamp);
-    out->chain = vk_xstrdup(parent ? parent->chain : stamp);
-    CLEANUP_FREE char *base = repo ? vk_xstrdup(vk_repo_dir(repo))
-                                   : vk_xasprintf("%s/%s", req->repo_dir, domname);
-    for (size_t i = 0; i < nt; i++)
-      files[i] = vk_xasprintf("%s/%s/%s.%s.qcow2", base, out->chain, out->id, targets[i]);
+    struct vk_backup *would = NULL;
+    files = vk_repo_names(repo, req->repo_dir, domname, out->level, parent, targets, &would);
+    out->id = vk_xstrdup(would->id);
+    out->chain = vk_xstrdup(would->chain);
+    vk_backup_free(would);
   } else {
+    files = vk_xcalloc(nt + 1, sizeof *files);
     if (vk_repo_begin(repo, out->level, name, out->since, parent, targets, whole, identity,
                       &b) < 0) {
       vk_plan_clear(&plan);
@@ -603,7 +594,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
       virDomainBlockInfo bi;
       if (virDomainGetBlockInfo(dom, b->disks[i].target, &bi, 0) == 0)
         b->disks[i].virtual_size = bi.capacity;
-      files[i] = vk_repo_path(repo, b->disks[i].file);
+      files[i] = vk_repo_target(repo, b->disks[i].file);
       const char *bk = b->disks[i].backing;
       if (bk)
         backing[i] = vk_xstrdup(strrchr(bk, '/') ? strrchr(bk, '/') + 1 : bk);

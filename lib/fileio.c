@@ -349,3 +349,24 @@ vk_fd_pread(void *opaque, void *buf, size_t count, uint64_t offset)
   }
   return 0;
 }
+
+int
+vk_write_new(int dirfd, const char *relative, const char *path, const void *buf, size_t len)
+{
+  int fd = openat(dirfd, relative, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", path,
+             errno == EEXIST ? "already exists: a file is never replaced" : strerror(errno));
+    return -1;
+  }
+  if (fchmod(fd, 0600) < 0 || vk_write_all(fd, buf, len, path) < 0 ||
+      vk_sync_fd(fd, path) < 0) {
+    if (!vk_error_reported())
+      vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
+    close(fd);
+    unlinkat(dirfd, relative, 0);
+    return -1;
+  }
+  close(fd);
+  return 0;
+}

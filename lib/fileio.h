@@ -76,6 +76,11 @@ bool vk_image_held(const char *path);
 int vk_sync_fd(int fd, const char *what);
 /* Write LEN bytes of BUF to FD; WHAT names it in the error. */
 int vk_write_all(int fd, const void *buf, size_t len, const char *what);
+/* Write LEN bytes of BUF as the new file RELATIVE in DIRFD (PATH names
+ * it), mode 0600, never replacing a file nor following a link, and fsync
+ * it.  0, or -1 (reported; nothing is left).
+ */
+int vk_write_new(int dirfd, const char *relative, const char *path, const void *buf, size_t len);
 /* Write CONTENT to RELATIVE (a name in DIRFD, or "SUB/NAME" in a directory
  * below it; PATH names it in messages) crash-safely: a new temporary file
  * (mode 0600, created O_EXCL, its name starting with VK_TMP_PREFIX) in the

@@ -28,16 +28,16 @@
 
 /* ---- the record ---- */
 
-/* The domains array of the record in DFD (PATH names it): a new reference,
- * an empty array when there is no file.  NULL: the file is unusable
- * (reported), so nothing may be written over it.
+/* The domains array of the record REC (repo.h, "Side records"): a new
+ * reference, an empty array when there is no file.  NULL: the file is
+ * unusable (reported), so nothing may be written over it.
  */
 static json_object *
-load_domains(int dfd, const char *path)
+load_domains(const struct vk_record *rec)
 {
   CLEANUP_FREE char *text = NULL;
-  if (vk_read_file_at(dfd, VK_INSTANT_FILE, path, 16 << 20,
-                      VK_READ_NOFOLLOW | VK_READ_MISSING_OK, &text) < 0)
+  const char *path = rec->path;
+  if (vk_record_read(rec, 16 << 20, VK_READ_MISSING_OK, &text) < 0)
     return NULL;
   if (!text)
     return json_object_new_array();
@@ -87,9 +87,9 @@ vk_instant_entry_live(json_object *entry)
   return false;
 }
 
-/* Write ARR as the record in DFD. */
+/* Write ARR as the record REC. */
 static int
-save_domains(int dfd, const char *path, json_object *arr)
+save_domains(const struct vk_record *rec, json_object *arr)
 {
   json_object *root = json_object_new_object();
   json_object_object_add(root, "version", json_object_new_int(1));
@@ -97,37 +97,38 @@ save_domains(int dfd, const char *path, json_object *arr)
   CLEANUP_FREE char *text = vk_xasprintf("%s\n", json_object_to_json_string_ext(
     root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(root);
-  return vk_write_atomic(dfd, VK_INSTANT_FILE, path, text, true);
+  return vk_record_write(rec, text);
 }
 
-/* Open the domain directory DIR and take its flock (the record's lock). */
-static int
-open_record_dir(const char *dir)
-{
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", dir, strerror(errno));
-    if (dfd >= 0)
-      close(dfd);
-    return -1;
-  }
-  return dfd;
-}
-
-/* Add NAME (running from backup ID on the overlays R) to the record of DIR;
- * a name already there is refused.
+/* Open the record of REPO (or, without it, of the domain directory DIR)
+ * and take its lock.  0, or -1 (reported).
  */
 static int
-record_add(const char *dir, const char *name, const char *id, const struct vk_restored *r,
-           size_t n)
+open_record(const struct vk_repo *repo, const char *dir, struct vk_record *rec)
 {
-  CLEANUP_CLOSE int dfd = open_record_dir(dir);
-  if (dfd < 0)
+  int r = repo ? vk_repo_record_open(repo, VK_INSTANT_FILE, true, rec)
+               : vk_record_open(dir, VK_INSTANT_FILE, true, rec);
+  if (r < 0)
+    vk_error(VK_EXIT_FAILURE, "%s: %s", repo ? vk_repo_where(repo) : dir, strerror(errno));
+  return r;
+}
+
+/* Add NAME (running from backup ID on the overlays R) to the record of
+ * REPO; a name already there is refused.
+ */
+static int
+record_add(const struct vk_repo *repo, const char *name, const char *id,
+           const struct vk_restored *r, size_t n)
+{
+  struct vk_record rec;
+  if (open_record(repo, NULL, &rec) < 0)
     return -1;
-  CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, VK_INSTANT_FILE);
-  json_object *arr = load_domains(dfd, path);
-  if (!arr)
+  const char *path = rec.path;
+  json_object *arr = load_domains(&rec);
+  if (!arr) {
+    vk_record_close(&rec);
     return -1;
+  }
   size_t idx;
   json_object *old = find_entry(arr, name, &idx);
   if (old && !vk_instant_entry_live(old)) {
@@ -144,6 +145,7 @@ record_add(const char *dir, const char *name, const char *id, const struct vk_re
     vk_error(VK_EXIT_BUSY, "'%s' already runs from a backup here (%s): finish it first "
              "(vckpt restore --finish %s --to DIR)", name, path, name);
     json_object_put(arr);
+    vk_record_close(&rec);
     return -1;
   }
   json_object *e = json_object_new_object();
@@ -155,36 +157,37 @@ record_add(const char *dir, const char *name, const char *id, const struct vk_re
   json_object_object_add(e, "overlays", ov);
   json_object_object_add(e, "start", json_object_new_int64(time(NULL)));
   json_object_array_add(arr, e);
-  int rc = save_domains(dfd, path, arr);
+  int rc = save_domains(&rec, arr);
   json_object_put(arr);
+  vk_record_close(&rec);
   return rc;
 }
 
-/* Remove NAME from the record of DIR (quietly absent). */
+/* Remove NAME from the record of REPO, or without it of the domain
+ * directory DIR (quietly absent).
+ */
 static int
-record_remove(const char *dir, const char *name)
+record_remove(const struct vk_repo *repo, const char *dir, const char *name)
 {
-  CLEANUP_CLOSE int dfd = open_record_dir(dir);
-  if (dfd < 0)
+  struct vk_record rec;
+  if (open_record(repo, dir, &rec) < 0)
     return -1;
-  CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, VK_INSTANT_FILE);
-  json_object *arr = load_domains(dfd, path);
-  if (!arr)
+  json_object *arr = load_domains(&rec);
+  if (!arr) {
+    vk_record_close(&rec);
     return -1;
+  }
   size_t idx;
   int rc = 0;
   if (find_entry(arr, name, &idx)) {
     json_object_array_del_idx(arr, idx, 1);
-    if (json_object_array_length(arr) == 0) {
-      if (unlinkat(dfd, VK_INSTANT_FILE, 0) < 0) {
-        vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
-        rc = -1;
-      } else
-        vk_sync_fd(dfd, dir);
-    } else
-      rc = save_domains(dfd, path, arr);
+    if (json_object_array_length(arr) == 0)
+      rc = vk_record_remove(&rec);
+    else
+      rc = save_domains(&rec, arr);
   }
   json_object_put(arr);
+  vk_record_close(&rec);
   return rc;
 }
 
@@ -235,12 +238,12 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
   int rc = vk_repo_find_point(repo, req->at, &b);
   if (rc == 0) {
     /* QEMU's user opens the backup's files in its chain directory. */
-    CLEANUP_FREE char *chain = vk_repo_path(repo, b->chain);
+    CLEANUP_FREE char *chain = vk_repo_target(repo, b->chain);
     if (vk_qemu_check_reach(&qu, chain, "repository") < 0)
       rc = -1;
   }
   if (rc == 0 && (rc = vk_repo_check_chain(repo, b, &why)) > 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be used", vk_repo_dir(repo), why,
+    vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be used", vk_repo_where(repo), why,
              b->id);
     rc = -1;
   }
@@ -268,11 +271,11 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
   if (rc == 0 && instant_stopped())
     rc = -1;
   if (rc == 0)
-    rc = record_add(vk_repo_dir(repo), req->define, b->id, r, nr);
+    rc = record_add(repo, req->define, b->id, r, nr);
   bool recorded = rc == 0;
   size_t made = 0;
   for (size_t i = 0; i < nr && rc == 0; i++) {
-    CLEANUP_FREE char *backing = vk_repo_path(repo, b->disks[i].file);
+    CLEANUP_FREE char *backing = vk_repo_target(repo, b->disks[i].file);
     rc = vk_overlay_create_in(tofd, absdir, strrchr(r[i].path, '/') + 1, backing,
                               b->disks[i].virtual_size);
     if (rc == 0)
@@ -282,7 +285,7 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
   }
   virDomainPtr dom = NULL;
   if (rc == 0) {
-    CLEANUP_FREE char *dpath = vk_repo_path(repo, b->domain_xml);
+    CLEANUP_FREE char *dpath = vk_repo_file_where(repo, b->domain_xml);
     struct vk_domain_rewrite rw = { .name = req->define, .disks = r, .n = nr };
     CLEANUP_FREE char *xml = vk_domain_rewrite(doc, dpath, &rw);
     if (!xml)
@@ -313,7 +316,7 @@ vk_instant_start(virConnectPtr conn, const struct vk_restore_request *req, char 
     for (size_t i = 0; i < made; i++)
       unlinkat(tofd, strrchr(r[i].path, '/') + 1, 0);
     if (recorded)
-      record_remove(vk_repo_dir(repo), req->define);
+      record_remove(repo, NULL, req->define);
     vk_repo_give_back(repo);    /* libvirt may have chowned the chain for the start */
     vk_restored_free(r, nr);
   } else {
@@ -338,11 +341,11 @@ find_record(const char *repo_dir, const char *name, char **dir, json_object **en
   CLEANUP_FREE char *absrepo = realpath(repo_dir, NULL);
   for (size_t i = 0; absrepo && names[i]; i++) {
     CLEANUP_FREE char *d = vk_xasprintf("%s/%s", absrepo, names[i]);
-    CLEANUP_CLOSE int dfd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0)
+    struct vk_record rec;
+    if (vk_record_open(d, VK_INSTANT_FILE, false, &rec) < 0)
       continue;
-    CLEANUP_FREE char *path = vk_xasprintf("%s/%s", d, VK_INSTANT_FILE);
-    json_object *arr = load_domains(dfd, path);
+    json_object *arr = load_domains(&rec);
+    vk_record_close(&rec);
     if (!arr)
       return -1;
     json_object *e = find_entry(arr, name, NULL);
@@ -740,7 +743,7 @@ finish_caught(virConnectPtr conn, const char *repo_dir, const char *name, const 
       if (ov && unlink(ov) < 0 && errno != ENOENT)
         vk_warn("cannot remove %s: %s", ov, strerror(errno));
     }
-    rc = record_remove(dir, name);
+    rc = record_remove(NULL, dir, name);
   }
   if (rc == 0)
     give_back(repo_dir, dir);
@@ -774,8 +777,13 @@ int
 vk_instant_live_backups(const struct vk_repo *r, char ***out)
 {
   *out = NULL;
-  CLEANUP_FREE char *path = vk_repo_path(r, VK_INSTANT_FILE);
-  json_object *arr = load_domains(vk_repo_dirfd(r), path);
+  struct vk_record rec;
+  if (vk_repo_record_open(r, VK_INSTANT_FILE, false, &rec) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", vk_repo_where(r), strerror(errno));
+    return -1;
+  }
+  json_object *arr = load_domains(&rec);
+  vk_record_close(&rec);
   if (!arr)
     return -1;
   size_t n = json_object_array_length(arr), k = 0;

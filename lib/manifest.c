@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include <libxml/relaxng.h>
@@ -472,6 +473,34 @@ char *
 vk_backup_state_name(const char *chain, const char *id, bool tpm)
 {
   return vk_xasprintf("%s/%s.%s", chain, id, tpm ? "tpm2-00.permall" : "nvram.fd");
+}
+
+void
+vk_backup_name(struct vk_backup *b, int n, const struct vk_backup *p, char *const *whole)
+{
+  time_t t = b->start;
+  struct tm tm;
+  char stamp[32];
+  if (!gmtime_r(&t, &tm) || strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm) == 0)
+    abort();
+  CLEANUP_FREE char *unique = n <= 1 ? vk_xstrdup(stamp) : vk_xasprintf("%s-%d", stamp, n);
+  if (b->level == VK_LEVEL_FULL) {
+    free(b->chain);
+    b->chain = vk_xstrdup(unique);
+  }
+  free(b->id);
+  b->id = vk_xasprintf("%s-%s", vk_level_prefix(b->level), unique);
+  free(b->domain_xml);
+  free(b->checkpoint_xml);
+  b->domain_xml = vk_xasprintf("%s/%s.domain.xml", b->chain, b->id);
+  b->checkpoint_xml = vk_xasprintf("%s/%s.checkpoint.xml", b->chain, b->id);
+  for (size_t i = 0; i < b->nr_disks; i++) {
+    struct vk_backup_disk *d = &b->disks[i];
+    free(d->file);
+    d->file = vk_backup_disk_file(b->chain, b->id, d->target);
+    if (p && !d->backing && !(whole && vk_strv_contains(whole, d->target)))
+      d->backing = vk_xstrdup(vk_backup_find_disk(p, d->target)->file);
+  }
 }
 
 /* The file names of backup ID in CHAIN. */

@@ -131,6 +131,16 @@ const char *vk_backup_diff_since(const struct vk_backup *full, const char **iden
                                  const char **record);
 /* The disk TARGET of backup B, or NULL. */
 const struct vk_backup_disk *vk_backup_find_disk(const struct vk_backup *b, const char *target);
+/* Name backup B (its level, start time, disks' targets and, unless full,
+ * its chain set) for attempt N (1, 2...): its id ("full-", "inc-" or
+ * "diff-" and the UTC start time, "-N" from the second attempt on), a
+ * full backup's chain (the same time), and its files (domain_xml,
+ * checkpoint_xml, each disk's file).  A disk of a non-full backup stacked
+ * on P gets P's file of its target as its backing file unless WHOLE
+ * (NULL-terminated, or NULL) lists its target.  The one derivation of a
+ * backup's names: vk_repo_begin's and the dry run's (vk_repo_names).
+ */
+void vk_backup_name(struct vk_backup *b, int n, const struct vk_backup *p, char *const *whole);
 /* The name of the disk file of TARGET of backup ID in CHAIN: "CHAIN/ID.TARGET.qcow2". */
 char *vk_backup_disk_file(const char *chain, const char *id, const char *target);
 

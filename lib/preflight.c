@@ -93,18 +93,16 @@ identity_parse(const char *xml, struct identity *id)
  * symlink and taking regular files only; NULL with *WHY set on failure.
  */
 static char *
-read_record(const char *path, char **why)
+read_record(const struct vk_repo *repo, const char *relative, char **why)
 {
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
-  if (fd < 0 || fstat(fd, &st) < 0) {
-    *why = vk_xstrdup(strerror(errno));
-    if (fd >= 0)
-      close(fd);
+  int fd = vk_repo_open_file(repo, relative, &st);
+  if (fd < 0) {
+    *why = vk_xstrdup(errno == EINVAL ? "not a regular file" : strerror(errno));
     return NULL;
   }
-  if (!S_ISREG(st.st_mode) || st.st_size > (4 << 20)) {
-    *why = vk_xstrdup(S_ISREG(st.st_mode) ? "larger than 4 MiB" : "not a regular file");
+  if (st.st_size > (4 << 20)) {
+    *why = vk_xstrdup("larger than 4 MiB");
     close(fd);
     return NULL;
   }
@@ -155,9 +153,9 @@ check_identity(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *p
     record = parent->base.record;
   CLEANUP_FREE char *what = base ? vk_xasprintf("the differential base of backup %s", parent->id)
                                  : vk_xasprintf("the one backup %s ended at", parent->id);
-  CLEANUP_FREE char *path = vk_repo_path(repo, record);
+  CLEANUP_FREE char *path = vk_repo_file_where(repo, record);
   CLEANUP_FREE char *why = NULL;
-  CLEANUP_FREE char *rec_xml = read_record(path, &why);
+  CLEANUP_FREE char *rec_xml = read_record(repo, record, &why);
   CLEANUP_FREE char *fix = vk_xasprintf("take a full backup to start a new chain "
                                         "(vckpt backup %s --full)", q);
   struct identity live = { 0 }, rec = { 0 };
@@ -240,7 +238,7 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir,
     check_identity(dom, repo, parent, since, q, rep);
 
   /* Without a repository yet (a dry run), the directory it would go in. */
-  CLEANUP_FREE char *dir = vk_xstrdup(repo ? vk_repo_dir(repo) : repo_dir);
+  CLEANUP_FREE char *dir = repo ? vk_repo_target(repo, NULL) : vk_xstrdup(repo_dir);
   while (!repo && access(dir, F_OK) != 0) {
     char *slash = strrchr(dir, '/');
     if (!slash) {

@@ -149,9 +149,7 @@ next_revision(const struct vk_repo *r, const struct vk_backup *b, const struct v
 {
   for (unsigned rev = vk_backup_disk_file_rev(b, d) + 1; rev <= VK_MAX_REV; rev++) {
     char *name = vk_backup_disk_file_at(b->chain, b->id, d->target, rev);
-    struct stat st;
-    if (!vk_manifest_has_file(vk_repo_manifest(r), name) &&
-        fstatat(vk_repo_dirfd(r), name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+    if (!vk_manifest_has_file(vk_repo_manifest(r), name) && vk_repo_file_absent(r, name))
       return name;
     free(name);
   }
@@ -262,33 +260,12 @@ plan_disk(struct plan *p, const struct vk_repo *r, size_t i, size_t di)
 static int
 keep_instant(const struct vk_repo *r, const struct vk_manifest *m, unsigned *reasons)
 {
-  CLEANUP_FREE char *text = NULL;
-  CLEANUP_FREE char *path = vk_repo_path(r, VK_INSTANT_FILE);
-  int dfd = vk_repo_dirfd(r);
-  struct stat st;
-  if (fstatat(dfd, VK_INSTANT_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
-    return 0;
-  if (vk_read_file_at(dfd, VK_INSTANT_FILE, path, 1 << 20, VK_READ_NOFOLLOW, &text) < 0)
+  CLEANUP_STRV char **ids = NULL;
+  if (vk_instant_live_backups(r, &ids) < 0)
     return -1;
-  json_object *j = json_tokener_parse(text);
-  json_object *doms = NULL;
-  if (!j || !json_object_object_get_ex(j, "domains", &doms) ||
-      !json_object_is_type(doms, json_type_array)) {
-    vk_error(VK_EXIT_FAILURE, "%s: not a record of instant domains: nothing is pruned", path);
-    json_object_put(j);
-    return -1;
-  }
-  for (size_t i = 0; i < json_object_array_length(doms); i++) {
-    json_object *b = NULL;
-    json_object *d = json_object_array_get_idx(doms, i);
-    if (!json_object_object_get_ex(d, "backup", &b) || !json_object_is_type(b, json_type_string) ||
-        !vk_instant_entry_live(d))
-      continue;
-    for (int k = index_of(m, json_object_get_string(b)); k >= 0;
-         k = index_of(m, m->backups[k].parent))
+  for (size_t i = 0; ids[i]; i++)
+    for (int k = index_of(m, ids[i]); k >= 0; k = index_of(m, m->backups[k].parent))
       reasons[k] |= VK_KEEP_INSTANT;
-  }
-  json_object_put(j);
   return 0;
 }
 
@@ -397,9 +374,9 @@ check_source(struct vk_repo *r, const char *rel)
   if (find_file(m, rel, &bi, &di) < 0)
     return -1;
   const struct vk_backup_disk *d = &m->backups[bi].disks[di];
-  CLEANUP_FREE char *path = vk_repo_path(r, rel);
+  CLEANUP_FREE char *path = vk_repo_file_where(r, rel);
   struct stat st;
-  CLEANUP_CLOSE int fd = vk_open_regular_quiet(vk_repo_dirfd(r), rel, VK_READ_NOFOLLOW, &st);
+  CLEANUP_CLOSE int fd = vk_repo_open_file(r, rel, &st);
   if (fd < 0) {
     vk_error(VK_EXIT_FAILURE, "%s: %s: nothing is merged (see 'vckpt verify')", path,
              vk_open_error(errno, &st));
@@ -422,21 +399,18 @@ check_source(struct vk_repo *r, const char *rel)
 static int
 copy_file(struct vk_repo *r, const char *rel_from, const char *rel_to)
 {
-  CLEANUP_FREE char *from = vk_repo_path(r, rel_from);
-  CLEANUP_FREE char *to = vk_repo_path(r, rel_to);
-  CLEANUP_CLOSE int in = vk_open_regular(vk_repo_dirfd(r), rel_from, from, VK_READ_NOFOLLOW);
-  if (in < 0)
-    return -1;
-  const char *slash = strchr(rel_to, '/');
-  CLEANUP_FREE char *chain = vk_xasprintf("%.*s", (int)(slash - rel_to), rel_to);
-  CLEANUP_CLOSE int cfd = openat(vk_repo_dirfd(r), chain,
-                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  CLEANUP_CLOSE int out = cfd < 0 ? -1 :
-    openat(cfd, slash + 1, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (out < 0) {
-    vk_error(VK_EXIT_FAILURE, "cannot create %s: %s", to, strerror(errno));
+  CLEANUP_FREE char *from = vk_repo_file_where(r, rel_from);
+  CLEANUP_FREE char *to = vk_repo_file_where(r, rel_to);
+  struct stat st;
+  CLEANUP_CLOSE int in = vk_repo_open_file(r, rel_from, &st);
+  if (in < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s: %s", from,
+             vk_open_error(errno, &st));
     return -1;
   }
+  CLEANUP_CLOSE int out = vk_repo_create_fd(r, rel_to);
+  if (out < 0)
+    return -1;
   /* copy_file_range shares the blocks where the file system can (XFS,
    * Btrfs); otherwise the kernel copies them.
    */
@@ -507,7 +481,7 @@ base_name(const char *rel)
 static int
 do_op(struct vk_repo *r, const struct op *op)
 {
-  CLEANUP_FREE char *to = vk_repo_path(r, op->to);
+  CLEANUP_FREE char *to = vk_repo_target(r, op->to);
   if (copy_file(r, op->from, op->to) < 0)
     return -1;
   if (op->rebase_old) {
@@ -611,10 +585,9 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
       struct vk_backup *nb = (struct vk_backup *)vk_manifest_find_id(
         &p->next, p->next.nr_backups, p->m->backups[op->bi].id);
       struct vk_backup_disk *nd = &nb->disks[op->di];
-      struct stat st;
       rc = vk_repo_seal_disk(r, nd);
-      if (rc == 0 && fstatat(vk_repo_dirfd(r), nd->file, &st, AT_SYMLINK_NOFOLLOW) == 0)
-        nd->bytes = (uint64_t)st.st_blocks * 512;
+      if (rc == 0)
+        (void)vk_repo_file_allocated(r, nd->file, &nd->bytes);   /* unknown: unchanged */
       if (rc == 0 && k == 0)
         vk_repo_test_kill_point("merge-rewritten");
     }

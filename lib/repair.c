@@ -376,12 +376,13 @@ add_candidate(struct rstate *s, const char *name)
   s->cand = vk_xrealloc(s->cand, (s->nc + 1) * sizeof *s->cand);
   c = &s->cand[s->nc++];
   *c = (struct candidate) { .name = vk_xstrdup(name), .rank = rank,
-                            .file = vk_repo_path(s->repo, rec) };
+                            .file = vk_repo_file_where(s->repo, rec) };
   CLEANUP_FREE char *xml = NULL;
   /* A saved checkpoint that cannot be read (reported) may still be
    * wanted: its bitmap is left alone, and the run fails.
    */
-  if (vk_read_file(c->file, 16 << 20, &xml) < 0 || vk_ckpt_parse(xml, c->file, &c->c) < 0) {
+  if (vk_repo_read_file(s->repo, rec, 16 << 20, 0, &xml) < 0 ||
+      vk_ckpt_parse(xml, c->file, &c->c) < 0) {
     c->keep = true;
     c->why_not = vk_xasprintf("the repository's XML of checkpoint '%s' cannot be read", name);
     return c;

@@ -32,9 +32,11 @@
 #ifndef VCKPT_REPO_H
 #define VCKPT_REPO_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "checksum.h"
 #include "manifest.h"
@@ -57,10 +59,14 @@ int vk_repo_open(const char *repo_dir, const char *domain, bool create, bool loc
 void vk_repo_close(struct vk_repo *r);
 /* The committed backups.  Pointers into it stay valid until the next commit. */
 const struct vk_manifest *vk_repo_manifest(const struct vk_repo *r);
-/* The absolute path of REPO/DOMAIN. */
+/* The absolute path of REPO/DOMAIN, and of a file given relative to it,
+ * and the descriptor of the domain directory (valid until vk_repo_close):
+ * the repository's own (repo*.c, tests/test-layering.sh checks); everyone
+ * else asks for what they want below ("Files of the repository").
+ */
 const char *vk_repo_dir(const struct vk_repo *r);
-/* The absolute path of a file given relative to the domain directory. */
 char *vk_repo_path(const struct vk_repo *r, const char *relative);
+int vk_repo_dirfd(const struct vk_repo *r);
 
 /* Refuse (VK_EXIT_PREFLIGHT) a repository made for another domain of the
  * same name; otherwise remember UUID, written by the next commit.
@@ -136,8 +142,6 @@ int vk_repo_set_retired(struct vk_repo *r, const struct vk_retired *retired, siz
  * the first new file, and "merge-committed", after the manifest).
  */
 void vk_repo_test_kill_point(const char *step);
-/* The descriptor of the domain directory (valid until vk_repo_close). */
-int vk_repo_dirfd(const struct vk_repo *r);
 
 /* The journal of a backup interrupted by a crash, found when the repository
  * was opened with LOCK, or NULL (a journal of another kind was rolled back
@@ -194,5 +198,99 @@ int vk_repo_check_disk_chain(const struct vk_repo *r, const struct vk_backup *b,
 int vk_repo_open_shared(const char *repo_dir, const char *domain, struct vk_repo **out);
 /* Whether REPO/DOMAIN has a manifest.xml (an empty repository has none). */
 bool vk_repo_has_manifest(const struct vk_repo *r);
+
+/* ---- Files of the repository (repo-files.c) ----
+ * A file is named as the manifest names it, relative to the domain
+ * directory ("CHAIN/ID.vda.qcow2", a backup's domain_xml, a state copy);
+ * no one outside repo*.c builds a path in the repository.
+ */
+/* REPO/DOMAIN, to name the repository in messages and reports. */
+const char *vk_repo_where(const struct vk_repo *r);
+/* The place of file RELATIVE, to name it in messages and findings
+ * (malloc'd).
+ */
+char *vk_repo_file_where(const struct vk_repo *r, const char *relative);
+/* The path another program opens (malloc'd): a backup's disk file as the
+ * job's target or an overlay's backing file, qemu-img's source, the chain
+ * directory QEMU's user must reach; RELATIVE NULL: the domain directory
+ * (whether it is writable, its free space).
+ */
+char *vk_repo_target(const struct vk_repo *r, const char *relative);
+/* Open file RELATIVE for reading: a regular file, no link followed, never
+ * blocking; *ST filled.  A descriptor, or -1 with errno set (not reported;
+ * vk_open_error says why).
+ */
+int vk_repo_open_file(const struct vk_repo *r, const char *relative, struct stat *st);
+/* Read file RELATIVE whole (at most MAX bytes, VK_READ_* FLAGS of
+ * fileio.h; no link followed).  0, or -1 (reported).
+ */
+int vk_repo_read_file(const struct vk_repo *r, const char *relative, size_t max, unsigned flags,
+                      char **out);
+/* Whether nothing (no file, no link) is named RELATIVE: a free name. */
+bool vk_repo_file_absent(const struct vk_repo *r, const char *relative);
+/* The bytes file RELATIVE allocates on disk: 0, or -1 (errno). */
+int vk_repo_file_allocated(const struct vk_repo *r, const char *relative, uint64_t *bytes);
+/* Create the new file RELATIVE (mode 0600, never replacing one, no link
+ * followed) for writing: a descriptor, or -1 (reported).  Needs LOCK, and
+ * the name in a journal's CREATE steps.
+ */
+int vk_repo_create_fd(struct vk_repo *r, const char *relative);
+/* Create the new file RELATIVE holding LEN bytes of BUF, fsync'd.  0, or
+ * -1 (reported; nothing is left).
+ */
+int vk_repo_create_file(struct vk_repo *r, const char *relative, const void *buf, size_t len);
+/* List the domain directory (CHAIN NULL) or chain directory CHAIN: a
+ * stream to closedir, or NULL with errno set (not reported).
+ */
+DIR *vk_repo_list(const struct vk_repo *r, const char *chain);
+
+/* The names a backup of LEVEL stacked on PARENT (NULL for a full one) of
+ * TARGETS would get now, for a dry run that writes nothing: *OUT a new
+ * backup (vk_backup_free) with its id, chain and file names
+ * (vk_backup_name), and the result the paths of its disk files QEMU would
+ * be handed (NULL-terminated, malloc'd).  R may be NULL: the domain has
+ * no repository yet, REPO_DIR/DOMAIN is where it would be.
+ */
+char **vk_repo_names(const struct vk_repo *r, const char *repo_dir, const char *domain,
+                     enum vk_level level, const struct vk_backup *parent, char *const *targets,
+                     struct vk_backup **out);
+
+/* ---- Side records ----
+ * Small files beside the manifest that the manifest does not list, each
+ * owned by one module: drills.json (drill.c: the last drill of each
+ * backup), instant.json (instant.c: the domains running from a backup).
+ * A writer holds the record lock, an flock of the domain directory apart
+ * from the repository lock, so that writers of one record (drills of two
+ * backups, two restores) take turns while readers of the repository run.
+ */
+struct vk_record {
+  const char *name;         /* VK_DRILLS_FILE, VK_INSTANT_FILE */
+  char *path, *dir;         /* for messages */
+  int dirfd;
+};
+/* Open record NAME of R (with LOCK, taking the record lock, released by
+ * vk_record_close): 0, or -1 with errno set (not reported).
+ */
+int vk_repo_record_open(const struct vk_repo *r, const char *name, bool lock,
+                        struct vk_record *rec);
+/* The same for the domain directory DIR of a repository not opened
+ * (restore --finish looks for a record in each).
+ */
+int vk_record_open(const char *dir, const char *name, bool lock, struct vk_record *rec);
+/* Take the record lock (vk_record_close releases it): 0, or -1 (errno). */
+int vk_record_lock(const struct vk_record *rec);
+/* Whether the record may be written (the directory is writable). */
+bool vk_record_writable(const struct vk_record *rec);
+/* Open the record for reading as vk_repo_open_file does. */
+int vk_record_open_quiet(const struct vk_record *rec, struct stat *st);
+/* Read the record whole (at most MAX bytes, VK_READ_* FLAGS): 0, or -1
+ * (reported).
+ */
+int vk_record_read(const struct vk_record *rec, size_t max, unsigned flags, char **text);
+/* Replace the record by TEXT crash-safely (needs the record lock). */
+int vk_record_write(const struct vk_record *rec, const char *text);
+/* Remove the record (needs the record lock): 0, or -1 (reported). */
+int vk_record_remove(const struct vk_record *rec);
+void vk_record_close(struct vk_record *rec);
 
 #endif

@@ -60,9 +60,9 @@ prepare_define(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup 
 xmlDocPtr
 vk_backup_domain_doc(const struct vk_repo *repo, const struct vk_backup *b)
 {
-  CLEANUP_FREE char *path = vk_repo_path(repo, b->domain_xml);
+  CLEANUP_FREE char *path = vk_repo_file_where(repo, b->domain_xml);
   CLEANUP_FREE char *xml = NULL;
-  if (vk_read_file_flags(path, 64 << 20, VK_READ_NOFOLLOW | VK_READ_NONEMPTY, &xml) < 0)
+  if (vk_repo_read_file(repo, b->domain_xml, 64 << 20, VK_READ_NONEMPTY, &xml) < 0)
     return NULL;
   return vk_xml_parse(xml, path);
 }
@@ -497,13 +497,13 @@ collect_chain(struct vk_repo *repo, const struct vk_backup *b, const char *targe
       d = &b->disks[j];
   size_t max = vk_repo_manifest(repo)->nr_backups + 1;
   for (size_t depth = 0; d; depth++) {
-    CLEANUP_FREE char *path = vk_repo_path(repo, d->file);
+    CLEANUP_FREE char *path = vk_repo_file_where(repo, d->file);
     if (depth > max) {
       vk_error(VK_EXIT_FAILURE, "%s: the backing files form a loop", path);
       return -1;
     }
     struct stat st;
-    int fd = vk_open_regular_quiet(AT_FDCWD, path, VK_READ_NOFOLLOW, &st);
+    int fd = vk_repo_open_file(repo, d->file, &st);
     if (fd < 0) {
       vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be restored", path,
                vk_open_error(errno, &st), b->id);
@@ -539,7 +539,7 @@ check_hashes(struct vk_repo *repo, const struct vk_backup *b, struct chain_file 
 {
   int r = 0;
   for (size_t i = 0; i < n; i++) {
-    CLEANUP_FREE char *path = vk_repo_path(repo, files[i].d->file);
+    CLEANUP_FREE char *path = vk_repo_file_where(repo, files[i].d->file);
     if (jobs[i].err == EINTR) {
       vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d: nothing was restored",
                (int)vk_stop_signal);
@@ -569,7 +569,7 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
             struct vk_restored *out, size_t *n, struct chain_file **files, size_t *nfiles)
 {
   CLEANUP_XMLDOC xmlDocPtr ddoc = NULL;
-  CLEANUP_FREE char *dxml_path = vk_repo_path(repo, b->domain_xml);
+  CLEANUP_FREE char *dxml_path = vk_repo_file_where(repo, b->domain_xml);
   if (req->define && !(ddoc = prepare_define(conn, repo, b, req->define)))
     return -1;
   /* The names, all free, and the files each disk reads. */
@@ -598,7 +598,7 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
     if (rc < 0)
       return -1;
     if (rc > 0) {
-      vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be restored%s", vk_repo_dir(repo),
+      vk_error(VK_EXIT_FAILURE, "%s: %s: backup %s cannot be restored%s", vk_repo_where(repo),
                why, b->id, req->no_verify ? "" : " (--no-verify restores it anyway)");
       return -1;
     }
@@ -623,7 +623,7 @@ restore_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
     for (size_t j = 0; j < b->nr_disks && !d; j++)
       if (strcmp(b->disks[j].target, out[i].target) == 0)
         d = &b->disks[j];
-    CLEANUP_FREE char *src = vk_repo_path(repo, d->file);
+    CLEANUP_FREE char *src = vk_repo_target(repo, d->file);
     vk_debug("disk %s: qemu-img convert %s", d->target, src);
     if (convert_image(run, src, name, direct) < 0 || seal_image(run, name) < 0)
       return -1;

@@ -32,16 +32,13 @@ vk_state_swtpm_dir(void)
   return d && *d == '/' ? d : "/var/lib/libvirt/swtpm";
 }
 
-/* Read the regular file RELATIVE (to DIRFD) whole into *BUF, *LEN bytes;
- * *ST its status before the read.  0, or an errno (not reported; EFBIG:
- * larger than STATE_MAX).
+/* Read the regular file open as FD (status *ST) whole into *BUF, *LEN
+ * bytes, and close FD.  0, or an errno (not reported; EFBIG: larger than
+ * STATE_MAX).
  */
 static int
-read_once(int dirfd, const char *relative, char **buf, size_t *len, struct stat *st)
+read_fd(int fd, char **buf, size_t *len, const struct stat *st)
 {
-  int fd = vk_open_regular_quiet(dirfd, relative, VK_READ_NOFOLLOW, st);
-  if (fd < 0)
-    return errno;
   if ((uint64_t)st->st_size > STATE_MAX) {
     close(fd);
     return EFBIG;
@@ -75,6 +72,17 @@ read_once(int dirfd, const char *relative, char **buf, size_t *len, struct stat 
   *buf = b;
   *len = n;
   return 0;
+}
+
+/* Read the regular file RELATIVE (to DIRFD) whole into *BUF, *LEN bytes;
+ * *ST its status before the read.  0, or an errno (not reported; EFBIG:
+ * larger than STATE_MAX).
+ */
+static int
+read_once(int dirfd, const char *relative, char **buf, size_t *len, struct stat *st)
+{
+  int fd = vk_open_regular_quiet(dirfd, relative, VK_READ_NOFOLLOW, st);
+  return fd < 0 ? errno : read_fd(fd, buf, len, st);
 }
 
 static bool
@@ -125,30 +133,6 @@ read_consistent(const char *path, const char *what, char **buf, size_t *len)
   return -1;
 }
 
-/* Write LEN bytes of BUF as the new file RELATIVE in DIRFD (PATH names it),
- * mode 0600, never replacing a file, and fsync it.
- */
-static int
-write_new(int dirfd, const char *relative, const char *path, const char *buf, size_t len)
-{
-  int fd = openat(dirfd, relative, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    vk_error(VK_EXIT_FAILURE, "%s: %s", path,
-             errno == EEXIST ? "already exists: a file is never replaced" : strerror(errno));
-    return -1;
-  }
-  if (fchmod(fd, 0600) < 0 || vk_write_all(fd, buf, len, path) < 0 ||
-      vk_sync_fd(fd, path) < 0) {
-    if (!vk_error_reported())
-      vk_error(VK_EXIT_FAILURE, "%s: %s", path, strerror(errno));
-    close(fd);
-    unlinkat(dirfd, relative, 0);
-    return -1;
-  }
-  close(fd);
-  return 0;
-}
-
 /* Copy the file at PATH (WHAT in messages) into the backup as SF (name
  * RELATIVE in the domain directory of REPO).
  */
@@ -159,10 +143,10 @@ store_one(struct vk_repo *repo, const char *path, const char *what, char *relati
   CLEANUP_FREE char *buf = NULL;
   size_t len = 0;
   char hex[VK_SUM_HEX_MAX];
-  CLEANUP_FREE char *dst = vk_repo_path(repo, relative);
+  CLEANUP_FREE char *dst = vk_repo_file_where(repo, relative);
   if (read_consistent(path, what, &buf, &len) < 0 ||
       vk_sum_buf(VK_SUM_DEFAULT, buf, len, hex) < 0 ||
-      write_new(vk_repo_dirfd(repo), relative, dst, buf, len) < 0) {
+      vk_repo_create_file(repo, relative, buf, len) < 0) {
     free(relative);
     return -1;
   }
@@ -234,13 +218,13 @@ vk_state_verify(struct vk_repo *repo, const struct vk_backup *b, struct vk_repor
     if (!sf->file)
       continue;
     (*files)++;
-    CLEANUP_FREE char *path = vk_repo_path(repo, sf->file);
+    CLEANUP_FREE char *path = vk_repo_file_where(repo, sf->file);
     const char *action = tpm ? "a restore --define cannot give the new domain this TPM state; "
                                "take a new backup"
                              : "a restore --define cannot give the new domain these UEFI "
                                "variables; take a new backup";
     struct stat st;
-    CLEANUP_CLOSE int fd = vk_open_regular_quiet(AT_FDCWD, path, VK_READ_NOFOLLOW, &st);
+    CLEANUP_CLOSE int fd = vk_repo_open_file(repo, sf->file, &st);
     if (fd < 0) {
       vk_report_add(rep, errno == ENOENT ? "file-missing" : "file-unreadable", VK_SEV_ERROR,
                     NULL, path, NULL, b->checkpoint,
@@ -277,9 +261,10 @@ static int
 read_copy(struct vk_repo *repo, const struct vk_backup *b, const struct vk_state_file *sf,
           const char *what, bool verify, char **buf, size_t *len)
 {
-  CLEANUP_FREE char *path = vk_repo_path(repo, sf->file);
+  CLEANUP_FREE char *path = vk_repo_file_where(repo, sf->file);
   struct stat st;
-  int e = read_once(AT_FDCWD, path, buf, len, &st);
+  int fd = vk_repo_open_file(repo, sf->file, &st);
+  int e = fd < 0 ? errno : read_fd(fd, buf, len, &st);
   if (e) {
     vk_error(e == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s: %s copy of backup %s: %s",
              path, what, b->id, e == EFBIG ? "larger than 64 MiB" : vk_open_error(e, &st));
@@ -330,7 +315,7 @@ vk_state_restore_nvram(struct vk_repo *repo, const struct vk_backup *b, xmlDocPt
     return -1;
   CLEANUP_FREE char *rel = vk_xasprintf("%s_VARS.fd", name);
   CLEANUP_FREE char *path = vk_xasprintf("%s/%s", absdir, rel);
-  if (write_new(tofd, rel, path, buf, len) < 0)
+  if (vk_write_new(tofd, rel, path, buf, len) < 0)
     return -1;
   if (fsync(tofd) < 0)
     vk_warn("%s: fsync: %s", absdir, strerror(errno));
@@ -398,7 +383,7 @@ write_tpm(const char *uuid, const char *buf, size_t len)
     vk_error(VK_EXIT_FAILURE, "%s: %s", tdir, strerror(errno));
     return -1;
   }
-  if (write_new(tfd, "tpm2-00.permall", file, buf, len) < 0)
+  if (vk_write_new(tfd, "tpm2-00.permall", file, buf, len) < 0)
     return -1;
   if (fsync(tfd) < 0 || fsync(ufd) < 0 || fsync(dfd) < 0)
     vk_warn("%s: fsync: %s", udir, strerror(errno));

@@ -35,9 +35,9 @@ static void
 verify_disk(struct vk_repo *repo, const struct vk_backup *b, const struct vk_backup_disk *d,
             bool instant_running, struct vk_report *rep)
 {
-  CLEANUP_FREE char *path = vk_repo_path(repo, d->file);
+  CLEANUP_FREE char *path = vk_repo_file_where(repo, d->file);
   struct stat st;
-  CLEANUP_CLOSE int fd = vk_open_regular_quiet(AT_FDCWD, path, VK_READ_NOFOLLOW, &st);
+  CLEANUP_CLOSE int fd = vk_repo_open_file(repo, d->file, &st);
   if (fd < 0) {
     bool missing = errno == ENOENT;
     vk_report_add(rep, missing ? "file-missing" : "file-unreadable", VK_SEV_ERROR, d->target,
@@ -153,16 +153,13 @@ static void
 verify_unknown(struct vk_repo *repo, struct vk_report *rep)
 {
   const struct vk_manifest *m = vk_repo_manifest(repo);
-  const char *dir = vk_repo_dir(repo);
+  const char *dir = vk_repo_where(repo);
   bool manifest = vk_repo_has_manifest(repo);
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  DIR *d = vk_repo_list(repo, NULL);
   if (!d) {
     vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, NULL, dir, NULL, NULL,
                   vk_xasprintf("cannot list the directory: %s", strerror(errno)),
                   vk_xstrdup("check the repository's permissions"));
-    if (fd >= 0)
-      close(fd);
     return;
   }
   size_t orphans = 0;
@@ -174,7 +171,7 @@ verify_unknown(struct vk_repo *repo, struct vk_report *rep)
         strcmp(n, VK_DRILLS_FILE) == 0 || strcmp(n, VK_INSTANT_FILE) == 0)
       continue;
     struct stat st;
-    CLEANUP_FREE char *path = vk_xasprintf("%s/%s", dir, n);
+    CLEANUP_FREE char *path = vk_repo_file_where(repo, n);
     if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
       vk_report_add(rep, "file-unknown", VK_SEV_WARNING, NULL, path, NULL, NULL,
                     vk_xstrdup("the manifest does not know this file"),
@@ -193,14 +190,11 @@ verify_unknown(struct vk_repo *repo, struct vk_report *rep)
                                "not record"));
       continue;
     }
-    int cfd = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *c = cfd >= 0 ? fdopendir(cfd) : NULL;
+    DIR *c = vk_repo_list(repo, n);
     if (!c) {
       vk_report_add(rep, "file-unreadable", VK_SEV_ERROR, NULL, path, NULL, NULL,
                     vk_xasprintf("cannot list the chain directory: %s", strerror(errno)),
                     vk_xstrdup("check the repository's permissions"));
-      if (cfd >= 0)
-        close(cfd);
       continue;
     }
     struct dirent *f;
@@ -209,7 +203,7 @@ verify_unknown(struct vk_repo *repo, struct vk_report *rep)
         continue;
       CLEANUP_FREE char *rel = vk_xasprintf("%s/%s", n, f->d_name);
       if (!vk_manifest_has_file(m, rel)) {
-        CLEANUP_FREE char *fp = vk_xasprintf("%s/%s", dir, rel);
+        CLEANUP_FREE char *fp = vk_repo_file_where(repo, rel);
         vk_report_add(rep, "file-unknown", VK_SEV_WARNING, NULL, fp, NULL, NULL,
                       vk_xstrdup("the manifest does not know this file"),
                       vk_xstrdup("inspect it; vckpt never reads it"));
@@ -272,9 +266,9 @@ vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
     for (size_t k = 0; k < 3; k++) {
       if (!meta[k])
         continue;
-      CLEANUP_FREE char *p = vk_repo_path(repo, meta[k]);
+      CLEANUP_FREE char *p = vk_repo_file_where(repo, meta[k]);
       struct stat st;
-      int fd = vk_open_regular_quiet(AT_FDCWD, p, VK_READ_NOFOLLOW, &st);
+      int fd = vk_repo_open_file(repo, meta[k], &st);
       if (fd >= 0 && st.st_size > 0) {
         close(fd);
         continue;

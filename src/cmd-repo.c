@@ -179,7 +179,7 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "domain", vk_json_string(m->domain));
     json_object_object_add(o, "uuid", vk_json_string(m->uuid));
-    json_object_object_add(o, "repository", vk_json_string(vk_repo_dir(repo)));
+    json_object_object_add(o, "repository", vk_json_string(vk_repo_where(repo)));
     json_object *arr = json_object_new_array();
     for (size_t i = 0; i < m->nr_backups; i++)
       json_object_array_add(arr, backup_json(&m->backups[i],
