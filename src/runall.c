@@ -7,12 +7,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "backup.h"
 #include "cmd.h"
 #include "fleet.h"
-#include "job.h"
 #include "log.h"
+#include "process.h"
 #include "runall.h"
+#include "testhook.h"
 
 /* What the summary keeps of a domain's run: its row, and its result only
  * when --json prints it.
