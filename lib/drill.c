@@ -22,6 +22,7 @@
 #include "drill.h"
 #include "output.h"
 #include "access.h"
+#include "process.h"
 #include "repo.h"
 #include "restore.h"
 #include "util.h"

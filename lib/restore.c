@@ -20,6 +20,7 @@
 #include "access.h"
 #include "backup.h"
 #include "checksum.h"
+#include "process.h"
 #include "qcow2.h"
 #include "repo.h"
 #include "restore.h"

@@ -17,6 +17,7 @@
 #include "checksum.h"
 #include "drill.h"
 #include "instant.h"
+#include "process.h"
 #include "qcow2.h"
 #include "repo.h"
 #include "restore.h"
