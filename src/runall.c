@@ -29,18 +29,13 @@ struct row {
   json_object *res;       /* its result (--json only), or NULL */
 };
 
-int
-run_all_check(int argc, int jobs)
+/* Add ARG to A (runall.h). */
+void
+run_args_add(struct run_args *a, const char *arg)
 {
-  if (argc > 0) {
-    vk_error(VK_EXIT_USAGE, "a domain and --all cannot be used together");
-    return -1;
-  }
-  if (jobs < 1 || jobs > 64) {
-    vk_error(VK_EXIT_USAGE, "--jobs must be between 1 and 64");
-    return -1;
-  }
-  return 0;
+  a->v = vk_xrealloc(a->v, (a->n + 2) * sizeof *a->v);
+  a->v[a->n++] = arg;
+  a->v[a->n] = NULL;
 }
 
 /* The outcome word of a domain's row. */
