@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "backup.h"
+#include "process.h"
 #include "util.h"
 #include "xml.h"
 

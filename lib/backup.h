@@ -1,7 +1,5 @@
 /* vckpt - the pieces of a push-mode backup: the backup XML and the target
- * files.  The job itself runs through job.h (job-push.c).  Running programs
- * and the stop signals are process.h's (included here for the files that
- * still reach them through this header).
+ * files.  The job itself runs through job.h (job-push.c).
  */
 #ifndef VCKPT_BACKUP_H
 #define VCKPT_BACKUP_H
@@ -10,8 +8,6 @@
 #include <stdint.h>
 #include <libxml/tree.h>
 #include <libvirt/libvirt.h>
-
-#include "process.h"
 
 /* One disk of a backup job. */
 struct vk_job_disk {

@@ -23,6 +23,7 @@
 #include "fileio.h"
 #include "output.h"
 #include "access.h"
+#include "process.h"
 #include "repo.h"
 #include "restore.h"
 #include "util.h"

@@ -18,13 +18,16 @@
 #include "ckpt.h"
 #include "engine.h"
 #include "fileio.h"
+#include "flow.h"
 #include "hostlock.h"
 #include "quiesce.h"
 #include "prune.h"
 #include "job.h"
 #include "meta.h"
 #include "preflight.h"
+#include "process.h"
 #include "state.h"
+#include "testhook.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
@@ -154,7 +157,7 @@ recover(virDomainPtr dom, struct vk_repo *repo, const struct vk_flow_cb *cb)
   for (size_t i = 0; i < p->nr_disks; i++)
     files[i] = vk_repo_target(repo, p->disks[i].file);
   struct vk_job_spec spec = { .conn = virDomainGetConnect(dom), .dom = dom };
-  for (size_t k = 0; vk_job_kinds[k]; k++)
+  for (size_t k = 0; k < VK_JOB_KINDS; k++)
     if (vk_job_kinds[k]->reclaim && vk_job_kinds[k]->reclaim(&spec, files, cb) > 0)
       break;
   vk_strv_free(files);
@@ -217,17 +220,18 @@ new_checkpoint_name(virDomainPtr dom)
   }
 }
 
-/* Decide the level (plan.c) from the mode and the repository; run the
- * preflight of that level, unless --auto's trial was it.  -1 if a check
- * could not run (reported).
+/* Decide the job kind and the level (plan.c) from the domain's state
+ * (OFFLINE: shut off), the mode and the repository; run the preflight of
+ * that level, unless --auto's trial was it.  -1 if a check could not run
+ * (reported).
  */
 static int
 plan_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_request *req,
-           char *const *targets, const char *name, struct vk_plan *plan)
+           bool offline, char *const *targets, const char *name, struct vk_plan *plan)
 {
   const struct vk_backup *latest = repo ? vk_repo_latest(repo) : NULL;
   struct vk_plan_facts f = {
-    .mode = req->mode, .since = req->since, .latest = latest,
+    .running = !offline, .mode = req->mode, .since = req->since, .latest = latest,
     .since_backup = repo && req->since ? vk_repo_find_by_checkpoint(repo, req->since) : NULL,
     .chain_full = latest ? vk_repo_chain_full(repo, latest->chain) : NULL,
     .full_every_backups = req->full_every_backups, .full_every_days = req->full_every_days,
@@ -480,7 +484,8 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
 
 /* Everything that happens while the repository is open and locked: plan,
  * journal, job, seal, commit or roll back.  OFFLINE: the domain is shut
- * off, the offline job runs instead of libvirt's push job.
+ * off (the plan then chooses the offline job, and there is nothing to
+ * quiesce).
  */
 static int
 backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
@@ -526,7 +531,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
 
   /* The plan: level, parent, preflight, then how each disk is copied. */
   struct vk_plan plan = { 0 };
-  if (plan_level(dom, repo, req, targets, name, &plan) < 0) {
+  if (plan_level(dom, repo, req, offline, targets, name, &plan) < 0) {
     vk_plan_clear(&plan);
     return -1;
   }
@@ -624,7 +629,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     .quiesce = req->quiesce && !offline, .quiesce_try = req->quiesce_try,
   };
   struct vk_job job;
-  vk_job_init(&job, offline ? &vk_job_offline_ops : &vk_job_push_ops, &js);
+  vk_job_init(&job, plan.job, &js);
   out->backup_xml = job.ops->describe(&job);
   out->checkpoint = vk_xstrdup(name);
   vk_flow_message(req->cb, VK_MSG_DEBUG, "backup XML:\n%s\ncheckpoint XML:\n%s", out->backup_xml,
@@ -654,9 +659,9 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
   req = &withcb;
 
   memset(out, 0, sizeof *out);
-  /* A running domain: libvirt's push job; a shut-off one: the offline job.
-   * A domain that starts after this check makes the offline job fail
-   * cleanly (busy): it never copies an image a running QEMU writes.
+  /* Running or shut off: the plan chooses the job kind from it.  A domain
+   * that starts after this check makes the offline job fail cleanly
+   * (busy): it never copies an image a running QEMU writes.
    */
   bool offline = !vk_domain_is_active(dom);
   if (req->name && vk_check_name("checkpoint", req->name) < 0)

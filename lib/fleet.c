@@ -1,7 +1,7 @@
 /* vckpt - runs over many domains: the domains, and the runner (fleet.h).
  *
  * Each domain runs in a child process: this program re-executed with an
- * argv (posix_spawn, no shell), its --json result read through a pipe.
+ * argv (vk_process_start, no shell), its --json result read through a pipe.
  * vckpt keeps its error, output, signal and libvirt state per process, so
  * a child can neither see nor spoil another domain's; a crash or leak in
  * one domain's run ends with that run.
@@ -14,7 +14,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,12 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "process.h"
 #include "fleet.h"
+#include "process.h"
 #include "util.h"
 #include "virt.h"
-
-extern char **environ;
 
 /* Most a child may write on stdout (a result with findings is a few KiB). */
 #define MAX_OUTPUT (16u << 20)
@@ -153,27 +150,11 @@ start_child(const char *program, struct vk_fleet_task *task, struct child *c)
   for (size_t i = 0; i < nargs; i++)
     argv[i + 1] = task->args[i];
 
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-  /* No signal blocked (the runner blocks the stop signals between its
-   * polls), the stop signals at their defaults: the child's vckpt catches
-   * them itself while it works.
+  /* PROGRAM is a path (no PATH search).  No signal blocked (the runner
+   * blocks the stop signals between its polls), the stop signals at their
+   * defaults: the child's vckpt catches them itself while it works.
    */
-  posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  sigset_t none, def;
-  sigemptyset(&none);
-  sigemptyset(&def);
-  sigaddset(&def, SIGPIPE);
-  vk_stop_sigset(&def);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &def);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  int e = posix_spawn(&c->pid, program, &fa, &at, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
+  int e = vk_process_start(argv, pfd[1], VK_CHILD_INHERIT, -1, &c->pid);
   free(argv);
   close(pfd[1]);
   if (e != 0) {

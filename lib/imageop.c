@@ -18,7 +18,9 @@
 #include "hostlock.h"
 #include "imageop.h"
 #include "output.h"
+#include "process.h"
 #include "qcow2.h"
+#include "testhook.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
@@ -31,17 +33,6 @@ vk_state_dir(void)
 {
   const char *e = getenv("VCKPT_STATE_DIR");
   return e && *e ? e : STATE_DIR_DEFAULT;
-}
-
-/* Test only (HACKING.md "Image operations"): VCKPT_TEST_CRASH_AFTER=STEP
- * kills vckpt with SIGKILL right after STEP, as a crash would.
- */
-static void
-crash_point(const char *step)
-{
-  const char *e = getenv("VCKPT_TEST_CRASH_AFTER");
-  if (e && strcmp(e, step) == 0)
-    raise(SIGKILL);
 }
 
 /* ---- small helpers ---- */
@@ -763,7 +754,7 @@ commit_steps(const char *top, const char *base, struct vk_imageop_disk *out)
       if (!out->copied || !vk_strv_contains(out->copied, bm->name))
         strv_push(&out->copied, vk_xstrdup(bm->name));
     }
-  crash_point("bitmaps");
+  vk_test_hook("bitmaps");
   if (vk_stop_signal) {
     vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d before the data was committed",
              (int)vk_stop_signal);
@@ -773,7 +764,7 @@ commit_steps(const char *top, const char *base, struct vk_imageop_disk *out)
                     (char *)top, NULL };
   if (vk_run(cargv) < 0)
     goto out;
-  crash_point("commit");
+  vk_test_hook("commit");
   r = 0;
  out:
   vk_chain_clear(&ch);
@@ -931,7 +922,7 @@ commit_image_caught(const char *active, const char *top, const char *base,
   } else if (r == 0 && p.above)
     r = rebase_above(p.above, p.base);
   if (r == 0)
-    crash_point("switch");
+    vk_test_hook("switch");
   cplan_clear(&p);
   return r;
 }
@@ -1048,7 +1039,7 @@ recover_journal(virDomainPtr dom, const struct journal *j, bool dry_run,
     }
   }
   if (!dry_run && !overlay)
-    crash_point("switch-images");
+    vk_test_hook("switch-images");
   vk_flow_message(cb, VK_MSG_INFO, "%sswitch the definition of domain '%s'",
                   dry_run ? "would " : "", domname);
   if (dry_run) {
@@ -1062,7 +1053,7 @@ recover_journal(virDomainPtr dom, const struct journal *j, bool dry_run,
   }
   if (define_sources(dom, j->n, targets, from, to) < 0)
     goto out;
-  crash_point("define");
+  vk_test_hook("define");
   if (journal_remove(j->uuid) < 0)
     goto out;
   r = 1;
@@ -1294,7 +1285,7 @@ overlay_domain_caught(virDomainPtr dom, char *const *want, const char *snap,
   }
   if (journal_write(&j) < 0)
     goto out;
-  crash_point("journal");
+  vk_test_hook("journal");
   res->d = vk_xcalloc(j.n, sizeof *res->d);
   res->n = j.n;
   char **targets = vk_xcalloc(j.n + 1, sizeof *targets);
@@ -1312,7 +1303,7 @@ overlay_domain_caught(virDomainPtr dom, char *const *want, const char *snap,
   for (; made < j.n && !vk_stop_signal; made++) {
     if (make_overlay(j.d[made].base, j.d[made].image, j.d[made].tmp, true, &res->d[made]) < 0)
       break;
-    crash_point("overlay");
+    vk_test_hook("overlay");
   }
   /* The switch of the definition is the commit point: a stop signal
    * before it undoes the overlays, one after it comes too late.
@@ -1347,7 +1338,7 @@ overlay_domain_caught(virDomainPtr dom, char *const *want, const char *snap,
             "command again to finish (vckpt validate reports image-operation-pending)");
     goto out;
   }
-  crash_point("define");
+  vk_test_hook("define");
   if (journal_remove(uuid) < 0)
     goto out;
   if (vk_stop_signal)
@@ -1426,7 +1417,7 @@ commit_domain_caught(virDomainPtr dom, const char *disk, const char *top, const 
   res->d[0].above = p.above ? vk_xstrdup(p.above) : NULL;
   if (journal_write(&j) < 0)
     goto out;
-  crash_point("journal");
+  vk_test_hook("journal");
   if (commit_steps(p.top, p.base, &res->d[0]) < 0) {
     /* A step that failed (not a kill) will fail again: nothing above the
      * base was switched, so the old chain is still what the guest sees
@@ -1454,10 +1445,10 @@ commit_domain_caught(virDomainPtr dom, const char *disk, const char *top, const 
   char *to[] = { p.above ? d->source : p.base, NULL };
   if (p.above && rebase_above(p.above, p.base) < 0)
     goto out;
-  crash_point("switch-images");
+  vk_test_hook("switch-images");
   if (define_sources(dom, 1, targets, from, to) < 0)
     goto out;
-  crash_point("define");
+  vk_test_hook("define");
   if (journal_remove(uuid) < 0)
     goto out;
   if (vk_stop_signal)

@@ -21,7 +21,7 @@
 #include <json-c/json.h>
 #include <libvirt/libvirt.h>
 
-#include "job.h"
+#include "flow.h"
 
 /* What an operation did to one disk (or one image). */
 struct vk_imageop_disk {

@@ -33,12 +33,16 @@
 #include <unistd.h>
 #include <libxml/parser.h>
 
+#include "backup.h"
 #include "checkpoint.h"
 #include "ckpt.h"
 #include "fileio.h"
+#include "flow.h"
 #include "job.h"
+#include "process.h"
 #include "qcow2.h"
 #include "qmp.h"
+#include "testhook.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
@@ -83,16 +87,6 @@ qsd_path(void)
   const char *slash = strrchr(QEMU_IMG, '/');
   return vk_xasprintf("%.*sqemu-storage-daemon", slash ? (int)(slash - QEMU_IMG + 1) : 0,
                       QEMU_IMG);
-}
-
-void
-vk_test_hook(const char *point)
-{
-  const char *h = getenv("VCKPT_TEST_HOOK");
-  if (h && strcmp(h, point) == 0) {
-    vk_debug("test hook %s: stopping until SIGCONT", point);
-    raise(SIGSTOP);
-  }
 }
 
 static char *

@@ -4,7 +4,6 @@
  */
 #include <config.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,14 +11,16 @@
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 
+#include "backup.h"
 #include "fileio.h"
+#include "flow.h"
 #include "job.h"
+#include "process.h"
 #include "quiesce.h"
+#include "testhook.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
-
-/* ---- progress and messages ---- */
 
 static double
 now(void)
@@ -29,67 +30,6 @@ now(void)
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-void
-vk_flow_progress(const struct vk_flow_cb *cb, uint64_t done, uint64_t total, double seconds,
-                 bool finished)
-{
-  if (cb && cb->progress) {
-    cb->progress(cb->opaque, done, total, seconds, finished);
-    return;
-  }
-  if ((cb && cb->quiet) || !isatty(STDERR_FILENO))
-    return;
-  if (finished) {
-    fputs("\r\033[K", stderr);
-    return;
-  }
-  char a[32], b[32], r[32];
-  vk_human_size(done, a, sizeof a);
-  vk_human_size(total, b, sizeof b);
-  vk_human_size(seconds > 0 ? done / seconds : 0, r, sizeof r);
-  fprintf(stderr, "\r%3d%%  %s of %s  %s/s   ",
-          total ? (int)(100.0 * done / total) : 0, a, b, r);
-  fflush(stderr);
-}
-
-void
-vk_flow_message(const struct vk_flow_cb *cb, enum vk_msg_level level, const char *fmt, ...)
-{
-  char *msg = NULL;
-  va_list ap;
-  va_start(ap, fmt);
-  if (vasprintf(&msg, fmt, ap) < 0)
-    msg = NULL;
-  va_end(ap);
-  const char *text = msg ? msg : fmt;
-  if (cb && cb->message)
-    cb->message(cb->opaque, level, text);
-  else if (level == VK_MSG_DEBUG)
-    vk_debug("%s", text);
-  else
-    vk_warn("%s", text);
-  free(msg);
-}
-
-/* ---- jobs in general ---- */
-
-void
-vk_job_init(struct vk_job *job, const struct vk_job_ops *ops, const struct vk_job_spec *spec)
-{
-  memset(job, 0, sizeof *job);
-  job->ops = ops;
-  job->spec = *spec;
-}
-
-void
-vk_job_close(struct vk_job *job)
-{
-  if (job->ops && job->ops->close)
-    job->ops->close(job);
-  job->ops = NULL;
-}
-
-/* ---- the push job ---- */
 
 struct push {
   bool completed;   /* job-completed event */
@@ -459,5 +399,3 @@ const struct vk_job_ops vk_job_push_ops = {
   .close = push_close,
   .reclaim = push_reclaim,
 };
-
-const struct vk_job_ops *const vk_job_kinds[] = { &vk_job_push_ops, &vk_job_offline_ops, NULL };

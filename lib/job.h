@@ -16,6 +16,8 @@
  * the first kind; the offline job (job-offline.c: qemu-storage-daemon on a
  * shut-off domain's images) is the second.  Nothing in the flow may
  * assume libvirt's push job: everything job-specific goes through here.
+ * What the kinds share is job.c (the table of kinds, setting a job up and
+ * closing it) and flow.c (progress and messages).
  */
 #ifndef VCKPT_JOB_H
 #define VCKPT_JOB_H
@@ -25,24 +27,7 @@
 #include <libvirt/libvirt.h>
 
 #include "backup.h"
-
-/* Where progress and messages of a flow go.  A NULL function (or a NULL
- * struct) means the default: a progress line on a terminal, messages as
- * warnings on stderr.
- */
-enum vk_msg_level { VK_MSG_DEBUG, VK_MSG_INFO, VK_MSG_WARNING };
-struct vk_flow_cb {
-  /* DONE of TOTAL bytes after SECONDS; FINISHED once at the end (clear the line). */
-  void (*progress)(void *opaque, uint64_t done, uint64_t total, double seconds, bool finished);
-  void (*message)(void *opaque, enum vk_msg_level level, const char *text);
-  void *opaque;
-  bool quiet;   /* no progress line (default progress only) */
-};
-/* Report progress or a message through CB (or the defaults). */
-void vk_flow_progress(const struct vk_flow_cb *cb, uint64_t done, uint64_t total,
-                      double seconds, bool finished);
-void vk_flow_message(const struct vk_flow_cb *cb, enum vk_msg_level level, const char *fmt, ...)
-  __attribute__((format(printf, 3, 4)));
+#include "flow.h"
 
 /* What a job is asked to do. */
 struct vk_job_spec {
@@ -99,9 +84,15 @@ struct vk_job {
   void *priv;                   /* the kind's own state */
 };
 
-/* The push job: libvirt copies the data (virDomainBackupBegin, push mode,
- * REUSE_EXTERNAL targets created by prepare).
+/* The kinds of job, one file each (job-KIND.c), and their table (job.c).
+ * The plan chooses the kind of each backup (plan.c).
  */
+enum vk_job_kind {
+  VK_JOB_PUSH,        /* job-push.c: libvirt copies the data (virDomainBackupBegin,
+                         push mode, REUSE_EXTERNAL targets created by prepare) */
+  VK_JOB_OFFLINE,     /* job-offline.c: see below */
+  VK_JOB_KINDS        /* their number */
+};
 extern const struct vk_job_ops vk_job_push_ops;
 /* The offline job (job-offline.c): a shut-off domain's images copied by a
  * qemu-storage-daemon vckpt drives over QMP (qmp.h).  Its point in time
@@ -116,16 +107,13 @@ extern const struct vk_job_ops vk_job_offline_ops;
  * with *WHY (nothing reported).
  */
 int vk_offline_remove_bitmaps(virDomainPtr dom, const char *name, char **why);
-/* Tests only: when $VCKPT_TEST_HOOK is POINT, stop the process (SIGSTOP)
- * until it is continued, so that a test acts at a known point.
+/* Every kind, indexed by its enum vk_job_kind: recovery asks each to
+ * reclaim a leftover job.
  */
-void vk_test_hook(const char *point);
-/* Every kind, NULL-terminated: recovery asks each to reclaim a leftover job. */
-extern const struct vk_job_ops *const vk_job_kinds[];
+extern const struct vk_job_ops *const vk_job_kinds[VK_JOB_KINDS];
 
-/* Set JOB up as a job of kind OPS for SPEC (which must outlive it). */
-void vk_job_init(struct vk_job *job, const struct vk_job_ops *ops,
-                 const struct vk_job_spec *spec);
+/* Set JOB up as a job of kind KIND for SPEC (which must outlive it). */
+void vk_job_init(struct vk_job *job, enum vk_job_kind kind, const struct vk_job_spec *spec);
 /* Call close if not yet done. */
 void vk_job_close(struct vk_job *job);
 

@@ -15,6 +15,7 @@
 #include "backup.h"
 #include "fileio.h"
 #include "lock.h"
+#include "process.h"
 #include "util.h"
 
 #define LOCK_WAIT_MAX 3600     /* seconds a backup waits for verify runs */

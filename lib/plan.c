@@ -37,6 +37,7 @@ vk_plan_take_findings(struct vk_plan *p, struct vk_report *from)
 void
 vk_plan_level(const struct vk_plan_facts *f, struct vk_plan *p)
 {
+  p->job = f->running ? VK_JOB_PUSH : VK_JOB_OFFLINE;
   p->parent = NULL;
   switch (f->mode) {
   case VK_MODE_FULL:

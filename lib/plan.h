@@ -2,6 +2,8 @@
  * to, the backup it stacks on, how each disk is copied (incrementally, or
  * whole), and the preflight findings that allow or refuse it.
  *
+ * It also chooses the kind of job that copies the data (job.h).
+ *
  * Deciding is a pure function of facts, testable without libvirt
  * (tests/test-plan.c): the flow (engine.c) gathers the facts from libvirt
  * and the repository, in two steps because the second depends on the level:
@@ -21,13 +23,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "job.h"
 #include "repo.h"
 #include "validate.h"
 
 enum vk_mode { VK_MODE_FULL, VK_MODE_INCREMENTAL, VK_MODE_DIFFERENTIAL, VK_MODE_AUTO };
 
-/* What the level depends on. */
+/* What the level and the job kind depend on. */
 struct vk_plan_facts {
+  bool running;                         /* the domain runs (else it is shut off) */
   enum vk_mode mode;
   const char *since;                    /* --incremental CHECKPOINT */
   const struct vk_backup *latest;       /* the newest complete backup, or NULL */
@@ -63,6 +67,7 @@ struct vk_plan_disk {
 };
 
 struct vk_plan {
+  enum vk_job_kind job;           /* what copies the data */
   enum vk_level level;
   char *since;                    /* checkpoint the changes are relative to, or NULL */
   const struct vk_backup *parent; /* the backup this one stacks on, or NULL */
@@ -73,8 +78,10 @@ struct vk_plan {
   struct vk_plan_disk *disks;     /* the disks backed up, in order */
 };
 
-/* Decide level, SINCE, parent and --auto's reason from F.  Adds the
- * findings that refuse the level outright (no parent backup).
+/* Decide the job kind, level, SINCE, parent and --auto's reason from F.
+ * Adds the findings that refuse the level outright (no parent backup).
+ * The job: libvirt's push job for a running domain, the offline job for a
+ * shut-off one.
  */
 void vk_plan_level(const struct vk_plan_facts *f, struct vk_plan *p);
 /* Decide how each of the N disks of D is copied, from the preflight's

@@ -106,23 +106,25 @@ vk_stop_fd(void)
 
 /* ---- child processes ---- */
 
-/* Run ARGV and collect its standard error (process.h). */
-int
-vk_spawn(char *const argv[], int fd3, int wake_fd, int *status, char **msg)
+/* Make descriptor FD of the child OUT: a descriptor, /dev/null, or left. */
+static void
+child_fd(posix_spawn_file_actions_t *fa, int fd, int out)
 {
-  *msg = NULL;
-  if (wake_fd >= 0 && vk_stop_signal)
-    return 1;             /* stopped before it started */
-  int pfd[2];
-  if (pipe2(pfd, O_CLOEXEC) < 0) {
-    vk_error(VK_EXIT_FAILURE, "pipe: %s", strerror(errno));
-    return -1;
-  }
+  if (out == VK_CHILD_NULL)
+    posix_spawn_file_actions_addopen(fa, fd, "/dev/null", O_WRONLY, 0);
+  else if (out >= 0)
+    posix_spawn_file_actions_adddup2(fa, out, fd);
+}
+
+/* Start ARGV without waiting for it (process.h). */
+int
+vk_process_start(char *const argv[], int out, int err, int fd3, pid_t *pid)
+{
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+  child_fd(&fa, 1, out);
+  child_fd(&fa, 2, err);
   if (fd3 >= 0)
     posix_spawn_file_actions_adddup2(&fa, fd3, 3);
   /* The child starts with no signal blocked and the stop signals at their
@@ -138,10 +140,26 @@ vk_spawn(char *const argv[], int fd3, int wake_fd, int *status, char **msg)
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &def);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid;
-  int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+  int e = posix_spawnp(pid, argv[0], &fa, &at, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
+  return e;
+}
+
+/* Run ARGV and collect its standard error (process.h). */
+int
+vk_spawn(char *const argv[], int fd3, int wake_fd, int *status, char **msg)
+{
+  *msg = NULL;
+  if (wake_fd >= 0 && vk_stop_signal)
+    return 1;             /* stopped before it started */
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC) < 0) {
+    vk_error(VK_EXIT_FAILURE, "pipe: %s", strerror(errno));
+    return -1;
+  }
+  pid_t pid;
+  int e = vk_process_start(argv, VK_CHILD_NULL, pfd[1], fd3, &pid);
   close(pfd[1]);
   if (e != 0) {
     close(pfd[0]);

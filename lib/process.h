@@ -21,6 +21,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* The stop signal that came (the last one), or 0. */
 extern volatile sig_atomic_t vk_stop_signal;
@@ -54,7 +55,23 @@ void vk_stop_sigset(sigset_t *set);
  */
 int vk_run(char *const argv[]);
 
-/* The one way vckpt runs a program: no shell, stdin and stdout on
+/* Where a child's standard output or error goes (vk_process_start): a
+ * descriptor, or one of these.
+ */
+enum { VK_CHILD_NULL = -1,      /* /dev/null */
+       VK_CHILD_INHERIT = -2 }; /* vckpt's own */
+
+/* The one way vckpt starts a program: ARGV (argv[0] looked up in PATH
+ * unless it holds a '/'), no shell, standard input on /dev/null, standard
+ * output on OUT and standard error on ERR (see above), FD3 (if >= 0) as
+ * its descriptor 3, no signal blocked and the stop signals and SIGPIPE at
+ * their defaults.  It does not wait: 0 with *PID, or an errno value
+ * (nothing reported).
+ */
+int vk_process_start(char *const argv[], int out, int err, int fd3, pid_t *pid);
+
+/* Run a program as vk_process_start does and wait for it: standard output
+ * on /dev/null, stdin and stdout on
  * /dev/null, FD3 (if >= 0) as its descriptor 3, no signal blocked and the
  * stop signals at their defaults.  Its standard error goes to *MSG (the
  * start of it, trimmed).  When WAKE_FD >= 0 (vk_stop_fd()), a stop signal

@@ -23,6 +23,7 @@
 #include "instant.h"
 #include "journal.h"
 #include "job.h"
+#include "process.h"
 #include "prune.h"
 #include "repo.h"
 #include "state.h"

@@ -29,7 +29,7 @@
 #include <stdint.h>
 #include <libvirt/libvirt.h>
 
-#include "job.h"
+#include "flow.h"
 #include "manifest.h"
 #include "retention.h"
 

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <libvirt/libvirt.h>
 
-#include "job.h"
+#include "flow.h"
 
 #define VK_QUIESCE_TIMEOUT 30
 

@@ -15,6 +15,7 @@
 #include "hostlock.h"
 #include "imageop.h"
 #include "output.h"
+#include "process.h"
 #include "qcow2.h"
 #include "repair.h"
 #include "repo.h"

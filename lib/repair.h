@@ -49,7 +49,7 @@
 #include <json-c/json.h>
 #include <libvirt/libvirt.h>
 
-#include "job.h"
+#include "flow.h"
 
 /* What a step does. */
 enum vk_repair_action {

@@ -23,6 +23,7 @@
 #include "journal.h"
 #include "lock.h"
 #include "repo.h"
+#include "testhook.h"
 #include "util.h"
 #include "xml.h"
 
@@ -801,9 +802,7 @@ vk_repo_set_retired(struct vk_repo *r, const struct vk_retired *retired, size_t 
 void
 vk_repo_test_kill_point(const char *step)
 {
-  const char *at = getenv("VCKPT_TEST_KILL_AT");
-  if (at && strcmp(at, step) == 0)
-    raise(SIGKILL);
+  vk_test_hook(step);
 }
 
 int
@@ -877,7 +876,7 @@ vk_repo_merge_commit(struct vk_repo *r, struct vk_manifest *next, const struct v
   CLEANUP_XMLDOC xmlDocPtr doc = vk_manifest_build(next, NULL);
   if (write_doc(r, doc, MANIFEST) < 0)
     return -1;
-  vk_repo_test_kill_point("merge-committed");
+  vk_test_hook("merge-committed");
   /* Committed: the old files go, then the journal. */
   vk_manifest_clear(&r->m);
   r->m = *next;

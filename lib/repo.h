@@ -137,9 +137,10 @@ int vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j);
  * RETIRED and write the manifest (crash-safe; needs LOCK).
  */
 int vk_repo_set_retired(struct vk_repo *r, const struct vk_retired *retired, size_t n);
-/* Test only: when $VCKPT_TEST_KILL_AT is STEP, kill this process with
- * SIGKILL here (the tests of a killed merge use "merge-rewritten", after
- * the first new file, and "merge-committed", after the manifest).
+/* Test only: the test hook STEP (testhook.h; the tests of a killed merge
+ * use "merge-rewritten:kill", after the first new file, and
+ * "merge-committed:kill", after the manifest).  prune.c's call is the last
+ * one; it can call vk_test_hook itself.
  */
 void vk_repo_test_kill_point(const char *step);
 

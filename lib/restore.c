@@ -21,6 +21,7 @@
 #include "backup.h"
 #include "checksum.h"
 #include "fileio.h"
+#include "process.h"
 #include "qcow2.h"
 #include "repo.h"
 #include "restore.h"

@@ -12,8 +12,8 @@
 
 #include "checksum.h"
 #include "fileio.h"
-#include "job.h"
 #include "state.h"
+#include "testhook.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"

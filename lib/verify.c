@@ -18,6 +18,7 @@
 #include "drill.h"
 #include "fileio.h"
 #include "instant.h"
+#include "process.h"
 #include "qcow2.h"
 #include "repo.h"
 #include "restore.h"

@@ -124,11 +124,8 @@ free_config(struct vk_config **cfg)
  * in its own vckpt process, --jobs at once.
  */
 static int
-backup_all(struct cmd_ctx *ctx, int argc)
+backup_all(struct cmd_ctx *ctx)
 {
-  vk_set_context("backup --all");
-  if (run_all_check(argc, opts.jobs) < 0)
-    return -1;
   if (opts.incremental || opts.name || opts.disks) {
     vk_error(VK_EXIT_USAGE, "--%s names one domain's checkpoint or disks: not with --all",
              opts.incremental ? "incremental" : opts.name ? "name" : "disk");
@@ -151,77 +148,64 @@ backup_all(struct cmd_ctx *ctx, int argc)
   CLEANUP_STRV char **names = NULL;
   if (vk_fleet_domains(conn, opts.include_shut_off, &names) < 0)
     return -1;
-  const char *args[16];
-  size_t n = 0;
-  args[n++] = "backup";
-  args[n++] = opts.full ? "--full" : opts.differential ? "--differential" : "--auto";
+  struct run_args a = { 0 };
+  run_args_add(&a, "backup");
+  run_args_add(&a, opts.full ? "--full" : opts.differential ? "--differential" : "--auto");
   if (opts.repo) {            /* else each domain's from the policy, or the default */
-    args[n++] = "--repo";
-    args[n++] = opts.repo;
+    run_args_add(&a, "--repo");
+    run_args_add(&a, opts.repo);
   }
   if (opts.exclude) {
-    args[n++] = "--exclude";
-    args[n++] = opts.exclude;
+    run_args_add(&a, "--exclude");
+    run_args_add(&a, opts.exclude);
   }
   if (opts.quiesce)
-    args[n++] = opts.quiesce > 1 ? "--quiesce=try" : "--quiesce";
+    run_args_add(&a, opts.quiesce > 1 ? "--quiesce=try" : "--quiesce");
   if (opts.dry_run)
-    args[n++] = "--dry-run";
+    run_args_add(&a, "--dry-run");
   if (opts.no_validate)
-    args[n++] = "--no-validate";
+    run_args_add(&a, "--no-validate");
   if (opts.keep_checkpoints)
-    args[n++] = "--keep-checkpoints";
-  args[n] = NULL;
+    run_args_add(&a, "--keep-checkpoints");
   struct run_all ra = {
-    .verb = "backup", .args = args, .jobs = jobs, .noun = "backed up",
+    .verb = "backup", .args = a.v, .jobs = jobs, .noun = "backed up",
     .header = "LEVEL             BYTES", .columns = all_columns,
   };
-  return run_all(ctx, names, &ra);
+  int r = run_all(ctx, names, &ra);
+  free(a.v);
+  return r;
 }
 
 /* --quiesce takes an optional "=try".  popt also takes a separate word
  * after it as its value ("--quiesce DOMAIN"): anything but "try" is then
- * the positional argument it swallowed, put back into ARGV.
- * OPTS.QUIESCE: 0 off, 1 on, 2 try.
+ * the positional argument it swallowed, put back into ARGV (cmd_entry's
+ * fix_args).  OPTS.QUIESCE: 0 off, 1 on, 2 try.
  */
 static const char *quiesce_argv[2];
-static void
+static int
 quiesce_option(int *argc, const char ***argv)
 {
   if (!cmd_option_given("quiesce"))
-    return;
+    return 0;
   const char *v = opts.quiesce_arg;
   opts.quiesce = v && strcmp(v, "try") == 0 ? 2 : 1;
   if (!v || strcmp(v, "try") == 0)
-    return;
-  if (*argc == 0) {
-    quiesce_argv[0] = v;
-    *argv = quiesce_argv;
-    *argc = 1;
-  } else
-    *argc = 2;   /* too many arguments: a usage error below */
+    return 0;
+  if (*argc > 0) {
+    vk_error(VK_EXIT_USAGE, "--quiesce takes no value but =try (got '%s')", v);
+    return -1;
+  }
+  quiesce_argv[0] = v;
+  *argv = quiesce_argv;
+  *argc = 1;
+  return 0;
 }
 
 static int
 cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
 {
-  quiesce_option(&argc, &argv);
-  if (argc > 1) {
-    vk_error(VK_EXIT_USAGE, "--quiesce takes no value but =try (got '%s')", opts.quiesce_arg);
-    return -1;
-  }
   if (opts.all)
-    return backup_all(ctx, argc);
-  if (argc == 0) {
-    CLEANUP_FREE char *usage = cmd_usage(ctx->entry);
-    vk_error(VK_EXIT_USAGE, "missing arguments; usage: %s", usage);
-    return -1;
-  }
-  if (cmd_option_given("jobs") || opts.include_shut_off) {
-    vk_error(VK_EXIT_USAGE, "--%s goes with --all",
-             opts.include_shut_off ? "include-shut-off" : "jobs");
-    return -1;
-  }
+    return backup_all(ctx);
   const char *domname = argv[0];
   CLEANUP_STRV char **disks = NULL;
   CLEANUP_STRV char **exclude = NULL;
@@ -242,31 +226,23 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
   CLEANUP_DOMAIN virDomainPtr dom = vk_domain_lookup(conn, domname);
   if (!dom)
     return -1;
+  struct vk_backup_request req = {
+    .repo_dir = opts.repo,
+    .mode = opts.full ? VK_MODE_FULL : opts.incremental ? VK_MODE_INCREMENTAL
+          : opts.differential ? VK_MODE_DIFFERENTIAL : VK_MODE_AUTO,
+    .since = opts.incremental, .disks = disks, .exclude = exclude, .name = opts.name,
+    .quiesce = opts.quiesce > 0, .quiesce_try = opts.quiesce > 1,
+    .dry_run = opts.dry_run, .no_validate = opts.no_validate, .quiet = vk_quiet,
+    .keep_checkpoints = opts.keep_checkpoints,
+  };
   /* The policy file fills in what the command line leaves out. */
   CLEANUP_CONFIG struct vk_config *cfg = NULL;
   if (vk_config_load(cmd_policy_file(), &cfg) < 0)
     return -1;
   struct vk_policy pol;
   vk_config_domain(cfg, domname, &pol);
-  if (!opts.exclude && !opts.disks && pol.exclude_disks[0]) {
-    size_t k = 0;
-    while (pol.exclude_disks[k])
-      k++;
-    exclude = vk_xcalloc(k + 1, sizeof *exclude);
-    for (size_t i = 0; i < k; i++)
-      exclude[i] = vk_xstrdup(pol.exclude_disks[i]);
-  }
+  vk_policy_backup(&pol, &req);
 
-  struct vk_backup_request req = {
-    .repo_dir = opts.repo ? opts.repo : pol.repo ? pol.repo : vk_default_repo(NULL),
-    .mode = opts.full ? VK_MODE_FULL : opts.incremental ? VK_MODE_INCREMENTAL
-          : opts.differential ? VK_MODE_DIFFERENTIAL : VK_MODE_AUTO,
-    .since = opts.incremental, .disks = disks, .exclude = exclude, .name = opts.name,
-    .quiesce = opts.quiesce > 0 || pol.quiesce == 1, .quiesce_try = opts.quiesce > 1,
-    .dry_run = opts.dry_run, .no_validate = opts.no_validate, .quiet = vk_quiet,
-    .keep_checkpoints = opts.keep_checkpoints,
-    .full_every_backups = pol.full_every_backups, .full_every_days = pol.full_every_days,
-  };
   struct vk_backup_outcome o;
   int r = vk_backup(conn, dom, &req, &o);
   if (r == 0 && !opts.dry_run) {
@@ -315,8 +291,9 @@ const struct cmd_entry cmd_backup_entry = {
   .summary = "Back up a domain's disks, running or shut off, into the repository (preflight first)",
   .options = backup_options,
   .required_one = backup_modes,
-  .flags = CMD_CONNECTS,
+  .flags = CMD_CONNECTS | CMD_ALL,
   .min_args = 0, .max_args = 1,
+  .fix_args = quiesce_option,
   .exec = cmd_backup,
 };
 

@@ -192,11 +192,8 @@ all_columns(json_object *res, int status)
  * section of the policy file.
  */
 static int
-prune_all(struct cmd_ctx *ctx, int argc)
+prune_all(struct cmd_ctx *ctx)
 {
-  vk_set_context("prune --all");
-  if (run_all_check(argc, po.jobs) < 0)
-    return -1;
   struct vk_config *cfg = NULL;
   if (vk_config_load(cmd_policy_file(), &cfg) < 0)
     return -1;
@@ -212,45 +209,36 @@ prune_all(struct cmd_ctx *ctx, int argc)
                                "--keep-monthly", "--keep-yearly" };
   int nums[] = { po.last, po.hourly, po.daily, po.weekly, po.monthly, po.yearly };
   char numbuf[6][16];
-  const char *args[24];
-  size_t n = 0;
-  args[n++] = "prune";
-  args[n++] = "--repo";
-  args[n++] = repo;
+  struct run_args a = { 0 };
+  run_args_add(&a, "prune");
+  run_args_add(&a, "--repo");
+  run_args_add(&a, repo);
   for (size_t i = 0; i < 6; i++)
     if (nums[i] >= 0) {
       snprintf(numbuf[i], sizeof numbuf[i], "%d", nums[i]);
-      args[n++] = keep_names[i];
-      args[n++] = numbuf[i];
+      run_args_add(&a, keep_names[i]);
+      run_args_add(&a, numbuf[i]);
     }
   if (po.within) {
-    args[n++] = "--keep-within";
-    args[n++] = po.within;
+    run_args_add(&a, "--keep-within");
+    run_args_add(&a, po.within);
   }
   if (po.dry_run)
-    args[n++] = "--dry-run";
-  args[n] = NULL;
+    run_args_add(&a, "--dry-run");
   struct run_all ra = {
-    .verb = "prune", .args = args, .jobs = po.jobs, .noun = "pruned",
+    .verb = "prune", .args = a.v, .jobs = po.jobs, .noun = "pruned",
     .header = " KEPT EXPIRED    WRITTEN", .columns = all_columns,
   };
-  return run_all(ctx, names, &ra);
+  int r = run_all(ctx, names, &ra);
+  free(a.v);
+  return r;
 }
 
 static int
 cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   if (po.all)
-    return prune_all(ctx, argc);
-  if (argc == 0) {
-    CLEANUP_FREE char *usage = cmd_usage(ctx->entry);
-    vk_error(VK_EXIT_USAGE, "missing arguments; usage: %s", usage);
-    return -1;
-  }
-  if (cmd_option_given("jobs")) {
-    vk_error(VK_EXIT_USAGE, "--jobs goes with --all");
-    return -1;
-  }
+    return prune_all(ctx);
   const char *domain = argv[0];
   vk_set_context("prune %s", domain);
   if (vk_check_lookup_name("domain", domain) < 0)
@@ -327,7 +315,7 @@ const struct cmd_entry cmd_prune_entry = {
   .args = "DOMAIN|--all",
   .summary = "Apply retention: merge expired backups away, keep every kept one restorable",
   .options = prune_options,
-  .flags = CMD_CONNECTS,
+  .flags = CMD_CONNECTS | CMD_ALL,
   .min_args = 0, .max_args = 1,
   .exec = cmd_prune,
 };

@@ -282,11 +282,8 @@ verify_columns(json_object *res, int status)
 
 /* verify --all: every domain directory of the repository. */
 static int
-verify_all(struct cmd_ctx *ctx, int argc)
+verify_all(struct cmd_ctx *ctx)
 {
-  vk_set_context("verify --all");
-  if (run_all_check(argc, opt_jobs) < 0)
-    return -1;
   const char *repo = vk_default_repo(opt_repo);
   CLEANUP_STRV char **names = NULL;
   if (vk_fleet_repo_domains(repo, &names) < 0)
@@ -307,16 +304,7 @@ cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
     return -1;
   }
   if (opt_all)
-    return verify_all(ctx, argc);
-  if (argc == 0) {
-    CLEANUP_FREE char *usage = cmd_usage(ctx->entry);
-    vk_error(VK_EXIT_USAGE, "missing arguments; usage: %s", usage);
-    return -1;
-  }
-  if (cmd_option_given("jobs")) {
-    vk_error(VK_EXIT_USAGE, "--jobs goes with --all");
-    return -1;
-  }
+    return verify_all(ctx);
   const char *domain = argv[0];
   if (opt_boot)
     return verify_boot(ctx, domain);
@@ -355,7 +343,7 @@ const struct cmd_entry cmd_verify_entry = {
   .args = "DOMAIN|--all",
   .summary = "Check every backup of a domain: files, checksums, chain links, qemu-img check",
   .options = verify_options,
-  .flags = CMD_CONNECTS,
+  .flags = CMD_CONNECTS | CMD_ALL,
   .min_args = 0, .max_args = 1,
   .exec = cmd_verify,
 };

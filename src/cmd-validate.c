@@ -86,11 +86,8 @@ validate_one(struct cmd_ctx *ctx, const char *name, json_object **result)
  * N child processes at once instead.
  */
 static int
-validate_all(struct cmd_ctx *ctx, int argc)
+validate_all(struct cmd_ctx *ctx)
 {
-  vk_set_context("validate --all");
-  if (run_all_check(argc, opts.jobs) < 0)
-    return -1;
   if (opts.checkpoint || opts.disks) {
     vk_error(VK_EXIT_USAGE, "--%s names one domain's checkpoint or disks: not with --all",
              opts.checkpoint ? "checkpoint" : "disk");
@@ -105,24 +102,24 @@ validate_all(struct cmd_ctx *ctx, int argc)
   /* --jobs N > 1: one vckpt process per domain, N at once, as for the
    * other commands; a domain whose QEMU hangs then holds up only its own.
    */
-  const char *args[7];
-  size_t n = 0;
-  args[n++] = "validate";
+  struct run_args a = { 0 };
+  run_args_add(&a, "validate");
   if (opts.full)
-    args[n++] = "--full";
+    run_args_add(&a, "--full");
   if (opts.differential)
-    args[n++] = "--differential";
+    run_args_add(&a, "--differential");
   if (opts.repo) {
-    args[n++] = "--repo";
-    args[n++] = opts.repo;
+    run_args_add(&a, "--repo");
+    run_args_add(&a, opts.repo);
   }
-  args[n] = NULL;
   struct run_all ra = {
     .verb = "validate", .jobs = opts.jobs, .noun = "valid",
     .header = "ERRORS WARNINGS", .columns = all_columns,
-    .run = opts.jobs > 1 ? NULL : validate_one, .args = opts.jobs > 1 ? args : NULL,
+    .run = opts.jobs > 1 ? NULL : validate_one, .args = opts.jobs > 1 ? a.v : NULL,
   };
-  return run_all(ctx, names, &ra);
+  int r = run_all(ctx, names, &ra);
+  free(a.v);
+  return r;
 }
 
 static int
@@ -134,17 +131,7 @@ cmd_validate(struct cmd_ctx *ctx, int argc, const char **argv)
     return -1;
   }
   if (opts.all)
-    return validate_all(ctx, argc);
-  if (argc == 0) {
-    CLEANUP_FREE char *usage = cmd_usage(ctx->entry);
-    vk_error(VK_EXIT_USAGE, "missing arguments; usage: %s", usage);
-    return -1;
-  }
-  if (cmd_option_given("jobs") || opts.include_shut_off) {
-    vk_error(VK_EXIT_USAGE, "--%s goes with --all",
-             opts.include_shut_off ? "include-shut-off" : "jobs");
-    return -1;
-  }
+    return validate_all(ctx);
   const char *domname = argv[0];
   vk_set_context("validate %s", domname);
   CLEANUP_STRV char **disks = NULL;
@@ -184,7 +171,7 @@ const struct cmd_entry cmd_validate_entry = {
   .summary = "Check, before a backup, that its checkpoint's bitmaps and images are sound",
   .options = validate_options,
   .exclusive = validate_exclusive,
-  .flags = CMD_CONNECTS,
+  .flags = CMD_CONNECTS | CMD_ALL,
   .min_args = 0, .max_args = 1,
   .exec = cmd_validate,
 };

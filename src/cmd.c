@@ -180,6 +180,16 @@ option_name(const struct cmd_entry *e, int val)
   return NULL;
 }
 
+/* The variable of the command option LONGNAME, or NULL if E has none. */
+static void *
+option_arg(const struct cmd_entry *e, const char *longname)
+{
+  for (const struct poptOption *o = e->options; o && (o->longName || o->shortName); o++)
+    if (o->longName && strcmp(o->longName, longname) == 0)
+      return o->arg;
+  return NULL;
+}
+
 /* Count how many of NAMES were given; fill a "--a, --b" list of them. */
 static size_t
 count_given(const char *const *names, char *buf, size_t len)
@@ -218,6 +228,39 @@ check_groups(const struct cmd_entry *e)
     if (!cmd_option_given(e->required[i])) {
       CLEANUP_FREE char *usage = cmd_usage(e);
       vk_error(VK_EXIT_USAGE, "--%s is required; usage: %s", e->required[i], usage);
+      return -1;
+    }
+  return 0;
+}
+
+/* The checks of DOMAIN|--all (CMD_ALL), made once here for every such
+ * command; 0 or -1 after a usage error.
+ */
+static int
+check_all(const struct cmd_entry *e, int nargs)
+{
+  if (cmd_option_given("all")) {
+    vk_set_context("%s --all", e->name);
+    if (nargs > 0) {
+      vk_error(VK_EXIT_USAGE, "a domain and --all cannot be used together");
+      return -1;
+    }
+    const int *jobs = option_arg(e, "jobs");
+    if (jobs && (*jobs < 1 || *jobs > 64)) {
+      vk_error(VK_EXIT_USAGE, "--jobs must be between 1 and 64");
+      return -1;
+    }
+    return 0;
+  }
+  if (nargs == 0) {
+    CLEANUP_FREE char *usage = cmd_usage(e);
+    vk_error(VK_EXIT_USAGE, "missing arguments; usage: %s", usage);
+    return -1;
+  }
+  static const char *const with_all[] = { "include-shut-off", "jobs", NULL };
+  for (size_t i = 0; with_all[i]; i++)
+    if (cmd_option_given(with_all[i])) {
+      vk_error(VK_EXIT_USAGE, "--%s goes with --all", with_all[i]);
       return -1;
     }
   return 0;
@@ -274,13 +317,15 @@ run_command(const struct cmd_entry *e, poptContext pc)
   int nargs = 0;
   while (args && args[nargs])
     nargs++;
+  if (e->fix_args && e->fix_args(&nargs, &args) < 0)
+    return -1;
   if (nargs < e->min_args || (e->max_args >= 0 && nargs > e->max_args)) {
     CLEANUP_FREE char *usage = cmd_usage(e);
     vk_error(VK_EXIT_USAGE, "%s arguments; usage: %s",
              nargs < e->min_args ? "missing" : "too many", usage);
     return -1;
   }
-  if (check_groups(e) < 0)
+  if (check_groups(e) < 0 || ((e->flags & CMD_ALL) && check_all(e, nargs) < 0))
     return -1;
   struct cmd_ctx ctx = { .entry = e, .uri = opt_uri };
   cmd_log_start(e);

@@ -7,12 +7,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "backup.h"
 #include "cmd.h"
 #include "fleet.h"
-#include "job.h"
 #include "log.h"
+#include "process.h"
 #include "runall.h"
+#include "testhook.h"
 
 /* What the summary keeps of a domain's run: its row, and its result only
  * when --json prints it.
@@ -29,18 +29,13 @@ struct row {
   json_object *res;       /* its result (--json only), or NULL */
 };
 
-int
-run_all_check(int argc, int jobs)
+/* Add ARG to A (runall.h). */
+void
+run_args_add(struct run_args *a, const char *arg)
 {
-  if (argc > 0) {
-    vk_error(VK_EXIT_USAGE, "a domain and --all cannot be used together");
-    return -1;
-  }
-  if (jobs < 1 || jobs > 64) {
-    vk_error(VK_EXIT_USAGE, "--jobs must be between 1 and 64");
-    return -1;
-  }
-  return 0;
+  a->v = vk_xrealloc(a->v, (a->n + 2) * sizeof *a->v);
+  a->v[a->n++] = arg;
+  a->v[a->n] = NULL;
 }
 
 /* The outcome word of a domain's row. */

@@ -32,11 +32,15 @@ struct run_all {
   int (*run)(struct cmd_ctx *ctx, const char *name, json_object **result);
 };
 
-/* The checks of DOMAIN|--all every command makes before anything else:
- * no DOMAIN with --all (ARGC is the number of arguments), JOBS between 1
- * and 64.  0, or -1 after reporting a usage error.
+/* A child's command and options (struct run_all's ARGS), built one at a
+ * time: V is NULL-terminated after each run_args_add; free it with free().
+ * (The checks of DOMAIN|--all are cmd.c's: CMD_ALL.)
  */
-int run_all_check(int argc, int jobs);
+struct run_args {
+  const char **v;
+  size_t n;
+};
+void run_args_add(struct run_args *a, const char *arg);
 
 /* Run RA over the domains NAMES, then print, as text, a table with a row
  * per domain (domain, outcome, the command's columns, seconds, exit

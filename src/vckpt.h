@@ -19,6 +19,12 @@
 enum cmd_flags {
   CMD_CONNECTS = 1 << 0,  /* may open a libvirt connection (ctx_connect) */
   CMD_HIDDEN = 1 << 1,    /* not listed in --help */
+  /* DOMAIN|--all: with --all no DOMAIN, and --jobs (if the command has
+   * it) from 1 to 64; without it a DOMAIN, and neither --jobs nor
+   * --include-shut-off.  The command has an option "all" (and args
+   * "DOMAIN|--all", max_args 1).
+   */
+  CMD_ALL = 1 << 2,
 };
 
 /* What a command handler gets from the machinery (cmd.c). */
@@ -41,6 +47,12 @@ struct cmd_entry {
   const char *const *required;       /* long names that must all be given */
   unsigned int flags;
   int min_args, max_args;            /* positional count; max -1: any */
+  /* Optional: called after the options are parsed, before the arguments
+   * are counted, to put back a positional argument that an option with an
+   * optional value (POPT_ARGFLAG_OPTIONAL) took as its value; 0, or -1
+   * after reporting a usage error.
+   */
+  int (*fix_args)(int *argc, const char ***argv);
   /* Runs the command; returns 0 or -1 after reporting the error. */
   int (*exec)(struct cmd_ctx *ctx, int argc, const char **argv);
 };

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# commit killed (SIGKILL, VCKPT_TEST_CRASH_AFTER=bitmaps) after the bitmaps
+# commit killed (SIGKILL, VCKPT_TEST_HOOK=bitmaps:kill) after the bitmaps
 # were added to and merged into the base, before the data was committed:
 # validate reports image-operation-pending, the domain still runs on the
 # old chain (and may: a start and a write are fine), the same command
@@ -17,9 +17,9 @@ cf_put 0x33 2M 1M
 cf_backup c3 --incremental c2
 lab_domain_stop "$dom"
 
-export VCKPT_TEST_CRASH_AFTER=bitmaps
+export VCKPT_TEST_HOOK=bitmaps:kill
 expect_exit 137 vckpt commit "$dom" --disk vda --top "$top"
-unset VCKPT_TEST_CRASH_AFTER
+unset VCKPT_TEST_HOOK
 test "$(lab_disk_path "$dom" vda)" = "$top"
 test "$(lab_bitmaps "$base" | sort | tr '\n' ' ')" = "c1 c2 c3 "
 lab_expect_pattern "$base" 2M 1M zero       # the data is not committed yet

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# commit killed (SIGKILL, VCKPT_TEST_CRASH_AFTER=commit) after the data was
+# commit killed (SIGKILL, VCKPT_TEST_HOOK=commit:kill) after the data was
 # committed into the base, before the definition was switched: the domain
 # still names the old top (whose data is intact: commit -d), validate
 # reports image-operation-pending, and the same command finishes it; then
@@ -15,9 +15,9 @@ cf_put 0x33 2M 1M
 cf_backup c3 --incremental c2
 lab_domain_stop "$dom"
 
-export VCKPT_TEST_CRASH_AFTER=commit
+export VCKPT_TEST_HOOK=commit:kill
 expect_exit 137 vckpt commit "$dom" --disk vda --top "$top"
-unset VCKPT_TEST_CRASH_AFTER
+unset VCKPT_TEST_HOOK
 test "$(lab_disk_path "$dom" vda)" = "$top"
 lab_expect_pattern "$base" 2M 1M 0x33        # committed
 lab_compare_images "$top" "$TMPD/model.qcow2"  # the old chain reads the same

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# commit killed after the bitmaps (VCKPT_TEST_CRASH_AFTER=bitmaps) of a
+# commit killed after the bitmaps (VCKPT_TEST_HOOK=bitmaps:kill) of a
 # domain whose definition names its images through a linked directory:
 # the journal holds the resolved paths, the definition the linked ones.
 # Before the fix the same command refused to finish it ("now uses ...,
@@ -22,9 +22,9 @@ cf_put 0x33 2M 1M
 cf_backup c3 --incremental c2
 lab_domain_stop "$dom"
 
-export VCKPT_TEST_CRASH_AFTER=bitmaps
+export VCKPT_TEST_HOOK=bitmaps:kill
 expect_exit 137 vckpt commit "$dom" --disk vda --top "$top"
-unset VCKPT_TEST_CRASH_AFTER
+unset VCKPT_TEST_HOOK
 expect_exit 4 vckpt --json validate "$dom"
 assert_finding "$out" image-operation-pending
 

@@ -16,9 +16,9 @@
 #include <unistd.h>
 #include <libvirt/libvirt.h>
 
-#include "backup.h"
 #include "fileio.h"
 #include "imageop.h"
+#include "process.h"
 #include "qcow2.h"
 #include "util.h"
 #include "virt.h"

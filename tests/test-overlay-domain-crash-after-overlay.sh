@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# overlay create killed (SIGKILL, VCKPT_TEST_CRASH_AFTER=overlay) after the
+# overlay create killed (SIGKILL, VCKPT_TEST_HOOK=overlay:kill) after the
 # overlay was made and before the definition was switched: validate reports
 # image-operation-pending (an error, fix finish-operation) and the domain
 # still uses its old image; running the same command again finishes it and
@@ -10,9 +10,9 @@
 cf_setup
 base=$(lab_disk_path "$dom" vda)
 new=${base%.qcow2}.s1.qcow2
-export VCKPT_TEST_CRASH_AFTER=overlay
+export VCKPT_TEST_HOOK=overlay:kill
 expect_exit 137 vckpt overlay create "$dom" --name s1
-unset VCKPT_TEST_CRASH_AFTER
+unset VCKPT_TEST_HOOK
 test "$(lab_disk_path "$dom" vda)" = "$base"
 test -f "$new"
 test "$(ls "$VCKPT_STATE_DIR")" = "imageop-$(virsh domuuid "$dom" | head -1).xml"

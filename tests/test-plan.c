@@ -1,7 +1,7 @@
 /* Unit test of the backup plan (lib/plan.c), without libvirt: a table of
- * facts (mode, repository, --auto's trial preflight, disks) and the plan
- * each must give (level, since, parent, reason, refusal, disks copied
- * whole, disks the new checkpoint tracks).
+ * facts (running or shut off, mode, repository, --auto's trial preflight,
+ * disks) and the plan each must give (job kind, level, since, parent,
+ * reason, refusal, disks copied whole, disks the new checkpoint tracks).
  */
 #include <config.h>
 
@@ -59,6 +59,7 @@ enum trial { NO_TRIAL, TRIAL_OK, TRIAL_REFUSED, TRIAL_DAMAGED };
 struct row {
   const char *name;
   /* facts */
+  bool shut_off;                 /* the domain is shut off (else it runs) */
   enum vk_mode mode;
   const char *since;
   const struct vk_backup *latest, *since_backup, *chain_full;
@@ -86,6 +87,9 @@ struct row {
 static const struct row rows[] = {
   { .name = "full", .mode = VK_MODE_FULL, .latest = &I2, .chain_full = &F1,
     .disks = { D("vda"), D("vdb") },
+    .level = VK_LEVEL_FULL, .whole = "", .bitmaps = "vda,vdb" },
+  { .name = "full of a shut-off domain -> the offline job", .shut_off = true,
+    .mode = VK_MODE_FULL, .latest = &I2, .chain_full = &F1, .disks = { D("vda"), D("vdb") },
     .level = VK_LEVEL_FULL, .whole = "", .bitmaps = "vda,vdb" },
   { .name = "auto with no backup -> full with reason", .mode = VK_MODE_AUTO,
     .disks = { D("vda") },
@@ -231,7 +235,7 @@ run_row(const struct row *c)
 {
   struct vk_report trial;
   struct vk_plan_facts f = {
-    .mode = c->mode, .since = c->since, .latest = c->latest, .since_backup = c->since_backup,
+    .running = !c->shut_off, .mode = c->mode, .since = c->since, .latest = c->latest, .since_backup = c->since_backup,
     .chain_full = c->chain_full, .full_every_backups = c->full_every_backups,
     .full_every_days = c->full_every_days, .chain_backups = c->chain_backups, .now = c->now,
   };
@@ -250,6 +254,7 @@ run_row(const struct row *c)
                   vk_xstrdup("found by the preflight"), NULL);
     vk_plan_take_findings(&p, &rep);
   }
+  CHECK(p.job == (c->shut_off ? VK_JOB_OFFLINE : VK_JOB_PUSH), "job kind %d", p.job);
   CHECK(p.level == c->level, "level %d, want %d", p.level, c->level);
   CHECK((!p.since && !c->want_since) || (p.since && c->want_since &&
                                          strcmp(p.since, c->want_since) == 0),

@@ -14,7 +14,7 @@ pf_backup 2 --auto
 
 old1=$(jq -r '.backups[1].disks[0].file' <(vckpt --json list-backups "$dom" --repo "$R"))
 rc=0
-VCKPT_TEST_KILL_AT=merge-committed "$VCKPT" prune "$dom" --repo "$R" --keep-last 1 \
+VCKPT_TEST_HOOK=merge-committed:kill "$VCKPT" prune "$dom" --repo "$R" --keep-last 1 \
     > "$TMPD/k.out" 2> "$TMPD/k.err" || rc=$?
 cat "$TMPD/k.err" >&2
 test "$rc" -eq 137 || fail "prune was not killed at the hook (exit $rc)"

@@ -18,7 +18,7 @@ pf_backup 3 --auto
 # --keep-last 2: the full and the first incremental expire; point 2
 # becomes the chain's full (a new file), point 3 is rewritten over it.
 rc=0
-VCKPT_TEST_KILL_AT=merge-rewritten "$VCKPT" prune "$dom" --repo "$R" --keep-last 2 \
+VCKPT_TEST_HOOK=merge-rewritten:kill "$VCKPT" prune "$dom" --repo "$R" --keep-last 2 \
     > "$TMPD/k.out" 2> "$TMPD/k.err" || rc=$?
 cat "$TMPD/k.err" >&2
 test "$rc" -eq 137 || fail "prune was not killed at the hook (exit $rc)"

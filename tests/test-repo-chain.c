@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backup.h"
+#include "process.h"
 #include "repo.h"
 #include "util.h"
 #include "repo-test.h"

@@ -1,0 +1,26 @@
+/* vckpt - test hooks (testhook.h). */
+#include <config.h>
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testhook.h"
+#include "util.h"
+
+/* Stop or die at POINT when $VCKPT_TEST_HOOK names it (testhook.h). */
+void
+vk_test_hook(const char *point)
+{
+  const char *h = getenv("VCKPT_TEST_HOOK");
+  if (!h)
+    return;
+  size_t len = strlen(point);
+  if (strncmp(h, point, len) != 0)
+    return;
+  if (h[len] == '\0') {
+    vk_debug("test hook %s: stopping until SIGCONT", point);
+    raise(SIGSTOP);
+  } else if (strcmp(h + len, ":kill") == 0)
+    raise(SIGKILL);
+}
