@@ -24,6 +24,7 @@ void vk_cleanup_conn(void *ptr);      /* virConnectPtr */
 void vk_cleanup_domain(void *ptr);    /* virDomainPtr */
 void vk_cleanup_checkpoint(void *ptr);/* virDomainCheckpointPtr */
 void vk_cleanup_disks(void *ptr);     /* struct vk_disks (cleared, not freed) */
+void vk_cleanup_domain_xml(void *ptr);/* struct vk_domain_xml (cleared, not freed) */
 
 #define CLEANUP_FREE __attribute__((cleanup(vk_cleanup_free)))
 #define CLEANUP_STRV __attribute__((cleanup(vk_cleanup_strv)))
@@ -36,5 +37,6 @@ void vk_cleanup_disks(void *ptr);     /* struct vk_disks (cleared, not freed) */
 #define CLEANUP_DOMAIN __attribute__((cleanup(vk_cleanup_domain)))
 #define CLEANUP_CHECKPOINT __attribute__((cleanup(vk_cleanup_checkpoint)))
 #define CLEANUP_DISKS __attribute__((cleanup(vk_cleanup_disks)))
+#define CLEANUP_DOMAIN_XML __attribute__((cleanup(vk_cleanup_domain_xml)))
 
 #endif
