@@ -25,6 +25,8 @@ void vk_cleanup_domain(void *ptr);    /* virDomainPtr */
 void vk_cleanup_checkpoint(void *ptr);/* virDomainCheckpointPtr */
 void vk_cleanup_disks(void *ptr);     /* struct vk_disks (cleared, not freed) */
 void vk_cleanup_domain_xml(void *ptr);/* struct vk_domain_xml (cleared, not freed) */
+/* journal.c */
+void vk_cleanup_imageop_journal(void *ptr); /* struct vk_imageop_journal (cleared) */
 
 #define CLEANUP_FREE __attribute__((cleanup(vk_cleanup_free)))
 #define CLEANUP_STRV __attribute__((cleanup(vk_cleanup_strv)))
@@ -38,5 +40,6 @@ void vk_cleanup_domain_xml(void *ptr);/* struct vk_domain_xml (cleared, not free
 #define CLEANUP_CHECKPOINT __attribute__((cleanup(vk_cleanup_checkpoint)))
 #define CLEANUP_DISKS __attribute__((cleanup(vk_cleanup_disks)))
 #define CLEANUP_DOMAIN_XML __attribute__((cleanup(vk_cleanup_domain_xml)))
+#define CLEANUP_IMAGEOP_JOURNAL __attribute__((cleanup(vk_cleanup_imageop_journal)))
 
 #endif
