@@ -24,6 +24,12 @@ void vk_cleanup_conn(void *ptr);      /* virConnectPtr */
 void vk_cleanup_domain(void *ptr);    /* virDomainPtr */
 void vk_cleanup_checkpoint(void *ptr);/* virDomainCheckpointPtr */
 void vk_cleanup_disks(void *ptr);     /* struct vk_disks (cleared, not freed) */
+void vk_cleanup_domain_xml(void *ptr);/* struct vk_domain_xml (cleared, not freed) */
+/* qcow2.c */
+void vk_cleanup_image(void *ptr);     /* struct vk_image (cleared, not freed) */
+void vk_cleanup_chain(void *ptr);     /* struct vk_chain (cleared, not freed) */
+/* journal.c */
+void vk_cleanup_imageop_journal(void *ptr); /* struct vk_imageop_journal (cleared) */
 
 #define CLEANUP_FREE __attribute__((cleanup(vk_cleanup_free)))
 #define CLEANUP_STRV __attribute__((cleanup(vk_cleanup_strv)))
@@ -36,5 +42,9 @@ void vk_cleanup_disks(void *ptr);     /* struct vk_disks (cleared, not freed) */
 #define CLEANUP_DOMAIN __attribute__((cleanup(vk_cleanup_domain)))
 #define CLEANUP_CHECKPOINT __attribute__((cleanup(vk_cleanup_checkpoint)))
 #define CLEANUP_DISKS __attribute__((cleanup(vk_cleanup_disks)))
+#define CLEANUP_DOMAIN_XML __attribute__((cleanup(vk_cleanup_domain_xml)))
+#define CLEANUP_IMAGE __attribute__((cleanup(vk_cleanup_image)))
+#define CLEANUP_CHAIN __attribute__((cleanup(vk_cleanup_chain)))
+#define CLEANUP_IMAGEOP_JOURNAL __attribute__((cleanup(vk_cleanup_imageop_journal)))
 
 #endif

@@ -204,6 +204,20 @@ vk_image_held(const char *path)
   return held;
 }
 
+bool
+vk_same_file(const char *a, const char *b)
+{
+  struct stat sa, sb;
+  return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+bool
+vk_same_image(const char *a, const char *b)
+{
+  return a && b && (strcmp(a, b) == 0 || vk_same_file(a, b));
+}
+
 int
 vk_sync_fd(int fd, const char *what)
 {

@@ -71,6 +71,14 @@ void vk_writeback_close(struct vk_writeback *wb);
  * open-file-description locks on bytes 100-299 of every image it opens.
  */
 bool vk_image_held(const char *path);
+/* Whether A and B name the same file (device and inode; false when either
+ * cannot be looked at).
+ */
+bool vk_same_file(const char *a, const char *b);
+/* Whether A and B name the same image: the same string, or (one of them
+ * through a linked directory, as a domain definition may) the same file.
+ */
+bool vk_same_image(const char *a, const char *b);
 
 /* fsync a file or directory descriptor; WHAT names it in the error. */
 int vk_sync_fd(int fd, const char *what);

@@ -369,22 +369,16 @@ find_record(const char *repo_dir, const char *name, char **dir, json_object **en
 static int
 disk_sources(virDomainPtr dom, unsigned int flags, struct vk_restored **out, size_t *n)
 {
-  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, flags);
-  if (!xml) {
-    vk_virt_error("cannot read the domain XML");
+  CLEANUP_DOMAIN_XML struct vk_domain_xml x = { NULL, NULL };
+  if (vk_domain_xml_read(dom, flags, &x) < 0)
     return -1;
-  }
-  CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(xml, "domain XML");
-  if (!doc)
-    return -1;
-  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
   CLEANUP_XPATHOBJ xmlXPathObjectPtr o =
-    vk_xpath_nodes(ctx, NULL, "/domain/devices/disk[@device='disk' or not(@device)]");
+    vk_xpath_nodes(x.ctx, NULL, "/domain/devices/disk[@device='disk' or not(@device)]");
   *n = vk_xpath_count(o);
   *out = vk_xcalloc(*n + 1, sizeof **out);
   for (size_t i = 0; i < *n; i++) {
-    (*out)[i].target = vk_xpath_string(ctx, o->nodesetval->nodeTab[i], "target/@dev");
-    (*out)[i].path = vk_xpath_string(ctx, o->nodesetval->nodeTab[i], "source/@file");
+    (*out)[i].target = vk_xpath_string(x.ctx, o->nodesetval->nodeTab[i], "target/@dev");
+    (*out)[i].path = vk_xpath_string(x.ctx, o->nodesetval->nodeTab[i], "source/@file");
   }
   return 0;
 }
@@ -395,17 +389,11 @@ disk_sources(virDomainPtr dom, unsigned int flags, struct vk_restored **out, siz
 static int
 depends_on(virDomainPtr dom, const char *dir, json_object *overlays, char **which)
 {
-  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, 0);
-  if (!xml) {
-    vk_virt_error("cannot read the domain XML");
+  CLEANUP_DOMAIN_XML struct vk_domain_xml x = { NULL, NULL };
+  if (vk_domain_xml_read(dom, 0, &x) < 0)
     return -1;
-  }
-  CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(xml, "domain XML");
-  if (!doc)
-    return -1;
-  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
   CLEANUP_XPATHOBJ xmlXPathObjectPtr o =
-    vk_xpath_nodes(ctx, NULL, "/domain/devices/disk//source/@file");
+    vk_xpath_nodes(x.ctx, NULL, "/domain/devices/disk//source/@file");
   size_t len = strlen(dir);
   for (int i = 0; i < vk_xpath_count(o); i++) {
     CLEANUP_FREE char *f = (char *)xmlNodeGetContent(o->nodesetval->nodeTab[i]);
@@ -417,56 +405,6 @@ depends_on(virDomainPtr dom, const char *dir, json_object *overlays, char **whic
       return 1;
     }
   }
-  return 0;
-}
-
-/* Point disk TARGET of the persistent definition of DOM at FILE. */
-static int
-redefine_disk(virConnectPtr conn, virDomainPtr dom, const char *target, const char *file)
-{
-  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
-                                                    VIR_DOMAIN_XML_SECURE);
-  if (!xml) {
-    vk_virt_error("cannot read the domain XML");
-    return -1;
-  }
-  CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(xml, "domain XML");
-  if (!doc)
-    return -1;
-  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-  CLEANUP_XPATHOBJ xmlXPathObjectPtr o = vk_xpath_nodes(ctx, NULL, "/domain/devices/disk");
-  bool changed = false;
-  for (int i = 0; i < vk_xpath_count(o); i++) {
-    xmlNodePtr d = o->nodesetval->nodeTab[i];
-    CLEANUP_FREE char *t = vk_xpath_string(ctx, d, "target/@dev");
-    if (!t || strcmp(t, target) != 0)
-      continue;
-    for (xmlNodePtr c = d->children, next; c; c = next) {
-      next = c->next;
-      if (c->type != XML_ELEMENT_NODE)
-        continue;
-      if (xmlStrcmp(c->name, (const xmlChar *)"source") == 0) {
-        CLEANUP_FREE char *cur = (char *)xmlGetProp(c, (const xmlChar *)"file");
-        if (!cur || strcmp(cur, file) != 0) {
-          xmlSetProp(c, (const xmlChar *)"file", (const xmlChar *)file);
-          changed = true;
-        }
-      } else if (xmlStrcmp(c->name, (const xmlChar *)"backingStore") == 0) {
-        xmlUnlinkNode(c);
-        xmlFreeNode(c);
-        changed = true;
-      }
-    }
-  }
-  if (!changed)
-    return 0;
-  CLEANUP_FREE char *out = vk_xml_format(doc);
-  virDomainPtr d = virDomainDefineXML(conn, out);
-  if (!d) {
-    vk_virt_error("cannot update the definition of the domain");
-    return -1;
-  }
-  virDomainFree(d);
   return 0;
 }
 
@@ -486,26 +424,22 @@ copy_dest_xml(const char *path)
 }
 
 /* The file a block job of disk TARGET of DOM mirrors into (its live XML's
- * <mirror>), or NULL.
+ * <mirror>), in *FILE (NULL: none): 0, or -1 after reporting.
  */
-static char *
-mirror_of(virDomainPtr dom, const char *target)
+static int
+mirror_of(virDomainPtr dom, const char *target, char **file)
 {
-  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, 0);
-  CLEANUP_XMLDOC xmlDocPtr doc = xml ? vk_xml_parse(xml, "domain XML") : NULL;
-  if (!doc)
-    return NULL;
-  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-  CLEANUP_XPATHOBJ xmlXPathObjectPtr o = vk_xpath_nodes(ctx, NULL, "/domain/devices/disk");
-  for (int i = 0; i < vk_xpath_count(o); i++) {
-    xmlNodePtr d = o->nodesetval->nodeTab[i];
-    CLEANUP_FREE char *t = vk_xpath_string(ctx, d, "target/@dev");
-    if (!t || strcmp(t, target) != 0)
-      continue;
-    char *f = vk_xpath_string(ctx, d, "mirror/source/@file");
-    return f ? f : vk_xpath_string(ctx, d, "mirror/@file");
+  *file = NULL;
+  CLEANUP_DOMAIN_XML struct vk_domain_xml x = { NULL, NULL };
+  if (vk_domain_xml_read(dom, 0, &x) < 0)
+    return -1;
+  xmlNodePtr d = vk_domain_xml_disk(&x, target);
+  if (d) {
+    *file = vk_xpath_string(x.ctx, d, "mirror/source/@file");
+    if (!*file)
+      *file = vk_xpath_string(x.ctx, d, "mirror/@file");
   }
-  return NULL;
+  return 0;
 }
 
 /* Clear what a killed restore --finish left on disk TARGET of domain NAME
@@ -527,7 +461,9 @@ clear_leftover_copy(virDomainPtr dom, const char *name, const char *repo_dir,
   }
   if (r == 0)
     return 0;
-  CLEANUP_FREE char *mirror = mirror_of(dom, target);
+  CLEANUP_FREE char *mirror = NULL;
+  if (mirror_of(dom, target, &mirror) < 0)
+    return -1;
   bool copy = info.type == VIR_DOMAIN_BLOCK_JOB_TYPE_COPY && mirror;
   if (copy && strcmp(mirror, dest) == 0) {
     if (virDomainBlockJobAbort(dom, target, 0) < 0) {
@@ -573,7 +509,7 @@ copy_and_pivot(virDomainPtr dom, const char *target, const char *dest)
   /* libvirt 9.0 refuses a copy job that would outlive a persistent domain
    * ("domain is not transient"): the job is made transient.  libvirt 9.0
    * still updates the persistent definition at the pivot; the caller
-   * checks it (redefine_disk) in case a libvirt does not.
+   * checks it (vk_domain_move_disks) in case a libvirt does not.
    */
   if (virDomainBlockCopy(dom, target, xml, NULL, 0, VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB |
                          VIR_DOMAIN_BLOCK_COPY_REUSE_EXT) < 0) {
@@ -724,8 +660,12 @@ finish_caught(virConnectPtr conn, const char *repo_dir, const char *name, const 
     rc = copy_and_pivot(dom, res[i].target, res[i].path);
     if (rc < 0)
       unlinkat(tofd, strrchr(res[i].path, '/') + 1, 0);   /* ours: made above */
+    /* libvirt 9.0 updates the persistent definition at the pivot; one
+     * that does not gets it here.
+     */
+    struct vk_disk_move move = { .target = res[i].target, .to = res[i].path };
     if (rc == 0)
-      rc = redefine_disk(conn, dom, res[i].target, res[i].path);
+      rc = vk_domain_move_disks(dom, 1, &move);
   }
   CLEANUP_FREE char *which = NULL;
   if (rc == 0) {

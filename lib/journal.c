@@ -348,3 +348,118 @@ vk_journal_roll_forward(const struct vk_journal *j, int dirfd, const char *dir,
       failed += remove_step_dir(dirfd, dir, m, j->steps[i].name);
   return failed;
 }
+
+/* ---- the journal of an image operation ---- */
+
+static const char *const imageop_kind_names[] = {
+  [VK_IMAGEOP_OVERLAY] = "overlay", [VK_IMAGEOP_COMMIT] = "commit",
+};
+
+const char *
+vk_imageop_kind_name(enum vk_imageop_kind kind)
+{
+  return kind <= VK_IMAGEOP_COMMIT ? imageop_kind_names[kind] : "?";
+}
+
+void
+vk_imageop_journal_clear(struct vk_imageop_journal *j)
+{
+  for (size_t i = 0; i < j->n; i++) {
+    free(j->d[i].target);
+    free(j->d[i].base);
+    free(j->d[i].image);
+    free(j->d[i].tmp);
+    free(j->d[i].active);
+    free(j->d[i].above);
+  }
+  free(j->d);
+  free(j->domain);
+  free(j->uuid);
+  memset(j, 0, sizeof *j);
+}
+
+void
+vk_cleanup_imageop_journal(void *ptr)
+{
+  vk_imageop_journal_clear(ptr);
+}
+
+/* Set attribute NAME of N to VALUE, unless VALUE is NULL. */
+static void
+set_attr(xmlNodePtr n, const char *name, const char *value)
+{
+  if (value)
+    xmlNewProp(n, (const xmlChar *)name, (const xmlChar *)value);
+}
+
+xmlDocPtr
+vk_imageop_journal_build(const struct vk_imageop_journal *j)
+{
+  xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
+  xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)"imageop");
+  xmlDocSetRootElement(doc, root);
+  set_attr(root, "kind", vk_imageop_kind_name(j->kind));
+  set_attr(root, "domain", j->domain);
+  set_attr(root, "uuid", j->uuid);
+  for (size_t i = 0; i < j->n; i++) {
+    xmlNodePtr d = xmlNewChild(root, NULL, (const xmlChar *)"disk", NULL);
+    set_attr(d, "target", j->d[i].target);
+    set_attr(d, "base", j->d[i].base);
+    set_attr(d, "image", j->d[i].image);
+    set_attr(d, "tmp", j->d[i].tmp);
+    set_attr(d, "active", j->d[i].active);
+    set_attr(d, "above", j->d[i].above);
+  }
+  return doc;
+}
+
+/* Whether P is an absolute path. */
+static bool
+absolute(const char *p)
+{
+  return p && p[0] == '/';
+}
+
+int
+vk_imageop_journal_parse(xmlDocPtr doc, const char *path, const char *uuid,
+                         struct vk_imageop_journal *j)
+{
+  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  CLEANUP_FREE char *kind = vk_xpath_string(ctx, NULL, "/imageop/@kind");
+  bool known = false;
+  for (enum vk_imageop_kind k = VK_IMAGEOP_OVERLAY; k <= VK_IMAGEOP_COMMIT; k++)
+    if (kind && strcmp(kind, imageop_kind_names[k]) == 0) {
+      j->kind = k;
+      known = true;
+    }
+  j->domain = vk_xpath_string(ctx, NULL, "/imageop/@domain");
+  j->uuid = vk_xpath_string(ctx, NULL, "/imageop/@uuid");
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr disks = vk_xpath_nodes(ctx, NULL, "/imageop/disk");
+  int n = vk_xpath_count(disks);
+  j->d = vk_xcalloc(n ? n : 1, sizeof *j->d);
+  for (int i = 0; i < n; i++) {
+    xmlNodePtr node = disks->nodesetval->nodeTab[i];
+    struct vk_imageop_journal_disk *d = &j->d[j->n++];
+    d->target = vk_xpath_string(ctx, node, "@target");
+    d->base = vk_xpath_string(ctx, node, "@base");
+    d->image = vk_xpath_string(ctx, node, "@image");
+    d->tmp = vk_xpath_string(ctx, node, "@tmp");
+    d->active = vk_xpath_string(ctx, node, "@active");
+    d->above = vk_xpath_string(ctx, node, "@above");
+  }
+  bool ok = known && j->uuid && strcmp(j->uuid, uuid) == 0 && j->n > 0;
+  for (size_t i = 0; ok && i < j->n; i++) {
+    const struct vk_imageop_journal_disk *d = &j->d[i];
+    ok = d->target && absolute(d->base) && absolute(d->image) &&
+         (j->kind == VK_IMAGEOP_OVERLAY ? absolute(d->tmp)
+                                        : absolute(d->active) && (!d->above ||
+                                                                  absolute(d->above)));
+  }
+  if (!ok) {
+    vk_error(VK_EXIT_FAILURE, "%s: not a journal of an image operation on this domain: "
+             "look at it and remove it by hand", path);
+    vk_imageop_journal_clear(j);
+    return -1;
+  }
+  return 0;
+}

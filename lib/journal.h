@@ -15,6 +15,10 @@
  * the manifest uses is never removed either way.  Journals of vckpt before
  * version 2 (a backup's alone) are read as a backup with its steps derived
  * from its file names.
+ *
+ * The journal of an image operation (imageop.h), an overlay or commit of a
+ * shut-off domain's disks kept outside any repository, is built and read
+ * here too (vk_imageop_journal_*), valid against the same schema.
  */
 #ifndef VCKPT_JOURNAL_H
 #define VCKPT_JOURNAL_H
@@ -88,5 +92,46 @@ int vk_journal_roll_back(const struct vk_journal *j, int dirfd, const char *dir,
  */
 int vk_journal_roll_forward(const struct vk_journal *j, int dirfd, const char *dir,
                              const struct vk_manifest *m);
+
+/* ---- the journal of an image operation ----
+ *
+ * STATE/imageop-UUID.xml (imageop.h): <imageop kind uuid [domain]> with a
+ * <disk> of attributes per disk (xml/manifest.rng).  Every vckpt with
+ * image operations wrote this one format (it has no version), so a journal
+ * an older vckpt left is read and finished as it is.
+ */
+enum vk_imageop_kind { VK_IMAGEOP_OVERLAY, VK_IMAGEOP_COMMIT };
+
+/* What an image operation does to one disk. */
+struct vk_imageop_journal_disk {
+  char *target;
+  char *base;    /* overlay: the image under the overlay; commit: the base */
+  char *image;   /* overlay: the overlay; commit: the top committed */
+  char *tmp;     /* overlay: its temporary name */
+  char *active;  /* commit: the disk's source before */
+  char *above;   /* commit: the image above the top, or NULL */
+};
+
+struct vk_imageop_journal {
+  enum vk_imageop_kind kind;
+  char *domain;  /* the domain's name when written (not read back) */
+  char *uuid;
+  size_t n;
+  struct vk_imageop_journal_disk *d;
+};
+
+/* "overlay", "commit". */
+const char *vk_imageop_kind_name(enum vk_imageop_kind kind);
+/* Free the contents of J, not the struct. */
+void vk_imageop_journal_clear(struct vk_imageop_journal *j);
+/* The <imageop> document of J. */
+xmlDocPtr vk_imageop_journal_build(const struct vk_imageop_journal *j);
+/* Read a validated <imageop> DOC (PATH names it) of the domain UUID into J
+ * (empty): 0, or -1 after reporting (a journal of another domain, or one
+ * naming an image by a relative path, even where the schema was
+ * overridden).
+ */
+int vk_imageop_journal_parse(xmlDocPtr doc, const char *path, const char *uuid,
+                             struct vk_imageop_journal *j);
 
 #endif

@@ -31,6 +31,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "qcow2.h"
 
 #define QCOW2_MAGIC 0x514649fbU          /* "QFI\xfb" */
@@ -1304,6 +1305,18 @@ vk_chain_clear(struct vk_chain *chain)
   free(chain->end_path);
   free(chain->end_detail);
   memset(chain, 0, sizeof *chain);
+}
+
+void
+vk_cleanup_image(void *ptr)
+{
+  vk_image_clear(ptr);
+}
+
+void
+vk_cleanup_chain(void *ptr)
+{
+  vk_chain_clear(ptr);
 }
 
 const struct vk_bitmap *

@@ -370,6 +370,15 @@ vk_strv_contains(char *const *v, const char *s)
   return false;
 }
 
+void
+vk_strv_push(char ***v, char *s)
+{
+  size_t n = *v ? vk_strv_len(*v) : 0;
+  *v = vk_xrealloc(*v, (n + 2) * sizeof **v);
+  (*v)[n] = s;
+  (*v)[n + 1] = NULL;
+}
+
 int
 vk_split_list(const char *what, const char *list, char ***out)
 {

@@ -89,6 +89,8 @@ char *vk_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t vk_strv_len(char *const *v);
 void vk_strv_free(char **v);
 bool vk_strv_contains(char *const *v, const char *s);
+/* Append S (taken over) to the NULL-terminated list *V (NULL: empty). */
+void vk_strv_push(char ***v, char *s);
 /* Split a comma list ("vda,vdb"); empty items are a usage error. */
 int vk_split_list(const char *what, const char *list, char ***out);
 /* Join a string vector with a separator into a new string. */

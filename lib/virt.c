@@ -12,6 +12,7 @@
 
 #include "access.h"
 #include "cleanup.h"
+#include "fileio.h"
 #include "virt.h"
 #include "xml.h"
 
@@ -186,17 +187,146 @@ vk_domain_is_active(virDomainPtr dom)
 }
 
 int
-vk_domain_disks(virDomainPtr dom, unsigned int xml_flags, struct vk_disks *out)
+vk_domain_xml_read(virDomainPtr dom, unsigned int flags, struct vk_domain_xml *x)
 {
-  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, xml_flags);
+  x->doc = NULL;
+  x->ctx = NULL;
+  CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, flags);
   if (!xml) {
     vk_virt_error("cannot read the XML of domain '%s'", virDomainGetName(dom));
     return -1;
   }
-  CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(xml, "domain XML");
-  if (!doc)
+  x->doc = vk_xml_parse(xml, "domain XML");
+  if (!x->doc)
     return -1;
-  CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  x->ctx = xmlXPathNewContext(x->doc);
+  if (!x->ctx)
+    abort();
+  return 0;
+}
+
+void
+vk_domain_xml_clear(struct vk_domain_xml *x)
+{
+  if (x->ctx)
+    xmlXPathFreeContext(x->ctx);
+  if (x->doc)
+    xmlFreeDoc(x->doc);
+  x->ctx = NULL;
+  x->doc = NULL;
+}
+
+void
+vk_cleanup_domain_xml(void *ptr)
+{
+  vk_domain_xml_clear(ptr);
+}
+
+xmlNodePtr
+vk_domain_xml_disk(const struct vk_domain_xml *x, const char *target)
+{
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr disks =
+    vk_xpath_nodes(x->ctx, NULL, "/domain/devices/disk[target/@dev]");
+  for (int i = 0; i < vk_xpath_count(disks); i++) {
+    CLEANUP_FREE char *t = vk_xpath_string(x->ctx, disks->nodesetval->nodeTab[i],
+                                           "target/@dev");
+    if (t && strcmp(t, target) == 0)
+      return disks->nodesetval->nodeTab[i];
+  }
+  return NULL;
+}
+
+/* The first child element of NODE named NAME, or NULL. */
+static xmlNodePtr
+child_element(xmlNodePtr node, const char *name)
+{
+  for (xmlNodePtr c = node->children; c; c = c->next)
+    if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, (const xmlChar *)name) == 0)
+      return c;
+  return NULL;
+}
+
+/* Point the <disk> NODE of domain DOMNAME at M->to (see
+ * vk_domain_move_disks): 1 if it changed, 0 if not, -1 after reporting.
+ */
+static int
+move_disk(xmlNodePtr node, const char *domname, const struct vk_disk_move *m)
+{
+  int changed = 0;
+  xmlNodePtr src = child_element(node, "source");
+  CLEANUP_FREE char *cur = src ? (char *)xmlGetProp(src, (const xmlChar *)"file") : NULL;
+  if (m->from && !cur) {
+    vk_error(VK_EXIT_NOT_FOUND, "domain '%s' has no file disk '%s' any more", domname,
+             m->target);
+    return -1;
+  }
+  /* The definition may name the image through another path (a linked
+   * directory) than the resolved one vckpt works with: the same file is
+   * the same image.
+   */
+  if (src && !vk_same_image(cur, m->to)) {
+    if (m->from && !vk_same_image(cur, m->from)) {
+      CLEANUP_FREE char *pc = vk_printable(cur);
+      CLEANUP_FREE char *pf = vk_printable(m->from);
+      vk_error(VK_EXIT_FAILURE, "disk %s of domain '%s' uses %s, not %s: its definition "
+               "changed meanwhile; not touching it", m->target, domname, pc, pf);
+      return -1;
+    }
+    xmlSetProp(src, (const xmlChar *)"file", (const xmlChar *)m->to);
+    changed = 1;
+  }
+  for (xmlNodePtr c = node->children, next; c; c = next) {
+    next = c->next;
+    if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, (const xmlChar *)"backingStore") == 0) {
+      xmlUnlinkNode(c);
+      xmlFreeNode(c);
+      changed = 1;
+    }
+  }
+  return changed;
+}
+
+int
+vk_domain_move_disks(virDomainPtr dom, size_t n, const struct vk_disk_move *moves)
+{
+  const char *domname = virDomainGetName(dom);
+  CLEANUP_DOMAIN_XML struct vk_domain_xml x = { NULL, NULL };
+  if (vk_domain_xml_read(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE, &x) < 0)
+    return -1;
+  bool changed = false;
+  for (size_t i = 0; i < n; i++) {
+    xmlNodePtr node = vk_domain_xml_disk(&x, moves[i].target);
+    if (!node && !moves[i].from)
+      continue;
+    if (!node) {
+      vk_error(VK_EXIT_NOT_FOUND, "domain '%s' has no file disk '%s' any more", domname,
+               moves[i].target);
+      return -1;
+    }
+    int r = move_disk(node, domname, &moves[i]);
+    if (r < 0)
+      return -1;
+    changed |= r > 0;
+  }
+  if (!changed)
+    return 0;
+  CLEANUP_FREE char *out = vk_xml_format(x.doc);
+  virDomainPtr d = virDomainDefineXML(virDomainGetConnect(dom), out);
+  if (!d) {
+    vk_virt_error("cannot define domain '%s' with its new disk images", domname);
+    return -1;
+  }
+  virDomainFree(d);
+  return 0;
+}
+
+int
+vk_domain_disks(virDomainPtr dom, unsigned int xml_flags, struct vk_disks *out)
+{
+  CLEANUP_DOMAIN_XML struct vk_domain_xml x = { NULL, NULL };
+  if (vk_domain_xml_read(dom, xml_flags, &x) < 0)
+    return -1;
+  xmlXPathContextPtr ctx = x.ctx;
   CLEANUP_XPATHOBJ xmlXPathObjectPtr disks =
     vk_xpath_nodes(ctx, NULL, "/domain/devices/disk[target/@dev]");
   int n = vk_xpath_count(disks);

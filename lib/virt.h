@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 #include <libvirt/libvirt.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
 
 #include "cleanup.h"
 #include "util.h"
@@ -34,6 +36,35 @@ virDomainPtr vk_domain_lookup(virConnectPtr conn, const char *name);
 virDomainCheckpointPtr vk_checkpoint_lookup(virDomainPtr dom, const char *name);
 /* Whether the domain is running (or paused): has a QEMU process. */
 bool vk_domain_is_active(virDomainPtr dom);
+
+/* A domain's XML, parsed, with an XPath context on it. */
+struct vk_domain_xml {
+  xmlDocPtr doc;
+  xmlXPathContextPtr ctx;
+};
+/* Read the XML of DOM (virDomainGetXMLDesc with FLAGS) into X: 0, or -1
+ * after reporting.  Clear X with vk_domain_xml_clear (CLEANUP_DOMAIN_XML).
+ */
+int vk_domain_xml_read(virDomainPtr dom, unsigned int flags, struct vk_domain_xml *x);
+void vk_domain_xml_clear(struct vk_domain_xml *x);
+/* The <disk> element of X whose target is TARGET, or NULL. */
+xmlNodePtr vk_domain_xml_disk(const struct vk_domain_xml *x, const char *target);
+
+/* A disk pointed at another file (vk_domain_move_disks). */
+struct vk_disk_move {
+  const char *target;   /* vda */
+  const char *from;     /* the file it must name now, or NULL for any (then
+                           a disk the definition lacks is left alone) */
+  const char *to;       /* the file it names afterwards */
+};
+/* In the persistent definition of DOM, make each disk MOVES[i].target name
+ * its TO instead of its FROM (one that names TO already, or the same file,
+ * is left alone; one that names neither is refused: its definition changed
+ * meanwhile), dropping its <backingStore>, and define the domain when
+ * anything changed.  The rest of the definition stays as it was (read with
+ * its secrets, so none is lost).  0, or -1 after reporting.
+ */
+int vk_domain_move_disks(virDomainPtr dom, size_t n, const struct vk_disk_move *moves);
 
 /* One disk of a domain, from its live (or inactive) XML. */
 struct vk_disk {

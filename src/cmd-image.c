@@ -3,7 +3,9 @@
 
 #include <string.h>
 
+#include "commit.h"
 #include "imageop.h"
+#include "overlay.h"
 #include "vckpt.h"
 #include "virt.h"
 

@@ -4,7 +4,8 @@
  * definition still names the old image, and a journal of a commit whose
  * steps have not run.  A dry run describes and changes nothing; the real
  * run finishes (definition switched, data and bitmaps in the base, journal
- * gone); a second run finds nothing.
+ * gone); a second run finds nothing.  Journals the schema or journal.c
+ * refuse stay, and what journal.c builds reads back (lib/journal.c).
  */
 #include <config.h>
 
@@ -18,6 +19,8 @@
 
 #include "fileio.h"
 #include "imageop.h"
+#include "journal.h"
+#include "manifest.h"
 #include "process.h"
 #include "qcow2.h"
 #include "util.h"
@@ -228,15 +231,57 @@ main(void)
   CHECK(vk_imageop_pending(dom, &what) == 0, "the commit journal is still there");
   free(what);
 
-  /* A journal of another domain's UUID, or garbage, is an error. */
+  /* A journal of another domain's UUID, garbage, or one the schema refuses
+   * (a relative image name, an overlay without its temporary name) is an
+   * error, and stays.
+   */
   virDomainPtr other = define(conn, "other", base);
   char uuid[VIR_UUID_STRING_BUFLEN];
   virDomainGetUUIDString(other, uuid);
+  char duuid[VIR_UUID_STRING_BUFLEN];
+  virDomainGetUUIDString(dom, duuid);
   char *bad = vk_xasprintf("%s/imageop-%s.xml", state, uuid);
-  CHECK(vk_write_atomic(AT_FDCWD, bad, bad, "<imageop kind='commit'/>", false) == 0, "write");
-  CHECK(vk_imageop_recover(conn, other, false, &cb) == -1, "a bad journal was accepted");
+  char *bads[] = {
+    vk_xstrdup("<imageop kind='commit'/>"),
+    vk_xasprintf("<imageop kind='overlay' uuid='%s'><disk target='vda' base='%s' "
+                 "image='%s' tmp='%s'/></imageop>", duuid, base, over, tmp),
+    vk_xasprintf("<imageop kind='overlay' uuid='%s'><disk target='vda' base='vda.qcow2' "
+                 "image='%s' tmp='%s'/></imageop>", uuid, over, tmp),
+    vk_xasprintf("<imageop kind='overlay' uuid='%s'><disk target='vda' base='%s' "
+                 "image='%s'/></imageop>", uuid, base, over),
+  };
+  for (size_t i = 0; i < sizeof bads / sizeof *bads; i++) {
+    CHECK(vk_write_atomic(AT_FDCWD, bad, bad, bads[i], true) == 0, "write");
+    CHECK(vk_imageop_recover(conn, other, false, &cb) == -1, "a bad journal was accepted: %s",
+          bads[i]);
+    CHECK(vk_imageop_pending(other, &what) == -1, "a bad journal is pending: %s", bads[i]);
+    CHECK(access(bad, F_OK) == 0, "a bad journal was removed: %s", bads[i]);
+    free(bads[i]);
+  }
   unlink(bad);
   free(bad);
+
+  /* What journal.c builds is valid and reads back as it was. */
+  struct vk_imageop_journal_disk jd = {
+    .target = (char *)"vda", .base = base, .image = over, .active = over,
+    .above = (char *)"/images/vda.s2.qcow2",
+  };
+  struct vk_imageop_journal jb = {
+    .kind = VK_IMAGEOP_COMMIT, .domain = (char *)"rec", .uuid = duuid, .n = 1, .d = &jd,
+  };
+  xmlDocPtr doc = vk_imageop_journal_build(&jb);
+  xmlRelaxNGPtr schema = NULL;
+  CHECK(vk_manifest_validate(&schema, doc, "built", true) == 0, "the built journal is invalid");
+  struct vk_imageop_journal jr = { .kind = VK_IMAGEOP_OVERLAY };
+  CHECK(vk_imageop_journal_parse(doc, "built", duuid, &jr) == 0 &&
+        jr.kind == VK_IMAGEOP_COMMIT && jr.n == 1 && strcmp(jr.d[0].target, "vda") == 0 &&
+        strcmp(jr.d[0].base, base) == 0 && strcmp(jr.d[0].image, over) == 0 &&
+        strcmp(jr.d[0].active, over) == 0 && !jr.d[0].tmp &&
+        strcmp(jr.d[0].above, jd.above) == 0 && strcmp(jr.domain, "rec") == 0,
+        "the built journal reads back otherwise");
+  vk_imageop_journal_clear(&jr);
+  xmlRelaxNGFree(schema);
+  xmlFreeDoc(doc);
 
   virDomainFree(other);
   virDomainFree(dom);
