@@ -8,6 +8,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,10 +117,76 @@ child_fd(posix_spawn_file_actions_t *fa, int fd, int out)
     posix_spawn_file_actions_adddup2(fa, out, fd);
 }
 
+/* In a forked child (async-signal-safe calls only): make descriptor FD
+ * OUT, as child_fd does.  0, or -1.
+ */
+static int
+forked_fd(int fd, int out, int nullfd)
+{
+  if (out == VK_CHILD_INHERIT)
+    return 0;
+  return dup2(out == VK_CHILD_NULL ? nullfd : out, fd) < 0 ? -1 : 0;
+}
+
+/* vk_process_start_with's VK_CHILD_BOUND: posix_spawn cannot ask for
+ * PR_SET_PDEATHSIG, so fork and exec; only async-signal-safe calls run in
+ * the child.
+ */
+static int
+start_bound(char *const argv[], int out, int err, int fd3, pid_t *pid)
+{
+  int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (nullfd < 0)
+    return errno;
+  pid_t parent = getpid();
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t p = fork();
+  if (p == 0) {
+    setpgid(0, 0);
+    /* Asked for before the parent could have died: if it did meanwhile,
+     * the child was adopted and must not run on.
+     */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+      _exit(127);
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
+    for (int s = 1; s < NSIG; s++)
+      if (s != SIGKILL && s != SIGSTOP)
+        sigaction(s, &dfl, NULL);
+    if (dup2(nullfd, 0) < 0 || forked_fd(1, out, nullfd) < 0 || forked_fd(2, err, nullfd) < 0 ||
+        (fd3 >= 0 && dup2(fd3, 3) < 0))
+      _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (strchr(argv[0], '/'))
+      execve(argv[0], argv, environ);
+    else
+      execvp(argv[0], argv);
+    _exit(127);
+  }
+  int e = p < 0 ? errno : 0;
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  close(nullfd);
+  if (e == 0)
+    *pid = p;
+  return e;
+}
+
 /* Start ARGV without waiting for it (process.h). */
 int
 vk_process_start(char *const argv[], int out, int err, int fd3, pid_t *pid)
 {
+  return vk_process_start_with(argv, out, err, fd3, 0, pid);
+}
+
+/* The same with FLAGS (process.h). */
+int
+vk_process_start_with(char *const argv[], int out, int err, int fd3, unsigned flags, pid_t *pid)
+{
+  if (flags & VK_CHILD_BOUND)
+    return start_bound(argv, out, err, fd3, pid);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -139,7 +206,12 @@ vk_process_start(char *const argv[], int out, int err, int fd3, pid_t *pid)
   vk_stop_sigset(&def);
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &def);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  short sf = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (flags & VK_CHILD_GROUP) {
+    posix_spawnattr_setpgroup(&at, 0);
+    sf |= POSIX_SPAWN_SETPGROUP;
+  }
+  posix_spawnattr_setflags(&at, sf);
   int e = posix_spawnp(pid, argv[0], &fa, &at, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);

@@ -69,10 +69,16 @@ enum { VK_CHILD_NULL = -1,      /* /dev/null */
  * (nothing reported).
  */
 int vk_process_start(char *const argv[], int out, int err, int fd3, pid_t *pid);
+/* The same with FLAGS: */
+enum { VK_CHILD_GROUP = 1,     /* in a process group of its own (a terminal's
+                                * Ctrl-C goes to vckpt, which stops it in order) */
+       VK_CHILD_BOUND = 2 };   /* and killed with SIGTERM when vckpt dies
+                                * (PR_SET_PDEATHSIG; implies VK_CHILD_GROUP) */
+int vk_process_start_with(char *const argv[], int out, int err, int fd3, unsigned flags,
+                          pid_t *pid);
 
-/* Run a program as vk_process_start does and wait for it: standard output
- * on /dev/null, stdin and stdout on
- * /dev/null, FD3 (if >= 0) as its descriptor 3, no signal blocked and the
+/* Run a program as vk_process_start does and wait for it: stdin and stdout
+ * on /dev/null, FD3 (if >= 0) as its descriptor 3, no signal blocked and the
  * stop signals at their defaults.  Its standard error goes to *MSG (the
  * start of it, trimmed).  When WAKE_FD >= 0 (vk_stop_fd()), a stop signal
  * ends the child with SIGTERM: 1 is returned once it is reaped (or at

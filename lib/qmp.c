@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,10 +16,10 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "process.h"
 #include "qmp.h"
 #include "util.h"
 
-extern char **environ;
 
 struct vk_qmp {
   pid_t pid;              /* 0 once reaped */
@@ -83,45 +82,6 @@ vk_qmp_exit_text(struct vk_qmp *q)
     ? vk_xasprintf("killed by signal %d", WTERMSIG(q->status))
     : vk_xasprintf("exited with status %d", WEXITSTATUS(q->status));
   return vk_xasprintf("qemu-storage-daemon %s%s%s", how, *e ? ": " : "", e);
-}
-
-/* Fork and exec ARGV[0] with stdin/stdout on /dev/null and stderr on
- * ERRFD, in its own process group (a terminal's Ctrl-C goes to vckpt,
- * which stops the job in order), killed with SIGTERM if vckpt dies.
- * Only async-signal-safe calls run in the child.
- */
-static pid_t
-spawn_daemon(char *const argv[], int errfd)
-{
-  int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (nullfd < 0)
-    return -1;
-  pid_t parent = getpid();
-  sigset_t all, old;
-  sigfillset(&all);
-  sigprocmask(SIG_BLOCK, &all, &old);
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
-      _exit(127);
-    struct sigaction dfl = { .sa_handler = SIG_DFL };
-    for (int s = 1; s < NSIG; s++)
-      if (s != SIGKILL && s != SIGSTOP)
-        sigaction(s, &dfl, NULL);
-    if (dup2(nullfd, 0) < 0 || dup2(nullfd, 1) < 0 || dup2(errfd, 2) < 0)
-      _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    execve(argv[0], argv, environ);
-    _exit(127);
-  }
-  int e = errno;
-  sigprocmask(SIG_SETMASK, &old, NULL);
-  close(nullfd);
-  errno = e;
-  return pid;
 }
 
 /* A directory for the socket: $TMPDIR when absolute, short, and safe for
@@ -364,10 +324,13 @@ vk_qmp_start(const char *program)
   CLEANUP_FREE char *chardev = vk_xasprintf("socket,id=vk-qmp,path=%s,server=on,wait=off", esc);
   char *argv[] = { (char *)program, (char *)"--chardev", chardev,
                    (char *)"--monitor", (char *)"chardev=vk-qmp", NULL };
-  q->pid = spawn_daemon(argv, q->errfd);
-  if (q->pid < 0) {
+  /* Standard error into ERRFD; its own process group (a terminal's Ctrl-C
+   * goes to vckpt, which stops the job in order); SIGTERM if vckpt dies.
+   */
+  int e = vk_process_start_with(argv, VK_CHILD_NULL, q->errfd, -1, VK_CHILD_BOUND, &q->pid);
+  if (e != 0) {
     q->pid = 0;
-    vk_error(VK_EXIT_FAILURE, "cannot run %s: %s", program, strerror(errno));
+    vk_error(VK_EXIT_FAILURE, "cannot run %s: %s", program, strerror(e));
     vk_qmp_stop(q, 0);
     return NULL;
   }

@@ -1,10 +1,10 @@
 /* vckpt - quiesce: a guarded freeze of the guest's file systems (quiesce.h).
  *
- * The guard is this program re-executed (/proc/self/exe, posix_spawn, no
- * shell) as the hidden command "quiesce-guard URI UUID", in its own process
- * group, with its end of a socket pair as descriptor 3: a fresh process
- * with its own libvirt connection (libvirt's client state is not safe to
- * use in a forked copy), opened when it starts, to prove it can, and again
+ * The guard is this program re-executed (/proc/self/exe, started by
+ * process.c, no shell) as the hidden command "quiesce-guard URI UUID", in
+ * its own process group, with its end of a socket pair as descriptor 3:
+ * a fresh process with its own libvirt connection (libvirt's client state
+ * is not safe to use in a forked copy), opened when it starts, to prove it can, and again
  * when it has to thaw.  The protocol on the socket pair, one byte each:
  *   guard -> parent  'R' ready (it reached libvirt and found the domain),
  *                    'E' it cannot (the parent does not freeze then);
@@ -22,7 +22,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,27 +232,7 @@ spawn_guard(const char *uri, const char *uuid, int fd, pid_t *pid)
     return errno ? errno : ENOENT;
   program[l] = '\0';
   char *argv[] = { program, (char *)"quiesce-guard", (char *)uri, (char *)uuid, NULL };
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, fd, 3);
-  posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  sigset_t none, def;
-  sigemptyset(&none);
-  sigemptyset(&def);
-  vk_stop_sigset(&def);
-  sigaddset(&def, SIGPIPE);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &def);
-  posix_spawnattr_setpgroup(&at, 0);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                           POSIX_SPAWN_SETPGROUP);
-  int e = posix_spawn(pid, program, &fa, &at, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  return e;
+  return vk_process_start_with(argv, VK_CHILD_NULL, VK_CHILD_INHERIT, fd, VK_CHILD_GROUP, pid);
 }
 
 static int
