@@ -5,7 +5,8 @@
  * its own process group, with its end of a socket pair as descriptor 3:
  * a fresh process with its own libvirt connection (libvirt's client state
  * is not safe to use in a forked copy), opened when it starts, to prove
- * it can, and again when it has to thaw.  The protocol on the socket pair, one byte each:
+ * it can, and again when it has to thaw.  The protocol on the socket
+ * pair, one byte each:
  *   guard -> parent  'R' ready (it reached libvirt and found the domain),
  *                    'E' it cannot (the parent does not freeze then);
  *   parent -> guard  'T' thawed: the guard answers 'K' and exits, thawing
