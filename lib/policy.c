@@ -19,7 +19,7 @@
 /* The largest policy file read. */
 #define CONFIG_MAX (1024 * 1024)
 
-struct vk_config {
+struct vk_policy_file {
   char *path;
   cfg_t *cfg;
   char ***excludes;         /* per section (index 0: the top level) */
@@ -164,7 +164,7 @@ set_checks(cfg_t *cfg, const char *prefix)
 }
 
 const char *
-vk_config_path(const char *given, bool *explicit_)
+vk_policy_path(const char *given, bool *explicit_)
 {
   const char *env = getenv("VCKPT_CONFIG");
   *explicit_ = (given && *given) || (env && *env);
@@ -183,18 +183,18 @@ excludes_of(cfg_t *sec)
 }
 
 int
-vk_config_load(const char *given, struct vk_config **out)
+vk_policy_load(const char *given, struct vk_policy_file **out)
 {
   *out = NULL;
   bool named;
-  const char *path = vk_config_path(given, &named);
+  const char *path = vk_policy_path(given, &named);
   CLEANUP_FREE char *text = NULL;
   struct stat st;
   if (!named && stat(path, &st) < 0 && errno == ENOENT)
     return 0;
   if (vk_read_file(path, CONFIG_MAX, &text) < 0)
     return -1;
-  struct vk_config *c = vk_xcalloc(1, sizeof *c);
+  struct vk_policy_file *c = vk_xcalloc(1, sizeof *c);
   c->path = vk_xstrdup(path);
   c->cfg = cfg_init(top_opts, 0);
   if (!c->cfg)
@@ -209,7 +209,7 @@ vk_config_load(const char *given, struct vk_config **out)
   current_err = NULL;
   if (rc != CFG_SUCCESS) {
     vk_error(VK_EXIT_USAGE, "%s", err.set ? err.msg : "cannot parse the policy file");
-    vk_config_free(c);
+    vk_policy_file_free(c);
     return -1;
   }
   unsigned n = cfg_size(c->cfg, "domain");
@@ -222,13 +222,13 @@ vk_config_load(const char *given, struct vk_config **out)
 }
 
 const char *
-vk_config_file(const struct vk_config *cfg)
+vk_policy_file_name(const struct vk_policy_file *cfg)
 {
   return cfg ? cfg->path : NULL;
 }
 
 unsigned
-vk_config_sections(const struct vk_config *cfg)
+vk_policy_sections(const struct vk_policy_file *cfg)
 {
   return cfg ? cfg_size(cfg->cfg, "domain") : 0;
 }
@@ -255,7 +255,7 @@ read_retention(cfg_t *sec, struct vk_retention *r)
 
 /* Apply the settings SEC has to OUT; IDX picks its excludes. */
 static void
-read_policy(const struct vk_config *c, cfg_t *sec, size_t idx, struct vk_policy *out)
+read_policy(const struct vk_policy_file *c, cfg_t *sec, size_t idx, struct vk_policy *out)
 {
   if (cfg_size(sec, "repository"))
     out->repo = cfg_getstr(sec, "repository");
@@ -271,7 +271,7 @@ read_policy(const struct vk_config *c, cfg_t *sec, size_t idx, struct vk_policy 
 }
 
 void
-vk_config_domain(const struct vk_config *cfg, const char *name, struct vk_policy *out)
+vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_policy *out)
 {
   static char *none[] = { NULL };
   memset(out, 0, sizeof *out);
@@ -314,7 +314,7 @@ vk_policy_backup(const struct vk_policy *pol, struct vk_backup_request *req)
 }
 
 void
-vk_config_free(struct vk_config *cfg)
+vk_policy_file_free(struct vk_policy_file *cfg)
 {
   if (!cfg)
     return;

@@ -35,7 +35,7 @@
 
 #define VK_CONFIG_DEFAULT "/etc/vckpt/vckpt.conf"
 
-struct vk_config;
+struct vk_policy_file;
 
 /* The policy of one domain.  Strings point into the config. */
 struct vk_policy {
@@ -53,16 +53,16 @@ struct vk_policy {
  * default; *EXPLICIT says whether it was named (a named file must exist,
  * the default may not).
  */
-const char *vk_config_path(const char *given, bool *explicit_);
-/* Read and check the policy file (see vk_config_path); a missing default
+const char *vk_policy_path(const char *given, bool *explicit_);
+/* Read and check the policy file (see vk_policy_path); a missing default
  * file is an empty policy.  Errors are VK_EXIT_USAGE, "FILE:LINE: ...";
  * a named file that does not exist is VK_EXIT_NOT_FOUND.
  */
-int vk_config_load(const char *given, struct vk_config **out);
+int vk_policy_load(const char *given, struct vk_policy_file **out);
 /* The file it was read from, or NULL when there was none. */
-const char *vk_config_file(const struct vk_config *cfg);
+const char *vk_policy_file_name(const struct vk_policy_file *cfg);
 /* The policy of domain NAME (CFG may be NULL: an empty policy). */
-void vk_config_domain(const struct vk_config *cfg, const char *name, struct vk_policy *out);
+void vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_policy *out);
 /* Fill in what the command line left out of the backup request REQ
  * (engine.h) from POL, a domain's policy: the repository (neither: the
  * default, vk_default_repo), the disks to leave out (unless REQ names
@@ -72,7 +72,7 @@ void vk_config_domain(const struct vk_config *cfg, const char *name, struct vk_p
 struct vk_backup_request;
 void vk_policy_backup(const struct vk_policy *pol, struct vk_backup_request *req);
 /* The number of domain sections. */
-unsigned vk_config_sections(const struct vk_config *cfg);
-void vk_config_free(struct vk_config *cfg);
+unsigned vk_policy_sections(const struct vk_policy_file *cfg);
+void vk_policy_file_free(struct vk_policy_file *cfg);
 
 #endif

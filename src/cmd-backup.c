@@ -114,9 +114,9 @@ all_columns(json_object *res, int status)
 }
 
 static void
-free_config(struct vk_config **cfg)
+free_config(struct vk_policy_file **cfg)
 {
-  vk_config_free(*cfg);
+  vk_policy_file_free(*cfg);
 }
 #define CLEANUP_CONFIG __attribute__((cleanup(free_config)))
 
@@ -136,11 +136,11 @@ backup_all(struct cmd_ctx *ctx)
     return -1;
   }
   /* The policy file: --jobs when not given (each child reads the rest). */
-  CLEANUP_CONFIG struct vk_config *cfg = NULL;
-  if (vk_config_load(cmd_policy_file(), &cfg) < 0)
+  CLEANUP_CONFIG struct vk_policy_file *cfg = NULL;
+  if (vk_policy_load(cmd_policy_file(), &cfg) < 0)
     return -1;
   struct vk_policy pol;
-  vk_config_domain(cfg, "", &pol);
+  vk_policy_domain(cfg, "", &pol);
   int jobs = !cmd_option_given("jobs") && pol.jobs > 0 ? pol.jobs : opts.jobs;
   virConnectPtr conn = ctx_connect(ctx);
   if (!conn)
@@ -236,11 +236,11 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
     .keep_checkpoints = opts.keep_checkpoints,
   };
   /* The policy file fills in what the command line leaves out. */
-  CLEANUP_CONFIG struct vk_config *cfg = NULL;
-  if (vk_config_load(cmd_policy_file(), &cfg) < 0)
+  CLEANUP_CONFIG struct vk_policy_file *cfg = NULL;
+  if (vk_policy_load(cmd_policy_file(), &cfg) < 0)
     return -1;
   struct vk_policy pol;
-  vk_config_domain(cfg, domname, &pol);
+  vk_policy_domain(cfg, domname, &pol);
   vk_policy_backup(&pol, &req);
 
   struct vk_backup_outcome o;

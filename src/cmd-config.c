@@ -10,12 +10,12 @@ static int
 cmd_config_check(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   bool named;
-  const char *path = vk_config_path(argc > 0 ? argv[0] : cmd_policy_file(), &named);
+  const char *path = vk_policy_path(argc > 0 ? argv[0] : cmd_policy_file(), &named);
   vk_set_context("config check");
-  struct vk_config *cfg = NULL;
-  if (vk_config_load(argc > 0 ? argv[0] : cmd_policy_file(), &cfg) < 0)
+  struct vk_policy_file *cfg = NULL;
+  if (vk_policy_load(argc > 0 ? argv[0] : cmd_policy_file(), &cfg) < 0)
     return -1;
-  unsigned n = vk_config_sections(cfg);
+  unsigned n = vk_policy_sections(cfg);
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "file", vk_json_string(path));
@@ -28,7 +28,7 @@ cmd_config_check(struct cmd_ctx *ctx, int argc, const char **argv)
     else
       vk_printf("%s: no policy file (every setting has its default)\n", path);
   }
-  vk_config_free(cfg);
+  vk_policy_file_free(cfg);
   return 0;
 }
 

@@ -194,14 +194,14 @@ all_columns(json_object *res, int status)
 static int
 prune_all(struct cmd_ctx *ctx)
 {
-  struct vk_config *cfg = NULL;
-  if (vk_config_load(cmd_policy_file(), &cfg) < 0)
+  struct vk_policy_file *cfg = NULL;
+  if (vk_policy_load(cmd_policy_file(), &cfg) < 0)
     return -1;
   struct vk_policy pol;
-  vk_config_domain(cfg, "", &pol);
+  vk_policy_domain(cfg, "", &pol);
   CLEANUP_FREE char *repo = vk_xstrdup(po.repo ? po.repo :
                                        pol.repo ? pol.repo : vk_default_repo(NULL));
-  vk_config_free(cfg);
+  vk_policy_file_free(cfg);
   CLEANUP_STRV char **names = NULL;
   if (vk_fleet_repo_domains(repo, &names) < 0)
     return -1;
@@ -254,11 +254,11 @@ cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
   /* The policy file's retention and repository, unless the command line
    * says otherwise: any --keep-* replaces the file's rules as a whole.
    */
-  struct vk_config *cfg = NULL;
-  if (vk_config_load(cmd_policy_file(), &cfg) < 0)
+  struct vk_policy_file *cfg = NULL;
+  if (vk_policy_load(cmd_policy_file(), &cfg) < 0)
     return -1;
   struct vk_policy pol;
-  vk_config_domain(cfg, domain, &pol);
+  vk_policy_domain(cfg, domain, &pol);
   struct vk_retention keep = { 0 };
   bool given = po.last >= 0 || po.hourly >= 0 || po.daily >= 0 || po.weekly >= 0 ||
                po.monthly >= 0 || po.yearly >= 0 || po.within;
@@ -270,14 +270,14 @@ cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
     keep.monthly = po.monthly > 0 ? po.monthly : 0;
     keep.yearly = po.yearly > 0 ? po.yearly : 0;
     if (po.within && vk_duration_parse("--keep-within", po.within, &keep.within) < 0) {
-      vk_config_free(cfg);
+      vk_policy_file_free(cfg);
       return -1;
     }
   } else
     keep = pol.retention;
   CLEANUP_FREE char *repo = vk_xstrdup(po.repo ? po.repo :
                                        pol.repo ? pol.repo : vk_default_repo(NULL));
-  vk_config_free(cfg);
+  vk_policy_file_free(cfg);
   if (!vk_retention_any(&keep)) {
     vk_error(VK_EXIT_USAGE, "no retention rule: give --keep-last, --keep-daily, ... or set "
              "them in the policy file");

@@ -59,14 +59,14 @@ main(void)
     perror(path);
     return 1;
   }
-  struct vk_config *cfg = NULL;
-  CHECK(vk_config_load(path, &cfg) == 0 && cfg, "load");
-  CHECK(vk_config_sections(cfg) == 3, "sections");
-  CHECK(same(vk_config_file(cfg), path), "file");
+  struct vk_policy_file *cfg = NULL;
+  CHECK(vk_policy_load(path, &cfg) == 0 && cfg, "load");
+  CHECK(vk_policy_sections(cfg) == 3, "sections");
+  CHECK(same(vk_policy_file_name(cfg), path), "file");
 
   struct vk_policy p;
   /* The exact name wins over patterns listed before it. */
-  vk_config_domain(cfg, "web1", &p);
+  vk_policy_domain(cfg, "web1", &p);
   CHECK(same(p.section, "web1"), "web1: section %s", p.section);
   CHECK(same(p.repo, "/srv/top") && p.quiesce == 0 && p.jobs == 3, "web1: inherits");
   CHECK(p.full_every_days == 30 && p.full_every_backups == 0, "web1: schedule");
@@ -75,22 +75,22 @@ main(void)
         "web1: the top level's retention");
 
   /* The first matching pattern, in the order of the file. */
-  vk_config_domain(cfg, "web2", &p);
+  vk_policy_domain(cfg, "web2", &p);
   CHECK(same(p.section, "web*"), "web2: section %s", p.section);
   CHECK(p.retention.last == 2 && p.retention.daily == 0 && p.retention.weekly == 0,
         "web2: a retention block replaces the top level's whole");
   CHECK(p.full_every_backups == 7 && p.quiesce == 1, "web2: own and inherited");
   CHECK(vk_strv_len(p.exclude_disks) == 1 && same(p.exclude_disks[0], "vdz"), "web2: excludes");
-  vk_config_domain(cfg, "www", &p);
+  vk_policy_domain(cfg, "www", &p);
   CHECK(same(p.section, "w*") && same(p.repo, "/srv/w"), "www: section %s", p.section);
 
   /* No section: the top level. */
-  vk_config_domain(cfg, "db", &p);
+  vk_policy_domain(cfg, "db", &p);
   CHECK(!p.section && same(p.repo, "/srv/top") && p.retention.daily == 7, "db: top level");
-  vk_config_free(cfg);
+  vk_policy_file_free(cfg);
 
   /* No file at all: an empty policy. */
-  vk_config_domain(NULL, "db", &p);
+  vk_policy_domain(NULL, "db", &p);
   CHECK(!p.section && !p.repo && p.quiesce == -1 && p.exclude_disks && !p.exclude_disks[0] &&
         !vk_retention_any(&p.retention), "no config");
   unlink(path);
