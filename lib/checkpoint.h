@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <libvirt/libvirt.h>
 
-#include "ckpt.h"
+#include "checkpoint-xml.h"
 
 /* Whether DOM has checkpoint NAME: 1, 0, or -1 (reported) when libvirt
  * could not say.

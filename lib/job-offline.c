@@ -34,8 +34,8 @@
 #include <libxml/parser.h>
 
 #include "backup.h"
+#include "checkpoint-xml.h"
 #include "checkpoint.h"
-#include "ckpt.h"
 #include "fileio.h"
 #include "flow.h"
 #include "job.h"

@@ -15,7 +15,7 @@
 #include <libxml/parser.h>
 
 #include "access.h"
-#include "ckpt.h"
+#include "checkpoint-xml.h"
 #include "preflight.h"
 #include "util.h"
 #include "virt.h"

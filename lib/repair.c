@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 
 #include "backup.h"
+#include "checkpoint-xml.h"
 #include "checkpoint.h"
-#include "ckpt.h"
 #include "fileio.h"
 #include "findings.h"
 #include "hostlock.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ckpt.h"
+#include "checkpoint-xml.h"
 #include "fileio.h"
 #include "imageop.h"
 #include "meta.h"

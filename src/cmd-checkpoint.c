@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "checkpoint-xml.h"
 #include "checkpoint.h"
-#include "ckpt.h"
 #include "vckpt.h"
 #include "virt.h"
 #include "xml.h"

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ckpt.h"
+#include "checkpoint-xml.h"
 #include "cmd.h"
 #include "engine.h"
 #include "fleet.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "ckpt.h"
+#include "checkpoint-xml.h"
 #include "util.h"
 #include "virt.h"
 #include "xml.h"

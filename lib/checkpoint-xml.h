@@ -1,8 +1,8 @@
-/* vckpt - checkpoint XML: built and read with libxml2, and the checkpoint
- * operations on top of libvirt's checkpoint API.
+/* vckpt - checkpoint XML, built and read with libxml2, and the listings
+ * of checkpoints from libvirt (the operations are checkpoint.h's).
  */
-#ifndef VCKPT_CKPT_H
-#define VCKPT_CKPT_H
+#ifndef VCKPT_CHECKPOINT_XML_H
+#define VCKPT_CHECKPOINT_XML_H
 
 #include <stdbool.h>
 #include <libxml/tree.h>
