@@ -59,19 +59,4 @@ int vk_drill(virConnectPtr conn, const struct vk_drill_request *req,
  */
 int vk_drill_load(const struct vk_repo *repo, struct vk_drill_record **out, size_t *n);
 
-/* Create NAME in directory DIRFD (DIR in messages): a qcow2 overlay of
- * VIRTUAL_SIZE bytes on the qcow2 file BACKING (an absolute path, not
- * opened), or with BACKING NULL an empty qcow2 image, mode 0600.  qemu-img
- * follows a symbolic link of that name: DIRFD must be private, or use
- * vk_overlay_create_in, which is safe in any directory.
- */
-int vk_overlay_create(int dirfd, const char *dir, const char *name, const char *backing,
-                      uint64_t virtual_size);
-/* The same, made in a private directory (0700, unpredictable name) inside
- * DIR and renamed into place with renameat2(RENAME_NOREPLACE): a file or
- * symbolic link of that name is never replaced or followed.
- */
-int vk_overlay_create_in(int dirfd, const char *dir, const char *name, const char *backing,
-                         uint64_t virtual_size);
-
 #endif

@@ -21,6 +21,7 @@
 #include "fleet.h"
 #include "instant.h"
 #include "output.h"
+#include "overlay.h"
 #include "process.h"
 #include "repo.h"
 #include "testhook.h"

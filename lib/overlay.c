@@ -2,9 +2,12 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "overlay.h"
@@ -120,5 +123,70 @@ vk_overlay_image(const char *base, const char *new_image, struct vk_imageop_resu
   vk_stop_catch_begin();
   int r = overlay_image_caught(base, new_image, res);
   vk_stop_catch_end();
+  return r;
+}
+
+/* ---- overlays without bitmaps (drills, instant recovery) ---- */
+
+int
+vk_overlay_create(int dirfd, const char *dir, const char *name, const char *backing,
+                  uint64_t virtual_size)
+{
+  /* -u: qemu-img does not open the backing chain (the size is given);
+   * the new file is reached through descriptor 3, no path to swap.
+   */
+  CLEANUP_FREE char *dst = vk_xasprintf("/dev/fd/3/%s", name);
+  CLEANUP_FREE char *size = vk_xasprintf("%" PRIu64, virtual_size);
+  char *argv[] = { (char *)QEMU_IMG, "create", "-q", "-f", "qcow2", "-u", "-F", "qcow2",
+                   "-b", (char *)backing, dst, size, NULL };
+  if (!backing) {             /* a standalone empty image */
+    argv[5] = dst;
+    argv[6] = size;
+    argv[7] = NULL;
+  }
+  int status;
+  CLEANUP_FREE char *msg = NULL;
+  if (vk_spawn(argv, dirfd, -1, &status, &msg) < 0)
+    return -1;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s create of %s/%s failed%s%s", argv[0], dir, name,
+             msg && *msg ? ": " : "", msg ? msg : "");
+    return -1;
+  }
+  if (fchmodat(dirfd, name, 0600, 0) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s/%s: %s", dir, name, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+int
+vk_overlay_create_in(int dirfd, const char *dir, const char *name, const char *backing,
+                     uint64_t virtual_size)
+{
+  CLEANUP_FREE char *tmpl = vk_xasprintf("%s/.vckpt-new-XXXXXX", dir);
+  if (!mkdtemp(tmpl)) {
+    vk_error(VK_EXIT_FAILURE, "cannot create a directory in %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  const char *made = strrchr(tmpl, '/') + 1;
+  int tfd = openat(dirfd, made, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (tfd < 0 || fstat(tfd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0077) != 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", tmpl,
+             tfd < 0 ? strerror(errno) : "not the private directory just created");
+    if (tfd >= 0)
+      close(tfd);
+    return -1;       /* not ours: never removed */
+  }
+  int r = vk_overlay_create(tfd, tmpl, name, backing, virtual_size);
+  if (r == 0 && renameat2(tfd, name, dirfd, name, RENAME_NOREPLACE) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s/%s: %s", dir, name,
+             errno == EEXIST ? "already exists: never replaced" : strerror(errno));
+    r = -1;
+  }
+  unlinkat(tfd, name, 0);
+  close(tfd);
+  unlinkat(dirfd, made, AT_REMOVEDIR);
   return r;
 }
