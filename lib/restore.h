@@ -1,13 +1,10 @@
-/* vckpt - restore and verify backups from the repository. */
+/* vckpt - restore backups from the repository (verify is verify.h's). */
 #ifndef VCKPT_RESTORE_H
 #define VCKPT_RESTORE_H
 
 #include <stdbool.h>
 #include <libvirt/libvirt.h>
-
 #include <libxml/tree.h>
-
-#include "validate.h"
 
 struct vk_repo;
 struct vk_backup;
@@ -65,16 +62,5 @@ struct vk_domain_rewrite {
  * new image.  Returns the XML, or NULL (reported).
  */
 char *vk_domain_rewrite(xmlDocPtr doc, const char *path, const struct vk_domain_rewrite *rw);
-
-/* Check every backup of DOMAIN, reading only (the repository lock taken
- * shared; a read-only repository works): each file a regular, readable
- * file of the recorded size and checksum, qcow2 chain links and virtual
- * sizes, qemu-img check of each file alone; files and chain directories
- * the manifest does not know, and chains without a manifest.  Each problem
- * is a finding in REP (the validator's report type); *BACKUPS and *FILES
- * count what was checked.  Returns 0 (REP->errors may be > 0) or -1.
- */
-int vk_verify(const char *repo_dir, const char *domain, struct vk_report *rep,
-              size_t *backups, size_t *files);
 
 #endif

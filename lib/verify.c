@@ -24,6 +24,7 @@
 #include "restore.h"
 #include "state.h"
 #include "util.h"
+#include "verify.h"
 #include "virt.h"
 #include "xml.h"
 

@@ -13,6 +13,7 @@
 #include "restore.h"
 #include "runall.h"
 #include "vckpt.h"
+#include "verify.h"
 #include "virt.h"
 
 static char *opt_repo;
