@@ -32,17 +32,6 @@
 #include "virt.h"
 #include "xml.h"
 
-#define VK_DEFAULT_REPO "/var/lib/vckpt"
-
-const char *
-vk_default_repo(const char *given)
-{
-  if (given)
-    return given;
-  const char *env = getenv("VCKPT_REPO");
-  return env && *env ? env : VK_DEFAULT_REPO;
-}
-
 void
 vk_backup_outcome_clear(struct vk_backup_outcome *o)
 {
@@ -198,11 +187,8 @@ recover(virDomainPtr dom, struct vk_repo *repo, const struct vk_flow_cb *cb)
 static char *
 new_checkpoint_name(virDomainPtr dom)
 {
-  char stamp[32];
-  time_t t = time(NULL);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  char stamp[VK_STAMP_LEN];
+  vk_utc_stamp(time(NULL), stamp);
   for (;;) {
     unsigned char r[3] = { 0 };
     if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {

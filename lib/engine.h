@@ -49,7 +49,5 @@ int vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_reque
               struct vk_backup_outcome *out);
 void vk_backup_outcome_clear(struct vk_backup_outcome *o);
 
-/* The repository directory: --repo, else $VCKPT_REPO, else the default. */
-const char *vk_default_repo(const char *given);
 
 #endif

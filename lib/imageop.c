@@ -26,13 +26,12 @@
 #include "virt.h"
 #include "xml.h"
 
-#define STATE_DIR_DEFAULT "/var/lib/vckpt"
 
 const char *
 vk_state_dir(void)
 {
   const char *e = getenv("VCKPT_STATE_DIR");
-  return e && *e ? e : STATE_DIR_DEFAULT;
+  return e && *e ? e : VK_VAR_DIR;
 }
 
 /* ---- the journal of a domain ---- */
@@ -564,11 +563,9 @@ overlay_domain_caught(virDomainPtr dom, char *const *want, const char *snap,
   memset(res, 0, sizeof *res);
   res->kind = "overlay";
   const char *domname = virDomainGetName(dom);
-  char stamp[32];
+  char stamp[VK_STAMP_LEN];
   if (!snap) {
-    time_t now = time(NULL);
-    struct tm tm;
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+    vk_utc_stamp(time(NULL), stamp);
     snap = stamp;
   }
   if (vk_check_name("snapshot", snap) < 0)

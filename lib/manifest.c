@@ -478,11 +478,8 @@ vk_backup_state_name(const char *chain, const char *id, bool tpm)
 void
 vk_backup_name(struct vk_backup *b, int n, const struct vk_backup *p, char *const *whole)
 {
-  time_t t = b->start;
-  struct tm tm;
-  char stamp[32];
-  if (!gmtime_r(&t, &tm) || strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm) == 0)
-    abort();
+  char stamp[VK_STAMP_LEN];
+  vk_utc_stamp(b->start, stamp);
   CLEANUP_FREE char *unique = n <= 1 ? vk_xstrdup(stamp) : vk_xasprintf("%s-%d", stamp, n);
   if (b->level == VK_LEVEL_FULL) {
     free(b->chain);

@@ -27,6 +27,7 @@
 #include "prune.h"
 #include "repo.h"
 #include "state.h"
+#include "testhook.h"
 #include "util.h"
 #include "virt.h"
 
@@ -590,7 +591,7 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
       if (rc == 0)
         (void)vk_repo_file_allocated(r, nd->file, &nd->bytes);   /* unknown: unchanged */
       if (rc == 0 && k == 0)
-        vk_repo_test_kill_point("merge-rewritten");
+        vk_test_hook("merge-rewritten");   /* tests: after the first new file */
     }
   }
   if (rc == 0 && vk_stop_signal) {

@@ -242,6 +242,15 @@ vk_repo_has_manifest(const struct vk_repo *r)
   return r->have_manifest;
 }
 
+const char *
+vk_default_repo(const char *given)
+{
+  if (given)
+    return given;
+  const char *env = getenv("VCKPT_REPO");
+  return env && *env ? env : VK_VAR_DIR;
+}
+
 int
 vk_repo_open(const char *repo_dir, const char *domain, bool create, bool lock,
              struct vk_repo **out)
@@ -797,12 +806,6 @@ vk_repo_set_retired(struct vk_repo *r, const struct vk_retired *retired, size_t 
   vk_manifest_clear(&next);
   r->have_manifest = true;
   return 0;
-}
-
-void
-vk_repo_test_kill_point(const char *step)
-{
-  vk_test_hook(step);
 }
 
 int

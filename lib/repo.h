@@ -45,7 +45,12 @@ struct vk_journal;
 
 struct vk_repo;
 
-/* Open REPO/DOMAIN (creating REPO and REPO/DOMAIN, mode 0700, when CREATE),
+/* The repository directory: --repo (GIVEN), else $VCKPT_REPO, else
+ * VK_VAR_DIR.
+ */
+const char *vk_default_repo(const char *given);
+
+/* Open REPO/DOMAIN (creating REPO and REPO/DOMAIN, mode 0711, when CREATE),
  * taking the per-domain lock when LOCK: a busy lock is VK_EXIT_BUSY naming
  * the holder; a lock left by a killed process is taken over with a warning.
  * A missing domain directory without CREATE is VK_EXIT_NOT_FOUND; a manifest
@@ -137,12 +142,6 @@ int vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j);
  * RETIRED and write the manifest (crash-safe; needs LOCK).
  */
 int vk_repo_set_retired(struct vk_repo *r, const struct vk_retired *retired, size_t n);
-/* Test only: the test hook STEP (testhook.h; the tests of a killed merge
- * use "merge-rewritten:kill", after the first new file, and
- * "merge-committed:kill", after the manifest).  prune.c's call is the last
- * one; it can call vk_test_hook itself.
- */
-void vk_repo_test_kill_point(const char *step);
 
 /* The journal of a backup interrupted by a crash, found when the repository
  * was opened with LOCK, or NULL (a journal of another kind was rolled back

@@ -527,6 +527,14 @@ vk_format_time(long long t, char *buf, size_t len)
     snprintf(buf, len, "%lld", t);
 }
 
+void
+vk_utc_stamp(time_t t, char buf[VK_STAMP_LEN])
+{
+  struct tm tm;
+  if (!gmtime_r(&t, &tm) || strftime(buf, VK_STAMP_LEN, "%Y%m%dT%H%M%SZ", &tm) == 0)
+    abort();   /* a time_t gmtime_r cannot take: not from time() */
+}
+
 char *
 vk_shell_quote(const char *s)
 {

@@ -123,5 +123,15 @@ const char *vk_file_type_name(unsigned mode);
 void vk_human_size(unsigned long long bytes, char *buf, size_t len);
 /* Format a time_t as ISO 8601 local time with offset. */
 void vk_format_time(long long t, char *buf, size_t len);
+/* The UTC time T as vckpt names things by it (backup ids, checkpoint and
+ * snapshot names): 20261122T180000Z, in BUF.
+ */
+#define VK_STAMP_LEN 17
+void vk_utc_stamp(time_t t, char buf[VK_STAMP_LEN]);
+
+/* vckpt's directory under /var/lib: the default repository and the state
+ * directory of image operations.
+ */
+#define VK_VAR_DIR "/var/lib/vckpt"
 
 #endif

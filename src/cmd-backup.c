@@ -32,7 +32,7 @@ static const struct poptOption backup_options[] = {
   { "auto", '\0', POPT_ARG_NONE, &opts.autom, 4,
     "incremental from the newest backup, or a new full chain when that is not possible", NULL },
   { "repo", '\0', POPT_ARG_STRING, &opts.repo, 5,
-    "backup repository (default: $VCKPT_REPO, else /var/lib/vckpt)", "DIR" },
+    "backup repository (default: $VCKPT_REPO, else " VK_VAR_DIR ")", "DIR" },
   { "disk", '\0', POPT_ARG_STRING, &opts.disks, 6,
     "back up only these disks (default: every writable disk)", "DISK[,DISK...]" },
   { "exclude", '\0', POPT_ARG_STRING, &opts.exclude, 7,

@@ -21,7 +21,7 @@ static struct {
 
 static const struct poptOption prune_options[] = {
   { "repo", '\0', POPT_ARG_STRING, &po.repo, 1,
-    "backup repository (default: the policy file's, $VCKPT_REPO, else /var/lib/vckpt)", "DIR" },
+    "backup repository (default: the policy file's, $VCKPT_REPO, else " VK_VAR_DIR ")", "DIR" },
   { "keep-last", '\0', POPT_ARG_INT, &po.last, 2, "keep the N newest backups", "N" },
   { "keep-hourly", '\0', POPT_ARG_INT, &po.hourly, 3,
     "keep the newest backup of each of the last N hours that have backups", "N" },

@@ -22,7 +22,7 @@ static char *opt_repo;
 
 static const struct poptOption list_options[] = {
   { "repo", '\0', POPT_ARG_STRING, &opt_repo, 1,
-    "backup repository (default: $VCKPT_REPO, else /var/lib/vckpt)", "DIR" },
+    "backup repository (default: $VCKPT_REPO, else " VK_VAR_DIR ")", "DIR" },
   POPT_TABLEEND
 };
 
@@ -212,7 +212,7 @@ static char *opt_at, *opt_marker;
 
 static const struct poptOption verify_options[] = {
   { "repo", '\0', POPT_ARG_STRING, &opt_repo, 1,
-    "backup repository (default: $VCKPT_REPO, else /var/lib/vckpt)", "DIR" },
+    "backup repository (default: $VCKPT_REPO, else " VK_VAR_DIR ")", "DIR" },
   { "all", '\0', POPT_ARG_NONE, &opt_all, 2,
     "every domain that has backups in the repository, with one summary", NULL },
   { "jobs", '\0', POPT_ARG_INT, &opt_jobs, 3,
@@ -358,7 +358,7 @@ static struct {
 
 static const struct poptOption restore_options[] = {
   { "repo", '\0', POPT_ARG_STRING, &opt_repo, 1,
-    "backup repository (default: $VCKPT_REPO, else /var/lib/vckpt)", "DIR" },
+    "backup repository (default: $VCKPT_REPO, else " VK_VAR_DIR ")", "DIR" },
   { "at", '\0', POPT_ARG_STRING, &ro.at, 2,
     "restore this backup: its id, or the checkpoint it created", "ID|CHK" },
   { "latest", '\0', POPT_ARG_NONE, &ro.latest, 3,
