@@ -19,12 +19,12 @@
 #include "engine.h"
 #include "fileio.h"
 #include "flow.h"
+#include "follow.h"
 #include "hostlock.h"
 #include "job.h"
 #include "meta.h"
 #include "preflight.h"
 #include "process.h"
-#include "prune.h"
 #include "quiesce.h"
 #include "state.h"
 #include "testhook.h"
@@ -684,7 +684,7 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
     }
   } else if (vk_repo_open(req->repo_dir, domname, true, true, &repo) == 0) {
     r = backup_locked(conn, dom, repo, req, offline, out);
-    /* Checkpoints follow the repository (prune.h): the previous newest
+    /* Checkpoints follow the repository (follow.h): the previous newest
      * backup's checkpoint is not needed any more.  The backup is
      * committed either way: a checkpoint that cannot be deleted is a
      * warning, recorded, and deleted by the next backup or prune.  Done
@@ -694,7 +694,7 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
     if (r == 0)
       vk_test_hook("backup-committed");
     if (r == 0 && !vk_stop_signal && !req->keep_checkpoints)
-      vk_checkpoints_follow_locked(dom, repo, req->cb);
+      vk_checkpoints_follow(dom, repo, req->cb);
     vk_repo_close(repo);
   }
   vk_host_unlock(lockfd);

@@ -1,5 +1,6 @@
 /* vckpt - retention: prune a domain's backups, merging what expires into
- * the points kept (prune.h), and checkpoints that follow the repository.
+ * the points kept (prune.h); the checkpoints they no longer need go
+ * through follow.h.
  */
 #include <config.h>
 
@@ -20,6 +21,7 @@
 #include "checkpoint.h"
 #include "checksum.h"
 #include "fileio.h"
+#include "follow.h"
 #include "instant.h"
 #include "journal.h"
 #include "job.h"
@@ -113,16 +115,6 @@ find_file(const struct vk_manifest *m, const char *rel, size_t *bi, size_t *di)
   return -1;
 }
 
-/* Append S (copied) to the NULL-terminated vector *V. */
-static void
-strv_add(char ***v, const char *s)
-{
-  size_t n = vk_strv_len(*v);
-  *v = vk_xrealloc(*v, (n + 2) * sizeof **v);
-  (*v)[n] = vk_xstrdup(s);
-  (*v)[n + 1] = NULL;
-}
-
 /* The size recorded for disk file D (0 when unknown). */
 static uint64_t
 recorded_size(const struct vk_backup_disk *d)
@@ -173,7 +165,7 @@ plan_disk(struct plan *p, const struct vk_repo *r, size_t i, size_t di)
     return 0;                   /* standalone already: stays as it is */
   /* The nearest file below it that a kept point owns, and those between. */
   CLEANUP_STRV char **sources = NULL;
-  strv_add(&sources, od->file);
+  vk_strv_push(&sources, vk_xstrdup(od->file));
   uint64_t bytes = recorded_size(od);
   const char *target = NULL;
   size_t towner = 0, tdisk = 0;
@@ -190,7 +182,7 @@ plan_disk(struct plan *p, const struct vk_repo *r, size_t i, size_t di)
       tdisk = odi;
       break;
     }
-    strv_add(&sources, f);
+    vk_strv_push(&sources, vk_xstrdup(f));
     bytes += recorded_size(&m->backups[ob].disks[odi]);
     f = m->backups[ob].disks[odi].backing;
   }
@@ -243,7 +235,7 @@ plan_disk(struct plan *p, const struct vk_repo *r, size_t i, size_t di)
     /* A header-only rewrite copies the file alone. */
     vk_strv_free(sources);
     sources = NULL;
-    strv_add(&sources, od->file);
+    vk_strv_push(&sources, vk_xstrdup(od->file));
   }
   op.sources = sources;
   sources = NULL;
@@ -566,7 +558,7 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
         continue;
       if (check_source(r, *s) < 0)
         return -1;
-      strv_add(&checked, *s);
+      vk_strv_push(&checked, vk_xstrdup(*s));
     }
   }
 
@@ -616,225 +608,6 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
   }
   vk_journal_clear(&j);
   return rc;
-}
-
-/* ---- checkpoints ---- */
-
-/* Whether NAME with IDENTITY is in list L: the checkpoint vckpt created. */
-static bool
-ours_in(const struct vk_ckpt_list *l, const char *name, const char *identity)
-{
-  const struct vk_ckpt *c = vk_ckpt_list_find(l, name);
-  return c && c->description && strcmp(c->description, identity) == 0;
-}
-
-/* One checkpoint of a manifest that follow may delete. */
-struct known {
-  const char *name, *identity;
-  bool keep_record;       /* recorded as retired in NEXT if it stays */
-};
-
-/* The checkpoints manifest M records with their identities: each backup's,
- * each differential base, each retired one.  GOING: see follow().
- */
-static struct known *
-known_checkpoints(const struct vk_manifest *m, const bool *going, size_t *n)
-{
-  struct known *k = vk_xcalloc(2 * m->nr_backups + m->nr_retired + 1, sizeof *k);
-  *n = 0;
-  for (size_t i = 0; i < m->nr_backups; i++) {
-    const struct vk_backup *b = &m->backups[i];
-    bool gone = going && going[i];
-    k[(*n)++] = (struct known) { b->checkpoint, b->identity, gone };
-    if (b->base.checkpoint)
-      k[(*n)++] = (struct known) { b->base.checkpoint, b->base.identity, gone };
-  }
-  for (size_t i = 0; i < m->nr_retired; i++)
-    k[(*n)++] = (struct known) { m->retired[i].checkpoint, m->retired[i].identity, true };
-  return k;
-}
-
-/* Whether M records checkpoint NAME: a backup's, a base, a retired one. */
-static bool
-recorded_in(const struct vk_manifest *m, const char *name)
-{
-  for (size_t i = 0; i < m->nr_backups; i++)
-    if (strcmp(m->backups[i].checkpoint, name) == 0 ||
-        (m->backups[i].base.checkpoint && strcmp(m->backups[i].base.checkpoint, name) == 0))
-      return true;
-  for (size_t i = 0; i < m->nr_retired; i++)
-    if (strcmp(m->retired[i].checkpoint, name) == 0)
-      return true;
-  return false;
-}
-
-/* Libvirt's checkpoints could not be listed: every checkpoint of M that
- * NEXT no longer records (a going backup's, its base, a retired one) and
- * that NEEDED does not name is recorded as retired in NEXT.
- */
-static void
-retire_unlooked(const struct vk_manifest *m, const bool *going, char *const *needed,
-                struct vk_manifest *next)
-{
-  size_t n = 0;
-  CLEANUP_FREE struct known *known = known_checkpoints(m, going, &n);
-  for (size_t i = 0; next && i < n; i++)
-    if (known[i].keep_record && known[i].identity && !vk_strv_contains(needed, known[i].name) &&
-        !recorded_in(next, known[i].name))
-      vk_manifest_add_retired(next, known[i].name, known[i].identity);
-}
-
-/* Checkpoints follow manifest M: delete from DOM each checkpoint that a
- * backup of M created (or that M lists as retired, or has as a full
- * backup's differential base), with the identity recorded, unless NEEDED
- * names it.  GOING (per backup of M, or NULL) marks the backups a prune
- * removes: their checkpoints, and the retired ones, that still exist
- * afterwards (the domain is shut off, or libvirt refused) are added to
- * NEXT's retired list, so that a later run deletes them.  Names deleted
- * (or, with DRY_RUN, to delete) go to *DELETED.
- */
-static int
-follow(virDomainPtr dom, const struct vk_manifest *m, const bool *going, char *const *needed,
-       bool dry_run, const struct vk_flow_cb *cb, char ***deleted, struct vk_manifest *next)
-{
-  struct vk_ckpt_list list = { 0 };
-  if (vk_ckpt_list_all(dom, 0, &list) < 0) {
-    /* Nothing known: every record that could still be needed is kept. */
-    retire_unlooked(m, going, needed, next);
-    return -1;
-  }
-  bool active = vk_domain_is_active(dom);
-  int rc = 0;
-  size_t left = 0;
-  CLEANUP_STRV char **done = NULL;
-  size_t n = 0;
-  CLEANUP_FREE struct known *known = known_checkpoints(m, going, &n);
-  for (size_t i = 0; i < n; i++) {
-    const char *name = known[i].name, *identity = known[i].identity;
-    bool keep_record = known[i].keep_record;
-    if (!identity || vk_strv_contains(needed, name) ||
-        (done && vk_strv_contains(done, name)) || !ours_in(&list, name, identity))
-      continue;
-    strv_add(&done, name);
-    if (!active && !dry_run) {
-      /* libvirt deletes only the metadata of a shut-off domain's
-       * checkpoint: its bitmaps go first, as the offline rollback does
-       * (qemu-img takes QEMU's image lock, so a domain that started
-       * meanwhile makes it fail: the checkpoint is then left for later).
-       */
-      CLEANUP_FREE char *why = NULL;
-      if (vk_offline_remove_bitmaps(dom, name, &why) < 0 ||
-          vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_METADATA_ONLY |
-                               VK_CKPT_DELETE_MISSING_OK, &why) < 0) {
-        vk_flow_message(cb, VK_MSG_DEBUG, "checkpoint '%s' of shut-off domain '%s' left: %s",
-                        name, virDomainGetName(dom), why ? why : "unknown error");
-        left++;
-        if (keep_record && next)
-          vk_manifest_add_retired(next, name, identity);
-        continue;
-      }
-      vk_flow_message(cb, VK_MSG_DEBUG, "deleted checkpoint '%s' (shut off: bitmaps, then "
-                      "metadata)", name);
-      if (deleted)
-        strv_add(deleted, name);
-      continue;
-    }
-    if (!dry_run) {
-      CLEANUP_FREE char *why = NULL;
-      /* Never metadata alone here: bitmaps that do exist would stay in
-       * the images, recording, owned by nothing.  A checkpoint whose
-       * bitmap a killed QEMU broke (libvirt: "bitmap not found") is left
-       * for vckpt repair, which the warning names.
-       */
-      if (vk_checkpoint_delete(dom, name, VK_CKPT_DELETE_MISSING_OK, &why) < 0) {
-        vk_flow_message(cb, VK_MSG_WARNING, "cannot delete checkpoint '%s': %s; it is recorded "
-                        "and tried again by the next backup or prune (if its bitmaps are "
-                        "broken, vckpt repair %s deletes it)", name,
-                        why ? why : "unknown error", virDomainGetName(dom));
-        if (keep_record && next)
-          vk_manifest_add_retired(next, name, identity);
-        rc = -1;
-        continue;
-      }
-      vk_flow_message(cb, VK_MSG_DEBUG, "deleted checkpoint '%s'", name);
-    }
-    if (deleted)
-      strv_add(deleted, name);
-  }
-  if (left)
-    vk_flow_message(cb, VK_MSG_WARNING, "domain '%s' is shut off and %zu checkpoint%s no "
-                    "backup needs could not be deleted (see --verbose): %s left for the next "
-                    "prune or backup", virDomainGetName(dom), left, left == 1 ? "" : "s",
-                    left == 1 ? "it is" : "they are");
-  vk_ckpt_list_clear(&list);
-  return rc;
-}
-
-/* The checkpoints the next backups need in M: the newest backup's (an
- * incremental) and the one its chain's differentials are taken from (its
- * full backup's, or that one's differential base).
- */
-static char **
-needed_checkpoints(const struct vk_manifest *m)
-{
-  char **v = vk_xcalloc(1, sizeof *v);
-  if (m->nr_backups == 0)
-    return v;
-  const struct vk_backup *last = &m->backups[m->nr_backups - 1];
-  strv_add(&v, last->checkpoint);
-  for (size_t i = 0; i < m->nr_backups; i++)
-    if (m->backups[i].level == VK_LEVEL_FULL && strcmp(m->backups[i].chain, last->chain) == 0) {
-      strv_add(&v, vk_backup_diff_since(&m->backups[i], NULL, NULL));
-      break;
-    }
-  return v;
-}
-
-/* Whether the retired lists of A and B are the same. */
-static bool
-same_retired(const struct vk_manifest *a, const struct vk_manifest *b)
-{
-  if (a->nr_retired != b->nr_retired)
-    return false;
-  for (size_t i = 0; i < a->nr_retired; i++)
-    if (strcmp(a->retired[i].checkpoint, b->retired[i].checkpoint) != 0 ||
-        strcmp(a->retired[i].identity, b->retired[i].identity) != 0)
-      return false;
-  return true;
-}
-
-/* vk_checkpoints_follow on the open repository R. */
-static int
-follow_open(virDomainPtr dom, struct vk_repo *r, bool dry_run, const struct vk_flow_cb *cb)
-{
-  const struct vk_manifest *m = vk_repo_manifest(r);
-  CLEANUP_STRV char **needed = needed_checkpoints(m);
-  struct vk_manifest next = { 0 };
-  int rc = follow(dom, m, NULL, needed, dry_run, cb, NULL, &next);
-  if (!dry_run && !same_retired(m, &next) &&
-      vk_repo_set_retired(r, next.retired, next.nr_retired) < 0)
-    rc = -1;
-  vk_manifest_clear(&next);
-  return rc;
-}
-
-int
-vk_checkpoints_follow(virConnectPtr conn, virDomainPtr dom, const char *repo_dir,
-                      bool dry_run, const struct vk_flow_cb *cb)
-{
-  (void)conn;
-  struct vk_repo *r = NULL;
-  if (vk_repo_open(repo_dir, virDomainGetName(dom), false, !dry_run, &r) < 0)
-    return -1;
-  int rc = follow_open(dom, r, dry_run, cb);
-  vk_repo_close(r);
-  return rc;
-}
-
-int
-vk_checkpoints_follow_locked(virDomainPtr dom, struct vk_repo *r, const struct vk_flow_cb *cb)
-{
-  return follow_open(dom, r, false, cb);
 }
 
 /* ---- prune ---- */
@@ -971,7 +744,7 @@ prune_caught(const struct vk_prune_request *req, struct vk_prune_result *out)
     warn_times(&p, req->cb);
     plan_bases(&p);
     plan_result(&p, out);
-    CLEANUP_STRV char **needed = needed_checkpoints(&p.next);
+    CLEANUP_STRV char **needed = vk_follow_needed(&p.next);
     CLEANUP_FREE bool *going = vk_xcalloc(p.n + 1, sizeof *going);
     for (size_t i = 0; i < p.n; i++)
       going[i] = !p.reasons[i];
@@ -982,12 +755,12 @@ prune_caught(const struct vk_prune_request *req, struct vk_prune_result *out)
        * retired, for the next prune.
        */
       out->checkpoints = vk_xcalloc(1, sizeof *out->checkpoints);
-      follow_rc = follow(dom, p.m, going, needed, req->dry_run, req->cb, &out->checkpoints,
-                         &p.next);
+      follow_rc = vk_follow_manifest(dom, p.m, going, needed, req->dry_run, req->cb,
+                                     &out->checkpoints, &p.next);
       out->checkpoints_checked = true;
     } else if (!req->conn) {
       /* Not looked at: every checkpoint of an expired backup stays recorded. */
-      retire_unlooked(p.m, going, needed, &p.next);
+      vk_follow_retire_unlooked(p.m, going, needed, &p.next);
     }
     if (vk_stop_signal) {
       /* Checkpoints deleted so far were not needed: every backup restores. */
@@ -996,7 +769,7 @@ prune_caught(const struct vk_prune_request *req, struct vk_prune_result *out)
       rc = -1;
     } else if (!req->dry_run && out->expired > 0)
       rc = plan_run(&p, r, req->cb);
-    else if (!req->dry_run && !same_retired(p.m, &p.next) &&
+    else if (!req->dry_run && !vk_follow_same_retired(p.m, &p.next) &&
              vk_repo_set_retired(r, p.next.retired, p.next.nr_retired) < 0)
       rc = -1;
   }

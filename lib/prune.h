@@ -85,31 +85,4 @@ struct vk_prune_result {
 int vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out);
 void vk_prune_result_clear(struct vk_prune_result *res);
 
-/* Checkpoints follow the repository: delete DOM's checkpoints that a
- * backup of REPO_DIR/DOMAIN created (the description libvirt holds is the
- * identity the manifest recorded for it) and that neither the next
- * incremental backup (the newest backup's checkpoint) nor the next
- * differential one (the checkpoint of that backup's chain's full backup,
- * or that one's differential base: manifest.h) needs, and those the
- * manifest lists as retired (a prune removed their
- * backups while the domain was shut off).  libvirt merges their bitmaps
- * into their neighbours'.  A checkpoint vckpt did not create, or that a
- * backup of another repository created, is never touched.  After it, at
- * most two checkpoints per domain and repository are vckpt's.  libvirt
- * deletes checkpoints of running domains only: for a shut-off domain
- * nothing is deleted (a warning says so).  Takes the repository's lock
- * (call it with the repository closed; vk_checkpoints_follow_locked
- * works on one the caller holds);
- * DRY_RUN deletes nothing and reads the repository unlocked.
- */
-int vk_checkpoints_follow(virConnectPtr conn, virDomainPtr dom, const char *repo_dir,
-                          bool dry_run, const struct vk_flow_cb *cb);
-
-/* vk_checkpoints_follow on repository R, opened and locked by the caller
- * (a backup, right after its commit, before it lets go of the lock: no
- * reader can slip in between and make the follow wait behind it).
- */
-int vk_checkpoints_follow_locked(virDomainPtr dom, struct vk_repo *r,
-                                 const struct vk_flow_cb *cb);
-
 #endif

@@ -403,7 +403,7 @@ add_candidate(struct rstate *s, const char *name)
 
 /* The checkpoints the repository could bring back: those of bitmaps no
  * checkpoint owns, and those its next backups need (the newest backup's,
- * and the one its chain's differentials are taken from: prune.h) when
+ * and the one its chain's differentials are taken from: follow.h) when
  * libvirt lost them (a domain undefined and defined again, a libvirt
  * reinstalled): their bitmaps may still be in the images (or, running, in
  * QEMU), although the checkpoints between them are gone.  Oldest first,
