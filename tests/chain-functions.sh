@@ -19,6 +19,15 @@
 #   cf_validate_clean      vckpt validate $dom: exit 0, no error, no warning
 #   cf_no_journal          the state directory holds no journal
 #   cf_bitmap_granularity IMAGE BITMAP   print its granularity
+#   cf_linked_overlay      after cf_setup: redefine $dom to name vda through
+#                          a linked directory ($TMPD/imgs -> the lab's
+#                          images; $real is the image's real path), make
+#                          overlay s1 ($top, named through the link), back
+#                          up c3 incrementally, shut the domain off
+#   cf_committed           after a commit of $top: vda is $real again (by
+#                          file), holds c1 c2 c3 and the model's bytes, no
+#                          journal, validate clean, and an incremental from
+#                          c3 restores bit-exact
 . "${srcdir:-.}/functions.sh"
 set -e -x
 requires_root
@@ -86,4 +95,39 @@ cf_bitmap_granularity ()
 {
     qemu-img info -U --output=json "$1" |
         jq -r --arg b "$2" '."format-specific".data.bitmaps[] | select(.name == $b) | .granularity'
+}
+
+cf_linked_overlay ()
+{
+    real=$(lab_disk_path "$dom" vda)
+    ln -s "$(dirname "$real")" "$TMPD/imgs"
+    virsh dumpxml --inactive --security-info "$dom" > "$TMPD/d.xml"
+    sed -i "s|file='$real'|file='$TMPD/imgs/$(basename "$real")'|" "$TMPD/d.xml"
+    virsh define "$TMPD/d.xml" >/dev/null
+    test "$(lab_disk_path "$dom" vda)" = "$TMPD/imgs/$(basename "$real")"
+    expect_exit 0 vckpt overlay create "$dom" --name s1
+    top=$(lab_disk_path "$dom" vda)
+    case "$top" in
+        "$TMPD/imgs/"*) ;;
+        *) fail "the overlay is not named through the link: $top" ;;
+    esac
+    lab_domain_start "$dom"
+    cf_put 0x33 2M 1M
+    cf_backup c3 --incremental c2
+    lab_domain_stop "$dom"
+}
+
+cf_committed ()
+{
+    local now
+    now=$(lab_disk_path "$dom" vda)
+    test "$(stat -L -c %d:%i "$now")" = "$(stat -L -c %d:%i "$real")"
+    test "$(lab_bitmaps "$real" | sort | tr '\n' ' ')" = "c1 c2 c3 "
+    lab_compare_images "$real" "$TMPD/m-c3.qcow2"
+    cf_no_journal
+    cf_validate_clean
+    lab_domain_start "$dom"
+    cf_put 0x44 3M 1M
+    cf_backup x3 --incremental c3
+    cf_restore_check x3
 }
