@@ -23,6 +23,7 @@
 #include "hostlock.h"
 #include "job.h"
 #include "meta.h"
+#include "policy.h"
 #include "preflight.h"
 #include "process.h"
 #include "quiesce.h"
@@ -31,6 +32,21 @@
 #include "util.h"
 #include "virt.h"
 #include "xml.h"
+
+void
+vk_backup_apply_policy(struct vk_backup_request *req, const struct vk_policy *pol)
+{
+  if (!req->repo_dir)
+    req->repo_dir = pol->repo ? pol->repo : vk_default_repo(NULL);
+  if (!req->disks && !req->exclude && pol->exclude_disks[0])
+    req->exclude = pol->exclude_disks;
+  if (pol->quiesce == 1)
+    req->quiesce = true;
+  if (!req->full_every_backups)
+    req->full_every_backups = pol->full_every_backups;
+  if (!req->full_every_days)
+    req->full_every_days = pol->full_every_days;
+}
 
 void
 vk_backup_outcome_clear(struct vk_backup_outcome *o)

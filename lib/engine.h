@@ -49,5 +49,14 @@ int vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_reque
               struct vk_backup_outcome *out);
 void vk_backup_outcome_clear(struct vk_backup_outcome *o);
 
+/* Fill in what the command line left out of the backup request REQ from
+ * POL, a domain's policy (policy.h): the repository (neither: the
+ * default, vk_default_repo), the disks to leave out (unless REQ names
+ * disks to back up or to leave out), --quiesce, --auto's level schedule.
+ * REQ may then point into POL's policy file, which must outlive it.
+ */
+struct vk_policy;
+void vk_backup_apply_policy(struct vk_backup_request *req, const struct vk_policy *pol);
+
 
 #endif

@@ -12,7 +12,6 @@
 #include <confuse.h>
 
 #include "fileio.h"
-#include "engine.h"
 #include "policy.h"
 #include "util.h"
 
@@ -298,21 +297,6 @@ vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_p
 }
 
 /* Fill in a backup request from a domain's policy (policy.h). */
-void
-vk_policy_backup(const struct vk_policy *pol, struct vk_backup_request *req)
-{
-  if (!req->repo_dir)
-    req->repo_dir = pol->repo ? pol->repo : vk_default_repo(NULL);
-  if (!req->disks && !req->exclude && pol->exclude_disks[0])
-    req->exclude = pol->exclude_disks;
-  if (pol->quiesce == 1)
-    req->quiesce = true;
-  if (!req->full_every_backups)
-    req->full_every_backups = pol->full_every_backups;
-  if (!req->full_every_days)
-    req->full_every_days = pol->full_every_days;
-}
-
 void
 vk_policy_file_free(struct vk_policy_file *cfg)
 {

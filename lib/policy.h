@@ -63,14 +63,6 @@ int vk_policy_load(const char *given, struct vk_policy_file **out);
 const char *vk_policy_file_name(const struct vk_policy_file *cfg);
 /* The policy of domain NAME (CFG may be NULL: an empty policy). */
 void vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_policy *out);
-/* Fill in what the command line left out of the backup request REQ
- * (engine.h) from POL, a domain's policy: the repository (neither: the
- * default, vk_default_repo), the disks to leave out (unless REQ names
- * disks to back up or to leave out), --quiesce, --auto's level schedule.
- * REQ may then point into POL's config, which must outlive it.
- */
-struct vk_backup_request;
-void vk_policy_backup(const struct vk_policy *pol, struct vk_backup_request *req);
 /* The number of domain sections. */
 unsigned vk_policy_sections(const struct vk_policy_file *cfg);
 void vk_policy_file_free(struct vk_policy_file *cfg);

@@ -160,10 +160,7 @@ start_bound(char *const argv[], int out, int err, int fd3, pid_t *pid)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (strchr(argv[0], '/'))
-      execve(argv[0], argv, environ);
-    else
-      execvp(argv[0], argv);
+    execve(argv[0], argv, environ);   /* ARGV[0] a path: no PATH search here */
     _exit(127);
   }
   int e = p < 0 ? errno : 0;

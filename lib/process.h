@@ -73,7 +73,8 @@ int vk_process_start(char *const argv[], int out, int err, int fd3, pid_t *pid);
 enum { VK_CHILD_GROUP = 1,     /* in a process group of its own (a terminal's
                                 * Ctrl-C goes to vckpt, which stops it in order) */
        VK_CHILD_BOUND = 2 };   /* and killed with SIGTERM when vckpt dies
-                                * (PR_SET_PDEATHSIG; implies VK_CHILD_GROUP) */
+                                * (PR_SET_PDEATHSIG; implies VK_CHILD_GROUP;
+                                * ARGV[0] is a path, never looked up) */
 int vk_process_start_with(char *const argv[], int out, int err, int fd3, unsigned flags,
                           pid_t *pid);
 

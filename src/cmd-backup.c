@@ -241,7 +241,7 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
     return -1;
   struct vk_policy pol;
   vk_policy_domain(cfg, domname, &pol);
-  vk_policy_backup(&pol, &req);
+  vk_backup_apply_policy(&req, &pol);
 
   struct vk_backup_outcome o;
   int r = vk_backup(conn, dom, &req, &o);

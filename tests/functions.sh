@@ -193,6 +193,52 @@ wait_for ()
     "$@" || fail "$what did not happen within $secs s"
 }
 
+# wait_stopped PID [SECONDS]
+#
+# Wait until process PID has stopped itself at its test hook
+# (VCKPT_TEST_HOOK, lib/testhook.c); fail at once if it ends instead
+# (showing $TMPD/e), or if it has not stopped within SECONDS (60).
+wait_stopped ()
+{
+    local i s
+    for (( i = 0; i < ${2:-60} * 20; i++ )); do
+        s=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) ||
+            { cat "$TMPD/e" >&2 || true; fail "process $1 ended before its test hook"; }
+        [ "$s" = T ] && return 0
+        sleep 0.05
+    done
+    fail "process $1 did not reach its test hook within ${2:-60} s"
+}
+
+# hold_at POINT CMD [ARGS...]
+#
+# Run CMD (the binary itself, "$VCKPT", not the vckpt wrapper) in the
+# background with VCKPT_TEST_HOOK=POINT, standard output and error in
+# $TMPD/o and $TMPD/e, and wait until it has stopped there: its pid in
+# $held.  Then act on what it holds, and release it.
+hold_at ()
+{
+    local point="$1"
+    shift
+    VCKPT_TEST_HOOK=$point "$@" >"$TMPD/o" 2>"$TMPD/e" &
+    held=$!
+    wait_stopped "$held"
+}
+
+# release [SIGNAL]
+#
+# Send SIGNAL (if given) to the process hold_at holds, continue it and
+# wait for its end: its exit status in $rc, its standard error copied to
+# ours.
+release ()
+{
+    rc=0
+    [ -z "${1:-}" ] || kill "-$1" "$held"
+    kill -CONT "$held"
+    wait "$held" || rc=$?
+    cat "$TMPD/e" >&2
+}
+
 # vckpt [ARGS...]
 #
 # Run the binary under test, under valgrind when $VCKPT_VALGRIND is set

@@ -31,7 +31,7 @@
 #   in_use_none                      no bitmap of any disk is in-use
 #   start_backup ARGS...             the binary in the background (stdout
 #                                    $TMPD/o, stderr $TMPD/e), sets $pid
-#   wait_stopped PID                 wait until PID stopped itself
+#   (wait_stopped PID: functions.sh)
 #                                    (VCKPT_TEST_HOOK), fail if it ended
 #   qsd_of PID                       the pid of PID's qemu-storage-daemon
 #   nbackups, checkpoints, disk_files as in faults-functions.sh
@@ -147,17 +147,6 @@ start_backup ()
     pid=$!
 }
 
-wait_stopped ()
-{
-    local i s
-    for (( i = 0; i < 600; i++ )); do
-        s=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) ||
-            { cat "$TMPD/e" >&2 || true; fail "process $1 ended before its test hook"; }
-        [ "$s" = T ] && return 0
-        sleep 0.05
-    done
-    fail "process $1 did not reach its test hook within 30 s"
-}
 
 qsd_of ()
 {

@@ -20,7 +20,7 @@
 #                           SECONDS (the bound a guard must keep)
 #   start_backup ARGS...    run the binary itself in the background
 #                           (stdout $TMPD/o, stderr $TMPD/e), set $pid
-#   wait_stopped PID        wait until PID stopped itself (VCKPT_TEST_HOOK)
+#   (wait_stopped PID: functions.sh)
 #   checkpoints             $dom's checkpoints, sorted, "a b "
 
 . "${srcdir:-.}/functions.sh"
@@ -68,16 +68,5 @@ start_backup ()
     pid=$!
 }
 
-wait_stopped ()
-{
-    local i s
-    for (( i = 0; i < 1200; i++ )); do
-        s=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) ||
-            { cat "$TMPD/e" >&2 || true; fail "process $1 ended before its test hook"; }
-        [ "$s" = T ] && return 0
-        sleep 0.05
-    done
-    fail "process $1 did not reach its test hook within 60 s"
-}
 
 checkpoints () { virsh -q checkpoint-list "$dom" --name | sort | tr '\n' ' '; }

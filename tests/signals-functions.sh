@@ -58,20 +58,14 @@ sig_at ()
 
 sig_held ()
 {
-    local sig="$1" hook="$2" pid
+    local sig="$1" hook="$2"
     shift 2
     [ "$1" = -- ] || fail "sig_held: -- expected before the command"
     shift
-    rc=0
-    VCKPT_TEST_HOOK=$hook "$@" >"$TMPD/o" 2>"$TMPD/e" &
-    pid=$!
-    wait_for 60 "the command to stop at $hook" \
-        sh -c "test \"\$(ps -o stat= -p $pid | cut -c1)\" = T"
-    kill "-$sig" "$pid"
-    kill -CONT "$pid"
-    wait "$pid" || rc=$?
-    echo "--- SIG$sig at hook $hook: exit $rc; stderr:" >&2
-    cat "$TMPD/e" >&2
+    hold_at "$hook" "$@"
+    echo "--- SIG$sig at hook $hook; stderr follows" >&2
+    release "$sig"
+    echo "--- SIG$sig at hook $hook: exit $rc" >&2
 }
 
 sig_stopped ()

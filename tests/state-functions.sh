@@ -10,7 +10,8 @@
 #                              emulated TPM 2.0 (swtpm)
 #   sf_nvram_file ID           the NVRAM copy of backup ID in $R, absolute
 #   sf_sha FILE                the SHA-256 of FILE
-#   sf_start, sf_wait_stopped  a vckpt held at a test hook (below)
+#   sf_start ARGS...           vckpt in the background, for a test hook
+#                              (functions.sh's wait_stopped $pid)
 . "${srcdir:-.}/functions.sh"
 set -e -x
 requires_root
@@ -57,22 +58,9 @@ sf_sha ()
 
 # sf_start ARGS...     vckpt in the background (stdout $TMPD/o, stderr
 #                      $TMPD/e), sets $pid
-# sf_wait_stopped PID  wait until PID stopped itself at its test hook
-#                      (VCKPT_TEST_HOOK); fail if it ended
 sf_start ()
 {
     "$VCKPT" "$@" > "$TMPD/o" 2> "$TMPD/e" &
     pid=$!
 }
 
-sf_wait_stopped ()
-{
-    local i s
-    for (( i = 0; i < 600; i++ )); do
-        s=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) ||
-            { cat "$TMPD/e" >&2 || true; fail "process $1 ended before its test hook"; }
-        [ "$s" = T ] && return 0
-        sleep 0.05
-    done
-    fail "process $1 did not reach its test hook within 30 s"
-}

@@ -29,13 +29,9 @@ copy_job () { [[ "$(virsh blockjob "$1" vda 2>&1)" == *"Block Copy"* ]]; }
 # copy runs, then SIGKILLed.
 finish_killed ()
 {
-    VCKPT_TEST_HOOK=finish-copying "$VCKPT" restore --finish "$1" --to "${2:-$F}" --repo "$R" \
-        >"$TMPD/o" 2>"$TMPD/e" &
-    local pid=$!
-    wait_for 60 "restore --finish to stop in its copy" \
-        sh -c "test \"\$(ps -o stat= -p $pid | cut -c1)\" = T"
-    kill -KILL "$pid"
-    wait "$pid" || true
+    hold_at finish-copying "$VCKPT" restore --finish "$1" --to "${2:-$F}" --repo "$R"
+    kill -KILL "$held"
+    wait "$held" || true
     copy_job "$1" || fail "no copy job left running on $1"
 }
 

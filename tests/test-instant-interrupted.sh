@@ -20,15 +20,8 @@ lab_domain_stop "$dom"
 
 held ()   # held POINT SIGNAL: run restore --instant to POINT, signal it, continue it
 {
-    local rc=0
-    VCKPT_TEST_HOOK=$1 "$VCKPT" restore "$dom" --instant --define n1 --to "$I" --repo "$R" \
-        >"$TMPD/o" 2>"$TMPD/e" &
-    local pid=$!
-    wait_for 60 "vckpt to stop at $1" sh -c "test \"\$(ps -o stat= -p $pid | cut -c1)\" = T"
-    kill "-$2" "$pid"
-    kill -CONT "$pid"
-    wait "$pid" || rc=$?
-    cat "$TMPD/e" >&2
+    hold_at "$1" "$VCKPT" restore "$dom" --instant --define n1 --to "$I" --repo "$R"
+    release "$2"
     test "$rc" -eq 6 || fail "restore --instant stopped at $1 by $2 exited $rc, expected 6"
     grep -q "interrupted by signal .*: the instant recovery was undone" "$TMPD/e"
     if virsh -q list --all --name | grep -qx n1; then fail "a domain n1 was left ($1)"; fi

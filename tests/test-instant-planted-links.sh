@@ -25,16 +25,11 @@ lab_domain_stop "$dom"
 # Hold --instant after its check, plant the link, let it go on.
 run_held ()
 {
-    local point=$1 link=$2 rc=0
+    local point=$1 link=$2
     shift 2
-    VCKPT_TEST_HOOK=$point "$VCKPT" "$@" >"$TMPD/o" 2>"$TMPD/e" &
-    local pid=$!
-    wait_for 60 "vckpt to stop at $point" \
-        sh -c "test \"\$(ps -o stat= -p $pid | cut -c1)\" = T"
+    hold_at "$point" "$VCKPT" "$@"
     ln -s "$TMPD/precious" "$link"
-    kill -CONT "$pid"
-    wait "$pid" || rc=$?
-    cat "$TMPD/e" >&2
+    release
     return "$rc"
 }
 rc=0

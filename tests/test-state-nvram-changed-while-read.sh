@@ -8,12 +8,12 @@ sf_define "$dom"
 orig="$TMPD/${dom}_VARS.fd"
 head -c 540672 /dev/urandom > "$orig"
 VCKPT_TEST_HOOK=state-read sf_start backup "$dom" --full --name c1 --repo "$R"
-sf_wait_stopped "$pid"
+wait_stopped "$pid"
 head -c 540672 /dev/urandom > "$TMPD/new"
 cat "$TMPD/new" > "$orig"      # in place, as QEMU writes it
 sum=$(sf_sha "$orig")
 kill -CONT "$pid"
-sf_wait_stopped "$pid"         # the second try
+wait_stopped "$pid"         # the second try
 kill -CONT "$pid"
 rc=0
 wait "$pid" || rc=$?

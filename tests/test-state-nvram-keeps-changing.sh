@@ -9,7 +9,7 @@ orig="$TMPD/${dom}_VARS.fd"
 head -c 540672 /dev/urandom > "$orig"
 VCKPT_TEST_HOOK=state-read sf_start backup "$dom" --full --name c1 --repo "$R"
 for try in 1 2 3 4 5; do
-    sf_wait_stopped "$pid"
+    wait_stopped "$pid"
     printf "try $try" | dd of="$orig" bs=1 seek=100 conv=notrunc status=none
     kill -CONT "$pid"
 done
