@@ -9,19 +9,13 @@
 # is left alone and named with the command that clears it (exit 5); an
 # image of the name without a job is never replaced (exit 1, its rm named).
 . "${srcdir:-.}/functions.sh"
+. "${srcdir:-.}/drill-functions.sh"
 set -e -x
 requires_root
-lab_start
-dom=d1
-R=$TMPD/repo
+instant_base 64M 0x61 8M
 I=$TMPD/inst
 F=$TMPD/final
 mkdir "$I" "$F"
-lab_domain_define "$dom" --disk 64M
-lab_domain_start "$dom"
-lab_write "$dom" vda 0x61 0 8M
-expect_exit 0 vckpt backup "$dom" --repo "$R" --full
-lab_domain_stop "$dom"
 
 copy_job () { [[ "$(virsh blockjob "$1" vda 2>&1)" == *"Block Copy"* ]]; }
 

@@ -5,18 +5,12 @@
 # before its record and overlays (instant-overlays) and after the domain
 # was defined (instant-defined).  Then the same restore runs to the end.
 . "${srcdir:-.}/functions.sh"
+. "${srcdir:-.}/drill-functions.sh"
 set -e -x
 requires_root
-lab_start
-dom=d1
-R=$TMPD/repo
+instant_base 16M 0x61 1M
 I=$TMPD/inst
 mkdir "$I"
-lab_domain_define "$dom" --disk 16M
-lab_domain_start "$dom"
-lab_write "$dom" vda 0x61 0 1M
-expect_exit 0 vckpt backup "$dom" --repo "$R" --full --name c1
-lab_domain_stop "$dom"
 
 held ()   # held POINT SIGNAL: run restore --instant to POINT, signal it, continue it
 {

@@ -6,21 +6,15 @@
 # left.  (A --to other users can write is refused outright:
 # test-stock-other-users-to-refused.sh; here the test plants the links.)
 . "${srcdir:-.}/functions.sh"
+. "${srcdir:-.}/drill-functions.sh"
 set -e -x
 requires_root
-lab_start
-dom=d1
-R=$TMPD/repo
+instant_base 16M 0x61 1M
 I=$TMPD/shared
 mkdir -m 0755 "$I"
 mkdir "$TMPD/fin"
 chmod 0755 "$TMPD/fin"
 echo precious > "$TMPD/precious"
-lab_domain_define "$dom" --disk 16M
-lab_domain_start "$dom"
-lab_write "$dom" vda 0x61 0 1M
-expect_exit 0 vckpt backup "$dom" --repo "$R" --full --name c1
-lab_domain_stop "$dom"
 
 # Hold --instant after its check, plant the link, let it go on.
 run_held ()

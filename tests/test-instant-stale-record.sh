@@ -5,17 +5,13 @@
 # removes the stale entry (a warning) and goes on, and prune does not keep
 # backups for it.
 . "${srcdir:-.}/functions.sh"
+. "${srcdir:-.}/drill-functions.sh"
 set -e -x
 requires_root
-lab_start
-dom=d1
-R=$TMPD/repo
+instant_base 16M 0x71 1M
 I=$TMPD/instant
 mkdir "$I"
-lab_domain_define "$dom" --disk 16M
 lab_domain_start "$dom"
-lab_write "$dom" vda 0x71 0 1M
-expect_exit 0 vckpt backup "$dom" --repo "$R" --full --name c1
 lab_write "$dom" vda 0x72 1M 1M
 expect_exit 0 vckpt backup "$dom" --repo "$R" --auto --name c2
 lab_domain_stop "$dom"
