@@ -103,7 +103,7 @@ fi
 if [ -n "$reuse" ]; then
     root=$(cd "$reuse" && pwd)
     [ -x "$root/usr/bin/apt-get" ] || die "$reuse is not a root a --keep run left"
-    rm -rf --one-file-system "$root/root/vckpt"
+    rm -rf --one-file-system "$root/root/vckpt" "$root/root/suite-logs"
 else
     root=$(mktemp -d "$cache/run.XXXXXX")
 fi
@@ -134,7 +134,12 @@ if [ ${#cmd[@]} -eq 0 ]; then
     inner="set -e; echo \"+ \$0\"; $readme_cmd"
     if [ -n "$clang" ]; then
         # The same sources build warning-free with the release's clang.
+        # distclean removes the suite's logs: their summaries are kept
+        # aside first, for the counts below.
         inner="$inner
+mkdir -p /root/suite-logs/tests /root/suite-logs/fuzz
+cp tests/test-suite.log /root/suite-logs/tests/ 2>/dev/null || true
+cp fuzz/test-suite.log /root/suite-logs/fuzz/ 2>/dev/null || true
 echo '+ clang build with --enable-werror'
 make -s distclean >/dev/null
 ./configure -q --enable-werror CC=clang
@@ -167,10 +172,14 @@ unshare --mount --propagation private --pid --fork --kill-child -- /bin/sh -c '
             TERM=dumb LANG=C.UTF-8 CI=\"\${CI:-}\" LAB_GUEST_CACHE=/var/cache/vckpt-guest \"\$@\"" sh "$@"
 ' sh "$root" "$cache" "${cmd[@]}" || rc=$?
 
-if [ -f "$root/root/vckpt/tests/test-suite.log" ]; then
-    "$top/scripts/suite-summary.sh" "$root/root/vckpt" "debian 13"
+# The suite's logs: in the tree, or (the clang build's distclean removed
+# them after a suite that passed) the summaries kept aside.
+logs=$root/root/vckpt
+[ -f "$logs/tests/test-suite.log" ] || logs=$root/root/suite-logs
+if [ -f "$logs/tests/test-suite.log" ]; then
+    "$top/scripts/suite-summary.sh" "$logs" "debian 13"
     if [ -n "${VCKPT_TRIXIE_COUNTS:-}" ]; then
-        "$top/scripts/suite-summary.sh" --counts "$root/root/vckpt" >"$VCKPT_TRIXIE_COUNTS"
+        "$top/scripts/suite-summary.sh" --counts "$logs" >"$VCKPT_TRIXIE_COUNTS"
     fi
 fi
 # Packages not downloaded again for two months are not needed any more.
