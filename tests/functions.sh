@@ -210,6 +210,17 @@ wait_stopped ()
     fail "process $1 did not reach its test hook within ${2:-60} s"
 }
 
+# killed_at POINT ARGS...
+#
+# Run vckpt ARGS with the test hook POINT set to kill it there (SIGKILL,
+# as a crash would: VCKPT_TEST_HOOK=POINT:kill) and expect it killed.
+killed_at ()
+{
+    local point="$1"
+    shift
+    VCKPT_TEST_HOOK=$point:kill expect_exit 137 vckpt "$@"
+}
+
 # hold_at POINT CMD [ARGS...]
 #
 # Run CMD (the binary itself, "$VCKPT", not the vckpt wrapper) in the

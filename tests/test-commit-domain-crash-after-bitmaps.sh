@@ -17,9 +17,7 @@ cf_put 0x33 2M 1M
 cf_backup c3 --incremental c2
 lab_domain_stop "$dom"
 
-export VCKPT_TEST_HOOK=bitmaps:kill
-expect_exit 137 vckpt commit "$dom" --disk vda --top "$top"
-unset VCKPT_TEST_HOOK
+killed_at bitmaps commit "$dom" --disk vda --top "$top"
 test "$(lab_disk_path "$dom" vda)" = "$top"
 test "$(lab_bitmaps "$base" | sort | tr '\n' ' ')" = "c1 c2 c3 "
 lab_expect_pattern "$base" 2M 1M zero       # the data is not committed yet

@@ -15,9 +15,7 @@ cf_put 0x33 2M 1M
 cf_backup c3 --incremental c2
 lab_domain_stop "$dom"
 
-export VCKPT_TEST_HOOK=commit:kill
-expect_exit 137 vckpt commit "$dom" --disk vda --top "$top"
-unset VCKPT_TEST_HOOK
+killed_at commit commit "$dom" --disk vda --top "$top"
 test "$(lab_disk_path "$dom" vda)" = "$top"
 lab_expect_pattern "$base" 2M 1M 0x33        # committed
 lab_compare_images "$top" "$TMPD/model.qcow2"  # the old chain reads the same

@@ -10,9 +10,7 @@
 
 cf_setup
 cf_linked_overlay
-export VCKPT_TEST_HOOK=bitmaps:kill
-expect_exit 137 vckpt commit "$dom" --disk vda --top "$top"
-unset VCKPT_TEST_HOOK
+killed_at bitmaps commit "$dom" --disk vda --top "$top"
 expect_exit 4 vckpt --json validate "$dom"
 assert_finding "$out" image-operation-pending
 

@@ -10,9 +10,7 @@
 cf_setup
 base=$(lab_disk_path "$dom" vda)
 new=${base%.qcow2}.s1.qcow2
-export VCKPT_TEST_HOOK=overlay:kill
-expect_exit 137 vckpt overlay create "$dom" --name s1
-unset VCKPT_TEST_HOOK
+killed_at overlay overlay create "$dom" --name s1
 test "$(lab_disk_path "$dom" vda)" = "$base"
 test -f "$new"
 test "$(ls "$VCKPT_STATE_DIR")" = "imageop-$(virsh domuuid "$dom" | head -1).xml"

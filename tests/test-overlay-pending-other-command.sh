@@ -10,9 +10,7 @@
 cf_setup
 base=$(lab_disk_path "$dom" vda)
 new=${base%.qcow2}.s1.qcow2
-export VCKPT_TEST_HOOK=overlay:kill
-expect_exit 137 vckpt overlay create "$dom" --name s1
-unset VCKPT_TEST_HOOK
+killed_at overlay overlay create "$dom" --name s1
 test "$(lab_disk_path "$dom" vda)" = "$base"
 
 # A commit is asked for: the overlay is finished first, the commit is not done.
@@ -28,9 +26,7 @@ test "$(lab_disk_path "$dom" vda)" = "$base"
 
 # An overlay named s2 interrupted; overlay create --name s3 finishes s2 and
 # says s3 was not made; overlay create --name s2 then has nothing to do.
-export VCKPT_TEST_HOOK=overlay:kill
-expect_exit 137 vckpt overlay create "$dom" --name s2
-unset VCKPT_TEST_HOOK
+killed_at overlay overlay create "$dom" --name s2
 expect_exit 5 vckpt overlay create "$dom" --name s3
 grep -q "the overlay asked for was not done" "$err"
 test "$(lab_disk_path "$dom" vda)" = "${base%.qcow2}.s2.qcow2"

@@ -14,9 +14,7 @@ lab_domain_define "$dom" --disk 16M --disk 16M
 vda=$(lab_disk_path "$dom" vda)
 vdb=$(lab_disk_path "$dom" vdb)
 
-export VCKPT_TEST_HOOK=overlay:kill
-expect_exit 137 vckpt overlay create "$dom" --disk vda --name s1
-unset VCKPT_TEST_HOOK
+killed_at overlay overlay create "$dom" --disk vda --name s1
 test "$(lab_disk_path "$dom" vda)" = "$vda"
 
 expect_exit 5 vckpt overlay create "$dom" --disk vdb --name s1

@@ -9,9 +9,7 @@
 cf_setup
 base=$(lab_disk_path "$dom" vda)
 new=${base%.qcow2}.s1.qcow2
-export VCKPT_TEST_HOOK=overlay:kill
-expect_exit 137 vckpt overlay create "$dom" --name s1
-unset VCKPT_TEST_HOOK
+killed_at overlay overlay create "$dom" --name s1
 expect_exit 4 vckpt --json validate "$dom"
 assert_finding "$out" image-operation-pending severity=error 'action~vckpt repair'
 
