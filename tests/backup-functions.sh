@@ -31,8 +31,7 @@ R=$TMPD/repo
 
 bf_put ()
 {
-    lab_write "$dom" "$1" "$2" "$3" "$4"
-    qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
+    model_put "$@"
 }
 
 bf_backup ()

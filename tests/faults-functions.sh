@@ -58,8 +58,7 @@ faults_setup ()
 
 put ()
 {
-    lab_write "$dom" "$1" "$2" "$3" "$4"
-    qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
+    model_put "$@"
 }
 
 # Enough data that a full backup takes a while.  --no-model: the guest

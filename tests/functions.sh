@@ -210,6 +210,18 @@ wait_stopped ()
     fail "process $1 did not reach its test hook within ${2:-60} s"
 }
 
+# model_put DISK PATTERN OFFSET LENGTH
+#
+# Write PATTERN at OFFSET (LENGTH bytes) to disk DISK of domain $dom from
+# inside the guest, and the same to its model image
+# $TMPD/model-DISK.qcow2 (which the test made), so that a restore can be
+# compared bit for bit with the model.
+model_put ()
+{
+    lab_write "$dom" "$1" "$2" "$3" "$4"
+    qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
+}
+
 # killed_at POINT ARGS...
 #
 # Run vckpt ARGS with the test hook POINT set to kill it there (SIGKILL,

@@ -14,28 +14,24 @@ lab_domain_define "$dom" --disk 256M
 lab_domain_start "$dom"
 qemu-img create -q -f qcow2 "$TMPD/model-vda.qcow2" 256M
 qemu-img create -q -f qcow2 "$TMPD/model-vdb.qcow2" 32M
-put() {
-    lab_write "$dom" "$1" "$2" "$3" "$4"
-    qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
-}
 snap() { cp "$TMPD/model-vda.qcow2" "$TMPD/m$1-vda.qcow2"; cp "$TMPD/model-vdb.qcow2" "$TMPD/m$1-vdb.qcow2"; }
 backups() { vckpt --json list-backups "$dom" --repo "$R"; }
 
-put vda 0x10 0 8M
+model_put vda 0x10 0 8M
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --full --name k0
 snap 0
 
 lab_hotplug_disk "$dom" vdb 32M
-put vda 0x11 64M 1M
-put vdb 0x21 0 2M
+model_put vda 0x11 64M 1M
+model_put vdb 0x21 0 2M
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name k1
 jq -e '.level == "incremental" and .since == "k0" and .auto_reason == null' "$out"
 jq -e '.preflight.whole == ["vdb"]' "$out"
 backups | jq -e '.backups[1].disks | map({(.target): (.backing != null)}) | add == {"vda": true, "vdb": false}'
 snap 1
 
-put vda 0x12 0 1M
-put vdb 0x22 4M 1M
+model_put vda 0x12 0 1M
+model_put vdb 0x22 4M 1M
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name k2
 jq -e '.level == "incremental" and .since == "k1" and .preflight.whole == []' "$out"
 backups | jq -e '.backups[2].disks | map(.backing != null) | all'

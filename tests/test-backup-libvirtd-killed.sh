@@ -14,12 +14,8 @@ R=$TMPD/repo
 lab_domain_define "$dom" --disk 1G
 lab_domain_start "$dom"
 qemu-img create -q -f qcow2 "$TMPD/model-vda.qcow2" 1G
-put() {
-    lab_write "$dom" "$1" "$2" "$3" "$4"
-    qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
-}
-put vda 0x31 0 256M
-put vda 0x32 256M 256M
+model_put vda 0x31 0 256M
+model_put vda 0x32 256M 256M
 qemu_pid() { cat "/proc/$LAB_DAEMON_PID/root/run/libvirt/qemu/$dom.pid"; }
 qpid=$(qemu_pid)
 

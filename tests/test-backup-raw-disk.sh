@@ -14,15 +14,11 @@ lab_domain_define "$dom" --disk 1G --raw-disk 64M
 lab_domain_start "$dom"
 qemu-img create -q -f qcow2 "$TMPD/model-vda.qcow2" 1G
 qemu-img create -q -f qcow2 "$TMPD/model-vdb.qcow2" 64M
-put() {   # put DISK PATTERN OFFSET LENGTH: write to the guest and the model
-    lab_write "$dom" "$1" "$2" "$3" "$4"
-    qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
-}
 snap() { cp "$TMPD/model-vda.qcow2" "$TMPD/m$1-vda.qcow2"; cp "$TMPD/model-vdb.qcow2" "$TMPD/m$1-vdb.qcow2"; }
 backups() { vckpt --json list-backups "$dom" --repo "$R"; }
 
-put vda 0x10 0 4M
-put vdb 0x20 0 1M
+model_put vda 0x10 0 4M
+model_put vdb 0x20 0 1M
 expect_exit 0 vckpt validate "$dom" --full
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --full --name k0
 jq -e '.level == "full"' "$out"
@@ -32,8 +28,8 @@ test "$(xmllint --xpath 'string(//disks/disk[@name="vdb"]/@checkpoint)' "$TMPD/k
 test "$(xmllint --xpath 'string(//disks/disk[@name="vda"]/@checkpoint)' "$TMPD/k0.xml")" = bitmap
 snap 0
 
-put vda 0x11 100M 2M
-put vdb 0x21 8M 1M
+model_put vda 0x11 100M 2M
+model_put vdb 0x21 8M 1M
 expect_exit 0 vckpt --json validate "$dom" --repo "$R"
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name k1
 jq -e '.level == "incremental" and .since == "k0" and .auto_reason == null' "$out"
@@ -44,14 +40,14 @@ jq -e '.backup_xml == null' "$out"
 backups | jq -e '.backups[1].disks | map({(.target): (.backing != null)}) | add == {"vda": true, "vdb": false}'
 snap 1
 
-put vda 0x12 0 1M
-put vdb 0x22 0 512K
+model_put vda 0x12 0 1M
+model_put vdb 0x22 0 512K
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name k2
 jq -e '.level == "incremental" and .since == "k1" and .preflight.whole == ["vdb"]' "$out"
 snap 2
 
 # Differential: also one job, vdb whole.
-put vdb 0x23 32M 1M
+model_put vdb 0x23 32M 1M
 expect_exit 0 vckpt --json backup "$dom" --repo "$R" --differential --name k3
 jq -e '.level == "differential" and .since == "k0" and .preflight.whole == ["vdb"]' "$out"
 snap 3

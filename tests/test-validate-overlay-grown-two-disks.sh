@@ -19,10 +19,9 @@ lab_start
 lab_domain_define "$dom" --disk 32M --disk 32M
 lab_domain_start "$dom"
 for d in vda vdb; do qemu-img create -q -f qcow2 "$TMPD/model-$d.qcow2" 32M; done
-put () { lab_write "$dom" "$1" "$2" "$3" "$4"; qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null; }
-put vda 0x11 0 1M; put vdb 0x12 0 1M
+model_put vda 0x11 0 1M; model_put vdb 0x12 0 1M
 expect_exit 0 vckpt backup "$dom" --repo "$R" --full --name c1 --keep-checkpoints
-put vda 0x21 1M 1M; put vdb 0x22 1M 1M
+model_put vda 0x21 1M 1M; model_put vdb 0x22 1M 1M
 expect_exit 0 vckpt backup "$dom" --repo "$R" --incremental c1 --name c2 --keep-checkpoints
 virsh -q checkpoint-create-as "$dom" gone >/dev/null
 lab_domain_stop "$dom"
@@ -32,7 +31,7 @@ expect_exit 0 vckpt overlay create "$dom" --name s1
 lab_domain_start "$dom"
 virsh -q blockresize "$dom" vda 64M
 qemu-img resize -q "$TMPD/model-vda.qcow2" 64M
-put vda 0x31 40M 1M; put vdb 0x32 2M 1M
+model_put vda 0x31 40M 1M; model_put vdb 0x32 2M 1M
 
 expect_exit 0 vckpt --json validate "$dom" --checkpoint c2
 jq -e '.errors == 0' "$out" >/dev/null || fail "validate --checkpoint c2 has errors"
