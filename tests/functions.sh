@@ -222,6 +222,24 @@ model_put ()
     qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
 }
 
+# as_old_sha256 MANIFEST FILE...
+#
+# Make MANIFEST what a vckpt before XXH3-128 wrote: the record of each
+# FILE (absolute) a <sha256> instead of its xxh3-128 <checksum> (failing
+# if it has none), the manifest version 1.
+as_old_sha256 ()
+{
+    local m="$1" f x s
+    shift
+    for f in "$@"; do
+        x=$(xxh128sum <"$f" | cut -d' ' -f1)
+        s=$(sha256sum <"$f" | cut -d' ' -f1)
+        grep -q "<checksum type=\"xxh3-128\">$x</checksum>" "$m" || fail "no record $x of $f"
+        sed -i "s|<checksum type=\"xxh3-128\">$x</checksum>|<sha256>$s</sha256>|" "$m"
+    done
+    sed -i 's|<manifest version="2">|<manifest version="1">|' "$m"
+}
+
 # killed_at POINT ARGS...
 #
 # Run vckpt ARGS with the test hook POINT set to kill it there (SIGKILL,
