@@ -23,8 +23,9 @@
 #include "fileio.h"
 #include "follow.h"
 #include "instant.h"
-#include "journal.h"
 #include "job.h"
+#include "journal.h"
+#include "policy.h"
 #include "process.h"
 #include "prune.h"
 #include "repo.h"
@@ -783,6 +784,15 @@ prune_caught(const struct vk_prune_request *req, struct vk_prune_result *out)
   if (dom)
     virDomainFree(dom);
   return rc;
+}
+
+void
+vk_prune_apply_policy(struct vk_prune_request *req, bool rules_given, const struct vk_policy *pol)
+{
+  if (!req->repo_dir)
+    req->repo_dir = pol->repo ? pol->repo : vk_default_repo(NULL);
+  if (!rules_given)
+    req->policy = pol->retention;
 }
 
 int

@@ -83,6 +83,15 @@ struct vk_prune_result {
  * filled on success (free with vk_prune_result_clear).
  */
 int vk_prune(const struct vk_prune_request *req, struct vk_prune_result *out);
+/* Fill in what the command line left out of the prune request REQ from
+ * POL, a domain's policy (policy.h): the repository (neither: the
+ * default, vk_default_repo) and, unless RULES_GIVEN (any --keep-* replaces
+ * the file's rules as a whole), the retention rules.  REQ may then point
+ * into POL's policy file, which must outlive it.
+ */
+struct vk_policy;
+void vk_prune_apply_policy(struct vk_prune_request *req, bool rules_given,
+                           const struct vk_policy *pol);
 void vk_prune_result_clear(struct vk_prune_result *res);
 
 #endif

@@ -199,8 +199,9 @@ prune_all(struct cmd_ctx *ctx)
     return -1;
   struct vk_policy pol;
   vk_policy_domain(cfg, "", &pol);
-  CLEANUP_FREE char *repo = vk_xstrdup(po.repo ? po.repo :
-                                       pol.repo ? pol.repo : vk_default_repo(NULL));
+  struct vk_prune_request defaults = { .repo_dir = po.repo };
+  vk_prune_apply_policy(&defaults, true, &pol);
+  CLEANUP_FREE char *repo = vk_xstrdup(defaults.repo_dir);
   vk_policy_file_free(cfg);
   CLEANUP_STRV char **names = NULL;
   if (vk_fleet_repo_domains(repo, &names) < 0)
@@ -259,26 +260,27 @@ cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
     return -1;
   struct vk_policy pol;
   vk_policy_domain(cfg, domain, &pol);
-  struct vk_retention keep = { 0 };
+  struct vk_prune_request req = { .repo_dir = po.repo, .domain = domain, .dry_run = po.dry_run };
+  struct vk_retention *keep = &req.policy;
   bool given = po.last >= 0 || po.hourly >= 0 || po.daily >= 0 || po.weekly >= 0 ||
                po.monthly >= 0 || po.yearly >= 0 || po.within;
   if (given) {
-    keep.last = po.last > 0 ? po.last : 0;
-    keep.hourly = po.hourly > 0 ? po.hourly : 0;
-    keep.daily = po.daily > 0 ? po.daily : 0;
-    keep.weekly = po.weekly > 0 ? po.weekly : 0;
-    keep.monthly = po.monthly > 0 ? po.monthly : 0;
-    keep.yearly = po.yearly > 0 ? po.yearly : 0;
-    if (po.within && vk_duration_parse("--keep-within", po.within, &keep.within) < 0) {
+    keep->last = po.last > 0 ? po.last : 0;
+    keep->hourly = po.hourly > 0 ? po.hourly : 0;
+    keep->daily = po.daily > 0 ? po.daily : 0;
+    keep->weekly = po.weekly > 0 ? po.weekly : 0;
+    keep->monthly = po.monthly > 0 ? po.monthly : 0;
+    keep->yearly = po.yearly > 0 ? po.yearly : 0;
+    if (po.within && vk_duration_parse("--keep-within", po.within, &keep->within) < 0) {
       vk_policy_file_free(cfg);
       return -1;
     }
-  } else
-    keep = pol.retention;
-  CLEANUP_FREE char *repo = vk_xstrdup(po.repo ? po.repo :
-                                       pol.repo ? pol.repo : vk_default_repo(NULL));
+  }
+  vk_prune_apply_policy(&req, given, &pol);
+  CLEANUP_FREE char *repo = vk_xstrdup(req.repo_dir);
+  req.repo_dir = repo;
   vk_policy_file_free(cfg);
-  if (!vk_retention_any(&keep)) {
+  if (!vk_retention_any(keep)) {
     vk_error(VK_EXIT_USAGE, "no retention rule: give --keep-last, --keep-daily, ... or set "
              "them in the policy file");
     return -1;
@@ -286,9 +288,7 @@ cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
   virConnectPtr conn = ctx_connect(ctx);
   if (!conn)
     return -1;
-  struct vk_prune_request req = {
-    .repo_dir = repo, .domain = domain, .policy = keep, .dry_run = po.dry_run, .conn = conn,
-  };
+  req.conn = conn;
   struct vk_prune_result res;
   int rc = vk_prune(&req, &res);
   if (res.points) {
