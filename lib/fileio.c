@@ -265,6 +265,13 @@ int
 vk_write_atomic(int dirfd, const char *relative, const char *path, const char *content,
                 bool replace)
 {
+  return vk_write_atomic_mode(dirfd, relative, path, content, replace, 0600);
+}
+
+int
+vk_write_atomic_mode(int dirfd, const char *relative, const char *path, const char *content,
+                     bool replace, mode_t mode)
+{
   static unsigned counter;
   /* The directory holding RELATIVE: DIRFD itself, or one below it. */
   const char *slash = strrchr(relative, '/');
@@ -292,7 +299,14 @@ vk_write_atomic(int dirfd, const char *relative, const char *path, const char *c
       return -1;
     }
   }
-  int rc = vk_write_all(fd, content, strlen(content), path);
+  int rc = 0;
+  /* The umask may have taken bits MODE asks for (0600 has none it takes). */
+  if (mode != 0600 && fchmod(fd, mode) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: chmod: %s", path, strerror(errno));
+    rc = -1;
+  }
+  if (rc == 0)
+    rc = vk_write_all(fd, content, strlen(content), path);
   if (rc == 0)
     rc = vk_sync_fd(fd, path);
   if (close(fd) < 0 && rc == 0) {

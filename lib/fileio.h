@@ -100,6 +100,11 @@ int vk_write_new(int dirfd, const char *relative, const char *path, const void *
  */
 int vk_write_atomic(int dirfd, const char *relative, const char *path, const char *content,
                     bool replace);
+/* The same for a file others may read (MODE, e.g. 0644: metrics for
+ * node_exporter); files holding guest data stay 0600 (vk_write_atomic).
+ */
+int vk_write_atomic_mode(int dirfd, const char *relative, const char *path, const char *content,
+                         bool replace, mode_t mode);
 #define VK_TMP_PREFIX ".tmp."
 /* Remove the temporary files of vk_write_atomic that a killed run left in
  * directory SUB ("" for DIRFD itself) of DIRFD, which is DIR in messages.
