@@ -16,9 +16,14 @@
  *     keep-hourly = 0
  *     keep-within = "2d"
  *   }
+ *   max-age = "26h"                   # status: a backup older is stale
  *   domain "web*" {                   # a name or a glob pattern (fnmatch)
  *     repository = ...  jobs ... (any setting above but jobs)
  *     retention { ... }
+ *   }
+ *   host hv1 {                        # a hypervisor backup --all spans
+ *     uri = "qemu+tcp://10.0.0.2/system"
+ *     jobs = 2                        # its domains backed up at a time
  *   }
  *
  * A domain's policy: the section whose title is exactly its name, else
@@ -47,6 +52,14 @@ struct vk_policy {
   int full_every_days;       /* 0: not set */
   char **exclude_disks;      /* NULL-terminated; never NULL; owned by the config */
   struct vk_retention retention;
+  struct vk_duration max_age;   /* status: all zero when not set */
+};
+
+/* A hypervisor of the policy file (a host section). */
+struct vk_policy_host {
+  const char *name;          /* the section's title */
+  const char *uri;           /* its libvirt URI */
+  int jobs;                  /* 0: not set */
 };
 
 /* The file to read: GIVEN (--config), else $VCKPT_CONFIG, else the
@@ -65,6 +78,14 @@ const char *vk_policy_file_name(const struct vk_policy_file *cfg);
 void vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_policy *out);
 /* The number of domain sections. */
 unsigned vk_policy_sections(const struct vk_policy_file *cfg);
+/* The number of host sections, and host I of them (in the file's order). */
+unsigned vk_policy_hosts(const struct vk_policy_file *cfg);
+void vk_policy_host(const struct vk_policy_file *cfg, unsigned i, struct vk_policy_host *out);
+/* The repositories the file names (the top level's, then the domain
+ * sections' in the file's order, each once): a new NULL-terminated vector,
+ * empty when CFG is NULL.
+ */
+char **vk_policy_repositories(const struct vk_policy_file *cfg);
 void vk_policy_file_free(struct vk_policy_file *cfg);
 
 #endif
