@@ -430,6 +430,7 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
    * domain has nothing to freeze (its consistency is that of its shutdown).
    */
   b->quiesced = res.quiesced ? VK_QUIESCED_YES : VK_QUIESCED_NO;
+  vk_virt_host(virDomainGetConnect(dom), &b->host, &b->host_uri);
 
   /* Seal: QEMU finishes the target files when it closes them, after the
    * job's end is reported: checksums are taken once it has let go of them.

@@ -292,7 +292,10 @@ vk_write_atomic_mode(int dirfd, const char *relative, const char *path, const ch
   int fd = -1;
   for (int tries = 0; fd < 0; tries++) {
     free(tmp);
-    tmp = vk_xasprintf(VK_TMP_PREFIX "%ld.%u.%s", (long)getpid(), counter++, base);
+    /* Not ending like the target: a reader of every "*.prom" (node_exporter)
+     * must not read a file still being written, or left by a crash.
+     */
+    tmp = vk_xasprintf(VK_TMP_PREFIX "%ld.%u.%s.new", (long)getpid(), counter++, base);
     fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 && (errno != EEXIST || tries > 100)) {
       vk_error(VK_EXIT_FAILURE, "%s: cannot create a temporary file: %s", path, strerror(errno));

@@ -91,7 +91,8 @@ int vk_write_all(int fd, const void *buf, size_t len, const char *what);
 int vk_write_new(int dirfd, const char *relative, const char *path, const void *buf, size_t len);
 /* Write CONTENT to RELATIVE (a name in DIRFD, or "SUB/NAME" in a directory
  * below it; PATH names it in messages) crash-safely: a new temporary file
- * (mode 0600, created O_EXCL, its name starting with VK_TMP_PREFIX) in the
+ * (mode 0600, created O_EXCL, its name starting with VK_TMP_PREFIX and
+ * ending in ".new") in the
  * same directory, fsync, rename over the target (only when REPLACE;
  * otherwise an existing target is an error and is never replaced), fsync
  * of the directory.  Once the rename is done it returns 0: a failed fsync

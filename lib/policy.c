@@ -322,7 +322,7 @@ read_policy(const struct vk_policy_file *c, cfg_t *sec, size_t idx, struct vk_po
   if (cfg_size(sec, "exclude-disks"))
     out->exclude_disks = c->excludes[idx];
   if (cfg_size(sec, "max-age"))
-    vk_duration_parse(NULL, cfg_getstr(sec, "max-age"), &out->max_age);
+    out->max_age = cfg_getstr(sec, "max-age");
   read_retention(sec, &out->retention);
 }
 
@@ -369,14 +369,12 @@ vk_policy_host(const struct vk_policy_file *cfg, unsigned i, struct vk_policy_ho
 }
 
 char **
-vk_policy_repositories(const struct vk_policy_file *cfg)
+vk_policy_repositories(const struct vk_policy_file *cfg, const char *fallback)
 {
   char **v = vk_xcalloc(1, sizeof *v);
-  if (!cfg)
-    return v;
-  if (cfg_size(cfg->cfg, "repository"))
-    vk_strv_push(&v, vk_xstrdup(cfg_getstr(cfg->cfg, "repository")));
-  for (unsigned i = 0; i < cfg_size(cfg->cfg, "domain"); i++) {
+  vk_strv_push(&v, vk_xstrdup(cfg && cfg_size(cfg->cfg, "repository")
+                              ? cfg_getstr(cfg->cfg, "repository") : fallback));
+  for (unsigned i = 0; cfg && i < cfg_size(cfg->cfg, "domain"); i++) {
     cfg_t *sec = cfg_getnsec(cfg->cfg, "domain", i);
     if (cfg_size(sec, "repository") && !vk_strv_contains(v, cfg_getstr(sec, "repository")))
       vk_strv_push(&v, vk_xstrdup(cfg_getstr(sec, "repository")));

@@ -52,7 +52,7 @@ struct vk_policy {
   int full_every_days;       /* 0: not set */
   char **exclude_disks;      /* NULL-terminated; never NULL; owned by the config */
   struct vk_retention retention;
-  struct vk_duration max_age;   /* status: all zero when not set */
+  const char *max_age;       /* status: a duration ("26h"), or NULL */
 };
 
 /* A hypervisor of the policy file (a host section). */
@@ -81,11 +81,11 @@ unsigned vk_policy_sections(const struct vk_policy_file *cfg);
 /* The number of host sections, and host I of them (in the file's order). */
 unsigned vk_policy_hosts(const struct vk_policy_file *cfg);
 void vk_policy_host(const struct vk_policy_file *cfg, unsigned i, struct vk_policy_host *out);
-/* The repositories the file names (the top level's, then the domain
- * sections' in the file's order, each once): a new NULL-terminated vector,
- * empty when CFG is NULL.
+/* The repositories the file names: the top level's (else FALLBACK, the
+ * default repository), then the domain sections' in the file's order, each
+ * once (CFG may be NULL): a new NULL-terminated vector.
  */
-char **vk_policy_repositories(const struct vk_policy_file *cfg);
+char **vk_policy_repositories(const struct vk_policy_file *cfg, const char *fallback);
 void vk_policy_file_free(struct vk_policy_file *cfg);
 
 #endif
