@@ -103,9 +103,27 @@ vk_lastrun_load(const struct vk_repo *repo, struct vk_lastrun *out)
   return r;
 }
 
+/* The message of the failure: the unit's first error, and the first
+ * error finding of the preflight's report REP (its code and message), if
+ * any (malloc'd, or NULL).
+ */
+static char *
+failure_message(const struct vk_report *rep)
+{
+  const char *err = vk_unit_message();
+  const struct vk_finding *f = NULL;
+  for (size_t i = 0; rep && i < rep->n && !f; i++)
+    if (rep->f[i].severity == VK_SEV_ERROR)
+      f = &rep->f[i];
+  if (!f)
+    return err ? vk_xstrdup(err) : NULL;
+  CLEANUP_FREE char *what = vk_printable_text(f->message ? f->message : "");
+  return vk_xasprintf("%s%s%s: %s", err ? err : "", err ? "; " : "", f->code, what);
+}
+
 void
 vk_lastrun_record(virConnectPtr conn, const char *repo_dir, const char *domain,
-                  const char *backup_id)
+                  const char *backup_id, const struct vk_report *rep)
 {
   struct vk_record rec;
   if (vk_record_open_domain(repo_dir, domain, VK_LASTRUN_FILE, true, &rec) < 0) {
@@ -132,7 +150,8 @@ vk_lastrun_record(virConnectPtr conn, const char *repo_dir, const char *domain,
   json_object_object_add(o, "time", json_object_new_int64(time(NULL)));
   json_object_object_add(o, "outcome", json_object_new_string(backup_id ? "ok" : "failed"));
   json_object_object_add(o, "exit", json_object_new_int(backup_id ? 0 : (int)status));
-  json_object_object_add(o, "message", vk_json_string(backup_id ? NULL : vk_unit_message()));
+  CLEANUP_FREE char *message = backup_id ? NULL : failure_message(rep);
+  json_object_object_add(o, "message", vk_json_string(message));
   json_object_object_add(o, "backup", vk_json_string(backup_id));
   json_object_object_add(o, "failures", json_object_new_int(failures));
   json_object_object_add(o, "host", vk_json_string(host));

@@ -20,6 +20,7 @@
 #include <libvirt/libvirt.h>
 
 #include "repo.h"
+#include "validate.h"
 
 #define VK_LASTRUN_FILE "last-run.json"
 
@@ -36,14 +37,15 @@ struct vk_lastrun {
 
 /* Record the outcome of the backup of DOMAIN into repository REPO_DIR
  * over CONN that just ended: made BACKUP_ID, or failed (BACKUP_ID NULL)
- * with the status and first error of the unit of work running (util.h).
+ * with the status and first error of the unit of work running (util.h),
+ * and the first error finding of its preflight's report REP (may be NULL).
  * Nothing is recorded when the domain's directory does not exist (a
  * first backup refused before it was made).  A record that cannot be
  * written is an error (status 1): status must not go on showing the
  * attempt before.
  */
 void vk_lastrun_record(virConnectPtr conn, const char *repo_dir, const char *domain,
-                       const char *backup_id);
+                       const char *backup_id, const struct vk_report *rep);
 /* Read REPO's record into OUT: 1, or 0 when there is none (a record that
  * is not a regular file or not of version 1 is a warning, and none).
  */

@@ -153,7 +153,7 @@ read_domain(const char *repo, const struct vk_status_request *req, struct vk_sta
     char when[64];
     vk_format_time(d->run.time, when, sizeof when);
     CLEANUP_FREE char *row = d->run.failures > 1
-      ? vk_xasprintf(", the %d last attempts failed", d->run.failures) : NULL;
+      ? vk_xasprintf("; %d failed attempts in a row", d->run.failures) : NULL;
     vk_error(VK_EXIT_PREFLIGHT, "the last backup attempt failed, at %s (exit status %d%s)",
              when, d->run.exit, row ? row : "");
     if (d->run.message)

@@ -247,7 +247,7 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
   struct vk_backup_outcome o;
   int r = vk_backup(conn, dom, &req, &o);
   if (!opts.dry_run)          /* for status: whether the last attempt failed */
-    vk_lastrun_record(conn, req.repo_dir, domname, r == 0 ? o.id : NULL);
+    vk_lastrun_record(conn, req.repo_dir, domname, r == 0 ? o.id : NULL, &o.report);
   if (r == 0 && !opts.dry_run) {
     vk_log(LOG_INFO, "backup %s: level %s%s%s (%s)", domname, vk_level_name(o.level),
            o.since ? " since " : "", o.since ? o.since : "", level_why(&o));
