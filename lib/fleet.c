@@ -66,6 +66,17 @@ vk_fleet_domains(virConnectPtr conn, bool inactive, char ***names)
 }
 
 int
+vk_fleet_host_domains(const char *uri, bool inactive, char ***names)
+{
+  virConnectPtr conn = vk_connect(uri);
+  if (!conn)
+    return -1;
+  int r = vk_fleet_domains(conn, inactive, names);
+  virConnectClose(conn);
+  return r;
+}
+
+int
 vk_fleet_repo_domains(const char *repo_dir, char ***names)
 {
   static const char *const manifest[] = { "manifest.xml", NULL };

@@ -32,6 +32,11 @@ struct vk_fleet_task {
  * NULL-terminated vector.  0, or -1 after reporting.
  */
 int vk_fleet_domains(virConnectPtr conn, bool inactive, char ***names);
+/* The same over a connection of its own to URI (a host of the policy
+ * file), closed before it returns; a URI that cannot be connected to is
+ * reported (VK_EXIT_FAILURE).
+ */
+int vk_fleet_host_domains(const char *uri, bool inactive, char ***names);
 /* The domains that have a directory holding a manifest in repository
  * REPO_DIR, sorted by name (read-only; symbolic links are not followed).
  * A missing repository is VK_EXIT_NOT_FOUND.  0, or -1 after reporting.

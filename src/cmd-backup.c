@@ -121,8 +121,9 @@ free_config(struct vk_policy_file **cfg)
 }
 #define CLEANUP_CONFIG __attribute__((cleanup(free_config)))
 
-/* backup --all: every running domain (--include-shut-off: every one), each
- * in its own vckpt process, --jobs at once.
+/* backup --all: every running domain (--include-shut-off: every one) of
+ * every host of the policy file (or of the connection), each in its own
+ * vckpt process, --jobs at once (per host).
  */
 static int
 backup_all(struct cmd_ctx *ctx)
@@ -143,12 +144,6 @@ backup_all(struct cmd_ctx *ctx)
   struct vk_policy pol;
   vk_policy_domain(cfg, "", &pol);
   int jobs = !cmd_option_given("jobs") && pol.jobs > 0 ? pol.jobs : opts.jobs;
-  virConnectPtr conn = ctx_connect(ctx);
-  if (!conn)
-    return -1;
-  CLEANUP_STRV char **names = NULL;
-  if (vk_fleet_domains(conn, opts.include_shut_off, &names) < 0)
-    return -1;
   struct run_args a = { 0 };
   run_args_add(&a, "backup");
   run_args_add(&a, opts.full ? "--full" : opts.differential ? "--differential" : "--auto");
@@ -172,7 +167,8 @@ backup_all(struct cmd_ctx *ctx)
     .verb = "backup", .args = a.v, .jobs = jobs, .noun = "backed up",
     .header = "LEVEL             BYTES", .columns = all_columns,
   };
-  int r = run_all(ctx, names, &ra);
+  /* Every host of the policy file, or the command's connection. */
+  int r = run_all_hosts(ctx, cfg, opts.include_shut_off, cmd_option_given("jobs"), &ra);
   free(a.v);
   return r;
 }
