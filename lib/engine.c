@@ -253,7 +253,8 @@ plan_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_reques
   if (req->mode == VK_MODE_AUTO && latest) {
     /* The preflight of an incremental backup from the newest one. */
     if (vk_backup_preflight(dom, repo, req->repo_dir, req->no_validate, VK_LEVEL_INCREMENTAL,
-                            latest->checkpoint, latest, targets, name, &trial) < 0)
+                            latest->checkpoint, latest, targets, name,
+                            vk_plan_job(&f) == VK_JOB_PUSH, &trial) < 0)
       return -1;
     f.trial = &trial;
   }
@@ -262,7 +263,8 @@ plan_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_reques
   if (plan->report.errors == 0 && !plan->preflight_done) {
     struct vk_report rep = { 0 };
     if (vk_backup_preflight(dom, repo, req->repo_dir, req->no_validate, plan->level,
-                            plan->since, plan->parent, targets, name, &rep) < 0)
+                            plan->since, plan->parent, targets, name, plan->job == VK_JOB_PUSH,
+                            &rep) < 0)
       return -1;
     vk_plan_take_findings(plan, &rep);
   }
@@ -483,7 +485,7 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
   vk_meta_record(dom, name, targets);
   vk_flow_message(req->cb, VK_MSG_DEBUG, "hashing and committing the backup files");
   /* Host state besides the disks (UEFI variables, TPM): state.h. */
-  if (vk_state_store(repo, b, dom, dxml) < 0 ||
+  if (vk_state_store(repo, b, dom, dxml, req->pull_opts.host) < 0 ||
       vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 || vk_repo_commit(repo, b) < 0) {
     roll_back_after_error(dom, repo, b);
     return -1;

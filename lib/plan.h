@@ -89,6 +89,8 @@ struct vk_plan {
  * remote domain is refused (its images are not on this host).
  */
 void vk_plan_level(const struct vk_plan_facts *f, struct vk_plan *p);
+/* The job kind alone (vk_plan_level's choice). */
+enum vk_job_kind vk_plan_job(const struct vk_plan_facts *f);
 /* Decide how each of the N disks of D is copied, from the preflight's
  * findings (P->report.whole) and the facts: a non-full backup copies
  * whole raw disks, disks the parent lacks, disks SINCE does not track and
