@@ -682,6 +682,12 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
   /* A remote hypervisor: backed up in pull mode, its images not read here. */
   CLEANUP_FREE char *host = vk_conn_remote_host(conn);
   withcb.pull_opts.host = host;
+  /* A remote running domain is pulled (unless --push): its certificates
+   * are checked before anything starts.
+   */
+  if (host && !offline && req->pull != 0 && !req->dry_run &&
+      vk_pull_tls_check(req->pull_opts.tls_dir) < 0)
+    return -1;
   if (req->compress && req->pull == 0 && !offline) {
     vk_error(VK_EXIT_USAGE, "--push cannot write compressed files (libvirt's push mode has no "
              "compression): leave out --push, or --compress (or the policy's compress)");

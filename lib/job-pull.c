@@ -338,8 +338,8 @@ pull_prepare(struct vk_job *job)
  * them (libnbd would otherwise fall back to the system's CAs, and GnuTLS
  * reports a missing file obscurely).
  */
-static int
-check_tls_dir(const char *dir)
+int
+vk_pull_tls_check(const char *dir)
 {
   static const char *const need[] = { "ca-cert.pem", "client-cert.pem", "client-key.pem" };
   for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
@@ -413,7 +413,7 @@ pull_start(struct vk_job *job)
     if (s->incremental && !s->disks[i].whole)
       p->d[i].bitmap = vk_xasprintf("qemu:dirty-bitmap:backup-%s", s->disks[i].target);
   }
-  if ((p->srv.host && check_tls_dir(s->pull->tls_dir) < 0) || make_dirs(job, p) < 0 ||
+  if ((p->srv.host && vk_pull_tls_check(s->pull->tls_dir) < 0) || make_dirs(job, p) < 0 ||
       scratch_names(job, p) < 0 || start_writer(p) < 0)
     return -1;
   vk_stop_catch_begin();

@@ -123,6 +123,11 @@ extern const struct vk_job_ops vk_job_offline_ops;
  * with *WHY (nothing reported).
  */
 int vk_offline_remove_bitmaps(virDomainPtr dom, const char *name, char **why);
+/* The pull job from a remote host needs the client's certificates in DIR
+ * (ca-cert.pem, client-cert.pem, client-key.pem): 0, or -1 after reporting
+ * a usage error.
+ */
+int vk_pull_tls_check(const char *dir);
 /* Every kind, indexed by its enum vk_job_kind: recovery asks each to
  * reclaim a leftover job.
  */
