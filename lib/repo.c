@@ -909,6 +909,32 @@ vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j)
   return remove_journal(r);
 }
 
+int
+vk_repo_merge_remove(struct vk_repo *r, const struct vk_journal *j, const char *relative)
+{
+  if (need_lock(r, "vk_repo_merge_remove") < 0)
+    return -1;
+  bool created = false;
+  for (size_t i = 0; i < j->nr_steps && !created; i++)
+    created = j->steps[i].action == VK_STEP_CREATE && j->steps[i].type == VK_STEP_FILE &&
+              strcmp(j->steps[i].name, relative) == 0;
+  const char *slash = strchr(relative, '/');
+  if (!created || !slash || vk_manifest_has_file(&r->m, relative)) {
+    vk_error(VK_EXIT_FAILURE, "internal error: %s/%s is not a file the merge made", r->dir,
+             relative);
+    return -1;
+  }
+  /* Through the chain directory, opened without following a link. */
+  CLEANUP_FREE char *chain = vk_xasprintf("%.*s", (int)(slash - relative), relative);
+  CLEANUP_FREE char *path = vk_repo_path(r, relative);
+  CLEANUP_CLOSE int cfd = openat(r->dirfd, chain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (cfd < 0 || unlinkat(cfd, slash + 1, 0) < 0) {
+    vk_error(VK_EXIT_FAILURE, "cannot remove %s: %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 const struct vk_backup *
 vk_repo_pending(const struct vk_repo *r)
 {
