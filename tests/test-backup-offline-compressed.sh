@@ -50,6 +50,23 @@ full_vda=$(jq -r '.backups[0].disks[] | select(.target == "vda") | .file' "$TMPD
 size=$(stat -c %s "$R/$dom/$full_vda")
 test "$size" -lt $((8 * 1024 * 1024 * 3 / 4)) ||
     fail "the compressed full backup of vda takes $size bytes for 8 MiB of data"
+# list-backups: the guest data each file holds and the ratio of its bytes
+# to it (k1's vda: 1 MiB of data, the zeros hold none).
+jq -e '.backups[0].disks[] | select(.target == "vda") |
+       .guest_bytes == 8388608 and .ratio < 0.75 and .ratio > 0.1' "$TMPD/list.json"
+jq -e '.backups[1].disks[] | select(.target == "vda") | .guest_bytes == 1048576' \
+    "$TMPD/list.json"
+expect_exit 0 vckpt list-backups "$dom" --repo "$R"
+awk 'NR > 1 { if ($NF !~ /^0\.[0-9][0-9]$/) bad = 1 } END { exit bad }' "$out" ||
+    fail "list-backups shows no ratio below 1 for compressed backups"
+# A manifest written before vckpt recorded the guest data still lists:
+# no ratio.
+sed -i '/<guestBytes>/d' "$R/$dom/manifest.xml"
+expect_exit 0 vckpt list-backups "$dom" --repo "$R"
+awk 'NR > 1 { if ($NF != "-") bad = 1 } END { exit bad }' "$out" ||
+    fail "list-backups shows a ratio it cannot know"
+expect_exit 0 vckpt --json list-backups "$dom" --repo "$R"
+jq -e '[.backups[].disks[] | .guest_bytes, .ratio] | all(. == null)' "$out"
 
 expect_exit 0 vckpt verify "$dom" --repo "$R"
 in_use_none

@@ -54,6 +54,10 @@ test "$(jq -r '[.files[] | "\(.header_only) \(.compressed)"] | join(",")' "$out"
      "false true,false true"
 all_compressed
 no_leftovers
+# The new files record the guest data they hold: 2's 1 and 2 MiB of 1's,
+# 4's 1 MiB and 3's 512 KiB and 1 MiB.
+vckpt --json list-backups "$dom" --repo "$R" |
+    jq -e '[.backups[].disks[0].guest_bytes] == [4194304, 3145728, 2621440]'
 for n in 0 2 4; do pf_restore_ok $n; done
 expect_exit 0 pf_vckpt --json verify "$dom" --repo "$R"
 jq -e '.findings | length == 0' "$out" || fail "verify found problems after the prune"
@@ -64,6 +68,8 @@ test "$(jq -r '[.files[] | "\(.header_only) \(.compressed) \(.backing)"] | join(
      "false true null"
 all_compressed
 no_leftovers
+vckpt --json list-backups "$dom" --repo "$R" |
+    jq -e '[.backups[].disks[0] | .guest_bytes, .ratio < 0.1] == [7340032, true]'
 pf_restore_ok 4
 expect_exit 0 pf_vckpt --json verify "$dom" --repo "$R"
 jq -e '.findings | length == 0' "$out" || fail "verify found problems after the second prune"
