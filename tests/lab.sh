@@ -306,14 +306,24 @@ _lab_kill ()
 # the lab and remove RMDIR.
 _lab_watchdog ()
 {
-    local tpid="$1" tstart="$2" dir="$3" rmdir="${4:-}" nsfd
+    local tpid="$1" tstart="$2" dir="$3" rmdir="${4:-}" nsfd netfd link=""
     exec {nsfd}<"/proc/$(cat "$dir/daemon.pid")/ns/mnt" || exit 1
+    # Holding a remote lab's network namespace keeps its veth pair ours
+    # to remove (children of a killed test may hold it longer); its name
+    # is read now, as another lab's watchdog may remove RMDIR first.
+    if [ -f "$dir/remote" ]; then
+        exec {netfd}<"/proc/$(cat "$dir/daemon.pid")/ns/net" || exit 1
+        link=$(cat "$dir/net-link") || exit 1
+    fi
     while [ "$(_lab_starttime "$tpid")" = "$tstart" ]; do
         sleep 1
     done
     [ -e "$dir/stopped" ] && exit 0
     echo "lab: test $tpid died without teardown, killing the lab" >&2
     _lab_kill "$dir"
+    if [ -n "$link" ] && ip link show dev "$link" >/dev/null 2>&1; then
+        ip link del dev "$link"
+    fi
     touch "$dir/stopped"
     [ -n "$rmdir" ] && rm -rf "$rmdir"
     exit 0
@@ -588,7 +598,7 @@ _lab_net_stop ()
 # lab_remote_start, which adds TLS for NBD and is the way to start one).
 lab_start ()
 {
-    local remote= dir sockdir pid ns t0 t1 tstart unshare=(unshare -m)
+    local remote='' dir sockdir pid ns t0 t1 tstart unshare=(unshare -m)
 
     if [ "${1:-}" = --remote ]; then
         remote=1
