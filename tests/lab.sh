@@ -394,6 +394,9 @@ EOF
     if ! grep -q '^kvm:' "$dir/group"; then
         echo 'kvm:x:64056:' >>"$dir/group"
     fi
+    if [ "$quser" != root ] && ! grep -q "^kvm:.*[:,]$quser\(,\|\$\)" "$dir/group"; then
+        sed -i "/^kvm:/{s/\$/,$quser/; s/:,/:/}" "$dir/group"
+    fi
 
     cat >"$dir/ns-init.sh" <<'EOF'
 # vckpt test lab: runs in the lab's private mount namespace, then
@@ -442,6 +445,16 @@ for d in lib log cache; do
     mount_point "/var/$d/libvirt"
     mount --bind "$lab/$d" "/var/$d/libvirt"
 done
+# /dev/kvm as on a Debian host with libvirt-daemon-system: root:kvm 0660,
+# the QEMU user in group kvm.  libvirt probes QEMU with CAP_DAC_OVERRIDE
+# but checks /dev/kvm as the QEMU user: where those disagree (a 0600
+# /dev/kvm), it probes QEMU again at every capabilities lookup, seconds
+# each (a define, a start, a restart).
+if [ -c /dev/kvm ] &&
+   mknod -m 0660 "$lab/ns/kvm" c "0x$(stat -c %t /dev/kvm)" "0x$(stat -c %T /dev/kvm)"; then
+    chgrp "$(awk -F: '$1 == "kvm" { print $3 }' "$lab/group")" "$lab/ns/kvm"
+    mount --bind "$lab/ns/kvm" /dev/kvm
+fi
 mount --bind "$lab/passwd" /etc/passwd
 mount --bind "$lab/group" /etc/group
 exec libvirtd -f "$lab/libvirtd.conf" -p "$lab/libvirtd.pid" "$@"
