@@ -88,8 +88,25 @@
 #                       the server's directory (backup_tls_x509_cert_dir)
 # Certificates are valid from 2000 to 2099 (tests shift clocks).
 #
-# NBD exports listen on REMOTE_ADDR inside the remote's namespace, so any
-# port is free there; each remote lab has its own.
+# Several remotes: call lab_remote_start again with another DIR, switch
+# with lab_remote_use (with no local lab, LIBVIRT_DEFAULT_URI is the last
+# started remote's).  lab-guest.sh's real guests run in local labs only.
+#
+# Facts seen (libvirt 9.0, QEMU 7.2, libnbd 1.14, GnuTLS 3.7):
+# - NBD exports listen on REMOTE_ADDR inside the remote's namespace, so
+#   any port is free there; each remote lab has its own.
+# - nbdinfo and nbdcopy take tls-certificates=DIR in the URI (as
+#   lab_remote_nbd_uri prints it); libnbd's nbd_connect_uri refuses it
+#   unless nbd_set_uri_allow_local_file is on.
+# - A client trusting another CA fails with "Error in the certificate
+#   verification"; a client the server refuses (no certificate, or one of
+#   another CA: GnuTLS does not offer it) sees "The TLS connection was
+#   non-properly terminated", and the domain's QEMU log
+#   ($REMOTE_LAB/log/qemu/NAME.log, readable from here) "Verify failed:
+#   No certificate was found"; plain nbd:// gets "Operation not supported
+#   for export".
+# - backup-begin with TLS takes ~0.05 s (dh-params.pem is there), a start
+#   of a remote lab about as long as a local one plus ~0.5 s.
 
 # lab_remote_requires
 #
