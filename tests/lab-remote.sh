@@ -88,6 +88,13 @@
 #                       the server's directory (backup_tls_x509_cert_dir)
 # Certificates are valid from 2000 to 2099 (tests shift clocks).
 #
+# Environment:
+#   LAB_REMOTE_KEY_TYPE  certtool's --key-type for the lab's keys (default
+#                        ecdsa: ~10 ms a key; rsa: 2048 bits, ~50 ms).
+#                        certtool gives an ECDSA certificate the key usage
+#                        "digital signature" only, which QEMU 7.2 accepts
+#                        (older QEMU also wanted "key encipherment")
+#
 # Several remotes: call lab_remote_start again with another DIR, switch
 # with lab_remote_use (with no local lab, LIBVIRT_DEFAULT_URI is the last
 # started remote's).  lab-guest.sh's real guests run in local labs only.
@@ -107,6 +114,8 @@
 #   for export".
 # - backup-begin with TLS takes ~0.05 s (dh-params.pem is there), a start
 #   of a remote lab about as long as a local one plus ~0.5 s.
+
+: "${LAB_REMOTE_KEY_TYPE:=ecdsa}"
 
 # lab_remote_requires
 #
@@ -135,7 +144,8 @@ _lab_remote_certtool ()
 # Make a key and a certificate signed by the CA in CA-DIR.
 _lab_remote_cert ()
 {
-    _lab_remote_certtool "$1" --generate-privkey --key-type ecdsa --outfile "$2"
+    _lab_remote_certtool "$1" --generate-privkey --key-type "$LAB_REMOTE_KEY_TYPE" \
+        --outfile "$2"
     _lab_remote_certtool "$1" --generate-certificate --load-privkey "$2" \
         --load-ca-certificate "$5/ca-cert.pem" --load-ca-privkey "$5/ca-key.pem" \
         --template "$4" --outfile "$3"
@@ -157,7 +167,7 @@ expiration_date = "2099-12-31 23:59:59"'
     for ca in ca other-ca; do
         printf 'cn = "vckpt test %s"\nca\ncert_signing_key\n%s\n' "$ca" "$dates" \
                >"$t/$ca.info"
-        _lab_remote_certtool "$dir" --generate-privkey --key-type ecdsa \
+        _lab_remote_certtool "$dir" --generate-privkey --key-type "$LAB_REMOTE_KEY_TYPE" \
             --outfile "$t/$ca/ca-key.pem"
         _lab_remote_certtool "$dir" --generate-self-signed \
             --load-privkey "$t/$ca/ca-key.pem" --template "$t/$ca.info" \
