@@ -32,6 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +91,7 @@ struct pull {
   char *qsd_sock;               /* the daemon's export of the targets */
   struct vk_nbd_server srv;
   const char *tls_dir;          /* remote: the client's certificates */
+  int timeout;                  /* remote: seconds a silent network is given */
   struct vk_qmp *q;
   bool begun, catching, quiesced, unquiesced, ended;
   double start;
@@ -408,6 +412,7 @@ pull_start(struct vk_job *job)
   p->scratch = vk_xcalloc(p->n + 1, sizeof *p->scratch);
   p->srv.host = s->pull ? s->pull->host : NULL;
   p->tls_dir = s->pull ? s->pull->tls_dir : NULL;
+  p->timeout = s->pull && s->pull->timeout > 0 ? s->pull->timeout : 60;
   for (size_t i = 0; i < p->n; i++) {
     p->d[i].jd = &s->disks[i];
     if (s->incremental && !s->disks[i].whole)
@@ -444,9 +449,24 @@ connect_source(struct pull *p, struct nbd_handle *h, const char *name)
   snprintf(port, sizeof port, "%d", p->srv.port);
   if (nbd_set_tls(h, LIBNBD_TLS_REQUIRE) < 0 ||
       nbd_set_tls_certificates(h, p->tls_dir) < 0 ||
-      nbd_set_tls_verify_peer(h, true) < 0)
+      nbd_set_tls_verify_peer(h, true) < 0 ||
+      nbd_connect_tcp(h, p->srv.host, port) < 0)
     return -1;
-  return nbd_connect_tcp(h, p->srv.host, port);
+  /* A network that goes away must fail the copy, not hang it: data left
+   * unacknowledged, or a silent peer (keepalive probes), for longer than
+   * the timeout ends the connection (ETIMEDOUT).
+   */
+  int fd = nbd_aio_get_fd(h);
+  unsigned ms = (unsigned)p->timeout * 1000;
+  int idle = p->timeout / 3 > 0 ? p->timeout / 3 : 1, cnt = 3, on = 1;
+  if (fd >= 0) {
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  }
+  return 0;
 }
 
 /* What block status said, for one context, as extents of the window. */

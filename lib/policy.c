@@ -197,6 +197,7 @@ static cfg_opt_t top_opts[] = {
   CFG_INT("jobs", 0, CFGF_NODEFAULT),
   CFG_STR("nbd-tls-dir", NULL, CFGF_NODEFAULT),
   CFG_STR("nbd-ports", NULL, CFGF_NODEFAULT),
+  CFG_INT("nbd-timeout", 0, CFGF_NODEFAULT),
   CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
   CFG_END()
 };
@@ -271,6 +272,7 @@ vk_policy_load(const char *given, struct vk_policy_file **out)
   cfg_set_validate_func(c->cfg, "jobs", check_positive);
   cfg_set_validate_func(c->cfg, "nbd-tls-dir", check_abs_path);
   cfg_set_validate_func(c->cfg, "nbd-ports", check_ports);
+  cfg_set_validate_func(c->cfg, "nbd-timeout", check_positive);
   int rc = cfg_parse_buf(c->cfg, text);
   current_err = NULL;
   if (rc != CFG_SUCCESS) {
@@ -356,6 +358,8 @@ vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_p
     out->jobs = (int)cfg_getint(cfg->cfg, "jobs");
   if (cfg_size(cfg->cfg, "nbd-tls-dir"))
     out->nbd_tls_dir = cfg_getstr(cfg->cfg, "nbd-tls-dir");
+  if (cfg_size(cfg->cfg, "nbd-timeout"))
+    out->nbd_timeout = (int)cfg_getint(cfg->cfg, "nbd-timeout");
   if (cfg_size(cfg->cfg, "nbd-ports"))
     vk_port_range_parse(cfg_getstr(cfg->cfg, "nbd-ports"), &out->port_min, &out->port_max);
   unsigned n = cfg_size(cfg->cfg, "domain");

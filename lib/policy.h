@@ -51,6 +51,7 @@ struct vk_policy {
   const char *scratch_dir;   /* pull mode: the hypervisor's directory for scratch files */
   const char *nbd_tls_dir;   /* pull mode from remote hosts: the client's certificates */
   int port_min, port_max;    /* pull mode from remote hosts: the TCP ports (0: not set) */
+  int nbd_timeout;           /* pull mode from remote hosts: seconds of silence (0: not set) */
   struct vk_retention retention;
 };
 
