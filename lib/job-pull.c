@@ -102,6 +102,7 @@ struct pull {
   uint64_t next;                /* the next window's offset */
   int running;                  /* workers not yet finished */
   atomic_bool stop;
+  atomic_bool hooked;           /* the test hook "pull-copying" was passed */
   atomic_ullong done;           /* bytes read or zeroed, all disks */
   uint64_t total;               /* the disks' sizes */
   char *error;                  /* the first failure */
@@ -113,6 +114,23 @@ qsd_path(void)
   const char *slash = strrchr(QEMU_IMG, '/');
   return vk_xasprintf("%.*sqemu-storage-daemon", slash ? (int)(slash - QEMU_IMG + 1) : 0,
                       QEMU_IMG);
+}
+
+/* libnbd's last error of this thread, with the errno under it when the
+ * message does not say it (GnuTLS: "Error in the pull function").
+ */
+static const char *
+nbd_why(void)
+{
+  static __thread char buf[512];
+  const char *m = nbd_get_error();
+  int e = nbd_get_errno();
+  if (!m)
+    return "out of memory";
+  if (e <= 0 || strstr(m, strerror(e)))
+    return m;
+  snprintf(buf, sizeof buf, "%s (%s)", m, strerror(e));
+  return buf;
 }
 
 /* Record the first failure (a worker's or the main thread's) and stop. */
@@ -592,6 +610,9 @@ copy_range(struct pull *p, struct nbd_handle *src, struct nbd_handle *dst, char 
           return -1;
       } else if (backing && nbd_zero(dst, n, off, 0) < 0)
         return -1;
+      /* Tests stop here once, in the middle of the copy. */
+      if (!atomic_exchange(&p->hooked, true))
+        vk_test_hook("pull-copying");
     }
     p->done += n;
     off += n;
@@ -674,8 +695,7 @@ worker(void *opaque)
     ok = nbd_flush(dst, 0) == 0;
   }
   if (!ok && stage)
-    fail(p, vk_xasprintf("disk %s: cannot %s: %s", d->jd->target, stage,
-                         nbd_get_error() ? nbd_get_error() : "out of memory"));
+    fail(p, vk_xasprintf("disk %s: cannot %s: %s", d->jd->target, stage, nbd_why()));
   if (src) {
     nbd_shutdown(src, 0);
     nbd_close(src);
@@ -708,7 +728,7 @@ disk_size(struct pull *p, size_t i)
   }
   if (r < 0)
     fail(p, vk_xasprintf("disk %s: cannot connect to libvirt's NBD export: %s",
-                         p->d[i].jd->target, nbd_get_error() ? nbd_get_error() : "out of memory"));
+                         p->d[i].jd->target, nbd_why()));
   else if (p->d[i].jd->size && p->d[i].size != p->d[i].jd->size) {
     fail(p, vk_xasprintf("disk %s: the export has %llu bytes, the target %llu",
                          p->d[i].jd->target, (unsigned long long)p->d[i].size,
