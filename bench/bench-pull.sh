@@ -23,8 +23,8 @@
 #            full of a 1 GiB and of a 4 GiB disk holding the same 256 MiB:
 #            flat in disk size (and, for the record, of the 4 GiB disk
 #            holding 1 GiB: four workers' buffers in use at once)
-#   remote:  a placeholder for TLS throughput from a second host, skipped
-#            (REMOTE set: says it is not implemented yet)
+#   remote:  a pull full of 1 GiB of data from a second hypervisor (the
+#            two-host lab): MiB/s over NBD with TLS (target >= 350)
 # Each measurement is the median of RUNS runs (default 3), each on a fresh
 # repository / output directory, the modes interleaved (and their order
 # alternated) so that each sees the same machine state.  Needs root (the
@@ -283,15 +283,24 @@ echo "vckpt peak RSS (the largest of it and its qemu-storage-daemon), pull full:
 echo "  256 MiB of data: 1 GiB disk ${rss_1g} KiB, 4 GiB disk ${rss_4g} KiB ($(ratio "$rss_4g" "$rss_1g")x); 1 GiB of data on the 4 GiB disk ${rss_4g_1g} KiB"
 
 # ---------------------------------------------------------------------
-# PLACEHOLDER: remote pull over TLS (issue 21: >= 350 MiB/s).  Needs the
-# two-host lab (a second libvirtd in its own network namespace, its NBD
-# export on TCP with TLS), which is being built on another branch
-# (tests/lab-remote.sh or similar).  Not implemented: when it lands, time
-# a pull full of the 4 GiB disk from the remote domain here and print
-# MiB/s of data.  Skipped unless REMOTE is set.
-# ---------------------------------------------------------------------
-if [ -n "${REMOTE:-}" ]; then
-    echo "remote pull over TLS: NOT IMPLEMENTED (placeholder: waits for the two-host lab)"
-else
-    echo "remote pull over TLS: skipped (set REMOTE=1 once the two-host lab exists)"
-fi
+# remote: a pull full from the domain of a second hypervisor (the two-host
+# lab, tests/lab-remote.sh: its own libvirtd in a network namespace over a
+# veth pair, the NBD export on TCP with TLS, verified), 1 GiB of data on a
+# 4 GiB disk: MiB/s of data (target >= 350 MiB/s), and the same backup of
+# a local domain's disk in pull mode over the UNIX socket for comparison.
+lab_remote_start >/dev/null
+rdom=bench-remote
+lab_remote lab_domain_define "$rdom" --disk 4G --memory 128 >/dev/null
+lab_remote lab_domain_start "$rdom" >/dev/null
+for i in 0 1 2 3; do lab_remote lab_write "$rdom" 0 0x6$i $((i * 1024))M 256M >/dev/null; done
+printf 'nbd-tls-dir = "%s"\n' "$REMOTE_TLS_CLIENT_DIR" > "$TMPD/remote.conf"
+for i in $(seq $RUNS); do
+    rm -rf "$TMPD/rrepo"; t0=$(now)
+    VCKPT_CONFIG=$TMPD/remote.conf "$VCKPT" -q -c "$REMOTE_URI" backup "$rdom" --full \
+        --repo "$TMPD/rrepo" --name rfull$i >/dev/null
+    echo "$(now) - $t0" | bc
+    lab_remote_virsh checkpoint-delete "$rdom" rfull$i >/dev/null
+done | median > "$TMPD/t_remote"
+t_remote=$(cat "$TMPD/t_remote")
+echo "remote pull over TLS, full of 1 GiB of data on a 4 GiB disk (median of $RUNS):"
+echo "  vckpt -c qemu+tcp://... backup --full  ${t_remote} s   $(awk -v t="$t_remote" 'BEGIN {printf "%.0f", 1024 / t}') MiB/s of data (target >= 350)"
