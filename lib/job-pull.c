@@ -457,9 +457,11 @@ pull_start(struct vk_job *job)
 static int
 connect_source(struct pull *p, struct nbd_handle *h, const char *name)
 {
-  /* The buffer is overwritten by every read: libnbd need not clear it. */
-  if (nbd_set_export_name(h, name) < 0 || nbd_set_pread_initialize(h, false) < 0 ||
-      nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0)
+  /* libnbd clears the buffer before every read (its default, kept: a
+   * server that answered short could otherwise leave the last read's
+   * bytes in a backup).
+   */
+  if (nbd_set_export_name(h, name) < 0 || nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0)
     return -1;
   if (p->d[p->disk].bitmap && nbd_add_meta_context(h, p->d[p->disk].bitmap) < 0)
     return -1;
