@@ -107,6 +107,17 @@ one(const uint8_t *data, size_t size, const char *hint)
   if (vk_image_parse(&src, "fuzz.img", hint, &img, &err) == 0) {
     CHECK(err == NULL);
     check_image(&img, size);
+    if (img.format == VK_FMT_QCOW2) {
+      /* The data clusters, through the tables the header names. */
+      uint64_t held = 0, compressed = 0;
+      if (vk_image_data_bytes(&src, &img, &held, &compressed, &err) == 0) {
+        CHECK(err == NULL && held <= img.virtual_size);
+      } else {
+        CHECK(err && strncmp(err, "fuzz.img: ", 10) == 0);
+      }
+      free(err);
+      err = NULL;
+    }
   } else {
     CHECK(err && strncmp(err, "fuzz.img: ", 10) == 0);
     CHECK(img.filename == NULL && img.bitmaps == NULL && img.notes == NULL);

@@ -385,7 +385,7 @@ vk_qemu_check_reach(const struct vk_qemu_user *qu, const char *dir, const char *
  * left and warned about): 0 if it is empty now.
  */
 static int
-empty_dir(int dirfd, const char *path)
+empty_dir_depth(int dirfd, const char *path, int depth)
 {
   int fd = dup(dirfd);
   DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -397,14 +397,33 @@ empty_dir(int dirfd, const char *path)
     vk_warn("cannot read %s: %s", path, strerror(errno));
     return -1;
   }
-  while ((e = readdir(d)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-        unlinkat(dirfd, e->d_name, 0) < 0) {
-      vk_warn("cannot remove %s/%s: %s", path, e->d_name, strerror(errno));
-      r = -1;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+        unlinkat(dirfd, e->d_name, 0) == 0)
+      continue;
+    /* A subdirectory (a pull backup's socket directory): emptied and
+     * removed, opened without following a link.
+     */
+    int sub = errno == EISDIR && depth > 0
+              ? openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (sub >= 0) {
+      CLEANUP_FREE char *subpath = vk_xasprintf("%s/%s", path, e->d_name);
+      int er = empty_dir_depth(sub, subpath, depth - 1);
+      close(sub);
+      if (er == 0 && unlinkat(dirfd, e->d_name, AT_REMOVEDIR) == 0)
+        continue;
     }
+    vk_warn("cannot remove %s/%s: %s", path, e->d_name, strerror(errno));
+    r = -1;
+  }
   closedir(d);
   return r;
+}
+
+static int
+empty_dir(int dirfd, const char *path)
+{
+  return empty_dir_depth(dirfd, path, 1);
 }
 
 /* Remove the directories killed runs left: each run holds an flock on its

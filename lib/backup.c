@@ -20,17 +20,33 @@ vk_backup_begin_flags(unsigned long libvirt_version)
   return flags;
 }
 
-/* The <domainbackup> document of a push job (backup.h). */
-xmlDocPtr
-vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,
-              char *const *all)
+/* The <domainbackup> document of a push job, or with SRV of a pull job
+ * (backup.h).
+ */
+static xmlDocPtr
+backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,
+           char *const *all, const struct vk_nbd_server *srv, char *const *scratch)
 {
   xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
   xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)"domainbackup");
   xmlDocSetRootElement(doc, root);
-  xmlNewProp(root, (const xmlChar *)"mode", (const xmlChar *)"push");
+  xmlNewProp(root, (const xmlChar *)"mode", (const xmlChar *)(srv ? "pull" : "push"));
   if (incremental)
     vk_xml_add_text(root, "incremental", incremental);
+  if (srv) {
+    xmlNodePtr s = xmlNewChild(root, NULL, (const xmlChar *)"server", NULL);
+    if (srv->socket) {
+      xmlNewProp(s, (const xmlChar *)"transport", (const xmlChar *)"unix");
+      xmlNewProp(s, (const xmlChar *)"socket", (const xmlChar *)srv->socket);
+    } else {
+      char port[16];
+      snprintf(port, sizeof port, "%d", srv->port);
+      xmlNewProp(s, (const xmlChar *)"transport", (const xmlChar *)"tcp");
+      xmlNewProp(s, (const xmlChar *)"name", (const xmlChar *)srv->host);
+      xmlNewProp(s, (const xmlChar *)"port", (const xmlChar *)port);
+      xmlNewProp(s, (const xmlChar *)"tls", (const xmlChar *)"yes");
+    }
+  }
   xmlNodePtr xdisks = xmlNewChild(root, NULL, (const xmlChar *)"disks", NULL);
   for (size_t i = 0; all && all[i]; i++) {
     const struct vk_job_disk *d = NULL;
@@ -47,12 +63,26 @@ vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n
     if (incremental && d->whole)
       xmlNewProp(x, (const xmlChar *)"backupmode", (const xmlChar *)"full");
     xmlNewProp(x, (const xmlChar *)"type", (const xmlChar *)"file");
-    xmlNodePtr t = xmlNewChild(x, NULL, (const xmlChar *)"target", NULL);
-    xmlNewProp(t, (const xmlChar *)"file", (const xmlChar *)d->file);
+    xmlNodePtr t = xmlNewChild(x, NULL, (const xmlChar *)(srv ? "scratch" : "target"), NULL);
+    xmlNewProp(t, (const xmlChar *)"file", (const xmlChar *)(srv ? scratch[d - disks] : d->file));
     xmlNodePtr drv = xmlNewChild(x, NULL, (const xmlChar *)"driver", NULL);
     xmlNewProp(drv, (const xmlChar *)"type", (const xmlChar *)"qcow2");
   }
   return doc;
+}
+
+xmlDocPtr
+vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,
+              char *const *all)
+{
+  return backup_xml(incremental, disks, n, all, NULL, NULL);
+}
+
+xmlDocPtr
+vk_backup_pull_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,
+                   char *const *all, const struct vk_nbd_server *srv, char *const *scratch)
+{
+  return backup_xml(incremental, disks, n, all, srv, scratch);
 }
 
 /* Create one disk's target file with qemu-img (backup.h). */
@@ -75,15 +105,23 @@ vk_target_create(const struct vk_job_disk *d)
 {
   char size[32];
   snprintf(size, sizeof size, "%llu", (unsigned long long)d->size);
+  char *argv[16] = { (char *)QEMU_IMG, "create", "-q", "-f", "qcow2" };
+  size_t n = 5;
+  if (d->compress) {
+    argv[n++] = "-o";
+    argv[n++] = "compression_type=zstd";
+  }
   if (d->backing) {
     /* -u: the size is given and the backing is the previous backup of the
      * chain, which vckpt has checked: qemu-img need not open the chain.
      */
-    char *argv[] = { (char *)QEMU_IMG, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-u",
-                     "-b", (char *)d->backing, (char *)d->file, size, NULL };
-    return vk_run(argv) < 0 ? -1 : private_target(d->file);
+    argv[n++] = "-F";
+    argv[n++] = "qcow2";
+    argv[n++] = "-u";
+    argv[n++] = "-b";
+    argv[n++] = (char *)d->backing;
   }
-  char *argv[] = { (char *)QEMU_IMG, "create", "-q", "-f", "qcow2", (char *)d->file,
-                   size, NULL };
+  argv[n++] = (char *)d->file;
+  argv[n++] = size;
   return vk_run(argv) < 0 ? -1 : private_target(d->file);
 }

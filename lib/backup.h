@@ -16,6 +16,8 @@ struct vk_job_disk {
   const char *backing;    /* backing file name to record in the target (relative), or NULL */
   uint64_t size;          /* virtual size of the target */
   bool whole;             /* copied whole in a non-full job (backupmode='full') */
+  bool compress;          /* a zstd-compressed qcow2 (compression_type=zstd) whose
+                             clusters the job writes compressed */
 };
 
 /* Build <domainbackup mode='push'>: INCREMENTAL is the checkpoint the
@@ -25,6 +27,22 @@ struct vk_job_disk {
  */
 xmlDocPtr vk_backup_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,
                         char *const *all);
+
+/* Where a pull-mode backup's NBD export listens: a UNIX socket (SOCKET),
+ * or TCP on HOST:PORT with TLS.
+ */
+struct vk_nbd_server {
+  const char *socket;
+  const char *host;
+  int port;
+};
+
+/* Build <domainbackup mode='pull'>: as vk_backup_xml, with the export's
+ * server SRV and, for each of the N disks, its scratch file SCRATCH[i].
+ */
+xmlDocPtr vk_backup_pull_xml(const char *incremental, const struct vk_job_disk *disks, size_t n,
+                             char *const *all, const struct vk_nbd_server *srv,
+                             char *const *scratch);
 
 /* libvirt 11.10's virDomainBackupBegin flag (older headers lack it): a
  * guest that shuts down during the backup is reset and paused instead of
@@ -45,7 +63,9 @@ xmlDocPtr vk_backup_xml(const char *incremental, const struct vk_job_disk *disks
 unsigned int vk_backup_begin_flags(unsigned long libvirt_version);
 
 /* Create the target file of one disk: an empty qcow2 of the right size, or
- * an overlay on its backing file (qemu-img, run without a shell).
+ * an overlay on its backing file (qemu-img, run without a shell); with
+ * D->compress its compression type is zstd (the job writes compressed
+ * clusters: the file itself does not make them so).
  */
 int vk_target_create(const struct vk_job_disk *d);
 

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,18 +51,6 @@ now_s(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Six random hex digits. */
-static void
-random_hex(char buf[7])
-{
-  unsigned char b[3] = { 0 };
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-    unsigned v = (unsigned)getpid() ^ (unsigned)time(NULL);
-    memcpy(b, &v, sizeof b);
-  }
-  snprintf(buf, 7, "%02x%02x%02x", b[0], b[1], b[2]);
 }
 
 /* ---- the private directory ---- */
@@ -436,7 +423,7 @@ drill_run(virConnectPtr conn, struct vk_repo *repo, const struct vk_backup *b,
     r = vk_overlay_create(run->pd.fd, dir, name, backing, d->virtual_size);
   }
   char rnd[7];
-  random_hex(rnd);
+  vk_random_hex6(rnd);
   run->name = vk_xasprintf("vckpt-drill-%s-%s", req->domain, rnd);
   CLEANUP_FREE char *console = vk_xasprintf("%s/%s", dir, CONSOLE_NAME);
   CLEANUP_FREE char *xml = NULL;

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +45,20 @@ vk_backup_apply_policy(struct vk_backup_request *req, const struct vk_policy *po
     req->full_every_backups = pol->full_every_backups;
   if (!req->full_every_days)
     req->full_every_days = pol->full_every_days;
+  if (req->pull < 0 && pol->pull >= 0)
+    req->pull = pol->pull;
+  if (pol->compress == 1)
+    req->compress = true;
+  if (!req->pull_opts.scratch_dir)
+    req->pull_opts.scratch_dir = pol->scratch_dir;
+  if (!req->pull_opts.tls_dir)
+    req->pull_opts.tls_dir = pol->nbd_tls_dir ? pol->nbd_tls_dir : VK_NBD_TLS_DIR;
+  if (!req->pull_opts.timeout)
+    req->pull_opts.timeout = pol->nbd_timeout;
+  if (!req->pull_opts.port_min) {
+    req->pull_opts.port_min = pol->port_min ? pol->port_min : VK_NBD_PORT_MIN;
+    req->pull_opts.port_max = pol->port_max ? pol->port_max : VK_NBD_PORT_MAX;
+  }
 }
 
 void
@@ -206,14 +219,9 @@ new_checkpoint_name(virDomainPtr dom)
   char stamp[VK_STAMP_LEN];
   vk_utc_stamp(time(NULL), stamp);
   for (;;) {
-    unsigned char r[3] = { 0 };
-    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
-      struct timespec ts;   /* no entropy yet: the sub-second time */
-      clock_gettime(CLOCK_REALTIME, &ts);
-      long v = ts.tv_nsec / 1000 ^ (long)getpid();
-      r[0] = v >> 16, r[1] = v >> 8, r[2] = v;
-    }
-    char *name = vk_xasprintf("vckpt-%s-%02x%02x%02x", stamp, r[0], r[1], r[2]);
+    char r[7];
+    vk_random_hex6(r);
+    char *name = vk_xasprintf("vckpt-%s-%s", stamp, r);
     virDomainCheckpointPtr c = virDomainCheckpointLookupByName(dom, name, 0);
     if (!c)
       return name;
@@ -233,7 +241,8 @@ plan_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_reques
 {
   const struct vk_backup *latest = repo ? vk_repo_latest(repo) : NULL;
   struct vk_plan_facts f = {
-    .running = !offline, .mode = req->mode, .since = req->since, .latest = latest,
+    .running = !offline, .remote = req->pull_opts.host != NULL, .pull = req->pull,
+    .compress = req->compress, .mode = req->mode, .since = req->since, .latest = latest,
     .since_backup = repo && req->since ? vk_repo_find_by_checkpoint(repo, req->since) : NULL,
     .chain_full = latest ? vk_repo_chain_full(repo, latest->chain) : NULL,
     .full_every_backups = req->full_every_backups, .full_every_days = req->full_every_days,
@@ -246,7 +255,8 @@ plan_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_reques
   if (req->mode == VK_MODE_AUTO && latest) {
     /* The preflight of an incremental backup from the newest one. */
     if (vk_backup_preflight(dom, repo, req->repo_dir, req->no_validate, VK_LEVEL_INCREMENTAL,
-                            latest->checkpoint, latest, targets, name, &trial) < 0)
+                            latest->checkpoint, latest, targets, name,
+                            vk_plan_job(&f) == VK_JOB_PUSH, &trial) < 0)
       return -1;
     f.trial = &trial;
   }
@@ -255,7 +265,8 @@ plan_level(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup_reques
   if (plan->report.errors == 0 && !plan->preflight_done) {
     struct vk_report rep = { 0 };
     if (vk_backup_preflight(dom, repo, req->repo_dir, req->no_validate, plan->level,
-                            plan->since, plan->parent, targets, name, &rep) < 0)
+                            plan->since, plan->parent, targets, name, plan->job == VK_JOB_PUSH,
+                            &rep) < 0)
       return -1;
     vk_plan_take_findings(plan, &rep);
   }
@@ -477,7 +488,7 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
   vk_meta_record(dom, name, targets);
   vk_flow_message(req->cb, VK_MSG_DEBUG, "hashing and committing the backup files");
   /* Host state besides the disks (UEFI variables, TPM): state.h. */
-  if (vk_state_store(repo, b, dom, dxml) < 0 ||
+  if (vk_state_store(repo, b, dom, dxml, req->pull_opts.host) < 0 ||
       vk_repo_write_file(repo, b->checkpoint_xml, ck_xml) < 0 || vk_repo_commit(repo, b) < 0) {
     roll_back_after_error(dom, repo, b);
     return -1;
@@ -613,6 +624,7 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
   for (size_t i = 0; i < nt; i++)
     jd[i] = (struct vk_job_disk) { .target = targets[i], .file = files[i],
                                    .backing = backing[i], .whole = plan.disks[i].whole,
+                                   .compress = req->compress,
                                    .size = b ? b->disks[i].virtual_size : 0 };
   CLEANUP_FREE char **alltargets = vk_xcalloc(all.n + 1, sizeof *alltargets);
   for (size_t i = 0, n = 0; i < all.n; i++)
@@ -630,10 +642,13 @@ backup_locked(virConnectPtr conn, virDomainPtr dom, struct vk_repo *repo,
     .conn = conn, .dom = dom, .incremental = out->since, .disks = jd, .n = nt,
     .all = alltargets, .checkpoint_xml = out->checkpoint_xml,
     .quiesce = req->quiesce && !offline, .quiesce_try = req->quiesce_try,
+    .pull = &req->pull_opts,
   };
   struct vk_job job;
   vk_job_init(&job, plan.job, &js);
   out->backup_xml = job.ops->describe(&job);
+  out->job = job.ops->kind;
+  out->compressed = req->compress;
   out->checkpoint = vk_xstrdup(name);
   vk_flow_message(req->cb, VK_MSG_DEBUG, "backup XML:\n%s\ncheckpoint XML:\n%s", out->backup_xml,
                   out->checkpoint_xml);
@@ -667,6 +682,20 @@ vk_backup(virConnectPtr conn, virDomainPtr dom, const struct vk_backup_request *
    * (busy): it never copies an image a running QEMU writes.
    */
   bool offline = !vk_domain_is_active(dom);
+  /* A remote hypervisor: backed up in pull mode, its images not read here. */
+  CLEANUP_FREE char *host = vk_conn_remote_host(conn);
+  withcb.pull_opts.host = host;
+  /* A remote running domain is pulled (unless --push): its certificates
+   * are checked before anything starts.
+   */
+  if (host && !offline && req->pull != 0 && !req->dry_run &&
+      vk_pull_tls_check(req->pull_opts.tls_dir) < 0)
+    return -1;
+  if (req->compress && req->pull == 0 && !offline) {
+    vk_error(VK_EXIT_USAGE, "--push cannot write compressed files (libvirt's push mode has no "
+             "compression): leave out --push, or --compress (or the policy's compress)");
+    return -1;
+  }
   if (req->name && vk_check_name("checkpoint", req->name) < 0)
     return -1;
   char uuid[VIR_UUID_STRING_BUFLEN];

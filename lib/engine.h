@@ -29,10 +29,15 @@ struct vk_backup_request {
    * N backups, or when the chain's full backup is N days old.
    */
   int full_every_backups, full_every_days;
+  int pull;                   /* --pull: 1, --push: 0, neither: -1 (the plan's default) */
+  bool compress;              /* zstd-compressed backup files */
+  struct vk_pull_opts pull_opts;  /* pull mode's settings (host: filled in by vk_backup) */
 };
 
 struct vk_backup_outcome {
   enum vk_level level;
+  const char *job;            /* the kind of job: "push", "pull", "offline" */
+  bool compressed;            /* zstd-compressed files */
   char *id, *chain, *checkpoint, *since;
   char *auto_reason;          /* --auto fell back to full: why */
   unsigned long long bytes;    /* processed by the job (the disks' extent) */
@@ -52,9 +57,17 @@ void vk_backup_outcome_clear(struct vk_backup_outcome *o);
 /* Fill in what the command line left out of the backup request REQ from
  * POL, a domain's policy (policy.h): the repository (neither: the
  * default, vk_default_repo), the disks to leave out (unless REQ names
- * disks to back up or to leave out), --quiesce, --auto's level schedule.
+ * disks to back up or to leave out), --quiesce, --auto's level schedule,
+ * pull or push, compression, pull mode's settings (defaults: the TLS
+ * directory VK_NBD_TLS_DIR, ports VK_NBD_PORT_MIN to VK_NBD_PORT_MAX).
  * REQ may then point into POL's policy file, which must outlive it.
  */
+/* Pull mode's defaults: the client certificates for remote NBD exports,
+ * and the TCP ports a remote hypervisor's exports may take.
+ */
+#define VK_NBD_TLS_DIR "/etc/vckpt/pki/nbd"
+#define VK_NBD_PORT_MIN 10809
+#define VK_NBD_PORT_MAX 10872
 struct vk_policy;
 void vk_backup_apply_policy(struct vk_backup_request *req, const struct vk_policy *pol);
 

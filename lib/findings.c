@@ -94,6 +94,8 @@ const struct vk_finding_def vk_findings[] = {
     "QEMU's user cannot search a directory it must open files in" },
   { "qemu-img-check", E, VK_FIX_NEW_FULL_CHAIN,
     "qemu-img check found errors in a backup file" },
+  { "remote-shut-off", E, VK_FIX_NONE,
+    "a shut-off domain of a remote host cannot be backed up from here" },
   { "size-mismatch", E, VK_FIX_NEW_FULL_CHAIN,
     "a backup file's virtual size differs from the recorded one" },
   { "target-not-writable", E, VK_FIX_FIX_PERMISSIONS,

@@ -22,8 +22,8 @@
 /* The directory of the host-wide locks: $VCKPT_LOCK_DIR (for tests), else
  * /run/vckpt.
  */
-static const char *
-lock_dir(void)
+const char *
+vk_run_dir(void)
 {
   const char *env = getenv("VCKPT_LOCK_DIR");
   return env && *env ? env : VK_LOCK_DIR;
@@ -68,7 +68,7 @@ lock_holder(int fd)
 int
 vk_host_lock(const char *domname, const char *uuid, const char *repo_dir)
 {
-  const char *dir = lock_dir();
+  const char *dir = vk_run_dir();
   /* Private, and reached through directories only root can change. */
   struct stat st;
   int dfd = vk_dir_open_private(dir, "lock directory", 0700);

@@ -513,6 +513,11 @@ offline_start(struct vk_job *job)
     json_object_object_add(a, "sync", jstr(d->incremental ? "incremental" : "full"));
     if (d->incremental)
       json_object_object_add(a, "bitmap", jstr(TMP_BITMAP));
+    /* A zstd target (vk_target_create): every cluster the job copies is
+     * written compressed (zeros stay zero clusters).
+     */
+    if (d->jd->compress)
+      json_object_object_add(a, "compress", json_object_new_boolean(1));
     CLEANUP_FREE char *what = vk_xasprintf("disk %s: cannot start the backup", d->jd->target);
     if (qmp(o, VK_EXIT_FAILURE, what, "blockdev-backup", a, NULL) < 0)
       return -1;

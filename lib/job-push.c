@@ -112,6 +112,25 @@ push_describe(struct vk_job *job)
   return xml;
 }
 
+/* virDomainBackupBegin (vk_quiesce_around calls it, frozen or not). */
+static int
+push_begin(void *opaque)
+{
+  struct vk_job *job = opaque;
+  const struct vk_job_spec *s = &job->spec;
+  CLEANUP_FREE char *xml = push_describe(job);
+  /* The daemon's version, not the library's: a daemon older than 11.10
+   * refuses PRESERVE_SHUTDOWN_DOMAIN.
+   */
+  unsigned long version = 0;
+  if (virConnectGetLibVersion(s->conn, &version) < 0)
+    version = 0;
+  int begun = virDomainBackupBegin(s->dom, xml, s->checkpoint_xml, vk_backup_begin_flags(version));
+  if (begun < 0)
+    vk_virt_job_error("cannot start the backup");
+  return begun;
+}
+
 static int
 push_start(struct vk_job *job)
 {
@@ -145,59 +164,11 @@ push_start(struct vk_job *job)
              (int)vk_stop_signal);
     return -1;
   }
-  /* Quiesce: the freeze lasts from here to just after virDomainBackupBegin,
-   * which creates the checkpoint at the backup's point in time; every path
-   * below thaws (a signal is only noticed here: the thaw comes first).
+  /* The guard may thaw before the checkpoint was surely created: wait
+   * then aborts the job and fails it (p->unquiesced).
    */
-  struct vk_quiesce *q = NULL;
-  if (s->quiesce) {
-    CLEANUP_FREE char *why = NULL;
-    bool no_agent = false;
-    if (vk_quiesce_freeze(s->conn, s->dom, &q, &why, &no_agent) < 0) {
-      if (!no_agent || !s->quiesce_try) {
-        vk_error(VK_EXIT_FAILURE, "cannot freeze the guest's file systems (--quiesce needs the "
-                 "guest agent): %s", why);
-        return -1;
-      }
-      vk_warn("cannot freeze the guest's file systems (%s): --quiesce=try goes on with a "
-              "crash-consistent backup", why);
-    }
-  }
-  if (q)
-    vk_test_hook("quiesce-frozen");
-  int begun = -1;
-  if (q && vk_stop_signal)
-    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while the guest was frozen, before "
-             "the backup started", (int)vk_stop_signal);
-  else {
-    CLEANUP_FREE char *xml = push_describe(job);
-    /* The daemon's version, not the library's: a daemon older than 11.10
-     * refuses PRESERVE_SHUTDOWN_DOMAIN.
-     */
-    unsigned long version = 0;
-    if (virConnectGetLibVersion(s->conn, &version) < 0)
-      version = 0;
-    begun = virDomainBackupBegin(s->dom, xml, s->checkpoint_xml, vk_backup_begin_flags(version));
-    if (begun < 0)
-      vk_virt_job_error("cannot start the backup");
-  }
-  if (q) {
-    CLEANUP_FREE char *why = NULL;
-    int held = vk_quiesce_thaw(q, &why);
-    if (held < 0)
-      vk_warn("cannot thaw the guest's file systems: %s (the guard tries again; the next "
-              "backup of the domain thaws them too)", why);
-    else if (held == 0 && begun >= 0 && !s->quiesce_try) {
-      /* The guard thawed before the checkpoint was surely created: wait
-       * aborts the job and fails it.
-       */
-      p->unquiesced = true;
-    } else if (held == 0 && begun >= 0)
-      vk_warn("the guest's file systems were thawed by the guard before the backup started "
-              "(timeout): --quiesce=try goes on with a crash-consistent backup");
-    p->quiesced = held == 1 && begun >= 0;
-  }
-  return begun < 0 ? -1 : 0;
+  return vk_quiesce_around(s->conn, s->dom, s->quiesce, s->quiesce_try, push_begin, job,
+                           &p->quiesced, &p->unquiesced);
 }
 
 static int

@@ -13,6 +13,7 @@
 const struct vk_job_ops *const vk_job_kinds[VK_JOB_KINDS] = {
   [VK_JOB_PUSH] = &vk_job_push_ops,
   [VK_JOB_OFFLINE] = &vk_job_offline_ops,
+  [VK_JOB_PULL] = &vk_job_pull_ops,
 };
 
 /* Set a job of kind KIND up (job.h). */

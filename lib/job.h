@@ -29,6 +29,18 @@
 #include "backup.h"
 #include "flow.h"
 
+/* Pull mode (job-pull.c): where libvirt's NBD export and its scratch files
+ * go.  A local domain's export is a UNIX socket in a private directory; a
+ * remote one's is on TCP with TLS (remote.h).
+ */
+struct vk_pull_opts {
+  const char *host;             /* the remote hypervisor's address (the URI's host), or NULL: local */
+  const char *tls_dir;          /* the client's certificates (ca-cert.pem, client-cert.pem, client-key.pem) */
+  const char *scratch_dir;      /* the hypervisor's directory for scratch files, or NULL: libvirt's */
+  int port_min, port_max;       /* TCP ports to try for a remote export */
+  int timeout;                  /* seconds a remote export may stay silent (0: 60) */
+};
+
 /* What a job is asked to do. */
 struct vk_job_spec {
   virConnectPtr conn;           /* the domain's libvirt connection (jobs that need it) */
@@ -40,6 +52,7 @@ struct vk_job_spec {
   const char *checkpoint_xml;   /* checkpoint to create at the job's point in time, or NULL */
   bool quiesce;                 /* freeze the guest's file systems around the start */
   bool quiesce_try;             /* with quiesce: no agent is a warning, not an error */
+  const struct vk_pull_opts *pull;  /* the pull job's settings */
 };
 
 /* What a finished job did. */
@@ -91,9 +104,13 @@ enum vk_job_kind {
   VK_JOB_PUSH,        /* job-push.c: libvirt copies the data (virDomainBackupBegin,
                          push mode, REUSE_EXTERNAL targets created by prepare) */
   VK_JOB_OFFLINE,     /* job-offline.c: see below */
+  VK_JOB_PULL,        /* job-pull.c: libvirt's pull-mode backup: QEMU exports the disks
+                         over NBD and vckpt copies them (libnbd) into target files a
+                         qemu-storage-daemon of its own writes */
   VK_JOB_KINDS        /* their number */
 };
 extern const struct vk_job_ops vk_job_push_ops;
+extern const struct vk_job_ops vk_job_pull_ops;
 /* The offline job (job-offline.c): a shut-off domain's images copied by a
  * qemu-storage-daemon vckpt drives over QMP (qmp.h).  Its point in time
  * lasts from start to the end of wait (the images are locked read-only),
@@ -107,6 +124,11 @@ extern const struct vk_job_ops vk_job_offline_ops;
  * with *WHY (nothing reported).
  */
 int vk_offline_remove_bitmaps(virDomainPtr dom, const char *name, char **why);
+/* The pull job from a remote host needs the client's certificates in DIR
+ * (ca-cert.pem, client-cert.pem, client-key.pem): 0, or -1 after reporting
+ * a usage error.
+ */
+int vk_pull_tls_check(const char *dir);
 /* Every kind, indexed by its enum vk_job_kind: recovery asks each to
  * reclaim a leftover job.
  */

@@ -330,6 +330,10 @@ vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool commit
         snprintf(num, sizeof num, "%llu", (unsigned long long)d->file_size);
         vk_xml_add_text(dn, "size", num);
       }
+      if (d->has_guest_bytes) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)d->guest_bytes);
+        vk_xml_add_text(dn, "guestBytes", num);
+      }
     }
   }
   /* Host state besides the disks: only when the domain had some. */
@@ -706,9 +710,12 @@ vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *pa
     CLEANUP_FREE char *vs = vk_xpath_string(ctx, dn, "virtualSize");
     CLEANUP_FREE char *bytes = vk_xpath_string(ctx, dn, "bytes");
     CLEANUP_FREE char *size = vk_xpath_string(ctx, dn, "size");
+    CLEANUP_FREE char *guest = vk_xpath_string(ctx, dn, "guestBytes");
     d->virtual_size = vs ? strtoull(vs, NULL, 10) : 0;
     d->bytes = bytes ? strtoull(bytes, NULL, 10) : 0;
     d->file_size = size ? strtoull(size, NULL, 10) : 0;
+    d->has_guest_bytes = guest != NULL;
+    d->guest_bytes = guest ? strtoull(guest, NULL, 10) : 0;
   }
   struct vk_state_file *sf[] = { &b->nvram, &b->tpm };
   static const char *const sn[] = { "state/nvram", "state/tpm" };

@@ -40,6 +40,13 @@ struct vk_backup_disk {
                                        before XXH3-128 was added, xxh3-128 since */
   uint64_t file_size;    /* st_size of the file, set by vk_repo_commit; 0 in
                             manifests written before vckpt recorded it */
+  /* The guest data the file holds in its own clusters (compressed or not:
+   * vk_image_data_bytes), set by vk_repo_seal_disk; the compression ratio
+   * is BYTES against it.  Not in records written before vckpt recorded it
+   * (HAS_GUEST_BYTES false).
+   */
+  uint64_t guest_bytes;
+  bool has_guest_bytes;
 };
 
 /* A file of host state a backup keeps besides its disks (lib/state.h):

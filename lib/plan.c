@@ -34,11 +34,26 @@ vk_plan_take_findings(struct vk_plan *p, struct vk_report *from)
   vk_report_clear(from);
 }
 
+enum vk_job_kind
+vk_plan_job(const struct vk_plan_facts *f)
+{
+  bool pull = f->pull > 0 || (f->pull < 0 && (f->remote || f->compress));
+  return !f->running ? VK_JOB_OFFLINE : pull ? VK_JOB_PULL : VK_JOB_PUSH;
+}
+
 void
 vk_plan_level(const struct vk_plan_facts *f, struct vk_plan *p)
 {
-  p->job = f->running ? VK_JOB_PUSH : VK_JOB_OFFLINE;
+  p->job = vk_plan_job(f);
   p->parent = NULL;
+  if (!f->running && f->remote) {
+    vk_report_add(&p->report, "remote-shut-off", VK_SEV_ERROR, NULL, NULL, NULL, NULL,
+                  vk_xstrdup("the domain is shut off on a remote host: its images can be read "
+                             "only there"),
+                  vk_xstrdup("start the domain and back it up in pull mode, or run 'vckpt "
+                             "backup' on the hypervisor itself"));
+    return;
+  }
   switch (f->mode) {
   case VK_MODE_FULL:
     p->level = VK_LEVEL_FULL;

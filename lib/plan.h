@@ -32,6 +32,9 @@ enum vk_mode { VK_MODE_FULL, VK_MODE_INCREMENTAL, VK_MODE_DIFFERENTIAL, VK_MODE_
 /* What the level and the job kind depend on. */
 struct vk_plan_facts {
   bool running;                         /* the domain runs (else it is shut off) */
+  bool remote;                          /* on a remote hypervisor (its files are not here) */
+  int pull;                             /* --pull: 1, --push: 0, neither: -1 */
+  bool compress;                        /* zstd-compressed backup files */
   enum vk_mode mode;
   const char *since;                    /* --incremental CHECKPOINT */
   const struct vk_backup *latest;       /* the newest complete backup, or NULL */
@@ -80,10 +83,14 @@ struct vk_plan {
 
 /* Decide the job kind, level, SINCE, parent and --auto's reason from F.
  * Adds the findings that refuse the level outright (no parent backup).
- * The job: libvirt's push job for a running domain, the offline job for a
- * shut-off one.
+ * The job: for a running domain libvirt's pull job (read by vckpt) with
+ * --pull, and by default for a remote domain or compressed files, else
+ * its push job; the offline job for a shut-off local domain.  A shut-off
+ * remote domain is refused (its images are not on this host).
  */
 void vk_plan_level(const struct vk_plan_facts *f, struct vk_plan *p);
+/* The job kind alone (vk_plan_level's choice). */
+enum vk_job_kind vk_plan_job(const struct vk_plan_facts *f);
 /* Decide how each of the N disks of D is copied, from the preflight's
  * findings (P->report.whole) and the facts: a non-full backup copies
  * whole raw disks, disks the parent lacks, disks SINCE does not track and

@@ -149,6 +149,62 @@ check_host(cfg_t *cfg, cfg_opt_t *opt)
   return 0;
 }
 
+/* compress = "zstd" or "none". */
+static int
+check_compress(cfg_t *cfg, cfg_opt_t *opt)
+{
+  const char *s = cfg_opt_getnstr(opt, cfg_opt_size(opt) - 1);
+  if (!s || (strcmp(s, "zstd") != 0 && strcmp(s, "none") != 0)) {
+    cfg_error(cfg, "compress: '%s' is not \"zstd\" or \"none\"", s ? s : "");
+    return -1;
+  }
+  return 0;
+}
+
+/* An absolute path (scratch-dir, nbd-tls-dir). */
+static int
+check_abs_path(cfg_t *cfg, cfg_opt_t *opt)
+{
+  const char *s = cfg_opt_getnstr(opt, cfg_opt_size(opt) - 1);
+  if (!s || s[0] != '/') {
+    cfg_error(cfg, "%s: '%s' is not an absolute path", cfg_opt_name(opt), s ? s : "");
+    return -1;
+  }
+  return 0;
+}
+
+/* nbd-ports = "FIRST-LAST": a range of TCP ports, parsed into *MIN, *MAX;
+ * -1 if S is not one.
+ */
+int
+vk_port_range_parse(const char *s, int *min, int *max)
+{
+  char *end;
+  errno = 0;
+  long a = s && *s >= '0' && *s <= '9' ? strtol(s, &end, 10) : -1;
+  if (a < 1 || a > 65535 || errno || *end != '-' || end[1] < '0' || end[1] > '9')
+    return -1;
+  long b = strtol(end + 1, &end, 10);
+  if (errno || *end || b < a || b > 65535)
+    return -1;
+  *min = (int)a;
+  *max = (int)b;
+  return 0;
+}
+
+static int
+check_ports(cfg_t *cfg, cfg_opt_t *opt)
+{
+  const char *s = cfg_opt_getnstr(opt, cfg_opt_size(opt) - 1);
+  int a, b;
+  if (vk_port_range_parse(s, &a, &b) < 0) {
+    cfg_error(cfg, "nbd-ports: '%s' is not a range of TCP ports such as \"10809-10899\"",
+              s ? s : "");
+    return -1;
+  }
+  return 0;
+}
+
 #define RETENTION_OPTS                                              \
   CFG_INT("keep-last", 0, CFGF_NODEFAULT),                          \
   CFG_INT("keep-hourly", 0, CFGF_NODEFAULT),                        \
@@ -169,6 +225,9 @@ static cfg_opt_t retention_opts2[] = { RETENTION_OPTS };
   CFG_INT("full-every-days", 0, CFGF_NODEFAULT),                    \
   CFG_STR_LIST("exclude-disks", NULL, CFGF_NODEFAULT),              \
   CFG_STR("max-age", NULL, CFGF_NODEFAULT),                         \
+  CFG_BOOL("pull", cfg_false, CFGF_NODEFAULT),                      \
+  CFG_STR("compress", NULL, CFGF_NODEFAULT),                        \
+  CFG_STR("scratch-dir", NULL, CFGF_NODEFAULT),                     \
   CFG_SEC("retention", retention, CFGF_NODEFAULT)
 
 static cfg_opt_t domain_opts[] = {
@@ -185,6 +244,9 @@ static cfg_opt_t host_opts[] = {
 static cfg_opt_t top_opts[] = {
   POLICY_OPTS(retention_opts),
   CFG_INT("jobs", 0, CFGF_NODEFAULT),
+  CFG_STR("nbd-tls-dir", NULL, CFGF_NODEFAULT),
+  CFG_STR("nbd-ports", NULL, CFGF_NODEFAULT),
+  CFG_INT("nbd-timeout", 0, CFGF_NODEFAULT),
   CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
   CFG_SEC("host", host_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
   CFG_END()
@@ -212,6 +274,10 @@ set_checks(cfg_t *cfg, const char *prefix)
   cfg_set_validate_func(cfg, name, check_disk);
   snprintf(name, sizeof name, "%smax-age", prefix);
   cfg_set_validate_func(cfg, name, check_duration);
+  snprintf(name, sizeof name, "%scompress", prefix);
+  cfg_set_validate_func(cfg, name, check_compress);
+  snprintf(name, sizeof name, "%sscratch-dir", prefix);
+  cfg_set_validate_func(cfg, name, check_abs_path);
 }
 
 const char *
@@ -259,6 +325,9 @@ vk_policy_load(const char *given, struct vk_policy_file **out)
   cfg_set_validate_func(c->cfg, "host|jobs", check_positive);
   cfg_set_validate_func(c->cfg, "host|uri", check_uri);
   cfg_set_validate_func(c->cfg, "host", check_host);
+  cfg_set_validate_func(c->cfg, "nbd-tls-dir", check_abs_path);
+  cfg_set_validate_func(c->cfg, "nbd-ports", check_ports);
+  cfg_set_validate_func(c->cfg, "nbd-timeout", check_positive);
   int rc = cfg_parse_buf(c->cfg, text);
   current_err = NULL;
   if (rc != CFG_SUCCESS) {
@@ -323,6 +392,12 @@ read_policy(const struct vk_policy_file *c, cfg_t *sec, size_t idx, struct vk_po
     out->exclude_disks = c->excludes[idx];
   if (cfg_size(sec, "max-age"))
     out->max_age = cfg_getstr(sec, "max-age");
+  if (cfg_size(sec, "pull"))
+    out->pull = cfg_getbool(sec, "pull") ? 1 : 0;
+  if (cfg_size(sec, "compress"))
+    out->compress = strcmp(cfg_getstr(sec, "compress"), "zstd") == 0 ? 1 : 0;
+  if (cfg_size(sec, "scratch-dir"))
+    out->scratch_dir = cfg_getstr(sec, "scratch-dir");
   read_retention(sec, &out->retention);
 }
 
@@ -331,13 +406,19 @@ vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_p
 {
   static char *none[] = { NULL };
   memset(out, 0, sizeof *out);
-  out->quiesce = -1;
+  out->quiesce = out->pull = out->compress = -1;
   out->exclude_disks = none;
   if (!cfg)
     return;
   read_policy(cfg, cfg->cfg, 0, out);
   if (cfg_size(cfg->cfg, "jobs"))
     out->jobs = (int)cfg_getint(cfg->cfg, "jobs");
+  if (cfg_size(cfg->cfg, "nbd-tls-dir"))
+    out->nbd_tls_dir = cfg_getstr(cfg->cfg, "nbd-tls-dir");
+  if (cfg_size(cfg->cfg, "nbd-timeout"))
+    out->nbd_timeout = (int)cfg_getint(cfg->cfg, "nbd-timeout");
+  if (cfg_size(cfg->cfg, "nbd-ports"))
+    vk_port_range_parse(cfg_getstr(cfg->cfg, "nbd-ports"), &out->port_min, &out->port_max);
   unsigned n = cfg_size(cfg->cfg, "domain");
   int pick = -1;
   for (unsigned i = 0; i < n && pick < 0; i++)

@@ -51,6 +51,12 @@ struct vk_policy {
   int full_every_backups;    /* 0: not set */
   int full_every_days;       /* 0: not set */
   char **exclude_disks;      /* NULL-terminated; never NULL; owned by the config */
+  int pull;                  /* -1: not set, else 0 or 1 */
+  int compress;              /* -1: not set, 0 none, 1 zstd */
+  const char *scratch_dir;   /* pull mode: the hypervisor's directory for scratch files */
+  const char *nbd_tls_dir;   /* pull mode from remote hosts: the client's certificates */
+  int port_min, port_max;    /* pull mode from remote hosts: the TCP ports (0: not set) */
+  int nbd_timeout;           /* pull mode from remote hosts: seconds of silence (0: not set) */
   struct vk_retention retention;
   const char *max_age;       /* status: a duration ("26h"), or NULL */
 };
@@ -62,6 +68,8 @@ struct vk_policy_host {
   int jobs;                  /* 0: not set */
 };
 
+/* Parse "FIRST-LAST", a range of TCP ports; -1 if S is not one. */
+int vk_port_range_parse(const char *s, int *min, int *max);
 /* The file to read: GIVEN (--config), else $VCKPT_CONFIG, else the
  * default; *EXPLICIT says whether it was named (a named file must exist,
  * the default may not).

@@ -202,7 +202,7 @@ check_identity(virDomainPtr dom, struct vk_repo *repo, const struct vk_backup *p
 static void
 check_repo(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir,
            const struct vk_backup *parent, const char *since, char *const *targets,
-           bool estimate, struct vk_report *rep)
+           bool estimate, bool qemu_writes, struct vk_report *rep)
 {
   CLEANUP_FREE char *q = vk_shell_quote(virDomainGetName(dom));
   for (size_t i = 0; parent && targets[i]; i++) {
@@ -256,12 +256,14 @@ check_repo(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir,
                   vk_xstrdup("fix its permissions or choose another --repo"));
   /* A push backup: QEMU, as its own user, opens the targets libvirt hands
    * it (chowned to it) by path; the directories vckpt makes below are
-   * searchable (access.h), the ones above are the admin's.
+   * searchable (access.h), the ones above are the admin's.  (A pull
+   * backup's files are written by vckpt's own qemu-storage-daemon.)
    */
   struct vk_qemu_user qu;
   mode_t mode;
   uid_t owner;
-  if (vk_domain_is_active(dom) && vk_qemu_user(virDomainGetConnect(dom), dom, &qu) == 0) {
+  if (qemu_writes && vk_domain_is_active(dom) &&
+      vk_qemu_user(virDomainGetConnect(dom), dom, &qu) == 0) {
     CLEANUP_FREE char *blocker = vk_qemu_blocker(&qu, dir, &mode, &owner);
     if (blocker)
       vk_report_add(rep, "qemu-cannot-reach", VK_SEV_ERROR, NULL, blocker, NULL, NULL,
@@ -315,7 +317,7 @@ int
 vk_backup_preflight(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir,
                     bool no_validate, enum vk_level level, const char *since,
                     const struct vk_backup *parent, char *const *targets, const char *name,
-                    struct vk_report *rep)
+                    bool qemu_writes, struct vk_report *rep)
 {
   struct vk_validate_opts vo = {
     .checkpoint = since, .full = level == VK_LEVEL_FULL, .disks = targets,
@@ -330,7 +332,7 @@ vk_backup_preflight(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir
     rep->checkpoint = since ? vk_xstrdup(since) : NULL;
     rep->running = true;
   }
-  check_repo(dom, repo, repo_dir, parent, since, targets, !no_validate, rep);
+  check_repo(dom, repo, repo_dir, parent, since, targets, !no_validate, qemu_writes, rep);
   return 0;
 }
 
@@ -361,7 +363,9 @@ vk_repo_validate(virDomainPtr dom, const char *repo_dir, enum vk_mode mode, cons
    * --auto is answered by the incremental backup it tries first.
    */
   const struct vk_backup *latest = repo ? vk_repo_latest(repo) : NULL;
+  CLEANUP_FREE char *host = vk_conn_remote_host(virDomainGetConnect(dom));
   struct vk_plan_facts f = {
+    .running = vk_domain_is_active(dom), .remote = host != NULL, .pull = -1,
     .mode = mode, .since = since, .latest = latest,
     .since_backup = repo && since ? vk_repo_find_by_checkpoint(repo, since) : NULL,
     .chain_full = latest ? vk_repo_chain_full(repo, latest->chain) : NULL,
@@ -374,7 +378,7 @@ vk_repo_validate(virDomainPtr dom, const char *repo_dir, enum vk_mode mode, cons
   struct vk_plan plan = { 0 };
   vk_plan_level(&f, &plan);
   int r = vk_backup_preflight(dom, repo, repo_dir, false, plan.level, plan.since, plan.parent,
-                              targets, NULL, rep);
+                              targets, NULL, plan.job == VK_JOB_PUSH, rep);
   if (r == 0) {
     /* What refuses the level outright (no backup to stack on). */
     for (size_t i = 0; i < plan.report.n; i++) {

@@ -22,13 +22,15 @@ int vk_choose_disks(const struct vk_disks *all, const char *domname, char *const
 /* The preflight of a backup at LEVEL from checkpoint SINCE stacked on
  * PARENT, creating checkpoint NAME: the validator (unless NO_VALIDATE) and
  * the repository checks (REPO may be NULL: a dry run before the first
- * backup, then REPO_DIR is where it would go).  0 with REP filled (errors
- * may be > 0), -1 if the validator could not run (reported).
+ * backup, then REPO_DIR is where it would go); QEMU_WRITES: QEMU itself
+ * writes the backup's files (push mode), so it must reach them.  0 with
+ * REP filled (errors may be > 0), -1 if the validator could not run
+ * (reported).
  */
 int vk_backup_preflight(virDomainPtr dom, struct vk_repo *repo, const char *repo_dir,
                         bool no_validate, enum vk_level level, const char *since,
                         const struct vk_backup *parent, char *const *targets, const char *name,
-                        struct vk_report *rep);
+                        bool qemu_writes, struct vk_report *rep);
 
 /* validate --repo: the preflight a backup of MODE into REPO_DIR would run
  * (validator and repository checks), with its level, checkpoint and parent

@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "process.h"
 #include "prune.h"
+#include "qcow2.h"
 #include "repo.h"
 #include "state.h"
 #include "testhook.h"
@@ -43,6 +44,14 @@ struct op {
   char *onto;             /* the backing file afterwards (relative), or NULL */
   char **sources;         /* files whose data land in TO (checked against the manifest) */
   uint64_t bytes;
+  /* A zstd-compressed FROM (backup --compress) rewritten by a rebase: the
+   * rebase writes plain clusters, so it rebases a copy under the name MID
+   * and qemu-img convert -c writes TO from it, compressed again, with
+   * FROM's cluster size (1 << CLUSTER_BITS).
+   */
+  bool compress;
+  uint32_t cluster_bits;
+  char *mid;
 };
 
 struct plan {
@@ -80,6 +89,7 @@ plan_clear(struct plan *p)
     free(p->ops[i].to);
     free(p->ops[i].rebase_old);
     free(p->ops[i].onto);
+    free(p->ops[i].mid);
     vk_strv_free(p->ops[i].sources);
   }
   free(p->ops);
@@ -138,11 +148,14 @@ chain_root(const struct plan *p, const char *chain, size_t upto)
   return -1;
 }
 
-/* A name for the next revision of disk file D of B that nothing uses. */
+/* A name for a revision of disk file D of B after revision AFTER that
+ * nothing uses.
+ */
 static char *
-next_revision(const struct vk_repo *r, const struct vk_backup *b, const struct vk_backup_disk *d)
+next_revision(const struct vk_repo *r, const struct vk_backup *b, const struct vk_backup_disk *d,
+              unsigned after)
 {
-  for (unsigned rev = vk_backup_disk_file_rev(b, d) + 1; rev <= VK_MAX_REV; rev++) {
+  for (unsigned rev = after + 1; rev <= VK_MAX_REV; rev++) {
     char *name = vk_backup_disk_file_at(b->chain, b->id, d->target, rev);
     if (!vk_manifest_has_file(vk_repo_manifest(r), name) && vk_repo_file_absent(r, name))
       return name;
@@ -151,6 +164,36 @@ next_revision(const struct vk_repo *r, const struct vk_backup *b, const struct v
   vk_error(VK_EXIT_FAILURE, "backup %s: disk %s: no free name for a new revision of %s",
            b->id, d->target, d->file);
   return NULL;
+}
+
+/* Whether disk file D of B is zstd-compressed (its qcow2 header's
+ * compression type: what backup --compress makes): 1 (with its cluster
+ * size in *CLUSTER_BITS), 0, or -1 (reported) when its header cannot be read.
+ */
+static int
+compressed(const struct vk_repo *r, const struct vk_backup *b, const struct vk_backup_disk *d,
+           uint32_t *cluster_bits)
+{
+  CLEANUP_FREE char *path = vk_repo_file_where(r, d->file);
+  struct stat st;
+  CLEANUP_CLOSE int fd = vk_repo_open_file(r, d->file, &st);
+  if (fd < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "backup %s: %s: %s; "
+             "nothing is merged (see 'vckpt verify')", b->id, path, vk_open_error(errno, &st));
+    return -1;
+  }
+  struct vk_source src = { .opaque = &fd, .size = st.st_size, .pread = vk_fd_pread };
+  struct vk_image img;
+  CLEANUP_FREE char *err = NULL;
+  if (vk_image_parse(&src, path, "qcow2", &img, &err) < 0) {
+    vk_error(VK_EXIT_FAILURE, "backup %s: %s; nothing is merged (see 'vckpt verify')", b->id,
+             err ? err : "out of memory");
+    return -1;
+  }
+  int zstd = img.format == VK_FMT_QCOW2 && img.compression_type == 1;
+  *cluster_bits = img.cluster_bits;
+  vk_image_clear(&img);
+  return zstd;
 }
 
 /* Decide the file of disk DI of kept backup I (see prune.h); adds an op
@@ -225,9 +268,19 @@ plan_disk(struct plan *p, const struct vk_repo *r, size_t i, size_t di)
     op.rebase_old = vk_xstrdup("");
   }
   op.from = vk_xstrdup(od->file);
-  op.to = next_revision(r, b, od);
-  if (!op.to) {
+  op.to = next_revision(r, b, od, vk_backup_disk_file_rev(b, od));
+  int zstd = op.to && op.rebase_old ? compressed(r, b, od, &op.cluster_bits) : 0;
+  if (zstd > 0) {
+    /* The copy the rebase works on: a revision after TO's. */
+    struct vk_backup_disk at = *od;
+    at.file = op.to;
+    op.compress = true;
+    op.mid = next_revision(r, b, od, vk_backup_disk_file_rev(b, &at));
+  }
+  if (!op.to || zstd < 0 || (op.compress && !op.mid)) {
     free(op.from);
+    free(op.to);
+    free(op.mid);
     free(op.rebase_old);
     free(op.onto);
     return -1;
@@ -442,22 +495,25 @@ copy_file(struct vk_repo *r, const char *rel_from, const char *rel_to)
   }
 }
 
-/* Run qemu-img ARGV; a stop signal ends it and makes it an interruption. */
+/* Run qemu-img ARGV (its command: rebase, convert); a stop signal ends it
+ * and makes it an interruption.
+ */
 static int
 run_qemu_img(char *const argv[], const char *what)
 {
+  const char *verb = argv[1];
   int status = 0;
   CLEANUP_FREE char *msg = NULL;
   if (vk_spawn(argv, -1, vk_stop_fd(), &status, &msg) < 0)
     return -1;
   if (vk_stop_signal) {
-    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while qemu-img rebased %s",
-             (int)vk_stop_signal, what);
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while qemu-img %s %s",
+             (int)vk_stop_signal, strcmp(verb, "convert") == 0 ? "converted" : "rebased", what);
     return -1;
   }
   if (status != 0) {
     CLEANUP_FREE char *shown = msg ? vk_printable_text(msg) : NULL;
-    vk_error(VK_EXIT_FAILURE, "%s: qemu-img rebase failed: %s", what,
+    vk_error(VK_EXIT_FAILURE, "%s: qemu-img %s failed: %s", what, verb,
              shown && *shown ? shown : "no message");
     return -1;
   }
@@ -472,12 +528,43 @@ base_name(const char *rel)
   return s ? s + 1 : rel;
 }
 
+/* Write TO, the compressed form of the rebased copy MID (op): only the
+ * clusters MID holds itself (-B: the backing file is its own), each
+ * compressed, zeros as zero clusters.  TO is made first, empty and 0600:
+ * qemu-img writes into it and leaves its mode alone.
+ */
+static int
+compress_copy(struct vk_repo *r, const struct vk_journal *j, const struct op *op)
+{
+  CLEANUP_FREE char *mid = vk_repo_target(r, op->mid);
+  CLEANUP_FREE char *to = vk_repo_target(r, op->to);
+  CLEANUP_CLOSE int fd = vk_repo_create_fd(r, op->to);
+  if (fd < 0)
+    return -1;
+  CLEANUP_FREE char *opts = vk_xasprintf("compression_type=zstd,cluster_size=%llu",
+                                         1ULL << op->cluster_bits);
+  char *argv[20] = { (char *)QEMU_IMG, "convert", "-q", "-c", "-f", "qcow2", "-O", "qcow2",
+                     "-o", opts };
+  size_t n = 10;
+  if (*op->rebase_old) {
+    argv[n++] = "-B";
+    argv[n++] = (char *)base_name(op->rebase_old);
+    argv[n++] = "-F";
+    argv[n++] = "qcow2";
+  }
+  argv[n++] = mid;
+  argv[n++] = to;
+  if (run_qemu_img(argv, to) < 0)
+    return -1;
+  return vk_repo_merge_remove(r, j, op->mid);
+}
+
 /* Write the new file of OP. */
 static int
-do_op(struct vk_repo *r, const struct op *op)
+do_op(struct vk_repo *r, const struct vk_journal *j, const struct op *op)
 {
-  CLEANUP_FREE char *to = vk_repo_target(r, op->to);
-  if (copy_file(r, op->from, op->to) < 0)
+  CLEANUP_FREE char *to = vk_repo_target(r, op->compress ? op->mid : op->to);
+  if (copy_file(r, op->from, op->compress ? op->mid : op->to) < 0)
     return -1;
   if (op->rebase_old) {
     char *safe[] = { (char *)QEMU_IMG, "rebase", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
@@ -485,6 +572,12 @@ do_op(struct vk_repo *r, const struct op *op)
     char *alone[] = { (char *)QEMU_IMG, "rebase", "-q", "-f", "qcow2", "-b", "", to, NULL };
     if (run_qemu_img(*op->rebase_old ? safe : alone, to) < 0)
       return -1;
+  }
+  if (op->compress) {
+    if (compress_copy(r, j, op) < 0)
+      return -1;
+    free(to);
+    to = vk_repo_target(r, op->to);
   }
   if (op->onto && (!op->rebase_old || strcmp(op->onto, op->rebase_old) != 0)) {
     /* The same data under a new name: the header alone changes. */
@@ -506,10 +599,17 @@ plan_journal(const struct plan *p, struct vk_journal *j)
   for (size_t i = 0; i < p->n && !j->commit_id; i++)
     if (!p->reasons[i])
       j->commit_id = vk_xstrdup(m->backups[i].id);
-  for (size_t k = 0; k < p->nr_ops; k++)
+  for (size_t k = 0; k < p->nr_ops; k++) {
     vk_journal_add_step(j, VK_STEP_CREATE, VK_STEP_FILE, p->ops[k].to);
-  for (size_t k = 0; k < p->nr_ops; k++)
+    if (p->ops[k].mid)
+      vk_journal_add_step(j, VK_STEP_CREATE, VK_STEP_FILE, p->ops[k].mid);
+  }
+  for (size_t k = 0; k < p->nr_ops; k++) {
     vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, p->ops[k].from);
+    /* Removed before the commit; a step all the same. */
+    if (p->ops[k].mid)
+      vk_journal_add_step(j, VK_STEP_REMOVE, VK_STEP_FILE, p->ops[k].mid);
+  }
   for (size_t i = 0; i < p->n; i++) {
     const struct vk_backup *b = &m->backups[i];
     if (p->reasons[i])
@@ -575,7 +675,7 @@ plan_run(struct plan *p, struct vk_repo *r, const struct vk_flow_cb *cb)
     vk_flow_message(cb, VK_MSG_DEBUG, "writing %s (%s)", op->to,
                     !op->rebase_old ? "new backing file name" :
                     *op->rebase_old ? "merged" : "made standalone");
-    rc = do_op(r, op);
+    rc = do_op(r, &j, op);
     if (rc == 0) {
       struct vk_backup *nb = (struct vk_backup *)vk_manifest_find_id(
         &p->next, p->next.nr_backups, p->m->backups[op->bi].id);
@@ -695,6 +795,7 @@ plan_result(const struct plan *p, struct vk_prune_result *res)
     f->to = vk_xstrdup(op->to);
     f->onto = op->onto ? vk_xstrdup(op->onto) : NULL;
     f->header_only = !op->rebase_old;
+    f->compressed = op->compress;
     f->bytes = op->bytes;
     res->bytes += op->bytes;
     /* The expired points whose data went into this file. */

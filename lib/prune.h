@@ -63,6 +63,8 @@ struct vk_prune_file {
   char *from, *to;      /* its file before and after (relative) */
   char *onto;           /* its backing file after, or NULL (standalone) */
   bool header_only;     /* only the backing file's name changes */
+  bool compressed;      /* merged into zstd-compressed clusters again (qemu-img
+                           convert -c after the rebase), as FROM's were */
   uint64_t bytes;       /* at most this many bytes written */
 };
 

@@ -800,6 +800,8 @@ parse_qcow2(struct parser *p)
       validate_table(p, "active L1 table", l1_table_offset, l1_size, 8,
                      QCOW_MAX_L1_SIZE) == -1)
     return -1;
+  img->l1_table_offset = l1_table_offset;
+  img->l1_size = l1_size;
 
   /* The L1 table must cover the virtual size (QEMU's size_to_l1()). */
   unsigned shift = cluster_bits + cluster_bits - (img->extended_l2 ? 4 : 3);
@@ -966,6 +968,88 @@ vk_image_parse(const struct vk_source *src, const char *name_for_errors,
   free(p.hdr);
   if (ret == -1)
     vk_image_clear(img);
+  return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Data clusters. */
+
+#define L1E_OFFSET_MASK UINT64_C(0x00fffffffffffe00)
+#define L2E_OFFSET_MASK UINT64_C(0x00fffffffffffe00)
+#define L2E_COMPRESSED (UINT64_C(1) << 62)
+#define L2E_ZERO UINT64_C(1)
+
+/* The number of bits set in X. */
+static unsigned
+popcount32(uint32_t x)
+{
+  unsigned n = 0;
+  for (; x; x &= x - 1)
+    n++;
+  return n;
+}
+
+int
+vk_image_data_bytes(const struct vk_source *src, const struct vk_image *img,
+                    uint64_t *data, uint64_t *compressed, char **err)
+{
+  struct parser p = { .src = src, .name = img->filename, .img = NULL,
+                      .err = err };
+  *data = 0;
+  *compressed = 0;
+  if (err)
+    *err = NULL;
+  if (img->format != VK_FMT_QCOW2 || img->cluster_bits < VK_QCOW2_MIN_CLUSTER_BITS ||
+      img->cluster_bits > VK_QCOW2_MAX_CLUSTER_BITS)
+    return fail(err, img->filename, "not a qcow2 image");
+  p.cluster_size = UINT32_C(1) << img->cluster_bits;
+  uint64_t csize = p.cluster_size;
+  size_t entry_len = img->extended_l2 ? 16 : 8;
+  uint64_t per_l2 = csize / entry_len;
+  /* Only the L1 entries that cover the virtual size. */
+  uint64_t span = per_l2 * csize;
+  uint64_t l1_used = img->virtual_size / span + (img->virtual_size % span != 0);
+  if (l1_used > img->l1_size)
+    l1_used = img->l1_size;
+  uint8_t *l2 = malloc(p.cluster_size);     /* <= 2 MiB */
+  if (!l2)
+    return oom(&p);
+  int ret = 0;
+  uint8_t e1[8];
+  for (uint64_t i = 0; i < l1_used && ret == 0; i++) {
+    ret = read_at(&p, "L1 table", e1, 8, img->l1_table_offset + i * 8);
+    uint64_t l2_offset = be64(e1) & L1E_OFFSET_MASK;
+    if (ret == -1 || l2_offset == 0)
+      continue;
+    if (l2_offset % csize != 0) {
+      ret = fail(err, img->filename, "L2 table offset 0x%" PRIx64 " is not "
+                 "aligned to a cluster", l2_offset);
+      break;
+    }
+    ret = read_at(&p, "L2 table", l2, p.cluster_size, l2_offset);
+    for (uint64_t j = 0; j < per_l2 && ret == 0; j++) {
+      uint64_t guest = (i * per_l2 + j) * csize;
+      if (guest >= img->virtual_size)
+        break;
+      uint64_t room = img->virtual_size - guest;
+      uint64_t e = be64(l2 + j * entry_len);
+      uint64_t bytes = 0;
+      if (e & L2E_COMPRESSED) {
+        bytes = csize;
+        (*compressed)++;
+      } else if (!(e & L2E_OFFSET_MASK)) {
+        bytes = 0;              /* unallocated, or zero without a cluster */
+      } else if (img->extended_l2) {
+        uint64_t bitmap = be64(l2 + j * entry_len + 8);
+        uint32_t alloc = (uint32_t)bitmap, zero = (uint32_t)(bitmap >> 32);
+        bytes = popcount32(alloc & ~zero) * (csize / 32);
+      } else if (!(e & L2E_ZERO)) {
+        bytes = csize;
+      }
+      *data += bytes < room ? bytes : room;
+    }
+  }
+  free(l2);
   return ret;
 }
 

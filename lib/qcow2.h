@@ -96,6 +96,8 @@ struct vk_image {
   uint32_t crypt_method;      /* 0 none, 1 AES, 2 LUKS */
   uint32_t compression_type;  /* 0 zlib, 1 zstd */
   uint32_t refcount_order;
+  uint64_t l1_table_offset;   /* the active L1 table (vk_image_data_bytes) */
+  uint32_t l1_size;           /* its entries */
   uint32_t nb_snapshots;      /* internal snapshots (not read) */
   bool has_bitmaps_extension; /* a bitmaps header extension is present */
   /* Autoclear bit 0: the bitmaps extension is consistent.  If the extension
@@ -186,6 +188,16 @@ char *vk_resolve_backing_path(const char *backed, const char *backing);
  * slash), e.g. "nbd:...", "json:{...}", "file:x".
  */
 bool vk_path_has_protocol(const char *name);
+
+/* The guest data a qcow2 image IMG (parsed from SRC) holds in its own
+ * clusters, the ones its active L2 tables map to data, compressed or not
+ * (zero and unallocated clusters hold none; the cluster at the end counts
+ * up to the virtual size only): *DATA bytes, of which *COMPRESSED
+ * clusters are compressed.  Reads the L1 table and each L2 table it names
+ * (one cluster each).  0, or -1 with *ERR set (a table outside the file).
+ */
+int vk_image_data_bytes(const struct vk_source *src, const struct vk_image *img,
+                        uint64_t *data, uint64_t *compressed, char **err);
 
 /* Free everything an image holds and zero it. */
 void vk_image_clear(struct vk_image *img);

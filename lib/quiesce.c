@@ -33,8 +33,10 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "hostlock.h"
 #include "process.h"
 #include "quiesce.h"
+#include "testhook.h"
 #include "util.h"
 #include "virt.h"
 
@@ -47,13 +49,6 @@ struct vk_quiesce {
   virDomainPtr dom;
 };
 
-/* The directory of the host locks and markers (hostlock.c's rule). */
-static const char *
-marker_dir(void)
-{
-  const char *env = getenv("VCKPT_LOCK_DIR");
-  return env && *env ? env : "/run/vckpt";
-}
 
 static char *
 marker_path(virDomainPtr dom)
@@ -61,7 +56,7 @@ marker_path(virDomainPtr dom)
   char uuid[VIR_UUID_STRING_BUFLEN];
   if (virDomainGetUUIDString(dom, uuid) < 0)
     return NULL;
-  return vk_xasprintf("%s/%s.frozen", marker_dir(), uuid);
+  return vk_xasprintf("%s/%s.frozen", vk_run_dir(), uuid);
 }
 
 /* Seconds the guard waits for the parent's thaw before thawing itself. */
@@ -149,7 +144,7 @@ vk_quiesce_guard(const char *uri, const char *uuid)
    * thaw.  The catch lasts until the guard's process ends.
    */
   vk_stop_catch_begin();
-  CLEANUP_FREE char *marker = vk_xasprintf("%s/%s.frozen", marker_dir(), uuid);
+  CLEANUP_FREE char *marker = vk_xasprintf("%s/%s.frozen", vk_run_dir(), uuid);
 
   virConnectPtr conn = NULL;
   virDomainPtr d = guard_domain(uri, uuid, &conn);
@@ -373,6 +368,53 @@ vk_quiesce_thaw(struct vk_quiesce *q, char **why)
   unlink(q->marker);
   q_free(q);
   return c == 'K' ? 1 : 0;
+}
+
+int
+vk_quiesce_around(virConnectPtr conn, virDomainPtr dom, bool quiesce, bool quiesce_try,
+                  int (*begin)(void *opaque), void *opaque, bool *frozen, bool *thawed_early)
+{
+  *frozen = *thawed_early = false;
+  /* The freeze lasts from here to just after BEGIN, which creates the
+   * checkpoint at the backup's point in time; every path below thaws (a
+   * signal is only noticed here: the thaw comes first).
+   */
+  struct vk_quiesce *q = NULL;
+  if (quiesce) {
+    CLEANUP_FREE char *why = NULL;
+    bool no_agent = false;
+    if (vk_quiesce_freeze(conn, dom, &q, &why, &no_agent) < 0) {
+      if (!no_agent || !quiesce_try) {
+        vk_error(VK_EXIT_FAILURE, "cannot freeze the guest's file systems (--quiesce needs the "
+                 "guest agent): %s", why);
+        return -1;
+      }
+      vk_warn("cannot freeze the guest's file systems (%s): --quiesce=try goes on with a "
+              "crash-consistent backup", why);
+    }
+  }
+  if (q)
+    vk_test_hook("quiesce-frozen");
+  int begun = -1;
+  if (q && vk_stop_signal)
+    vk_error(VK_EXIT_INTERRUPTED, "interrupted by signal %d while the guest was frozen, before "
+             "the backup started", (int)vk_stop_signal);
+  else
+    begun = begin(opaque);
+  if (q) {
+    CLEANUP_FREE char *why = NULL;
+    int held = vk_quiesce_thaw(q, &why);
+    if (held < 0)
+      vk_warn("cannot thaw the guest's file systems: %s (the guard tries again; the next "
+              "backup of the domain thaws them too)", why);
+    else if (held == 0 && begun >= 0 && !quiesce_try)
+      *thawed_early = true;
+    else if (held == 0 && begun >= 0)
+      vk_warn("the guest's file systems were thawed by the guard before the backup started "
+              "(timeout): --quiesce=try goes on with a crash-consistent backup");
+    *frozen = held == 1 && begun >= 0;
+  }
+  return begun < 0 ? -1 : 0;
 }
 
 int

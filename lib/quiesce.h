@@ -37,6 +37,18 @@ int vk_quiesce_freeze(virConnectPtr conn, virDomainPtr dom, struct vk_quiesce **
  * when the thaw failed (the guard then tries once more on its own).
  */
 int vk_quiesce_thaw(struct vk_quiesce *q, char **why);
+/* Start a backup: BEGIN(OPAQUE) starts it and creates its checkpoint (the
+ * backup's point in time; -1 after reporting), with DOM's file systems
+ * frozen around it when QUIESCE (QUIESCE_TRY: without a guest agent, a
+ * warning and a crash-consistent backup).  BEGIN's result, or -1 when the
+ * freeze failed or a stop signal came while frozen (reported; BEGIN not
+ * called).  *FROZEN: the freeze held from before BEGIN to after it;
+ * *THAWED_EARLY: the guard thawed first and QUIESCE_TRY was not given, so
+ * the caller must abort and fail the backup.
+ */
+int vk_quiesce_around(virConnectPtr conn, virDomainPtr dom, bool quiesce, bool quiesce_try,
+                      int (*begin)(void *opaque), void *opaque, bool *frozen,
+                      bool *thawed_early);
 /* Under the host lock of DOM: if a killed run's marker says a freeze may
  * be left, thaw (a running domain) and remove the marker, saying so
  * through CB.  A thaw that fails is a warning (the marker stays for the

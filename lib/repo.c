@@ -22,6 +22,7 @@
 #include "fileio.h"
 #include "journal.h"
 #include "lock.h"
+#include "qcow2.h"
 #include "repo.h"
 #include "testhook.h"
 #include "util.h"
@@ -693,6 +694,31 @@ seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
   return vk_repo_seal_disk(r, d);
 }
 
+/* Record the guest data disk file D (open as FD, *ST) holds in its own
+ * clusters, for its compression ratio (list-backups): its L2 tables, just
+ * read for the checksum, are in the page cache.  Unknown (not recorded)
+ * when the file cannot be read as qcow2: the backup does not depend on it.
+ */
+static void
+guest_bytes(int fd, const struct stat *st, const char *path, struct vk_backup_disk *d)
+{
+  struct vk_source src = { .opaque = &fd, .size = st->st_size, .pread = vk_fd_pread };
+  struct vk_image img;
+  CLEANUP_FREE char *err = NULL;
+  uint64_t data = 0, compressed = 0;
+  d->has_guest_bytes = false;
+  if (vk_image_parse(&src, path, "qcow2", &img, &err) == 0) {
+    d->has_guest_bytes = vk_image_data_bytes(&src, &img, &data, &compressed, &err) == 0;
+    vk_image_clear(&img);
+  }
+  if (d->has_guest_bytes) {
+    d->guest_bytes = data;
+    vk_debug("disk %s: %s holds %llu bytes of guest data, %llu clusters compressed", d->target,
+             path, (unsigned long long)data, (unsigned long long)compressed);
+  } else
+    vk_debug("disk %s: guest data not recorded: %s", d->target, err ? err : "out of memory");
+}
+
 int
 vk_repo_seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
 {
@@ -729,6 +755,7 @@ vk_repo_seal_disk(struct vk_repo *r, struct vk_backup_disk *d)
   d->checksum = vk_xstrdup(hex);
   d->checksum_type = VK_SUM_DEFAULT;
   d->file_size = st.st_size;
+  guest_bytes(fd, &st, path, d);
   return 0;
 }
 
@@ -932,6 +959,32 @@ vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j)
     return -1;
   }
   return remove_journal(r);
+}
+
+int
+vk_repo_merge_remove(struct vk_repo *r, const struct vk_journal *j, const char *relative)
+{
+  if (need_lock(r, "vk_repo_merge_remove") < 0)
+    return -1;
+  bool created = false;
+  for (size_t i = 0; i < j->nr_steps && !created; i++)
+    created = j->steps[i].action == VK_STEP_CREATE && j->steps[i].type == VK_STEP_FILE &&
+              strcmp(j->steps[i].name, relative) == 0;
+  const char *slash = strchr(relative, '/');
+  if (!created || !slash || vk_manifest_has_file(&r->m, relative)) {
+    vk_error(VK_EXIT_FAILURE, "internal error: %s/%s is not a file the merge made", r->dir,
+             relative);
+    return -1;
+  }
+  /* Through the chain directory, opened without following a link. */
+  CLEANUP_FREE char *chain = vk_xasprintf("%.*s", (int)(slash - relative), relative);
+  CLEANUP_FREE char *path = vk_repo_path(r, relative);
+  CLEANUP_CLOSE int cfd = openat(r->dirfd, chain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (cfd < 0 || unlinkat(cfd, slash + 1, 0) < 0) {
+    vk_error(VK_EXIT_FAILURE, "cannot remove %s: %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
 }
 
 const struct vk_backup *

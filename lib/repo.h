@@ -138,6 +138,11 @@ int vk_repo_merge_begin(struct vk_repo *r, const struct vk_journal *j);
 int vk_repo_seal_disk(struct vk_repo *r, struct vk_backup_disk *d);
 int vk_repo_merge_commit(struct vk_repo *r, struct vk_manifest *next, const struct vk_journal *j);
 int vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j);
+/* Remove RELATIVE, a file of merge J made only on the way to another (a
+ * CREATE step of J, never a file the manifest lists), before the commit:
+ * 0, or -1 (reported).
+ */
+int vk_repo_merge_remove(struct vk_repo *r, const struct vk_journal *j, const char *relative);
 /* Replace the manifest's retired checkpoints (manifest.h) by the N of
  * RETIRED and write the manifest (crash-safe; needs LOCK).
  */

@@ -160,7 +160,7 @@ store_one(struct vk_repo *repo, const char *path, const char *what, char *relati
 
 int
 vk_state_store(struct vk_repo *repo, struct vk_backup *b, virDomainPtr dom,
-               const char *domain_xml)
+               const char *domain_xml, const char *remote_host)
 {
   CLEANUP_XMLDOC xmlDocPtr doc = vk_xml_parse(domain_xml, "the domain XML");
   if (!doc)
@@ -168,6 +168,14 @@ vk_state_store(struct vk_repo *repo, struct vk_backup *b, virDomainPtr dom,
   CLEANUP_XPATHCTX xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
   CLEANUP_FREE char *nvram = vk_xpath_string(ctx, NULL, "/domain/os/nvram");
   CLEANUP_XPATHOBJ xmlXPathObjectPtr nvnodes = vk_xpath_nodes(ctx, NULL, "/domain/os/nvram");
+  if (remote_host) {
+    CLEANUP_XPATHOBJ xmlXPathObjectPtr tpm2 =
+      vk_xpath_nodes(ctx, NULL, "/domain/devices/tpm/backend[@type='emulator']");
+    if (vk_xpath_count(nvnodes) > 0 || vk_xpath_count(tpm2) > 0)
+      vk_warn("the domain's UEFI variables and TPM state are files on host '%s': they are not "
+              "kept (back them up there, or run vckpt on that host)", remote_host);
+    return 0;
+  }
   if (nvram && *nvram) {
     if (nvram[0] != '/') {
       CLEANUP_FREE char *p = vk_printable(nvram);

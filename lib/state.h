@@ -31,10 +31,12 @@ const char *vk_state_swtpm_dir(void);
 
 /* Copy the state of the domain DOM (its XML DOMAIN_XML, as the backup
  * saved it) into backup B being made in REPO and record it in B.  0, or
- * -1 (reported; the caller rolls the backup back).
+ * -1 (reported; the caller rolls the backup back).  The state of a domain
+ * on REMOTE_HOST (non-NULL) is on that host: a warning says it is not
+ * kept.
  */
 int vk_state_store(struct vk_repo *repo, struct vk_backup *b, virDomainPtr dom,
-                   const char *domain_xml);
+                   const char *domain_xml, const char *remote_host);
 
 /* Verify B's state files (present, regular, recorded size and checksum):
  * findings into REP; *FILES counts the files checked.

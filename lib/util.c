@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -536,6 +537,19 @@ vk_format_time(long long t, char *buf, size_t len)
   struct tm tm;
   if (!localtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
     snprintf(buf, len, "%lld", t);
+}
+
+void
+vk_random_hex6(char buf[7])
+{
+  unsigned char r[3] = { 0 };
+  if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long v = ts.tv_nsec / 1000 ^ (long)getpid();
+    r[0] = v >> 16, r[1] = v >> 8, r[2] = v;
+  }
+  snprintf(buf, 7, "%02x%02x%02x", r[0], r[1], r[2]);
 }
 
 void

@@ -132,6 +132,10 @@ void vk_format_time(long long t, char *buf, size_t len);
  */
 #define VK_STAMP_LEN 17
 void vk_utc_stamp(time_t t, char buf[VK_STAMP_LEN]);
+/* Six unpredictable hex digits in BUF (names others must not guess:
+ * getrandom, else, with no entropy yet, the sub-second time and the pid).
+ */
+void vk_random_hex6(char buf[7]);
 
 /* vckpt's directory under /var/lib: the default repository and the state
  * directory of image operations.

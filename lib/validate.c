@@ -30,6 +30,7 @@ struct vstate {
   const char *domname;
   char *qdom;            /* domain name quoted for a shell command */
   bool running;
+  char *remote;          /* the remote host the domain runs on, or NULL: local */
   struct vk_disks disks;
   struct disk_state *ds; /* parallel to disks */
   struct vk_ckpt_list ckpts;
@@ -188,6 +189,17 @@ check_images(struct vstate *s, char *const *want)
       continue;
     if (want && !vk_strv_contains(want, d->target))
       continue;
+    if (s->remote) {
+      /* Its images are on the other host: libvirt's and QEMU's live state
+       * judge its bitmaps (check_live).
+       */
+      vk_report_add(s->rep, "disk-not-inspected", VK_SEV_INFO, d->target, d->source, NULL, NULL,
+                    vk_xasprintf("the domain is on host '%s': its images are not read from "
+                                 "here; QEMU's live bitmaps are judged instead", s->remote),
+                    vk_xstrdup("none; 'vckpt validate' on the host itself also reads the "
+                               "images"));
+      continue;
+    }
     if (!d->source || (d->type && strcmp(d->type, "file") != 0 && strcmp(d->type, "block") != 0)) {
       vk_report_add(s->rep, "disk-not-inspected", VK_SEV_WARNING, d->target, d->source, NULL, NULL,
                     vk_xasprintf("disk is of type '%s': its images cannot be inspected",
@@ -271,6 +283,30 @@ check_images(struct vstate *s, char *const *want)
                                      img->filename, img->bitmaps[b].name));
     }
   }
+}
+
+/* A remote domain's disk DS: the bitmap of checkpoint CI must be live in
+ * QEMU (libvirt could size the checkpoint for the disk, which it does only
+ * for a bitmap that is present, recording and consistent in every image
+ * that carries it).  SEV as check_bitmap_chain's.
+ */
+static void
+check_live(struct vstate *s, struct disk_state *ds, size_t ci, const char *b,
+           enum vk_severity sev)
+{
+  const char *target = ds->disk->target;
+  const char *cname = s->ckpts.c[ci].name;
+  if (live_ok(s, ci, target))
+    return;
+  const char *why = s->size_error ? s->size_error[ci] : NULL;
+  vk_report_add(s->rep, why ? "bitmap-inconsistent" : "bitmap-missing", sev, target, NULL, b,
+                cname,
+                why ? vk_xasprintf("QEMU cannot use bitmap '%s' of checkpoint '%s': %s", b,
+                                   cname, why)
+                    : vk_xasprintf("the running domain has no bitmap '%s' for checkpoint '%s'",
+                                   b, cname),
+                vk_xasprintf("take a full backup to start a new chain (vckpt backup %s --full)",
+                             s->qdom));
 }
 
 /* Apply the four bitmap-chain rules for bitmap B of checkpoint C (index CI)
@@ -449,6 +485,10 @@ check_incremental(struct vstate *s, const struct vk_validate_opts *o, const char
       vk_report_whole(s->rep, d->target);
       continue;
     }
+    if (s->remote) {
+      check_live(s, ds, xi, cd->bitmap_name, VK_SEV_ERROR);
+      continue;
+    }
     if (!ds->inspect)
       continue;
     /* libvirt 9.0 reads X's own bitmap alone (merged across the images
@@ -617,6 +657,7 @@ vstate_clear(struct vstate *s)
   vk_ckpt_list_clear(&s->ckpts);
   vk_disks_clear(&s->disks);
   free(s->qdom);
+  free(s->remote);
 }
 
 int
@@ -633,6 +674,17 @@ vk_validate(virDomainPtr dom, const struct vk_validate_opts *o, struct vk_report
   rep->running = s.running;
   if (check_pending(&s) < 0)
     goto done;
+  s.remote = vk_conn_remote_host(virDomainGetConnect(dom));
+  if (s.remote && !s.running) {
+    /* Nothing to judge from here: no live state, no images. */
+    vk_report_add(rep, "remote-shut-off", VK_SEV_ERROR, NULL, NULL, NULL, NULL,
+                  vk_xasprintf("the domain is shut off on host '%s': its images can be read "
+                               "only there", s.remote),
+                  vk_xstrdup("start the domain (pull mode backs it up from here), or run vckpt "
+                             "on the host itself"));
+    r = 0;
+    goto done;
+  }
   check_images(&s, o->disks);
 
   const char *x = o->checkpoint;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <libvirt/virterror.h>
+#include <libxml/uri.h>
 
 #include "access.h"
 #include "cleanup.h"
@@ -202,6 +203,17 @@ vk_checkpoint_lookup(virDomainPtr dom, const char *name)
       vk_virt_error("cannot look up checkpoint '%s'", name);
   }
   return c;
+}
+
+char *
+vk_conn_remote_host(virConnectPtr conn)
+{
+  CLEANUP_FREE char *uri = virConnectGetURI(conn);
+  xmlURIPtr u = uri ? xmlParseURI(uri) : NULL;
+  char *host = u && u->server && *u->server ? vk_xstrdup(u->server) : NULL;
+  if (u)
+    xmlFreeURI(u);
+  return host;
 }
 
 bool

@@ -39,6 +39,11 @@ void vk_virt_host(virConnectPtr conn, char **name, char **uri);
 virDomainPtr vk_domain_lookup(virConnectPtr conn, const char *name);
 /* Look up a checkpoint of a domain by name. */
 virDomainCheckpointPtr vk_checkpoint_lookup(virDomainPtr dom, const char *name);
+/* The host of CONN's URI when it names one ("qemu+tls://hv1/system":
+ * "hv1", malloc'd): the hypervisor is another machine, whose files vckpt
+ * cannot read; NULL for a local URI (no host, or the URI unreadable).
+ */
+char *vk_conn_remote_host(virConnectPtr conn);
 /* Whether the domain is running (or paused): has a QEMU process. */
 bool vk_domain_is_active(virDomainPtr dom);
 

@@ -21,6 +21,7 @@ static struct {
   char *incremental, *repo, *disks, *exclude, *name, *quiesce_arg;
   int quiesce, dry_run, no_validate, keep_checkpoints;
   int all, jobs, include_shut_off;
+  int pull, push, compress;
 } opts = { .jobs = 1 };
 
 static const struct poptOption backup_options[] = {
@@ -51,6 +52,13 @@ static const struct poptOption backup_options[] = {
   { "keep-checkpoints", '\0', POPT_ARG_NONE, &opts.keep_checkpoints, 20,
     "leave the checkpoints earlier backups made (default: delete those no next backup "
     "needs; prune does it later)", NULL },
+  { "pull", '\0', POPT_ARG_NONE, &opts.pull, 21,
+    "pull mode: QEMU exports the disks over NBD and vckpt copies them (the default for a "
+    "remote host, or with --compress)", NULL },
+  { "push", '\0', POPT_ARG_NONE, &opts.push, 22,
+    "push mode: QEMU writes the backup files itself (the default for a local domain)", NULL },
+  { "compress", '\0', POPT_ARG_NONE, &opts.compress, 23,
+    "zstd-compressed backup files (a running domain is then backed up in pull mode)", NULL },
   { "all", '\0', POPT_ARG_NONE, &opts.all, 12,
     "every running domain, each in its own process, with one summary", NULL },
   { "jobs", '\0', POPT_ARG_INT, &opts.jobs, 13,
@@ -59,6 +67,7 @@ static const struct poptOption backup_options[] = {
     "with --all: shut-off domains too", NULL },
   POPT_TABLEEND
 };
+static const char *const backup_transfer[] = { "pull", "push", NULL };
 static const char *const backup_modes[] = { "full", "incremental", "differential", "auto", NULL };
 
 static json_object *
@@ -73,6 +82,8 @@ outcome_json(const char *domname, const struct vk_backup_outcome *o, bool dry)
   json_object_object_add(j, "since", vk_json_string(o->since));
   json_object_object_add(j, "auto_reason", vk_json_string(o->auto_reason));
   json_object_object_add(j, "dry_run", json_object_new_boolean(dry));
+  json_object_object_add(j, "job", vk_json_string(o->job));
+  json_object_object_add(j, "compressed", json_object_new_boolean(o->compressed));
   if (!dry) {
     json_object_object_add(j, "bytes", json_object_new_int64(o->bytes));
     json_object_object_add(j, "written", json_object_new_int64(o->written));
@@ -163,6 +174,10 @@ backup_all(struct cmd_ctx *ctx)
     run_args_add(&a, "--no-validate");
   if (opts.keep_checkpoints)
     run_args_add(&a, "--keep-checkpoints");
+  if (opts.pull || opts.push)
+    run_args_add(&a, opts.pull ? "--pull" : "--push");
+  if (opts.compress)
+    run_args_add(&a, "--compress");
   struct run_all ra = {
     .verb = "backup", .args = a.v, .jobs = jobs, .noun = "backed up",
     .header = "LEVEL             BYTES", .columns = all_columns,
@@ -231,6 +246,7 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
     .quiesce = opts.quiesce > 0, .quiesce_try = opts.quiesce > 1,
     .dry_run = opts.dry_run, .no_validate = opts.no_validate, .quiet = vk_quiet,
     .keep_checkpoints = opts.keep_checkpoints,
+    .pull = opts.pull ? 1 : opts.push ? 0 : -1, .compress = opts.compress,
   };
   /* The policy file fills in what the command line leaves out. */
   CLEANUP_CONFIG struct vk_policy_file *cfg = NULL;
@@ -290,6 +306,7 @@ const struct cmd_entry cmd_backup_entry = {
   .summary = "Back up a domain's disks, running or shut off, into the repository (preflight first)",
   .options = backup_options,
   .required_one = backup_modes,
+  .exclusive = backup_transfer,
   .flags = CMD_CONNECTS | CMD_ALL,
   .min_args = 0, .max_args = 1,
   .fix_args = quiesce_option,

@@ -97,7 +97,7 @@ print_text(const char *domain, const struct vk_prune_result *res, bool dry_run)
     vk_printf("%s %s -> %s (%s%s%s, at most %s)\n", dry_run ? "would write" : "wrote",
               f->from, f->to, f->header_only ? "new backing file name " :
               f->onto ? "merged, on " : "standalone", f->onto ? f->onto : "",
-              "", size);
+              f->compressed ? ", compressed" : "", size);
   }
   if (res->checkpoints_checked) {
     CLEANUP_FREE char *names = vk_strv_join(res->checkpoints, ", ");
@@ -149,6 +149,7 @@ result_json(const char *domain, const struct vk_prune_result *res, bool dry_run)
     json_object_object_add(j, "to", vk_json_string(f->to));
     json_object_object_add(j, "backing", vk_json_string(f->onto));
     json_object_object_add(j, "header_only", json_object_new_boolean(f->header_only));
+    json_object_object_add(j, "compressed", json_object_new_boolean(f->compressed));
     json_object_object_add(j, "bytes", json_object_new_int64(f->bytes));
     json_object_array_add(files, j);
   }

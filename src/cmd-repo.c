@@ -89,11 +89,35 @@ backup_json(const struct vk_backup *b, const struct vk_drill_record *drill,
     if (d->checksum_type == VK_SUM_SHA256)
       json_object_object_add(jd, "sha256", vk_json_string(d->checksum));
     json_object_object_add(jd, "size", d->file_size ? json_object_new_int64(d->file_size) : NULL);
+    json_object_object_add(jd, "guest_bytes", d->has_guest_bytes
+                           ? json_object_new_int64(d->guest_bytes) : NULL);
+    json_object_object_add(jd, "ratio", d->has_guest_bytes && d->guest_bytes
+                           ? json_object_new_double((double)d->bytes / d->guest_bytes) : NULL);
     json_object_array_add(disks, jd);
   }
   json_object_object_add(o, "disks", disks);
   json_object_object_add(o, "last_drill", drill_json(drill));
   return o;
+}
+
+/* The compression ratio of backup B, its files' bytes against the guest
+ * data they hold, in BUF: "0.41", or "-" when a file's is not recorded
+ * (an older vckpt made it) or they hold no data.
+ */
+static void
+ratio(const struct vk_backup *b, char *buf, size_t len)
+{
+  unsigned long long bytes = 0, guest = 0;
+  bool known = true;
+  for (size_t j = 0; j < b->nr_disks; j++) {
+    bytes += b->disks[j].bytes;
+    guest += b->disks[j].guest_bytes;
+    known &= b->disks[j].has_guest_bytes;
+  }
+  if (known && guest)
+    snprintf(buf, len, "%.2f", (double)bytes / guest);
+  else
+    snprintf(buf, len, "-");
 }
 
 /* Widen *W to hold S. */
@@ -109,21 +133,11 @@ widen(int *w, const char *s)
 static void
 print_backups(const struct vk_manifest *m, const struct vk_drill_record *drills, size_t nd)
 {
-  static const char *const head[] = { "CHAIN", "BACKUP", "LEVEL", "CHECKPOINT", "SINCE", "END" };
-  int w[6];
-  for (size_t c = 0; c < 6; c++)
+  static const char *const head[] = { "CHAIN", "BACKUP", "LEVEL", "CHECKPOINT", "SINCE", "END",
+                                      "SIZE" };
+  int w[7];
+  for (size_t c = 0; c < 7; c++)
     w[c] = (int)strlen(head[c]);
-  for (size_t i = 0; i < m->nr_backups; i++) {
-    const struct vk_backup *b = &m->backups[i];
-    char when[64];
-    vk_format_time(b->end, when, sizeof when);
-    const char *cell[] = { b->chain, b->id, vk_level_name(b->level), b->checkpoint,
-                           b->since ? b->since : "-", when };
-    for (size_t c = 0; c < 6; c++)
-      widen(&w[c], cell[c]);
-  }
-  vk_printf("%-*s %-*s %-*s %-*s %-*s %-*s %s\n", w[0], head[0], w[1], head[1], w[2], head[2],
-            w[3], head[3], w[4], head[4], w[5], head[5], "SIZE");
   for (size_t i = 0; i < m->nr_backups; i++) {
     const struct vk_backup *b = &m->backups[i];
     unsigned long long bytes = 0;
@@ -132,9 +146,25 @@ print_backups(const struct vk_manifest *m, const struct vk_drill_record *drills,
     char when[64], size[32];
     vk_format_time(b->end, when, sizeof when);
     vk_human_size(bytes, size, sizeof size);
-    vk_printf("%-*s %-*s %-*s %-*s %-*s %-*s %s\n", w[0], b->chain, w[1], b->id,
+    const char *cell[] = { b->chain, b->id, vk_level_name(b->level), b->checkpoint,
+                           b->since ? b->since : "-", when, size };
+    for (size_t c = 0; c < 7; c++)
+      widen(&w[c], cell[c]);
+  }
+  vk_printf("%-*s %-*s %-*s %-*s %-*s %-*s %-*s %s\n", w[0], head[0], w[1], head[1], w[2],
+            head[2], w[3], head[3], w[4], head[4], w[5], head[5], w[6], head[6], "RATIO");
+  for (size_t i = 0; i < m->nr_backups; i++) {
+    const struct vk_backup *b = &m->backups[i];
+    unsigned long long bytes = 0;
+    for (size_t j = 0; j < b->nr_disks; j++)
+      bytes += b->disks[j].bytes;
+    char when[64], size[32], r[32];
+    vk_format_time(b->end, when, sizeof when);
+    vk_human_size(bytes, size, sizeof size);
+    ratio(b, r, sizeof r);
+    vk_printf("%-*s %-*s %-*s %-*s %-*s %-*s %-*s %s\n", w[0], b->chain, w[1], b->id,
               w[2], vk_level_name(b->level), w[3], b->checkpoint, w[4], b->since ? b->since : "-",
-              w[5], when, size);
+              w[5], when, w[6], size, r);
     if (b->note) {
       CLEANUP_FREE char *note = vk_printable(b->note);
       vk_printf("    note: %s\n", note);

@@ -7,7 +7,8 @@
 #   bf_put DISK PATTERN OFF LEN  write to the guest's disk and to its model
 #   bf_backup N ARGS...          vckpt --json backup $dom into $R as point
 #                                N (checkpoint kN), ARGS the mode (--full,
-#                                --auto, ...); it must succeed.  Its JSON
+#                                --auto, ...), then $BF_ARGS (--pull...);
+#                                it must succeed.  Its JSON
 #                                output is kept as $TMPD/kN.json, the models
 #                                as they are now as $TMPD/mN-vda.qcow2 and
 #                                $TMPD/mN-vdb.qcow2 (what a restore at kN
@@ -28,6 +29,9 @@ export VCKPT_XMLDIR=${VCKPT_XMLDIR:-$abs_top_srcdir/xml}
 
 dom='web 1'
 R=$TMPD/repo
+# Pull mode's sockets are in $VCKPT_LOCK_DIR-nbd, which the lab's QEMU
+# must see: the lab's /run is its own, $TMPD is shared.
+export VCKPT_LOCK_DIR=${VCKPT_LOCK_DIR:-$TMPD/run}
 
 bf_put ()
 {
@@ -38,7 +42,8 @@ bf_backup ()
 {
     local n="$1" d
     shift
-    expect_exit 0 vckpt --json backup "$dom" --repo "$R" --name "k$n" "$@"
+    # shellcheck disable=SC2086 # BF_ARGS: words to add to every backup
+    expect_exit 0 vckpt --json backup "$dom" --repo "$R" --name "k$n" "$@" ${BF_ARGS:-}
     cp "$out" "$TMPD/k$n.json"
     for d in vda vdb; do
         cp "$TMPD/model-$d.qcow2" "$TMPD/m$n-$d.qcow2"

@@ -212,14 +212,18 @@ wait_stopped ()
 
 # model_put DISK PATTERN OFFSET LENGTH
 #
-# Write PATTERN at OFFSET (LENGTH bytes) to disk DISK of domain $dom from
-# inside the guest, and the same to its model image
-# $TMPD/model-DISK.qcow2 (which the test made), so that a restore can be
-# compared bit for bit with the model.
+# Write PATTERN (a byte such as 0xab, or "zero") at OFFSET (LENGTH bytes)
+# to disk DISK of domain $dom from inside the guest, and the same to its
+# model image $TMPD/model-DISK.qcow2 (which the test made), so that a
+# restore can be compared bit for bit with the model.
 model_put ()
 {
     lab_write "$dom" "$1" "$2" "$3" "$4"
-    qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
+    if [ "$2" = zero ]; then
+        qemu-io -f qcow2 -c "write -z $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
+    else
+        qemu-io -f qcow2 -c "write -P $2 $3 $4" "$TMPD/model-$1.qcow2" >/dev/null
+    fi
 }
 
 # as_old_sha256 MANIFEST FILE...

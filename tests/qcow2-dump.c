@@ -4,7 +4,9 @@
  *   qcow2-dump [-f FORMAT] IMAGE
  *
  * Keys: images=N, then image.I.* for each image (0 = top), bitmap lines
- * image.I.bitmap.J.*, notes image.I.note.K, and end=, end_path=,
+ * image.I.bitmap.J.*, notes image.I.note.K, a qcow2 image's own data
+ * image.I.data (bytes; image.I.data_error if unreadable) and
+ * image.I.compressed_clusters, and end=, end_path=,
  * end_detail=, loop_index= for how the chain walk ended.  Bytes below 0x20,
  * 0x7f and backslash are printed as \xNN.  Exit status 0, or 1 if IMAGE
  * itself could not be read (message on stderr).
@@ -13,11 +15,14 @@
 #include <config.h>
 #endif
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "qcow2.h"
 
@@ -61,6 +66,18 @@ kvs(const char *prefix, const char *key, const char *value)
   kv(k, value);
 }
 
+/* A vk_source reading a file descriptor. */
+struct fd_src {
+  int fd;
+};
+
+static int
+fd_src_pread(void *opaque, void *buf, size_t count, uint64_t offset)
+{
+  const struct fd_src *s = opaque;
+  return pread(s->fd, buf, count, (off_t)offset) == (ssize_t)count ? 0 : -1;
+}
+
 /* Print one image. */
 static void
 dump_image(size_t i, const struct vk_image *img)
@@ -92,6 +109,30 @@ dump_image(size_t i, const struct vk_image *img)
   kvs(pre, "backing_file", img->backing_file);
   kvs(pre, "backing_format", img->backing_format);
   kvs(pre, "data_file", img->data_file);
+  if (img->format == VK_FMT_QCOW2) {
+    /* The data clusters of this image alone (vk_image_data_bytes). */
+    uint64_t data = 0, compressed = 0;
+    char *err = NULL;
+    struct vk_image again;
+    int fd = open(img->filename, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    struct fd_src s = { fd };
+    struct vk_source src = { &s, 0, fd_src_pread };
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+      src.size = (uint64_t)st.st_size;
+      if (vk_image_parse(&src, img->filename, "qcow2", &again, &err) == 0) {
+        if (vk_image_data_bytes(&src, &again, &data, &compressed, &err) == 0)
+          kvf(pre, "data", "%" PRIu64, data);
+        else
+          kvs(pre, "data_error", err);
+        kvf(pre, "compressed_clusters", "%" PRIu64, compressed);
+        vk_image_clear(&again);
+      }
+    }
+    free(err);
+    if (fd >= 0)
+      close(fd);
+  }
   kvf(pre, "bitmaps", "%zu", img->nr_bitmaps);
   for (size_t j = 0; j < img->nr_bitmaps; j++) {
     const struct vk_bitmap *bm = &img->bitmaps[j];

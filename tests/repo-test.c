@@ -174,7 +174,8 @@ same_backup(const struct vk_backup *a, const struct vk_backup *b)
     if (!same(x->target, y->target) || !same(x->file, y->file) ||
         !same(x->backing, y->backing) || x->virtual_size != y->virtual_size ||
         x->bytes != y->bytes || !same(x->checksum, y->checksum) ||
-        x->checksum_type != y->checksum_type)
+        x->checksum_type != y->checksum_type || x->has_guest_bytes != y->has_guest_bytes ||
+        x->guest_bytes != y->guest_bytes)
       return false;
   }
   return true;

@@ -4,8 +4,8 @@
 # generated checkpoint names (vckpt-TIME-RANDOM, 29 characters) and a long
 # one given with --name overflowed list-backups' columns, and a point kept
 # by many rules prune's KEPT BY, shifting the rest of the row.
-# list-backups is also compared with a golden file (times, random parts
-# and sizes filtered).
+# list-backups is also compared with a golden file (times, random parts,
+# sizes and ratios filtered).
 . "${srcdir:-.}/prune-functions.sh"
 
 # columns_line_up FILE HEADER...: every cell of every row (but indented
@@ -36,12 +36,16 @@ pf_put 0x22 2M 1M
 pf_backup 2 --auto
 
 expect_exit 0 vckpt list-backups "$dom" --repo "$R"
-columns_line_up "$out" CHAIN BACKUP LEVEL CHECKPOINT SINCE END SIZE ||
+columns_line_up "$out" CHAIN BACKUP LEVEL CHECKPOINT SINCE END SIZE RATIO ||
     fail "list-backups columns do not line up"
+# Plain files: their bytes are the data they hold and the qcow2 metadata.
+awk 'NR > 1 && !/^ / { if ($NF !~ /^1\.[0-9][0-9]$/) { print "ratio " $NF; bad = 1 } }
+     END { exit bad }' "$out" || fail "a plain backup's ratio is not 1.xx"
 sed -E -e 's/[0-9]{8}T[0-9]{6}Z/YYYYMMDDTHHMMSSZ/g' \
        -e 's/(vckpt-YYYYMMDDTHHMMSSZ)-[0-9a-f]{6}/\1-XXXXXX/g' \
        -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} [+-][0-9]{4}/TIME                     /' \
-       -e 's/[0-9.]+ (B|KiB|MiB|GiB)$/SIZE/' "$out" > "$TMPD/list"
+       -e 's/[0-9.]+ (B|KiB|MiB|GiB) +([0-9]+\.[0-9]{2}|-)$/SIZE RATIO/' \
+       -e 's/SIZE +RATIO$/SIZE RATIO/' "$out" > "$TMPD/list"
 diff -u "$srcdir/golden/list-backups.txt" "$TMPD/list"
 
 # prune: the newest point kept by every rule.

@@ -60,6 +60,10 @@ struct row {
   const char *name;
   /* facts */
   bool shut_off;                 /* the domain is shut off (else it runs) */
+  bool remote;                   /* on a remote hypervisor */
+  int pull_opt;                  /* 0: neither --pull nor --push, 1: --pull, 2: --push */
+  bool compress;
+  bool want_pull;                /* the pull job (a running domain) */
   enum vk_mode mode;
   const char *since;
   const struct vk_backup *latest, *since_backup, *chain_full;
@@ -91,6 +95,25 @@ static const struct row rows[] = {
   { .name = "full of a shut-off domain -> the offline job", .shut_off = true,
     .mode = VK_MODE_FULL, .latest = &I2, .chain_full = &F1, .disks = { D("vda"), D("vdb") },
     .level = VK_LEVEL_FULL, .whole = "", .bitmaps = "vda,vdb" },
+  { .name = "--pull -> the pull job", .pull_opt = 1, .want_pull = true,
+    .mode = VK_MODE_FULL, .disks = { D("vda") },
+    .level = VK_LEVEL_FULL, .whole = "", .bitmaps = "vda" },
+  { .name = "remote domain -> the pull job by default", .remote = true, .want_pull = true,
+    .mode = VK_MODE_INCREMENTAL, .since = "c2", .since_backup = &I2, .latest = &I2,
+    .chain_full = &F1, .disks = { D("vda"), D("vdb") }, .level = VK_LEVEL_INCREMENTAL,
+    .want_since = "c2", .want_parent = &I2, .whole = "", .bitmaps = "vda,vdb" },
+  { .name = "remote domain, --push -> the push job (a shared repository)", .remote = true,
+    .pull_opt = 2, .mode = VK_MODE_FULL, .disks = { D("vda") },
+    .level = VK_LEVEL_FULL, .whole = "", .bitmaps = "vda" },
+  { .name = "compressed files -> the pull job by default", .compress = true, .want_pull = true,
+    .mode = VK_MODE_FULL, .disks = { D("vda") },
+    .level = VK_LEVEL_FULL, .whole = "", .bitmaps = "vda" },
+  { .name = "compressed files of a shut-off domain -> the offline job", .compress = true,
+    .shut_off = true, .mode = VK_MODE_FULL, .disks = { D("vda") },
+    .level = VK_LEVEL_FULL, .whole = "", .bitmaps = "vda" },
+  { .name = "remote shut-off domain -> refused", .remote = true, .shut_off = true,
+    .mode = VK_MODE_FULL, .disks = { D("vda") }, .level = VK_LEVEL_FULL,
+    .refused = true, .refused_code = "remote-shut-off", .whole = "", .bitmaps = "vda" },
   { .name = "auto with no backup -> full with reason", .mode = VK_MODE_AUTO,
     .disks = { D("vda") },
     .level = VK_LEVEL_FULL, .reason = "the repository has no backup of this domain yet",
@@ -235,7 +258,9 @@ run_row(const struct row *c)
 {
   struct vk_report trial;
   struct vk_plan_facts f = {
-    .running = !c->shut_off, .mode = c->mode, .since = c->since, .latest = c->latest, .since_backup = c->since_backup,
+    .running = !c->shut_off, .remote = c->remote,
+    .pull = c->pull_opt == 1 ? 1 : c->pull_opt == 2 ? 0 : -1, .compress = c->compress,
+    .mode = c->mode, .since = c->since, .latest = c->latest, .since_backup = c->since_backup,
     .chain_full = c->chain_full, .full_every_backups = c->full_every_backups,
     .full_every_days = c->full_every_days, .chain_backups = c->chain_backups, .now = c->now,
   };
@@ -254,7 +279,8 @@ run_row(const struct row *c)
                   vk_xstrdup("found by the preflight"), NULL);
     vk_plan_take_findings(&p, &rep);
   }
-  CHECK(p.job == (c->shut_off ? VK_JOB_OFFLINE : VK_JOB_PUSH), "job kind %d", p.job);
+  CHECK(p.job == (c->shut_off ? VK_JOB_OFFLINE : c->want_pull ? VK_JOB_PULL : VK_JOB_PUSH),
+        "job kind %d", p.job);
   CHECK(p.level == c->level, "level %d, want %d", p.level, c->level);
   CHECK((!p.since && !c->want_since) || (p.since && c->want_since &&
                                          strcmp(p.since, c->want_since) == 0),

@@ -249,6 +249,50 @@ expect_eq "inconsistent bitmaps" "0 0" \
 grep -q '^image.0.note.0=bitmaps extension is present but' dump.out ||
     die "no note for the autoclear bit"
 
+# --- The data an image holds itself (vk_image_data_bytes) --------------
+# Against qemu-img map (the extents of depth 0 that hold data) and
+# qemu-img check (compressed clusters): plain, compressed (zlib and zstd),
+# zero clusters, extended L2 subclusters, a partial last cluster, version
+# 2, and an overlay.
+
+data_same ()
+{
+    local img=$1 want_data want_comp
+    want_data=$(qemu-img map --output=json "$img" |
+                jq '[.[] | select(.depth == 0 and .data) | .length] | add // 0')
+    want_comp=$(qemu-img check --output=json "$img" | jq '."compressed-clusters" // 0')
+    "$dump" "$img" > dump.out
+    expect_eq "$img: data" "$want_data" "$(field dump.out image.0.data)"
+    expect_eq "$img: compressed clusters" "$want_comp" \
+              "$(field dump.out image.0.compressed_clusters)"
+}
+
+qemu-img create -f qcow2 d-plain.qcow2 10M
+qemu-io -f qcow2 -c 'write -P 1 0 3M' -c 'write -z 1M 512k' -c 'write -P 2 9M 64k' \
+    d-plain.qcow2
+data_same d-plain.qcow2
+for t in zlib zstd; do
+    qemu-img create -f qcow2 -o compression_type=$t d-$t.qcow2 10M
+    qemu-io -f qcow2 -c 'write -c -P 3 0 2M' -c 'write -P 4 4M 1M' -c 'write -z 1M 128k' \
+        d-$t.qcow2
+    data_same d-$t.qcow2
+done
+qemu-img create -f qcow2 -o extended_l2=on,cluster_size=128k d-extl2.qcow2 4M
+qemu-io -f qcow2 -c 'write -P 5 0 8k' -c 'write -P 6 1M 300k' -c 'write -z 1040k 4k' \
+    d-extl2.qcow2
+data_same d-extl2.qcow2
+qemu-img create -f qcow2 -o cluster_size=2M d-tail.qcow2 5000k
+qemu-io -f qcow2 -c 'write -P 7 4M 904k' d-tail.qcow2
+data_same d-tail.qcow2
+qemu-img create -f qcow2 -o compat=0.10 d-v2.qcow2 8M
+qemu-io -f qcow2 -c 'write -P 8 64k 1M' -c 'write -c -P 9 4M 1M' d-v2.qcow2
+data_same d-v2.qcow2
+qemu-img create -f qcow2 -b d-zstd.qcow2 -F qcow2 d-over.qcow2
+qemu-io -f qcow2 -c 'write -P 10 3M 2M' -c 'write -z 0 64k' d-over.qcow2
+data_same d-over.qcow2
+qemu-img create -f qcow2 d-empty.qcow2 1G
+data_same d-empty.qcow2
+
 # --- Chains qemu-img will not walk ---------------------------------------
 
 # Missing backing file: not an error for the reader, the chain is cut.

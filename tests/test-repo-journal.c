@@ -2,9 +2,10 @@
  * journal: backups killed before their commit are rolled back, a rollback
  * that cannot finish keeps the journal, the previous journal format is
  * still recovered, and journals of other kinds (merge) are finished or
- * rolled back; hostile and forged journals are refused.  Cases that must
- * fail run in a child so each one's exit status and message can be
- * checked.
+ * rolled back; a file a merge made on the way is removed before its
+ * commit (never a listed one); hostile and forged journals are refused.
+ * Cases that must fail run in a child so each one's exit status and
+ * message can be checked.
  */
 #include <config.h>
 
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "journal.h"
 #include "repo.h"
 #include "util.h"
 #include "repo-test.h"
@@ -375,10 +377,73 @@ test_journal(void)
         "forged: %d %s", rc, err);
 }
 
+/* vk_repo_merge_remove(ARG's journal, ARG's name) on domain "mremove" (in
+ * a child).
+ */
+struct remove_case {
+  const struct vk_journal *j;
+  const char *name;
+};
+
+static int
+merge_remove(void *arg)
+{
+  const struct remove_case *c = arg;
+  struct vk_repo *r = NULL;
+  if (vk_repo_open(repo, "mremove", false, true, &r) < 0)
+    return -1;
+  int rc = vk_repo_merge_remove(r, c->j, c->name);
+  vk_repo_close(r);
+  return rc;
+}
+
+/* A file a merge makes on the way (a CREATE step) can be removed before the
+ * commit; a file the manifest lists, or one the journal does not create,
+ * never.
+ */
+static void
+test_merge_remove(void)
+{
+  struct vk_repo *r = NULL;
+  const struct vk_backup *full = NULL;
+  CHECK(vk_repo_open(repo, "mremove", true, true, &r) == 0 &&
+        make_backup(r, VK_LEVEL_FULL, "r1", NULL, vda, "r1", NULL) == 0 &&
+        (full = vk_repo_latest(r)) != NULL, "merge-remove set-up");
+  if (!full) {
+    vk_repo_close(r);
+    return;
+  }
+  CLEANUP_FREE char *mid = vk_xasprintf("%s/mid.vda.qcow2", full->chain);
+  CLEANUP_FREE char *other = vk_xasprintf("%s/other.vda.qcow2", full->chain);
+  CLEANUP_FREE char *listed = vk_xstrdup(full->disks[0].file);
+  CLEANUP_FREE char *mid_path = vk_repo_path(r, mid);
+  CLEANUP_FREE char *other_path = vk_repo_path(r, other);
+  CLEANUP_FREE char *listed_path = vk_repo_path(r, listed);
+  vk_repo_close(r);
+  struct vk_journal j = { .kind = VK_TXN_MERGE };
+  vk_journal_add_step(&j, VK_STEP_CREATE, VK_STEP_FILE, mid);
+  vk_journal_add_step(&j, VK_STEP_CREATE, VK_STEP_FILE, listed);
+  vk_journal_add_step(&j, VK_STEP_REMOVE, VK_STEP_FILE, other);
+  CHECK(put(mid_path, "mid", 3) == 0 && put(other_path, "other", 5) == 0, "files");
+  CLEANUP_FREE char *err = NULL;
+  int rc = in_child(merge_remove, &(struct remove_case){ &j, mid }, &err);
+  CHECK(rc == 0 && !file_exists(mid_path), "a created file goes: %d %s", rc, err);
+  free(err);
+  rc = in_child(merge_remove, &(struct remove_case){ &j, listed }, &err);
+  CHECK(rc == VK_EXIT_FAILURE && strstr(err, "not a file the merge made") &&
+        file_exists(listed_path), "a listed file stays: %d %s", rc, err);
+  free(err);
+  rc = in_child(merge_remove, &(struct remove_case){ &j, other }, &err);
+  CHECK(rc == VK_EXIT_FAILURE && file_exists(other_path),
+        "a file the journal does not create stays: %d %s", rc, err);
+  vk_journal_clear(&j);
+}
+
 static const struct repo_test tests[] = {
   { "recovery", test_recovery },
   { "recovery-incomplete", test_recovery_incomplete },
   { "journal", test_journal },
+  { "merge-remove", test_merge_remove },
 };
 
 /* The cases above, or the one named by argv[1]. */

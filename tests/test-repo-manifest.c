@@ -198,6 +198,10 @@ test_roundtrip(void)
         vk_sum_file(VK_SUM_XXH3_128, p0, hex) == 0 && same(hex, full->disks[0].checksum),
         "checksum");
   CHECK(full->end >= full->start && full->start > 0, "times");
+  /* A file that is not a qcow2 image records no guest data (a backup does
+   * not depend on it).
+   */
+  CHECK(!full->disks[0].has_guest_bytes && full->disks[0].guest_bytes == 0, "guest bytes");
 
   CHECK(make_backup(r, VK_LEVEL_INCREMENTAL, "c2", vk_repo_latest(r), vda_vdb, "inc", &inc) == 0,
         "incremental");
