@@ -71,6 +71,10 @@ for n in 0 1 2; do
     done
 done
 expect_exit 0 vckpt verify "$dom" --repo "$R"
+# status, on the backup host, knows where each backup came from.
+expect_exit 0 vckpt --json status --repo "$R"
+jq -e --arg d "$dom" --arg u "$REMOTE_URI" \
+    '.repositories[].domains[] | select(.domain == $d) | .state == "ok" and .last_backup.uri == $u and .last_backup.id != null' "$out"
 
 # No client certificates: a usage error, nothing started.
 cat > "$TMPD/nocert.conf" <<EOC
