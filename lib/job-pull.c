@@ -461,7 +461,8 @@ connect_source(struct pull *p, struct nbd_handle *h, const char *name)
    * server that answered short could otherwise leave the last read's
    * bytes in a backup).
    */
-  if (nbd_set_export_name(h, name) < 0 || nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0)
+  if (nbd_set_export_name(h, name) < 0 ||
+      nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0)
     return -1;
   if (p->d[p->disk].bitmap && nbd_add_meta_context(h, p->d[p->disk].bitmap) < 0)
     return -1;
