@@ -193,6 +193,18 @@ wait_for ()
     "$@" || fail "$what did not happen within $secs s"
 }
 
+# next_second
+#
+# Wait (polling) until the UTC second changes: backup ids are UTC seconds,
+# and two backups in one second get "-2" ids.
+next_second ()
+{
+    local s
+    s=$(date -u +%s)
+    wait_for 3 "the next second" _second_after "$s"
+}
+_second_after () { [ "$(date -u +%s)" -gt "$1" ]; }
+
 # wait_stopped PID [SECONDS]
 #
 # Wait until process PID has stopped itself at its test hook

@@ -31,8 +31,10 @@ pf_setup 16M
 pf_put 0x10 0 4M
 pf_backup 0 --full
 pf_put 0x21 1M 1M
+next_second              # ids of the same second get "-2": not the golden's
 pf_backup 1 --auto --name nightly-before-the-upgrade-of-the-database
 pf_put 0x22 2M 1M
+next_second
 pf_backup 2 --auto
 
 expect_exit 0 vckpt list-backups "$dom" --repo "$R"
