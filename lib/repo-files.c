@@ -98,6 +98,14 @@ vk_repo_create_file(struct vk_repo *r, const char *relative, const void *buf, si
   return vk_write_new(vk_repo_dirfd(r), relative, path, buf, len);
 }
 
+bool
+vk_repo_same(const struct vk_repo *a, const struct vk_repo *b)
+{
+  struct stat sa, sb;
+  return fstat(vk_repo_dirfd(a), &sa) == 0 && fstat(vk_repo_dirfd(b), &sb) == 0 &&
+         sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 DIR *
 vk_repo_list(const struct vk_repo *r, const char *chain)
 {

@@ -27,6 +27,7 @@ struct unit {
   char *saved_context;     /* the message context when it began */
   bool reported;           /* an error of its own was reported */
   enum vk_exit code;       /* the first one's code */
+  char *message;           /* and its text, one line */
   enum vk_exit children;   /* the worst status of the units it ran */
 };
 #define MAX_UNITS 8
@@ -122,7 +123,20 @@ vk_error(enum vk_exit code, const char *fmt, ...)
   if (!u->reported) {
     u->reported = true;
     u->code = code;
+    char *msg = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+      msg = NULL;
+    va_end(ap);
+    u->message = readable(msg ? msg : fmt, NULL);
+    free(msg);
   }
+}
+
+const char *
+vk_unit_message(void)
+{
+  return unit_stack[depth].message;
 }
 
 void
@@ -224,6 +238,7 @@ vk_unit_end(void)
   free(context);
   context = u->saved_context;
   free(u->name);
+  free(u->message);
   memset(u, 0, sizeof *u);
   depth--;
   unit_stack[depth].children = vk_exit_worse(unit_stack[depth].children, st);

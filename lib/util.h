@@ -72,6 +72,10 @@ enum vk_exit vk_run_status(void);
 enum vk_exit vk_exit_status(void);
 /* Whether the unit running (or a unit it ran) reported an error. */
 bool vk_error_reported(void);
+/* The first error the unit running reported itself, as one line without
+ * the context (for a record of the outcome: copies.json), or NULL.
+ */
+const char *vk_unit_message(void);
 extern int vk_verbose;
 extern const char *vk_progname;
 

@@ -15,6 +15,7 @@
 
 #include "backup.h"
 #include "checksum.h"
+#include "copy.h"
 #include "drill.h"
 #include "fileio.h"
 #include "instant.h"
@@ -170,7 +171,8 @@ verify_unknown(struct vk_repo *repo, struct vk_report *rep)
     const char *n = e->d_name;
     if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strcmp(n, "lock") == 0 ||
         strcmp(n, "manifest.xml") == 0 || strcmp(n, "pending.xml") == 0 ||
-        strcmp(n, VK_DRILLS_FILE) == 0 || strcmp(n, VK_INSTANT_FILE) == 0)
+        strcmp(n, VK_DRILLS_FILE) == 0 || strcmp(n, VK_INSTANT_FILE) == 0 ||
+        strcmp(n, VK_COPIES_FILE) == 0)
       continue;
     struct stat st;
     CLEANUP_FREE char *path = vk_repo_file_where(repo, n);
