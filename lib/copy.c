@@ -593,6 +593,7 @@ plan(struct copy *c, struct vk_copy_result *out)
   c->nr_old = dm->nr_backups;
   c->next.domain = vk_xstrdup(dm->domain);
   c->next.uuid = dm->uuid ? vk_xstrdup(dm->uuid) : NULL;
+  c->next.second_copy = true;
   for (size_t i = 0; i < dm->nr_retired; i++)
     vk_manifest_add_retired(&c->next, dm->retired[i].checkpoint, dm->retired[i].identity);
   c->next.backups = vk_xcalloc(dm->nr_backups + sm->nr_backups + 1, sizeof *c->next.backups);
