@@ -919,14 +919,15 @@ vk_repo_copy_chain(struct vk_repo *r, const struct vk_journal *j, const char *ch
 
 /* ---- a damaged file put back ---- */
 
-/* The chain directory of RELATIVE ("CHAIN/NAME"), opened without following
- * a link, and NAME in *BASE: a descriptor, or -1 (reported).
+/* The chain directory of RELATIVE ("CHAIN/NAME"; NAME starts with a dot
+ * only when TEMP), opened without following a link, and NAME in *BASE: a
+ * descriptor, or -1 (reported).
  */
 static int
-open_chain_of(const struct vk_repo *r, const char *relative, const char **base)
+open_chain_of(const struct vk_repo *r, const char *relative, bool temp, const char **base)
 {
   const char *slash = strchr(relative, '/');
-  if (!slash || strchr(slash + 1, '/') || slash[1] == '\0' || slash[1] == '.') {
+  if (!slash || strchr(slash + 1, '/') || slash[1] == '\0' || (slash[1] == '.') != temp) {
     vk_error(VK_EXIT_FAILURE, "internal error: %s/%s is not a file of a chain directory",
              r->dir, relative);
     return -1;
@@ -954,7 +955,7 @@ vk_repo_replace_begin(struct vk_repo *r, const char *relative, char **tmp)
     return -1;
   }
   const char *base;
-  CLEANUP_CLOSE int cfd = open_chain_of(r, relative, &base);
+  CLEANUP_CLOSE int cfd = open_chain_of(r, relative, false, &base);
   if (cfd < 0)
     return -1;
   for (int tries = 0; ; tries++) {
@@ -980,10 +981,10 @@ vk_repo_replace_end(struct vk_repo *r, const char *relative, const char *tmp, bo
   if (need_lock(r, "vk_repo_replace_end") < 0)
     return -1;
   const char *base, *tbase;
-  CLEANUP_CLOSE int cfd = open_chain_of(r, relative, &base);
+  CLEANUP_CLOSE int cfd = open_chain_of(r, relative, false, &base);
   if (cfd < 0)
     return -1;
-  CLEANUP_CLOSE int tfd = open_chain_of(r, tmp, &tbase);
+  CLEANUP_CLOSE int tfd = open_chain_of(r, tmp, true, &tbase);
   if (tfd < 0)
     return -1;
   if (base - relative != tbase - tmp || strncmp(relative, tmp, base - relative) != 0 ||
