@@ -975,8 +975,8 @@ look_at(struct copy *c, const char *id, const char *rel, const struct record *wa
   return repair_file(c, from, rel, want, out);
 }
 
-/* Look at the files of every point DEST and SRC both hold; put back the
- * damaged ones SRC holds the same bytes of.
+/* Look at the files of every point DEST holds; put back the damaged ones
+ * SRC holds the same bytes of, and report the others.
  */
 static int
 repair(struct copy *c, struct vk_copy_result *out)
@@ -985,12 +985,14 @@ repair(struct copy *c, struct vk_copy_result *out)
   size_t unrepaired = 0;
   for (size_t i = 0; i < dm->nr_backups; i++) {
     const struct vk_backup *db = &dm->backups[i];
+    /* SRC's point of the same id, or an empty one (SRC merged it away). */
     const struct vk_backup *sb = vk_repo_find_by_id(c->src, db->id);
+    static const struct vk_backup none;
     if (!sb)
-      continue;
+      sb = &none;
     for (size_t d = 0; d < db->nr_disks; d++) {
       const struct vk_backup_disk *dd = &db->disks[d];
-      const struct vk_backup_disk *sd = vk_backup_find_disk(sb, dd->target);
+      const struct vk_backup_disk *sd = sb->nr_disks ? vk_backup_find_disk(sb, dd->target) : NULL;
       struct record want = disk_record(dd), good = sd ? disk_record(sd) : (struct record) { 0 };
       if (look_at(c, db->id, dd->file, &want, sd ? sd->file : NULL, sd ? &good : NULL, out,
                   &unrepaired) < 0)

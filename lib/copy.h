@@ -29,10 +29,11 @@
  * killed or failed at any point leaves DEST as it was, and the next one
  * does the work.
  *
- * Before that, the files of the points both hold are looked at in DEST
- * (present, the recorded size; with VERIFY their checksums too): one that
- * is damaged is put back from SRC where SRC holds the same bytes (the
- * same record), in place (repo.h: vk_repo_replace_begin).
+ * Before that, the files of DEST's points are looked at (present, the
+ * recorded size; with VERIFY their checksums too): one that is damaged is
+ * put back from SRC where SRC holds the same bytes (the same record), in
+ * place (repo.h: vk_repo_replace_begin); the others are reported
+ * (VK_EXIT_FAILURE, once the copy is done).
  *
  * The outcome is recorded in SRC's copies.json (VK_COPIES_FILE).
  */
@@ -65,7 +66,7 @@ enum vk_copy_action {
 
 struct vk_copy_request {
   const char *src_repo, *dest_repo, *domain;
-  bool verify;        /* hash every file of DEST's points that SRC holds too */
+  bool verify;        /* hash every file of DEST's points */
   const struct vk_flow_cb *cb;
 };
 

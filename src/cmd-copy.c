@@ -22,8 +22,8 @@ static const struct poptOption copy_options[] = {
   { "repo", '\0', POPT_ARG_STRING, &co.repo, 2,
     "the repository copied from (default: $VCKPT_REPO, else " VK_VAR_DIR ")", "DIR" },
   { "verify", '\0', POPT_ARG_NONE, &co.verify, 3,
-    "also read and check every file DEST holds of the backups it shares with the "
-    "repository, putting back the damaged ones", NULL },
+    "also read every file of DEST's backups and check it against its record (the "
+    "damaged ones are put back from the repository where it holds the same bytes)", NULL },
   { "all", '\0', POPT_ARG_NONE, &co.all, 4,
     "every domain that has backups in the repository, with one summary", NULL },
   { "jobs", '\0', POPT_ARG_INT, &co.jobs, 5,
