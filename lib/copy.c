@@ -1106,10 +1106,6 @@ static int
 copy_locked(struct copy *c, struct vk_copy_result *out)
 {
   const struct vk_copy_request *req = c->req;
-  if (vk_repo_same(c->src, c->dst)) {
-    vk_error(VK_EXIT_USAGE, "%s is the source repository itself", vk_repo_where(c->dst));
-    return -1;
-  }
   if (vk_repo_pending(c->dst)) {
     vk_error(VK_EXIT_FAILURE, "backup %s of domain '%s' into %s was interrupted: a backup "
              "there cleans it up; copy after it", vk_repo_pending(c->dst)->id, req->domain,
@@ -1141,6 +1137,10 @@ vk_copy(const struct vk_copy_request *req, struct vk_copy_result *out)
   /* From here a stop signal rolls the copy back, or comes too late. */
   vk_stop_catch_begin();
   int rc = vk_repo_open_shared(req->src_repo, req->domain, &c.src);
+  if (rc == 0 && vk_repo_is_in(c.src, req->dest_repo)) {
+    vk_error(VK_EXIT_USAGE, "--to %s is the repository copied from", req->dest_repo);
+    rc = -1;
+  }
   if (rc == 0 && vk_repo_manifest(c.src)->nr_backups == 0) {
     vk_error(VK_EXIT_NOT_FOUND, "no backups of domain '%s' in %s", req->domain,
              vk_repo_where(c.src));

@@ -99,10 +99,10 @@ vk_repo_create_file(struct vk_repo *r, const char *relative, const void *buf, si
 }
 
 bool
-vk_repo_same(const struct vk_repo *a, const struct vk_repo *b)
+vk_repo_is_in(const struct vk_repo *r, const char *repo_dir)
 {
   struct stat sa, sb;
-  return fstat(vk_repo_dirfd(a), &sa) == 0 && fstat(vk_repo_dirfd(b), &sb) == 0 &&
+  return fstatat(vk_repo_dirfd(r), "..", &sa, 0) == 0 && stat(repo_dir, &sb) == 0 &&
          sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 

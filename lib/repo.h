@@ -279,10 +279,10 @@ int vk_repo_create_fd(struct vk_repo *r, const char *relative);
  * -1 (reported; nothing is left).
  */
 int vk_repo_create_file(struct vk_repo *r, const char *relative, const void *buf, size_t len);
-/* Whether A and B are the same domain directory (the same file, whatever
- * the paths that led there).
+/* Whether R is in the repository directory REPO_DIR (the same directory,
+ * whatever the paths that lead there).
  */
-bool vk_repo_same(const struct vk_repo *a, const struct vk_repo *b);
+bool vk_repo_is_in(const struct vk_repo *r, const char *repo_dir);
 /* List the domain directory (CHAIN NULL) or chain directory CHAIN: a
  * stream to closedir, or NULL with errno set (not reported).
  */
@@ -302,7 +302,8 @@ char **vk_repo_names(const struct vk_repo *r, const char *repo_dir, const char *
 /* ---- Side records ----
  * Small files beside the manifest that the manifest does not list, each
  * owned by one module: drills.json (drill.c: the last drill of each
- * backup), instant.json (instant.c: the domains running from a backup).
+ * backup), instant.json (instant.c: the domains running from a backup),
+ * copies.json (copy.c: the last copy to each other repository).
  * A writer holds the record lock, an flock of the domain directory apart
  * from the repository lock, so that writers of one record (drills of two
  * backups, two restores) take turns while readers of the repository run.
