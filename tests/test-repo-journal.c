@@ -513,6 +513,8 @@ test_copy(void)
   vk_journal_add_step(&j, VK_STEP_CREATE, VK_STEP_FILE, nb->domain_xml);
   vk_journal_add_step(&j, VK_STEP_CREATE, VK_STEP_FILE, nb->checkpoint_xml);
   CLEANUP_FREE char *chain = vk_repo_path(r, nb->chain);
+  /* NEXT goes to the repository when the copy commits. */
+  CLEANUP_FREE char *unlisted = vk_xasprintf("%s/unlisted.vda.qcow2", nb->chain);
   CLEANUP_FREE char *old = vk_repo_path(r, full->disks[0].file);
   CLEANUP_FREE char *full_file = vk_xstrdup(full->disks[0].file);
   vk_repo_close(r);
@@ -555,7 +557,6 @@ test_copy(void)
   rc = in_child(open_locked, (void *)"copy", &err);
   CHECK(rc == 0 && tmp_path && !file_exists(tmp_path), "its temporary file swept: %d %s", rc,
         err);
-  CLEANUP_FREE char *unlisted = vk_xasprintf("%s/unlisted.vda.qcow2", nb->chain);
   free(err);
   rc = in_child(replace_unlisted, unlisted, &err);
   CHECK(rc == VK_EXIT_FAILURE && strstr(err, "not a file of a committed backup"),
