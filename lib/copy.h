@@ -35,7 +35,7 @@
  * place (repo.h: vk_repo_replace_begin); the others are reported
  * (VK_EXIT_FAILURE, once the copy is done).
  *
- * The outcome is recorded in SRC's copies.json (VK_COPIES_FILE).
+ * The outcome is recorded in SRC's copies.json (copies.h).
  */
 #ifndef VCKPT_COPY_H
 #define VCKPT_COPY_H
@@ -45,15 +45,6 @@
 
 #include "flow.h"
 #include "manifest.h"
-
-/* The side record of the copies of a domain's backups, in SRC:
- *   {"version": 1, "copies": [
- *     {"backup": ID, "destination": "/abs/DEST", "time": UNIX,
- *      "outcome": "ok" | "failed", "message": null | "why it failed"}]}
- * one entry per destination, the last copy's (TIME: when it ended; ID:
- * the newest backup DEST holds after it, or SRC's newest when it failed).
- */
-#define VK_COPIES_FILE "copies.json"
 
 /* What the copy did with one point of SRC. */
 enum vk_copy_action {

@@ -53,6 +53,8 @@ vk_backup_apply_policy(struct vk_backup_request *req, const struct vk_policy *po
     req->pull_opts.scratch_dir = pol->scratch_dir;
   if (!req->pull_opts.tls_dir)
     req->pull_opts.tls_dir = pol->nbd_tls_dir ? pol->nbd_tls_dir : VK_NBD_TLS_DIR;
+  if (!req->pull_opts.timeout)
+    req->pull_opts.timeout = pol->nbd_timeout;
   if (!req->pull_opts.port_min) {
     req->pull_opts.port_min = pol->port_min ? pol->port_min : VK_NBD_PORT_MIN;
     req->pull_opts.port_max = pol->port_max ? pol->port_max : VK_NBD_PORT_MAX;
@@ -439,6 +441,7 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
    * domain has nothing to freeze (its consistency is that of its shutdown).
    */
   b->quiesced = res.quiesced ? VK_QUIESCED_YES : VK_QUIESCED_NO;
+  vk_virt_host(virDomainGetConnect(dom), &b->host, &b->host_uri);
 
   /* Seal: QEMU finishes the target files when it closes them, after the
    * job's end is reported: checksums are taken once it has let go of them.

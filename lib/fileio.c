@@ -265,6 +265,13 @@ int
 vk_write_atomic(int dirfd, const char *relative, const char *path, const char *content,
                 bool replace)
 {
+  return vk_write_atomic_mode(dirfd, relative, path, content, replace, 0600);
+}
+
+int
+vk_write_atomic_mode(int dirfd, const char *relative, const char *path, const char *content,
+                     bool replace, mode_t mode)
+{
   static unsigned counter;
   /* The directory holding RELATIVE: DIRFD itself, or one below it. */
   const char *slash = strrchr(relative, '/');
@@ -285,14 +292,24 @@ vk_write_atomic(int dirfd, const char *relative, const char *path, const char *c
   int fd = -1;
   for (int tries = 0; fd < 0; tries++) {
     free(tmp);
-    tmp = vk_xasprintf(VK_TMP_PREFIX "%ld.%u.%s", (long)getpid(), counter++, base);
+    /* Not ending like the target: a reader of every "*.prom" (node_exporter)
+     * must not read a file still being written, or left by a crash.
+     */
+    tmp = vk_xasprintf(VK_TMP_PREFIX "%ld.%u.%s.new", (long)getpid(), counter++, base);
     fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 && (errno != EEXIST || tries > 100)) {
       vk_error(VK_EXIT_FAILURE, "%s: cannot create a temporary file: %s", path, strerror(errno));
       return -1;
     }
   }
-  int rc = vk_write_all(fd, content, strlen(content), path);
+  int rc = 0;
+  /* The umask may have taken bits MODE asks for (0600 has none it takes). */
+  if (mode != 0600 && fchmod(fd, mode) < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: chmod: %s", path, strerror(errno));
+    rc = -1;
+  }
+  if (rc == 0)
+    rc = vk_write_all(fd, content, strlen(content), path);
   if (rc == 0)
     rc = vk_sync_fd(fd, path);
   if (close(fd) < 0 && rc == 0) {

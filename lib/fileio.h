@@ -91,7 +91,8 @@ int vk_write_all(int fd, const void *buf, size_t len, const char *what);
 int vk_write_new(int dirfd, const char *relative, const char *path, const void *buf, size_t len);
 /* Write CONTENT to RELATIVE (a name in DIRFD, or "SUB/NAME" in a directory
  * below it; PATH names it in messages) crash-safely: a new temporary file
- * (mode 0600, created O_EXCL, its name starting with VK_TMP_PREFIX) in the
+ * (mode 0600, created O_EXCL, its name starting with VK_TMP_PREFIX and
+ * ending in ".new") in the
  * same directory, fsync, rename over the target (only when REPLACE;
  * otherwise an existing target is an error and is never replaced), fsync
  * of the directory.  Once the rename is done it returns 0: a failed fsync
@@ -100,6 +101,11 @@ int vk_write_new(int dirfd, const char *relative, const char *path, const void *
  */
 int vk_write_atomic(int dirfd, const char *relative, const char *path, const char *content,
                     bool replace);
+/* The same for a file others may read (MODE, e.g. 0644: metrics for
+ * node_exporter); files holding guest data stay 0600 (vk_write_atomic).
+ */
+int vk_write_atomic_mode(int dirfd, const char *relative, const char *path, const char *content,
+                         bool replace, mode_t mode);
 #define VK_TMP_PREFIX ".tmp."
 /* Remove the temporary files of vk_write_atomic that a killed run left in
  * directory SUB ("" for DIRFD itself) of DIRFD, which is DIR in messages.

@@ -66,7 +66,26 @@ vk_fleet_domains(virConnectPtr conn, bool inactive, char ***names)
 }
 
 int
+vk_fleet_host_domains(const char *uri, bool inactive, char ***names)
+{
+  virConnectPtr conn = vk_connect(uri);
+  if (!conn)
+    return -1;
+  int r = vk_fleet_domains(conn, inactive, names);
+  virConnectClose(conn);
+  return r;
+}
+
+int
 vk_fleet_repo_domains(const char *repo_dir, char ***names)
+{
+  static const char *const manifest[] = { "manifest.xml", NULL };
+  return vk_fleet_repo_entries(repo_dir, manifest, false, names);
+}
+
+int
+vk_fleet_repo_entries(const char *repo_dir, const char *const *markers, bool links,
+                      char ***names)
 {
   /* The repository's own path may be a symbolic link (vk_repo_open
    * resolves it too); nothing below it is followed.
@@ -91,10 +110,15 @@ vk_fleet_repo_domains(const char *repo_dir, char ***names)
     struct stat st;
     if (e->d_name[0] == '.')      /* ., .., and temporary names */
       continue;
-    if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+    if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
       continue;
-    CLEANUP_FREE char *m = vk_xasprintf("%s/manifest.xml", e->d_name);
-    if (fstatat(dfd, m, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+    bool take = links && S_ISLNK(st.st_mode);
+    for (size_t i = 0; !take && S_ISDIR(st.st_mode) && markers[i]; i++) {
+      struct stat mst;
+      CLEANUP_FREE char *m = vk_xasprintf("%s/%s", e->d_name, markers[i]);
+      take = fstatat(dfd, m, &mst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(mst.st_mode);
+    }
+    if (!take)
       continue;
     if (n == cap) {
       cap *= 2;
@@ -223,6 +247,15 @@ end_child(struct child *c, int forwarded)
 int
 vk_fleet_run(struct vk_fleet_task *tasks, size_t n, unsigned jobs)
 {
+  for (size_t i = 0; i < n; i++)
+    tasks[i].group = 0;
+  return vk_fleet_run_groups(tasks, n, &jobs, 1);
+}
+
+int
+vk_fleet_run_groups(struct vk_fleet_task *tasks, size_t n, const unsigned *group_jobs,
+                    size_t ngroups)
+{
   /* The program itself, by path: /proc/self/exe (under valgrind, the
    * program valgrind runs, not valgrind).
    */
@@ -234,12 +267,15 @@ vk_fleet_run(struct vk_fleet_task *tasks, size_t n, unsigned jobs)
     return -1;
   }
   program[l] = '\0';
-  if (jobs == 0)
-    jobs = 1;
+  /* At most JOBS children at once, each group's own limit kept. */
+  unsigned *busy = vk_xcalloc(ngroups, sizeof *busy);
+  size_t jobs = 0;
+  for (size_t g = 0; g < ngroups; g++)
+    jobs += group_jobs[g] ? group_jobs[g] : 1;
 
   struct child *kids = vk_xcalloc(jobs, sizeof *kids);
   struct pollfd *pfds = vk_xcalloc(jobs, sizeof *pfds);
-  size_t next = 0, running = 0;
+  size_t next = 0, running = 0;   /* NEXT: the first task not started */
   int forwarded = 0;
 
   /* The stop signals are blocked except inside ppoll(), so that one that
@@ -258,13 +294,21 @@ vk_fleet_run(struct vk_fleet_task *tasks, size_t n, unsigned jobs)
         kill(kids[i].pid, sig);
       forwarded = sig;
     }
-    while (!vk_stop_signal && running < jobs && next < n) {
-      struct vk_fleet_task *t = &tasks[next++];
+    /* In order, each task as soon as its group has room. */
+    for (size_t i = next; !vk_stop_signal && running < jobs && i < n; i++) {
+      struct vk_fleet_task *t = &tasks[i];
+      unsigned limit = group_jobs[t->group] ? group_jobs[t->group] : 1;
+      if (t->started || busy[t->group] >= limit)
+        continue;
       if (start_child(program, t, &kids[running]) < 0)
         t->status = VK_EXIT_FAILURE;
-      else
+      else {
         running++;
+        busy[t->group]++;
+      }
     }
+    while (next < n && tasks[next].started)
+      next++;
     if (running == 0)
       break;
     for (size_t i = 0; i < running; i++)
@@ -281,6 +325,7 @@ vk_fleet_run(struct vk_fleet_task *tasks, size_t n, unsigned jobs)
         continue;
       if (r > 0 && !read_child(&kids[i]))
         continue;
+      busy[kids[i].task->group]--;
       end_child(&kids[i], forwarded);
       kids[i] = kids[--running];
       /* pfds[i] is stale now, but only indices below i are visited. */
@@ -288,9 +333,11 @@ vk_fleet_run(struct vk_fleet_task *tasks, size_t n, unsigned jobs)
   }
   /* What a stop signal kept from starting. */
   for (size_t i = next; i < n; i++)
-    tasks[i].status = VK_EXIT_INTERRUPTED;
+    if (!tasks[i].started)
+      tasks[i].status = VK_EXIT_INTERRUPTED;
   sigprocmask(SIG_SETMASK, &orig, NULL);
   vk_stop_catch_end();
+  free(busy);
   free(kids);
   free(pfds);
   return 0;

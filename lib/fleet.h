@@ -16,6 +16,7 @@ struct vk_fleet_task {
   const char *name;       /* the domain (borrowed) */
   char **args;            /* the child's arguments after the program name
                              (owned, NULL-terminated) */
+  unsigned group;         /* vk_fleet_run_groups: its group (a host) */
   /* Filled by vk_fleet_run: */
   bool started;           /* its child ran (else: a stop signal came first) */
   int status;             /* its exit status (VK_EXIT_*); a child killed
@@ -31,11 +32,22 @@ struct vk_fleet_task {
  * NULL-terminated vector.  0, or -1 after reporting.
  */
 int vk_fleet_domains(virConnectPtr conn, bool inactive, char ***names);
+/* The same over a connection of its own to URI (a host of the policy
+ * file), closed before it returns; a URI that cannot be connected to is
+ * reported (VK_EXIT_FAILURE).
+ */
+int vk_fleet_host_domains(const char *uri, bool inactive, char ***names);
 /* The domains that have a directory holding a manifest in repository
  * REPO_DIR, sorted by name (read-only; symbolic links are not followed).
  * A missing repository is VK_EXIT_NOT_FOUND.  0, or -1 after reporting.
  */
 int vk_fleet_repo_domains(const char *repo_dir, char ***names);
+/* The same for the directories holding any of the files MARKERS
+ * (NULL-terminated), and with LINKS every symbolic link among the entries
+ * too (never followed: status reports them as not being directories).
+ */
+int vk_fleet_repo_entries(const char *repo_dir, const char *const *markers, bool links,
+                          char ***names);
 
 /* Run the N TASKS, each in a child process running this program with the
  * task's arguments (no shell; standard input /dev/null, standard output
@@ -47,6 +59,13 @@ int vk_fleet_repo_domains(const char *repo_dir, char ***names);
  * the run could not be set up at all.
  */
 int vk_fleet_run(struct vk_fleet_task *tasks, size_t n, unsigned jobs);
+/* The same with NGROUPS groups of tasks (the hosts of backup --all), at
+ * most GROUP_JOBS[G] of group G's at once (0 counts as 1): each task is
+ * started, in order, as soon as its group has room, so a group whose
+ * domains take long never holds up another's.
+ */
+int vk_fleet_run_groups(struct vk_fleet_task *tasks, size_t n, const unsigned *group_jobs,
+                        size_t ngroups);
 /* Free what a task owns (args, error, output). */
 void vk_fleet_task_clear(struct vk_fleet_task *t);
 

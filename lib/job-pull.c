@@ -32,6 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +91,7 @@ struct pull {
   char *qsd_sock;               /* the daemon's export of the targets */
   struct vk_nbd_server srv;
   const char *tls_dir;          /* remote: the client's certificates */
+  int timeout;                  /* remote: seconds a silent network is given */
   struct vk_qmp *q;
   bool begun, catching, quiesced, unquiesced, ended;
   double start;
@@ -98,6 +102,7 @@ struct pull {
   uint64_t next;                /* the next window's offset */
   int running;                  /* workers not yet finished */
   atomic_bool stop;
+  atomic_bool hooked;           /* the test hook "pull-copying" was passed */
   atomic_ullong done;           /* bytes read or zeroed, all disks */
   uint64_t total;               /* the disks' sizes */
   char *error;                  /* the first failure */
@@ -109,6 +114,23 @@ qsd_path(void)
   const char *slash = strrchr(QEMU_IMG, '/');
   return vk_xasprintf("%.*sqemu-storage-daemon", slash ? (int)(slash - QEMU_IMG + 1) : 0,
                       QEMU_IMG);
+}
+
+/* libnbd's last error of this thread, with the errno under it when the
+ * message does not say it (GnuTLS: "Error in the pull function").
+ */
+static const char *
+nbd_why(void)
+{
+  static __thread char buf[512];
+  const char *m = nbd_get_error();
+  int e = nbd_get_errno();
+  if (!m)
+    return "out of memory";
+  if (e <= 0 || strstr(m, strerror(e)))
+    return m;
+  snprintf(buf, sizeof buf, "%s (%s)", m, strerror(e));
+  return buf;
 }
 
 /* Record the first failure (a worker's or the main thread's) and stop. */
@@ -408,6 +430,7 @@ pull_start(struct vk_job *job)
   p->scratch = vk_xcalloc(p->n + 1, sizeof *p->scratch);
   p->srv.host = s->pull ? s->pull->host : NULL;
   p->tls_dir = s->pull ? s->pull->tls_dir : NULL;
+  p->timeout = s->pull && s->pull->timeout > 0 ? s->pull->timeout : 60;
   for (size_t i = 0; i < p->n; i++) {
     p->d[i].jd = &s->disks[i];
     if (s->incremental && !s->disks[i].whole)
@@ -434,7 +457,12 @@ pull_start(struct vk_job *job)
 static int
 connect_source(struct pull *p, struct nbd_handle *h, const char *name)
 {
-  if (nbd_set_export_name(h, name) < 0 || nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0)
+  /* libnbd clears the buffer before every read (its default, kept: a
+   * server that answered short could otherwise leave the last read's
+   * bytes in a backup).
+   */
+  if (nbd_set_export_name(h, name) < 0 ||
+      nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0)
     return -1;
   if (p->d[p->disk].bitmap && nbd_add_meta_context(h, p->d[p->disk].bitmap) < 0)
     return -1;
@@ -444,9 +472,24 @@ connect_source(struct pull *p, struct nbd_handle *h, const char *name)
   snprintf(port, sizeof port, "%d", p->srv.port);
   if (nbd_set_tls(h, LIBNBD_TLS_REQUIRE) < 0 ||
       nbd_set_tls_certificates(h, p->tls_dir) < 0 ||
-      nbd_set_tls_verify_peer(h, true) < 0)
+      nbd_set_tls_verify_peer(h, true) < 0 ||
+      nbd_connect_tcp(h, p->srv.host, port) < 0)
     return -1;
-  return nbd_connect_tcp(h, p->srv.host, port);
+  /* A network that goes away must fail the copy, not hang it: data left
+   * unacknowledged, or a silent peer (keepalive probes), for longer than
+   * the timeout ends the connection (ETIMEDOUT).
+   */
+  int fd = nbd_aio_get_fd(h);
+  unsigned ms = (unsigned)p->timeout * 1000;
+  int idle = p->timeout / 3 > 0 ? p->timeout / 3 : 1, cnt = 3, on = 1;
+  if (fd >= 0) {
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  }
+  return 0;
 }
 
 /* What block status said, for one context, as extents of the window. */
@@ -572,6 +615,9 @@ copy_range(struct pull *p, struct nbd_handle *src, struct nbd_handle *dst, char 
           return -1;
       } else if (backing && nbd_zero(dst, n, off, 0) < 0)
         return -1;
+      /* Tests stop here once, in the middle of the copy. */
+      if (!atomic_exchange(&p->hooked, true))
+        vk_test_hook("pull-copying");
     }
     p->done += n;
     off += n;
@@ -654,8 +700,7 @@ worker(void *opaque)
     ok = nbd_flush(dst, 0) == 0;
   }
   if (!ok && stage)
-    fail(p, vk_xasprintf("disk %s: cannot %s: %s", d->jd->target, stage,
-                         nbd_get_error() ? nbd_get_error() : "out of memory"));
+    fail(p, vk_xasprintf("disk %s: cannot %s: %s", d->jd->target, stage, nbd_why()));
   if (src) {
     nbd_shutdown(src, 0);
     nbd_close(src);
@@ -688,7 +733,7 @@ disk_size(struct pull *p, size_t i)
   }
   if (r < 0)
     fail(p, vk_xasprintf("disk %s: cannot connect to libvirt's NBD export: %s",
-                         p->d[i].jd->target, nbd_get_error() ? nbd_get_error() : "out of memory"));
+                         p->d[i].jd->target, nbd_why()));
   else if (p->d[i].jd->size && p->d[i].size != p->d[i].jd->size) {
     fail(p, vk_xasprintf("disk %s: the export has %llu bytes, the target %llu",
                          p->d[i].jd->target, (unsigned long long)p->d[i].size,

@@ -38,6 +38,7 @@ struct vk_pull_opts {
   const char *tls_dir;          /* the client's certificates (ca-cert.pem, client-cert.pem, client-key.pem) */
   const char *scratch_dir;      /* the hypervisor's directory for scratch files, or NULL: libvirt's */
   int port_min, port_max;       /* TCP ports to try for a remote export */
+  int timeout;                  /* seconds a remote export may stay silent (0: 60) */
 };
 
 /* What a job is asked to do. */

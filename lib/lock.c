@@ -235,6 +235,41 @@ vk_lock_shared(int dirfd, const char *name, const char *path, const char *domain
   return -1;
 }
 
+int
+vk_lock_shared_try(int dirfd, const char *name, const char *path, int *out, char **holder)
+{
+  *out = -1;
+  *holder = NULL;
+  int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0 && (errno == ENOENT || errno == EACCES))
+    return 0;           /* no writer ever ran here, or none can */
+  if (fd < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", path,
+             errno == ELOOP ? "is a symbolic link, not a regular file" : strerror(errno));
+    return -1;
+  }
+  *out = fd;
+  if (vk_regular_fd(fd, path) < 0)
+    return -1;
+  if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+    return 0;
+  if (errno != EWOULDBLOCK) {
+    vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
+    return -1;
+  }
+  struct holder h;
+  bool known = false;
+  for (int i = 0; i < 50 && !known; i++) {
+    known = read_holder(fd, &h);
+    if (!known)
+      usleep(2000);
+  }
+  close(fd);
+  *out = -1;
+  *holder = known ? describe_holder(&h) : vk_xstrdup("another process");
+  return 1;
+}
+
 void
 vk_lock_release(int fd, const char *path)
 {

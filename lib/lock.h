@@ -18,6 +18,13 @@ int vk_lock_exclusive(int dirfd, const char *name, const char *path, const char 
  * A writer holding it makes this VK_EXIT_BUSY.  0 or -1.
  */
 int vk_lock_shared(int dirfd, const char *name, const char *path, const char *domain, int *fd);
+/* Take it shared unless a writer holds it, for a reader that may read
+ * the repository without it (status: a manifest is replaced atomically):
+ * 0 with *FD the lock descriptor, or -1 when there is no lock file (no
+ * writer ran there: none is created) or it may not be opened; 1 when a
+ * writer holds it, *HOLDER (malloc'd) naming it; -1 on error (reported).
+ */
+int vk_lock_shared_try(int dirfd, const char *name, const char *path, int *fd, char **holder);
 /* Release an exclusive lock FD: empty the file while still holding it
  * (a clean release), then close it.
  */

@@ -38,6 +38,8 @@ vk_backup_clear(struct vk_backup *b)
   free(b->checkpoint_xml);
   free(b->note);
   free(b->identity);
+  free(b->host);
+  free(b->host_uri);
   free(b->base.checkpoint);
   free(b->base.identity);
   free(b->base.record);
@@ -86,6 +88,8 @@ vk_backup_copy(struct vk_backup *dst, const struct vk_backup *src)
   dst->checkpoint_xml = xstrdup_null(src->checkpoint_xml);
   dst->note = xstrdup_null(src->note);
   dst->identity = xstrdup_null(src->identity);
+  dst->host = xstrdup_null(src->host);
+  dst->host_uri = xstrdup_null(src->host_uri);
   dst->base.checkpoint = xstrdup_null(src->base.checkpoint);
   dst->base.identity = xstrdup_null(src->base.identity);
   dst->base.record = xstrdup_null(src->base.record);
@@ -348,6 +352,11 @@ vk_manifest_add_backup(xmlNodePtr parent, const struct vk_backup *b, bool commit
       vk_xml_add_text(fn, "size", num);
       add_checksum(fn, sf[i]->checksum_type, sf[i]->checksum);
     }
+  }
+  if (committed && b->host) {
+    xmlNodePtr hn = vk_xml_add_text(n, "host", b->host);
+    if (b->host_uri)
+      xmlNewProp(hn, (const xmlChar *)"uri", (const xmlChar *)b->host_uri);
   }
 }
 
@@ -677,6 +686,8 @@ vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *pa
   b->checkpoint_xml = vk_xpath_string(ctx, node, "checkpointXML");
   b->note = vk_xpath_string(ctx, node, "note");
   b->identity = vk_xpath_string(ctx, node, "identity");
+  b->host = vk_xpath_string(ctx, node, "host");
+  b->host_uri = vk_xpath_string(ctx, node, "host/@uri");
   b->base.checkpoint = vk_xpath_string(ctx, node, "differentialBase/@checkpoint");
   b->base.identity = vk_xpath_string(ctx, node, "differentialBase/@identity");
   b->base.record = vk_xpath_string(ctx, node, "differentialBase/@record");

@@ -95,6 +95,9 @@ struct vk_backup {
                             (backups made before vckpt recorded it) */
   struct vk_state_file nvram, tpm;   /* UEFI variables, swtpm state (state.h) */
   enum vk_quiesced quiesced;   /* attribute quiesced="yes|no", optional */
+  char *host, *host_uri;       /* the hypervisor's host name and the URI of the
+                                  connection (vk_virt_host), or NULL: older
+                                  backups, or not known */
   struct vk_diff_base base;    /* full backups made by prune only */
 };
 

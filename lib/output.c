@@ -19,6 +19,7 @@ static json_object *json_doc;
 /* Results of units of work (vk_out_unit_begin). */
 struct unit_result {
   char *name;
+  char *host;             /* vk_out_unit_host, or NULL */
   int status;
   char *text;
   size_t len;
@@ -97,6 +98,15 @@ vk_out_unit_end(int status)
   open_unit = NULL;
 }
 
+void
+vk_out_unit_host(const char *host)
+{
+  if (open_unit && host) {
+    free(open_unit->host);
+    open_unit->host = vk_xstrdup(host);
+  }
+}
+
 bool
 vk_out_has_results(void)
 {
@@ -115,12 +125,15 @@ write_results(void)
     if (arr) {
       json_object *o = json_object_new_object();
       json_object_object_add(o, "unit", json_object_new_string(u->name));
+      if (u->host)
+        json_object_object_add(o, "host", json_object_new_string(u->host));
       json_object_object_add(o, "exit", json_object_new_int(u->status));
       json_object_object_add(o, "result", u->doc);
       u->doc = NULL;
       json_object_array_add(arr, o);
     }
     free(u->name);
+    free(u->host);
     free(u->text);
     json_object_put(u->doc);
   }

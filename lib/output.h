@@ -38,6 +38,10 @@ void vk_out_discard(void);
  */
 void vk_out_unit_begin(const char *name);
 void vk_out_unit_end(int status);
+/* Name the host of the unit open (a run over several hosts): its JSON
+ * object gets "host" after "unit".
+ */
+void vk_out_unit_host(const char *host);
 /* Whether results of units wait to be written. */
 bool vk_out_has_results(void);
 

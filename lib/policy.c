@@ -107,6 +107,48 @@ check_disk(cfg_t *cfg, cfg_opt_t *opt)
   return 0;
 }
 
+/* A host's libvirt URI: not empty, on one line, no spaces. */
+static int
+check_uri(cfg_t *cfg, cfg_opt_t *opt)
+{
+  const char *s = cfg_opt_getnstr(opt, cfg_opt_size(opt) - 1);
+  size_t n = s ? strlen(s) : 0;
+  bool ok = n > 0 && n <= 1024;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = (unsigned char)s[i] > ' ' && s[i] != 0x7f;
+  if (!ok) {
+    CLEANUP_FREE char *shown = vk_printable(s ? s : "");
+    cfg_error(cfg, "uri: '%s' is not a libvirt URI (one word, at most 1024 characters)", shown);
+    return -1;
+  }
+  return 0;
+}
+
+/* A host section, once read: a name as checkpoints have, and a URI. */
+static int
+check_host(cfg_t *cfg, cfg_opt_t *opt)
+{
+  cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+  const char *name = sec ? cfg_title(sec) : NULL;
+  size_t n = name ? strlen(name) : 0;
+  bool ok = n > 0 && n <= 100 && name[0] != '.' && name[0] != '-';
+  for (size_t i = 0; ok && i < n; i++)
+    ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+         (name[i] >= '0' && name[i] <= '9') || name[i] == '_' || name[i] == '.' ||
+         name[i] == '-';
+  if (!ok) {
+    CLEANUP_FREE char *shown = vk_printable(name ? name : "");
+    cfg_error(cfg, "host '%s': a host's name is letters, digits, '_', '.' and '-' (at most "
+              "100, not starting with '.' or '-')", shown);
+    return -1;
+  }
+  if (cfg_size(sec, "uri") == 0) {
+    cfg_error(cfg, "host '%s' has no uri (the libvirt URI vckpt connects to)", name);
+    return -1;
+  }
+  return 0;
+}
+
 /* compress = "zstd" or "none". */
 static int
 check_compress(cfg_t *cfg, cfg_opt_t *opt)
@@ -182,6 +224,7 @@ static cfg_opt_t retention_opts2[] = { RETENTION_OPTS };
   CFG_INT("full-every-backups", 0, CFGF_NODEFAULT),                 \
   CFG_INT("full-every-days", 0, CFGF_NODEFAULT),                    \
   CFG_STR_LIST("exclude-disks", NULL, CFGF_NODEFAULT),              \
+  CFG_STR("max-age", NULL, CFGF_NODEFAULT),                         \
   CFG_BOOL("pull", cfg_false, CFGF_NODEFAULT),                      \
   CFG_STR("compress", NULL, CFGF_NODEFAULT),                        \
   CFG_STR("scratch-dir", NULL, CFGF_NODEFAULT),                     \
@@ -192,12 +235,20 @@ static cfg_opt_t domain_opts[] = {
   CFG_END()
 };
 
+static cfg_opt_t host_opts[] = {
+  CFG_STR("uri", NULL, CFGF_NODEFAULT),
+  CFG_INT("jobs", 0, CFGF_NODEFAULT),
+  CFG_END()
+};
+
 static cfg_opt_t top_opts[] = {
   POLICY_OPTS(retention_opts),
   CFG_INT("jobs", 0, CFGF_NODEFAULT),
   CFG_STR("nbd-tls-dir", NULL, CFGF_NODEFAULT),
   CFG_STR("nbd-ports", NULL, CFGF_NODEFAULT),
+  CFG_INT("nbd-timeout", 0, CFGF_NODEFAULT),
   CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+  CFG_SEC("host", host_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
   CFG_END()
 };
 
@@ -221,6 +272,8 @@ set_checks(cfg_t *cfg, const char *prefix)
   cfg_set_validate_func(cfg, name, check_positive);
   snprintf(name, sizeof name, "%sexclude-disks", prefix);
   cfg_set_validate_func(cfg, name, check_disk);
+  snprintf(name, sizeof name, "%smax-age", prefix);
+  cfg_set_validate_func(cfg, name, check_duration);
   snprintf(name, sizeof name, "%scompress", prefix);
   cfg_set_validate_func(cfg, name, check_compress);
   snprintf(name, sizeof name, "%sscratch-dir", prefix);
@@ -269,8 +322,12 @@ vk_policy_load(const char *given, struct vk_policy_file **out)
   set_checks(c->cfg, "");
   set_checks(c->cfg, "domain|");
   cfg_set_validate_func(c->cfg, "jobs", check_positive);
+  cfg_set_validate_func(c->cfg, "host|jobs", check_positive);
+  cfg_set_validate_func(c->cfg, "host|uri", check_uri);
+  cfg_set_validate_func(c->cfg, "host", check_host);
   cfg_set_validate_func(c->cfg, "nbd-tls-dir", check_abs_path);
   cfg_set_validate_func(c->cfg, "nbd-ports", check_ports);
+  cfg_set_validate_func(c->cfg, "nbd-timeout", check_positive);
   int rc = cfg_parse_buf(c->cfg, text);
   current_err = NULL;
   if (rc != CFG_SUCCESS) {
@@ -333,6 +390,8 @@ read_policy(const struct vk_policy_file *c, cfg_t *sec, size_t idx, struct vk_po
     out->full_every_days = (int)cfg_getint(sec, "full-every-days");
   if (cfg_size(sec, "exclude-disks"))
     out->exclude_disks = c->excludes[idx];
+  if (cfg_size(sec, "max-age"))
+    out->max_age = cfg_getstr(sec, "max-age");
   if (cfg_size(sec, "pull"))
     out->pull = cfg_getbool(sec, "pull") ? 1 : 0;
   if (cfg_size(sec, "compress"))
@@ -356,6 +415,8 @@ vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_p
     out->jobs = (int)cfg_getint(cfg->cfg, "jobs");
   if (cfg_size(cfg->cfg, "nbd-tls-dir"))
     out->nbd_tls_dir = cfg_getstr(cfg->cfg, "nbd-tls-dir");
+  if (cfg_size(cfg->cfg, "nbd-timeout"))
+    out->nbd_timeout = (int)cfg_getint(cfg->cfg, "nbd-timeout");
   if (cfg_size(cfg->cfg, "nbd-ports"))
     vk_port_range_parse(cfg_getstr(cfg->cfg, "nbd-ports"), &out->port_min, &out->port_max);
   unsigned n = cfg_size(cfg->cfg, "domain");
@@ -373,7 +434,35 @@ vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_p
   read_policy(cfg, sec, pick + 1, out);
 }
 
-/* Fill in a backup request from a domain's policy (policy.h). */
+unsigned
+vk_policy_hosts(const struct vk_policy_file *cfg)
+{
+  return cfg ? cfg_size(cfg->cfg, "host") : 0;
+}
+
+void
+vk_policy_host(const struct vk_policy_file *cfg, unsigned i, struct vk_policy_host *out)
+{
+  cfg_t *sec = cfg_getnsec(cfg->cfg, "host", i);
+  out->name = cfg_title(sec);
+  out->uri = cfg_getstr(sec, "uri");
+  out->jobs = cfg_size(sec, "jobs") ? (int)cfg_getint(sec, "jobs") : 0;
+}
+
+char **
+vk_policy_repositories(const struct vk_policy_file *cfg, const char *fallback)
+{
+  char **v = vk_xcalloc(1, sizeof *v);
+  vk_strv_push(&v, vk_xstrdup(cfg && cfg_size(cfg->cfg, "repository")
+                              ? cfg_getstr(cfg->cfg, "repository") : fallback));
+  for (unsigned i = 0; cfg && i < cfg_size(cfg->cfg, "domain"); i++) {
+    cfg_t *sec = cfg_getnsec(cfg->cfg, "domain", i);
+    if (cfg_size(sec, "repository") && !vk_strv_contains(v, cfg_getstr(sec, "repository")))
+      vk_strv_push(&v, vk_xstrdup(cfg_getstr(sec, "repository")));
+  }
+  return v;
+}
+
 void
 vk_policy_file_free(struct vk_policy_file *cfg)
 {

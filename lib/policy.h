@@ -16,9 +16,14 @@
  *     keep-hourly = 0
  *     keep-within = "2d"
  *   }
+ *   max-age = "26h"                   # status: a backup older is stale
  *   domain "web*" {                   # a name or a glob pattern (fnmatch)
  *     repository = ...  jobs ... (any setting above but jobs)
  *     retention { ... }
+ *   }
+ *   host hv1 {                        # a hypervisor backup --all spans
+ *     uri = "qemu+tcp://10.0.0.2/system"
+ *     jobs = 2                        # its domains backed up at a time
  *   }
  *
  * A domain's policy: the section whose title is exactly its name, else
@@ -51,7 +56,16 @@ struct vk_policy {
   const char *scratch_dir;   /* pull mode: the hypervisor's directory for scratch files */
   const char *nbd_tls_dir;   /* pull mode from remote hosts: the client's certificates */
   int port_min, port_max;    /* pull mode from remote hosts: the TCP ports (0: not set) */
+  int nbd_timeout;           /* pull mode from remote hosts: seconds of silence (0: not set) */
   struct vk_retention retention;
+  const char *max_age;       /* status: a duration ("26h"), or NULL */
+};
+
+/* A hypervisor of the policy file (a host section). */
+struct vk_policy_host {
+  const char *name;          /* the section's title */
+  const char *uri;           /* its libvirt URI */
+  int jobs;                  /* 0: not set */
 };
 
 /* Parse "FIRST-LAST", a range of TCP ports; -1 if S is not one. */
@@ -72,6 +86,14 @@ const char *vk_policy_file_name(const struct vk_policy_file *cfg);
 void vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_policy *out);
 /* The number of domain sections. */
 unsigned vk_policy_sections(const struct vk_policy_file *cfg);
+/* The number of host sections, and host I of them (in the file's order). */
+unsigned vk_policy_hosts(const struct vk_policy_file *cfg);
+void vk_policy_host(const struct vk_policy_file *cfg, unsigned i, struct vk_policy_host *out);
+/* The repositories the file names: the top level's (else FALLBACK, the
+ * default repository), then the domain sections' in the file's order, each
+ * once (CFG may be NULL): a new NULL-terminated vector.
+ */
+char **vk_policy_repositories(const struct vk_policy_file *cfg, const char *fallback);
 void vk_policy_file_free(struct vk_policy_file *cfg);
 
 #endif

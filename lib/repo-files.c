@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "fileio.h"
 #include "repo.h"
 #include "util.h"
@@ -154,6 +155,44 @@ vk_record_open(const char *dir, const char *name, bool lock, struct vk_record *r
   rec->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (rec->dirfd < 0 || (lock && vk_record_lock(rec) < 0)) {
     int e = errno;
+    vk_record_close(rec);
+    errno = e;
+    return -1;
+  }
+  return 0;
+}
+
+int
+vk_record_open_domain(const char *repo_dir, const char *domain, const char *name, bool lock,
+                      struct vk_record *rec)
+{
+  *rec = (struct vk_record) { .name = name, .dirfd = -1 };
+  if (!*domain || domain[0] == '.' || strchr(domain, '/')) {
+    errno = EINVAL;
+    return -1;
+  }
+  /* Asked first, quietly: a repository that is missing or not to be
+   * trusted is no error of this caller's (whoever opened it said so).
+   */
+  if (!vk_dir_is_trusted(repo_dir)) {
+    errno = ENOENT;
+    return -1;
+  }
+  CLEANUP_FREE char *abs = NULL;
+  CLEANUP_CLOSE int repofd = vk_dir_open_trusted(repo_dir, "repository", false, &abs);
+  if (repofd < 0) {
+    errno = ENOENT;
+    return -1;
+  }
+  rec->dir = vk_xasprintf("%s/%s", strcmp(abs, "/") == 0 ? "" : abs, domain);
+  rec->path = vk_xasprintf("%s/%s", rec->dir, name);
+  rec->dirfd = openat(repofd, domain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  const char *why;
+  int e = rec->dirfd < 0 ? errno : fstat(rec->dirfd, &st) < 0 ? errno
+        : !vk_dir_trusted(&st, false, &why) ? EPERM : 0;
+  if (e || (lock && vk_record_lock(rec) < 0)) {
+    e = e ? e : errno;
     vk_record_close(rec);
     errno = e;
     return -1;

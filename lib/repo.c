@@ -34,7 +34,8 @@
 #define MAX_SUFFIX 9999
 
 enum current_state { CUR_NONE, CUR_ACTIVE, CUR_DONE };
-enum lock_mode { LOCK_MODE_NONE, LOCK_MODE_SHARED, LOCK_MODE_EXCLUSIVE };
+/* SHARED_TRY: shared, or none while a writer holds it (vk_repo_open_reader). */
+enum lock_mode { LOCK_MODE_NONE, LOCK_MODE_SHARED, LOCK_MODE_SHARED_TRY, LOCK_MODE_EXCLUSIVE };
 
 static int repo_open(const char *repo_dir, const char *domain, bool create,
                      enum lock_mode mode, struct vk_repo **out);
@@ -44,6 +45,7 @@ struct vk_repo {
   int dirfd;                  /* REPO/DOMAIN, opened without following a symlink */
   int lockfd;                 /* -1 when not locked */
   int shlockfd;               /* the lock taken shared (readers), or -1 */
+  char *writer;               /* SHARED_TRY: the writer holding the lock, or NULL */
   bool have_manifest;         /* manifest.xml exists */
   struct vk_manifest m;
   struct vk_backup *pending;  /* journal of an interrupted run */
@@ -223,11 +225,15 @@ take_lock(struct vk_repo *r, const char *domain)
   return r->lockfd < 0 ? -1 : 0;
 }
 
-/* Take the lock shared, as a reader (lock.h). */
+/* Take the lock shared, as a reader (lock.h); with TRY, go on without it
+ * while a writer holds it.
+ */
 static int
-take_shared_lock(struct vk_repo *r, const char *domain)
+take_shared_lock(struct vk_repo *r, const char *domain, bool try)
 {
   CLEANUP_FREE char *path = vk_repo_path(r, LOCKFILE);
+  if (try)
+    return vk_lock_shared_try(r->dirfd, LOCKFILE, path, &r->shlockfd, &r->writer) < 0 ? -1 : 0;
   return vk_lock_shared(r->dirfd, LOCKFILE, path, domain, &r->shlockfd);
 }
 
@@ -235,6 +241,18 @@ int
 vk_repo_open_shared(const char *repo_dir, const char *domain, struct vk_repo **out)
 {
   return repo_open(repo_dir, domain, false, LOCK_MODE_SHARED, out);
+}
+
+int
+vk_repo_open_reader(const char *repo_dir, const char *domain, struct vk_repo **out)
+{
+  return repo_open(repo_dir, domain, false, LOCK_MODE_SHARED_TRY, out);
+}
+
+const char *
+vk_repo_writer(const struct vk_repo *r)
+{
+  return r->writer;
 }
 
 bool
@@ -351,8 +369,13 @@ repo_open(const char *repo_dir, const char *domain, bool create, enum lock_mode 
   }
   r->dirfd = openat(repofd, domain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (r->dirfd < 0) {
+    struct stat st;
     if (errno == ENOENT)
       vk_error(VK_EXIT_NOT_FOUND, "no backups of domain '%s' in %s", domain, abs);
+    else if ((errno == ELOOP || errno == ENOTDIR) &&
+             fstatat(repofd, domain, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+      vk_error(VK_EXIT_FAILURE, "%s: a symbolic link, not followed (a domain's directory "
+               "must be a directory of the repository itself)", r->dir);
     else
       vk_error(VK_EXIT_FAILURE, "%s: %s", r->dir,
                errno == ELOOP || errno == ENOTDIR ? "not a directory" : strerror(errno));
@@ -364,7 +387,8 @@ repo_open(const char *repo_dir, const char *domain, bool create, enum lock_mode 
     return -1;
   }
   if ((lock && take_lock(r, domain) < 0) ||
-      (mode == LOCK_MODE_SHARED && take_shared_lock(r, domain) < 0) ||
+      (mode == LOCK_MODE_SHARED && take_shared_lock(r, domain, false) < 0) ||
+      (mode == LOCK_MODE_SHARED_TRY && take_shared_lock(r, domain, true) < 0) ||
       load_manifest(r, domain) < 0) {
     vk_repo_close(r);
     return -1;
@@ -401,6 +425,7 @@ vk_repo_close(struct vk_repo *r)
   vk_manifest_clear(&r->m);
   vk_backup_free(r->pending);
   vk_backup_free(r->current);
+  free(r->writer);
   if (r->schema)
     xmlRelaxNGFree(r->schema);
   free(r->dir);

@@ -236,6 +236,15 @@ int vk_repo_check_disk_chain(const struct vk_repo *r, const struct vk_backup *b,
  * when possible; a read-only repository is read without one).
  */
 int vk_repo_open_shared(const char *repo_dir, const char *domain, struct vk_repo **out);
+/* Open REPO/DOMAIN for reading only, as vk_repo_open_shared, except
+ * that a writer holding the lock (a backup, a prune) does not make it
+ * busy: the manifest is then read without the lock (it is replaced
+ * atomically: the old one or the new one), and vk_repo_writer names the
+ * writer.  Never creates nor writes anything (status).
+ */
+int vk_repo_open_reader(const char *repo_dir, const char *domain, struct vk_repo **out);
+/* The writer that held the lock when vk_repo_open_reader opened R, or NULL. */
+const char *vk_repo_writer(const struct vk_repo *r);
 /* Whether REPO/DOMAIN has a manifest.xml (an empty repository has none). */
 bool vk_repo_has_manifest(const struct vk_repo *r);
 
@@ -303,7 +312,9 @@ char **vk_repo_names(const struct vk_repo *r, const char *repo_dir, const char *
  * Small files beside the manifest that the manifest does not list, each
  * owned by one module: drills.json (drill.c: the last drill of each
  * backup), instant.json (instant.c: the domains running from a backup),
- * copies.json (copy.c: the last copy to each other repository).
+ * last-run.json (lastrun.c: the outcome of the last backup attempt),
+ * copies.json (copies.c: the last copy to each other repository, which
+ * copy.c records).
  * A writer holds the record lock, an flock of the domain directory apart
  * from the repository lock, so that writers of one record (drills of two
  * backups, two restores) take turns while readers of the repository run.
@@ -322,6 +333,15 @@ int vk_repo_record_open(const struct vk_repo *r, const char *name, bool lock,
  * (restore --finish looks for a record in each).
  */
 int vk_record_open(const char *dir, const char *name, bool lock, struct vk_record *rec);
+/* The same for domain DOMAIN of repository REPO_DIR, neither opened nor
+ * created (the backup command records its outcome once the backup has
+ * closed the repository): the repository reached as vk_repo_open reaches
+ * it, the domain directory never followed if a link and refused (EPERM)
+ * if others may change it.  A missing (or untrusted) repository or
+ * directory is -1 with errno ENOENT; nothing is reported.
+ */
+int vk_record_open_domain(const char *repo_dir, const char *domain, const char *name, bool lock,
+                          struct vk_record *rec);
 /* Take the record lock (vk_record_close releases it): 0, or -1 (errno). */
 int vk_record_lock(const struct vk_record *rec);
 /* Whether the record may be written (the directory is writable). */

@@ -61,6 +61,20 @@ bad:
   return -1;
 }
 
+long long
+vk_duration_before(const struct vk_duration *d, long long t)
+{
+  time_t tt = t;
+  struct tm tm;
+  if (!gmtime_r(&tt, &tm))
+    return t;
+  tm.tm_year -= d->years;
+  tm.tm_mon -= d->months;
+  tm.tm_mday -= d->days;
+  tm.tm_hour -= d->hours;
+  return timegm(&tm);
+}
+
 /* The calendar period of T (UTC) for a bucket rule. */
 static long long
 period(long long t, unsigned rule)
@@ -231,15 +245,8 @@ vk_retention_select(const struct vk_retention *pol, const long long *times, size
     if (newest == n) {
       newest = i;
       /* keep-within: after the newest sure point's time minus the duration. */
-      time_t t = times[i];
-      struct tm tm;
-      if (within && gmtime_r(&t, &tm)) {
-        tm.tm_year -= w->years;
-        tm.tm_mon -= w->months;
-        tm.tm_mday -= w->days;
-        tm.tm_hour -= w->hours;
-        cutoff = timegm(&tm);
-      }
+      if (within)
+        cutoff = vk_duration_before(w, times[i]);
     }
     oldest = i;
     for (size_t r = 0; r < nr_rules; r++) {

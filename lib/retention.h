@@ -80,6 +80,8 @@ bool vk_retention_any(const struct vk_retention *pol);
  * one); 0, or -1 with a usage error naming WHAT (none when WHAT is NULL).
  */
 int vk_duration_parse(const char *what, const char *s, struct vk_duration *out);
+/* The time D before T (unix seconds), counted in UTC calendar units. */
+long long vk_duration_before(const struct vk_duration *d, long long t);
 /* Judge N recorded times TIMES (unix seconds, in manifest order, oldest
  * first) against that order and the clock's NOW: a time later than NOW is
  * VK_TIME_FUTURE; of the others, those that belong to every longest run

@@ -27,15 +27,15 @@ struct unit {
   char *saved_context;     /* the message context when it began */
   bool reported;           /* an error of its own was reported */
   enum vk_exit code;       /* the first one's code */
-  char *message;           /* and its text, one line */
+  char *message;           /* and its message, on one line, without context */
   enum vk_exit children;   /* the worst status of the units it ran */
 };
 #define MAX_UNITS 8
 static struct unit unit_stack[MAX_UNITS];
 static size_t depth;
 
-static void emit(const char *kind, void (*hook)(bool, const char *), bool error,
-                 const char *fmt, va_list ap)
+static char *emit(const char *kind, void (*hook)(bool, const char *), bool error,
+                  const char *fmt, va_list ap)
   __attribute__((format(printf, 4, 0)));
 
 /* The text of a message made safe and readable: line breaks (in the
@@ -85,11 +85,12 @@ vk_printable_text(const char *s)
 
 /* Print one message with the program name and context: continuation lines
  * of a multi-line message are indented, other control characters replaced.
+ * Returns the message on one line, without its context (malloc'd).
  */
-static void emit(const char *kind, void (*hook)(bool, const char *), bool error,
-                 const char *fmt, va_list ap)
+static char *emit(const char *kind, void (*hook)(bool, const char *), bool error,
+                  const char *fmt, va_list ap)
   __attribute__((format(printf, 4, 0)));
-static void
+static char *
 emit(const char *kind, void (*hook)(bool, const char *), bool error, const char *fmt, va_list ap)
 {
   char *msg = NULL;
@@ -99,17 +100,17 @@ emit(const char *kind, void (*hook)(bool, const char *), bool error, const char 
   /* The context names what the user gave (a domain name): as untrusted. */
   char *ctx = context ? readable(context, NULL) : NULL;
   fprintf(stderr, "%s: %s%s%s%s\n", vk_progname, kind, ctx ? ctx : "", ctx ? ": " : "", text);
+  /* The log wants one line per event. */
+  char *one = readable(msg ? msg : fmt, NULL);
   if (hook) {
-    /* The log wants one line per event. */
-    char *one = readable(msg ? msg : fmt, NULL);
     char *line = vk_xasprintf("%s%s%s%s", kind, ctx ? ctx : "", ctx ? ": " : "", one);
     hook(error, line);
     free(line);
-    free(one);
   }
   free(ctx);
   free(text);
   free(msg);
+  return one;
 }
 
 void
@@ -117,26 +118,15 @@ vk_error(enum vk_exit code, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  emit("", message_hook, true, fmt, ap);
+  char *one = emit("", message_hook, true, fmt, ap);
   va_end(ap);
   struct unit *u = &unit_stack[depth];
   if (!u->reported) {
     u->reported = true;
     u->code = code;
-    char *msg = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-      msg = NULL;
-    va_end(ap);
-    u->message = readable(msg ? msg : fmt, NULL);
-    free(msg);
-  }
-}
-
-const char *
-vk_unit_message(void)
-{
-  return unit_stack[depth].message;
+    u->message = one;
+  } else
+    free(one);
 }
 
 void
@@ -150,7 +140,7 @@ vk_warn(const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  emit("warning: ", message_hook, false, fmt, ap);
+  free(emit("warning: ", message_hook, false, fmt, ap));
   va_end(ap);
 }
 
@@ -161,7 +151,7 @@ vk_debug(const char *fmt, ...)
   if (!vk_verbose)
     return;
   va_start(ap, fmt);
-  emit("debug: ", NULL, false, fmt, ap);
+  free(emit("debug: ", NULL, false, fmt, ap));
   va_end(ap);
 }
 
@@ -261,6 +251,12 @@ enum vk_exit
 vk_unit_status(void)
 {
   return unit_status(&unit_stack[depth]);
+}
+
+const char *
+vk_unit_message(void)
+{
+  return unit_stack[depth].message;
 }
 
 enum vk_exit

@@ -58,6 +58,10 @@ bool vk_unit_active(void);
 const char *vk_unit_name(void);
 /* The status of the unit running: VK_EXIT_OK, or as vk_unit_end(). */
 enum vk_exit vk_unit_status(void);
+/* The message of the unit's own first error, on one line and without the
+ * message context, or NULL (none, or only the units it ran reported).
+ */
+const char *vk_unit_message(void);
 /* The more serious of two exit statuses, in the documented order
  * (man/vckpt.pod, EXIT STATUS): 1 > 6 > 4 > 5 > 3 > 2 > 0.
  */
@@ -72,10 +76,6 @@ enum vk_exit vk_run_status(void);
 enum vk_exit vk_exit_status(void);
 /* Whether the unit running (or a unit it ran) reported an error. */
 bool vk_error_reported(void);
-/* The first error the unit running reported itself, as one line without
- * the context (for a record of the outcome: copies.json), or NULL.
- */
-const char *vk_unit_message(void);
 extern int vk_verbose;
 extern const char *vk_progname;
 

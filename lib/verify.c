@@ -15,10 +15,11 @@
 
 #include "backup.h"
 #include "checksum.h"
-#include "copy.h"
+#include "copies.h"
 #include "drill.h"
 #include "fileio.h"
 #include "instant.h"
+#include "lastrun.h"
 #include "process.h"
 #include "qcow2.h"
 #include "repo.h"
@@ -172,7 +173,7 @@ verify_unknown(struct vk_repo *repo, struct vk_report *rep)
     if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strcmp(n, "lock") == 0 ||
         strcmp(n, "manifest.xml") == 0 || strcmp(n, "pending.xml") == 0 ||
         strcmp(n, VK_DRILLS_FILE) == 0 || strcmp(n, VK_INSTANT_FILE) == 0 ||
-        strcmp(n, VK_COPIES_FILE) == 0)
+        strcmp(n, VK_LASTRUN_FILE) == 0 || strcmp(n, VK_COPIES_FILE) == 0)
       continue;
     struct stat st;
     CLEANUP_FREE char *path = vk_repo_file_where(repo, n);

@@ -150,6 +150,30 @@ vk_connect(const char *uri)
   return c;
 }
 
+/* S if it may be recorded (printable ASCII without spaces, 1 to MAX
+ * characters: the manifest's schema), else NULL after freeing it.
+ */
+static char *
+recordable(char *s, size_t max)
+{
+  size_t n = s ? strlen(s) : 0;
+  bool ok = n > 0 && n <= max;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = s[i] > ' ' && s[i] <= '~';
+  if (!ok) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+void
+vk_virt_host(virConnectPtr conn, char **name, char **uri)
+{
+  *name = recordable(virConnectGetHostname(conn), 255);
+  *uri = *name ? recordable(virConnectGetURI(conn), 1024) : NULL;
+}
+
 virDomainPtr
 vk_domain_lookup(virConnectPtr conn, const char *name)
 {

@@ -30,6 +30,11 @@ const char *vk_virt_last_message(void);
 
 /* Open a connection: URI, else LIBVIRT_DEFAULT_URI, else libvirt's default. */
 virConnectPtr vk_connect(const char *uri);
+/* The host name of CONN's hypervisor and the URI of CONN, as the manifest
+ * records them (malloc'd), or NULL when libvirt does not say or they are
+ * not printable ASCII without spaces (nothing is reported).
+ */
+void vk_virt_host(virConnectPtr conn, char **name, char **uri);
 /* Look up a domain by name; reports "domain 'x' not found". */
 virDomainPtr vk_domain_lookup(virConnectPtr conn, const char *name);
 /* Look up a checkpoint of a domain by name. */

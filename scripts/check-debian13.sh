@@ -95,7 +95,7 @@ if [ ! -f "$base" ] || [ -n "$(find "$base" -mtime +"$max_age")" ]; then
     say "building the $suite root file system with mmdebstrap (a few minutes)"
     rm -f "$base".tmp.*
     # shellcheck disable=SC2086 # the mirrors are separate arguments
-    mmdebstrap --quiet --variant=minbase "$suite" "$base.tmp.$$" \
+    mmdebstrap --quiet --variant=minbase --format=tar "$suite" "$base.tmp.$$" \
         ${VCKPT_TRIXIE_MIRROR:-} >&2 || { rm -f "$base.tmp.$$"; die "mmdebstrap failed"; }
     mv -f "$base.tmp.$$" "$base"
 fi

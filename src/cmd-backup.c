@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "fleet.h"
+#include "lastrun.h"
 #include "log.h"
 #include "policy.h"
 #include "quiesce.h"
@@ -131,8 +132,9 @@ free_config(struct vk_policy_file **cfg)
 }
 #define CLEANUP_CONFIG __attribute__((cleanup(free_config)))
 
-/* backup --all: every running domain (--include-shut-off: every one), each
- * in its own vckpt process, --jobs at once.
+/* backup --all: every running domain (--include-shut-off: every one) of
+ * every host of the policy file (or of the connection), each in its own
+ * vckpt process, --jobs at once (per host).
  */
 static int
 backup_all(struct cmd_ctx *ctx)
@@ -153,12 +155,6 @@ backup_all(struct cmd_ctx *ctx)
   struct vk_policy pol;
   vk_policy_domain(cfg, "", &pol);
   int jobs = !cmd_option_given("jobs") && pol.jobs > 0 ? pol.jobs : opts.jobs;
-  virConnectPtr conn = ctx_connect(ctx);
-  if (!conn)
-    return -1;
-  CLEANUP_STRV char **names = NULL;
-  if (vk_fleet_domains(conn, opts.include_shut_off, &names) < 0)
-    return -1;
   struct run_args a = { 0 };
   run_args_add(&a, "backup");
   run_args_add(&a, opts.full ? "--full" : opts.differential ? "--differential" : "--auto");
@@ -186,7 +182,8 @@ backup_all(struct cmd_ctx *ctx)
     .verb = "backup", .args = a.v, .jobs = jobs, .noun = "backed up",
     .header = "LEVEL             BYTES", .columns = all_columns,
   };
-  int r = run_all(ctx, names, &ra);
+  /* Every host of the policy file, or the command's connection. */
+  int r = run_all_hosts(ctx, cfg, opts.include_shut_off, cmd_option_given("jobs"), &ra);
   free(a.v);
   return r;
 }
@@ -261,6 +258,8 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
 
   struct vk_backup_outcome o;
   int r = vk_backup(conn, dom, &req, &o);
+  if (!opts.dry_run)          /* for status: whether the last attempt failed */
+    vk_lastrun_record(conn, req.repo_dir, domname, r == 0 ? o.id : NULL, &o.report);
   if (r == 0 && !opts.dry_run) {
     vk_log(LOG_INFO, "backup %s: level %s%s%s (%s)", domname, vk_level_name(o.level),
            o.since ? " since " : "", o.since ? o.since : "", level_why(&o));

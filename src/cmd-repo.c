@@ -69,6 +69,8 @@ backup_json(const struct vk_backup *b, const struct vk_drill_record *drill,
   json_object_object_add(o, "state", json_object_new_string("complete"));
   json_object_object_add(o, "note", vk_json_string(b->note));
   json_object_object_add(o, "differential_base", vk_json_string(b->base.checkpoint));
+  json_object_object_add(o, "host", vk_json_string(b->host));
+  json_object_object_add(o, "host_uri", vk_json_string(b->host_uri));
   json_object_object_add(o, "quiesced", b->quiesced == VK_QUIESCED_UNKNOWN ? NULL
                          : json_object_new_boolean(b->quiesced == VK_QUIESCED_YES));
   json_object *disks = json_object_new_array();

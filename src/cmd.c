@@ -421,8 +421,10 @@ cmd_usage(const struct cmd_entry *e)
     bool must = false;
     for (size_t i = 0; e->required && e->required[i]; i++)
       must |= strcmp(e->required[i], o->longName) == 0;
-    fprintf(f, " %s--%s%s%s%s", must ? "" : "[", o->longName, o->argDescrip ? " " : "",
-            o->argDescrip ? o->argDescrip : "", must ? "" : "]");
+    /* An option that may be given again (POPT_ARG_ARGV): "[--repo DIR]...". */
+    bool again = (o->argInfo & POPT_ARG_MASK) == POPT_ARG_ARGV;
+    fprintf(f, " %s--%s%s%s%s%s", must ? "" : "[", o->longName, o->argDescrip ? " " : "",
+            o->argDescrip ? o->argDescrip : "", must ? "" : "]", again ? "..." : "");
   }
   fclose(f);
   return buf;

@@ -16,6 +16,7 @@ extern const struct cmd_entry cmd_prune_entry;
 extern const struct cmd_entry cmd_copy_entry;
 extern const struct cmd_entry cmd_config_check_entry;
 extern const struct cmd_entry cmd_list_backups_entry;
+extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_checkpoint_create_entry;
 extern const struct cmd_entry cmd_checkpoint_list_entry;
 extern const struct cmd_entry cmd_checkpoint_info_entry;
@@ -38,6 +39,7 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_repair_entry,
   &cmd_backup_entry,
   &cmd_list_backups_entry,
+  &cmd_status_entry,
   &cmd_restore_entry,
   &cmd_verify_entry,
   &cmd_overlay_create_entry,

@@ -7,6 +7,15 @@
 
 #include "vckpt.h"
 
+/* A host of a run over several (backup --all over the policy's hosts). */
+struct run_host {
+  const char *name;               /* the policy's name of it */
+  const char *uri;                /* its domains' children get -c URI */
+  unsigned jobs;                  /* at most this many of its domains at once */
+  int status;                     /* 0, or why its domains could not be listed
+                                     (reported in its own unit of work) */
+};
+
 /* What a command tells run_all about itself. */
 struct run_all {
   const char *verb;               /* "backup": message context "backup NAME" */
@@ -30,6 +39,16 @@ struct run_all {
    * made, unless --json prints it.  0, or -1 after reporting.
    */
   int (*run)(struct cmd_ctx *ctx, const char *name, json_object **result);
+  /* Set for a run over several hosts (run_all_hosts): NAMES[i] is a domain
+   * of HOSTS[HOST_OF[i]], the names grouped by host in the hosts' order.
+   * Each host's domains run at most its JOBS at once (JOBS above is not
+   * used), their children connecting to its URI; a host whose STATUS is
+   * not 0 has a row of its own (outcome "unreachable"); the table gets a
+   * HOST column and each JSON result a "host".
+   */
+  const struct run_host *hosts;
+  size_t nr_hosts;
+  const size_t *host_of;
 };
 
 /* A child's command and options (struct run_all's ARGS), built one at a
@@ -50,5 +69,17 @@ void run_args_add(struct run_args *a, const char *arg);
  * serious of the domains'.  0 if every domain succeeded, else -1.
  */
 int run_all(struct cmd_ctx *ctx, char *const *names, const struct run_all *ra);
+
+/* backup --all: the domains of every host the policy file CFG names (its
+ * host sections; the running ones, with INACTIVE the shut-off ones too),
+ * each host's at most its own jobs at once (JOBS_GIVEN: RA's jobs, the
+ * command line's --jobs, for every host; else the host's jobs, else RA's),
+ * a host that cannot be reached or listed stopping no other; without host
+ * sections, or with -c given, the domains of the command's connection as
+ * before.  Then run_all.  0 if every host and domain succeeded, else -1.
+ */
+struct vk_policy_file;
+int run_all_hosts(struct cmd_ctx *ctx, const struct vk_policy_file *cfg, bool inactive,
+                  bool jobs_given, const struct run_all *ra);
 
 #endif

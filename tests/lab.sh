@@ -13,8 +13,17 @@
 # no OS, sitting in the BIOS; "guest writes" go through QEMU's own block
 # layer with the HMP qemu-io command, so dirty bitmaps see them.
 #
+# A remote lab (lab_start --remote, made by lab_remote_start in
+# lab-remote.sh, which documents it) is a lab that is also in its own
+# network namespace, joined to this one by a veth pair: its libvirtd
+# listens on TCP there, and its images, scratch files and
+# /var/lib/libvirt are on tmpfs mounted only inside its mount namespace,
+# invisible from here.  The lab_* functions below work on it too (they
+# reach its files through nsenter); so do IMAGE arguments that name its
+# files, while files of this side stay readable from there.
+#
 # API (every function fails the test loudly on an infrastructure error):
-#   lab_start [DIR]                start a lab (default DIR $TMPD/lab), set
+#   lab_start [--remote] [DIR]     start a lab (default DIR $TMPD/lab), set
 #                                  LAB, LAB_URI, LIBVIRT_DEFAULT_URI,
 #                                  LAB_DAEMON_PID; teardown is registered
 #   lab_stop [DIR]                 tear a lab down now (also runs at exit)
@@ -162,6 +171,50 @@ _lab_cmdline ()
     tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true
 }
 
+# The file descriptors this shell holds on each lab's namespaces, keyed
+# "DIR mnt" and "DIR net" (a remote lab's network namespace).
+declare -gA _lab_fds=()
+
+# _lab_ns_path DIR mnt|net
+#
+# Print a path to the lab's namespace for nsenter: the descriptor this
+# shell holds, else the daemon's (a lab started by another shell).
+_lab_ns_path ()
+{
+    local fd="${_lab_fds["$1 $2"]:-}"
+    if [ -n "$fd" ]; then
+        echo "/proc/$$/fd/$fd"
+    else
+        echo "/proc/$(cat "$1/daemon.pid")/ns/$2"
+    fi
+}
+
+# _lab_enter DIR CMD [ARGS...]
+#
+# Run CMD in the lab's mount namespace (and a remote lab's network
+# namespace), in the same working directory.
+_lab_enter ()
+{
+    local dir="$1" ns=()
+    shift
+    ns=(--mount="$(_lab_ns_path "$dir" mnt)")
+    [ -f "$dir/remote" ] && ns+=(--net="$(_lab_ns_path "$dir" net)")
+    nsenter "${ns[@]}" --wd="$PWD" -- "$@"
+}
+
+# _lab_img CMD [ARGS...]
+#
+# Run CMD (qemu-img, qemu-io) on image files of the current lab: inside
+# its namespaces if it is remote, since its images are visible there only.
+_lab_img ()
+{
+    if [ -n "${LAB:-}" ] && [ -f "$LAB/remote" ]; then
+        _lab_enter "$LAB" "$@"
+    else
+        "$@"
+    fi
+}
+
 # _lab_ns_held NS
 #
 # True if this shell holds a file descriptor on mount namespace NS, so its
@@ -253,14 +306,24 @@ _lab_kill ()
 # the lab and remove RMDIR.
 _lab_watchdog ()
 {
-    local tpid="$1" tstart="$2" dir="$3" rmdir="${4:-}" nsfd
+    local tpid="$1" tstart="$2" dir="$3" rmdir="${4:-}" nsfd netfd link=""
     exec {nsfd}<"/proc/$(cat "$dir/daemon.pid")/ns/mnt" || exit 1
+    # Holding a remote lab's network namespace keeps its veth pair ours
+    # to remove (children of a killed test may hold it longer); its name
+    # is read now, as another lab's watchdog may remove RMDIR first.
+    if [ -f "$dir/remote" ]; then
+        exec {netfd}<"/proc/$(cat "$dir/daemon.pid")/ns/net" || exit 1
+        link=$(cat "$dir/net-link") || exit 1
+    fi
     while [ "$(_lab_starttime "$tpid")" = "$tstart" ]; do
         sleep 1
     done
     [ -e "$dir/stopped" ] && exit 0
     echo "lab: test $tpid died without teardown, killing the lab" >&2
     _lab_kill "$dir"
+    if [ -n "$link" ] && ip link show dev "$link" >/dev/null 2>&1; then
+        ip link del dev "$link"
+    fi
     touch "$dir/stopped"
     [ -n "$rmdir" ] && rm -rf "$rmdir"
     exit 0
@@ -331,6 +394,9 @@ EOF
     if ! grep -q '^kvm:' "$dir/group"; then
         echo 'kvm:x:64056:' >>"$dir/group"
     fi
+    if [ "$quser" != root ] && ! grep -q "^kvm:.*[:,]$quser\(,\|\$\)" "$dir/group"; then
+        sed -i "/^kvm:/{s/\$/,$quser/; s/:,/:/}" "$dir/group"
+    fi
 
     cat >"$dir/ns-init.sh" <<'EOF'
 # vckpt test lab: runs in the lab's private mount namespace, then
@@ -338,6 +404,25 @@ EOF
 set -e
 lab="$1"
 mount -t tmpfs -o size=64m,mode=0700 vckpt-lab "$lab/ns"
+if [ -f "$lab/remote" ]; then
+    # A remote lab: its images, scratch files and /var/lib/libvirt exist
+    # only in here.  Its network comes from lab_start: wait for it.
+    for d in images scratch lib; do
+        mount -t tmpfs -o mode=0755 vckpt-remote "$lab/$d"
+    done
+    i=0
+    while [ ! -f "$lab/net-ready" ]; do
+        i=$((i + 1))
+        if [ "$i" -gt 1200 ]; then
+            echo "lab: no network after 60 s" >&2
+            exit 1
+        fi
+        sleep 0.05
+    done
+    set -- --listen
+else
+    set --
+fi
 # Make directory $1 exist as a mount point, without touching the host:
 # a missing one is created in an overlay over its parent.
 mount_point () {
@@ -360,9 +445,19 @@ for d in lib log cache; do
     mount_point "/var/$d/libvirt"
     mount --bind "$lab/$d" "/var/$d/libvirt"
 done
+# /dev/kvm as on a Debian host with libvirt-daemon-system: root:kvm 0660,
+# the QEMU user in group kvm.  libvirt probes QEMU with CAP_DAC_OVERRIDE
+# but checks /dev/kvm as the QEMU user: where those disagree (a 0600
+# /dev/kvm), it probes QEMU again at every capabilities lookup, seconds
+# each (a define, a start, a restart).
+if [ -c /dev/kvm ] &&
+   mknod -m 0660 "$lab/ns/kvm" c "0x$(stat -c %t /dev/kvm)" "0x$(stat -c %T /dev/kvm)"; then
+    chgrp "$(awk -F: '$1 == "kvm" { print $3 }' "$lab/group")" "$lab/ns/kvm"
+    mount --bind "$lab/ns/kvm" /dev/kvm
+fi
 mount --bind "$lab/passwd" /etc/passwd
 mount --bind "$lab/group" /etc/group
-exec libvirtd -f "$lab/libvirtd.conf" -p "$lab/libvirtd.pid"
+exec libvirtd -f "$lab/libvirtd.conf" -p "$lab/libvirtd.pid" "$@"
 EOF
 
     cat >"$dir/reaper.pl" <<'EOF'
@@ -422,14 +517,113 @@ _lab_caps_save ()
     return 0
 }
 
-# lab_start [DIR]
+# _lab_net_start DIR PID
 #
-# Start a private libvirtd and make it the current lab.
+# Connect the network namespace of a remote lab's first process PID to
+# this one: a veth pair, vckpt-hN here and vckpt-rN there, with the two
+# addresses of the Nth /30 of 198.18.0.0/15 (RFC 2544's benchmarking
+# range).  N starts from this shell's PID; creating vckpt-hN claims it,
+# so labs of tests running in parallel never share a link or an address.
+# Makes libvirtd listen on TCP (no authentication) on the far address.
+# Writes DIR/addr, DIR/host-addr, DIR/net-link and DIR/remote-uri.
+_lab_net_start ()
+{
+    local dir="$1" pid="$2" net="/proc/$2/ns/net" i n err host peer
+    local base pre o4 haddr raddr fd
+
+    # Until unshare(1) has run, PID is in this namespace.
+    for (( i = 0; i < 250; ++i )); do
+        [ "$(readlink "$net" 2>/dev/null)" != "$(readlink /proc/$$/ns/net)" ] && break
+        _lab_alive "$pid" || fail "lab: the remote lab's process $pid ended"
+        sleep 0.02
+    done
+    [ "$(readlink "$net")" != "$(readlink /proc/$$/ns/net)" ] ||
+        fail "lab: process $pid has no network namespace of its own"
+    exec {fd}<"$net"
+    _lab_fds["$dir net"]=$fd
+
+    n=
+    for (( i = 0; i < 64; ++i )); do
+        n=$(( ($$ + i) % 32768 ))
+        host=vckpt-h$n
+        peer=vckpt-r$n
+        if err=$(ip link add "$host" type veth peer name "$peer" netns "$pid" 2>&1); then
+            echo "$host" >"$dir/net-link"
+            break
+        fi
+        [[ "$err" == *"File exists"* ]] || fail "lab: cannot create a veth pair: $err"
+        n=
+    done
+    [ -n "$n" ] || fail "lab: no free veth name vckpt-hN after 64 tries"
+
+    base=$(( n * 4 ))
+    pre=198.$(( 18 + base / 65536 )).$(( base / 256 % 256 ))
+    o4=$(( base % 256 ))
+    haddr=$pre.$(( o4 + 1 ))
+    raddr=$pre.$(( o4 + 2 ))
+    ip addr add "$haddr/30" dev "$host" && ip link set "$host" up ||
+        fail "lab: cannot configure $host"
+    nsenter --net="$net" sh -e -c '
+        ip link set lo up
+        ip addr add "$1/30" dev "$2"
+        ip link set "$2" up' sh "$raddr" "$peer" ||
+        fail "lab: cannot configure $peer in the remote lab"
+    [[ "$(ip -4 route get "$raddr")" == *" dev $host "* ]] ||
+        fail "lab: $raddr is not routed through $host (198.18.0.0/15 in use here?): $(ip -4 route get "$raddr")"
+
+    echo "$raddr" >"$dir/addr"
+    echo "$haddr" >"$dir/host-addr"
+    echo "qemu+tcp://$raddr/system" >"$dir/remote-uri"
+    # libvirt's configuration parser takes the first of repeated keys.
+    sed -i '/^listen_tcp = /d' "$dir/libvirtd.conf"
+    {
+        echo "listen_tcp = 1"
+        echo "auth_tcp = \"none\""
+        echo "tcp_port = \"16509\""
+        echo "listen_addr = \"$raddr\""
+    } >>"$dir/libvirtd.conf"
+}
+
+# _lab_net_stop DIR
+#
+# Remove a remote lab's veth pair (both ends go together) and let go of
+# its network namespace, which ends with its last process.
+_lab_net_stop ()
+{
+    local dir="$1" link fd
+    [ -f "$dir/remote" ] || return 0
+    link=$(cat "$dir/net-link" 2>/dev/null) || link=
+    if [ -n "$link" ] && ip link show dev "$link" >/dev/null 2>&1; then
+        ip link del dev "$link" || echo "lab: cannot remove link $link" >&2
+    fi
+    fd="${_lab_fds["$dir net"]:-}"
+    if [ -n "$fd" ]; then
+        exec {fd}<&-
+        unset "_lab_fds[$dir net]"
+    fi
+    return 0
+}
+
+# lab_start [--remote] [DIR]
+#
+# Start a private libvirtd and make it the current lab.  --remote: in its
+# own network namespace too, listening on TCP, its files hidden (see
+# lab_remote_start, which adds TLS for NBD and is the way to start one).
 lab_start ()
 {
-    local dir="${1:-$TMPD/lab}" sockdir pid ns t0 t1 tstart
+    local remote='' dir sockdir pid ns t0 t1 tstart unshare=(unshare -m)
 
+    if [ "${1:-}" = --remote ]; then
+        remote=1
+        shift
+        unshare+=(-n)
+    fi
+    dir="${1:-$TMPD/lab}"
     lab_requires
+    if [ -n "$remote" ]; then
+        requires ip -V
+        requires nsenter --version
+    fi
     case "$dir" in
         /*) ;;
         *) dir="$PWD/$dir" ;;
@@ -439,6 +633,10 @@ lab_start ()
     fi
     [ ! -e "$dir" ] || fail "lab directory '$dir' exists"
     mkdir -p "$dir"/{etc,lib,log,cache,sock,images,ns,xml}
+    if [ -n "$remote" ]; then
+        mkdir "$dir/scratch"
+        touch "$dir/remote"
+    fi
 
     # A UNIX socket path has at most 107 bytes.
     sockdir="$dir/sock"
@@ -460,13 +658,21 @@ lab_start ()
         reaper=(perl "$dir/reaper.pl")
     fi
     t0=$(date +%s%N)
-    setsid unshare -m --propagation private "${reaper[@]}" \
+    setsid "${unshare[@]}" --propagation private "${reaper[@]}" \
            sh "$dir/ns-init.sh" "$dir" \
            </dev/null >>"$dir/libvirtd.log" 2>&1 &
     pid=$!
     # Until libvirtd has written its pid file, the teardown kills this.
     echo "$pid" >"$dir/daemon.pid"
     cleanup_fn lab_stop "$dir"
+    if [ -n "$remote" ]; then
+        # libvirtd starts once its network is there (ns-init.sh waits).
+        _lab_net_start "$dir" "$pid"
+        if declare -F _lab_remote_prepare >/dev/null; then
+            _lab_remote_prepare "$dir"
+        fi
+        touch "$dir/net-ready"
+    fi
 
     lab_use "$dir"
     while ! timeout -k 5 "$LAB_START_TIMEOUT" \
@@ -494,7 +700,9 @@ lab_start ()
     [ "$ns" != "$(readlink /proc/$$/ns/mnt)" ] ||
         fail "lab: libvirtd is not in a private mount namespace"
     echo "$ns" >"$dir/mntns"
-    exec {_lab_nsfd}<"/proc/$pid/ns/mnt"
+    local fd
+    exec {fd}<"/proc/$pid/ns/mnt"
+    _lab_fds["$dir mnt"]=$fd
 
     # The watchdog kills the lab if this shell dies without its teardown.
     tstart=$(_lab_starttime $$)
@@ -545,15 +753,23 @@ lab_daemon_kill ()
 # reconnects to the running QEMU processes as after a real restart.
 lab_daemon_restart ()
 {
-    local old="$LAB_DAEMON_PID" pid t0
+    local old="$LAB_DAEMON_PID" pid t0 listen=()
     if _lab_alive "$old"; then
         lab_daemon_kill TERM
     fi
-    [ -n "${_lab_nsfd:-}" ] || fail "lab_daemon_restart: the lab was not started by this shell"
+    [ -n "${_lab_fds["$LAB mnt"]:-}" ] ||
+        fail "lab_daemon_restart: the lab was not started by this shell"
+    [ -f "$LAB/remote" ] && listen=(--listen)
+    # Under the reaper, as at lab_start: libvirt waits for each QEMU it
+    # stops or probes to be reaped.
+    local reaper=()
+    if command -v perl >/dev/null; then
+        reaper=(perl "$LAB/reaper.pl")
+    fi
     t0=$(date +%s%N)
-    nsenter --mount="/proc/$$/fd/$_lab_nsfd" -- \
-            setsid libvirtd -f "$LAB/libvirtd.conf" -p "$LAB/libvirtd.pid" \
-            </dev/null >>"$LAB/libvirtd.log" 2>&1 &
+    _lab_enter "$LAB" \
+            setsid "${reaper[@]}" libvirtd -f "$LAB/libvirtd.conf" -p "$LAB/libvirtd.pid" \
+            "${listen[@]}" </dev/null >>"$LAB/libvirtd.log" 2>&1 &
     while ! timeout -k 5 "$LAB_START_TIMEOUT" \
             virsh -q -c "$LAB_URI" version >/dev/null 2>&1; do
         if [ $(( $(date +%s%N) - t0 )) -gt $(( LAB_START_TIMEOUT * 1000000000 )) ]; then
@@ -579,6 +795,10 @@ lab_daemon_restart ()
 lab_stop ()
 {
     local dir="${1:-$LAB}" uri pid name f wpid
+    # Called from a test too, not only from the exit hooks: a step that
+    # fails (a wait for a process that is not our child) must not end it.
+    local -
+    set +e
     [ -f "$dir/daemon.pid" ] && [ ! -e "$dir/stopped" ] || return 0
     uri=$(cat "$dir/uri")
     pid=$(cat "$dir/daemon.pid")
@@ -608,6 +828,7 @@ lab_stop ()
     fi
 
     _lab_kill "$dir"
+    _lab_net_stop "$dir"
 
     wpid=$(cat "$dir/watchdog.pid" 2>/dev/null) || wpid=
     if [ -n "$wpid" ] && _lab_alive "$wpid" &&
@@ -654,7 +875,7 @@ lab_domain_define ()
             size=${d#*:}
             target=vd${letters:i:1}
             img="$LAB/images/$name-$target.$fmt"
-            qemu-img create -q -f "$fmt" "$img" "$(_lab_bytes "$size")" ||
+            _lab_img qemu-img create -q -f "$fmt" "$img" "$(_lab_bytes "$size")" ||
                 fail "lab_domain_define: cannot create $img"
             _lab_disk_xml "$img" "$fmt" "$target"
             i=$(( i + 1 ))
@@ -842,7 +1063,7 @@ lab_hotplug_disk ()
     _lab_check_target "$target"
     img="$LAB/images/$name-$target.qcow2"
     xml="$LAB/xml/$name-$target.xml"
-    qemu-img create -q -f qcow2 "$img" "$(_lab_bytes "$size")" ||
+    _lab_img qemu-img create -q -f qcow2 "$img" "$(_lab_bytes "$size")" ||
         fail "lab_hotplug_disk: cannot create $img"
     _lab_disk_xml "$img" qcow2 "$target" >"$xml"
     _lab_virsh attach-device --domain "$name" --file "$xml" --live "$@" \
@@ -866,7 +1087,7 @@ lab_resize_disk ()
     else
         img=$(lab_disk_path "$name" "$target")
         fmt=$(_lab_disk_xpath "$name" "$target" driver/@type)
-        qemu-img resize -q -f "$fmt" "$img" "$bytes" ||
+        _lab_img qemu-img resize -q -f "$fmt" "$img" "$bytes" ||
             fail "lab_resize_disk: cannot resize $img"
     fi
 }
@@ -889,7 +1110,7 @@ lab_qemu_uid ()
 # Print qemu-img info of an image as JSON (works while it is in use).
 lab_image_info ()
 {
-    qemu-img info -U --output=json "$1" || fail "cannot read image '$1'"
+    _lab_img qemu-img info -U --output=json "$1" || fail "cannot read image '$1'"
 }
 
 # lab_bitmaps IMAGE
@@ -930,7 +1151,7 @@ lab_expect_pattern ()
     len=$(_lab_bytes "$3")
     [ "$pattern" = zero ] && pattern=0
     fmt=$(lab_image_info "$img" | jq -r .format)
-    o=$(qemu-io -f "$fmt" -r -U -c "read -P $pattern $off $len" "$img" 2>&1) ||
+    o=$(_lab_img qemu-io -f "$fmt" -r -U -c "read -P $pattern $off $len" "$img" 2>&1) ||
         rc=$?
     if grep -q -F 'Pattern verification failed' <<<"$o"; then
         echo "lab_expect_pattern: $img: $o" >&2
@@ -947,7 +1168,7 @@ lab_expect_pattern ()
 lab_compare_images ()
 {
     local rc=0
-    qemu-img compare -U "$1" "$2" >&2 || rc=$?
+    _lab_img qemu-img compare -U "$1" "$2" >&2 || rc=$?
     case $rc in
         0) return 0 ;;
         1) return 1 ;;
@@ -958,4 +1179,6 @@ lab_compare_images ()
 if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "${1:-}" = --watchdog ]; then
     shift
     _lab_watchdog "$@"
+else
+    . "$(dirname "$_lab_sh")/lab-remote.sh"
 fi

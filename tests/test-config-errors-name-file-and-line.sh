@@ -49,6 +49,17 @@ printf 'retention {\n keep-last = "three"\n}\n' | bad 2 "invalid integer value f
 printf 'domain "a" {\n  exclude-disks = {"../etc"}\n}\n' | bad 2 "exclude-disks: '../etc' is not a disk"
 printf 'domain "x" { }\ndomain "x" { }\n' | bad 2 "found duplicate title 'x'"
 printf 'domain "x" {\n  jobs = 3\n}\n' | bad 2 "no such option 'jobs'"
+# Hosts (backup --all over hypervisors) and status's max-age.
+printf '\nhost hv1 {\n  jobs = 2\n}\n' | bad 4 "host 'hv1' has no uri"
+printf 'host "a b" { uri = "x" }\n' | bad 1 "host 'a b': a host's name is letters"
+printf 'host a {\n uri = "two words"\n}\n' | bad 2 "uri: 'two words' is not a libvirt URI"
+printf 'host a {\n uri = "x"\n jobs = 65\n}\n' | bad 3 "jobs must be between 1 and 64, not 65"
+printf 'host a { uri = "x" }\nhost a { uri = "y" }\n' | bad 2 "found duplicate title 'a'"
+printf 'host a {\n uri = "x"\n repository = "/r"\n}\n' | bad 3 "no such option 'repository'"
+printf '\nmax-age = "soon"\n' | bad 2 "max-age: 'soon' is not a duration"
+printf 'host a { uri = "qemu:///system" }\nmax-age = "1d"\n' > "$C/hosts.conf"
+expect_exit 0 vckpt --json config check "$C/hosts.conf"
+test "$(jq -c .hosts "$out")" = '[{"name":"a","uri":"qemu:///system","jobs":null}]'
 
 expect_exit 3 vckpt config check "$C/missing.conf"
 grep -q 'missing.conf' "$err"

@@ -40,7 +40,12 @@ static const char text[] =
   "  quiesce = false\n"
   "  exclude-disks = {\"vdb\", \"vdc\"}\n"
   "  full-every-days = 30\n"
-  "}\n";
+  "  max-age = \"2d\"\n"
+  "}\n"
+  "max-age = \"30h\"\n"
+  "host hv1 { uri = \"qemu+tcp://10.0.0.2/system\"  jobs = 2 }\n"
+  "host hv-2 { uri = \"qemu:///system\" }\n"
+  "domain \"x\" { repository = \"/srv/w\" }\n";
 
 static bool
 same(const char *a, const char *b)
@@ -61,7 +66,7 @@ main(void)
   }
   struct vk_policy_file *cfg = NULL;
   CHECK(vk_policy_load(path, &cfg) == 0 && cfg, "load");
-  CHECK(vk_policy_sections(cfg) == 3, "sections");
+  CHECK(vk_policy_sections(cfg) == 4, "sections");
   CHECK(same(vk_policy_file_name(cfg), path), "file");
 
   struct vk_policy p;
@@ -87,7 +92,27 @@ main(void)
   /* No section: the top level. */
   vk_policy_domain(cfg, "db", &p);
   CHECK(!p.section && same(p.repo, "/srv/top") && p.retention.daily == 7, "db: top level");
+  CHECK(same(p.max_age, "30h"), "db: the top level's max-age");
+  vk_policy_domain(cfg, "web1", &p);
+  CHECK(same(p.max_age, "2d"), "web1: its own max-age");
+
+  /* The hosts, in the file's order. */
+  CHECK(vk_policy_hosts(cfg) == 2, "hosts");
+  struct vk_policy_host h;
+  vk_policy_host(cfg, 0, &h);
+  CHECK(same(h.name, "hv1") && same(h.uri, "qemu+tcp://10.0.0.2/system") && h.jobs == 2, "hv1");
+  vk_policy_host(cfg, 1, &h);
+  CHECK(same(h.name, "hv-2") && same(h.uri, "qemu:///system") && h.jobs == 0, "hv-2");
+
+  /* The repositories: the top level's, then the sections', each once. */
+  char **repos = vk_policy_repositories(cfg, "/fallback");
+  CHECK(vk_strv_len(repos) == 2 && same(repos[0], "/srv/top") && same(repos[1], "/srv/w"),
+        "repositories");
+  vk_strv_free(repos);
   vk_policy_file_free(cfg);
+  repos = vk_policy_repositories(NULL, "/fallback");
+  CHECK(vk_strv_len(repos) == 1 && same(repos[0], "/fallback"), "repositories: none");
+  vk_strv_free(repos);
 
   /* No file at all: an empty policy. */
   vk_policy_domain(NULL, "db", &p);
