@@ -2,7 +2,8 @@
 # copy into an empty second repository: the five points of a chain (full,
 # incremental, --auto, differential, empty incremental) of a two-disk
 # domain, each restored from the copy bit for bit; directories 0711, files
-# 0600; verify finds nothing; the source records the copy in copies.json.
+# 0600; verify finds nothing; the source records the copy in copies.json,
+# which status shows.
 # A second copy copies nothing and changes nothing; new backups then go
 # over alone, stacked on the points the copy already holds.
 . "${srcdir:-.}/copy-functions.sh"
@@ -27,6 +28,9 @@ jq -e --arg d "$D" --arg b "$(cf_ids "$R" | tail -n 1)" \
    '.version == 1 and (.copies | length == 1) and .copies[0].destination == $d and
     .copies[0].outcome == "ok" and .copies[0].backup == $b' "$R/$dom/copies.json"
 test "$(stat -c %a "$R/$dom/copies.json")" = 600
+expect_exit 0 vckpt --json status --repo "$R"
+jq -e --arg d "$D" --arg dom "$dom" '.repositories[].domains[] | select(.domain == $dom) |
+    .last_copy.result == "ok" and .last_copy.destination == $d' "$out"
 cf_verify_ok "$R"
 
 # Again: nothing new, nothing written.
