@@ -22,7 +22,7 @@ lab_write d2 vda 0x72 2M 1M
 expect_exit 0 vckpt backup d2 --repo "$R" --auto
 chown nobody "$D/d2"
 expect_exit 2 vckpt copy --all --repo "$R" --to "$D"
-assert_grep '^d2 +failed ' "$out"
+assert_grep '^d2 +usage error +- ' "$out"
 assert_grep '^web 1 +ok +1 ' "$out"
 assert_grep '^vckpt: copy d2: .*another user' "$err"
 chown root "$D/d2"
