@@ -177,6 +177,40 @@ vk_sum_buf(enum vk_sum_type t, const void *buf, size_t len, char hex[VK_SUM_HEX_
   return e ? -1 : 0;
 }
 
+/* ---- a running checksum ---- */
+
+struct vk_sum {
+  struct sum_ctx c;
+};
+
+struct vk_sum *
+vk_sum_begin(enum vk_sum_type t)
+{
+  struct vk_sum *s = vk_xcalloc(1, sizeof *s);
+  if (ctx_init(&s->c, t) != 0) {
+    fprintf(stderr, "%s: out of memory\n", vk_progname);
+    abort();
+  }
+  return s;
+}
+
+void
+vk_sum_update(struct vk_sum *s, const void *buf, size_t len)
+{
+  /* Neither library fails on a started state but for a bug. */
+  if (ctx_update(&s->c, buf, len) != 0)
+    abort();
+}
+
+void
+vk_sum_end(struct vk_sum *s, char hex[VK_SUM_HEX_MAX])
+{
+  if (!s)
+    return;
+  ctx_final(&s->c, hex);
+  free(s);
+}
+
 /* ---- the parallel hasher ---- */
 
 /* The hashing threads' shared state. */

@@ -37,6 +37,15 @@ int vk_sum_fd_quiet(enum vk_sum_type t, int fd, char hex[VK_SUM_HEX_MAX], volati
 /* The checksum T of LEN bytes at BUF (0, or -1 reported). */
 int vk_sum_buf(enum vk_sum_type t, const void *buf, size_t len, char hex[VK_SUM_HEX_MAX]);
 
+/* A running checksum, for data hashed while it is copied: vk_sum_begin
+ * (never NULL), vk_sum_update for each piece in order, vk_sum_end (frees
+ * it, writing the hex digits to HEX unless it is NULL).
+ */
+struct vk_sum;
+struct vk_sum *vk_sum_begin(enum vk_sum_type t);
+void vk_sum_update(struct vk_sum *s, const void *buf, size_t len);
+void vk_sum_end(struct vk_sum *s, char hex[VK_SUM_HEX_MAX]);
+
 /* One file for the parallel hasher: FD is read to its end with TYPE; ERR
  * and HEX are the result of vk_sum_fd_quiet.  Set TYPE to the algorithm
  * the record names.

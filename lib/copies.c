@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "copies.h"
 #include "fileio.h"
+#include "output.h"
 #include "util.h"
 
 /* The largest record read. */
@@ -88,6 +90,66 @@ vk_copies_load(const struct vk_repo *repo, struct vk_copy_record **out, size_t *
   }
   json_object_put(arr);
   return 0;
+}
+
+void
+vk_copies_add(const struct vk_repo *src, const char *dest, const char *backup, bool ok,
+              const char *message)
+{
+  struct vk_record rec;
+  if (vk_repo_record_open(src, VK_COPIES_FILE, true, &rec) < 0) {
+    vk_warn("%s/%s: %s: the copy is not recorded", vk_repo_where(src), VK_COPIES_FILE,
+            strerror(errno));
+    return;
+  }
+  if (!vk_record_writable(&rec)) {
+    vk_debug("%s: read-only: the copy is not recorded", rec.path);
+    vk_record_close(&rec);
+    return;
+  }
+  json_object *list = json_object_new_array();
+  struct stat st;
+  int fd = vk_record_open_quiet(&rec, &st);
+  if (fd >= 0) {
+    close(fd);
+    CLEANUP_FREE char *text = NULL;
+    json_object *root = NULL, *v = NULL, *arr = NULL;
+    if (vk_record_read(&rec, COPIES_MAX, 0, &text) == 0 && (root = json_tokener_parse(text)) &&
+        json_object_is_type(root, json_type_object) &&
+        json_object_object_get_ex(root, "version", &v) && json_object_get_int(v) == 1 &&
+        json_object_object_get_ex(root, "copies", &arr) &&
+        json_object_is_type(arr, json_type_array)) {
+      for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        json_object *e = json_object_array_get_idx(arr, i), *d = NULL;
+        if (!json_object_is_type(e, json_type_object) ||
+            (json_object_object_get_ex(e, "destination", &d) &&
+             json_object_is_type(d, json_type_string) &&
+             strcmp(json_object_get_string(d), dest) == 0))
+          continue;
+        json_object_array_add(list, json_object_get(e));
+      }
+    } else
+      vk_warn("%s: not a copies record of version 1: it is replaced", rec.path);
+    json_object_put(root);
+  } else if (errno != ENOENT)
+    vk_warn("%s: %s: it is replaced", rec.path, vk_open_error(errno, &st));
+  json_object *e = json_object_new_object();
+  json_object_object_add(e, "backup", vk_json_string(backup));
+  json_object_object_add(e, "destination", vk_json_string(dest));
+  json_object_object_add(e, "time", json_object_new_int64(time(NULL)));
+  json_object_object_add(e, "outcome", json_object_new_string(ok ? "ok" : "failed"));
+  json_object_object_add(e, "message", vk_json_string(ok ? NULL : message));
+  json_object_array_add(list, e);
+  json_object *root = json_object_new_object();
+  json_object_object_add(root, "version", json_object_new_int(1));
+  json_object_object_add(root, "copies", list);
+  const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+  CLEANUP_FREE char *line = vk_xasprintf("%s\n", text);
+  if (vk_record_write(&rec, line) < 0)
+    vk_warn("the copy is not recorded in %s", rec.path);
+  json_object_put(root);
+  vk_record_close(&rec);
 }
 
 void

@@ -18,12 +18,13 @@
 
 static const char *const kind_names[] = {
   [VK_TXN_BACKUP] = "backup", [VK_TXN_MERGE] = "merge", [VK_TXN_REPAIR] = "repair",
+  [VK_TXN_COPY] = "copy",
 };
 
 const char *
 vk_txn_kind_name(enum vk_txn_kind kind)
 {
-  return kind <= VK_TXN_REPAIR ? kind_names[kind] : "?";
+  return kind <= VK_TXN_COPY ? kind_names[kind] : "?";
 }
 
 void
@@ -181,8 +182,8 @@ vk_journal_parse(xmlDocPtr doc, const char *path, struct vk_journal *j)
 
   CLEANUP_FREE char *kind = vk_xpath_string(ctx, NULL, "/pending/@kind");
   CLEANUP_FREE char *when = vk_xpath_string(ctx, NULL, "/pending/commit/@when");
-  j->kind = VK_TXN_REPAIR + 1;
-  for (enum vk_txn_kind k = VK_TXN_BACKUP; k <= VK_TXN_REPAIR; k++)
+  j->kind = VK_TXN_COPY + 1;
+  for (enum vk_txn_kind k = VK_TXN_BACKUP; k <= VK_TXN_COPY; k++)
     if (kind && strcmp(kind, kind_names[k]) == 0)
       j->kind = k;
   j->commit_id = vk_xpath_string(ctx, NULL, "/pending/commit/@backup");
@@ -209,7 +210,7 @@ vk_journal_parse(xmlDocPtr doc, const char *path, struct vk_journal *j)
     vk_journal_add_step(j, strcmp(action, "create") == 0 ? VK_STEP_CREATE : VK_STEP_REMOVE,
                         strcmp(type, "file") == 0 ? VK_STEP_FILE : VK_STEP_DIRECTORY, name);
   }
-  if (j->kind > VK_TXN_REPAIR || !j->commit_id || !when) {
+  if (j->kind > VK_TXN_COPY || !j->commit_id || !when) {
     vk_error(VK_EXIT_FAILURE, "%s: transaction without a kind or commit mark", path);
     return -1;
   }

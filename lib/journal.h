@@ -4,7 +4,8 @@
  * writing the manifest, and removes the journal last.  The journal names
  *   - its KIND: a backup (the first kind), a retention merge (prune.h:
  *     expired points merged into the kept ones, in one transaction), a
- *     repair;
+ *     repair, a copy (copy.h: points of another repository added, in one
+ *     transaction);
  *   - its commit mark: the backup whose presence in the manifest
  *     (COMMIT_LISTED) or absence means the transaction committed;
  *   - its steps: each file or chain directory it creates, and each it
@@ -30,7 +31,7 @@
 
 #include "manifest.h"
 
-enum vk_txn_kind { VK_TXN_BACKUP, VK_TXN_MERGE, VK_TXN_REPAIR };
+enum vk_txn_kind { VK_TXN_BACKUP, VK_TXN_MERGE, VK_TXN_REPAIR, VK_TXN_COPY };
 enum vk_step_action { VK_STEP_CREATE, VK_STEP_REMOVE };
 enum vk_step_type { VK_STEP_FILE, VK_STEP_DIRECTORY };
 
@@ -51,7 +52,7 @@ struct vk_journal {
   struct vk_journal_step *steps;   /* in the order they are taken */
 };
 
-/* "backup", "merge", "repair". */
+/* "backup", "merge", "repair", "copy". */
 const char *vk_txn_kind_name(enum vk_txn_kind kind);
 /* Append a step to J. */
 void vk_journal_add_step(struct vk_journal *j, enum vk_step_action action,

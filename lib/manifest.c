@@ -235,6 +235,8 @@ vk_manifest_add_domain(xmlNodePtr root, const struct vk_manifest *m)
   vk_xml_add_text(d, "name", m->domain);
   if (m->uuid)
     vk_xml_add_text(d, "uuid", m->uuid);
+  if (m->second_copy)
+    xmlNewChild(d, NULL, (const xmlChar *)"copy", NULL);
 }
 
 /* Add the checksum HEX of algorithm T to the record PARENT: <sha256> as
@@ -791,6 +793,8 @@ vk_manifest_parse(xmlDocPtr doc, const char *path, const char *domain, struct vk
   if (name && strcmp(name, domain) != 0)
     vk_warn("%s records domain '%s'; the next backup will record '%s'", path, name, domain);
   m->uuid = vk_xpath_string(ctx, NULL, "/manifest/domain/uuid");
+  CLEANUP_XPATHOBJ xmlXPathObjectPtr copy = vk_xpath_nodes(ctx, NULL, "/manifest/domain/copy");
+  m->second_copy = vk_xpath_count(copy) > 0;
   CLEANUP_XPATHOBJ xmlXPathObjectPtr nodes = vk_xpath_nodes(ctx, NULL, "/manifest/backup");
   int n = vk_xpath_count(nodes);
   m->backups = vk_xcalloc(n, sizeof *m->backups);

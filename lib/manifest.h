@@ -112,6 +112,10 @@ struct vk_retired {
 struct vk_manifest {
   char *domain;
   char *uuid;            /* NULL until a backup recorded it */
+  /* The backups are copies of another repository's (copy.h): their
+   * checkpoints are that repository's, and prune here never deletes one.
+   */
+  bool second_copy;
   size_t nr_backups;
   struct vk_backup *backups;   /* oldest first */
   size_t nr_retired;

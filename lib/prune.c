@@ -350,6 +350,7 @@ plan_make(struct plan *p, const struct vk_repo *r, const struct vk_retention *po
 
   p->next.domain = vk_xstrdup(m->domain);
   p->next.uuid = m->uuid ? vk_xstrdup(m->uuid) : NULL;
+  p->next.second_copy = m->second_copy;
   p->next.backups = vk_xcalloc(p->n + 1, sizeof *p->next.backups);
   for (size_t i = 0; i < p->n; i++) {
     const struct vk_backup *b = &m->backups[i];
@@ -839,6 +840,16 @@ prune_caught(const struct vk_prune_request *req, struct vk_prune_result *out)
       virDomainFree(dom);
     return -1;
   }
+  /* A second copy's checkpoints are its source repository's (copy.h):
+   * none is deleted here, nor recorded as retired.
+   */
+  bool second = vk_repo_manifest(r)->second_copy;
+  if (second && dom) {
+    vk_flow_message(req->cb, VK_MSG_DEBUG, "%s holds copies of another repository's "
+                    "backups: their checkpoints are that one's", vk_repo_where(r));
+    virDomainFree(dom);
+    dom = NULL;
+  }
   struct plan p = { 0 };
   int rc = plan_make(&p, r, &req->policy);
   int follow_rc = 0;
@@ -860,7 +871,7 @@ prune_caught(const struct vk_prune_request *req, struct vk_prune_result *out)
       follow_rc = vk_follow_manifest(dom, p.m, going, needed, req->dry_run, req->cb,
                                      &out->checkpoints, &p.next);
       out->checkpoints_checked = true;
-    } else if (!req->conn) {
+    } else if (!req->conn && !second) {
       /* Not looked at: every checkpoint of an expired backup stays recorded. */
       vk_follow_retire_unlooked(p.m, going, needed, &p.next);
     }

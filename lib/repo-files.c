@@ -99,6 +99,14 @@ vk_repo_create_file(struct vk_repo *r, const char *relative, const void *buf, si
   return vk_write_new(vk_repo_dirfd(r), relative, path, buf, len);
 }
 
+bool
+vk_repo_is_in(const struct vk_repo *r, const char *repo_dir)
+{
+  struct stat sa, sb;
+  return fstatat(vk_repo_dirfd(r), "..", &sa, 0) == 0 && stat(repo_dir, &sb) == 0 &&
+         sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 DIR *
 vk_repo_list(const struct vk_repo *r, const char *chain)
 {

@@ -312,7 +312,8 @@ check_own_dir(int fd, const char *path, bool fix)
 /* Make every chain directory of the manifest searchable (older versions
  * made them 0700): drills and instant domains open files in any of them.
  * A directory that is not the repository's own is left for the backup
- * that uses it to refuse; failures here only warn.
+ * that uses it to refuse; failures here only warn.  Our temporary files
+ * a killed run left in them go (a repair's: vk_repo_replace_begin).
  */
 static void
 fix_chain_dirs(struct vk_repo *r)
@@ -321,6 +322,7 @@ fix_chain_dirs(struct vk_repo *r)
     const char *chain = r->m.backups[i].chain;
     if (i > 0 && strcmp(chain, r->m.backups[i - 1].chain) == 0)
       continue;
+    sweep_temps(r, chain);
     CLEANUP_CLOSE int fd = openat(r->dirfd, chain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
                                   O_CLOEXEC);
     struct stat st;
@@ -866,10 +868,11 @@ vk_repo_dirfd(const struct vk_repo *r)
   return r->dirfd;
 }
 
-int
-vk_repo_merge_begin(struct vk_repo *r, const struct vk_journal *j)
+/* Refuse to begin a transaction while a backup's journal is pending. */
+static int
+txn_check_pending(const struct vk_repo *r, const char *fn)
 {
-  if (need_lock(r, "vk_repo_merge_begin") < 0)
+  if (need_lock(r, fn) < 0)
     return -1;
   if (r->pending || r->state == CUR_ACTIVE) {
     vk_error(VK_EXIT_FAILURE, "backup %s of domain '%s' was interrupted and must be "
@@ -877,6 +880,14 @@ vk_repo_merge_begin(struct vk_repo *r, const struct vk_journal *j)
              r->pending ? r->pending->id : r->current->id, r->m.domain);
     return -1;
   }
+  return 0;
+}
+
+int
+vk_repo_merge_begin(struct vk_repo *r, const struct vk_journal *j)
+{
+  if (txn_check_pending(r, "vk_repo_merge_begin") < 0)
+    return -1;
   if (j->kind != VK_TXN_MERGE || j->commit_listed ||
       !vk_manifest_find_id(&r->m, r->m.nr_backups, j->commit_id)) {
     vk_error(VK_EXIT_FAILURE, "internal error: a merge is committed once a listed backup "
@@ -885,6 +896,141 @@ vk_repo_merge_begin(struct vk_repo *r, const struct vk_journal *j)
   }
   CLEANUP_XMLDOC xmlDocPtr doc = vk_journal_build(&r->m, j);
   return write_doc(r, doc, JOURNAL);
+}
+
+/* ---- a copy from another repository ---- */
+
+int
+vk_repo_copy_begin(struct vk_repo *r, const struct vk_journal *j)
+{
+  if (txn_check_pending(r, "vk_repo_copy_begin") < 0)
+    return -1;
+  if (j->kind != VK_TXN_COPY || !j->commit_listed ||
+      vk_manifest_find_id(&r->m, r->m.nr_backups, j->commit_id)) {
+    vk_error(VK_EXIT_FAILURE, "internal error: a copy is committed once a backup the "
+             "manifest does not list is listed");
+    return -1;
+  }
+  CLEANUP_XMLDOC xmlDocPtr doc = vk_journal_build(&r->m, j);
+  return write_doc(r, doc, JOURNAL);
+}
+
+int
+vk_repo_copy_chain(struct vk_repo *r, const struct vk_journal *j, const char *chain)
+{
+  if (need_lock(r, "vk_repo_copy_chain") < 0)
+    return -1;
+  bool create = false;
+  for (size_t i = 0; i < j->nr_steps && !create; i++)
+    create = j->steps[i].action == VK_STEP_CREATE && j->steps[i].type == VK_STEP_DIRECTORY &&
+             strcmp(j->steps[i].name, chain) == 0;
+  CLEANUP_FREE char *path = vk_repo_path(r, chain);
+  if (create && !exists(r, chain)) {
+    if (mkdirat(r->dirfd, chain, VK_DIR_MODE) < 0) {
+      vk_error(VK_EXIT_FAILURE, "cannot create %s: %s", path, strerror(errno));
+      return -1;
+    }
+    if (sync_fd(r->dirfd, r->dir) < 0)
+      return -1;
+  }
+  CLEANUP_CLOSE int fd = openat(r->dirfd, chain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    vk_error(errno == ENOENT ? VK_EXIT_NOT_FOUND : VK_EXIT_FAILURE, "%s: %s", path,
+             errno == ELOOP || errno == ENOTDIR ? "not a directory" : strerror(errno));
+    return -1;
+  }
+  return check_own_dir(fd, path, true);
+}
+
+/* ---- a damaged file put back ---- */
+
+/* The chain directory of RELATIVE ("CHAIN/NAME"; NAME starts with a dot
+ * only when TEMP), opened without following a link, and NAME in *BASE: a
+ * descriptor, or -1 (reported).
+ */
+static int
+open_chain_of(const struct vk_repo *r, const char *relative, bool temp, const char **base)
+{
+  const char *slash = strchr(relative, '/');
+  if (!slash || strchr(slash + 1, '/') || slash[1] == '\0' || (slash[1] == '.') != temp) {
+    vk_error(VK_EXIT_FAILURE, "internal error: %s/%s is not a file of a chain directory",
+             r->dir, relative);
+    return -1;
+  }
+  CLEANUP_FREE char *chain = vk_xasprintf("%.*s", (int)(slash - relative), relative);
+  int fd = openat(r->dirfd, chain, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s/%s: %s", r->dir, chain, strerror(errno));
+    return -1;
+  }
+  *base = slash + 1;
+  return fd;
+}
+
+int
+vk_repo_replace_begin(struct vk_repo *r, const char *relative, char **tmp)
+{
+  static unsigned counter;
+  *tmp = NULL;
+  if (need_lock(r, "vk_repo_replace_begin") < 0)
+    return -1;
+  if (!vk_manifest_has_file(&r->m, relative)) {
+    vk_error(VK_EXIT_FAILURE, "internal error: %s/%s is not a file of a committed backup",
+             r->dir, relative);
+    return -1;
+  }
+  const char *base;
+  CLEANUP_CLOSE int cfd = open_chain_of(r, relative, false, &base);
+  if (cfd < 0)
+    return -1;
+  for (int tries = 0; ; tries++) {
+    char *name = vk_xasprintf(VK_TMP_PREFIX "%ld.%u.%s", (long)getpid(), counter++, base);
+    int fd = openat(cfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      *tmp = vk_xasprintf("%.*s%s", (int)(base - relative), relative, name);
+      free(name);
+      return fd;
+    }
+    free(name);
+    if (errno != EEXIST || tries > 100) {
+      vk_error(VK_EXIT_FAILURE, "%s/%s: cannot create a temporary file: %s", r->dir,
+               relative, strerror(errno));
+      return -1;
+    }
+  }
+}
+
+int
+vk_repo_replace_end(struct vk_repo *r, const char *relative, const char *tmp, bool keep)
+{
+  if (need_lock(r, "vk_repo_replace_end") < 0)
+    return -1;
+  const char *base, *tbase;
+  CLEANUP_CLOSE int cfd = open_chain_of(r, relative, false, &base);
+  if (cfd < 0)
+    return -1;
+  CLEANUP_CLOSE int tfd = open_chain_of(r, tmp, true, &tbase);
+  if (tfd < 0)
+    return -1;
+  if (base - relative != tbase - tmp || strncmp(relative, tmp, base - relative) != 0 ||
+      strncmp(tbase, VK_TMP_PREFIX, strlen(VK_TMP_PREFIX)) != 0) {
+    vk_error(VK_EXIT_FAILURE, "internal error: %s is not a temporary file beside %s", tmp,
+             relative);
+    return -1;
+  }
+  if (!keep) {
+    if (unlinkat(cfd, tbase, 0) < 0 && errno != ENOENT)
+      vk_warn("cannot remove %s/%s: %s", r->dir, tmp, strerror(errno));
+    return 0;
+  }
+  if (renameat(cfd, tbase, cfd, base) < 0) {
+    vk_error(VK_EXIT_FAILURE, "cannot put %s/%s in the place of %s: %s", r->dir, tmp,
+             relative, strerror(errno));
+    unlinkat(cfd, tbase, 0);
+    return -1;
+  }
+  CLEANUP_FREE char *path = vk_repo_path(r, relative);
+  return sync_fd(cfd, path);
 }
 
 /* fsync each chain directory a step of J names, once. */
@@ -913,17 +1059,25 @@ sync_chains(struct vk_repo *r, const struct vk_journal *j)
   return 0;
 }
 
-int
-vk_repo_merge_commit(struct vk_repo *r, struct vk_manifest *next, const struct vk_journal *j)
+/* Commit transaction J (begun by vk_repo_merge_begin or
+ * vk_repo_copy_begin) with NEXT, the whole manifest after it: check every
+ * backup of NEXT, fsync the chain directories J wrote to, write NEXT (the
+ * commit; HOOK, the test point, right after), finish J's steps, remove the
+ * journal.  FN and WHAT name the caller and the transaction in messages.
+ */
+static int
+txn_commit(struct vk_repo *r, struct vk_manifest *next, const struct vk_journal *j,
+           const char *fn, const char *what, const char *hook)
 {
-  if (need_lock(r, "vk_repo_merge_commit") < 0)
+  if (need_lock(r, fn) < 0)
     return -1;
   CLEANUP_FREE char *path = vk_repo_path(r, MANIFEST);
   for (size_t i = 0; i < next->nr_backups; i++)
     if (vk_manifest_check_backup(path, next, i, &next->backups[i]) < 0)
       return -1;
-  if (vk_manifest_find_id(next, next->nr_backups, j->commit_id)) {
-    vk_error(VK_EXIT_FAILURE, "internal error: the merge keeps its commit mark %s", j->commit_id);
+  if (!vk_journal_committed(j, next)) {
+    vk_error(VK_EXIT_FAILURE, "internal error: the %s's new manifest does not commit it "
+             "(its commit mark %s)", what, j->commit_id);
     return -1;
   }
   if (sync_chains(r, j) < 0)
@@ -931,34 +1085,60 @@ vk_repo_merge_commit(struct vk_repo *r, struct vk_manifest *next, const struct v
   CLEANUP_XMLDOC xmlDocPtr doc = vk_manifest_build(next, NULL);
   if (write_doc(r, doc, MANIFEST) < 0)
     return -1;
-  vk_test_hook("merge-committed");
+  r->have_manifest = true;
+  vk_test_hook(hook);
   /* Committed: the old files go, then the journal. */
   vk_manifest_clear(&r->m);
   r->m = *next;
   memset(next, 0, sizeof *next);
   int failed = vk_journal_roll_forward(j, r->dirfd, r->dir, &r->m);
   if (failed) {
-    vk_error(VK_EXIT_FAILURE, "%d file%s of the merge could not be removed (above); the "
+    vk_error(VK_EXIT_FAILURE, "%d file%s of the %s could not be removed (above); the "
              "journal %s/%s is kept and the next run removes them", failed,
-             failed == 1 ? "" : "s", r->dir, JOURNAL);
+             failed == 1 ? "" : "s", what, r->dir, JOURNAL);
+    return -1;
+  }
+  return remove_journal(r);
+}
+
+/* Roll back transaction J (not committed): remove what it made. */
+static int
+txn_abort(struct vk_repo *r, const struct vk_journal *j, const char *fn, const char *what)
+{
+  if (need_lock(r, fn) < 0)
+    return -1;
+  int failed = vk_journal_roll_back(j, r->dirfd, r->dir, &r->m);
+  if (failed) {
+    vk_error(VK_EXIT_FAILURE, "%d file%s of the %s could not be removed (above); the "
+             "journal %s/%s is kept and the next run removes them", failed,
+             failed == 1 ? "" : "s", what, r->dir, JOURNAL);
     return -1;
   }
   return remove_journal(r);
 }
 
 int
+vk_repo_merge_commit(struct vk_repo *r, struct vk_manifest *next, const struct vk_journal *j)
+{
+  return txn_commit(r, next, j, "vk_repo_merge_commit", "merge", "merge-committed");
+}
+
+int
 vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j)
 {
-  if (need_lock(r, "vk_repo_merge_abort") < 0)
-    return -1;
-  int failed = vk_journal_roll_back(j, r->dirfd, r->dir, &r->m);
-  if (failed) {
-    vk_error(VK_EXIT_FAILURE, "%d file%s of the merge could not be removed (above); the "
-             "journal %s/%s is kept and the next run removes them", failed,
-             failed == 1 ? "" : "s", r->dir, JOURNAL);
-    return -1;
-  }
-  return remove_journal(r);
+  return txn_abort(r, j, "vk_repo_merge_abort", "merge");
+}
+
+int
+vk_repo_copy_commit(struct vk_repo *r, struct vk_manifest *next, const struct vk_journal *j)
+{
+  return txn_commit(r, next, j, "vk_repo_copy_commit", "copy", "copy-committed");
+}
+
+int
+vk_repo_copy_abort(struct vk_repo *r, const struct vk_journal *j)
+{
+  return txn_abort(r, j, "vk_repo_copy_abort", "copy");
 }
 
 int

@@ -143,6 +143,41 @@ int vk_repo_merge_abort(struct vk_repo *r, const struct vk_journal *j);
  * 0, or -1 (reported).
  */
 int vk_repo_merge_remove(struct vk_repo *r, const struct vk_journal *j, const char *relative);
+/* ---- a copy from another repository (journal kind copy, copy.h) ----
+ * vk_repo_copy_begin writes journal J (built by the caller: the commit
+ * mark is the newest point copied, listed once committed; CREATE steps
+ * for each chain directory, then each file, it makes) before anything is
+ * written; the caller then makes the chain directories
+ * (vk_repo_copy_chain) and the files (vk_repo_create_fd/_file), and
+ * commits NEXT, the whole manifest with the new points appended, with
+ * vk_repo_copy_commit: every backup of NEXT is checked as a loaded
+ * manifest would be, the chain directories are fsync'd, NEXT is written
+ * crash-safely, then the journal goes.  vk_repo_copy_abort rolls back.  A
+ * run killed anywhere is rolled back or finished by the next open with
+ * LOCK.
+ */
+int vk_repo_copy_begin(struct vk_repo *r, const struct vk_journal *j);
+/* Make chain directory CHAIN when J creates it (a CREATE step) and it is
+ * not there yet, and refuse (VK_EXIT_USAGE) one another user owns or may
+ * write, like the repository's own directories: 0, or -1 (reported).
+ */
+int vk_repo_copy_chain(struct vk_repo *r, const struct vk_journal *j, const char *chain);
+int vk_repo_copy_commit(struct vk_repo *r, struct vk_manifest *next, const struct vk_journal *j);
+int vk_repo_copy_abort(struct vk_repo *r, const struct vk_journal *j);
+
+/* Put back file RELATIVE of a committed backup, whose bytes no longer
+ * match what the manifest records, from a good copy (copy.h's repair):
+ * vk_repo_replace_begin makes a new temporary file beside it (mode 0600,
+ * its name in *TMP) and returns a descriptor for writing, or -1
+ * (reported); the caller writes and fsyncs it and checks it against the
+ * record, then vk_repo_replace_end renames it over RELATIVE (KEEP) or
+ * removes it (not KEEP).  The manifest does not change: the file becomes
+ * again what it records.  A run killed in between leaves a temporary file
+ * that the next open with LOCK removes.  Needs LOCK.
+ */
+int vk_repo_replace_begin(struct vk_repo *r, const char *relative, char **tmp);
+int vk_repo_replace_end(struct vk_repo *r, const char *relative, const char *tmp, bool keep);
+
 /* Replace the manifest's retired checkpoints (manifest.h) by the N of
  * RETIRED and write the manifest (crash-safe; needs LOCK).
  */
@@ -253,6 +288,10 @@ int vk_repo_create_fd(struct vk_repo *r, const char *relative);
  * -1 (reported; nothing is left).
  */
 int vk_repo_create_file(struct vk_repo *r, const char *relative, const void *buf, size_t len);
+/* Whether R is in the repository directory REPO_DIR (the same directory,
+ * whatever the paths that lead there).
+ */
+bool vk_repo_is_in(const struct vk_repo *r, const char *repo_dir);
 /* List the domain directory (CHAIN NULL) or chain directory CHAIN: a
  * stream to closedir, or NULL with errno set (not reported).
  */
@@ -274,7 +313,8 @@ char **vk_repo_names(const struct vk_repo *r, const char *repo_dir, const char *
  * owned by one module: drills.json (drill.c: the last drill of each
  * backup), instant.json (instant.c: the domains running from a backup),
  * last-run.json (lastrun.c: the outcome of the last backup attempt),
- * copies.json (copies.c: the copies of backups to other repositories).
+ * copies.json (copies.c: the last copy to each other repository, which
+ * copy.c records).
  * A writer holds the record lock, an flock of the domain directory apart
  * from the repository lock, so that writers of one record (drills of two
  * backups, two restores) take turns while readers of the repository run.

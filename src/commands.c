@@ -13,6 +13,7 @@ extern const struct cmd_entry cmd_backup_entry;
 extern const struct cmd_entry cmd_restore_entry;
 extern const struct cmd_entry cmd_verify_entry;
 extern const struct cmd_entry cmd_prune_entry;
+extern const struct cmd_entry cmd_copy_entry;
 extern const struct cmd_entry cmd_config_check_entry;
 extern const struct cmd_entry cmd_list_backups_entry;
 extern const struct cmd_entry cmd_status_entry;
@@ -44,6 +45,7 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_overlay_create_entry,
   &cmd_commit_entry,
   &cmd_prune_entry,
+  &cmd_copy_entry,
   &cmd_config_check_entry,
   &cmd_bitmaps_entry,
   &cmd_help_entry,

@@ -3,7 +3,9 @@
  * that cannot finish keeps the journal, the previous journal format is
  * still recovered, and journals of other kinds (merge) are finished or
  * rolled back; a file a merge made on the way is removed before its
- * commit (never a listed one); hostile and forged journals are refused.
+ * commit (never a listed one); hostile and forged journals are refused; a
+ * copy's transaction (copy.h) is rolled back until its manifest lists its
+ * points, and a damaged file is put back in place.
  * Cases that must fail run in a child so each one's exit status and
  * message can be checked.
  */
@@ -439,11 +441,136 @@ test_merge_remove(void)
   vk_journal_clear(&j);
 }
 
+/* The copy of backup B under another id (its start time START): its
+ * chain, id and file names derived anew.
+ */
+static void
+copy_point(struct vk_backup *nb, const struct vk_backup *b, long long start)
+{
+  vk_backup_copy(nb, b);
+  nb->start = start;
+  free(nb->chain);
+  nb->chain = NULL;
+  vk_backup_name(nb, 1, NULL, NULL);
+}
+
+/* Begin a copy of one point (journal J), make its files, and die. */
+static int
+copy_and_die(void *arg)
+{
+  const struct vk_journal *j = arg;
+  struct vk_repo *r = NULL;
+  if (vk_repo_open(repo, "copy", false, true, &r) < 0 || vk_repo_copy_begin(r, j) < 0 ||
+      vk_repo_copy_chain(r, j, j->steps[0].name) < 0)
+    return -1;
+  for (size_t i = 1; i < j->nr_steps; i++)
+    if (vk_repo_create_file(r, j->steps[i].name, "x", 1) < 0)
+      return -1;
+  raise(SIGKILL);
+  return -1;
+}
+
+/* Put back (ARG) a file no backup lists: refused. */
+static int
+replace_unlisted(void *arg)
+{
+  struct vk_repo *r = NULL;
+  CLEANUP_FREE char *tmp = NULL;
+  if (vk_repo_open(repo, "copy", false, true, &r) < 0)
+    return -1;
+  int fd = vk_repo_replace_begin(r, arg, &tmp);
+  vk_repo_close(r);
+  return fd < 0 ? -1 : 0;
+}
+
+/* A copy's transaction: killed before its commit, rolled back by the next
+ * locked open (its chain directory and files gone, the old point kept);
+ * committed, the manifest lists the new point and the journal is gone.  A
+ * damaged file is put back in place; a temporary file a killed repair left
+ * goes with the next locked open.
+ */
+static void
+test_copy(void)
+{
+  struct vk_repo *r = NULL;
+  const struct vk_backup *full = NULL;
+  CHECK(vk_repo_open(repo, "copy", true, true, &r) == 0 &&
+        make_backup(r, VK_LEVEL_FULL, "c1", NULL, vda, "c1", NULL) == 0 &&
+        (full = vk_repo_latest(r)) != NULL, "copy set-up");
+  if (!full) {
+    vk_repo_close(r);
+    return;
+  }
+  struct vk_manifest next = { .domain = vk_xstrdup("copy"), .second_copy = true };
+  next.backups = vk_xcalloc(2, sizeof *next.backups);
+  vk_backup_copy(&next.backups[next.nr_backups++], full);
+  struct vk_backup *nb = &next.backups[next.nr_backups++];
+  copy_point(nb, full, full->start + 86400);
+  struct vk_journal j = { .kind = VK_TXN_COPY, .commit_id = vk_xstrdup(nb->id),
+                          .commit_listed = true };
+  vk_journal_add_step(&j, VK_STEP_CREATE, VK_STEP_DIRECTORY, nb->chain);
+  vk_journal_add_step(&j, VK_STEP_CREATE, VK_STEP_FILE, nb->disks[0].file);
+  vk_journal_add_step(&j, VK_STEP_CREATE, VK_STEP_FILE, nb->domain_xml);
+  vk_journal_add_step(&j, VK_STEP_CREATE, VK_STEP_FILE, nb->checkpoint_xml);
+  CLEANUP_FREE char *chain = vk_repo_path(r, nb->chain);
+  /* NEXT goes to the repository when the copy commits. */
+  CLEANUP_FREE char *unlisted = vk_xasprintf("%s/unlisted.vda.qcow2", nb->chain);
+  CLEANUP_FREE char *old = vk_repo_path(r, full->disks[0].file);
+  CLEANUP_FREE char *full_file = vk_xstrdup(full->disks[0].file);
+  vk_repo_close(r);
+
+  CLEANUP_FREE char *err = NULL;
+  int rc = in_child(copy_and_die, &j, &err);
+  CHECK(rc == 128 + SIGKILL && file_exists(chain), "copy killed: %d %s", rc, err);
+  free(err);
+  rc = in_child(open_locked, (void *)"copy", &err);
+  CHECK(rc == 0 && strstr(err, "rolling back the interrupted copy") && !file_exists(chain) &&
+        file_exists(old), "copy rolled back: %d %s", rc, err);
+
+  r = NULL;
+  CHECK(vk_repo_open(repo, "copy", false, true, &r) == 0 && vk_repo_copy_begin(r, &j) == 0 &&
+        vk_repo_copy_chain(r, &j, nb->chain) == 0 &&
+        vk_repo_create_file(r, nb->disks[0].file, "c2.vda", 6) == 0 &&
+        vk_repo_seal_disk(r, &nb->disks[0]) == 0 &&
+        vk_repo_create_file(r, nb->domain_xml, "<domain/>", 9) == 0 &&
+        vk_repo_create_file(r, nb->checkpoint_xml, "<domaincheckpoint/>", 19) == 0 &&
+        vk_repo_copy_commit(r, &next, &j) == 0, "copy committed");
+  CHECK(r && vk_repo_manifest(r)->nr_backups == 2 && vk_repo_manifest(r)->second_copy,
+        "the copy's point listed, the manifest marked");
+  CLEANUP_FREE char *cj = vk_xasprintf("%s/copy/pending.xml", repo);
+  CHECK(!file_exists(cj), "copy journal removed");
+
+  /* A damaged file put back; one no backup lists is not. */
+  CLEANUP_FREE char *tmp = NULL;
+  int fd = r ? vk_repo_replace_begin(r, full_file, &tmp) : -1;
+  CHECK(fd >= 0 && write(fd, "c1.vda", 6) == 6 && close(fd) == 0 &&
+        vk_repo_replace_end(r, full_file, tmp, true) == 0, "put back");
+  CLEANUP_FREE char *back = slurp(old, NULL);
+  CHECK(same(back, "c1.vda"), "put back: %s", back);
+  free(tmp);
+  tmp = NULL;
+  fd = r ? vk_repo_replace_begin(r, full_file, &tmp) : -1;
+  CHECK(fd >= 0 && close(fd) == 0 && tmp, "a repair left half made");
+  CLEANUP_FREE char *tmp_path = tmp ? vk_repo_path(r, tmp) : NULL;
+  vk_repo_close(r);
+  free(err);
+  rc = in_child(open_locked, (void *)"copy", &err);
+  CHECK(rc == 0 && tmp_path && !file_exists(tmp_path), "its temporary file swept: %d %s", rc,
+        err);
+  free(err);
+  rc = in_child(replace_unlisted, unlisted, &err);
+  CHECK(rc == VK_EXIT_FAILURE && strstr(err, "not a file of a committed backup"),
+        "an unlisted file is not put back: %d %s", rc, err);
+  vk_journal_clear(&j);
+  vk_manifest_clear(&next);
+}
+
 static const struct repo_test tests[] = {
   { "recovery", test_recovery },
   { "recovery-incomplete", test_recovery_incomplete },
   { "journal", test_journal },
   { "merge-remove", test_merge_remove },
+  { "copy", test_copy },
 };
 
 /* The cases above, or the one named by argv[1]. */
