@@ -96,6 +96,8 @@ const struct vk_finding_def vk_findings[] = {
     "qemu-img check found errors in a backup file" },
   { "remote-shut-off", E, VK_FIX_NONE,
     "a shut-off domain of a remote host cannot be backed up from here" },
+  { "restic-check", E, VK_FIX_INSPECT,
+    "restic check found errors in the restic repository holding a copy" },
   { "size-mismatch", E, VK_FIX_NEW_FULL_CHAIN,
     "a backup file's virtual size differs from the recorded one" },
   { "target-not-writable", E, VK_FIX_FIX_PERMISSIONS,
