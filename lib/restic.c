@@ -22,6 +22,7 @@
 #include "process.h"
 #include "repo.h"
 #include "restic.h"
+#include "testhook.h"
 #include "util.h"
 
 extern char **environ;
@@ -734,6 +735,7 @@ restore_staged(virConnectPtr conn, const struct vk_restic_request *req,
       staged_chain(staging, req->domain, rr->at, &chain) < 0 ||
       restore_part(req, s, target, chain, t->fd) < 0)
     return -1;
+  vk_test_hook("restic-staged");
   struct vk_restore_request local = *rr;
   local.repo_dir = staging;
   return vk_restore(conn, &local, backup_id, out, n);
