@@ -50,6 +50,8 @@ const struct vk_finding_def vk_findings[] = {
     "whether the checkpoint is the one the previous backup ended at is unknown" },
   { "checksum-mismatch", E, VK_FIX_NEW_FULL_CHAIN,
     "a backup file's checksum differs from the recorded one" },
+  { "copy-unreadable", E, VK_FIX_INSPECT,
+    "a file of a copy in a restic repository cannot be read back" },
   { "disk-not-covered", W, VK_FIX_EXCLUDE_DISK,
     "the checkpoint does not track a disk, so it is copied whole" },
   { "disk-not-in-backup", W, VK_FIX_EXCLUDE_DISK,

@@ -833,7 +833,9 @@ dump_sum(const struct vk_restic_request *req, const struct vk_restic_snapshot *s
 }
 
 /* Verify one file of backup B (DISK: its target, or NULL for a state
- * file) against its record.  -1 when verify cannot go on.
+ * file) against its record: file-missing, copy-unreadable (restic could
+ * not give it: a damaged pack, the network), checksum-mismatch.  -1 when
+ * verify cannot go on.
  */
 static int
 verify_file(const struct vk_restic_request *req, const struct vk_restic_snapshot *s,
@@ -848,7 +850,7 @@ verify_file(const struct vk_restic_request *req, const struct vk_restic_snapshot
     return -1;
   CLEANUP_FREE char *where = snap_where(req, s, file);
   if (r > 0)
-    vk_report_add(rep, missing ? "file-missing" : "file-unreadable", VK_SEV_ERROR, disk, where,
+    vk_report_add(rep, missing ? "file-missing" : "copy-unreadable", VK_SEV_ERROR, disk, where,
                   NULL, b->checkpoint, vk_xasprintf("backup %s: %s", b->id, why),
                   vk_xstrdup("copy again (vckpt copy) while the source repository has the "
                              "backup; check the restic repository (restic check --read-data)"));
