@@ -648,10 +648,26 @@ copy_locked(const struct vk_restic_request *req, struct vk_repo *r, struct vk_re
   }
   args[n++] = ".";            /* run in DIR: the snapshot's tree is the domain directory */
   args[n] = NULL;
-  CLEANUP_FREE char *text = NULL;
-  if (run(req, dir, args, &text) < 0)
-    return -1;
-  if (copy_summary(req, text, out) < 0)
+  struct run p;
+  int rc = start(req, dir, args, OUT_COLLECT, -1, &p) == 0 && wait_run(&p) == 0 ? 0 : -1;
+  CLEANUP_FREE char *text = rc == 0 ? memfd_text(p.outfd, OUT_MAX, true, NULL, NULL) : NULL;
+  if (rc == 0 && !run_ok(&p)) {
+    /* Exit 3: a snapshot was saved without some files.  It is no copy of
+     * the repository: forget it, so that no restore takes it.
+     */
+    struct vk_restic_copied part = { 0 };
+    if (WIFEXITED(p.status) && WEXITSTATUS(p.status) == 3 &&
+        copy_summary(req, text, &part) == 0) {
+      const char *fargs[] = { "forget", part.snap.id, NULL };
+      vk_warn("restic saved snapshot %s without some files; forgetting it", part.snap.id);
+      run(req, NULL, fargs, NULL);
+    }
+    vk_restic_copied_clear(&part);
+    report(req, &p, "backup");
+    rc = -1;
+  }
+  run_close(&p);
+  if (rc < 0 || copy_summary(req, text, out) < 0)
     return -1;
   out->snap.backup = vk_xstrdup(newest->id);
   out->snap.host = vk_xstrdup(host);

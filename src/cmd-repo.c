@@ -518,14 +518,18 @@ static const struct poptOption restore_options[] = {
   POPT_TABLEEND
 };
 
-/* Print the disks and a summary line of a restore. */
+/* Print the disks and a summary line of a restore (SNAP: the copy it
+ * restored from, or NULL).
+ */
 static void
 print_restored(const char *id, const char *what, const struct vk_restored *r, size_t n,
-               const char *line)
+               const char *line, const struct vk_restic_snapshot *snap)
 {
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "backup", vk_json_string(id));
+    if (snap)
+      json_object_object_add(o, "snapshot", snapshot_json(snap));
     json_object_object_add(o, "defined", vk_json_string(ro.define));
     json_object_object_add(o, "mode", json_object_new_string(what));
     json_object_object_add(o, "verified", json_object_new_boolean(!ro.no_verify &&
@@ -580,13 +584,13 @@ restore_instant(struct cmd_ctx *ctx, const char *domain)
     line = vk_xasprintf("Domain %s runs from backup %s of %s; move it off the repository "
                         "with: vckpt restore --finish %s --to DIR", ro.define, id, domain,
                         ro.define);
-    print_restored(id, "instant", r, n, line);
+    print_restored(id, "instant", r, n, line, NULL);
   } else {
     if (vk_instant_finish(conn, vk_default_repo(opt_repo), domain, ro.to, &r, &n) < 0)
       return -1;
     line = vk_xasprintf("Domain %s runs on standalone images; it no longer needs the "
                         "repository", domain);
-    print_restored(NULL, "finish", r, n, line);
+    print_restored(NULL, "finish", r, n, line, NULL);
   }
   vk_restored_free(r, n);
   return 0;
@@ -635,7 +639,7 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
   CLEANUP_FREE char *line = vk_xasprintf("Restored backup %s of %s%s%s%s", id, domain, copy,
                                          ro.define ? " as new domain " : "",
                                          ro.define ? ro.define : "");
-  print_restored(id, "copy", r, n, line);
+  print_restored(id, "copy", r, n, line, from ? &snap : NULL);
   vk_restored_free(r, n);
   vk_restic_snapshot_clear(&snap);
   return 0;

@@ -31,3 +31,10 @@ jq -e --arg s "$snap" '.snapshot.id | startswith($s)' "$out"
 
 expect_exit 0 vckpt --json verify "$dom" --from "restic:$RR" --password-file "$RP"
 jq -e '.backups == 5 and .files == 10 and .errors == 0' "$out"
+
+# --json names the snapshot restored from.
+mkdir "$TMPD/rj"
+expect_exit 0 vckpt --json restore "$dom" --from "restic:$RR" --password-file "$RP" \
+    --to "$TMPD/rj"
+jq -e --arg s "$snap" --arg b "$(jq -r .id "$TMPD/k4.json")" \
+    '(.snapshot.id | startswith($s)) and .backup == $b and .verified' "$out"
