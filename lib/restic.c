@@ -848,20 +848,21 @@ dump_sum(const struct vk_restic_request *req, const struct vk_restic_snapshot *s
   return rc;
 }
 
-/* Verify one file of backup B (DISK: its target, or NULL for a state
- * file) against its record: file-missing, copy-unreadable (restic could
- * not give it: a damaged pack, the network), checksum-mismatch.  -1 when
- * verify cannot go on.
+/* Verify one file of backup B (DISK: its target, or NULL for another
+ * file) against its record, a checksum of algorithm *TYPE (TYPE NULL:
+ * none, the file is read back only): file-missing, copy-unreadable
+ * (restic could not give it: a damaged pack, the network),
+ * checksum-mismatch.  -1 when verify cannot go on.
  */
 static int
 verify_file(const struct vk_restic_request *req, const struct vk_restic_snapshot *s,
             const struct vk_backup *b, const char *disk, const char *file,
-            enum vk_sum_type type, const char *checksum, struct vk_report *rep)
+            const enum vk_sum_type *type, const char *checksum, struct vk_report *rep)
 {
   char hex[VK_SUM_HEX_MAX];
   CLEANUP_FREE char *why = NULL;
   bool missing;
-  int r = dump_sum(req, s, file, type, hex, &why, &missing);
+  int r = dump_sum(req, s, file, type ? *type : VK_SUM_XXH3_128, hex, &why, &missing);
   if (r < 0)
     return -1;
   CLEANUP_FREE char *where = snap_where(req, s, file);
@@ -870,10 +871,12 @@ verify_file(const struct vk_restic_request *req, const struct vk_restic_snapshot
                   NULL, b->checkpoint, vk_xasprintf("backup %s: %s", b->id, why),
                   vk_xstrdup("copy again (vckpt copy) while the source repository has the "
                              "backup; check the restic repository (restic check --read-data)"));
+  else if (!type)
+    ;                         /* no record: read back whole is all */
   else if (!checksum || strcmp(hex, checksum) != 0)
     vk_report_add(rep, "checksum-mismatch", VK_SEV_ERROR, disk, where, NULL, b->checkpoint,
                   vk_xasprintf("backup %s: %s mismatch: %s, recorded %s: the copy differs "
-                               "from the backup", b->id, vk_sum_name(type), hex,
+                               "from the backup", b->id, vk_sum_name(*type), hex,
                                checksum ? checksum : "none"),
                   vk_xstrdup("copy again (vckpt copy) while the source repository has the "
                              "backup; check the restic repository (restic check --read-data)"));
@@ -918,15 +921,22 @@ verify_files(const struct vk_restic_request *req, const struct vk_restic_snapsho
     const struct vk_backup *b = &m->backups[i];
     for (size_t j = 0; j < b->nr_disks; j++) {
       const struct vk_backup_disk *d = &b->disks[j];
-      if (verify_file(req, s, b, d->target, d->file, d->checksum_type, d->checksum, rep) < 0)
+      if (verify_file(req, s, b, d->target, d->file, &d->checksum_type, d->checksum, rep) < 0)
         return -1;
       ++*nf;
     }
     const struct vk_state_file *st[] = { &b->nvram, &b->tpm };
     for (size_t k = 0; k < 2; k++)
       if (st[k]->file &&
-          verify_file(req, s, b, NULL, st[k]->file, st[k]->checksum_type, st[k]->checksum,
+          verify_file(req, s, b, NULL, st[k]->file, &st[k]->checksum_type, st[k]->checksum,
                       rep) < 0)
+        return -1;
+    /* The saved XML (restore --define, drills) has no checksum: it must
+     * at least come back whole.
+     */
+    const char *xml[] = { b->domain_xml, b->checkpoint_xml, b->base.record };
+    for (size_t k = 0; k < 3; k++)
+      if (xml[k] && verify_file(req, s, b, NULL, xml[k], NULL, NULL, rep) < 0)
         return -1;
   }
   return 0;

@@ -110,7 +110,8 @@ int vk_restic_restore(virConnectPtr conn, const struct vk_restic_request *req,
  * errors are a finding, restic-check), then every disk and state file the
  * copy's manifest lists is dumped by restic straight into the hasher and
  * compared with its recorded checksum (file-missing, copy-unreadable,
- * checksum-mismatch).  Nothing is written.  0 with the findings in *REP,
+ * checksum-mismatch); the saved domain and checkpoint XML, which have
+ * none, are read back whole.  Nothing is written.  0 with the findings in *REP,
  * the backups and disk files in *NB and *NF; -1 when it could not be
  * done (reported).
  */
