@@ -755,6 +755,14 @@ vk_manifest_load_doc(int dirfd, const char *name, const char *path, const char *
     return -1;
   if (!text)
     return 0;
+  return vk_manifest_doc_from_text(text, path, root, schema, doc);
+}
+
+int
+vk_manifest_doc_from_text(const char *text, const char *path, const char *root,
+                          xmlRelaxNGPtr *schema, xmlDocPtr *doc)
+{
+  *doc = NULL;
   CLEANUP_XMLDOC xmlDocPtr d = vk_xml_parse(text, path);
   if (!d)
     return -1;
@@ -850,4 +858,21 @@ vk_manifest_clear(struct vk_manifest *m)
   free(m->domain);
   free(m->uuid);
   memset(m, 0, sizeof *m);
+}
+
+/* ---- a manifest read elsewhere ---- */
+
+int
+vk_manifest_from_text(const char *text, const char *path, const char *domain,
+                      struct vk_manifest *m)
+{
+  xmlRelaxNGPtr schema = NULL;
+  CLEANUP_XMLDOC xmlDocPtr doc = NULL;
+  m->domain = vk_xstrdup(domain);
+  int r = vk_manifest_doc_from_text(text, path, "manifest", &schema, &doc);
+  if (schema)
+    xmlRelaxNGFree(schema);
+  if (r < 0)
+    return -1;
+  return vk_manifest_parse(doc, path, domain, m);
 }

@@ -217,6 +217,15 @@ int vk_manifest_validate(xmlRelaxNGPtr *schema, xmlDocPtr doc, const char *path,
  */
 int vk_manifest_load_doc(int dirfd, const char *name, const char *path, const char *root,
                          xmlRelaxNGPtr *schema, xmlDocPtr *doc);
+/* The same for the text TEXT of such a file, read by the caller. */
+int vk_manifest_doc_from_text(const char *text, const char *path, const char *root,
+                              xmlRelaxNGPtr *schema, xmlDocPtr *doc);
+/* Read TEXT, the manifest of DOMAIN kept elsewhere (PATH names it: a copy
+ * in a restic snapshot), into M as the repository reads its own: parsed,
+ * of a known version, valid against the schema, every backup checked.
+ */
+int vk_manifest_from_text(const char *text, const char *path, const char *domain,
+                          struct vk_manifest *m);
 /* Read a validated <backup> element NODE into B. */
 int vk_manifest_parse_backup(xmlXPathContextPtr ctx, xmlNodePtr node, const char *path,
                              struct vk_backup *b);

@@ -133,7 +133,8 @@ forked_fd(int fd, int out, int nullfd)
  * the child.
  */
 static int
-start_bound(char *const argv[], int out, int err, int fd3, pid_t *pid)
+start_bound(char *const argv[], int out, int err, int fd3, const char *dir, char *const *env,
+            pid_t *pid)
 {
   int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (nullfd < 0)
@@ -155,12 +156,12 @@ start_bound(char *const argv[], int out, int err, int fd3, pid_t *pid)
       if (s != SIGKILL && s != SIGSTOP)
         sigaction(s, &dfl, NULL);
     if (dup2(nullfd, 0) < 0 || forked_fd(1, out, nullfd) < 0 || forked_fd(2, err, nullfd) < 0 ||
-        (fd3 >= 0 && dup2(fd3, 3) < 0))
+        (fd3 >= 0 && dup2(fd3, 3) < 0) || (dir && chdir(dir) < 0))
       _exit(127);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    execve(argv[0], argv, environ);   /* ARGV[0] a path: no PATH search here */
+    execve(argv[0], argv, env);   /* ARGV[0] a path: no PATH search here */
     _exit(127);
   }
   int e = p < 0 ? errno : 0;
@@ -182,8 +183,18 @@ vk_process_start(char *const argv[], int out, int err, int fd3, pid_t *pid)
 int
 vk_process_start_with(char *const argv[], int out, int err, int fd3, unsigned flags, pid_t *pid)
 {
+  return vk_process_start_in(argv, out, err, fd3, flags, NULL, pid);
+}
+
+/* The same in a directory and environment of its own (process.h). */
+int
+vk_process_start_in(char *const argv[], int out, int err, int fd3, unsigned flags,
+                    const struct vk_child_env *ce, pid_t *pid)
+{
+  const char *dir = ce ? ce->dir : NULL;
+  char *const *env = ce && ce->env ? ce->env : environ;
   if (flags & VK_CHILD_BOUND)
-    return start_bound(argv, out, err, fd3, pid);
+    return start_bound(argv, out, err, fd3, dir, env, pid);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -191,6 +202,8 @@ vk_process_start_with(char *const argv[], int out, int err, int fd3, unsigned fl
   child_fd(&fa, 2, err);
   if (fd3 >= 0)
     posix_spawn_file_actions_adddup2(&fa, fd3, 3);
+  if (dir)
+    posix_spawn_file_actions_addchdir_np(&fa, dir);
   /* The child starts with no signal blocked and the stop signals at their
    * defaults, whatever vckpt did with them.
    */
@@ -209,7 +222,7 @@ vk_process_start_with(char *const argv[], int out, int err, int fd3, unsigned fl
     sf |= POSIX_SPAWN_SETPGROUP;
   }
   posix_spawnattr_setflags(&at, sf);
-  int e = posix_spawnp(pid, argv[0], &fa, &at, argv, environ);
+  int e = posix_spawnp(pid, argv[0], &fa, &at, argv, env);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   return e;

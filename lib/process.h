@@ -77,6 +77,17 @@ enum { VK_CHILD_GROUP = 1,     /* in a process group of its own (a terminal's
                                 * ARGV[0] is a path, never looked up) */
 int vk_process_start_with(char *const argv[], int out, int err, int fd3, unsigned flags,
                           pid_t *pid);
+/* Where a child runs besides its descriptors (vk_process_start_in): in
+ * directory DIR (NULL: vckpt's working directory), with the environment
+ * ENV (NULL-terminated "NAME=VALUE" strings; NULL: vckpt's).
+ */
+struct vk_child_env {
+  const char *dir;
+  char *const *env;
+};
+/* vk_process_start_with, the child started as CE says (NULL: as vckpt). */
+int vk_process_start_in(char *const argv[], int out, int err, int fd3, unsigned flags,
+                        const struct vk_child_env *ce, pid_t *pid);
 
 /* Run a program as vk_process_start does and wait for it: stdin and stdout
  * on /dev/null, FD3 (if >= 0) as its descriptor 3, no signal blocked and the

@@ -261,6 +261,17 @@ vk_repo_has_manifest(const struct vk_repo *r)
   return r->have_manifest;
 }
 
+bool
+vk_repo_journal_present(const struct vk_repo *r)
+{
+  struct stat st;
+  return fstatat(r->dirfd, JOURNAL, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+const char *const vk_repo_transient[] = {
+  LOCKFILE, VK_TMP_PREFIX "*", "*/" VK_TMP_PREFIX "*", NULL
+};
+
 const char *
 vk_default_repo(const char *given)
 {

@@ -247,6 +247,15 @@ int vk_repo_open_reader(const char *repo_dir, const char *domain, struct vk_repo
 const char *vk_repo_writer(const struct vk_repo *r);
 /* Whether REPO/DOMAIN has a manifest.xml (an empty repository has none). */
 bool vk_repo_has_manifest(const struct vk_repo *r);
+/* Whether the journal of a transaction is in REPO/DOMAIN: with the lock
+ * shared, one a killed run left (the next writer finishes or rolls it back).
+ */
+bool vk_repo_journal_present(const struct vk_repo *r);
+/* What in the domain directory is not its committed state, as glob patterns
+ * relative to it (NULL-terminated): the lock file and the temporary files
+ * of writes under way.  A copy of the directory leaves them out.
+ */
+extern const char *const vk_repo_transient[];
 
 /* ---- Files of the repository (repo-files.c) ----
  * A file is named as the manifest names it, relative to the domain

@@ -19,6 +19,28 @@ apt-get install -y -qq --no-install-recommends \
     e2fsprogs cpio gzip xz-utils binutils \
     ovmf swtpm swtpm-tools \
     > /dev/null
+# restic, the engine of copies to restic:REPOSITORY (lib/restic.c), and
+# sshd, the SFTP server the restic tests start in a network namespace of
+# their own (tests/restic-functions.sh).  No system sshd comes with it:
+# where openssh-server was not installed yet, its service is neither
+# started (policy-rc.d) nor enabled.
+if [ "$(dpkg-query -W -f='${Status}' openssh-server 2>/dev/null)" = "install ok installed" ]; then
+    apt-get install -y -qq --no-install-recommends restic > /dev/null
+else
+    policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+        printf '#!/bin/sh\nexit 101\n' > "$policy"
+        chmod 0755 "$policy"
+    fi
+    apt-get install -y -qq --no-install-recommends restic openssh-server > /dev/null
+    if [ -n "$policy" ]; then
+        rm -f "$policy"
+        trap - EXIT
+    fi
+    systemctl disable ssh.service > /dev/null 2>&1 || true
+fi
 # The real guest of the tests (tests/lab-guest.sh) is built from Debian
 # packages that apt-get download fetches into the build tree: the kernel,
 # busybox-static and qemu-guest-agent are never installed on the host.

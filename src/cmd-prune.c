@@ -10,11 +10,12 @@
 #include "fleet.h"
 #include "log.h"
 #include "prune.h"
+#include "restic.h"
 #include "runall.h"
 #include "vckpt.h"
 
 static struct {
-  char *repo, *within;
+  char *repo, *within, *from, *password_file;
   int last, hourly, daily, weekly, monthly, yearly;
   int dry_run, all, jobs;
 } po = { .jobs = 1, .last = -1, .hourly = -1, .daily = -1, .weekly = -1, .monthly = -1, .yearly = -1 };
@@ -41,6 +42,12 @@ static const struct poptOption prune_options[] = {
     "every domain that has backups in the repository, with one summary", NULL },
   { "jobs", '\0', POPT_ARG_INT, &po.jobs, 11,
     "with --all: prune N domains at once (default 1)", "N" },
+  { "from", '\0', POPT_ARG_STRING, &po.from, 12,
+    "the copies in this restic repository (vckpt copy): restic forget and prune",
+    "restic:REPOSITORY" },
+  { "password-file", '\0', POPT_ARG_STRING, &po.password_file, 13,
+    "with --from: restic's password in FILE (default: restic's RESTIC_PASSWORD_FILE...)",
+    "FILE" },
   POPT_TABLEEND
 };
 
@@ -165,6 +172,55 @@ result_json(const char *domain, const struct vk_prune_result *res, bool dry_run)
   return o;
 }
 
+/* prune --from: what restic's forget kept and removed of the copies. */
+static void
+print_restic(const char *domain, const struct vk_restic_prune_result *res, bool dry_run)
+{
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "domain", vk_json_string(domain));
+    json_object_object_add(o, "from", vk_json_string(po.from));
+    json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < res->n; i++) {
+      const struct vk_restic_kept *k = &res->snaps[i];
+      json_object *j = json_object_new_object();
+      json_object_object_add(j, "id", vk_json_string(k->snap.id));
+      json_object_object_add(j, "time", vk_json_string(k->snap.time));
+      json_object_object_add(j, "backup", vk_json_string(k->snap.backup));
+      json_object_object_add(j, "kept", json_object_new_boolean(k->kept));
+      json_object_object_add(j, "reasons", vk_json_string(k->reasons));
+      json_object_array_add(arr, j);
+    }
+    json_object_object_add(o, "snapshots", arr);
+    vk_out_json(o);
+    return;
+  }
+  if (vk_quiet)
+    return;
+  int w[3] = { 8, 4, 6 };   /* SNAPSHOT, TIME, BACKUP */
+  for (size_t i = 0; i < res->n; i++) {
+    const struct vk_restic_kept *k = &res->snaps[i];
+    const char *cell[] = { k->snap.id ? k->snap.id : "-", k->snap.time ? k->snap.time : "-",
+                           k->snap.backup ? k->snap.backup : "-" };
+    for (size_t c = 0; c < 3; c++)
+      if ((int)strlen(cell[c]) > w[c])
+        w[c] = (int)strlen(cell[c]);
+  }
+  vk_printf("%-*s %-*s %-*s %s\n", w[0], "SNAPSHOT", w[1], "TIME", w[2], "BACKUP",
+            "ACTION");
+  for (size_t i = 0; i < res->n; i++) {
+    const struct vk_restic_kept *k = &res->snaps[i];
+    CLEANUP_FREE char *what = k->kept ? vk_xasprintf("keep (%s)", k->reasons)
+                                      : vk_xstrdup("remove");
+    vk_printf("%-*s %-*s %-*s %s\n", w[0], k->snap.id ? k->snap.id : "-", w[1],
+              k->snap.time ? k->snap.time : "-", w[2], k->snap.backup ? k->snap.backup : "-",
+              what);
+  }
+  vk_printf("%s the copies of %s in %s: %zu kept, %zu removed\n",
+            dry_run ? "Would prune" : "Pruned", domain, po.from, res->kept, res->removed);
+}
+
 /* The columns of a domain's row in the summary of prune --all. */
 static char *
 all_columns(json_object *res, int status)
@@ -239,6 +295,19 @@ prune_all(struct cmd_ctx *ctx)
 static int
 cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
 {
+  if (po.from && !vk_restic_is(po.from)) {
+    vk_error(VK_EXIT_USAGE, "--from takes restic:REPOSITORY; a copy in a directory is a "
+             "repository: --repo DIR");
+    return -1;
+  }
+  if (po.from && (po.all || po.repo)) {
+    vk_error(VK_EXIT_USAGE, "--from prunes the copies of one DOMAIN, without --all or --repo");
+    return -1;
+  }
+  if (po.password_file && !po.from) {
+    vk_error(VK_EXIT_USAGE, "--password-file goes with --from");
+    return -1;
+  }
   if (po.all)
     return prune_all(ctx);
   const char *domain = argv[0];
@@ -285,6 +354,21 @@ cmd_prune(struct cmd_ctx *ctx, int argc, const char **argv)
     vk_error(VK_EXIT_USAGE, "no retention rule: give --keep-last, --keep-daily, ... or set "
              "them in the policy file");
     return -1;
+  }
+  if (po.from) {
+    struct vk_restic_request rq = {
+      .where = po.from, .password_file = po.password_file, .domain = domain,
+    };
+    struct vk_restic_prune_result rr;
+    int rc = vk_restic_prune(&rq, keep, po.dry_run, &rr);
+    if (rc == 0) {
+      print_restic(domain, &rr, po.dry_run);
+      if (!po.dry_run)
+        vk_log(LOG_INFO, "prune %s --from %s: %zu kept, %zu removed", domain, po.from,
+               rr.kept, rr.removed);
+    }
+    vk_restic_prune_result_clear(&rr);
+    return rc;
   }
   virConnectPtr conn = ctx_connect(ctx);
   if (!conn)

@@ -1,4 +1,5 @@
-/* vckpt - commands on the backup repository: list-backups, verify, restore. */
+/* vckpt - commands on the backup repository: list-backups, verify, restore (also
+ * of a copy in a restic repository: --from). */
 #include <config.h>
 
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "fleet.h"
 #include "instant.h"
 #include "repo.h"
+#include "restic.h"
 #include "restore.h"
 #include "runall.h"
 #include "vckpt.h"
@@ -17,12 +19,66 @@
 #include "virt.h"
 
 static char *opt_repo;
+/* A copy in a restic repository (lib/restic.h) instead of the repository. */
+static char *opt_from, *opt_snapshot, *opt_password_file;
+
+#define FROM_OPTIONS(n) \
+  { "from", '\0', POPT_ARG_STRING, &opt_from, n, \
+    "the copy in this restic repository (vckpt copy) instead of --repo", \
+    "restic:REPOSITORY" }, \
+  { "snapshot", '\0', POPT_ARG_STRING, &opt_snapshot, n + 1, \
+    "with --from: this restic snapshot (default: the domain's newest copy)", "ID" }, \
+  { "password-file", '\0', POPT_ARG_STRING, &opt_password_file, n + 2, \
+    "with --from: restic's password in FILE (default: restic's RESTIC_PASSWORD_FILE...)", \
+    "FILE" }
+
+/* The copy --from names for DOMAIN in *REQ: 1; 0 without --from; -1 on a
+ * usage error (reported).
+ */
+static int
+from_request(const char *domain, struct vk_restic_request *req)
+{
+  if (!opt_from) {
+    if (opt_snapshot || opt_password_file) {
+      vk_error(VK_EXIT_USAGE, "--snapshot and --password-file go with --from");
+      return -1;
+    }
+    return 0;
+  }
+  if (!vk_restic_is(opt_from)) {
+    vk_error(VK_EXIT_USAGE, "--from takes restic:REPOSITORY; a copy in a directory is a "
+             "repository: --repo DIR");
+    return -1;
+  }
+  if (opt_repo) {
+    vk_error(VK_EXIT_USAGE, "--repo and --from cannot be used together");
+    return -1;
+  }
+  *req = (struct vk_restic_request) {
+    .where = opt_from, .password_file = opt_password_file, .domain = domain,
+    .snapshot = opt_snapshot,
+  };
+  return 1;
+}
+
+/* The snapshot a command read, for --json. */
+static json_object *
+snapshot_json(const struct vk_restic_snapshot *s)
+{
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "id", vk_json_string(s->id));
+  json_object_object_add(o, "time", vk_json_string(s->time));
+  json_object_object_add(o, "backup", vk_json_string(s->backup));
+  json_object_object_add(o, "host", vk_json_string(s->host));
+  return o;
+}
 
 /* ---- list-backups ---- */
 
 static const struct poptOption list_options[] = {
   { "repo", '\0', POPT_ARG_STRING, &opt_repo, 1,
     "backup repository (default: $VCKPT_REPO, else " VK_VAR_DIR ")", "DIR" },
+  FROM_OPTIONS(2),
   POPT_TABLEEND
 };
 
@@ -185,18 +241,14 @@ print_backups(const struct vk_manifest *m, const struct vk_drill_record *drills,
   }
 }
 
-static int
-cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
+/* Print the backups of manifest M (WHERE: its repository, or SNAP's copy)
+ * with their last drills.
+ */
+static void
+show_backups(const struct vk_manifest *m, const char *where,
+             const struct vk_restic_snapshot *snap, const struct vk_drill_record *drills,
+             size_t nd)
 {
-  const char *domain = argv[0];
-  struct vk_repo *repo = NULL;
-  vk_set_context("list-backups %s", domain);
-  if (vk_repo_open(vk_default_repo(opt_repo), domain, false, false, &repo) < 0)
-    return -1;
-  const struct vk_manifest *m = vk_repo_manifest(repo);
-  struct vk_drill_record *drills = NULL;
-  size_t nd = 0;
-  vk_drill_load(repo, &drills, &nd);
   /* Times a wrong clock recorded: a warning each (prune places them by
    * the manifest's order).
    */
@@ -212,7 +264,9 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "domain", vk_json_string(m->domain));
     json_object_object_add(o, "uuid", vk_json_string(m->uuid));
-    json_object_object_add(o, "repository", vk_json_string(vk_repo_where(repo)));
+    json_object_object_add(o, "repository", vk_json_string(where));
+    if (snap)
+      json_object_object_add(o, "snapshot", snapshot_json(snap));
     json_object *arr = json_object_new_array();
     for (size_t i = 0; i < m->nr_backups; i++)
       json_object_array_add(arr, backup_json(&m->backups[i],
@@ -222,17 +276,51 @@ cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
     vk_out_json(o);
   } else {
     print_backups(m, drills, nd);
+    if (snap && !vk_quiet)
+      vk_printf("copy in %s, snapshot %s of %s (host %s)\n", where, snap->id,
+                snap->time ? snap->time : "?", snap->host ? snap->host : "?");
   }
+}
+
+static int
+cmd_list_backups(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domain = argv[0];
+  struct vk_repo *repo = NULL;
+  vk_set_context("list-backups %s", domain);
+  struct vk_restic_request rq;
+  int from = from_request(domain, &rq);
+  if (from < 0)
+    return -1;
+  if (from) {
+    struct vk_restic_snapshot snap;
+    struct vk_manifest m;
+    if (vk_restic_manifest(&rq, &snap, &m) < 0)
+      return -1;
+    show_backups(&m, opt_from, &snap, NULL, 0);
+    vk_manifest_clear(&m);
+    vk_restic_snapshot_clear(&snap);
+    return 0;
+  }
+  if (vk_repo_open(vk_default_repo(opt_repo), domain, false, false, &repo) < 0)
+    return -1;
+  struct vk_drill_record *drills = NULL;
+  size_t nd = 0;
+  vk_drill_load(repo, &drills, &nd);
+  show_backups(vk_repo_manifest(repo), vk_repo_where(repo), NULL, drills, nd);
   vk_drill_records_free(drills, nd);
   vk_repo_close(repo);
   return 0;
 }
+
+static const char *const list_exclusive[] = { "repo", "from", NULL };
 
 const struct cmd_entry cmd_list_backups_entry = {
   .name = "list-backups",
   .args = "DOMAIN",
   .summary = "List the chains and complete backups of a domain in the repository",
   .options = list_options,
+  .exclusive = list_exclusive,
   .min_args = 1, .max_args = 1,
   .exec = cmd_list_backups,
 };
@@ -258,6 +346,7 @@ static const struct poptOption verify_options[] = {
     "with --boot: seconds the guest has to answer (default 300)", "S" },
   { "marker", '\0', POPT_ARG_STRING, &opt_marker, 7,
     "with --boot: wait for TEXT on the serial console instead of the guest agent", "TEXT" },
+  FROM_OPTIONS(8),
   POPT_TABLEEND
 };
 
@@ -336,9 +425,17 @@ cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
     vk_error(VK_EXIT_USAGE, "--boot and --all cannot be used together");
     return -1;
   }
+  if (opt_all && (opt_from || opt_snapshot || opt_password_file)) {
+    vk_error(VK_EXIT_USAGE, "--from verifies the copy of one DOMAIN, not --all");
+    return -1;
+  }
   if (opt_all)
     return verify_all(ctx);
   const char *domain = argv[0];
+  if (opt_boot && opt_from) {
+    vk_error(VK_EXIT_USAGE, "--boot and --from cannot be used together");
+    return -1;
+  }
   if (opt_boot)
     return verify_boot(ctx, domain);
   if (cmd_option_given("at") || cmd_option_given("timeout") || cmd_option_given("marker")) {
@@ -348,14 +445,23 @@ cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
   struct vk_report rep;
   size_t nb, nf;
   vk_set_context("verify %s", domain);
-  if (vk_verify(vk_default_repo(opt_repo), domain, &rep, &nb, &nf) < 0) {
+  struct vk_restic_request rq;
+  struct vk_restic_snapshot snap = { 0 };
+  int from = from_request(domain, &rq);
+  if (from < 0)
+    return -1;
+  if (from ? vk_restic_verify(&rq, &rep, &snap, &nb, &nf) < 0
+           : vk_verify(vk_default_repo(opt_repo), domain, &rep, &nb, &nf) < 0) {
     vk_report_clear(&rep);
+    vk_restic_snapshot_clear(&snap);
     return -1;
   }
   if (vk_json) {
     json_object *o = vk_report_json(&rep);
     json_object_object_add(o, "backups", json_object_new_int64(nb));
     json_object_object_add(o, "files", json_object_new_int64(nf));
+    if (from)
+      json_object_object_add(o, "snapshot", snapshot_json(&snap));
     vk_out_json(o);
   } else {
     print_verify_report(&rep, nb, nf);
@@ -363,11 +469,12 @@ cmd_verify(struct cmd_ctx *ctx, int argc, const char **argv)
   int r = 0;
   if (rep.errors) {
     if (vk_out_flush() == 0)
-      vk_error(VK_EXIT_FAILURE, "%zu problem%s found in the repository", rep.errors,
-               rep.errors == 1 ? "" : "s");
+      vk_error(VK_EXIT_FAILURE, "%zu problem%s found in the %s", rep.errors,
+               rep.errors == 1 ? "" : "s", from ? "copy" : "repository");
     r = -1;
   }
   vk_report_clear(&rep);
+  vk_restic_snapshot_clear(&snap);
   return r;
 }
 
@@ -407,17 +514,22 @@ static const struct poptOption restore_options[] = {
     "with --define: run the new domain at once on overlays in --to over the backup", NULL },
   { "finish", '\0', POPT_ARG_NONE, &ro.finish, 9,
     "move the disks of instant domain DOMAIN onto standalone images in --to, running", NULL },
+  FROM_OPTIONS(10),
   POPT_TABLEEND
 };
 
-/* Print the disks and a summary line of a restore. */
+/* Print the disks and a summary line of a restore (SNAP: the copy it
+ * restored from, or NULL).
+ */
 static void
 print_restored(const char *id, const char *what, const struct vk_restored *r, size_t n,
-               const char *line)
+               const char *line, const struct vk_restic_snapshot *snap)
 {
   if (vk_json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "backup", vk_json_string(id));
+    if (snap)
+      json_object_object_add(o, "snapshot", snapshot_json(snap));
     json_object_object_add(o, "defined", vk_json_string(ro.define));
     json_object_object_add(o, "mode", json_object_new_string(what));
     json_object_object_add(o, "verified", json_object_new_boolean(!ro.no_verify &&
@@ -472,13 +584,13 @@ restore_instant(struct cmd_ctx *ctx, const char *domain)
     line = vk_xasprintf("Domain %s runs from backup %s of %s; move it off the repository "
                         "with: vckpt restore --finish %s --to DIR", ro.define, id, domain,
                         ro.define);
-    print_restored(id, "instant", r, n, line);
+    print_restored(id, "instant", r, n, line, NULL);
   } else {
     if (vk_instant_finish(conn, vk_default_repo(opt_repo), domain, ro.to, &r, &n) < 0)
       return -1;
     line = vk_xasprintf("Domain %s runs on standalone images; it no longer needs the "
                         "repository", domain);
-    print_restored(NULL, "finish", r, n, line);
+    print_restored(NULL, "finish", r, n, line, NULL);
   }
   vk_restored_free(r, n);
   return 0;
@@ -494,6 +606,14 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
   vk_set_context("restore %s", domain);
   if (ro.define && vk_check_name("domain", ro.define) < 0)
     return -1;
+  struct vk_restic_request rq;
+  int from = from_request(domain, &rq);
+  if (from < 0)
+    return -1;
+  if (from && (ro.instant || ro.finish)) {
+    vk_error(VK_EXIT_USAGE, "--instant and --finish run from the repository, not --from");
+    return -1;
+  }
   if (ro.instant || ro.finish)
     return restore_instant(ctx, domain);
   if ((ro.disks && vk_split_list("disk", ro.disks, &disks) < 0) ||
@@ -510,13 +630,18 @@ cmd_restore(struct cmd_ctx *ctx, int argc, const char **argv)
   struct vk_restored *r = NULL;
   size_t n = 0;
   CLEANUP_FREE char *id = NULL;
-  if (vk_restore(conn, &req, &id, &r, &n) < 0)
+  struct vk_restic_snapshot snap = { 0 };
+  if (from ? vk_restic_restore(conn, &rq, &req, &snap, &id, &r, &n) < 0
+           : vk_restore(conn, &req, &id, &r, &n) < 0)
     return -1;
-  CLEANUP_FREE char *line = vk_xasprintf("Restored backup %s of %s%s%s", id, domain,
+  CLEANUP_FREE char *copy = from ? vk_xasprintf(" from snapshot %s of %s", snap.id, opt_from)
+                                 : vk_xstrdup("");
+  CLEANUP_FREE char *line = vk_xasprintf("Restored backup %s of %s%s%s%s", id, domain, copy,
                                          ro.define ? " as new domain " : "",
                                          ro.define ? ro.define : "");
-  print_restored(id, "copy", r, n, line);
+  print_restored(id, "copy", r, n, line, from ? &snap : NULL);
   vk_restored_free(r, n);
+  vk_restic_snapshot_clear(&snap);
   return 0;
 }
 
