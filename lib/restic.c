@@ -19,6 +19,7 @@
 
 #include "access.h"
 #include "checksum.h"
+#include "copies.h"
 #include "process.h"
 #include "repo.h"
 #include "restic.h"
@@ -684,8 +685,14 @@ vk_restic_copy(const struct vk_restic_request *req, const char *repo_dir,
   vk_stop_catch_begin();
   struct vk_repo *r = NULL;
   int rc = -1;
-  if (vk_repo_open_shared(repo_dir, req->domain, &r) == 0)
+  if (vk_repo_open_shared(repo_dir, req->domain, &r) == 0) {
     rc = copy_locked(req, r, out);
+    /* status shows the last copy to each destination (copies.h). */
+    const struct vk_backup *newest = vk_repo_latest(r);
+    vk_copies_add(r, req->where, rc == 0 && out->snap.backup ? out->snap.backup
+                  : newest ? newest->id : NULL, rc == 0,
+                  rc == 0 ? NULL : vk_stop_signal ? "interrupted" : "the restic copy failed");
+  }
   vk_repo_close(r);
   vk_stop_catch_end();
   if (rc < 0)

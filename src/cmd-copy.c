@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "copy.h"
+#include "restic.h"
 #include "fleet.h"
 #include "log.h"
 #include "repo.h"
@@ -12,13 +13,14 @@
 #include "vckpt.h"
 
 static struct {
-  char *repo, *to;
+  char *repo, *to, *password_file;
   int all, jobs, verify;
 } co = { .jobs = 1 };
 
 static const struct poptOption copy_options[] = {
   { "to", '\0', POPT_ARG_STRING, &co.to, 1,
-    "where the copies go: another vckpt repository (a directory)", "DEST" },
+    "where the copies go: another vckpt repository (a directory), or restic:REPOSITORY",
+    "DEST" },
   { "repo", '\0', POPT_ARG_STRING, &co.repo, 2,
     "the repository copied from (default: $VCKPT_REPO, else " VK_VAR_DIR ")", "DIR" },
   { "verify", '\0', POPT_ARG_NONE, &co.verify, 3,
@@ -28,6 +30,9 @@ static const struct poptOption copy_options[] = {
     "every domain that has backups in the repository, with one summary", NULL },
   { "jobs", '\0', POPT_ARG_INT, &co.jobs, 5,
     "with --all: copy N domains at once (default 1)", "N" },
+  { "password-file", '\0', POPT_ARG_STRING, &co.password_file, 6,
+    "restic: the restic repository's password (default: restic's own RESTIC_PASSWORD_* "
+    "environment)", "FILE" },
   POPT_TABLEEND
 };
 static const char *const copy_required[] = { "to", NULL };
@@ -132,6 +137,10 @@ copy_all(struct cmd_ctx *ctx)
   run_args_add(&a, co.to);
   if (co.verify)
     run_args_add(&a, "--verify");
+  if (co.password_file) {
+    run_args_add(&a, "--password-file");
+    run_args_add(&a, co.password_file);
+  }
   struct run_all ra = {
     .verb = "copy", .args = a.v, .jobs = co.jobs, .noun = "copied",
     .header = "COPIED    WRITTEN", .columns = all_columns,
@@ -139,6 +148,47 @@ copy_all(struct cmd_ctx *ctx)
   int r = run_all(ctx, names, &ra);
   free(a.v);
   return r;
+}
+
+/* Copy DOMAIN into the restic repository DEST: a snapshot (restic.h). */
+static int
+copy_restic(const char *domain)
+{
+  vk_set_context("copy %s", domain);
+  if (vk_check_lookup_name("domain", domain) < 0)
+    return -1;
+  struct vk_restic_request rq = { .where = co.to, .password_file = co.password_file,
+                                  .domain = domain };
+  struct vk_restic_copied c;
+  if (vk_restic_copy(&rq, vk_default_repo(co.repo), &c) < 0)
+    return -1;
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "domain", json_object_new_string(domain));
+    json_object_object_add(o, "destination", json_object_new_string(co.to));
+    json_object_object_add(o, "snapshot", vk_json_string(c.snap.id));
+    json_object_object_add(o, "backup", vk_json_string(c.snap.backup));
+    json_object_object_add(o, "host", vk_json_string(c.snap.host));
+    json_object_object_add(o, "files_new", json_object_new_int64(c.files_new));
+    json_object_object_add(o, "files_changed", json_object_new_int64(c.files_changed));
+    json_object_object_add(o, "files_unmodified", json_object_new_int64(c.files_unmodified));
+    json_object_object_add(o, "bytes_processed", json_object_new_int64(c.bytes_processed));
+    json_object_object_add(o, "bytes_added", json_object_new_int64(c.bytes_added));
+    /* copy --all's summary columns */
+    json_object_object_add(o, "copied", json_object_new_int64(c.files_new + c.files_changed));
+    json_object_object_add(o, "bytes", json_object_new_int64(c.bytes_added));
+    vk_out_json(o);
+  } else if (!vk_quiet) {
+    char added[32];
+    vk_human_size(c.bytes_added, added, sizeof added);
+    vk_printf("Copied %s to %s: snapshot %s (newest backup %s), %llu new and %llu changed "
+              "files, %s added\n", domain, co.to, c.snap.id, c.snap.backup ? c.snap.backup : "-",
+              (unsigned long long)c.files_new, (unsigned long long)c.files_changed, added);
+  }
+  vk_log(LOG_INFO, "copy %s: snapshot %s in %s, %llu bytes added", domain, c.snap.id, co.to,
+         (unsigned long long)c.bytes_added);
+  vk_restic_copied_clear(&c);
+  return 0;
 }
 
 /* Copy DOMAIN into the repository DEST. */
@@ -172,15 +222,23 @@ static int
 cmd_copy(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   (void)argc;
-  switch (dest_kind(co.to)) {
-  case DEST_RESTIC:
-    vk_error(VK_EXIT_USAGE, "--to %s: copies to restic are not supported yet", co.to);
-    return -1;
-  case DEST_DIR:
-    break;
-  }
   if (co.all)
     return copy_all(ctx);
+  switch (dest_kind(co.to)) {
+  case DEST_RESTIC:
+    if (co.verify) {
+      vk_error(VK_EXIT_USAGE, "--verify is for a directory DEST: check a restic copy with "
+               "'vckpt verify DOMAIN --from %s'", co.to);
+      return -1;
+    }
+    return copy_restic(argv[0]);
+  case DEST_DIR:
+    if (co.password_file) {
+      vk_error(VK_EXIT_USAGE, "--password-file is for a restic DEST (restic:REPOSITORY)");
+      return -1;
+    }
+    break;
+  }
   return copy_dir(argv[0]);
 }
 

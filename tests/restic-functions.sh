@@ -26,9 +26,6 @@ RP=$TMPD/restic.pw
 echo "a restic password for vckpt's tests" >"$RP"
 chmod 0600 "$RP"
 export RESTIC_CACHE_DIR=$TMPD/restic-cache
-# test-restic-copy copies through lib/restic.c (vk_restic_copy) until
-# vckpt copy --to restic:... dispatches to it.
-RESTIC_COPY=${abs_top_builddir:-..}/tests/test-restic-copy
 
 rs_restic ()
 {
@@ -42,7 +39,7 @@ rs_init ()
 
 rs_copy ()
 {
-    expect_exit "${1:-0}" "$RESTIC_COPY" "$R" "$dom" "restic:$RR" "$RP"
+    expect_exit "${1:-0}" vckpt --json copy "$dom" --repo "$R" --to "restic:$RR" --password-file "$RP"
 }
 
 rs_snapshots ()

@@ -27,7 +27,7 @@ check vckpt list-backups "$dom" "${from[@]}"
 check vckpt verify "$dom" "${from[@]}"
 check vckpt restore "$dom" "${from[@]}" --to "$TMPD/to"
 check vckpt prune "$dom" "${from[@]}" --keep-last 2
-check "$RESTIC_COPY" "$TMPD/repo" "$dom" "restic:$RR" "$RP"
+check vckpt copy "$dom" --repo "$TMPD/repo" --to "restic:$RR" --password-file "$RP"
 assert_eq "" "$(ls -A "$TMPD/to")" "what restore left in --to"
 # With restic in PATH the same repository answers: not found, no copy yet.
 expect_exit 3 vckpt list-backups "$dom" "${from[@]}"
