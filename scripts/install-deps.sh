@@ -18,6 +18,7 @@ apt-get install -y -qq --no-install-recommends \
     systemd bash-completion debhelper dh-autoreconf dpkg-dev socat git \
     e2fsprogs cpio gzip xz-utils binutils \
     ovmf swtpm swtpm-tools \
+    libguestfs-dev libguestfs-tools libguestfs-xfs linux-image-amd64 \
     > /dev/null
 # The real guest of the tests (tests/lab-guest.sh) is built from Debian
 # packages that apt-get download fetches into the build tree: the kernel,
