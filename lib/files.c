@@ -601,6 +601,9 @@ appliance_launch(struct vk_files *f)
     bool expired = phase_limit(f, 0);
     if (rc == 0) {
       vk_debug("appliance started in %.1f s%s", now_seconds() - t0, tcg ? " (TCG)" : " (KVM)");
+      /* KVM is found wanting only where TCG then works. */
+      if (first)
+        kvm_record_failure(first);
       return 0;
     }
     if (f->killed) {
@@ -612,9 +615,11 @@ appliance_launch(struct vk_files *f)
       first = expired ? vk_xasprintf("it did not start within %d s", KVM_LAUNCH_LIMIT)
                       : vk_printable_text(msg ? msg : "unknown error");
       vk_debug("the appliance did not start under KVM (%s): trying again with TCG", first);
-      kvm_record_failure(first);
     } else {
-      CLEANUP_FREE char *m = vk_printable_text(msg ? msg : "unknown error");
+      /* Its first line: the rest is libguestfs's advice on debugging. */
+      CLEANUP_FREE char *line = vk_xstrdup(msg ? msg : "unknown error");
+      line[strcspn(line, "\n")] = '\0';
+      CLEANUP_FREE char *m = vk_printable_text(line);
       vk_error(VK_EXIT_PREFLIGHT, "the libguestfs appliance cannot start on this machine: "
                "%s%s%s%s; run libguestfs-test-tool to see why", m, first ? " (with KVM: " : "",
                first ? first : "", first ? ")" : "");
