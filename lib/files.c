@@ -1287,6 +1287,8 @@ stream_main(void *arg)
 {
   struct stream *s = arg;
   char dev[64];
+  /* libguestfs's error handler is per thread: errors come back as values. */
+  guestfs_set_error_handler(s->g, NULL, NULL);
   snprintf(dev, sizeof dev, "/dev/fd/%d", s->wfd);
   switch (s->kind) {
   case STREAM_TAR:
@@ -1358,7 +1360,9 @@ stream_end(struct vk_files *f, struct stream *s, int fd, bool quiet, const char 
   int r = s->rc < 0 ? -1 : 0;
   if (r < 0 && !quiet) {
     CLEANUP_FREE char *w = vk_escape_name(what);
-    g_fail_msg(f, s->err, "%s", w);
+    CLEANUP_FREE char *m = vk_xasprintf("%s; the file system may be damaged, nothing was "
+                                        "written", s->err ? s->err : "unknown error");
+    g_fail_msg(f, m, "%s", w);
   }
   free(s->err);
   s->err = NULL;
