@@ -401,9 +401,8 @@ empty_dir_depth(int dirfd, const char *path, int depth)
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
         unlinkat(dirfd, e->d_name, 0) == 0)
       continue;
-    /* A subdirectory (a pull backup's socket directory, a staging
-     * copy's domain and chain directories): emptied and removed, opened
-     * without following a link.
+    /* A subdirectory (a pull backup's socket directory, a copied tree):
+     * emptied and removed, opened without following a link.
      */
     int sub = errno == EISDIR && depth > 0
               ? openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
@@ -421,13 +420,15 @@ empty_dir_depth(int dirfd, const char *path, int depth)
   return r;
 }
 
+/* How deep empty_dir goes: a copy of a guest's tree (files get, at most
+ * 200 deep) is removed whole.
+ */
+#define EMPTY_DIR_DEPTH 256
+
 static int
 empty_dir(int dirfd, const char *path)
 {
-  /* Two levels: a staging copy of a domain directory (restic.c) holds
-   * DOMAIN/CHAIN/files.
-   */
-  return empty_dir_depth(dirfd, path, 2);
+  return empty_dir_depth(dirfd, path, EMPTY_DIR_DEPTH);
 }
 
 /* Remove the directories killed runs left: each run holds an flock on its

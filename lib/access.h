@@ -115,8 +115,8 @@ struct vk_private_tmp {
  */
 int vk_private_tmp_make(struct vk_private_tmp *t, int basefd, const char *base,
                         const char *prefix, mode_t mode, const char *who);
-/* Remove T's directory and the files in it (and in its subdirectories, two
- * levels deep, none followed); T holds nothing after.
+/* Remove T's directory and everything in it (subdirectories up to 256
+ * levels deep, no link followed); T holds nothing after.
  */
 void vk_private_tmp_remove(struct vk_private_tmp *t);
 

@@ -77,6 +77,63 @@ readable(const char *s, const char *indent)
   return r;
 }
 
+/* The length of the UTF-8 sequence at S that is valid and not a C1
+ * control (U+0080..U+009F), or 0.
+ */
+static size_t
+utf8_printable_len(const unsigned char *s)
+{
+  size_t n;
+  uint32_t c;
+  if (s[0] >= 0xc2 && s[0] <= 0xdf)
+    n = 2, c = s[0] & 0x1f;
+  else if (s[0] >= 0xe0 && s[0] <= 0xef)
+    n = 3, c = s[0] & 0x0f;
+  else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+    n = 4, c = s[0] & 0x07;
+  else
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    c = (c << 6) | (s[i] & 0x3f);
+  }
+  if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+      (c >= 0xd800 && c <= 0xdfff) || (c >= 0x80 && c <= 0x9f))
+    return 0;
+  return n;
+}
+
+char *
+vk_escape_name(const char *s)
+{
+  const unsigned char *p = (const unsigned char *)(s ? s : "");
+  size_t len = strlen((const char *)p);
+  char *r = vk_xmalloc(len * 4 + 1), *o = r;
+  while (*p) {
+    size_t n = *p >= 0x80 ? utf8_printable_len(p) : 0;
+    if (n) {
+      memcpy(o, p, n);
+      o += n;
+      p += n;
+    } else if (*p == '\\') {
+      *o++ = '\\';
+      *o++ = '\\';
+      p++;
+    } else if (*p == '\n' || *p == '\t') {
+      *o++ = '\\';
+      *o++ = *p == '\n' ? 'n' : 't';
+      p++;
+    } else if (*p < 0x20 || *p >= 0x7f) {
+      o += sprintf(o, "\\%03o", *p);
+      p++;
+    } else
+      *o++ = (char)*p++;
+  }
+  *o = '\0';
+  return r;
+}
+
 char *
 vk_printable_text(const char *s)
 {

@@ -115,6 +115,13 @@ char *vk_shell_quote(const char *s);
  * strings read from untrusted files.
  */
 char *vk_printable(const char *s);
+/* A copy of S, a name from a guest's file system, that prints on one
+ * line and cannot drive a terminal, and from which S can be told back:
+ * backslash, control characters, DEL, C1 controls and bytes that are not
+ * UTF-8 become C escapes (\\, \n, \t, \033, \302\233...); other UTF-8
+ * stays as it is.
+ */
+char *vk_escape_name(const char *s);
 /* A copy of a message S (perhaps from libvirt or qemu-img) on one line:
  * line breaks become "; ", other control characters '?'.
  */

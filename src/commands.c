@@ -27,6 +27,8 @@ extern const struct cmd_entry cmd_complete_entry;
 extern const struct cmd_entry cmd_quiesce_guard_entry;
 extern const struct cmd_entry cmd_overlay_create_entry;
 extern const struct cmd_entry cmd_commit_entry;
+extern const struct cmd_entry cmd_files_ls_entry;
+extern const struct cmd_entry cmd_files_get_entry;
 
 const struct cmd_entry *const cmd_table[] = {
   &cmd_checkpoint_create_entry,
@@ -42,6 +44,8 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_status_entry,
   &cmd_restore_entry,
   &cmd_verify_entry,
+  &cmd_files_ls_entry,
+  &cmd_files_get_entry,
   &cmd_overlay_create_entry,
   &cmd_commit_entry,
   &cmd_prune_entry,

@@ -1,0 +1,115 @@
+/* vckpt - file-level restore: the files of a backup, read through a
+ * libguestfs appliance (vckpt files ls, get).
+ *
+ * The guest's file systems are parsed only by the appliance's kernel,
+ * never the host's.  Before libguestfs sees anything, every file of the
+ * backup's chains is checked by vckpt: the repository opened read-only
+ * under the shared lock (prune and backups wait), each file a regular
+ * file of the recorded size and checksum, qcow2, no external data file,
+ * no encryption, its backing name exactly its parent's file, no loop.
+ * The files stay open, and the appliance reads exactly those open files:
+ * a private directory holds, for each, a symbolic link to
+ * /proc/PID/fd/N named as the file above names it, and one overlay per
+ * disk whose backing is the link of the top file.  Every backing name
+ * QEMU resolves is resolved in that directory, where only the checked
+ * files are; nothing in the repository is resolved by name again.
+ *
+ * The appliance runs under a watchdog (REQ->timeout): when it expires, or
+ * a stop signal comes, vckpt's children (QEMU, libguestfs's helpers) are
+ * killed and the operation fails.  KVM is tried first; when the appliance
+ * cannot start with it, TCG (libguestfs's force_tcg).
+ */
+#ifndef VCKPT_FILES_H
+#define VCKPT_FILES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The default of --timeout: the longest an appliance may live, seconds. */
+#define VK_FILES_TIMEOUT 600
+
+struct vk_files_request {
+  const char *repo_dir, *domain;
+  const char *at;          /* backup id or checkpoint; NULL: the newest backup */
+  const char *at2;         /* a second backup in the same appliance (diff), or NULL */
+  bool os;                 /* paths are the guest's own tree (inspection) */
+  unsigned timeout;        /* seconds; 0: VK_FILES_TIMEOUT */
+};
+
+struct vk_files;
+
+/* Whether vckpt was built with libguestfs. */
+bool vk_files_available(void);
+
+/* Check the backup's chains, then start the appliance on them (see above).
+ * 0 with *OUT, or -1 (reported: VK_EXIT_PREFLIGHT when vckpt was built
+ * without libguestfs or the appliance cannot start on this machine).
+ */
+int vk_files_open(const struct vk_files_request *req, struct vk_files **out);
+/* Stop the appliance, remove the private directory, close the repository. */
+void vk_files_close(struct vk_files *f);
+/* The id of the backup opened (and of the second one, or NULL). */
+const char *vk_files_backup_id(const struct vk_files *f);
+const char *vk_files_backup_id2(const struct vk_files *f);
+
+/* One entry of a listing.  NAME and TARGET are as the guest has them (any
+ * byte but NUL and '/' in NAME): escape them before printing
+ * (vk_escape_name).
+ */
+struct vk_file_entry {
+  char *name;
+  char type;               /* '-' file, 'd', 'l', 'c', 'b', 'p' fifo, 's' socket, '?' */
+  uint32_t mode;           /* permission bits (07777) */
+  uint64_t size, uid, gid, nlink;
+  int64_t mtime;           /* seconds */
+  char *target;            /* symbolic link: where it points, else NULL */
+  char *fstype;            /* a file system of the top level: its type, else NULL */
+};
+void vk_file_entries_free(struct vk_file_entry *e, size_t n);
+
+/* List PATH of the first backup: without REQ->os, "/" lists the file
+ * systems (each a directory named after its partition or volume: vda1,
+ * vg0-root) and "/NAME/..." is a path in one; with it, PATH is in the
+ * guest's tree.  A directory lists its entries (sorted by name), anything
+ * else itself.  Symbolic links on the way are resolved inside the guest
+ * (never above its root); the last one is not followed.
+ */
+int vk_files_ls(struct vk_files *f, const char *path, struct vk_file_entry **out, size_t *n);
+
+/* What vk_files_get did. */
+struct vk_files_got {
+  size_t listed;           /* entries the appliance listed under the paths */
+  size_t written;          /* entries written */
+  size_t skipped;          /* device nodes, FIFOs and sockets: never written */
+  size_t files, dirs, links;
+  uint64_t bytes;
+};
+/* Copy PATHS (NULL-terminated, as vk_files_ls takes them) of the first
+ * backup into directory TO (vk_dir_open_trusted: no link followed, no
+ * directory others may change), each as its last name, never replacing
+ * anything.  Modes and times are kept; without OWNER, group and other bits
+ * are dropped (files 0600 at most, directories 0700) and the owner is
+ * vckpt's user; with it the guest's numeric owner and full mode.  The
+ * whole copy is made in a private directory inside TO and moved into place
+ * only when every entry the appliance listed was written (device nodes,
+ * FIFOs and sockets skipped and counted): a damaged file system fails
+ * (VK_EXIT_FAILURE) and leaves nothing.
+ */
+int vk_files_get(struct vk_files *f, char *const *paths, const char *to, bool owner,
+                 struct vk_files_got *got);
+
+/* A change between the two backups of a diff. */
+struct vk_file_change {
+  char *path;              /* relative to the PATH compared */
+  char what;               /* '+' added, '-' removed, 'M' changed, 'T' type changed */
+};
+void vk_file_changes_free(struct vk_file_change *c, size_t n);
+/* Compare PATH (as vk_files_ls takes it) in the two backups (REQ->at and
+ * REQ->at2): added, removed and changed entries (type, size, mode, owner,
+ * mtime, link target, and for regular files of equal size and mtime the
+ * contents' checksum), sorted by path.
+ */
+int vk_files_diff(struct vk_files *f, const char *path, struct vk_file_change **out, size_t *n);
+
+#endif

@@ -1,0 +1,222 @@
+/* vckpt - file-level restore: files ls, files get (lib/files.h). */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "files.h"
+#include "repo.h"
+#include "vckpt.h"
+
+static struct {
+  char *repo, *at, *to;
+  int os, long_list, owner, timeout;
+} fo;
+
+#define FILES_COMMON_OPTIONS \
+  { "repo", '\0', POPT_ARG_STRING, &fo.repo, 1, \
+    "backup repository (default: $VCKPT_REPO, else " VK_VAR_DIR ")", "DIR" }, \
+  { "at", '\0', POPT_ARG_STRING, &fo.at, 2, \
+    "this backup: its id, or the checkpoint it created (default: the newest)", "ID|CHK" }, \
+  { "os", '\0', POPT_ARG_NONE, &fo.os, 3, \
+    "paths are the guest's own tree, found by inspection (slower)", NULL }, \
+  { "timeout", '\0', POPT_ARG_INT, &fo.timeout, 4, \
+    "kill the appliance after this many seconds (default: 600)", "SECONDS" }
+
+/* The request shared by the commands, or -1 (reported). */
+static int
+files_request(const char *domain, struct vk_files_request *req)
+{
+  if (vk_check_lookup_name("domain", domain) < 0 ||
+      (fo.at && vk_check_lookup_name("checkpoint", fo.at) < 0))
+    return -1;
+  if (fo.timeout < 0 || (cmd_option_given("timeout") && fo.timeout == 0)) {
+    vk_error(VK_EXIT_USAGE, "--timeout must be a number of seconds above 0");
+    return -1;
+  }
+  *req = (struct vk_files_request) {
+    .repo_dir = vk_default_repo(fo.repo), .domain = domain, .at = fo.at, .os = fo.os,
+    .timeout = (unsigned)fo.timeout,
+  };
+  return 0;
+}
+
+/* ---- files ls ---- */
+
+static const struct poptOption ls_options[] = {
+  FILES_COMMON_OPTIONS,
+  { "long", 'l', POPT_ARG_NONE, &fo.long_list, 5,
+    "modes, owners, sizes, times and link targets", NULL },
+  POPT_TABLEEND
+};
+
+/* "drwxr-xr-x" for entry E. */
+static void
+mode_string(const struct vk_file_entry *e, char buf[11])
+{
+  static const char rwx[] = "rwxrwxrwx";
+  buf[0] = e->type == '-' ? '-' : e->type;
+  for (int i = 0; i < 9; i++)
+    buf[1 + i] = e->mode & (0400u >> i) ? rwx[i] : '-';
+  if (e->mode & 04000)
+    buf[3] = buf[3] == 'x' ? 's' : 'S';
+  if (e->mode & 02000)
+    buf[6] = buf[6] == 'x' ? 's' : 'S';
+  if (e->mode & 01000)
+    buf[9] = buf[9] == 'x' ? 't' : 'T';
+  buf[10] = '\0';
+}
+
+static json_object *
+entry_json(const struct vk_file_entry *e)
+{
+  json_object *o = json_object_new_object();
+  CLEANUP_FREE char *name = vk_escape_name(e->name);
+  char type[2] = { e->type, '\0' };
+  json_object_object_add(o, "name", vk_json_string(name));
+  json_object_object_add(o, "type", json_object_new_string(type));
+  if (e->fstype) {
+    CLEANUP_FREE char *t = vk_escape_name(e->fstype);
+    json_object_object_add(o, "filesystem", vk_json_string(t));
+    return o;
+  }
+  json_object_object_add(o, "mode", json_object_new_int64(e->mode));
+  json_object_object_add(o, "size", json_object_new_int64((int64_t)e->size));
+  json_object_object_add(o, "uid", json_object_new_int64((int64_t)e->uid));
+  json_object_object_add(o, "gid", json_object_new_int64((int64_t)e->gid));
+  json_object_object_add(o, "mtime", json_object_new_int64(e->mtime));
+  if (e->target) {
+    CLEANUP_FREE char *t = vk_escape_name(e->target);
+    json_object_object_add(o, "target", vk_json_string(t));
+  }
+  return o;
+}
+
+static void
+print_entries(const char *id, const struct vk_file_entry *e, size_t n)
+{
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "backup", vk_json_string(id));
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++)
+      json_object_array_add(arr, entry_json(&e[i]));
+    json_object_object_add(o, "entries", arr);
+    vk_out_json(o);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    CLEANUP_FREE char *name = vk_escape_name(e[i].name);
+    if (!fo.long_list) {
+      vk_printf("%s\n", name);
+      continue;
+    }
+    if (e[i].fstype) {
+      CLEANUP_FREE char *t = vk_escape_name(e[i].fstype);
+      vk_printf("%-10s %s\n", t, name);
+      continue;
+    }
+    char mode[11], when[64];
+    mode_string(&e[i], mode);
+    vk_format_time(e[i].mtime, when, sizeof when);
+    CLEANUP_FREE char *target = e[i].target ? vk_escape_name(e[i].target) : NULL;
+    vk_printf("%s %3llu %5llu %5llu %12llu %s %s%s%s\n", mode, (unsigned long long)e[i].nlink,
+              (unsigned long long)e[i].uid, (unsigned long long)e[i].gid,
+              (unsigned long long)e[i].size, when, name, target ? " -> " : "",
+              target ? target : "");
+  }
+}
+
+static int
+cmd_files_ls(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domain = argv[0], *path = argc > 1 ? argv[1] : "/";
+  vk_set_context("files ls %s", domain);
+  struct vk_files_request req;
+  if (files_request(domain, &req) < 0)
+    return -1;
+  struct vk_files *f = NULL;
+  if (vk_files_open(&req, &f) < 0)
+    return -1;
+  struct vk_file_entry *e = NULL;
+  size_t n = 0;
+  int r = vk_files_ls(f, path, &e, &n);
+  if (r == 0)
+    print_entries(vk_files_backup_id(f), e, n);
+  vk_file_entries_free(e, n);
+  vk_files_close(f);
+  return r;
+}
+
+const struct cmd_entry cmd_files_ls_entry = {
+  .name = "files ls",
+  .args = "DOMAIN [PATH]",
+  .summary = "List the file systems of a backup, or files in one, through an appliance",
+  .options = ls_options,
+  .min_args = 1, .max_args = 2,
+  .exec = cmd_files_ls,
+};
+
+/* ---- files get ---- */
+
+static const struct poptOption get_options[] = {
+  FILES_COMMON_OPTIONS,
+  { "to", '\0', POPT_ARG_STRING, &fo.to, 5, "existing directory to copy into", "DIR" },
+  { "owner", '\0', POPT_ARG_NONE, &fo.owner, 6,
+    "keep the guest's owners and whole modes (else vckpt's user, group and other bits "
+    "dropped)", NULL },
+  POPT_TABLEEND
+};
+static const char *const get_required[] = { "to", NULL };
+
+static int
+cmd_files_get(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domain = argv[0];
+  vk_set_context("files get %s", domain);
+  struct vk_files_request req;
+  if (files_request(domain, &req) < 0)
+    return -1;
+  struct vk_files *f = NULL;
+  if (vk_files_open(&req, &f) < 0)
+    return -1;
+  struct vk_files_got got = { 0 };
+  int r = vk_files_get(f, (char *const *)argv + 1, fo.to, fo.owner, &got);
+  if (r == 0) {
+    const char *id = vk_files_backup_id(f);
+    if (vk_json) {
+      json_object *o = json_object_new_object();
+      json_object_object_add(o, "backup", vk_json_string(id));
+      json_object_object_add(o, "to", vk_json_string(fo.to));
+      json_object_object_add(o, "listed", json_object_new_int64((int64_t)got.listed));
+      json_object_object_add(o, "written", json_object_new_int64((int64_t)got.written));
+      json_object_object_add(o, "skipped", json_object_new_int64((int64_t)got.skipped));
+      json_object_object_add(o, "files", json_object_new_int64((int64_t)got.files));
+      json_object_object_add(o, "directories", json_object_new_int64((int64_t)got.dirs));
+      json_object_object_add(o, "links", json_object_new_int64((int64_t)got.links));
+      json_object_object_add(o, "bytes", json_object_new_int64((int64_t)got.bytes));
+      vk_out_json(o);
+    } else if (!vk_quiet) {
+      char size[32];
+      vk_human_size(got.bytes, size, sizeof size);
+      vk_printf("Copied %zu of %zu entries listed (%zu files, %zu directories, %zu links, "
+                "%s) of backup %s of %s into %s", got.written, got.listed, got.files, got.dirs,
+                got.links, size, id, domain, fo.to);
+      if (got.skipped)
+        vk_printf("; %zu device nodes, FIFOs or sockets not copied", got.skipped);
+      vk_printf("\n");
+    }
+  }
+  vk_files_close(f);
+  return r;
+}
+
+const struct cmd_entry cmd_files_get_entry = {
+  .name = "files get",
+  .args = "DOMAIN PATH...",
+  .summary = "Copy files and trees out of a backup through an appliance, checked complete",
+  .options = get_options,
+  .required = get_required,
+  .min_args = 2, .max_args = -1,
+  .exec = cmd_files_get,
+};
