@@ -408,7 +408,10 @@ run(virDomainPtr dom, struct vk_repo *repo, struct vk_backup *b,
     return -1;
   vk_flow_message(req->cb, VK_MSG_DEBUG, "starting the %s job", job->ops->kind);
   struct vk_job_result res = { 0 };
-  if (job->ops->start(job) < 0 || job->ops->wait(job, req->cb, &res) < 0) {
+  int started = job->ops->start(job);
+  if (started == 0)
+    vk_test_hook("job-started");
+  if (started < 0 || job->ops->wait(job, req->cb, &res) < 0) {
     /* The checkpoint may exist if libvirt went away during the call. */
     vk_job_close(job);
     free(res.error);
