@@ -3,7 +3,8 @@
 # nothing system-wide touched) with a throwaway VM that has no OS, vckpt
 # takes a checkpoint and shows it, validates, makes a full and an
 # incremental backup, verifies the repository and restores the latest
-# backup, checking the restored bytes against what was written; then it
+# backup, checking the restored bytes against what was written, copies the
+# backups into a second repository and restores from it; then it
 # backs up a real Linux guest and runs a restore drill (verify --boot) of
 # that backup.
 # Run from the top of a built tree: tests/demo.sh
@@ -54,6 +55,14 @@ show restore demo-vm --repo "$repo" --latest --to "$TMPD/restored"
 qemu-img compare -q "$TMPD/model.qcow2" "$TMPD/restored/vda.qcow2" ||
     fail "the restored disk differs from what the guest wrote"
 echo "restored vda.qcow2 is identical, byte for byte, to what the guest wrote"
+
+step "A second copy: the backups copied into another repository, and restored from there"
+show copy demo-vm --repo "$repo" --to "$TMPD/second-copy"
+mkdir "$TMPD/from-copy"
+show restore demo-vm --repo "$TMPD/second-copy" --latest --to "$TMPD/from-copy"
+qemu-img compare -q "$TMPD/model.qcow2" "$TMPD/from-copy/vda.qcow2" ||
+    fail "the disk restored from the copy differs from what the guest wrote"
+echo "restored from the second copy: identical, byte for byte"
 
 step "A restore drill: a real Linux guest is backed up, and its backup booted without copying it"
 . "$top/tests/lab-guest.sh"
