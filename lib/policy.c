@@ -22,6 +22,7 @@ struct vk_policy_file {
   char *path;
   cfg_t *cfg;
   char ***excludes;         /* per section (index 0: the top level) */
+  char ***copy_to;          /* the same, of copy-to */
 };
 
 /* The message of the first error libconfuse reports, with its line. */
@@ -228,6 +229,8 @@ static cfg_opt_t retention_opts2[] = { RETENTION_OPTS };
   CFG_BOOL("pull", cfg_false, CFGF_NODEFAULT),                      \
   CFG_STR("compress", NULL, CFGF_NODEFAULT),                        \
   CFG_STR("scratch-dir", NULL, CFGF_NODEFAULT),                     \
+  CFG_STR_LIST("copy-to", NULL, CFGF_NODEFAULT),                    \
+  CFG_STR("restic-password-file", NULL, CFGF_NODEFAULT),            \
   CFG_SEC("retention", retention, CFGF_NODEFAULT)
 
 static cfg_opt_t domain_opts[] = {
@@ -278,6 +281,8 @@ set_checks(cfg_t *cfg, const char *prefix)
   cfg_set_validate_func(cfg, name, check_compress);
   snprintf(name, sizeof name, "%sscratch-dir", prefix);
   cfg_set_validate_func(cfg, name, check_abs_path);
+  snprintf(name, sizeof name, "%srestic-password-file", prefix);
+  cfg_set_validate_func(cfg, name, check_abs_path);
 }
 
 const char *
@@ -288,14 +293,14 @@ vk_policy_path(const char *given, bool *explicit_)
   return given && *given ? given : env && *env ? env : VK_CONFIG_DEFAULT;
 }
 
-/* The excludes of section SEC as a NULL-terminated vector. */
+/* The list NAME of section SEC as a NULL-terminated vector. */
 static char **
-excludes_of(cfg_t *sec)
+list_of(cfg_t *sec, const char *name)
 {
-  unsigned n = cfg_size(sec, "exclude-disks");
+  unsigned n = cfg_size(sec, name);
   char **v = vk_xcalloc(n + 1, sizeof *v);
   for (unsigned i = 0; i < n; i++)
-    v[i] = vk_xstrdup(cfg_getnstr(sec, "exclude-disks", i));
+    v[i] = vk_xstrdup(cfg_getnstr(sec, name, i));
   return v;
 }
 
@@ -337,9 +342,13 @@ vk_policy_load(const char *given, struct vk_policy_file **out)
   }
   unsigned n = cfg_size(c->cfg, "domain");
   c->excludes = vk_xcalloc(n + 1, sizeof *c->excludes);
-  c->excludes[0] = excludes_of(c->cfg);
+  c->excludes[0] = list_of(c->cfg, "exclude-disks");
+  c->copy_to = vk_xcalloc(n + 1, sizeof *c->copy_to);
+  c->copy_to[0] = list_of(c->cfg, "copy-to");
   for (unsigned i = 0; i < n; i++)
-    c->excludes[i + 1] = excludes_of(cfg_getnsec(c->cfg, "domain", i));
+    c->copy_to[i + 1] = list_of(cfg_getnsec(c->cfg, "domain", i), "copy-to");
+  for (unsigned i = 0; i < n; i++)
+    c->excludes[i + 1] = list_of(cfg_getnsec(c->cfg, "domain", i), "exclude-disks");
   *out = c;
   return 0;
 }
@@ -398,6 +407,10 @@ read_policy(const struct vk_policy_file *c, cfg_t *sec, size_t idx, struct vk_po
     out->compress = strcmp(cfg_getstr(sec, "compress"), "zstd") == 0 ? 1 : 0;
   if (cfg_size(sec, "scratch-dir"))
     out->scratch_dir = cfg_getstr(sec, "scratch-dir");
+  if (cfg_size(sec, "copy-to"))
+    out->copy_to = c->copy_to[idx];
+  if (cfg_size(sec, "restic-password-file"))
+    out->restic_password_file = cfg_getstr(sec, "restic-password-file");
   read_retention(sec, &out->retention);
 }
 
@@ -408,6 +421,7 @@ vk_policy_domain(const struct vk_policy_file *cfg, const char *name, struct vk_p
   memset(out, 0, sizeof *out);
   out->quiesce = out->pull = out->compress = -1;
   out->exclude_disks = none;
+  out->copy_to = none;
   if (!cfg)
     return;
   read_policy(cfg, cfg->cfg, 0, out);
@@ -472,6 +486,11 @@ vk_policy_file_free(struct vk_policy_file *cfg)
     for (unsigned i = 0; i <= cfg_size(cfg->cfg, "domain"); i++)
       vk_strv_free(cfg->excludes[i]);
     free(cfg->excludes);
+  }
+  if (cfg->copy_to) {
+    for (unsigned i = 0; i <= cfg_size(cfg->cfg, "domain"); i++)
+      vk_strv_free(cfg->copy_to[i]);
+    free(cfg->copy_to);
   }
   cfg_free(cfg->cfg);
   free(cfg->path);

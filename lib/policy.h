@@ -54,6 +54,9 @@ struct vk_policy {
   int pull;                  /* -1: not set, else 0 or 1 */
   int compress;              /* -1: not set, 0 none, 1 zstd */
   const char *scratch_dir;   /* pull mode: the hypervisor's directory for scratch files */
+  char **copy_to;            /* backup --copy: the DESTs copied to after a backup;
+                                NULL-terminated, never NULL, owned by the config */
+  const char *restic_password_file;   /* for a copy-to restic:REPOSITORY */
   const char *nbd_tls_dir;   /* pull mode from remote hosts: the client's certificates */
   int port_min, port_max;    /* pull mode from remote hosts: the TCP ports (0: not set) */
   int nbd_timeout;           /* pull mode from remote hosts: seconds of silence (0: not set) */

@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "copy.h"
 #include "engine.h"
 #include "fleet.h"
 #include "lastrun.h"
 #include "log.h"
 #include "policy.h"
 #include "quiesce.h"
+#include "restic.h"
 #include "runall.h"
 #include "vckpt.h"
 #include "virt.h"
@@ -21,7 +23,7 @@ static struct {
   char *incremental, *repo, *disks, *exclude, *name, *quiesce_arg;
   int quiesce, dry_run, no_validate, keep_checkpoints;
   int all, jobs, include_shut_off;
-  int pull, push, compress;
+  int pull, push, compress, copy;
 } opts = { .jobs = 1 };
 
 static const struct poptOption backup_options[] = {
@@ -59,6 +61,9 @@ static const struct poptOption backup_options[] = {
     "push mode: QEMU writes the backup files itself (the default for a local domain)", NULL },
   { "compress", '\0', POPT_ARG_NONE, &opts.compress, 23,
     "zstd-compressed backup files (a running domain is then backed up in pull mode)", NULL },
+  { "copy", '\0', POPT_ARG_NONE, &opts.copy, 24,
+    "after the backup, copy the domain's backups to each copy-to of the policy file "
+    "(another repository, or restic:REPOSITORY)", NULL },
   { "all", '\0', POPT_ARG_NONE, &opts.all, 12,
     "every running domain, each in its own process, with one summary", NULL },
   { "jobs", '\0', POPT_ARG_INT, &opts.jobs, 13,
@@ -94,6 +99,46 @@ outcome_json(const char *domname, const struct vk_backup_outcome *o, bool dry)
   }
   json_object_object_add(j, "preflight", vk_report_json(&o->report));
   return j;
+}
+
+/* backup --copy: copy DOMAIN's backups from REQ's repository to DEST (a
+ * directory, or restic:REPOSITORY with PASSWORD_FILE), say so, and add
+ * {"destination", "ok"} to the array OUT.  0, or -1 (reported).
+ */
+static int
+copy_one(const struct vk_backup_request *req, const char *domain, const char *dest,
+         const char *password_file, json_object *out)
+{
+  int r;
+  CLEANUP_FREE char *what = NULL;
+  if (strncmp(dest, "restic:", 7) == 0) {
+    struct vk_restic_request rq = { .where = dest, .password_file = password_file,
+                                    .domain = domain };
+    struct vk_restic_copied c;
+    r = vk_restic_copy(&rq, req->repo_dir, &c);
+    if (r == 0) {
+      what = vk_xasprintf("snapshot %s", c.snap.id);
+      vk_restic_copied_clear(&c);
+    }
+  } else {
+    struct vk_copy_request cq = { .src_repo = req->repo_dir, .dest_repo = dest,
+                                  .domain = domain };
+    struct vk_copy_result res;
+    r = vk_copy(&cq, &res);
+    if (r == 0)
+      what = vk_xasprintf("%zu backup%s", res.copied, res.copied == 1 ? "" : "s");
+    vk_copy_result_clear(&res);
+  }
+  if (r == 0) {
+    vk_log(LOG_INFO, "backup %s: copied to %s (%s)", domain, dest, what);
+    if (!vk_json && !vk_quiet)
+      vk_printf("Copied to %s: %s\n", dest, what);
+  }
+  json_object *j = json_object_new_object();
+  json_object_object_add(j, "destination", json_object_new_string(dest));
+  json_object_object_add(j, "ok", json_object_new_boolean(r == 0));
+  json_object_array_add(out, j);
+  return r;
 }
 
 /* Why this level: the --auto reason, or the mode asked for. */
@@ -178,6 +223,8 @@ backup_all(struct cmd_ctx *ctx)
     run_args_add(&a, opts.pull ? "--pull" : "--push");
   if (opts.compress)
     run_args_add(&a, "--compress");
+  if (opts.copy)
+    run_args_add(&a, "--copy");
   struct run_all ra = {
     .verb = "backup", .args = a.v, .jobs = jobs, .noun = "backed up",
     .header = "LEVEL             BYTES", .columns = all_columns,
@@ -255,9 +302,25 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
   struct vk_policy pol;
   vk_policy_domain(cfg, domname, &pol);
   vk_backup_apply_policy(&req, &pol);
+  if (opts.copy && !pol.copy_to[0]) {
+    vk_error(VK_EXIT_USAGE, "--copy: the policy file gives domain '%s' no copy-to", domname);
+    return -1;
+  }
 
   struct vk_backup_outcome o;
   int r = vk_backup(conn, dom, &req, &o);
+  /* --copy: the committed backup goes on to the policy's second places; a
+   * failed copy fails the run (the backup stays).
+   */
+  json_object *copies = NULL;
+  if (r == 0 && opts.copy && !opts.dry_run) {
+    copies = json_object_new_array();
+    for (size_t i = 0; pol.copy_to[i]; i++) {
+      int cr = copy_one(&req, domname, pol.copy_to[i], pol.restic_password_file, copies);
+      if (cr < 0)
+        r = -1;
+    }
+  }
   if (!opts.dry_run)          /* for status: whether the last attempt failed */
     vk_lastrun_record(conn, req.repo_dir, domname, r == 0 ? o.id : NULL, &o.report);
   if (r == 0 && !opts.dry_run) {
@@ -268,9 +331,13 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
   }
   if (o.auto_reason && !vk_json)
     vk_warn("--auto: starting a new full chain: %s", o.auto_reason);
-  if (vk_json)
-    vk_out_json(outcome_json(domname, &o, opts.dry_run));
-  else if (r < 0 && o.report.errors) {
+  if (vk_json) {
+    json_object *j = outcome_json(domname, &o, opts.dry_run);
+    if (copies)
+      json_object_object_add(j, "copies", copies);
+    copies = NULL;
+    vk_out_json(j);
+  } else if (r < 0 && o.report.errors) {
     print_findings(&o.report);
   } else if (r == 0 && opts.dry_run) {
     print_findings(&o.report);
@@ -296,6 +363,8 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
   /* A refused or failed backup still shows its findings. */
   if (r < 0 && (vk_json || o.report.errors))
     vk_out_flush();
+  if (copies)
+    json_object_put(copies);
   vk_backup_outcome_clear(&o);
   return r;
 }
