@@ -82,7 +82,8 @@ int vk_files_get(struct vk_files *f, char *const *paths, const char *to, bool ow
 {
   return -1;
 }
-int vk_files_diff(struct vk_files *f, const char *path, struct vk_file_change **out, size_t *n)
+int vk_files_diff(struct vk_files *f, const char *path, bool checksum,
+                  struct vk_file_change **out, size_t *n)
 {
   return -1;
 }
@@ -163,6 +164,7 @@ struct vk_files {
   double phase_deadline;   /* 0: none */
   bool phase_expired;
   bool catching;
+  bool probe;              /* resolve: a missing path is 1, not an error (diff) */
 };
 
 /* ---- the watchdog ---- */
@@ -698,6 +700,20 @@ list_fs(struct vk_files *f, struct view *v)
   return 0;
 }
 
+/* Mount DEV read-only at MP.  With two backups in the appliance an xfs
+ * is there twice with one UUID, which xfs refuses: nouuid.
+ */
+static int
+mount_dev_ro(struct vk_files *f, const char *dev, const char *type, const char *mp)
+{
+  CLEANUP_FREE char *vfs = NULL;
+  if (f->nviews > 1 && !type)
+    type = vfs = guestfs_vfs_type(f->g, dev);
+  if (f->nviews > 1 && type && strcmp(type, "xfs") == 0)
+    return guestfs_mount_options(f->g, "ro,nouuid", dev, mp);
+  return guestfs_mount_ro(f->g, dev, mp);
+}
+
 /* Mount file system FS of view V read-only at PREFIX/NAME (once). */
 static int
 mount_fs(struct vk_files *f, struct view *v, struct fsys *fs)
@@ -709,7 +725,7 @@ mount_fs(struct vk_files *f, struct view *v, struct fsys *fs)
     g_fail(f, "file system %s: making its mount point", fs->name);
     return -1;
   }
-  if (guestfs_mount_ro(f->g, fs->dev, mp) < 0) {
+  if (mount_dev_ro(f, fs->dev, fs->type, mp) < 0) {
     CLEANUP_FREE char *n = vk_escape_name(fs->name);
     g_fail(f, "file system %s (%s) cannot be mounted; it may be damaged or of a kind the "
            "appliance does not read", n, fs->type);
@@ -781,7 +797,7 @@ mount_os(struct vk_files *f, struct view *v)
       vk_warn("%s: no directory to mount the guest's file system on: left out", m);
       continue;
     }
-    if (guestfs_mount_ro(f->g, mps[i + 1], mp) < 0) {
+    if (mount_dev_ro(f, mps[i + 1], NULL, mp) < 0) {
       CLEANUP_FREE char *m = vk_escape_name(mps[i]);
       if (strcmp(mps[i], "/") == 0) {
         g_fail(f, "the guest's root file system cannot be mounted");
@@ -968,7 +984,8 @@ join_names(const char *root, char *const *v, size_t n)
  * (mounted now), with it the guest's root.  Symbolic links on the way are
  * read and followed inside that root (an absolute one starts again from
  * it; ".." never goes above it), never by the appliance; the last name is
- * not followed.  0 with *P, or -1 (reported; a missing path is NOT_FOUND).
+ * not followed.  0 with *P, or -1 (reported; a missing path is NOT_FOUND),
+ * or with F->probe 1 when the path is not there (not reported).
  */
 static int
 resolve(struct vk_files *f, struct view *v, const char *path, struct place *p)
@@ -999,7 +1016,9 @@ resolve(struct vk_files *f, struct view *v, const char *path, struct place *p)
       for (size_t i = 0; i < v->nfs && !fs; i++)
         if (strcmp(v->fs[i].name, q[qi]) == 0)
           fs = &v->fs[i];
-      if (!fs) {
+      if (!fs && f->probe)
+        r = 1;
+      else if (!fs) {
         CLEANUP_FREE char *n = vk_escape_name(q[qi]);
         vk_error(VK_EXIT_NOT_FOUND, "backup %s has no file system '%s' (see 'vckpt files "
                  "ls' of /)", v->b->id, n);
@@ -1034,11 +1053,14 @@ resolve(struct vk_files *f, struct view *v, const char *path, struct place *p)
     if (!st) {
       CLEANUP_FREE char *shown = join_names(top, stack, ns);
       CLEANUP_FREE char *n = vk_escape_name(*shown ? shown : "/");
-      if (guestfs_last_errno(f->g) == ENOENT && !f->killed)
+      bool missing = guestfs_last_errno(f->g) == ENOENT && !f->killed;
+      r = -1;
+      if (missing && f->probe)
+        r = 1;
+      else if (missing)
         vk_error(VK_EXIT_NOT_FOUND, "%s: no such file or directory in backup %s", n, v->b->id);
       else
         g_fail(f, "%s", n);
-      r = -1;
       break;
     }
     bool link = (st->st_mode & S_IFMT) == S_IFLNK, dir = (st->st_mode & S_IFMT) == S_IFDIR;
@@ -1088,7 +1110,9 @@ resolve(struct vk_files *f, struct view *v, const char *path, struct place *p)
       qi = 0;
       continue;
     }
-    if (!last && !dir) {
+    if (!last && !dir && f->probe)
+      r = 1;
+    else if (!last && !dir) {
       CLEANUP_FREE char *shown = join_names(top, stack, ns);
       CLEANUP_FREE char *n = vk_escape_name(shown);
       vk_error(VK_EXIT_NOT_FOUND, "%s: not a directory", n);
@@ -1117,7 +1141,7 @@ resolve(struct vk_files *f, struct view *v, const char *path, struct place *p)
   free(q);
   free(root);
   free(top);
-  if (r < 0)
+  if (r != 0)
     place_clear(p);
   return r;
 }
@@ -1147,6 +1171,7 @@ entry_from_stat(struct vk_file_entry *e, const char *name, const struct guestfs_
     .mode = (uint32_t)(st->st_mode & 07777), .size = (uint64_t)st->st_size,
     .uid = (uint64_t)st->st_uid, .gid = (uint64_t)st->st_gid,
     .nlink = (uint64_t)st->st_nlink, .mtime = st->st_mtime_sec,
+    .mtime_ns = st->st_mtime_nsec,
   };
 }
 
@@ -2215,11 +2240,291 @@ vk_files_get(struct vk_files *f, char *const *paths, const char *to, bool owner,
   return r;
 }
 
-int
-vk_files_diff(struct vk_files *f, const char *path, struct vk_file_change **out, size_t *n)
+/* ---- diff ---- */
+
+struct diff {
+  struct vk_files *f;
+  bool checksum;
+  struct vk_file_change *c;
+  size_t n;
+};
+
+static void
+diff_add(struct diff *d, char what, unsigned fields, const char *path)
 {
-  vk_error(VK_EXIT_FAILURE, "not yet");
+  d->c = vk_xrealloc(d->c, (d->n + 1) * sizeof *d->c);
+  d->c[d->n++] = (struct vk_file_change) { .path = vk_xstrdup(path), .what = what,
+                                           .fields = fields };
+}
+
+/* NAME under SHOWN, as the user names it. */
+static char *
+child_path(const char *shown, const char *name)
+{
+  return vk_xasprintf("%s/%s", strcmp(shown, "/") ? shown : "", name);
+}
+
+/* Too deep to compare: reported. */
+static int
+diff_too_deep(const char *shown)
+{
+  CLEANUP_FREE char *s = vk_escape_name(shown);
+  vk_error(VK_EXIT_FAILURE, "%s: deeper than %d directories: compare parts of it", s,
+           TREE_MAX_DEPTH);
   return -1;
+}
+
+/* Everything under directory APATH (SHOWN) was added or removed
+ * (WHAT): listed.
+ */
+static int
+diff_all(struct diff *d, const char *apath, const char *shown, char what, int depth)
+{
+  if (depth > TREE_MAX_DEPTH)
+    return diff_too_deep(shown);
+  struct vk_file_entry *e = NULL;
+  size_t n = 0;
+  if (list_dir(d->f, apath, shown, &e, &n) < 0)
+    return -1;
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < n; i++) {
+    CLEANUP_FREE char *cs = child_path(shown, e[i].name);
+    diff_add(d, what, 0, cs);
+    if (e[i].type == 'd') {
+      CLEANUP_FREE char *ca = vk_xasprintf("%s/%s", apath, e[i].name);
+      r = diff_all(d, ca, cs, what, depth + 1);
+    }
+  }
+  vk_file_entries_free(e, n);
+  return r;
+}
+
+/* What differs between entries A (at APATH_A) and B (at APATH_B). */
+static int
+diff_fields(struct diff *d, const struct vk_file_entry *a, const char *apath_a,
+            const struct vk_file_entry *b, const char *apath_b, const char *shown,
+            unsigned *fields)
+{
+  unsigned x = 0;
+  if (a->type == '?' || b->type == '?')
+    x |= VK_CHANGE_UNREADABLE;
+  else if (a->type != b->type)
+    x |= VK_CHANGE_TYPE;
+  else {
+    bool dir = a->type == 'd';
+    if (a->mode != b->mode)
+      x |= VK_CHANGE_MODE;
+    if (a->uid != b->uid || a->gid != b->gid)
+      x |= VK_CHANGE_OWNER;
+    /* A directory's size and time follow its entries, compared one by one. */
+    if (!dir && a->size != b->size)
+      x |= VK_CHANGE_SIZE;
+    if (!dir && (a->mtime != b->mtime || a->mtime_ns != b->mtime_ns))
+      x |= VK_CHANGE_MTIME;
+    if (a->type == 'l' && strcmp(a->target ? a->target : "", b->target ? b->target : ""))
+      x |= VK_CHANGE_TARGET;
+    if (x == 0 && a->type == '-' && d->checksum) {
+      char *sa = guestfs_checksum(d->f->g, "sha256", apath_a);
+      char *sb = sa ? guestfs_checksum(d->f->g, "sha256", apath_b) : NULL;
+      if (!sa || !sb) {
+        CLEANUP_FREE char *s = vk_escape_name(shown);
+        g_fail(d->f, "reading %s", s);
+        free(sa);
+        free(sb);
+        return -1;
+      }
+      if (strcmp(sa, sb) != 0)
+        x |= VK_CHANGE_CONTENTS;
+      free(sa);
+      free(sb);
+    }
+  }
+  *fields = x;
+  return 0;
+}
+
+static int diff_dirs(struct diff *d, const char *apath_a, const char *apath_b,
+                     const char *shown, int depth);
+
+/* Entries A and B of one name, at APATH_A and APATH_B (SHOWN): compared,
+ * and below them.
+ */
+static int
+diff_entry(struct diff *d, const struct vk_file_entry *a, const char *apath_a,
+           const struct vk_file_entry *b, const char *apath_b, const char *shown, int depth)
+{
+  unsigned fields = 0;
+  if (diff_fields(d, a, apath_a, b, apath_b, shown, &fields) < 0)
+    return -1;
+  if (fields)
+    diff_add(d, 'M', fields, shown);
+  if (fields & (VK_CHANGE_TYPE | VK_CHANGE_UNREADABLE)) {
+    if (a->type == 'd' && diff_all(d, apath_a, shown, 'D', depth + 1) < 0)
+      return -1;
+    if (b->type == 'd' && diff_all(d, apath_b, shown, 'A', depth + 1) < 0)
+      return -1;
+    return 0;
+  }
+  if (a->type == 'd')
+    return diff_dirs(d, apath_a, apath_b, shown, depth + 1);
+  return 0;
+}
+
+/* Directories APATH_A (first backup) and APATH_B (second), SHOWN. */
+static int
+diff_dirs(struct diff *d, const char *apath_a, const char *apath_b, const char *shown,
+          int depth)
+{
+  if (depth > TREE_MAX_DEPTH)
+    return diff_too_deep(shown);
+  struct vk_file_entry *ea = NULL, *eb = NULL;
+  size_t na = 0, nb = 0;
+  if (list_dir(d->f, apath_a, shown, &ea, &na) < 0)
+    return -1;
+  if (list_dir(d->f, apath_b, shown, &eb, &nb) < 0) {
+    vk_file_entries_free(ea, na);
+    return -1;
+  }
+  int r = 0;
+  size_t i = 0, j = 0;
+  while (r == 0 && (i < na || j < nb)) {
+    int c = i == na ? 1 : j == nb ? -1 : strcmp(ea[i].name, eb[j].name);
+    const struct vk_file_entry *e = c <= 0 ? &ea[i] : &eb[j];
+    CLEANUP_FREE char *cs = child_path(shown, e->name);
+    CLEANUP_FREE char *ca = c <= 0 ? vk_xasprintf("%s/%s", apath_a, e->name) : NULL;
+    CLEANUP_FREE char *cb = c >= 0 ? vk_xasprintf("%s/%s", apath_b, e->name) : NULL;
+    if (c == 0)
+      r = diff_entry(d, &ea[i], ca, &eb[j], cb, cs, depth);
+    else {
+      diff_add(d, c < 0 ? 'D' : 'A', 0, cs);
+      if (e->type == 'd')
+        r = diff_all(d, c < 0 ? ca : cb, cs, c < 0 ? 'D' : 'A', depth + 1);
+    }
+    i += c <= 0;
+    j += c >= 0;
+  }
+  vk_file_entries_free(ea, na);
+  vk_file_entries_free(eb, nb);
+  return r;
+}
+
+/* The entry at place P, as a listing has it. */
+static int
+place_entry(struct vk_files *f, const struct place *p, struct vk_file_entry *e)
+{
+  entry_from_stat(e, p->name ? p->name : p->shown, p->st);
+  if (e->type == 'l' && !(e->target = guestfs_readlink(f->g, p->apath))) {
+    CLEANUP_FREE char *s = vk_escape_name(p->shown);
+    g_fail(f, "reading the link %s", s);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+by_fs_name(const void *a, const void *b)
+{
+  const struct fsys *const *x = a, *const *y = b;
+  return strcmp((*x)->name, (*y)->name);
+}
+
+/* The file systems of both backups (the top level without --os). */
+static int
+diff_top(struct diff *d)
+{
+  struct vk_files *f = d->f;
+  struct view *va = &f->view[0], *vb = &f->view[1];
+  if (list_fs(f, va) < 0 || list_fs(f, vb) < 0)
+    return -1;
+  /* Both lists sorted by name (pointers: the lists themselves stay). */
+  CLEANUP_FREE struct fsys **fa = vk_xcalloc(va->nfs + 1, sizeof *fa);
+  CLEANUP_FREE struct fsys **fb = vk_xcalloc(vb->nfs + 1, sizeof *fb);
+  for (size_t i = 0; i < va->nfs; i++)
+    fa[i] = &va->fs[i];
+  for (size_t i = 0; i < vb->nfs; i++)
+    fb[i] = &vb->fs[i];
+  qsort(fa, va->nfs, sizeof *fa, by_fs_name);
+  qsort(fb, vb->nfs, sizeof *fb, by_fs_name);
+  int r = 0;
+  size_t i = 0, j = 0;
+  while (r == 0 && (i < va->nfs || j < vb->nfs)) {
+    int c = i == va->nfs ? 1 : j == vb->nfs ? -1 : strcmp(fa[i]->name, fb[j]->name);
+    struct view *v = c <= 0 ? va : vb;
+    struct fsys *fs = c <= 0 ? fa[i] : fb[j];
+    CLEANUP_FREE char *cs = vk_xasprintf("/%s", fs->name);
+    CLEANUP_FREE char *ca = vk_xasprintf("%s/%s", va->prefix, fs->name);
+    CLEANUP_FREE char *cb = vk_xasprintf("%s/%s", vb->prefix, fs->name);
+    if (mount_fs(f, v, fs) < 0 || (c == 0 && mount_fs(f, vb, fb[j]) < 0))
+      r = -1;
+    else if (c == 0)
+      r = diff_dirs(d, ca, cb, cs, 1);
+    else {
+      diff_add(d, c < 0 ? 'D' : 'A', 0, cs);
+      r = diff_all(d, c < 0 ? ca : cb, cs, c < 0 ? 'D' : 'A', 1);
+    }
+    i += c <= 0;
+    j += c >= 0;
+  }
+  return r;
+}
+
+int
+vk_files_diff(struct vk_files *f, const char *path, bool checksum,
+              struct vk_file_change **out, size_t *n)
+{
+  *out = NULL;
+  *n = 0;
+  if (f->nviews != 2) {
+    vk_error(VK_EXIT_FAILURE, "files diff: two backups are needed");
+    return -1;
+  }
+  struct diff d = { .f = f, .checksum = checksum };
+  struct place pa, pb;
+  f->probe = true;
+  int ra = resolve(f, &f->view[0], path, &pa);
+  int rb = ra < 0 ? -1 : resolve(f, &f->view[1], path, &pb);
+  f->probe = false;
+  if (ra < 0 || rb < 0) {
+    if (ra == 0)
+      place_clear(&pa);
+    return -1;
+  }
+  int r = 0;
+  if (ra > 0 && rb > 0) {
+    CLEANUP_FREE char *s = vk_escape_name(path);
+    vk_error(VK_EXIT_NOT_FOUND, "%s: in neither backup %s nor %s", s, f->view[0].b->id,
+             f->view[1].b->id);
+    r = -1;
+  } else if (ra == 0 && rb == 0 && !pa.st && !pb.st)
+    r = diff_top(&d);
+  else if (ra == 0 && rb == 0) {
+    struct vk_file_entry ea = { 0 }, eb = { 0 };
+    r = place_entry(f, &pa, &ea) < 0 || place_entry(f, &pb, &eb) < 0 ? -1 : 0;
+    if (r == 0)
+      r = diff_entry(&d, &ea, pa.apath, &eb, pb.apath, pa.shown, 0);
+    free(ea.name);
+    free(ea.target);
+    free(eb.name);
+    free(eb.target);
+  } else {
+    /* In one backup only: it and everything under it. */
+    struct place *p = ra == 0 ? &pa : &pb;
+    char what = ra == 0 ? 'D' : 'A';
+    diff_add(&d, what, 0, p->shown);
+    if ((p->st->st_mode & S_IFMT) == S_IFDIR)
+      r = diff_all(&d, p->apath, p->shown, what, 1);
+  }
+  if (ra == 0)
+    place_clear(&pa);
+  if (rb == 0)
+    place_clear(&pb);
+  if (r < 0) {
+    vk_file_changes_free(d.c, d.n);
+    return -1;
+  }
+  *out = d.c;
+  *n = d.n;
+  return 0;
 }
 
 #endif /* HAVE_LIBGUESTFS */

@@ -63,6 +63,7 @@ struct vk_file_entry {
   uint32_t mode;           /* permission bits (07777) */
   uint64_t size, uid, gid, nlink;
   int64_t mtime;           /* seconds */
+  int64_t mtime_ns;        /* and nanoseconds */
   char *target;            /* symbolic link: where it points, else NULL */
   char *fstype;            /* a file system of the top level: its type, else NULL */
 };
@@ -99,17 +100,36 @@ struct vk_files_got {
 int vk_files_get(struct vk_files *f, char *const *paths, const char *to, bool owner,
                  struct vk_files_got *got);
 
+/* What differs between the two sides of a changed entry (bits). */
+enum {
+  VK_CHANGE_TYPE = 1 << 0,
+  VK_CHANGE_SIZE = 1 << 1,
+  VK_CHANGE_MODE = 1 << 2,
+  VK_CHANGE_OWNER = 1 << 3,
+  VK_CHANGE_MTIME = 1 << 4,
+  VK_CHANGE_TARGET = 1 << 5,     /* a symbolic link's target */
+  VK_CHANGE_CONTENTS = 1 << 6,   /* the SHA-256 of a regular file (with CHECKSUM) */
+  VK_CHANGE_UNREADABLE = 1 << 7, /* lstat failed on a side: not comparable */
+};
+
 /* A change between the two backups of a diff. */
 struct vk_file_change {
-  char *path;              /* relative to the PATH compared */
-  char what;               /* '+' added, '-' removed, 'M' changed, 'T' type changed */
+  char *path;              /* as the user names it (PATH and below): not escaped */
+  char what;               /* 'A' added, 'D' removed (deleted), 'M' changed */
+  unsigned fields;         /* 'M': the VK_CHANGE_* bits that differ */
 };
 void vk_file_changes_free(struct vk_file_change *c, size_t n);
-/* Compare PATH (as vk_files_ls takes it) in the two backups (REQ->at and
- * REQ->at2): added, removed and changed entries (type, size, mode, owner,
- * mtime, link target, and for regular files of equal size and mtime the
- * contents' checksum), sorted by path.
+/* Compare PATH (as vk_files_ls takes it) in the two backups (REQ->at, the
+ * older side, and REQ->at2): entries added, removed and changed, in tree
+ * order (an entry, then what is under it, names sorted).  Under an entry
+ * added or removed every entry is listed too; an entry whose type changed
+ * is 'M' with VK_CHANGE_TYPE, and what was under it (removed) or is now
+ * (added) is listed.  Compared: type, size, mode, owner, modification time
+ * (nanoseconds) and link target; a directory's size and time are not (its
+ * entries are compared); with CHECKSUM, regular files alike in all of that
+ * are read whole on both sides and their SHA-256 compared.
  */
-int vk_files_diff(struct vk_files *f, const char *path, struct vk_file_change **out, size_t *n);
+int vk_files_diff(struct vk_files *f, const char *path, bool checksum,
+                  struct vk_file_change **out, size_t *n);
 
 #endif

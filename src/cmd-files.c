@@ -1,4 +1,4 @@
-/* vckpt - file-level restore: files ls, files get (lib/files.h). */
+/* vckpt - file-level restore: files ls, files get, files diff (lib/files.h). */
 #include <config.h>
 
 #include <stdio.h>
@@ -9,8 +9,8 @@
 #include "vckpt.h"
 
 static struct {
-  char *repo, *at, *to;
-  int os, long_list, owner, timeout;
+  char *repo, *at, *to, *from;
+  int os, long_list, owner, timeout, checksum;
 } fo;
 
 #define FILES_COMMON_OPTIONS \
@@ -219,4 +219,102 @@ const struct cmd_entry cmd_files_get_entry = {
   .required = get_required,
   .min_args = 2, .max_args = -1,
   .exec = cmd_files_get,
+};
+
+/* ---- files diff ---- */
+
+static const struct poptOption diff_options[] = {
+  { "repo", '\0', POPT_ARG_STRING, &fo.repo, 1,
+    "backup repository (default: $VCKPT_REPO, else " VK_VAR_DIR ")", "DIR" },
+  { "from", '\0', POPT_ARG_STRING, &fo.from, 2,
+    "the older backup: its id, or the checkpoint it created", "ID|CHK" },
+  { "to", '\0', POPT_ARG_STRING, &fo.to, 3,
+    "the newer backup: its id, or the checkpoint it created", "ID|CHK" },
+  { "os", '\0', POPT_ARG_NONE, &fo.os, 4,
+    "paths are the guest's own tree, found by inspection (slower)", NULL },
+  { "timeout", '\0', POPT_ARG_INT, &fo.timeout, 5,
+    "kill the appliance after this many seconds (default: 600)", "SECONDS" },
+  { "checksum", '\0', POPT_ARG_NONE, &fo.checksum, 6,
+    "also compare the contents (SHA-256) of files whose size, time and mode are alike "
+    "(reads them all)", NULL },
+  POPT_TABLEEND
+};
+static const char *const diff_required[] = { "from", "to", NULL };
+
+/* The names of the VK_CHANGE_* bits, in order. */
+static const char *const change_names[] = {
+  "type", "size", "mode", "owner", "mtime", "target", "contents", "unreadable",
+};
+
+static void
+print_changes(const char *from, const char *to, const struct vk_file_change *c, size_t n)
+{
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "from", vk_json_string(from));
+    json_object_object_add(o, "to", vk_json_string(to));
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+      json_object *e = json_object_new_object();
+      CLEANUP_FREE char *path = vk_escape_name(c[i].path);
+      char what[2] = { c[i].what, '\0' };
+      json_object_object_add(e, "change", json_object_new_string(what));
+      json_object_object_add(e, "path", vk_json_string(path));
+      if (c[i].what == 'M') {
+        json_object *d = json_object_new_array();
+        for (size_t b = 0; b < sizeof change_names / sizeof *change_names; b++)
+          if (c[i].fields & (1u << b))
+            json_object_array_add(d, json_object_new_string(change_names[b]));
+        json_object_object_add(e, "differs", d);
+      }
+      json_object_array_add(arr, e);
+    }
+    json_object_object_add(o, "changes", arr);
+    vk_out_json(o);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    CLEANUP_FREE char *path = vk_escape_name(c[i].path);
+    vk_printf("%c %s\n", c[i].what, path);
+  }
+}
+
+static int
+cmd_files_diff(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domain = argv[0], *path = argc > 1 ? argv[1] : "/";
+  vk_set_context("files diff %s", domain);
+  if (vk_check_lookup_name("domain", domain) < 0 ||
+      vk_check_lookup_name("checkpoint", fo.from) < 0 ||
+      vk_check_lookup_name("checkpoint", fo.to) < 0)
+    return -1;
+  if (fo.timeout < 0 || (cmd_option_given("timeout") && fo.timeout == 0)) {
+    vk_error(VK_EXIT_USAGE, "--timeout must be a number of seconds above 0");
+    return -1;
+  }
+  struct vk_files_request req = {
+    .repo_dir = vk_default_repo(fo.repo), .domain = domain, .at = fo.from, .at2 = fo.to,
+    .os = fo.os, .timeout = (unsigned)fo.timeout,
+  };
+  struct vk_files *f = NULL;
+  if (vk_files_open(&req, &f) < 0)
+    return -1;
+  struct vk_file_change *c = NULL;
+  size_t n = 0;
+  int r = vk_files_diff(f, path, fo.checksum, &c, &n);
+  if (r == 0)
+    print_changes(vk_files_backup_id(f), vk_files_backup_id2(f), c, n);
+  vk_file_changes_free(c, n);
+  vk_files_close(f);
+  return r;
+}
+
+const struct cmd_entry cmd_files_diff_entry = {
+  .name = "files diff",
+  .args = "DOMAIN [PATH]",
+  .summary = "List the files added, removed and changed between two backups",
+  .options = diff_options,
+  .required = diff_required,
+  .min_args = 1, .max_args = 2,
+  .exec = cmd_files_diff,
 };

@@ -29,6 +29,7 @@ extern const struct cmd_entry cmd_overlay_create_entry;
 extern const struct cmd_entry cmd_commit_entry;
 extern const struct cmd_entry cmd_files_ls_entry;
 extern const struct cmd_entry cmd_files_get_entry;
+extern const struct cmd_entry cmd_files_diff_entry;
 
 const struct cmd_entry *const cmd_table[] = {
   &cmd_checkpoint_create_entry,
@@ -46,6 +47,7 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_verify_entry,
   &cmd_files_ls_entry,
   &cmd_files_get_entry,
+  &cmd_files_diff_entry,
   &cmd_overlay_create_entry,
   &cmd_commit_entry,
   &cmd_prune_entry,
