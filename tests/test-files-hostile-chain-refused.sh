@@ -4,7 +4,8 @@
 # size forged to match), one whose backing names itself (a loop), and one
 # with a flipped byte are each refused (exit 1) before any appliance
 # starts (the hypervisor libguestfs would run is a script that leaves a
-# mark); the sound chain does start it (the test can fail), and an
+# mark), by 'files ls' and by 'files diff' with the crafted backup as
+# either of the two; the sound chain does start it (the test can fail), and an
 # appliance that cannot start is exit 4 naming libguestfs-test-tool.  No
 # appliance really starts.
 . "${srcdir:-.}/files-functions.sh"
@@ -50,6 +51,11 @@ refused ()
     rm -f "$TMPD/started"
     files_run 1 files ls "$dom" --repo "$R" /
     assert_grep "$1" "$err"
+    # files diff: the crafted backup as either of the two.
+    files_run 1 files diff "$dom" --repo "$R" --from k0 --to k1
+    assert_grep "$1" "$err"
+    files_run 1 files diff "$dom" --repo "$R" --from k1 --to k0
+    assert_grep "$1" "$err"
     [ ! -e "$TMPD/started" ] || fail "libguestfs started an appliance on a crafted chain"
     ls "$TMPD" | grep -q '^vckpt-files-' && fail "a private directory was left"
     return 0
@@ -80,5 +86,8 @@ rm -f "$TMPD/started"
 files_run 4 files ls "$dom" --repo "$R" /
 [ -e "$TMPD/started" ] || fail "the sound chain did not reach the appliance"
 assert_grep 'the libguestfs appliance cannot start on this machine: .*run libguestfs-test-tool' "$err"
+rm -f "$TMPD/started"
+files_run 4 files diff "$dom" --repo "$R" --from k0 --to k1
+[ -e "$TMPD/started" ] || fail "files diff of the sound chain did not reach the appliance"
 ls "$TMPD" | grep -q '^vckpt-files-' && fail "a private directory was left"
 expect_exit 0 vckpt verify "$dom" --repo "$R"
