@@ -435,17 +435,35 @@ collect_disk(struct vk_files *f, const struct vk_backup *b, const struct vk_back
 }
 
 /* Hash every chain file (in threads, largest first is not worth sorting
- * for: the appliance's start dwarfs it) against the manifest.
+ * for: the appliance's start dwarfs it) against the manifest; a file both
+ * backups of a diff read (opened once for each, the same inode) is
+ * hashed once.
  */
 static int
 check_sums(struct vk_files *f)
 {
   struct vk_hash_job *jobs = vk_xcalloc(f->nfiles ? f->nfiles : 1, sizeof *jobs);
-  for (size_t i = 0; i < f->nfiles; i++)
-    jobs[i] = (struct vk_hash_job) { .fd = f->files[i].fd, .type = f->files[i].d->checksum_type };
+  CLEANUP_FREE size_t *which = vk_xcalloc(f->nfiles ? f->nfiles : 1, sizeof *which);
+  size_t njobs = 0;
+  for (size_t i = 0; i < f->nfiles; i++) {
+    /* The same file only if the same inode: it may have been replaced
+     * between the two opens.
+     */
+    struct stat si, sk;
+    bool dup = false;
+    for (size_t k = 0; k < i && !dup; k++)
+      dup = strcmp(f->files[k].d->file, f->files[i].d->file) == 0 &&
+            fstat(f->files[k].fd, &sk) == 0 && fstat(f->files[i].fd, &si) == 0 &&
+            sk.st_dev == si.st_dev && sk.st_ino == si.st_ino;
+    if (dup)
+      continue;
+    which[njobs] = i;
+    jobs[njobs++] = (struct vk_hash_job) { .fd = f->files[i].fd,
+                                           .type = f->files[i].d->checksum_type };
+  }
   struct vk_hasher *h = NULL;
   int r = 0;
-  if (vk_hasher_start(jobs, f->nfiles, &h) < 0) {
+  if (vk_hasher_start(jobs, njobs, &h) < 0) {
     vk_error(VK_EXIT_FAILURE, "cannot start hashing: %s", strerror(errno));
     free(jobs);
     return -1;
@@ -458,16 +476,16 @@ check_sums(struct vk_files *f)
     return -1;
   }
   vk_hasher_free(h);
-  for (size_t i = 0; i < f->nfiles; i++) {
-    const struct vk_backup_disk *d = f->files[i].d;
+  for (size_t j = 0; j < njobs; j++) {
+    const struct vk_backup_disk *d = f->files[which[j]].d;
     CLEANUP_FREE char *path = vk_repo_file_where(f->repo, d->file);
-    if (jobs[i].err) {
-      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(jobs[i].err));
+    if (jobs[j].err) {
+      vk_error(VK_EXIT_FAILURE, "%s: read: %s", path, strerror(jobs[j].err));
       r = -1;
-    } else if (!d->checksum || strcmp(jobs[i].hex, d->checksum) != 0) {
+    } else if (!d->checksum || strcmp(jobs[j].hex, d->checksum) != 0) {
       vk_error(VK_EXIT_FAILURE, "%s: %s mismatch: %s, the manifest says %s: the file changed "
                "since the backup; it is not handed to the appliance", path,
-               vk_sum_name(jobs[i].type), jobs[i].hex, d->checksum ? d->checksum : "none");
+               vk_sum_name(jobs[j].type), jobs[j].hex, d->checksum ? d->checksum : "none");
       r = -1;
     }
   }
