@@ -46,6 +46,8 @@ fi
 # packages that apt-get download fetches into the build tree: the kernel,
 # busybox-static and qemu-guest-agent are never installed on the host.
 
+# rsync, the limit bench/bench-copy.sh compares copies with.
+apt-get install -y -qq --no-install-recommends rsync > /dev/null
 # The peer tool the benches compare with (bench/bench-backup.sh,
 # bench/bench-offline.sh); they skip it where the package is missing.
 apt-get install -y -qq --no-install-recommends virtnbdbackup > /dev/null ||

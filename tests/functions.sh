@@ -20,6 +20,14 @@
 #   TMPDIR            where $TMPD is created (default /tmp)
 #   KEEP_TMPD         if non-empty, $TMPD is kept for inspection
 
+# Loaded once: a second source (bench-lib.sh, then a fixture file such as
+# files-functions.sh that sources this file itself) keeps the first's
+# $TMPD, lab and teardown.
+if [ -n "${_vckpt_functions_loaded:-}" ]; then
+    return 0
+fi
+_vckpt_functions_loaded=1
+
 # Trace output (set -x) goes to the test's own stderr, never into a file a
 # command's stderr is redirected to (expect_exit's $err).
 exec {_xtrace_fd}>&2

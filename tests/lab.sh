@@ -45,7 +45,10 @@
 #   lab_write NAME DISK PATTERN OFFSET LENGTH
 #                                  guest write into a running domain; DISK is
 #                                  a target (vdb) or an index N (virtio-diskN);
-#                                  PATTERN a byte (0xab) or "zero"
+#                                  PATTERN a byte (0xab), "zero", or the
+#                                  absolute path of a file QEMU's user can
+#                                  read, whose bytes are written (repeated
+#                                  if it is shorter than LENGTH)
 #   lab_hotplug_disk NAME TARGET SIZE [ATTACH-DEVICE-OPTIONS...]
 #   lab_resize_disk NAME TARGET NEWSIZE
 #   lab_expect_pattern IMAGE OFFSET LENGTH PATTERN
@@ -1028,6 +1031,10 @@ lab_write ()
         zero) cmd="write -z $off $len" ;;
         0x[0-9a-fA-F] | 0x[0-9a-fA-F][0-9a-fA-F] | [0-9] | [0-9][0-9] | [0-9][0-9][0-9])
             cmd="write -P $pattern $off $len" ;;
+        /*) [[ "$pattern" =~ ^[A-Za-z0-9_./+-]+$ ]] ||
+                fail "lab_write: a file name HMP cannot quote: '$pattern'"
+            [ -f "$pattern" ] || fail "lab_write: no file '$pattern'"
+            cmd="write -s $pattern $off $len" ;;
         *) fail "lab_write: bad pattern '$pattern'" ;;
     esac
 
