@@ -803,16 +803,7 @@ end_job(struct vk_job *job, struct pull *p)
   if (!p->begun || p->ended)
     return;
   p->ended = true;
-  if (virDomainAbortJob(job->spec.dom) < 0) {
-    vk_debug("ending the pull job: %s", vk_virt_last_message());
-    return;
-  }
-  for (int i = 0; i < 300; i++) {      /* up to 30 s */
-    virDomainJobInfo ji;
-    if (virDomainGetJobInfo(job->spec.dom, &ji) < 0 || ji.type == VIR_DOMAIN_JOB_NONE)
-      return;
-    usleep(100000);
-  }
+  vk_job_end_libvirt(job->spec.dom);
 }
 
 static int
@@ -932,13 +923,7 @@ pull_reclaim(const struct vk_job_spec *spec, char *const *files, const struct vk
     return 0;
   vk_flow_message(cb, VK_MSG_WARNING,
                   "ending the pull backup job an interrupted vckpt run left behind");
-  virDomainAbortJob(spec->dom);
-  for (int i = 0; i < 300; i++) {   /* up to 30 s for libvirt to end it */
-    virDomainJobInfo ji;
-    if (virDomainGetJobInfo(spec->dom, &ji) < 0 || ji.type == VIR_DOMAIN_JOB_NONE)
-      break;
-    usleep(100000);
-  }
+  vk_job_end_libvirt(spec->dom);
   return 1;
 }
 

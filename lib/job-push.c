@@ -350,13 +350,7 @@ push_reclaim(const struct vk_job_spec *spec, char *const *files, const struct vk
     return 0;
   vk_flow_message(cb, VK_MSG_WARNING,
                   "aborting the backup job an interrupted vckpt run left behind");
-  virDomainAbortJob(spec->dom);
-  for (int i = 0; i < 300; i++) {   /* up to 30 s for QEMU to stop it */
-    virDomainJobInfo ji;
-    if (virDomainGetJobInfo(spec->dom, &ji) < 0 || ji.type == VIR_DOMAIN_JOB_NONE)
-      break;
-    usleep(100000);
-  }
+  vk_job_end_libvirt(spec->dom);
   return 1;
 }
 

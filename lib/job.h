@@ -138,5 +138,10 @@ extern const struct vk_job_ops *const vk_job_kinds[VK_JOB_KINDS];
 void vk_job_init(struct vk_job *job, enum vk_job_kind kind, const struct vk_job_spec *spec);
 /* Call close if not yet done. */
 void vk_job_close(struct vk_job *job);
+/* End libvirt's job on DOM (virDomainAbortJob: a push job aborted, a pull
+ * job ended) and wait up to 30 s until libvirt has none (it removes a pull
+ * job's scratch files and socket then).
+ */
+void vk_job_end_libvirt(virDomainPtr dom);
 
 #endif

@@ -299,7 +299,8 @@ release ()
 {
     rc=0
     [ -z "${1:-}" ] || kill "-$1" "$held"
-    kill -CONT "$held"
+    # After a KILL the shell may have reaped it already.
+    kill -CONT "$held" 2>/dev/null || [ "${1:-}" = KILL ] || fail "process $held is gone"
     wait "$held" || rc=$?
     cat "$TMPD/e" >&2
 }
