@@ -302,10 +302,12 @@ cmd_backup(struct cmd_ctx *ctx, int argc, const char **argv)
   struct vk_policy pol;
   vk_policy_domain(cfg, domname, &pol);
   vk_backup_apply_policy(&req, &pol);
-  if (opts.copy && !pol.copy_to[0]) {
-    vk_error(VK_EXIT_USAGE, "--copy: the policy file gives domain '%s' no copy-to", domname);
-    return -1;
-  }
+  /* backup --all --copy runs every domain with --copy: one without a
+   * copy-to is backed up all the same, and said so.
+   */
+  if (opts.copy && !pol.copy_to[0] && !opts.dry_run)
+    vk_warn("--copy: the policy file gives domain '%s' no copy-to: nothing is copied",
+            domname);
 
   struct vk_backup_outcome o;
   int r = vk_backup(conn, dom, &req, &o);
