@@ -17,6 +17,7 @@
 # scenario starts as few as it can (one 'files get' with several paths).
 #
 # Functions:
+#   files_requires                 skip (77) when built without libguestfs
 #   ext4_image RAW SIZE DIR        a whole-disk ext4 file system holding
 #                                  DIR's tree, made on the host (mke2fs -d:
 #                                  no appliance, nothing mounted)
@@ -42,6 +43,19 @@ export TMPDIR=$TMPD
 dom=fdom
 R=$TMPD/repo
 
+# Skip (77) when vckpt was built without libguestfs (the command says so,
+# exit 4).
+files_requires ()
+{
+    local rc=0
+    "$VCKPT" files ls nosuchdomain --repo "$TMPD/none" > "$TMPD/probe" 2>&1 || rc=$?
+    if grep -q 'built without libguestfs' "$TMPD/probe"; then
+        [ "$rc" = 4 ] || fail "built without libguestfs: exit $rc, expected 4"
+        echo "$0: SKIP: vckpt was built without libguestfs" >&2
+        exit 77
+    fi
+}
+
 files_setup ()
 {
     local a=()
@@ -52,14 +66,7 @@ files_setup ()
         esac
     done
     [ ${#a[@]} -gt 0 ] || a=(--disk 64M)
-    # Built without libguestfs: the command says so, exit 4.
-    local rc=0
-    "$VCKPT" files ls nosuchdomain --repo "$TMPD/none" > "$TMPD/probe" 2>&1 || rc=$?
-    if grep -q 'built without libguestfs' "$TMPD/probe"; then
-        [ "$rc" = 4 ] || fail "built without libguestfs: exit $rc, expected 4"
-        echo "$0: SKIP: vckpt was built without libguestfs" >&2
-        exit 77
-    fi
+    files_requires
     lab_start
     lab_domain_define "$dom" "${a[@]}"
 }
