@@ -63,7 +63,7 @@ struct vk_restic_request {
 
 /* One snapshot holding a copy of a domain. */
 struct vk_restic_snapshot {
-  char *id;                   /* restic's id (its short form for a new copy) */
+  char *id;                   /* restic's id as restic backup reports it (0.14: short, 0.18: full) */
   char *time;                 /* as restic records it (RFC 3339) */
   char *backup;               /* the newest backup it holds (tag backup=), or NULL */
   char *host;

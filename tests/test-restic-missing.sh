@@ -8,8 +8,9 @@ mkdir "$TMPD/bin" "$TMPD/to"
 IFS=: read -r -a dirs <<<"$PATH"
 for d in "${dirs[@]}"; do
     for f in "$d"/*; do
+        [ -e "$f" ] || continue          # an empty directory's unmatched glob
         b=${f##*/}
-        [ "$b" = restic ] || [ -e "$TMPD/bin/$b" ] || ln -s "$f" "$TMPD/bin/$b"
+        [ "$b" = restic ] || [ -e "$TMPD/bin/$b" ] || [ -L "$TMPD/bin/$b" ] || ln -s "$f" "$TMPD/bin/$b"
     done
 done
 if PATH=$TMPD/bin command -v restic; then

@@ -32,7 +32,7 @@ grow=$(( s2 - s1 ))
 [ "$grow" -lt $(( repo_bytes / 4 )) ] ||
     fail "the second copy added $grow bytes, the domain's repository holds $repo_bytes"
 rs_restic snapshots --json | jq -e --arg s "$snap2" --arg b "$(jq -r .id "$TMPD/k5.json")" \
-    '.[] | select(.short_id == $s) | .tags | index("backup=" + $b) != null'
+    '.[] | select(.short_id == $s or .id == $s) | .tags | index("backup=" + $b) != null'
 
 expect_exit 0 vckpt --json list-backups "$dom" --from "restic:$RR" --password-file "$RP"
 jq -e '(.backups | length) == 6' "$out"
