@@ -191,6 +191,21 @@ vk_lock_exclusive(int dirfd, const char *name, const char *path, const char *dom
 /* A read-only repository where the lock file does not exist and cannot be
  * created needs no lock: no backup can write there either.
  */
+/* Who holds the lock on FD, described, as soon as the holder has written
+ * it (up to 100 ms), else "another process".
+ */
+static char *
+holder_of(int fd)
+{
+  struct holder h;
+  for (int i = 0; i < 50; i++) {
+    if (read_holder(fd, &h))
+      return describe_holder(&h);
+    usleep(2000);
+  }
+  return vk_xstrdup("another process");
+}
+
 int
 vk_lock_shared(int dirfd, const char *name, const char *path, const char *domain, int *out)
 {
@@ -220,18 +235,8 @@ vk_lock_shared(int dirfd, const char *name, const char *path, const char *domain
     vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
     return -1;
   }
-  struct holder h;
-  bool known = false;
-  for (int i = 0; i < 50 && !known; i++) {
-    known = read_holder(fd, &h);
-    if (!known)
-      usleep(2000);
-  }
-  if (known) {
-    CLEANUP_FREE char *who = describe_holder(&h);
-    vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by %s", domain, who);
-  } else
-    vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by another process", domain);
+  CLEANUP_FREE char *who = holder_of(fd);
+  vk_error(VK_EXIT_BUSY, "repository of domain '%s' is locked by %s", domain, who);
   return -1;
 }
 
@@ -257,16 +262,9 @@ vk_lock_shared_try(int dirfd, const char *name, const char *path, int *out, char
     vk_error(VK_EXIT_FAILURE, "%s: cannot lock: %s", path, strerror(errno));
     return -1;
   }
-  struct holder h;
-  bool known = false;
-  for (int i = 0; i < 50 && !known; i++) {
-    known = read_holder(fd, &h);
-    if (!known)
-      usleep(2000);
-  }
+  *holder = holder_of(fd);
   close(fd);
   *out = -1;
-  *holder = known ? describe_holder(&h) : vk_xstrdup("another process");
   return 1;
 }
 

@@ -34,6 +34,8 @@
 #   no_checkpoint NAME               fail if $dom has checkpoint NAME
 #   restored_ok CHECKPOINT DISK...   restore at CHECKPOINT, compare each DISK
 #                                    with its model, bit for bit
+#   no_writer                        true unless a qemu-storage-daemon has a
+#                                    file of $R open (a pull job's writer)
 
 . "${srcdir:-.}/functions.sh"
 requires_root
@@ -117,5 +119,15 @@ restored_ok ()
     for d in "$@"; do
         qemu-img compare -q "$TMPD/model-$d.qcow2" "$dir/$d.qcow2" ||
             fail "restore at $chk: $d differs from what was written"
+    done
+}
+
+no_writer ()
+{
+    local p
+    for p in $(pgrep -f qemu-storage-daemon); do
+        if ls -l "/proc/$p/fd" 2>/dev/null | grep -qF "$R/"; then
+            return 1
+        fi
     done
 }

@@ -7,16 +7,6 @@
 set -e -x
 export VCKPT_LOCK_DIR=$TMPD/run
 faults_setup
-# No qemu-storage-daemon has a file of the repository open.
-no_writer ()
-{
-    local p
-    for p in $(pgrep -f qemu-storage-daemon); do
-        if ls -l "/proc/$p/fd" 2>/dev/null | grep -qF "$R/"; then
-            return 1
-        fi
-    done
-}
 put vda 0x31 0 8M
 put vdb 0x41 0 1M
 images=$(dirname "$(lab_disk_path "$dom" vda)")
