@@ -1,27 +1,29 @@
 /* vckpt - the pull job: libvirt's pull-mode backup (virDomainBackupBegin
  * with <domainbackup mode='pull'>).  QEMU exports each disk at the
  * backup's point in time over NBD, and vckpt copies it with libnbd into the
- * target files, which a qemu-storage-daemon of its own writes (qcow2,
- * exported over NBD on a private socket: the same block layer that writes
- * a push backup's files, and its compress filter for zstd).
+ * target files: an uncompressed one written by vckpt's own qcow2 writer
+ * (lib/qcow2w.c: from libnbd's buffer into the file, no second hop), a
+ * compressed one through a qemu-storage-daemon of vckpt's (exported over
+ * NBD on a private socket, with QEMU's compress filter for zstd).
  *
- *   start  the targets opened in the daemon (an increment's with its
- *          backing chain: a partly written cluster takes the rest from the
- *          previous backup), then virDomainBackupBegin, which creates the
+ *   start  the writers take over the new targets (the daemon opens the
+ *          compressed ones), then virDomainBackupBegin, which creates the
  *          checkpoint at the backup's point in time (frozen around it with
  *          --quiesce).  A local domain's export is a UNIX socket in a
  *          directory only root and QEMU's user can enter; a remote one's
  *          is TCP with TLS, the server's certificate always verified.
- *   wait   per disk, workers with their own pair of connections each take
- *          the next window of the disk: the export's allocation
- *          (base:allocation) and, for an increment, its dirty bitmap
- *          (qemu:dirty-bitmap:backup-DISK) say what to copy; data is read
- *          and written in requests of up to 1 MiB, zeros stay sparse (an
- *          increment writes them as zeros: they hide older data).  Then
- *          the target is flushed, libvirt's job ended (virDomainAbortJob:
- *          a pull job has no end of its own; libvirt removes the scratch
- *          files and the socket) and the daemon quits, which closes the
- *          files.
+ *   wait   per disk, workers with their own connections each take the next
+ *          window of the disk: the export's allocation (base:allocation)
+ *          and, for an increment, its dirty bitmap
+ *          (qemu:dirty-bitmap:backup-DISK) say which clusters of the
+ *          target to write; each is written whole (one partly dirty is
+ *          read whole: the rest is the same at the point in time), in
+ *          requests of up to 1 MiB; clusters of zeros stay sparse (an
+ *          increment records them as zeros: they hide older data).  Then
+ *          the writers finish the files (tables, refcounts), libvirt's job
+ *          is ended (virDomainAbortJob: a pull job has no end of its own;
+ *          libvirt removes the scratch files and the socket) and the daemon
+ *          quits, which closes its files.  The seal fsyncs every file.
  */
 #include <config.h>
 
@@ -49,6 +51,7 @@
 #include "hostlock.h"
 #include "job.h"
 #include "process.h"
+#include "qcow2w.h"
 #include "qmp.h"
 #include "quiesce.h"
 #include "testhook.h"
@@ -77,6 +80,8 @@ struct pdisk {
   char *bitmap;                 /* the export's dirty bitmap context; NULL: copied whole */
   char *scratch;                /* libvirt's scratch file (on the hypervisor) */
   uint64_t size;                /* of the export */
+  struct vk_qcow2w *w;          /* vckpt's writer of the target; NULL: the daemon's */
+  uint32_t cs;                  /* the target's cluster size */
 };
 
 struct pull {
@@ -162,20 +167,22 @@ qmp(struct pull *p, const char *what, const char *cmd, json_object *args)
   return -1;
 }
 
-/* The daemon that writes the targets: each opened (a qcow2 node over a
- * file node that never flushes on its own: the seal fsyncs each file once;
- * an increment with its backing chain), compressed through QEMU's compress
- * filter when asked, exported writable under the disk's name.
+/* The daemon that writes the compressed targets (if any): each opened (a
+ * qcow2 node over a file node that never flushes on its own: the seal
+ * fsyncs each file once; an increment with its backing chain) under QEMU's
+ * compress filter, exported writable under the disk's name.
  */
 static int
-start_writer(struct pull *p)
+start_daemon(struct pull *p)
 {
   CLEANUP_FREE char *prog = qsd_path();
-  p->q = vk_qmp_start(prog);
-  if (!p->q)
-    return -1;
+  bool server = false;
   for (size_t i = 0; i < p->n; i++) {
     const struct vk_job_disk *jd = p->d[i].jd;
+    if (!jd->compress)
+      continue;
+    if (!p->q && !(p->q = vk_qmp_start(prog)))
+      return -1;
     CLEANUP_FREE char *fn = vk_xasprintf("t%zuf", i);
     CLEANUP_FREE char *qn = vk_xasprintf("t%zuq", i);
     CLEANUP_FREE char *cn = vk_xasprintf("t%zuc", i);
@@ -208,8 +215,9 @@ start_writer(struct pull *p)
       if (qmp(p, what, "blockdev-add", a) < 0)
         return -1;
     }
-    if (i == 0) {
+    if (!server) {
       /* nbd-server-start takes the legacy SocketAddress form. */
+      server = true;
       json_object *data = json_object_new_object();
       json_object_object_add(data, "path", jstr(p->qsd_sock));
       json_object *addr = json_object_new_object();
@@ -228,6 +236,27 @@ start_writer(struct pull *p)
     json_object_object_add(a, "writable", json_object_new_boolean(1));
     if (qmp(p, what, "block-export-add", a) < 0)
       return -1;
+  }
+  return 0;
+}
+
+/* vckpt's own writers of the uncompressed targets (lib/qcow2w.c): the
+ * data goes from libnbd's buffer into the file, with no second hop.
+ */
+static int
+open_writers(struct pull *p)
+{
+  for (size_t i = 0; i < p->n; i++) {
+    const struct vk_job_disk *jd = p->d[i].jd;
+    p->d[i].cs = 64 << 10;            /* qemu-img create's, for the daemon's targets */
+    if (jd->compress)
+      continue;
+    CLEANUP_FREE char *err = NULL;
+    if (vk_qcow2w_open(jd->file, jd->backing != NULL, &p->d[i].w, &err) < 0) {
+      vk_error(VK_EXIT_FAILURE, "disk %s: cannot write the target: %s", jd->target, err);
+      return -1;
+    }
+    p->d[i].cs = vk_qcow2w_cluster_size(p->d[i].w);
   }
   return 0;
 }
@@ -437,7 +466,7 @@ pull_start(struct vk_job *job)
       p->d[i].bitmap = vk_xasprintf("qemu:dirty-bitmap:backup-%s", s->disks[i].target);
   }
   if ((p->srv.host && vk_pull_tls_check(s->pull->tls_dir) < 0) || make_dirs(job, p) < 0 ||
-      scratch_names(job, p) < 0 || start_writer(p) < 0)
+      scratch_names(job, p) < 0 || open_writers(p) < 0 || start_daemon(p) < 0)
     return -1;
   vk_stop_catch_begin();
   p->catching = true;
@@ -590,44 +619,102 @@ all_zero(const char *buf, size_t len)
   return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
 }
 
-/* Copy [OFF, OFF+LEN), which the export says is data (ZERO false) or
- * reads as zeros.  Zeros are written only where they hide older data (an
- * increment's target has a backing file).
+/* What to do with each cluster of a window. */
+enum { C_SKIP, C_ZERO, C_DATA };
+
+/* Mark the clusters [S0, S1) touches in MAP, the window at OFF (ending at
+ * END): data, every cluster touched to be read whole (the rest of one
+ * touched in part is the same at the export's point in time); or zeros, the
+ * clusters covered whole to read as zeros, one covered in part to be read.
+ */
+static void
+mark(uint8_t *map, uint64_t off, uint64_t end, uint32_t cs, uint64_t s0, uint64_t s1,
+     bool zero)
+{
+  for (uint64_t c = (s0 - off) / cs; off + c * cs < s1; c++) {
+    uint64_t b0 = off + c * cs, b1 = b0 + cs < end ? b0 + cs : end;
+    uint8_t v = zero && s0 <= b0 && b1 <= s1 ? C_ZERO : C_DATA;
+    if (map[c] < v)
+      map[c] = v;
+  }
+}
+
+/* Write LEN bytes of data read at OFF into the target.  Clusters of zeros
+ * are left out of a target without a backing file, and written as zeros
+ * into one with (they hide older data).  0, -1 (libnbd's error), or -2
+ * after reporting.
  */
 static int
-copy_range(struct pull *p, struct nbd_handle *src, struct nbd_handle *dst, char *buf,
-           uint64_t off, uint64_t len, bool zero, bool backing)
+put_data(struct pull *p, struct pdisk *d, struct nbd_handle *dst, const char *buf,
+         uint64_t off, uint64_t len)
 {
-  while (len > 0 && !p->stop) {
-    uint64_t n = len;
-    if (zero) {
-      if (n > ZERO_REQUEST)
-        n = ZERO_REQUEST;
-      if (backing && nbd_zero(dst, n, off, 0) < 0)
-        return -1;
-    } else {
-      if (n > REQUEST)
-        n = REQUEST;
-      if (nbd_pread(src, buf, n, off, 0) < 0)
-        return -1;
-      if (!all_zero(buf, n)) {
-        if (nbd_pwrite(dst, buf, n, off, 0) < 0)
-          return -1;
-      } else if (backing && nbd_zero(dst, n, off, 0) < 0)
-        return -1;
-      /* Tests stop here once, in the middle of the copy. */
-      if (!atomic_exchange(&p->hooked, true))
-        vk_test_hook("pull-copying");
+  if (d->w) {
+    if (vk_qcow2w_write(d->w, buf, off, len) == 0)
+      return 0;
+    fail(p, vk_xasprintf("disk %s: cannot write the target %s: %s", d->jd->target,
+                         d->jd->file, strerror(errno)));
+    return -2;
+  }
+  bool backing = d->jd->backing != NULL;
+  for (uint64_t pos = 0; pos < len;) {
+    uint64_t run = 0;
+    bool zero = all_zero(buf + pos, len - pos < d->cs ? len - pos : d->cs);
+    while (pos + run < len) {
+      uint64_t m = len - pos - run < d->cs ? len - pos - run : d->cs;
+      if (all_zero(buf + pos + run, m) != zero)
+        break;
+      run += m;
     }
-    p->done += n;
-    off += n;
-    len -= n;
+    if (!zero ? nbd_pwrite(dst, buf + pos, run, off + pos, 0) < 0
+        : backing && nbd_zero(dst, run, off + pos, 0) < 0)
+      return -1;
+    pos += run;
   }
   return 0;
 }
 
-/* Copy one window: the allocation's extents, limited to the dirty ones
- * for an increment.
+/* Record [OFF, OFF+LEN) as reading zeros (an increment's target). */
+static int
+put_zeros(struct pull *p, struct pdisk *d, struct nbd_handle *dst, uint64_t off, uint64_t len)
+{
+  if (d->w) {
+    if (vk_qcow2w_zero(d->w, off, len) == 0)
+      return 0;
+    fail(p, vk_xasprintf("disk %s: cannot write the target %s: %s", d->jd->target,
+                         d->jd->file, strerror(errno)));
+    return -2;
+  }
+  for (uint64_t pos = 0; pos < len; pos += ZERO_REQUEST)
+    if (nbd_zero(dst, len - pos < ZERO_REQUEST ? len - pos : ZERO_REQUEST, off + pos, 0) < 0)
+      return -1;
+  return 0;
+}
+
+/* Read [OFF, OFF+LEN) from the export and write it, a request at a time. */
+static int
+copy_data(struct pull *p, struct pdisk *d, struct nbd_handle *src, struct nbd_handle *dst,
+          char *buf, uint64_t off, uint64_t len, uint64_t *counted)
+{
+  int r = 0;
+  while (len > 0 && !p->stop && r == 0) {
+    uint64_t n = len > REQUEST ? REQUEST : len;
+    if (nbd_pread(src, buf, n, off, 0) < 0)
+      return -1;
+    /* Tests stop here once, in the middle of the copy. */
+    if (!atomic_exchange(&p->hooked, true))
+      vk_test_hook("pull-copying");
+    r = put_data(p, d, dst, buf, off, n);
+    p->done += n;
+    *counted += n;
+    off += n;
+    len -= n;
+  }
+  return r;
+}
+
+/* Copy one window [OFF, END): the allocation's extents, limited to the
+ * dirty ones for an increment, in whole clusters of the target.  0, -1
+ * (libnbd's error), or -2 after reporting.
  */
 static int
 copy_window(struct pull *p, struct pdisk *d, struct nbd_handle *src, struct nbd_handle *dst,
@@ -636,28 +723,51 @@ copy_window(struct pull *p, struct pdisk *d, struct nbd_handle *src, struct nbd_
   struct extents alloc = { 0 }, dirty = { 0 };
   int r = window_status(src, d->bitmap, off, end, &alloc, &dirty);
   bool backing = d->jd->backing != NULL;
-  size_t k = 0;
-  for (size_t i = 0; r == 0 && i < alloc.n && !p->stop; i++) {
+  size_t n = (size_t)((end - off + d->cs - 1) / d->cs), k = 0;
+  uint8_t *map = vk_xcalloc(n, 1);
+  for (size_t i = 0; r == 0 && i < alloc.n; i++) {
     uint64_t a0 = alloc.off[i], a1 = a0 + alloc.len[i];
     bool zero = alloc.flags[i] & LIBNBD_STATE_ZERO;
     if (!d->bitmap) {
       if (!zero || backing)
-        r = copy_range(p, src, dst, buf, a0, a1 - a0, zero, backing);
-      else
-        p->done += a1 - a0;
+        mark(map, off, end, d->cs, a0, a1, zero);
       continue;
     }
     /* The dirty extents that overlap [a0, a1). */
     while (k < dirty.n && dirty.off[k] + dirty.len[k] <= a0)
       k++;
-    for (size_t j = k; r == 0 && j < dirty.n && dirty.off[j] < a1; j++) {
+    for (size_t j = k; j < dirty.n && dirty.off[j] < a1; j++) {
       if (!(dirty.flags[j] & 1))
         continue;
       uint64_t s0 = dirty.off[j] > a0 ? dirty.off[j] : a0;
       uint64_t s1 = dirty.off[j] + dirty.len[j] < a1 ? dirty.off[j] + dirty.len[j] : a1;
-      r = copy_range(p, src, dst, buf, s0, s1 - s0, zero, backing);
+      mark(map, off, end, d->cs, s0, s1, zero);
     }
   }
+  uint64_t counted = 0;
+  for (size_t c = 0; r == 0 && c < n && !p->stop;) {
+    size_t c1 = c + 1;
+    while (c1 < n && map[c1] == map[c])
+      c1++;
+    uint64_t s0 = off + c * d->cs, s1 = off + c1 * d->cs < end ? off + c1 * d->cs : end;
+    if (map[c] == C_DATA)
+      r = copy_data(p, d, src, dst, buf, s0, s1 - s0, &counted);
+    else if (map[c] == C_ZERO) {
+      r = put_zeros(p, d, dst, s0, s1 - s0);
+      p->done += s1 - s0;
+      counted += s1 - s0;
+    }
+    c = c1;
+  }
+  /* A full's progress is the whole window: holes are done too. */
+  if (r == 0 && !d->bitmap && !p->stop)
+    p->done += (end - off) - counted;
+  if (r == 0 && !p->stop && d->w && vk_qcow2w_done(d->w, off, end) < 0) {
+    fail(p, vk_xasprintf("disk %s: cannot write the target %s: %s", d->jd->target,
+                         d->jd->file, strerror(errno)));
+    r = -2;
+  }
+  free(map);
   extents_free(&alloc);
   extents_free(&dirty);
   return r;
@@ -669,17 +779,17 @@ worker(void *opaque)
 {
   struct pull *p = opaque;
   struct pdisk *d = &p->d[p->disk];
-  struct nbd_handle *src = nbd_create(), *dst = nbd_create();
+  struct nbd_handle *src = nbd_create(), *dst = d->w ? NULL : nbd_create();
   char *buf = vk_xmalloc(REQUEST);
   const char *stage = "connect to libvirt's NBD export";
-  bool ok = src && dst && connect_source(p, src, d->jd->target) == 0;
+  bool ok = src && (d->w || dst) && connect_source(p, src, d->jd->target) == 0;
   if (ok && d->bitmap && nbd_can_meta_context(src, d->bitmap) != 1) {
     fail(p, vk_xasprintf("disk %s: libvirt's export has no dirty bitmap (%s)", d->jd->target,
                          d->bitmap));
     ok = false;
     stage = NULL;
   }
-  if (ok) {
+  if (ok && dst) {
     stage = "connect to qemu-storage-daemon's export of the target";
     ok = nbd_set_export_name(dst, d->jd->target) == 0 &&
          nbd_connect_unix(dst, p->qsd_sock) == 0;
@@ -693,9 +803,12 @@ worker(void *opaque)
     if (off >= d->size)
       break;
     uint64_t end = off + WINDOW > d->size ? d->size : off + WINDOW;
-    ok = copy_window(p, d, src, dst, buf, off, end) == 0;
+    int r = copy_window(p, d, src, dst, buf, off, end);
+    if (r == -2)
+      stage = NULL;
+    ok = r == 0;
   }
-  if (ok && !p->stop && !vk_stop_signal) {
+  if (ok && dst && !p->stop && !vk_stop_signal) {
     stage = "flush the target";
     ok = nbd_flush(dst, 0) == 0;
   }
@@ -734,11 +847,14 @@ disk_size(struct pull *p, size_t i)
   if (r < 0)
     fail(p, vk_xasprintf("disk %s: cannot connect to libvirt's NBD export: %s",
                          p->d[i].jd->target, nbd_why()));
-  else if (p->d[i].jd->size && p->d[i].size != p->d[i].jd->size) {
-    fail(p, vk_xasprintf("disk %s: the export has %llu bytes, the target %llu",
-                         p->d[i].jd->target, (unsigned long long)p->d[i].size,
-                         (unsigned long long)p->d[i].jd->size));
-    r = -1;
+  else {
+    uint64_t want = p->d[i].w ? vk_qcow2w_size(p->d[i].w) : p->d[i].jd->size;
+    if (want && p->d[i].size != want) {
+      fail(p, vk_xasprintf("disk %s: the export has %llu bytes, the target %llu",
+                           p->d[i].jd->target, (unsigned long long)p->d[i].size,
+                           (unsigned long long)want));
+      r = -1;
+    }
   }
   if (h) {
     nbd_shutdown(h, 0);
@@ -792,6 +908,11 @@ copy_disk(struct vk_job *job, struct pull *p, size_t i, const struct vk_flow_cb 
   pthread_mutex_unlock(&p->lock);
   for (int w = 0; w < started; w++)
     pthread_join(tid[w], NULL);
+  struct pdisk *d = &p->d[i];
+  CLEANUP_FREE char *err = NULL;
+  if (d->w && !p->stop && !vk_stop_signal && !p->unquiesced &&
+      vk_qcow2w_finish(d->w, &err) < 0)
+    fail(p, vk_xasprintf("disk %s: cannot write the target: %s", d->jd->target, err));
 }
 
 /* End libvirt's job (a pull job ends when its client says so) and wait
@@ -817,19 +938,27 @@ pull_wait(struct vk_job *job, const struct vk_flow_cb *cb, struct vk_job_result 
     if (disk_size(p, i) == 0)
       p->total += p->d[i].size;
   vk_test_hook("pull-begun");
-  for (size_t i = 0; i < p->n && !p->stop && !vk_stop_signal && !p->unquiesced; i++)
+  vk_debug("pull: begun and sized in %.3f s", now() - p->start);
+  for (size_t i = 0; i < p->n && !p->stop && !vk_stop_signal && !p->unquiesced; i++) {
     copy_disk(job, p, i, cb);
+    vk_debug("pull: disk %s copied at %.3f s", p->d[i].jd->target, now() - p->start);
+  }
   vk_flow_progress(cb, 0, 0, now() - p->start, true);
   res->bytes = p->done;
   res->interrupted = vk_stop_signal != 0;
   bool alive = virDomainIsActive(s->dom) == 1;
   end_job(job, p);
+  vk_debug("pull: libvirt's job ended at %.3f s", now() - p->start);
   char *error = p->error;
   p->error = NULL;
   if (!error && !res->interrupted && !p->unquiesced) {
-    if (vk_qmp_stop(p->q, 30000) < 0)
+    if (p->q && vk_qmp_stop(p->q, 30000) < 0)
       error = vk_xstrdup("qemu-storage-daemon did not quit cleanly");
     p->q = NULL;
+    for (size_t i = 0; i < p->n; i++) {
+      vk_qcow2w_close(p->d[i].w);
+      p->d[i].w = NULL;
+    }
     res->ok = error == NULL;
   }
   if (!res->ok && !alive) {
@@ -877,8 +1006,10 @@ pull_close(struct vk_job *job)
   vk_private_tmp_remove(&p->tmp);
   if (p->basefd >= 0)
     close(p->basefd);
-  for (size_t i = 0; i < p->n; i++)
+  for (size_t i = 0; i < p->n; i++) {
     free(p->d[i].bitmap);
+    vk_qcow2w_close(p->d[i].w);
+  }
   free(p->d);
   vk_strv_free(p->scratch);
   free(p->base);

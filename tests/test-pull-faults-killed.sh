@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# vckpt killed (SIGKILL) during a pull backup: libvirt's pull job stays (a
-# pull job has no end of its own), the daemon writing the targets dies with
-# vckpt, the journal stays.  The next backup ends the leftover job (it
+# vckpt killed (SIGKILL) during a compressed pull backup: libvirt's pull
+# job stays (a pull job has no end of its own), the daemon writing the
+# compressed targets dies with vckpt, the journal stays.  The next backup
+# (uncompressed: vckpt writes its files itself) ends the leftover job (it
 # knows it by the scratch files' names), deletes its checkpoint, removes the
 # partial files, then backs up; that backup restores bit for bit.
 . "${srcdir:-.}/faults-functions.sh"
@@ -11,7 +12,7 @@ faults_setup
 put vda 0x31 0 8M
 put vdb 0x41 0 1M
 
-hold_at pull-begun "$VCKPT" backup "$dom" --repo "$R" --full --pull --name kill1
+hold_at pull-begun "$VCKPT" backup "$dom" --repo "$R" --full --compress --name kill1
 no_writer && fail "the writer of the held backup is not seen"
 release KILL
 test "$rc" -eq 137
