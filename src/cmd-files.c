@@ -3,6 +3,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "cmd.h"
 
 #include "files.h"
 #include "repo.h"
@@ -10,7 +13,7 @@
 
 static struct {
   char *repo, *at, *to, *from;
-  int os, long_list, owner, timeout, checksum;
+  int os, long_list, owner, timeout, checksum, foreground;
 } fo;
 
 #define FILES_COMMON_OPTIONS \
@@ -317,4 +320,150 @@ const struct cmd_entry cmd_files_diff_entry = {
   .required = diff_required,
   .min_args = 1, .max_args = 2,
   .exec = cmd_files_diff,
+};
+
+/* ---- files mount, files umount ---- */
+
+static const struct poptOption mount_options[] = {
+  FILES_COMMON_OPTIONS,
+  { "foreground", '\0', POPT_ARG_NONE, &fo.foreground, 5,
+    "stay in the foreground until unmounted (a systemd service); default: return once "
+    "mounted", NULL },
+  POPT_TABLEEND
+};
+
+/* Open the backup and serve it at ABS until unmounted; READY_FD: as
+ * vk_files_serve.
+ */
+static int
+serve(const char *domain, const char *abs, int ready_fd)
+{
+  struct vk_files_request req;
+  if (files_request(domain, &req) < 0)
+    return -1;
+  req.mount = true;
+  struct vk_files *f = NULL;
+  if (vk_files_open(&req, &f) < 0)
+    return -1;
+  int r = vk_files_serve(f, abs, ready_fd);
+  vk_files_close(f);
+  return r;
+}
+
+static int
+cmd_files_mount(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domain = argv[0], *mountpoint = argv[1];
+  vk_set_context("files mount %s", domain);
+  struct vk_files_request req;
+  CLEANUP_FREE char *abs = NULL;
+  if (files_request(domain, &req) < 0 || vk_files_mount_point(mountpoint, &abs) < 0)
+    return -1;
+  if (fo.foreground)
+    return serve(domain, abs, -1);
+  /* vckpt again, as the hidden "files serve" with the same options: it
+   * owns the appliance for the mount's life.
+   */
+  CLEANUP_FREE char *timeout = vk_xasprintf("%d", fo.timeout);
+  const char *args[16];
+  size_t n = 0;
+  args[n++] = "files";
+  args[n++] = "serve";
+  args[n++] = "--repo";
+  args[n++] = req.repo_dir;
+  if (fo.at) {
+    args[n++] = "--at";
+    args[n++] = fo.at;
+  }
+  if (fo.os)
+    args[n++] = "--os";
+  if (cmd_option_given("timeout")) {
+    args[n++] = "--timeout";
+    args[n++] = timeout;
+  }
+  args[n++] = "--";
+  args[n++] = domain;
+  args[n++] = abs;
+  args[n] = NULL;
+  CLEANUP_STRV char **child = cmd_child_args(ctx, args);
+  pid_t pid;
+  CLEANUP_FREE char *id = NULL;
+  if (vk_files_mount_start(child, &pid, &id) < 0)
+    return -1;
+  CLEANUP_FREE char *m = vk_escape_name(abs), *i = vk_escape_name(id);
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "backup", vk_json_string(i));
+    json_object_object_add(o, "mountpoint", vk_json_string(m));
+    json_object_object_add(o, "pid", json_object_new_int64(pid));
+    vk_out_json(o);
+  } else if (!vk_quiet)
+    vk_printf("Mounted backup %s of %s at %s (process %ld); unmount with: vckpt files "
+              "umount %s\n", i, domain, m, (long)pid, m);
+  return 0;
+}
+
+const struct cmd_entry cmd_files_mount_entry = {
+  .name = "files mount",
+  .args = "DOMAIN MOUNTPOINT",
+  .summary = "Mount a backup's file systems read-only (FUSE) for browsing",
+  .options = mount_options,
+  .min_args = 2, .max_args = 2,
+  .exec = cmd_files_mount,
+};
+
+/* The process of a files mount (vk_files_serve): started by files mount,
+ * never by hand; its descriptor 3 is the pipe it says "ready" on.
+ */
+static int
+cmd_files_serve(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  vk_set_context("files mount %s", argv[0]);
+  struct stat st;
+  if (fstat(3, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+    vk_error(VK_EXIT_USAGE, "files serve is started by files mount only");
+    return -1;
+  }
+  return serve(argv[0], argv[1], 3);
+}
+
+const struct cmd_entry cmd_files_serve_entry = {
+  .name = "files serve",
+  .args = "DOMAIN MOUNTPOINT",
+  .summary = "Internal: the process of a files mount",
+  .options = mount_options,
+  .flags = CMD_HIDDEN,
+  .min_args = 2, .max_args = 2,
+  .exec = cmd_files_serve,
+};
+
+static const struct poptOption umount_options[] = {
+  POPT_TABLEEND
+};
+
+static int
+cmd_files_umount(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  vk_set_context("files umount");
+  pid_t pid = 0;
+  if (vk_files_umount(argv[0], &pid) < 0)
+    return -1;
+  CLEANUP_FREE char *m = vk_escape_name(argv[0]);
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "mountpoint", vk_json_string(m));
+    json_object_object_add(o, "pid", pid ? json_object_new_int64(pid) : NULL);
+    vk_out_json(o);
+  } else if (!vk_quiet)
+    vk_printf("Unmounted %s; its appliance has ended\n", m);
+  return 0;
+}
+
+const struct cmd_entry cmd_files_umount_entry = {
+  .name = "files umount",
+  .args = "MOUNTPOINT",
+  .summary = "Unmount a files mount and wait until its appliance has ended",
+  .options = umount_options,
+  .min_args = 1, .max_args = 1,
+  .exec = cmd_files_umount,
 };

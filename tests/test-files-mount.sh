@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# 'files mount' shows a backup read-only through FUSE: a mount point that
+# is not an existing empty directory (not empty, a symbolic link, missing)
+# is refused (exit 2) before anything starts; the mount shows every file
+# system as a top-level directory, its files byte for byte with their
+# modes, times and links, refuses writes, and holds the repository's lock
+# shared while it lasts; 'files umount' unmounts it and returns once its
+# process and appliance have ended: nothing is left running or mounted,
+# the repository is unchanged.  A mount whose process is killed loses its
+# appliance too, and 'files umount' still takes the dead mount away.  Two
+# appliance starts.
+. "${srcdir:-.}/files-functions.sh"
+set -e -x
+requires fusermount -V
+files_setup
+
+src=$TMPD/src
+mkdir -p "$src/tree/etc" "$src/tree/data/empty"
+printf 'hello\n' > "$src/tree/etc/motd"
+chmod 0640 "$src/tree/etc/motd"
+head -c 5M /dev/urandom > "$src/tree/data/big"
+printf 'odd\n' > "$src/tree/data/new"$'\n'"line"
+ln -s ../etc/motd "$src/tree/data/link"
+find "$src" -mindepth 1 -exec touch -h -d '2026-03-04 05:06:07' {} +
+ext4_image "$TMPD/raw" 64M "$src"
+put_raw vda "$TMPD/raw"
+expect_exit 0 vckpt backup "$dom" --repo "$R" --full --name k0
+sums() { find "$R" -type f -name '*.qcow2' -exec sha256sum {} + | sort; }
+sums > "$TMPD/sums-before"
+
+# Refused mount points, before any appliance.
+mnt=$TMPD/mnt
+mkdir -p "$mnt" "$TMPD/full"
+: > "$TMPD/full/x"
+ln -s "$mnt" "$TMPD/link"
+expect_exit 2 vckpt files mount "$dom" --repo "$R" "$TMPD/full"
+expect_exit 2 vckpt files mount "$dom" --repo "$R" "$TMPD/link"
+expect_exit 2 vckpt files mount "$dom" --repo "$R" "$TMPD/none"
+expect_exit 3 vckpt files umount "$mnt"
+
+files_run 0 files mount "$dom" --repo "$R" "$mnt"
+pid=$(sed -n 's/.*(process \([0-9]*\)).*/\1/p' "$out")
+[ -n "$pid" ] || fail "no process in: $(cat "$out")"
+unmount_left () { if grep -qF " $mnt " /proc/self/mounts; then fusermount -u -z "$mnt"; fi; }
+cleanup_fn unmount_left
+kill -0 "$pid" || fail "the mount's process $pid is not running"
+grep -F " $mnt fuse.vckpt " /proc/self/mounts || fail "no mount at $mnt"
+test "$(ls "$mnt")" = vda
+same_tree "$src/tree" "$mnt/vda/tree" --owner
+test "$(stat -c %a "$mnt/vda/tree/etc/motd")" = 640
+if touch "$mnt/vda/tree/x" 2>/dev/null; then fail "a write went through"; fi
+if cp "$src/tree/etc/motd" "$mnt/vda/tree/etc/motd" 2>/dev/null; then fail "a write went through"; fi
+# The repository is held shared: no writer can lock it.
+if flock -n -x "$R/$dom/lock" true; then fail "the mount does not hold the repository lock"; fi
+
+# Ended: gone, or a zombie its new parent has not reaped yet.
+gone () { local s; s=$(ps -o stat= -p "$1") || return 0; [[ $s == Z* ]]; }
+qemu=$(pgrep -P "$pid" -f qemu-system) || fail "no appliance under $pid"
+files_run 0 files umount "$mnt"
+gone "$pid" || fail "the mount's process outlived files umount"
+gone "$qemu" || fail "the appliance outlived files umount"
+if grep -F " $mnt " /proc/self/mounts; then fail "still mounted"; fi
+if ls "$TMPD" | grep -q '^vckpt-files-'; then fail "a private directory was left"; fi
+flock -n -x "$R/$dom/lock" true
+test -z "$(ls -A "$mnt")"
+sums | diff "$TMPD/sums-before" -
+
+# The mount's process killed: its appliance ends (libguestfs's recovery
+# process), the dead mount is unmounted by files umount.
+files_run 0 --json files mount "$dom" --repo "$R" --at k0 "$mnt"
+pid=$(jq -r .pid "$out")
+qemu=$(pgrep -P "$pid" -f qemu-system) || fail "no appliance under $pid"
+kill -KILL "$pid"
+wait_for 30 "the end of the killed mount's appliance" gone "$qemu"
+files_run 0 files umount "$mnt"
+if grep -F " $mnt " /proc/self/mounts; then fail "still mounted"; fi
+sums | diff "$TMPD/sums-before" -
