@@ -64,6 +64,16 @@ vk_file_changes_free(struct vk_file_change *c, size_t n)
  */
 #define MOUNT_FSNAME "vckpt-files-"
 #define MOUNT_SUBTYPE "vckpt"
+/* The private directory's name in $TMPDIR (else /var/tmp). */
+#define FILES_PREFIX "vckpt-files-"
+
+/* $TMPDIR, else /var/tmp: where the private directories are. */
+static const char *
+tmp_base(void)
+{
+  const char *base = getenv("TMPDIR");
+  return base && *base ? base : "/var/tmp";
+}
 
 int
 vk_files_mount_point(const char *mountpoint, char **abs)
@@ -100,6 +110,17 @@ vk_files_mount_point(const char *mountpoint, char **abs)
              dfd < 0 ? "changed while it was checked" : "not empty");
     free(*abs);
     *abs = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+int
+vk_files_ready_fd_check(int fd)
+{
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+    vk_error(VK_EXIT_USAGE, "files serve is started by files mount only");
     return -1;
   }
   return 0;
@@ -364,6 +385,15 @@ vk_files_umount(const char *mountpoint, pid_t *pidp)
   }
   vk_stop_catch_end();
   *pidp = pidfd >= 0 ? pid : 0;
+  /* A killed mount's process left its private directory: removed now
+   * rather than by the next files command.
+   */
+  CLEANUP_FREE char *base = NULL;
+  CLEANUP_CLOSE int basefd = rc == 0 && vk_dir_is_trusted(tmp_base())
+                             ? vk_dir_open_trusted_base(tmp_base(), "temporary directory", &base)
+                             : -1;
+  if (basefd >= 0)
+    vk_private_tmp_sweep(basefd, base, FILES_PREFIX, 0700, "vckpt files");
   return rc;
 }
 
@@ -411,8 +441,6 @@ int vk_files_serve(struct vk_files *f, const char *mountpoint, int ready_fd)
 
 #include <guestfs.h>
 
-/* The private directory's name in $TMPDIR (else /var/tmp). */
-#define FILES_PREFIX "vckpt-files-"
 /* The staging directory of a get, hidden in --to. */
 #define GET_PREFIX ".vckpt-files-"
 /* How deep a copied tree may go, and how long a path in it. */
@@ -848,10 +876,7 @@ check_sums(struct vk_files *f)
 static int
 make_links(struct vk_files *f, const uint64_t *vsizes)
 {
-  const char *base = getenv("TMPDIR");
-  if (!base || !*base)
-    base = "/var/tmp";
-  f->basefd = vk_dir_open_trusted_base(base, "temporary directory", &f->base);
+  f->basefd = vk_dir_open_trusted_base(tmp_base(), "temporary directory", &f->base);
   if (f->basefd < 0 ||
       vk_private_tmp_make(&f->tmp, f->basefd, f->base, FILES_PREFIX, 0700, "vckpt files") < 0)
     return -1;
@@ -2926,7 +2951,7 @@ vk_files_serve(struct vk_files *f, const char *mountpoint, int ready_fd)
       vk_warn("file system %s (%s) cannot be mounted, it is left out: %s", n, fs->type, m);
     }
   }
-  CLEANUP_FREE char *opts = vk_xasprintf("fsname=" MOUNT_FSNAME "%ld,subtype=" MOUNT_SUBTYPE,
+  CLEANUP_FREE char *opts = vk_xasprintf("ro,fsname=" MOUNT_FSNAME "%ld,subtype=" MOUNT_SUBTYPE,
                                          (long)getpid());
   if (guestfs_mount_local(f->g, mountpoint, GUESTFS_MOUNT_LOCAL_READONLY, 1,
                           GUESTFS_MOUNT_LOCAL_OPTIONS, opts, -1) < 0) {

@@ -157,6 +157,11 @@ int vk_files_mount_point(const char *mountpoint, char **abs);
  */
 int vk_files_serve(struct vk_files *f, const char *mountpoint, int ready_fd);
 
+/* Whether FD can be READY_FD of vk_files_serve (a pipe: the process was
+ * started by vk_files_mount_start); -1 (VK_EXIT_USAGE, reported) if not.
+ */
+int vk_files_ready_fd_check(int fd);
+
 /* Start vckpt itself with the arguments ARGV (the hidden command serving a
  * mount, with the end of a pipe as its descriptor 3: vk_files_serve) and wait until it says the mount
  * is ready (0: *PID, *BACKUP_ID) or ends (-1: its status, its errors

@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cmd.h"
 
@@ -419,11 +418,8 @@ static int
 cmd_files_serve(struct cmd_ctx *ctx, int argc, const char **argv)
 {
   vk_set_context("files mount %s", argv[0]);
-  struct stat st;
-  if (fstat(3, &st) < 0 || !S_ISFIFO(st.st_mode)) {
-    vk_error(VK_EXIT_USAGE, "files serve is started by files mount only");
+  if (vk_files_ready_fd_check(3) < 0)
     return -1;
-  }
   return serve(argv[0], argv[1], 3);
 }
 

@@ -44,11 +44,13 @@ pid=$(sed -n 's/.*(process \([0-9]*\)).*/\1/p' "$out")
 unmount_left () { if grep -qF " $mnt " /proc/self/mounts; then fusermount -u -z "$mnt"; fi; }
 cleanup_fn unmount_left
 kill -0 "$pid" || fail "the mount's process $pid is not running"
+grep -F " $mnt " /proc/self/mountinfo >&2 || true
 grep -F " $mnt fuse.vckpt " /proc/self/mounts || fail "no mount at $mnt"
 test "$(ls "$mnt")" = vda
 same_tree "$src/tree" "$mnt/vda/tree" --owner
 test "$(stat -c %a "$mnt/vda/tree/etc/motd")" = 640
 if touch "$mnt/vda/tree/x" 2>/dev/null; then fail "a write went through"; fi
+grep -F " $mnt fuse.vckpt ro," /proc/self/mounts || fail "not mounted read-only"
 if cp "$src/tree/etc/motd" "$mnt/vda/tree/etc/motd" 2>/dev/null; then fail "a write went through"; fi
 # The repository is held shared: no writer can lock it.
 if flock -n -x "$R/$dom/lock" true; then fail "the mount does not hold the repository lock"; fi
@@ -66,12 +68,16 @@ test -z "$(ls -A "$mnt")"
 sums | diff "$TMPD/sums-before" -
 
 # The mount's process killed: its appliance ends (libguestfs's recovery
-# process), the dead mount is unmounted by files umount.
+# process), files umount takes the dead mount and the private directory
+# away.
 files_run 0 --json files mount "$dom" --repo "$R" --at k0 "$mnt"
 pid=$(jq -r .pid "$out")
 qemu=$(pgrep -P "$pid" -f qemu-system) || fail "no appliance under $pid"
 kill -KILL "$pid"
 wait_for 30 "the end of the killed mount's appliance" gone "$qemu"
+ls "$TMPD" | grep -q '^vckpt-files-' || fail "the killed mount left no private directory"
 files_run 0 files umount "$mnt"
 if grep -F " $mnt " /proc/self/mounts; then fail "still mounted"; fi
+assert_grep 'removed .*/vckpt-files-.*, which a killed vckpt files left' "$err"
+if ls "$TMPD" | grep -q '^vckpt-files-'; then fail "a private directory was left"; fi
 sums | diff "$TMPD/sums-before" -
