@@ -36,6 +36,7 @@
 #include "process.h"
 #include "qcow2.h"
 #include "repo.h"
+#include "restic.h"
 #include "util.h"
 
 void
@@ -418,6 +419,7 @@ vk_files_open(const struct vk_files_request *req, struct vk_files **out)
 void vk_files_close(struct vk_files *f) { }
 const char *vk_files_backup_id(const struct vk_files *f) { return NULL; }
 const char *vk_files_backup_id2(const struct vk_files *f) { return NULL; }
+const char *vk_files_snapshot_id(const struct vk_files *f) { return NULL; }
 int vk_files_ls(struct vk_files *f, const char *path, struct vk_file_entry **out, size_t *n)
 {
   return -1;
@@ -498,6 +500,7 @@ struct vk_files {
   char *base;              /* $TMPDIR, absolute */
   int basefd;
   struct vk_private_tmp tmp;
+  struct vk_restic_snapshot snap;  /* a restic copy's snapshot (REQ->restic) */
   guestfs_h *g;
   /* the watchdog */
   pthread_t wd;
@@ -874,11 +877,21 @@ check_sums(struct vk_files *f)
  * link of its top file.  QEMU resolves every backing name in here.
  */
 static int
-make_links(struct vk_files *f, const uint64_t *vsizes)
+make_private(struct vk_files *f)
 {
+  if (f->tmp.name)
+    return 0;
   f->basefd = vk_dir_open_trusted_base(tmp_base(), "temporary directory", &f->base);
   if (f->basefd < 0 ||
       vk_private_tmp_make(&f->tmp, f->basefd, f->base, FILES_PREFIX, 0700, "vckpt files") < 0)
+    return -1;
+  return 0;
+}
+
+static int
+make_links(struct vk_files *f, const uint64_t *vsizes)
+{
+  if (make_private(f) < 0)
     return -1;
   for (size_t i = 0; i < f->nfiles; i++) {
     char target[64];
@@ -1207,10 +1220,37 @@ mount_os(struct vk_files *f, struct view *v)
 /* ---- open and close ---- */
 
 /* vk_files_open's work; F is closed by the caller on failure. */
+/* Stage REQ's restic copy in the private directory: *DIR gets the
+ * repository to read.
+ */
+static int
+stage_copy(struct vk_files *f, const struct vk_files_request *req, char **dir)
+{
+  if (make_private(f) < 0)
+    return -1;
+  *dir = vk_xasprintf("%s/%s/copy", f->base, f->tmp.name);
+  if (mkdirat(f->tmp.fd, "copy", 0700) < 0) {
+    vk_error(VK_EXIT_FAILURE, "cannot create %s: %s", *dir, strerror(errno));
+    return -1;
+  }
+  CLEANUP_CLOSE int fd = openat(f->tmp.fd, "copy",
+                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    vk_error(VK_EXIT_FAILURE, "%s: %s", *dir, strerror(errno));
+    return -1;
+  }
+  const char *ats[2] = { req->at, req->at2 };
+  return vk_restic_stage(req->restic, *dir, fd, f->tmp.fd, ats, req->at2 ? 2 : req->at ? 1 : 0,
+                         &f->snap);
+}
+
 static int
 files_open(struct vk_files *f, const struct vk_files_request *req)
 {
-  if (vk_repo_open_shared(req->repo_dir, req->domain, &f->repo) < 0)
+  CLEANUP_FREE char *staged = NULL;
+  if (req->restic && stage_copy(f, req, &staged) < 0)
+    return -1;
+  if (vk_repo_open_shared(staged ? staged : req->repo_dir, req->domain, &f->repo) < 0)
     return -1;
   const char *ats[2] = { req->at, req->at2 };
   f->nviews = req->at2 ? 2 : 1;
@@ -1301,6 +1341,7 @@ vk_files_close(struct vk_files *f)
   }
   vk_strv_free(f->targets);
   free(f->serve_mp);
+  vk_restic_snapshot_clear(&f->snap);
   if (f->repo)
     vk_repo_close(f->repo);
   if (f->catching)
@@ -1319,6 +1360,12 @@ const char *
 vk_files_backup_id2(const struct vk_files *f)
 {
   return f && f->nviews > 1 ? f->view[1].b->id : NULL;
+}
+
+const char *
+vk_files_snapshot_id(const struct vk_files *f)
+{
+  return f ? f->snap.id : NULL;
 }
 
 /* ---- paths ---- */

@@ -30,8 +30,14 @@
 /* The default of --timeout: the longest an appliance may live, seconds. */
 #define VK_FILES_TIMEOUT 600
 
+struct vk_restic_request;
+
 struct vk_files_request {
   const char *repo_dir, *domain;
+  /* A copy in a restic repository instead of REPO_DIR (its domain is
+   * DOMAIN): staged in the private directory first (vk_restic_stage).
+   */
+  const struct vk_restic_request *restic;
   const char *at;          /* backup id or checkpoint; NULL: the newest backup */
   const char *at2;         /* a second backup in the same appliance (diff), or NULL */
   bool os;                 /* paths are the guest's own tree (inspection) */
@@ -54,6 +60,8 @@ int vk_files_open(const struct vk_files_request *req, struct vk_files **out);
 void vk_files_close(struct vk_files *f);
 /* The id of the backup opened (and of the second one, or NULL). */
 const char *vk_files_backup_id(const struct vk_files *f);
+/* The restic snapshot read (REQ->restic), or NULL. */
+const char *vk_files_snapshot_id(const struct vk_files *f);
 const char *vk_files_backup_id2(const struct vk_files *f);
 
 /* One entry of a listing.  NAME and TARGET are as the guest has them (any

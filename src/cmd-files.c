@@ -8,10 +8,11 @@
 
 #include "files.h"
 #include "repo.h"
+#include "restic.h"
 #include "vckpt.h"
 
 static struct {
-  char *repo, *at, *to, *from;
+  char *repo, *at, *to, *from, *copy, *snapshot, *password_file;
   int os, long_list, owner, timeout, checksum, foreground;
 } fo;
 
@@ -24,6 +25,50 @@ static struct {
     "paths are the guest's own tree, found by inspection (slower)", NULL }, \
   { "timeout", '\0', POPT_ARG_INT, &fo.timeout, 4, \
     "kill the appliance after this many seconds (default: 600)", "SECONDS" }
+
+/* A restic copy instead of the repository: ls and get take it as restore
+ * does (--from), diff, whose --from is a backup, as --copy.
+ */
+#define FILES_COPY_OPTIONS(name, val) \
+  { name, '\0', POPT_ARG_STRING, &fo.copy, val, \
+    "the copy in this restic repository (vckpt copy) instead of --repo", \
+    "restic:REPOSITORY" }, \
+  { "snapshot", '\0', POPT_ARG_STRING, &fo.snapshot, val + 1, \
+    "with --" name ": this restic snapshot (default: the domain's newest copy)", "ID" }, \
+  { "password-file", '\0', POPT_ARG_STRING, &fo.password_file, val + 2, \
+    "with --" name ": restic's password in FILE (default: restic's RESTIC_PASSWORD_FILE...)", \
+    "FILE" }
+
+/* The restic copy the options name (OPTION: their name) in *RQ and
+ * REQ->restic; 0, or -1 on a usage error (reported).
+ */
+static int
+copy_request(const char *option, const char *domain, struct vk_restic_request *rq,
+             struct vk_files_request *req)
+{
+  if (!fo.copy) {
+    if (fo.snapshot || fo.password_file) {
+      vk_error(VK_EXIT_USAGE, "--snapshot and --password-file go with --%s", option);
+      return -1;
+    }
+    return 0;
+  }
+  if (!vk_restic_is(fo.copy)) {
+    vk_error(VK_EXIT_USAGE, "--%s takes restic:REPOSITORY; a copy in a directory is a "
+             "repository: --repo DIR", option);
+    return -1;
+  }
+  if (fo.repo) {
+    vk_error(VK_EXIT_USAGE, "--repo and --%s cannot be used together", option);
+    return -1;
+  }
+  *rq = (struct vk_restic_request) {
+    .where = fo.copy, .password_file = fo.password_file, .domain = domain,
+    .snapshot = fo.snapshot,
+  };
+  req->restic = rq;
+  return 0;
+}
 
 /* The request shared by the commands, or -1 (reported). */
 static int
@@ -47,6 +92,7 @@ files_request(const char *domain, struct vk_files_request *req)
 
 static const struct poptOption ls_options[] = {
   FILES_COMMON_OPTIONS,
+  FILES_COPY_OPTIONS("from", 6),
   { "long", 'l', POPT_ARG_NONE, &fo.long_list, 5,
     "modes, owners, sizes, times and link targets", NULL },
   POPT_TABLEEND
@@ -135,7 +181,8 @@ cmd_files_ls(struct cmd_ctx *ctx, int argc, const char **argv)
   const char *domain = argv[0], *path = argc > 1 ? argv[1] : "/";
   vk_set_context("files ls %s", domain);
   struct vk_files_request req;
-  if (files_request(domain, &req) < 0)
+  struct vk_restic_request rq;
+  if (files_request(domain, &req) < 0 || copy_request("from", domain, &rq, &req) < 0)
     return -1;
   struct vk_files *f = NULL;
   if (vk_files_open(&req, &f) < 0)
@@ -167,6 +214,7 @@ static const struct poptOption get_options[] = {
   { "owner", '\0', POPT_ARG_NONE, &fo.owner, 6,
     "keep the guest's owners and whole modes (else vckpt's user, group and other bits "
     "dropped)", NULL },
+  FILES_COPY_OPTIONS("from", 7),
   POPT_TABLEEND
 };
 static const char *const get_required[] = { "to", NULL };
@@ -177,7 +225,8 @@ cmd_files_get(struct cmd_ctx *ctx, int argc, const char **argv)
   const char *domain = argv[0];
   vk_set_context("files get %s", domain);
   struct vk_files_request req;
-  if (files_request(domain, &req) < 0)
+  struct vk_restic_request rq;
+  if (files_request(domain, &req) < 0 || copy_request("from", domain, &rq, &req) < 0)
     return -1;
   struct vk_files *f = NULL;
   if (vk_files_open(&req, &f) < 0)
@@ -189,6 +238,7 @@ cmd_files_get(struct cmd_ctx *ctx, int argc, const char **argv)
     if (vk_json) {
       json_object *o = json_object_new_object();
       json_object_object_add(o, "backup", vk_json_string(id));
+      json_object_object_add(o, "snapshot", vk_json_string(vk_files_snapshot_id(f)));
       json_object_object_add(o, "to", vk_json_string(fo.to));
       json_object_object_add(o, "listed", json_object_new_int64((int64_t)got.listed));
       json_object_object_add(o, "written", json_object_new_int64((int64_t)got.written));
@@ -202,8 +252,11 @@ cmd_files_get(struct cmd_ctx *ctx, int argc, const char **argv)
       char size[32];
       vk_human_size(got.bytes, size, sizeof size);
       vk_printf("Copied %zu of %zu entries listed (%zu files, %zu directories, %zu links, "
-                "%s) of backup %s of %s into %s", got.written, got.listed, got.files, got.dirs,
-                got.links, size, id, domain, fo.to);
+                "%s) of backup %s of %s", got.written, got.listed, got.files, got.dirs,
+                got.links, size, id, domain);
+      if (vk_files_snapshot_id(f))
+        vk_printf(" from snapshot %s of %s", vk_files_snapshot_id(f), fo.copy);
+      vk_printf(" into %s", fo.to);
       if (got.skipped)
         vk_printf("; %zu device nodes, FIFOs or sockets not copied", got.skipped);
       vk_printf("\n");
@@ -239,6 +292,7 @@ static const struct poptOption diff_options[] = {
   { "checksum", '\0', POPT_ARG_NONE, &fo.checksum, 6,
     "also compare the contents (SHA-256) of files whose size, time and mode are alike "
     "(reads them all)", NULL },
+  FILES_COPY_OPTIONS("copy", 7),
   POPT_TABLEEND
 };
 static const char *const diff_required[] = { "from", "to", NULL };
@@ -298,6 +352,9 @@ cmd_files_diff(struct cmd_ctx *ctx, int argc, const char **argv)
     .repo_dir = vk_default_repo(fo.repo), .domain = domain, .at = fo.from, .at2 = fo.to,
     .os = fo.os, .timeout = (unsigned)fo.timeout,
   };
+  struct vk_restic_request rq;
+  if (copy_request("copy", domain, &rq, &req) < 0)
+    return -1;
   struct vk_files *f = NULL;
   if (vk_files_open(&req, &f) < 0)
     return -1;
