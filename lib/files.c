@@ -3036,11 +3036,20 @@ vk_files_serve(struct vk_files *f, const char *mountpoint, int ready_fd)
   }
   vk_log(LOG_INFO, "backup %s mounted at %s (process %ld)", v->b->id, shown, (long)getpid());
   if (ready_fd >= 0) {
-    /* Ready: the parent returns; this process now stands alone. */
-    CLEANUP_FREE char *msg = vk_xasprintf("R%s", v->b->id);
-    (void)!write(ready_fd, msg, strlen(msg));
-    close(ready_fd);
+    /* Ready: the parent returns; this process now stands alone.  Not
+     * killed with the parent from before it is told (the parent ends as
+     * soon as it reads this); a parent already gone is a failed write.
+     */
     prctl(PR_SET_PDEATHSIG, 0);
+    CLEANUP_FREE char *msg = vk_xasprintf("R%s", v->b->id);
+    ssize_t w = write(ready_fd, msg, strlen(msg));
+    close(ready_fd);
+    if (w != (ssize_t)strlen(msg)) {
+      guestfs_umount_local(f->g, -1);
+      vk_error(VK_EXIT_INTERRUPTED, "files mount ended before the mount was ready: %s is "
+               "unmounted", shown);
+      return -1;
+    }
     int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (nul >= 0) {
       dup2(nul, STDIN_FILENO);
