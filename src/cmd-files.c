@@ -385,6 +385,7 @@ static const struct poptOption mount_options[] = {
   { "foreground", '\0', POPT_ARG_NONE, &fo.foreground, 5,
     "stay in the foreground until unmounted (a systemd service); default: return once "
     "mounted", NULL },
+  FILES_COPY_OPTIONS("from", 6),
   POPT_TABLEEND
 };
 
@@ -395,7 +396,8 @@ static int
 serve(const char *domain, const char *abs, int ready_fd)
 {
   struct vk_files_request req;
-  if (files_request(domain, &req) < 0)
+  struct vk_restic_request rq;
+  if (files_request(domain, &req) < 0 || copy_request("from", domain, &rq, &req) < 0)
     return -1;
   req.mount = true;
   struct vk_files *f = NULL;
@@ -412,8 +414,10 @@ cmd_files_mount(struct cmd_ctx *ctx, int argc, const char **argv)
   const char *domain = argv[0], *mountpoint = argv[1];
   vk_set_context("files mount %s", domain);
   struct vk_files_request req;
+  struct vk_restic_request rq;
   CLEANUP_FREE char *abs = NULL;
-  if (files_request(domain, &req) < 0 || vk_files_mount_point(mountpoint, &abs) < 0)
+  if (files_request(domain, &req) < 0 || copy_request("from", domain, &rq, &req) < 0 ||
+      vk_files_mount_point(mountpoint, &abs) < 0)
     return -1;
   if (fo.foreground)
     return serve(domain, abs, -1);
@@ -421,12 +425,22 @@ cmd_files_mount(struct cmd_ctx *ctx, int argc, const char **argv)
    * owns the appliance for the mount's life.
    */
   CLEANUP_FREE char *timeout = vk_xasprintf("%d", fo.timeout);
-  const char *args[16];
+  const char *args[20];
   size_t n = 0;
   args[n++] = "files";
   args[n++] = "serve";
-  args[n++] = "--repo";
-  args[n++] = req.repo_dir;
+  if (!fo.copy) {
+    args[n++] = "--repo";
+    args[n++] = req.repo_dir;
+  }
+  const char *const copy_args[][2] = {
+    { "--from", fo.copy }, { "--snapshot", fo.snapshot }, { "--password-file", fo.password_file },
+  };
+  for (size_t k = 0; k < 3; k++)
+    if (copy_args[k][1]) {
+      args[n++] = copy_args[k][0];
+      args[n++] = copy_args[k][1];
+    }
   if (fo.at) {
     args[n++] = "--at";
     args[n++] = fo.at;

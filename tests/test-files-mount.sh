@@ -6,12 +6,14 @@
 # modes, times and links, refuses writes, and holds the repository's lock
 # shared while it lasts; 'files umount' unmounts it and returns once its
 # process and appliance have ended: nothing is left running or mounted,
-# the repository is unchanged.  A mount whose process is killed loses its
-# appliance too, and 'files umount' still takes the dead mount away.  Two
+# the repository is unchanged.  A mount of the backup's copy in restic
+# whose process is killed loses its appliance too, and 'files umount'
+# still takes the dead mount and its private directory away.  Two
 # appliance starts.
 . "${srcdir:-.}/files-functions.sh"
 set -e -x
 requires fusermount -V
+requires restic version
 files_setup
 
 src=$TMPD/src
@@ -44,7 +46,6 @@ pid=$(sed -n 's/.*(process \([0-9]*\)).*/\1/p' "$out")
 unmount_left () { if grep -qF " $mnt " /proc/self/mounts; then fusermount -u -z "$mnt"; fi; }
 cleanup_fn unmount_left
 kill -0 "$pid" || fail "the mount's process $pid is not running"
-grep -F " $mnt " /proc/self/mountinfo >&2 || true
 grep -F " $mnt fuse.vckpt " /proc/self/mounts || fail "no mount at $mnt"
 test "$(ls "$mnt")" = vda
 same_tree "$src/tree" "$mnt/vda/tree" --owner
@@ -67,11 +68,19 @@ flock -n -x "$R/$dom/lock" true
 test -z "$(ls -A "$mnt")"
 sums | diff "$TMPD/sums-before" -
 
-# The mount's process killed: its appliance ends (libguestfs's recovery
-# process), files umount takes the dead mount and the private directory
-# away.
-files_run 0 --json files mount "$dom" --repo "$R" --at k0 "$mnt"
+# A mount of the copy in restic (staged in its private directory), its
+# process killed: its appliance ends (libguestfs's recovery process),
+# files umount takes the dead mount and the private directory away.
+RR=$TMPD/restic
+echo "a restic password for vckpt's tests" > "$TMPD/restic.pw"
+chmod 0600 "$TMPD/restic.pw"
+export RESTIC_CACHE_DIR=$TMPD/restic-cache
+restic --repo "$RR" --password-file "$TMPD/restic.pw" init -q
+expect_exit 0 vckpt copy "$dom" --repo "$R" --to "restic:$RR" --password-file "$TMPD/restic.pw"
+files_run 0 --json files mount "$dom" --from "restic:$RR" --password-file "$TMPD/restic.pw" \
+    --at k0 "$mnt"
 pid=$(jq -r .pid "$out")
+cmp "$src/tree/data/big" "$mnt/vda/tree/data/big"
 qemu=$(pgrep -P "$pid" -f qemu-system) || fail "no appliance under $pid"
 kill -KILL "$pid"
 wait_for 30 "the end of the killed mount's appliance" gone "$qemu"
