@@ -4,7 +4,8 @@
 # is refused (exit 2) before anything starts; the mount shows every file
 # system as a top-level directory, its files byte for byte with their
 # modes, times and links, refuses writes, and holds the repository's lock
-# shared while it lasts; 'files umount' unmounts it and returns once its
+# shared while it lasts; 'files umount' refuses while it is in use (exit
+# 5), then unmounts it and returns once its
 # process and appliance have ended: nothing is left running or mounted,
 # the repository is unchanged.  A mount of the backup's copy in restic
 # whose process is killed loses its appliance too, and 'files umount'
@@ -59,6 +60,17 @@ if flock -n -x "$R/$dom/lock" true; then fail "the mount does not hold the repos
 # Ended: gone, or a zombie its new parent has not reaped yet.
 gone () { local s; s=$(ps -o stat= -p "$1") || return 0; [[ $s == Z* ]]; }
 qemu=$(pgrep -P "$pid" -f qemu-system) || fail "no appliance under $pid"
+# In use (a working directory in it): busy, nothing changed.
+(cd "$mnt/vda/tree" && exec sleep 600) &
+busy=$!
+end_busy () { kill "$busy" 2>/dev/null || true; }
+cleanup_fn end_busy
+files_run 5 files umount "$mnt"
+assert_grep 'busy' "$err"
+kill -0 "$pid"
+grep -qF " $mnt fuse.vckpt " /proc/self/mounts
+kill "$busy"
+wait "$busy" || true
 files_run 0 files umount "$mnt"
 gone "$pid" || fail "the mount's process outlived files umount"
 gone "$qemu" || fail "the appliance outlived files umount"
