@@ -9,9 +9,9 @@
 #include <config.h>
 
 #include <dirent.h>
-#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -125,6 +125,8 @@ vk_files_ready_fd_check(int fd)
     vk_error(VK_EXIT_USAGE, "files serve is started by files mount only");
     return -1;
   }
+  /* Not for the programs the appliance runs. */
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
   return 0;
 }
 
@@ -274,7 +276,9 @@ find_mount(const char *abs, pid_t *pid, char **other)
     /* Made by this user (FUSE records who mounted it). */
     CLEANUP_FREE char *me = vk_xasprintf("user_id=%ld", (long)geteuid());
     bool mine = false;
-    for (char *o = super ? strtok_r(super, ",", &save) : NULL; o; o = strtok_r(NULL, ",", &save))
+    char *osave = NULL;
+    for (char *o = super ? strtok_r(super, ",", &osave) : NULL; o;
+         o = strtok_r(NULL, ",", &osave))
       mine |= strcmp(o, me) == 0;
     char *end;
     long n = strtol(src + strlen(MOUNT_FSNAME), &end, 10);
@@ -361,10 +365,9 @@ vk_files_umount(const char *mountpoint, pid_t *pidp)
   }
   /* Its process ends once the appliance has: wait for it. */
   int rc = 0;
-  double end = 0;
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  end = ts.tv_sec + VK_FILES_UMOUNT_WAIT;
+  time_t end = ts.tv_sec + VK_FILES_UMOUNT_WAIT;
   while (pidfd >= 0) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     if (ts.tv_sec >= end) {
@@ -388,12 +391,16 @@ vk_files_umount(const char *mountpoint, pid_t *pidp)
   vk_stop_catch_end();
   *pidp = pidfd >= 0 ? pid : 0;
   /* A killed mount's process left its private directory: removed now
-   * rather than by the next files command.
+   * rather than by the next files command, where that one would look (a
+   * directory of root's or ours that others cannot change, or sticky).
    */
+  struct stat bst;
+  bool base_ok = rc == 0 && stat(tmp_base(), &bst) == 0 && S_ISDIR(bst.st_mode) &&
+                 (bst.st_uid == 0 || bst.st_uid == geteuid()) &&
+                 (!(bst.st_mode & 022) || (bst.st_mode & S_ISVTX));
   CLEANUP_FREE char *base = NULL;
-  CLEANUP_CLOSE int basefd = rc == 0 && vk_dir_is_trusted(tmp_base())
-                             ? vk_dir_open_trusted_base(tmp_base(), "temporary directory", &base)
-                             : -1;
+  CLEANUP_CLOSE int basefd = base_ok ? vk_dir_open_trusted_base(tmp_base(), "temporary "
+                                                                "directory", &base) : -1;
   if (basefd >= 0)
     vk_private_tmp_sweep(basefd, base, FILES_PREFIX, 0700, "vckpt files");
   return rc;
@@ -1220,7 +1227,6 @@ mount_os(struct vk_files *f, struct view *v)
 
 /* ---- open and close ---- */
 
-/* vk_files_open's work; F is closed by the caller on failure. */
 /* Stage REQ's restic copy in the private directory: *DIR gets the
  * repository to read.
  */
@@ -1245,6 +1251,7 @@ stage_copy(struct vk_files *f, const struct vk_files_request *req, char **dir)
                          &f->snap);
 }
 
+/* vk_files_open's work; F is closed by the caller on failure. */
 static int
 files_open(struct vk_files *f, const struct vk_files_request *req)
 {
@@ -2991,9 +2998,6 @@ vk_files_serve(struct vk_files *f, const char *mountpoint, int ready_fd)
 {
   struct view *v = &f->view[0];
   CLEANUP_FREE char *shown = vk_escape_name(mountpoint);
-  /* Not for the appliance's processes. */
-  if (ready_fd >= 0)
-    fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
   if (!f->os) {
     if (list_fs(f, v) < 0)
       return -1;

@@ -166,7 +166,8 @@ int vk_files_mount_point(const char *mountpoint, char **abs);
 int vk_files_serve(struct vk_files *f, const char *mountpoint, int ready_fd);
 
 /* Whether FD can be READY_FD of vk_files_serve (a pipe: the process was
- * started by vk_files_mount_start); -1 (VK_EXIT_USAGE, reported) if not.
+ * started by vk_files_mount_start; it is made close-on-exec); -1
+ * (VK_EXIT_USAGE, reported) if not.
  */
 int vk_files_ready_fd_check(int fd);
 
