@@ -468,6 +468,13 @@ sweep(int basefd, const char *base, const char *prefix, mode_t mode, const char 
   closedir(d);
 }
 
+void
+vk_private_tmp_sweep(int basefd, const char *base, const char *prefix, mode_t mode,
+                     const char *who)
+{
+  sweep(basefd, base, prefix, mode, who);
+}
+
 int
 vk_private_tmp_make(struct vk_private_tmp *t, int basefd, const char *base,
                     const char *prefix, mode_t mode, const char *who)

@@ -115,6 +115,11 @@ struct vk_private_tmp {
  */
 int vk_private_tmp_make(struct vk_private_tmp *t, int basefd, const char *base,
                         const char *prefix, mode_t mode, const char *who);
+/* The sweep of vk_private_tmp_make alone (files umount after a mount whose
+ * process was killed).
+ */
+void vk_private_tmp_sweep(int basefd, const char *base, const char *prefix, mode_t mode,
+                          const char *who);
 /* Remove T's directory and everything in it (subdirectories up to 256
  * levels deep, no link followed); T holds nothing after.
  */

@@ -25,15 +25,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The default of --timeout: the longest an appliance may live, seconds. */
 #define VK_FILES_TIMEOUT 600
 
+struct vk_restic_request;
+
 struct vk_files_request {
   const char *repo_dir, *domain;
+  /* A copy in a restic repository instead of REPO_DIR (its domain is
+   * DOMAIN): staged in the private directory first (vk_restic_stage).
+   */
+  const struct vk_restic_request *restic;
   const char *at;          /* backup id or checkpoint; NULL: the newest backup */
   const char *at2;         /* a second backup in the same appliance (diff), or NULL */
   bool os;                 /* paths are the guest's own tree (inspection) */
+  bool mount;              /* for vk_files_serve: the file systems at the top of
+                              the appliance's tree, --timeout for the start only */
   unsigned timeout;        /* seconds; 0: VK_FILES_TIMEOUT */
 };
 
@@ -51,6 +60,8 @@ int vk_files_open(const struct vk_files_request *req, struct vk_files **out);
 void vk_files_close(struct vk_files *f);
 /* The id of the backup opened (and of the second one, or NULL). */
 const char *vk_files_backup_id(const struct vk_files *f);
+/* The restic snapshot read (REQ->restic), or NULL. */
+const char *vk_files_snapshot_id(const struct vk_files *f);
 const char *vk_files_backup_id2(const struct vk_files *f);
 
 /* One entry of a listing.  NAME and TARGET are as the guest has them (any
@@ -131,5 +142,51 @@ void vk_file_changes_free(struct vk_file_change *c, size_t n);
  */
 int vk_files_diff(struct vk_files *f, const char *path, bool checksum,
                   struct vk_file_change **out, size_t *n);
+
+/* ---- files mount ---- */
+
+/* Check MOUNTPOINT for a files mount: an existing empty directory, not a
+ * symbolic link, reached without a link or directory others may change
+ * (vk_dir_open_trusted).  0 with *ABS (absolute, no link), or -1
+ * (VK_EXIT_USAGE, reported).
+ */
+int vk_files_mount_point(const char *mountpoint, char **abs);
+
+/* Serve the backup F holds (opened with REQ->mount) read-only through FUSE
+ * at MOUNTPOINT (vk_files_mount_point's ABS) until it is unmounted (vckpt
+ * files umount, fusermount -u); a stop signal unmounts it (lazily).  Every
+ * file system is a top-level directory named as vk_files_ls names them
+ * (one that cannot be mounted is left out with a warning), or with --os
+ * the guest's own tree.  Only the user who mounted it may enter it (FUSE
+ * without allow_other).  READY_FD (>= 0) gets "R" and the backup's id once
+ * the mount is there and is closed, and the process then stands alone:
+ * standard input, output and error on /dev/null, not killed with its
+ * parent.  0 once unmounted, or -1 (reported).
+ */
+int vk_files_serve(struct vk_files *f, const char *mountpoint, int ready_fd);
+
+/* Whether FD can be READY_FD of vk_files_serve (a pipe: the process was
+ * started by vk_files_mount_start; it is made close-on-exec); -1
+ * (VK_EXIT_USAGE, reported) if not.
+ */
+int vk_files_ready_fd_check(int fd);
+
+/* Start vckpt itself with the arguments ARGV (the hidden command serving a
+ * mount, with the end of a pipe as its descriptor 3: vk_files_serve) and wait until it says the mount
+ * is ready (0: *PID, *BACKUP_ID) or ends (-1: its status, its errors
+ * having gone to vckpt's standard error); a stop signal ends it
+ * (VK_EXIT_INTERRUPTED).
+ */
+int vk_files_mount_start(char *const argv[], pid_t *pid, char **backup_id);
+
+/* The seconds vk_files_umount waits for the mount's process to end. */
+#define VK_FILES_UMOUNT_WAIT 60
+/* Unmount the files mount at MOUNTPOINT (fusermount -u) and wait until its
+ * process, and with it the appliance, has ended.  A mount whose process
+ * died (a killed vckpt) is unmounted too.  Not a files mount:
+ * VK_EXIT_NOT_FOUND; in use: VK_EXIT_BUSY.  *PID gets the process waited
+ * for (0: none was left).
+ */
+int vk_files_umount(const char *mountpoint, pid_t *pid);
 
 #endif

@@ -740,6 +740,39 @@ staged_chain(const char *staging, const char *domain, const char *at, char **cha
   return rc;
 }
 
+int
+vk_restic_stage(const struct vk_restic_request *req, const char *dir, int dirfd, int holdfd,
+                const char *const *ats, size_t n, struct vk_restic_snapshot *snap)
+{
+  memset(snap, 0, sizeof *snap);
+  if (check_request(req) < 0)
+    return -1;
+  vk_stop_catch_begin();
+  CLEANUP_FREE char *target = vk_xasprintf("%s/%s", dir, req->domain);
+  int rc = find_snapshot(req, snap);
+  if (rc == 0 && mkdirat(dirfd, req->domain, 0700) < 0) {
+    vk_error(VK_EXIT_FAILURE, "cannot create %s: %s", target, strerror(errno));
+    rc = -1;
+  }
+  if (rc == 0)
+    rc = restore_part(req, snap, target, "manifest.xml", holdfd);
+  /* Each chain once (the two backups of a diff may share one). */
+  CLEANUP_STRV char **chains = NULL;
+  for (size_t i = 0; rc == 0 && i < (n ? n : 1); i++) {
+    char *chain = NULL;
+    rc = staged_chain(dir, req->domain, n ? ats[i] : NULL, &chain);
+    if (rc == 0 && !vk_strv_contains(chains, chain)) {
+      rc = restore_part(req, snap, target, chain, holdfd);
+      vk_strv_push(&chains, chain);
+    } else
+      free(chain);
+  }
+  vk_stop_catch_end();
+  if (rc < 0)
+    vk_restic_snapshot_clear(snap);
+  return rc;
+}
+
 /* vk_restic_restore with the staging directory T made. */
 static int
 restore_staged(virConnectPtr conn, const struct vk_restic_request *req,

@@ -106,6 +106,19 @@ int vk_restic_restore(virConnectPtr conn, const struct vk_restic_request *req,
                       const struct vk_restore_request *rr, struct vk_restic_snapshot *snap,
                       char **backup_id, struct vk_restored **out, size_t *n);
 
+/* Stage a copy for reading as a repository (files ls, get, diff): restic
+ * restores REQ->domain's manifest of its newest copy (or REQ->snapshot)
+ * into DIR/DOMAIN, then the chain directory of each of the backups ATS (N
+ * of them, ids or checkpoints; N 0: the newest backup).  DIR (DIRFD) is
+ * in the caller's private directory, whose descriptor HOLDFD restic holds
+ * too (its lock lasts while restic writes); nothing is checked
+ * here beyond what restic checks: read DIR as a repository, whose every
+ * file the reader checks against the staged manifest.  0 with *SNAP, or
+ * -1 (reported).
+ */
+int vk_restic_stage(const struct vk_restic_request *req, const char *dir, int dirfd, int holdfd,
+                    const char *const *ats, size_t n, struct vk_restic_snapshot *snap);
+
 /* Verify a copy: `restic check` (the restic repository's structure; its
  * errors are a finding, restic-check), then every disk and state file the
  * copy's manifest lists is dumped by restic straight into the hasher and

@@ -24,3 +24,15 @@ vk_test_hook(const char *point)
   } else if (strcmp(h + len, ":kill") == 0)
     raise(SIGKILL);
 }
+
+/* Whether $VCKPT_TEST_HOOK is POINT:fault (testhook.h). */
+bool
+vk_test_fault(const char *point)
+{
+  const char *h = getenv("VCKPT_TEST_HOOK");
+  size_t len = strlen(point);
+  bool on = h && strncmp(h, point, len) == 0 && strcmp(h + len, ":fault") == 0;
+  if (on)
+    vk_debug("test hook %s: a fault is injected", point);
+  return on;
+}

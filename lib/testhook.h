@@ -5,6 +5,9 @@
  *                             (SIGCONT): the test changes something, or
  *                             sends a signal, while vckpt waits there
  * VCKPT_TEST_HOOK=POINT:kill  die at POINT (SIGKILL), as a crash would
+ * VCKPT_TEST_HOOK=POINT:fault at POINT, do the fault the code there
+ *                             defines (vk_test_fault): an input vckpt
+ *                             cannot make a real program produce at will
  *
  * The points are string literals at the call sites (grep vk_test_hook);
  * HACKING.md lists the families.  Only tests set the variable.
@@ -12,7 +15,13 @@
 #ifndef VCKPT_TESTHOOK_H
 #define VCKPT_TESTHOOK_H
 
+#include <stdbool.h>
+
 /* When $VCKPT_TEST_HOOK names POINT, do what it says: stop, or die. */
 void vk_test_hook(const char *point);
+/* Whether $VCKPT_TEST_HOOK is POINT:fault: the caller then behaves as its
+ * comment at the call says (a fault injected for a test).
+ */
+bool vk_test_fault(const char *point);
 
 #endif

@@ -18,7 +18,7 @@ apt-get install -y -qq --no-install-recommends \
     systemd bash-completion debhelper dh-autoreconf dpkg-dev socat git \
     e2fsprogs cpio gzip xz-utils binutils \
     ovmf swtpm swtpm-tools \
-    libguestfs-dev libguestfs-tools libguestfs-xfs linux-image-amd64 \
+    libguestfs-dev libguestfs-tools libguestfs-xfs linux-image-amd64 fuse3 \
     > /dev/null
 # restic, the engine of copies to restic:REPOSITORY (lib/restic.c), and
 # sshd, the SFTP server the restic tests start in a network namespace of

@@ -4,13 +4,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd.h"
+
 #include "files.h"
 #include "repo.h"
+#include "restic.h"
 #include "vckpt.h"
 
 static struct {
-  char *repo, *at, *to, *from;
-  int os, long_list, owner, timeout, checksum;
+  char *repo, *at, *to, *from, *copy, *snapshot, *password_file;
+  int os, long_list, owner, timeout, checksum, foreground;
 } fo;
 
 #define FILES_COMMON_OPTIONS \
@@ -22,6 +25,50 @@ static struct {
     "paths are the guest's own tree, found by inspection (slower)", NULL }, \
   { "timeout", '\0', POPT_ARG_INT, &fo.timeout, 4, \
     "kill the appliance after this many seconds (default: 600)", "SECONDS" }
+
+/* A restic copy instead of the repository: ls and get take it as restore
+ * does (--from), diff, whose --from is a backup, as --copy.
+ */
+#define FILES_COPY_OPTIONS(name, val) \
+  { name, '\0', POPT_ARG_STRING, &fo.copy, val, \
+    "the copy in this restic repository (vckpt copy) instead of --repo", \
+    "restic:REPOSITORY" }, \
+  { "snapshot", '\0', POPT_ARG_STRING, &fo.snapshot, val + 1, \
+    "with --" name ": this restic snapshot (default: the domain's newest copy)", "ID" }, \
+  { "password-file", '\0', POPT_ARG_STRING, &fo.password_file, val + 2, \
+    "with --" name ": restic's password in FILE (default: restic's RESTIC_PASSWORD_FILE...)", \
+    "FILE" }
+
+/* The restic copy the options name (OPTION: their name) in *RQ and
+ * REQ->restic; 0, or -1 on a usage error (reported).
+ */
+static int
+copy_request(const char *option, const char *domain, struct vk_restic_request *rq,
+             struct vk_files_request *req)
+{
+  if (!fo.copy) {
+    if (fo.snapshot || fo.password_file) {
+      vk_error(VK_EXIT_USAGE, "--snapshot and --password-file go with --%s", option);
+      return -1;
+    }
+    return 0;
+  }
+  if (!vk_restic_is(fo.copy)) {
+    vk_error(VK_EXIT_USAGE, "--%s takes restic:REPOSITORY; a copy in a directory is a "
+             "repository: --repo DIR", option);
+    return -1;
+  }
+  if (fo.repo) {
+    vk_error(VK_EXIT_USAGE, "--repo and --%s cannot be used together", option);
+    return -1;
+  }
+  *rq = (struct vk_restic_request) {
+    .where = fo.copy, .password_file = fo.password_file, .domain = domain,
+    .snapshot = fo.snapshot,
+  };
+  req->restic = rq;
+  return 0;
+}
 
 /* The request shared by the commands, or -1 (reported). */
 static int
@@ -45,6 +92,7 @@ files_request(const char *domain, struct vk_files_request *req)
 
 static const struct poptOption ls_options[] = {
   FILES_COMMON_OPTIONS,
+  FILES_COPY_OPTIONS("from", 6),
   { "long", 'l', POPT_ARG_NONE, &fo.long_list, 5,
     "modes, owners, sizes, times and link targets", NULL },
   POPT_TABLEEND
@@ -133,7 +181,8 @@ cmd_files_ls(struct cmd_ctx *ctx, int argc, const char **argv)
   const char *domain = argv[0], *path = argc > 1 ? argv[1] : "/";
   vk_set_context("files ls %s", domain);
   struct vk_files_request req;
-  if (files_request(domain, &req) < 0)
+  struct vk_restic_request rq;
+  if (files_request(domain, &req) < 0 || copy_request("from", domain, &rq, &req) < 0)
     return -1;
   struct vk_files *f = NULL;
   if (vk_files_open(&req, &f) < 0)
@@ -165,6 +214,7 @@ static const struct poptOption get_options[] = {
   { "owner", '\0', POPT_ARG_NONE, &fo.owner, 6,
     "keep the guest's owners and whole modes (else vckpt's user, group and other bits "
     "dropped)", NULL },
+  FILES_COPY_OPTIONS("from", 7),
   POPT_TABLEEND
 };
 static const char *const get_required[] = { "to", NULL };
@@ -175,7 +225,8 @@ cmd_files_get(struct cmd_ctx *ctx, int argc, const char **argv)
   const char *domain = argv[0];
   vk_set_context("files get %s", domain);
   struct vk_files_request req;
-  if (files_request(domain, &req) < 0)
+  struct vk_restic_request rq;
+  if (files_request(domain, &req) < 0 || copy_request("from", domain, &rq, &req) < 0)
     return -1;
   struct vk_files *f = NULL;
   if (vk_files_open(&req, &f) < 0)
@@ -187,6 +238,7 @@ cmd_files_get(struct cmd_ctx *ctx, int argc, const char **argv)
     if (vk_json) {
       json_object *o = json_object_new_object();
       json_object_object_add(o, "backup", vk_json_string(id));
+      json_object_object_add(o, "snapshot", vk_json_string(vk_files_snapshot_id(f)));
       json_object_object_add(o, "to", vk_json_string(fo.to));
       json_object_object_add(o, "listed", json_object_new_int64((int64_t)got.listed));
       json_object_object_add(o, "written", json_object_new_int64((int64_t)got.written));
@@ -200,8 +252,11 @@ cmd_files_get(struct cmd_ctx *ctx, int argc, const char **argv)
       char size[32];
       vk_human_size(got.bytes, size, sizeof size);
       vk_printf("Copied %zu of %zu entries listed (%zu files, %zu directories, %zu links, "
-                "%s) of backup %s of %s into %s", got.written, got.listed, got.files, got.dirs,
-                got.links, size, id, domain, fo.to);
+                "%s) of backup %s of %s", got.written, got.listed, got.files, got.dirs,
+                got.links, size, id, domain);
+      if (vk_files_snapshot_id(f))
+        vk_printf(" from snapshot %s of %s", vk_files_snapshot_id(f), fo.copy);
+      vk_printf(" into %s", fo.to);
       if (got.skipped)
         vk_printf("; %zu device nodes, FIFOs or sockets not copied", got.skipped);
       vk_printf("\n");
@@ -237,6 +292,7 @@ static const struct poptOption diff_options[] = {
   { "checksum", '\0', POPT_ARG_NONE, &fo.checksum, 6,
     "also compare the contents (SHA-256) of files whose size, time and mode are alike "
     "(reads them all)", NULL },
+  FILES_COPY_OPTIONS("copy", 7),
   POPT_TABLEEND
 };
 static const char *const diff_required[] = { "from", "to", NULL };
@@ -296,6 +352,9 @@ cmd_files_diff(struct cmd_ctx *ctx, int argc, const char **argv)
     .repo_dir = vk_default_repo(fo.repo), .domain = domain, .at = fo.from, .at2 = fo.to,
     .os = fo.os, .timeout = (unsigned)fo.timeout,
   };
+  struct vk_restic_request rq;
+  if (copy_request("copy", domain, &rq, &req) < 0)
+    return -1;
   struct vk_files *f = NULL;
   if (vk_files_open(&req, &f) < 0)
     return -1;
@@ -317,4 +376,161 @@ const struct cmd_entry cmd_files_diff_entry = {
   .required = diff_required,
   .min_args = 1, .max_args = 2,
   .exec = cmd_files_diff,
+};
+
+/* ---- files mount, files umount ---- */
+
+static const struct poptOption mount_options[] = {
+  FILES_COMMON_OPTIONS,
+  { "foreground", '\0', POPT_ARG_NONE, &fo.foreground, 5,
+    "stay in the foreground until unmounted (a systemd service); default: return once "
+    "mounted", NULL },
+  FILES_COPY_OPTIONS("from", 6),
+  POPT_TABLEEND
+};
+
+/* Open the backup and serve it at ABS until unmounted; READY_FD: as
+ * vk_files_serve.
+ */
+static int
+serve(const char *domain, const char *abs, int ready_fd)
+{
+  struct vk_files_request req;
+  struct vk_restic_request rq;
+  if (files_request(domain, &req) < 0 || copy_request("from", domain, &rq, &req) < 0)
+    return -1;
+  req.mount = true;
+  struct vk_files *f = NULL;
+  if (vk_files_open(&req, &f) < 0)
+    return -1;
+  int r = vk_files_serve(f, abs, ready_fd);
+  vk_files_close(f);
+  return r;
+}
+
+static int
+cmd_files_mount(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  const char *domain = argv[0], *mountpoint = argv[1];
+  vk_set_context("files mount %s", domain);
+  struct vk_files_request req;
+  struct vk_restic_request rq;
+  CLEANUP_FREE char *abs = NULL;
+  if (files_request(domain, &req) < 0 || copy_request("from", domain, &rq, &req) < 0 ||
+      vk_files_mount_point(mountpoint, &abs) < 0)
+    return -1;
+  if (fo.foreground)
+    return serve(domain, abs, -1);
+  /* vckpt again, as the hidden "files serve" with the same options: it
+   * owns the appliance for the mount's life.
+   */
+  CLEANUP_FREE char *timeout = vk_xasprintf("%d", fo.timeout);
+  const char *args[20];
+  size_t n = 0;
+  args[n++] = "files";
+  args[n++] = "serve";
+  if (!fo.copy) {
+    args[n++] = "--repo";
+    args[n++] = req.repo_dir;
+  }
+  const char *const copy_args[][2] = {
+    { "--from", fo.copy }, { "--snapshot", fo.snapshot }, { "--password-file", fo.password_file },
+  };
+  for (size_t k = 0; k < 3; k++)
+    if (copy_args[k][1]) {
+      args[n++] = copy_args[k][0];
+      args[n++] = copy_args[k][1];
+    }
+  if (fo.at) {
+    args[n++] = "--at";
+    args[n++] = fo.at;
+  }
+  if (fo.os)
+    args[n++] = "--os";
+  if (cmd_option_given("timeout")) {
+    args[n++] = "--timeout";
+    args[n++] = timeout;
+  }
+  args[n++] = "--";
+  args[n++] = domain;
+  args[n++] = abs;
+  args[n] = NULL;
+  CLEANUP_STRV char **child = cmd_child_args(ctx, args);
+  pid_t pid;
+  CLEANUP_FREE char *id = NULL;
+  if (vk_files_mount_start(child, &pid, &id) < 0)
+    return -1;
+  CLEANUP_FREE char *m = vk_escape_name(abs), *i = vk_escape_name(id);
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "backup", vk_json_string(i));
+    json_object_object_add(o, "mountpoint", vk_json_string(m));
+    json_object_object_add(o, "pid", json_object_new_int64(pid));
+    vk_out_json(o);
+  } else if (!vk_quiet)
+    vk_printf("Mounted backup %s of %s at %s (process %ld); unmount with: vckpt files "
+              "umount %s\n", i, domain, m, (long)pid, m);
+  return 0;
+}
+
+const struct cmd_entry cmd_files_mount_entry = {
+  .name = "files mount",
+  .args = "DOMAIN MOUNTPOINT",
+  .summary = "Mount a backup's file systems read-only (FUSE) for browsing",
+  .options = mount_options,
+  .min_args = 2, .max_args = 2,
+  .exec = cmd_files_mount,
+};
+
+/* The process of a files mount (vk_files_serve): started by files mount,
+ * never by hand; its descriptor 3 is the pipe it says "ready" on.
+ */
+static int
+cmd_files_serve(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  vk_set_context("files mount %s", argv[0]);
+  if (vk_files_ready_fd_check(3) < 0)
+    return -1;
+  return serve(argv[0], argv[1], 3);
+}
+
+const struct cmd_entry cmd_files_serve_entry = {
+  .name = "files serve",
+  .args = "DOMAIN MOUNTPOINT",
+  .summary = "Internal: the process of a files mount",
+  .options = mount_options,
+  .flags = CMD_HIDDEN,
+  .min_args = 2, .max_args = 2,
+  .exec = cmd_files_serve,
+};
+
+static const struct poptOption umount_options[] = {
+  POPT_TABLEEND
+};
+
+static int
+cmd_files_umount(struct cmd_ctx *ctx, int argc, const char **argv)
+{
+  vk_set_context("files umount");
+  pid_t pid = 0;
+  if (vk_files_umount(argv[0], &pid) < 0)
+    return -1;
+  CLEANUP_FREE char *m = vk_escape_name(argv[0]);
+  if (vk_json) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "mountpoint", vk_json_string(m));
+    json_object_object_add(o, "pid", pid ? json_object_new_int64(pid) : NULL);
+    vk_out_json(o);
+  } else if (!vk_quiet)
+    vk_printf("Unmounted %s; its appliance has ended\n", m);
+  return 0;
+}
+
+const struct cmd_entry cmd_files_umount_entry = {
+  .name = "files umount",
+  .args = "MOUNTPOINT",
+  .summary = "Unmount a files mount and wait until its appliance has ended",
+  .options = umount_options,
+  .min_args = 1, .max_args = 1,
+  .exec = cmd_files_umount,
 };

@@ -30,6 +30,9 @@ extern const struct cmd_entry cmd_commit_entry;
 extern const struct cmd_entry cmd_files_ls_entry;
 extern const struct cmd_entry cmd_files_get_entry;
 extern const struct cmd_entry cmd_files_diff_entry;
+extern const struct cmd_entry cmd_files_mount_entry;
+extern const struct cmd_entry cmd_files_umount_entry;
+extern const struct cmd_entry cmd_files_serve_entry;
 
 const struct cmd_entry *const cmd_table[] = {
   &cmd_checkpoint_create_entry,
@@ -48,6 +51,9 @@ const struct cmd_entry *const cmd_table[] = {
   &cmd_files_ls_entry,
   &cmd_files_get_entry,
   &cmd_files_diff_entry,
+  &cmd_files_mount_entry,
+  &cmd_files_umount_entry,
+  &cmd_files_serve_entry,
   &cmd_overlay_create_entry,
   &cmd_commit_entry,
   &cmd_prune_entry,

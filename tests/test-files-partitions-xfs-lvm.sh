@@ -5,7 +5,8 @@
 # partition or volume, a tree copied from each equals what was put there
 # byte for byte, and with --os the guest's own tree (inspection: the root
 # on the volume, /boot and /srv mounted where its fstab says) gives the
-# same files.  Four appliance starts, one of them guestfish's.
+# same files; mounted (files mount), the file systems are its top-level
+# directories.  Five appliance starts, one of them guestfish's.
 . "${srcdir:-.}/files-functions.sh"
 set -e -x
 requires guestfish --version
@@ -85,3 +86,17 @@ cmp "$TMPD/os-release" "$TMPD/os/os-release"
 same_tree "$TMPD/t-boot" "$TMPD/os/t-boot" --owner
 test "$(readlink "$TMPD/os/up")" = ../name
 cmp "$TMPD/t-srv/name" "$TMPD/os/name"
+
+# Mounted: every file system a top-level directory, as files ls names them.
+requires fusermount -V
+mkdir "$TMPD/mnt"
+files_run 0 files mount "$dom" --repo "$R" "$TMPD/mnt"
+unmount_left () { if grep -qF " $TMPD/mnt " /proc/self/mounts; then fusermount -u -z "$TMPD/mnt"; fi; }
+cleanup_fn unmount_left
+test "$(ls "$TMPD/mnt" | tr '\n' ' ')" = "vda1 vda2 vdb vg0-root "
+for n in boot:vda1 srv:vda2 root:vg0-root; do
+    same_tree "$TMPD/t-${n%%:*}" "$TMPD/mnt/${n#*:}/t-${n%%:*}" --owner
+done
+same_tree "$TMPD/t-vdb/sub" "$TMPD/mnt/vdb/sub" --owner
+files_run 0 files umount "$TMPD/mnt"
+if grep -F " $TMPD/mnt " /proc/self/mounts; then fail "still mounted"; fi
