@@ -52,6 +52,7 @@ struct link {
   const char *name;
   uint64_t file_size;
   bool zstd;                  /* compression type zstd (else zlib) */
+  uint64_t l1_offset;
   uint64_t *l1;               /* its active L1 table, host order */
   uint64_t l1_used;           /* entries of it that cover the virtual size */
 };
@@ -245,32 +246,37 @@ vk_flatten_open(const struct vk_flatten_link *in, size_t n, struct vk_flatten **
     }
     l->zstd = img.compression_type == 1;
     any_zstd |= l->zstd;
-    /* The L1 entries that cover the virtual size; the table must lie in
-     * the file (vk_image_parse only notes it).
-     */
+    /* The L1 entries that cover the virtual size. */
     uint64_t span = PER_L2 * CS;
     l->l1_used = size / span + (size % span != 0);
     if (l->l1_used > img.l1_size)
       l->l1_used = img.l1_size;
+    l->l1_offset = img.l1_table_offset;
+  }
+  if (!any_zstd) {
+    vk_debug("%s: no zstd-compressed file in the chain: qemu-img converts it", in[0].name);
+    free_links(links, n);
+    return 0;
+  }
+  /* The L1 tables, which must lie in the files (vk_image_parse only
+   * notes it).
+   */
+  for (size_t i = 0; i < n; i++) {
+    struct link *l = &links[i];
     uint64_t bytes = l->l1_used * 8;
-    if (img.l1_table_offset > l->file_size || bytes > l->file_size - img.l1_table_offset) {
+    if (l->l1_offset > l->file_size || bytes > l->file_size - l->l1_offset) {
       vk_error(VK_EXIT_FAILURE, "%s: the L1 table lies outside the file", l->name);
       free_links(links, n);
       return -1;
     }
     l->l1 = vk_xmalloc(bytes ? bytes : 1);
-    if (bytes && link_pread(l, l->l1, bytes, img.l1_table_offset) < 0) {
+    if (bytes && link_pread(l, l->l1, bytes, l->l1_offset) < 0) {
       vk_error(VK_EXIT_FAILURE, "%s: read: %s", l->name, strerror(errno));
       free_links(links, n);
       return -1;
     }
     for (uint64_t j = 0; j < l->l1_used; j++)
       l->l1[j] = be64toh(l->l1[j]) & L1E_OFFSET_MASK;
-  }
-  if (!any_zstd) {
-    vk_debug("%s: no zstd-compressed file in the chain: qemu-img converts it", in[0].name);
-    free_links(links, n);
-    return 0;
   }
   struct vk_flatten *fl = vk_xcalloc(1, sizeof *fl);
   *fl = (struct vk_flatten) { .n = n, .links = links, .size = size };
