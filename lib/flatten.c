@@ -21,6 +21,7 @@
 #include "flatten.h"
 #include "process.h"
 #include "qcow2.h"
+#include "testhook.h"
 #include "util.h"
 
 /* The one cluster size handled, in and out (QEMU's default). */
@@ -683,6 +684,7 @@ vk_flatten_run(struct vk_flatten *fl, int outfd, const char *outname, unsigned t
       break;
     }
     l1[r] = (at * CS) | OFLAG_COPIED;
+    vk_test_hook("restore-flattened-range");   /* tests: after each range's L2 table */
   }
   pthread_mutex_lock(&run.mu);
   run.quit = true;
