@@ -233,9 +233,10 @@ vk_flatten_open(const struct vk_flatten_link *in, size_t n, struct vk_flatten **
     CLEANUP_IMAGE struct vk_image img = { 0 };
     CLEANUP_FREE char *err = NULL;
     if (vk_image_parse(&src, l->name, "qcow2", &img, &err) < 0) {
-      vk_error(VK_EXIT_FAILURE, "%s", err ? err : "out of memory");
+      /* qemu-img reports it in its own words. */
+      vk_debug("%s: qemu-img converts the chain", err ? err : "out of memory");
       free_links(links, n);
-      return -1;
+      return 0;
     }
     if (i == 0)
       size = img.virtual_size;
@@ -266,9 +267,10 @@ vk_flatten_open(const struct vk_flatten_link *in, size_t n, struct vk_flatten **
     struct link *l = &links[i];
     uint64_t bytes = l->l1_used * 8;
     if (l->l1_offset > l->file_size || bytes > l->file_size - l->l1_offset) {
-      vk_error(VK_EXIT_FAILURE, "%s: the L1 table lies outside the file", l->name);
+      vk_debug("%s: the L1 table lies outside the file: qemu-img converts the chain",
+               l->name);
       free_links(links, n);
-      return -1;
+      return 0;
     }
     l->l1 = vk_xmalloc(bytes ? bytes : 1);
     if (bytes && link_pread(l, l->l1, bytes, l->l1_offset) < 0) {
@@ -309,8 +311,10 @@ run_fail(struct run *run, int status, char *msg)
 static int
 decompress(struct worker *w, const struct link *l, uint64_t e, uint8_t *dst, char **msg)
 {
-  if (!l->zstd)
+  if (!l->zstd) {
+    *msg = vk_xasprintf("%s: a zlib-compressed cluster", l->name);
     return 1;
+  }
   uint64_t coff = e & COFFSET_MASK;
   uint64_t nb = ((e >> CSIZE_SHIFT) & CSIZE_MASK) + 1;
   size_t csize = (size_t)(nb * 512 - (coff & 511));
@@ -435,7 +439,9 @@ worker_main(void *arg)
 
 /* Where each cluster of range R comes from: the topmost link whose L2
  * entry says data, compressed data or zeros; zeros if none.  Whether the
- * range holds data in *ANY.  0, or -1 (reported).
+ * range holds data in *ANY.  0, 1 when a table is one QEMU reads in its
+ * own way (outside the file: zeros; a data cluster not aligned: an
+ * error) and qemu-img should have the chain (logged), or -1 (reported).
  */
 static int
 resolve_range(const struct vk_flatten *fl, uint64_t r, uint64_t count, struct slot *slots,
@@ -451,9 +457,9 @@ resolve_range(const struct vk_flatten *fl, uint64_t r, uint64_t count, struct sl
       continue;
     uint64_t off = l->l1[r];
     if (off % CS != 0 || off > l->file_size || CS > l->file_size - off) {
-      vk_error(VK_EXIT_FAILURE, "%s: the L2 table at 0x%" PRIx64 " is %s", l->name, off,
-               off % CS ? "not aligned to a cluster" : "outside the file");
-      return -1;
+      vk_debug("%s: the L2 table at 0x%" PRIx64 " is %s: qemu-img converts the chain",
+               l->name, off, off % CS ? "not aligned to a cluster" : "outside the file");
+      return 1;
     }
     if (link_pread((void *)l, table, CS, off) < 0) {
       vk_error(VK_EXIT_FAILURE, "%s: read: %s", l->name, strerror(errno));
@@ -469,9 +475,9 @@ resolve_range(const struct vk_flatten *fl, uint64_t r, uint64_t count, struct sl
         slots[j].kind = K_ZERO;
       else if (e & L2E_OFFSET_MASK) {
         if ((e & L2E_OFFSET_MASK) % CS != 0) {
-          vk_error(VK_EXIT_FAILURE, "%s: a data cluster at 0x%" PRIx64 " is not aligned",
-                   l->name, e & L2E_OFFSET_MASK);
-          return -1;
+          vk_debug("%s: a data cluster at 0x%" PRIx64 " is not aligned: qemu-img converts "
+                   "the chain", l->name, e & L2E_OFFSET_MASK);
+          return 1;
         }
         slots[j].kind = K_DATA;
       } else
@@ -647,10 +653,9 @@ vk_flatten_run(struct vk_flatten *fl, int outfd, const char *outname, unsigned t
       break;
     uint64_t count = clusters - r * PER_L2 < PER_L2 ? clusters - r * PER_L2 : PER_L2;
     bool any;
-    if (resolve_range(fl, r, count, slots, table, &any) < 0) {
-      ret = -1;
+    ret = resolve_range(fl, r, count, slots, table, &any);
+    if (ret != 0)
       break;
-    }
     if (!any)
       continue;
     memset(l2out, 0, CS);
@@ -697,8 +702,7 @@ vk_flatten_run(struct vk_flatten *fl, int outfd, const char *outname, unsigned t
     free(w[i].cbuf);
   }
   if (ret == 0 && run.status == 1) {
-    vk_debug("%s: %s: qemu-img converts the chain", fl->links[0].name,
-             "a zlib-compressed cluster");
+    vk_debug("%s: qemu-img converts the chain", run.err);
     ret = 1;
   } else if (ret == 0 && run.status < 0) {
     vk_error(VK_EXIT_FAILURE, "%s", run.err);
