@@ -43,12 +43,13 @@ int vk_flatten_open(const struct vk_flatten_link *links, size_t n, struct vk_fla
 
 /* Write the chain's guest data as a new qcow2 image into OUTFD (an empty
  * regular file, O_DIRECT or not; OUTNAME names it in messages), with
- * THREADS workers (0: as many as there are processors, 2 to 8).  Returns 0 (the image
- * is complete; the caller makes it durable), 1 when the chain holds
- * something vk_flatten does not handle (nothing reported: truncate OUTFD
- * and let qemu-img convert it), or -1 on an error or a stop signal
- * (reported; VK_EXIT_INTERRUPTED for a signal).  The writes are whole
- * clusters at cluster offsets from aligned buffers.
+ * THREADS workers (0: one more than there are processors, 2 to 8).
+ * Returns 0 (the image is complete; the caller makes it durable), 1 when
+ * the chain holds something vk_flatten does not handle (nothing
+ * reported: remove OUTFD's file and let qemu-img convert the chain), or
+ * -1 on an error or a stop signal (reported; VK_EXIT_INTERRUPTED for a
+ * signal).  The writes are whole clusters at cluster offsets from
+ * aligned buffers.
  */
 int vk_flatten_run(struct vk_flatten *fl, int outfd, const char *outname, unsigned threads);
 

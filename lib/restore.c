@@ -484,7 +484,7 @@ convert_image(struct restore_run *run, const char *src, const char *name, bool d
  * through its thread pool with a fresh zstd context: on the bench's 1 GiB
  * of /usr files it took 3-4x the plain restore's time, whatever its
  * options (-m 16, -W, cache modes, raw output).  Threads of vckpt's own
- * with a zstd context each take 1.1-1.3x (HACKING.md, "Restore").
+ * with a zstd context each take 1.1-1.4x (HACKING.md, "Restore").
  */
 static int
 flatten_image(struct restore_run *run, struct vk_repo *repo, const char *target,
