@@ -433,13 +433,13 @@ direct_io_works(struct restore_run *run)
 {
   static const char probe[] = ".direct-io-probe";
   if (getenv("VCKPT_TEST_NO_DIRECT_IO")) {
-    vk_debug("VCKPT_TEST_NO_DIRECT_IO: qemu-img writes through the page cache");
+    vk_debug("VCKPT_TEST_NO_DIRECT_IO: images are written through the page cache");
     return false;
   }
   int fd = openat(run->tmp.fd, probe,
                   O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
-    vk_debug("%s: no O_DIRECT (%s): qemu-img writes through the page cache", run->absdir,
+    vk_debug("%s: no O_DIRECT (%s): images are written through the page cache", run->absdir,
              strerror(errno));
     unlinkat(run->tmp.fd, probe, 0);   /* some file systems create it, then refuse */
     return false;
@@ -453,7 +453,7 @@ direct_io_works(struct restore_run *run)
     memset(buf, 0, 4096);
     ok = pwrite(fd, buf, 4096, 0) == 4096 && fdatasync(fd) == 0;
     if (!ok)
-      vk_debug("%s: O_DIRECT write refused (%s): qemu-img writes through the page cache",
+      vk_debug("%s: O_DIRECT write refused (%s): images are written through the page cache",
                run->absdir, strerror(errno));
   }
   free(buf);

@@ -6,7 +6,8 @@
 # then an empty increment.  Every point restores bit for bit through
 # vckpt's own flattening of the chain (restore -v says so, for both
 # disks; lib/flatten.c), each image it writes passes qemu-img check with
-# no compressed cluster, and the zeroed range holds no cluster.
+# no compressed cluster, and the zeroed range holds no cluster; also
+# where --to refuses O_DIRECT (written through the page cache).
 BF_ARGS=--compress
 . "${srcdir:-.}/backup-functions.sh"
 
@@ -52,6 +53,16 @@ for i in 0 1 2 3; do
         qemu-img check --output=json "$TMPD/r$i/$d.qcow2" |
             jq -e '(."compressed-clusters" // 0) == 0 and ."check-errors" == 0'
     done
+done
+mkdir "$TMPD/r2-cached"
+VCKPT_TEST_NO_DIRECT_IO=1 expect_exit 0 vckpt -v restore "$dom" --repo "$R" --at k2 \
+    --to "$TMPD/r2-cached"
+grep -q 'VCKPT_TEST_NO_DIRECT_IO' "$err"
+for d in vda vdb; do
+    grep -q "disk $d: .* flattened by vckpt" "$err"
+    qemu-img compare -q "$TMPD/m2-$d.qcow2" "$TMPD/r2-cached/$d.qcow2" ||
+        fail "restore at k2 through the page cache: $d differs from what was written"
+    qemu-img check -q "$TMPD/r2-cached/$d.qcow2"
 done
 # The zeroed MiB of vda at k1 is no cluster of the restored image.
 qemu-img map --output=json "$TMPD/r1/vda.qcow2" |
