@@ -10,7 +10,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential gcc make autoconf automake libtool pkg-config perl \
     libvirt-dev libxml2-dev libpopt-dev libjson-c-dev libgnutls28-dev libxxhash-dev libconfuse-dev xxhash \
-    libnbd-dev libnbd-bin gnutls-bin iproute2 \
+    libnbd-dev libnbd-bin gnutls-bin iproute2 libzstd-dev \
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
     qemu-system-x86 qemu-utils \
     jq libxml2-utils util-linux procps psmisc python3 strace \
