@@ -382,6 +382,25 @@ vk_fd_pread(void *opaque, void *buf, size_t count, uint64_t offset)
 }
 
 int
+vk_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
+{
+  while (len > 0) {
+    ssize_t n = pwrite(fd, buf, len, (off_t)offset);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        errno = EIO;
+      return -1;
+    }
+    buf = (const char *)buf + n;
+    len -= n;
+    offset += n;
+  }
+  return 0;
+}
+
+int
 vk_write_new(int dirfd, const char *relative, const char *path, const void *buf, size_t len)
 {
   int fd = openat(dirfd, relative, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

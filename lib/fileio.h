@@ -113,7 +113,14 @@ int vk_write_atomic_mode(int dirfd, const char *relative, const char *path, cons
  */
 void vk_sweep_temps(int dirfd, const char *dir, const char *sub);
 
-/* pread callback of a vk_source (qcow2.h) on a file descriptor *OPAQUE. */
+/* pread callback of a vk_source (qcow2.h) on a file descriptor *OPAQUE:
+ * exactly COUNT bytes at OFFSET, 0, or -1 with errno set (EIO at the end of
+ * the file).
+ */
 int vk_fd_pread(void *opaque, void *buf, size_t count, uint64_t offset);
+/* Write exactly LEN bytes of BUF at OFFSET of FD: 0, or -1 with errno set
+ * (nothing reported).
+ */
+int vk_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset);
 
 #endif

@@ -18,6 +18,7 @@
 #include <zstd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "flatten.h"
 #include "process.h"
 #include "qcow2.h"
@@ -140,44 +141,13 @@ read_zero_padded(int fd, void *buf, size_t len, uint64_t off)
   return 0;
 }
 
-/* Write LEN bytes at OFF.  0, or -1 with errno set. */
-static int
-write_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-  size_t done = 0;
-  while (done < len) {
-    ssize_t r = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return -1;
-    if (r == 0) {
-      errno = EIO;
-      return -1;
-    }
-    done += (size_t)r;
-  }
-  return 0;
-}
-
 /* vk_source.pread over a descriptor (vk_image_parse): exactly COUNT bytes. */
 static int
 link_pread(void *opaque, void *buf, size_t count, uint64_t offset)
 {
   const struct link *l = opaque;
-  size_t done = 0;
-  while (done < count) {
-    ssize_t r = pread(l->fd, (uint8_t *)buf + done, count - done, (off_t)(offset + done));
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0) {
-      if (r == 0)
-        errno = EIO;
-      return -1;
-    }
-    done += (size_t)r;
-  }
-  return 0;
+  int fd = l->fd;
+  return vk_fd_pread(&fd, buf, count, offset);
 }
 
 /* Why link L (its header IMG) is not for vk_flatten, or NULL if it is. */
@@ -400,7 +370,7 @@ do_chunk(struct worker *w, uint64_t first)
     /* A short write: the rest a cluster at a time. */
     for (size_t j = (size_t)r / CS; j < nz && r >= 0; j++) {
       size_t skip = j == (size_t)r / CS ? (size_t)r % CS : 0;
-      if (write_all(run->outfd, (uint8_t *)iov[j].iov_base + skip, CS - skip,
+      if (vk_pwrite_all(run->outfd, (uint8_t *)iov[j].iov_base + skip, CS - skip,
                     (base + j) * CS + skip) < 0)
         r = -1;
     }
@@ -574,13 +544,13 @@ write_metadata(int fd, uint64_t size, const uint64_t *l1, uint64_t l1_size, uint
   CLEANUP_FREE uint8_t *buf = aligned_zalloc(l1c * CS);
   for (uint64_t i = 0; i < l1_size; i++)
     put_be64(buf + i * 8, l1[i]);
-  if (write_all(fd, buf, l1c * CS, l1_at * CS) < 0)
+  if (vk_pwrite_all(fd, buf, l1c * CS, l1_at * CS) < 0)
     return -1;
   /* The refcount table. */
   CLEANUP_FREE uint8_t *rt = aligned_zalloc(rtc * CS);
   for (uint64_t i = 0; i < rbc; i++)
     put_be64(rt + i * 8, (rb_at + i) * CS);
-  if (write_all(fd, rt, rtc * CS, rt_at * CS) < 0)
+  if (vk_pwrite_all(fd, rt, rtc * CS, rt_at * CS) < 0)
     return -1;
   /* The refcount blocks: 1 for every cluster below TOTAL. */
   CLEANUP_FREE uint8_t *rb = aligned_zalloc(CS);
@@ -589,7 +559,7 @@ write_metadata(int fd, uint64_t size, const uint64_t *l1, uint64_t l1_size, uint
       uint16_t v = htobe16(i * REFCOUNTS_PER_BLOCK + j < total ? 1 : 0);
       memcpy(rb + j * 2, &v, 2);
     }
-    if (write_all(fd, rb, CS, (rb_at + i) * CS) < 0)
+    if (vk_pwrite_all(fd, rb, CS, (rb_at + i) * CS) < 0)
       return -1;
   }
   /* The header (qcow2.txt: version 3, 112 bytes, no extension). */
@@ -604,7 +574,7 @@ write_metadata(int fd, uint64_t size, const uint64_t *l1, uint64_t l1_size, uint
   put_be32(h + 56, (uint32_t)rtc);
   put_be32(h + 96, 4);                     /* refcount_order: 16 bits */
   put_be32(h + 100, 112);                  /* header_length */
-  return write_all(fd, h, CS, 0);
+  return vk_pwrite_all(fd, h, CS, 0);
 }
 
 int
@@ -687,7 +657,7 @@ vk_flatten_run(struct vk_flatten *fl, int outfd, const char *outname, unsigned t
     if (!used)
       continue;
     uint64_t at = __atomic_fetch_add(&run.next_cluster, 1, __ATOMIC_RELAXED);
-    if (write_all(outfd, l2out, CS, at * CS) < 0) {
+    if (vk_pwrite_all(outfd, l2out, CS, at * CS) < 0) {
       vk_error(VK_EXIT_FAILURE, "%s: write: %s", outname, strerror(errno));
       ret = -1;
       break;
