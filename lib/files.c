@@ -1454,7 +1454,7 @@ resolve(struct vk_files *f, struct view *v, const char *path, struct place *p)
   if (!f->os) {
     /* The first name, "." and ".." aside, is the file system. */
     while (qi < nq && (strcmp(q[qi], ".") == 0 || strcmp(q[qi], "..") == 0))
-      qi++;
+      free(q[qi++]);
     if (qi == nq) {
       p->apath = vk_xstrdup(v->prefix);
       p->shown = vk_xstrdup("/");
@@ -1477,7 +1477,7 @@ resolve(struct vk_files *f, struct view *v, const char *path, struct place *p)
       else {
         root = vk_xasprintf("%s/%s", v->prefix, fs->name);
         top = vk_xasprintf("/%s", fs->name);
-        qi++;
+        free(q[qi++]);
       }
     }
   } else {
