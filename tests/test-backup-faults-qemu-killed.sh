@@ -7,6 +7,7 @@
 set -e -x
 faults_setup
 faults_fill
+put vda 0x35 512M 448M          # a longer copy to catch running
 expect_exit 0 vckpt backup "$dom" --repo "$R" --full --name a1
 
 put vda 0x33 600M 1M
@@ -16,24 +17,29 @@ for n in 0 1; do
     virsh qemu-monitor-command "$dom" --hmp \
         "qemu-io -d /machine/peripheral/virtio-disk$n/virtio-backend \"flush\"" >&2
 done
-# vckpt stops itself right after libvirt started the job, and QEMU's copy
-# is slowed to a crawl before QEMU is killed.  A machine fast enough to
-# finish the copy before the test can slow it makes a complete backup
-# (committed: it holds every byte): then the test tries again.
+# vckpt stops itself right after libvirt started the job; the test then
+# stops QEMU (SIGSTOP: its copy halts where it is, no QMP round trip that
+# a fast copy could outrun) and looks at the new target file: less than
+# a complete full's data in it means the copy was caught running, and
+# QEMU is killed as it stands.  A machine fast enough to finish the copy
+# before the test stops QEMU makes a complete backup (committed: it holds
+# every byte): then QEMU goes on and the test tries again.
+qpid=$(cat "/proc/$LAB_DAEMON_PID/root/run/libvirt/qemu/$dom.pid")
+cleanup_fn kill -CONT "$qpid"     # never left stopped by a failing test
+full=$(stat -c '%b * %B' "$(find "$R/$dom" -name '*.vda.qcow2')" | bc)
 slowed=
 for try in 1 2 3 4 5; do
+    touch "$TMPD/before-q$try"
     hold_at job-started "$VCKPT" backup "$dom" --repo "$R" --full --name q$try
-    for j in $(virsh qemu-monitor-command "$dom" '{"execute":"query-block-jobs"}' |
-               jq -r '.return[] | select(.type == "backup") | .device'); do
-        virsh qemu-monitor-command "$dom" \
-            "{\"execute\":\"block-job-set-speed\",\"arguments\":{\"device\":\"$j\",\"speed\":65536}}" >/dev/null || true
-    done
-    # Slowed first, then looked at: a job still copying now stays so.
-    if virsh qemu-monitor-command "$dom" '{"execute":"query-block-jobs"}' |
-            jq -e '[.return[] | select(.type == "backup" and .status == "running" and .offset < .len)] | length > 0' >/dev/null; then
+    kill -STOP "$qpid"
+    target=$(find "$R/$dom" -name '*.vda.qcow2' -newer "$TMPD/before-q$try")
+    [ -n "$target" ] || { kill -CONT "$qpid"; fail "q$try: no target file"; }
+    held_bytes=$(stat -c '%b * %B' "$target" | bc)
+    if [ "$held_bytes" -lt $(( full - 16 * 1024 * 1024 )) ]; then
         slowed=q$try
         break
     fi
+    kill -CONT "$qpid"
     release
     test "$rc" -eq 0 || fail "a backup that finished its copy: exit $rc"
 done
@@ -58,5 +64,5 @@ restored_ok a2 vda vdb
 # a1 still restores the state before the 0x33 write.
 mkdir "$TMPD/ra1"
 expect_exit 0 vckpt restore "$dom" --repo "$R" --at a1 --to "$TMPD/ra1"
-lab_expect_pattern "$TMPD/ra1/vda.qcow2" 600M 1M zero
+lab_expect_pattern "$TMPD/ra1/vda.qcow2" 600M 1M 0x35
 lab_expect_pattern "$TMPD/ra1/vda.qcow2" 256M 256M 0x32
