@@ -26,7 +26,8 @@ done
 # every byte): then QEMU goes on and the test tries again.
 qpid=$(cat "/proc/$LAB_DAEMON_PID/root/run/libvirt/qemu/$dom.pid")
 cleanup_fn kill -CONT "$qpid"     # never left stopped by a failing test
-full=$(stat -c '%b * %B' "$(find "$R/$dom" -name '*.vda.qcow2')" | bc)
+allocated() { local b s; read -r b s < <(stat -c '%b %B' "$1"); echo $(( b * s )); }
+full=$(allocated "$(find "$R/$dom" -name '*.vda.qcow2')")
 slowed=
 for try in 1 2 3 4 5; do
     touch "$TMPD/before-q$try"
@@ -34,7 +35,7 @@ for try in 1 2 3 4 5; do
     kill -STOP "$qpid"
     target=$(find "$R/$dom" -name '*.vda.qcow2' -newer "$TMPD/before-q$try")
     [ -n "$target" ] || { kill -CONT "$qpid"; fail "q$try: no target file"; }
-    held_bytes=$(stat -c '%b * %B' "$target" | bc)
+    held_bytes=$(allocated "$target")
     if [ "$held_bytes" -lt $(( full - 16 * 1024 * 1024 )) ]; then
         slowed=q$try
         break
