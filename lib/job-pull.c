@@ -502,23 +502,32 @@ connect_source(struct pull *p, struct nbd_handle *h, const char *name)
   if (nbd_set_tls(h, LIBNBD_TLS_REQUIRE) < 0 ||
       nbd_set_tls_certificates(h, p->tls_dir) < 0 ||
       nbd_set_tls_verify_peer(h, true) < 0 ||
-      nbd_connect_tcp(h, p->srv.host, port) < 0)
+      nbd_aio_connect_tcp(h, p->srv.host, port) < 0)
     return -1;
-  /* A network that goes away must fail the copy, not hang it: data left
-   * unacknowledged, or a silent peer (keepalive probes), for longer than
-   * the timeout ends the connection (ETIMEDOUT).
+  /* A network that goes away must fail the backup, not hang it, also
+   * during the TLS handshake and the negotiation: the options go on the
+   * socket as soon as libnbd has made it.  Data left unacknowledged, or a
+   * silent peer (keepalive probes), for longer than the timeout ends the
+   * connection (ETIMEDOUT).
    */
-  int fd = nbd_aio_get_fd(h);
   unsigned ms = (unsigned)p->timeout * 1000;
   int idle = p->timeout / 3 > 0 ? p->timeout / 3 : 1, cnt = 3, on = 1;
-  if (fd >= 0) {
-    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  int set = -1;
+  for (;;) {
+    int fd = nbd_aio_get_fd(h);
+    if (fd >= 0 && fd != set) {
+      setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+      set = fd;
+    }
+    if (nbd_aio_is_ready(h) == 1)
+      return 0;
+    if (nbd_aio_is_connecting(h) != 1 || nbd_poll(h, -1) < 0)
+      return -1;
   }
-  return 0;
 }
 
 /* What block status said, for one context, as extents of the window. */
