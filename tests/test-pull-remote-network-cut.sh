@@ -49,12 +49,25 @@ test "$rc" -eq 1 || fail "exit $rc, want 1"
 # The first to time out says it: the copying worker, or one that was still
 # connecting when the network went (its TLS handshake times out too).
 grep -E -q "cannot (copy: nbd_pread|connect to libvirt's NBD export)" "$TMPD/e"
-grep -q "checkpoint 'cut1' deleted" "$TMPD/e"
-test ! -e "$R/$dom/pending.xml"
-test "$(find "$R/$dom" -name '*.qcow2' | wc -l)" -eq 0
-lab_remote_virsh domjobinfo "$dom" | grep -q 'Job type: *None'
-
-expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name k1
+if grep -q "the rollback is not complete" "$TMPD/e"; then
+    # libvirt 11 can still be handling QEMU's events of the cut (its state
+    # change lock) when vckpt deletes the checkpoint: then vckpt says so,
+    # keeps its journal, and the next run finishes the rollback.
+    grep -q "the next vckpt run for this domain will finish it" "$TMPD/e"
+    wait_for 60 "the remote's job to end" \
+        sh -c "virsh -c '$REMOTE_URI' domjobinfo '$dom' | grep -q 'Job type: *None'"
+    expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name k1
+    grep -q "cleaned up after interrupted backup" "$err"
+else
+    grep -q "checkpoint 'cut1' deleted" "$TMPD/e"
+    test ! -e "$R/$dom/pending.xml"
+    test "$(find "$R/$dom" -name '*.qcow2' | wc -l)" -eq 0
+    lab_remote_virsh domjobinfo "$dom" | grep -q 'Job type: *None'
+    expect_exit 0 vckpt --json backup "$dom" --repo "$R" --auto --name k1
+fi
+if lab_remote_virsh checkpoint-list "$dom" --name | grep -q '^cut1$'; then
+    fail "checkpoint cut1 is left"
+fi
 jq -e '.level == "full" and .job == "pull"' "$out"
 mkdir "$TMPD/r"
 expect_exit 0 vckpt restore "$dom" --repo "$R" --at k1 --to "$TMPD/r"
