@@ -93,6 +93,19 @@ all_zero(const unsigned char *p, size_t len)
   return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
 }
 
+/* The refcount table, read whole (*LEN bytes), or NULL with *ERR set. */
+static unsigned char *
+read_refcount_table(struct vk_qcow2w *w, size_t *len, char **err)
+{
+  *len = (size_t)w->rt_clusters << w->cbits;
+  unsigned char *rt = vk_xmalloc(*len);
+  if (vk_fd_pread(&w->fd, rt, *len, w->rt_off) == 0)
+    return rt;
+  *err = vk_xasprintf("%s: cannot read its refcount table: %s", w->file, strerror(errno));
+  free(rt);
+  return NULL;
+}
+
 /* Check what qemu-img create made: every refcount block the table names
  * counts exactly the clusters before FIRST_FREE, once each.
  */
@@ -102,13 +115,12 @@ check_refcounts(struct vk_qcow2w *w, char **err)
   uint64_t entries = (uint64_t)w->rt_clusters << (w->cbits - 3);
   uint64_t per_block = (uint64_t)w->csize / 2;
   uint64_t used = w->first_free >> w->cbits;
-  unsigned char *rt = vk_xmalloc((size_t)w->rt_clusters << w->cbits);
+  size_t rt_len;
+  unsigned char *rt = read_refcount_table(w, &rt_len, err);
+  if (!rt)
+    return -1;
   unsigned char *blk = vk_xmalloc(w->csize);
   int r = -1;
-  if (vk_fd_pread(&w->fd, rt, (size_t)w->rt_clusters << w->cbits, w->rt_off) < 0) {
-    *err = vk_xasprintf("%s: cannot read its refcount table: %s", w->file, strerror(errno));
-    goto out;
-  }
   uint64_t counted = 0;
   for (uint64_t i = 0; i < entries; i++) {
     uint64_t b = be64_at(rt + i * 8);
@@ -349,14 +361,12 @@ write_refcounts(struct vk_qcow2w *w, char **err)
 {
   uint64_t entries = (uint64_t)w->rt_clusters << (w->cbits - 3);
   uint64_t per_block = (uint64_t)w->csize / 2;
-  size_t rt_len = (size_t)w->rt_clusters << w->cbits;
-  unsigned char *rt = vk_xmalloc(rt_len);
+  size_t rt_len;
+  unsigned char *rt = read_refcount_table(w, &rt_len, err);
+  if (!rt)
+    return -1;
   unsigned char *blk = vk_xmalloc(w->csize);
   int r = -1;
-  if (vk_fd_pread(&w->fd, rt, rt_len, w->rt_off) < 0) {
-    *err = vk_xasprintf("%s: cannot read its refcount table: %s", w->file, strerror(errno));
-    goto out;
-  }
   uint64_t used = w->end >> w->cbits, blocks;
   for (;;) {
     blocks = (used + per_block - 1) / per_block;
